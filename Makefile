@@ -1,0 +1,83 @@
+# partyline: `make run` and `make test` are all a newcomer needs. Both install what is
+# missing first (Debian 12 packages through apt, Go modules through the module proxy).
+
+GO          ?= go
+BIN         := bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+ARGS        ?=
+
+# Debian packages: what building needs (cgo for oto and malgo), what the tests run against,
+# and what the arm64 cross build and its emulated tests need.
+APT_BUILD := gcc pkg-config libasound2-dev
+APT_TEST  := kamailio sip-tester baresip-core
+APT_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libasound2-dev:arm64
+
+# apt-get as root, or through sudo for a developer who is not.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# install-missing installs those of the packages in $(1) that dpkg does not know as installed.
+define install-missing
+	@missing=""; for p in $(1); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+endef
+
+.PHONY: run build test check unit bench cross test-arm64 deps-build deps-test deps-cross modules clean
+
+## run: install what is missing, build, and run on the embedded defaults (sim board here).
+run: build
+	./$(BIN)/partyline $(ARGS)
+
+## build: the partyline binary for this machine.
+build: deps-build modules
+	$(GO) build -trimpath -o $(BIN)/partyline ./cmd/partyline
+
+## test: install what is missing and run every test, with the race detector, against the
+## real peers (Kamailio, SIPp, baresip) and real ALSA (file plugin).
+test: deps-build deps-test modules check unit bench
+
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: every benchmark once, to show allocations per packet and keep them compiling.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 200x -benchmem ./media/... ./appliance/...
+
+## cross: partyline for Raspberry Pi OS (linux/arm64), with Debian's aarch64 cross compiler.
+cross: deps-cross modules
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc \
+	PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
+		$(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/partyline-arm64 ./cmd/partyline
+	@file $(BIN)/partyline-arm64 2>/dev/null || true
+
+## test-arm64: the unit tests of the pure packages, built for arm64 and run under qemu-user.
+test-arm64: deps-cross modules
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64-static \
+		./media/... ./board/... ./hw/led/... ./appliance/config/...
+
+deps-build:
+	$(call install-missing,$(APT_BUILD))
+
+deps-test:
+	$(call install-missing,$(APT_TEST))
+
+deps-cross:
+	@dpkg --print-foreign-architectures | grep -qx arm64 || $(SUDO) dpkg --add-architecture arm64
+	$(call install-missing,$(APT_CROSS))
+
+modules:
+	$(GO) mod download
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,233 @@
+// Package appliance wires partyline together: the board's hardware, the settings store, the
+// SIP agent, one Line per handset, the audio hub between the device and the calls, and the
+// admin page. cmd/partyline only parses flags and calls Run.
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"partyline/appliance/config"
+	"partyline/appliance/web"
+	"partyline/board"
+	"partyline/hw/sim"
+	"partyline/sip"
+)
+
+// Config is what the appliance needs to start; everything else is in the settings store.
+type Config struct {
+	Board     string // "auto", "sim" or a board profile name
+	DataDir   string // directory of the settings database
+	AdminAddr string // listen address of the admin page
+
+	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it);
+	// otherwise the appliance makes its own.
+	Sim *sim.Board
+}
+
+// Defaults of the flags of cmd/partyline.
+const (
+	DefaultBoard     = "auto"
+	DefaultDataDir   = "data"
+	DefaultAdminAddr = "127.0.0.1:8080"
+)
+
+// databaseFile is the settings database inside Config.DataDir.
+const databaseFile = "partyline.db"
+
+// An Appliance is a running partyline. Make one with New; Run runs it.
+type Appliance struct {
+	log     *slog.Logger
+	profile board.Profile
+	store   *config.Store
+	agent   *sip.Agent
+	hw      *hardware
+	lines   []*Line
+	regs    *registrations
+	admin   net.Listener
+}
+
+// Run starts the appliance described by cfg and runs it until ctx is done.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	a, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// New opens the settings, the hardware, the SIP socket and the admin page's socket, so that
+// every address is known, but starts nothing. A failed New releases what it opened.
+func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
+	profile, found, err := selectBoard(cfg.Board)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("board", "profile", profile.Name, "found", found)
+
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				_ = closers[i]()
+			}
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	store, err := config.Open(filepath.Join(cfg.DataDir, databaseFile))
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, store.Close)
+	if err := store.EnsureDefaults(len(profile.Handsets)); err != nil {
+		return nil, err
+	}
+	set, err := store.Settings()
+	if err != nil {
+		return nil, err
+	}
+
+	hwr, err := openHardware(profile, cfg.Sim, log)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, hwr.close)
+
+	agent, err := sip.NewAgent(sip.Config{
+		ListenAddr: set.SIP.ListenAddr,
+		UserAgent:  "partyline",
+		Log:        log.With("part", "sip"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start SIP: %w", err)
+	}
+
+	admin, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return nil, fmt.Errorf("admin page: %w", err)
+	}
+
+	a = &Appliance{
+		log:     log,
+		profile: profile,
+		store:   store,
+		agent:   agent,
+		hw:      hwr,
+		regs:    newRegistrations(agent, log.With("part", "registration")),
+		admin:   admin,
+	}
+	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, log: log}
+	for i, h := range hwr.handsets {
+		l := newLine(i, h.hook, h.button, h.led, conf, log.With("handset", i+1))
+		l.onTone = hwr.statusTone
+		a.lines = append(a.lines, l)
+	}
+	return a, nil
+}
+
+// AdminAddr is the address the admin page listens on.
+func (a *Appliance) AdminAddr() net.Addr { return a.admin.Addr() }
+
+// SIPAddr is the address of the SIP agent's UDP socket.
+func (a *Appliance) SIPAddr() string { return a.agent.Addr().String() }
+
+// Run runs the appliance until ctx is done. On the way out the handsets hang up and the
+// accounts unregister while SIP still runs; then SIP, audio and the admin page stop and
+// the settings database is closed.
+func (a *Appliance) Run(ctx context.Context) error {
+	defer a.store.Close()
+	defer a.hw.close()
+
+	set, err := a.store.Settings()
+	if err != nil {
+		return err
+	}
+
+	// SIP and audio outlive the handsets and registrations, which need them to say goodbye.
+	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBase()
+	var baseWG sync.WaitGroup
+	errs := make(chan error, 3)
+	baseWG.Go(func() {
+		if err := a.agent.Run(base); err != nil && base.Err() == nil {
+			errs <- fmt.Errorf("SIP: %w", err)
+		}
+	})
+	baseWG.Go(func() {
+		if err := a.hw.audio.Run(base, a.hw.hub.process); err != nil && base.Err() == nil {
+			errs <- fmt.Errorf("audio: %w", err)
+		}
+	})
+	baseWG.Go(func() {
+		if err := a.serveAdmin(base); err != nil {
+			errs <- fmt.Errorf("admin page: %w", err)
+		}
+	})
+	a.log.Info("partyline running", "admin", "http://"+a.admin.Addr().String(), "sip", a.agent.Addr())
+
+	work, stopWork := context.WithCancel(ctx)
+	var workWG sync.WaitGroup
+	for _, l := range a.lines {
+		workWG.Go(func() { _ = l.Run(work) })
+	}
+	workWG.Go(func() { a.regs.run(work, set.Accounts) })
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	stopWork()
+	workWG.Wait()
+	stopBase()
+	baseWG.Wait()
+	a.log.Info("partyline stopped")
+	return runErr
+}
+
+// serveAdmin serves the admin page until ctx is done.
+func (a *Appliance) serveAdmin(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           web.Handler(backend{a}, a.log.With("part", "web")),
+		ReadHeaderTimeout: 5 * time.Second,
+		// Requests end with the appliance, so that live event streams do not hold up Shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	defer stop()
+	if err := srv.Serve(a.admin); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// selectBoard turns the -board flag into a profile and says how it was chosen.
+func selectBoard(name string) (board.Profile, string, error) {
+	if name == "" || name == "auto" {
+		p, found, err := board.Detect()
+		if err != nil {
+			return board.Profile{}, "", fmt.Errorf("detect board: %w", err)
+		}
+		return p, found, nil
+	}
+	p, err := board.ByName(name)
+	if err != nil {
+		return board.Profile{}, "", err
+	}
+	return p, "chosen with -board", nil
+}

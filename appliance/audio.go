@@ -1,0 +1,151 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"partyline/hw"
+	"partyline/media"
+)
+
+// ringPeriods is how much audio each direction of a port can hold, in device periods:
+// enough to ride out a late pump, small enough never to add noticeable delay.
+const ringPeriods = 32
+
+// An audioHub connects the channels of the duplex audio device to the handsets' calls.
+// The device callback (process) is the clock: it moves each attached channel's microphone
+// samples into a ring, fills its earpiece from another ring, and wakes the channel's pump.
+type audioHub struct {
+	format hw.AudioFormat
+	ports  []*port
+}
+
+// A port is one channel of the device: one handset's microphone and earpiece.
+type port struct {
+	attached atomic.Bool   // a call is using the port
+	mic      *media.Ring   // written by the callback, read by the pump
+	ear      *media.Ring   // written by the pump, read by the callback
+	tick     chan struct{} // the callback wakes the pump once per period
+	scratch  []int16       // used by the callback only
+}
+
+func newAudioHub(f hw.AudioFormat) *audioHub {
+	h := &audioHub{format: f}
+	for range f.Channels {
+		h.ports = append(h.ports, &port{
+			mic:     media.NewRing(ringPeriods * f.PeriodFrames),
+			ear:     media.NewRing(ringPeriods * f.PeriodFrames),
+			tick:    make(chan struct{}, 1),
+			scratch: make([]int16, f.PeriodFrames),
+		})
+	}
+	return h
+}
+
+// process is the device callback. It never blocks and never allocates.
+func (h *audioHub) process(in, out []int16) {
+	channels := len(h.ports)
+	frames := min(len(in), len(out)) / channels
+	for c, p := range h.ports {
+		buf := p.scratch[:frames]
+		if !p.attached.Load() {
+			p.ear.Read(buf) // drop what a finished call left behind
+			for f := range frames {
+				out[f*channels+c] = 0
+			}
+			continue
+		}
+		for f := range frames {
+			buf[f] = in[f*channels+c]
+		}
+		p.mic.Write(buf)
+		n := p.ear.Read(buf)
+		clear(buf[n:])
+		for f := range frames {
+			out[f*channels+c] = buf[f]
+		}
+		select {
+		case p.tick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// port returns the port of channel c.
+func (h *audioHub) port(c int) (*port, error) {
+	if c < 0 || c >= len(h.ports) {
+		return nil, fmt.Errorf("audio channel %d does not exist: the device has %d", c, len(h.ports))
+	}
+	return h.ports[c], nil
+}
+
+// A voiceStream is what a pump feeds: one call's media session.
+type voiceStream interface {
+	Send(pcm []int16) error
+	Receive(pcm []int16) bool
+	SamplesPerPacket() int
+}
+
+// A pump moves one call's audio between a port and its media session: each time the
+// device has captured a packet's worth of microphone audio, it sends that packet and
+// plays out the next received one. Its buffers are made once; the loop allocates nothing.
+type pump struct {
+	port      *port
+	stream    voiceStream
+	down, up  *media.Resampler
+	devFrame  []int16 // one packet at the device rate
+	codecSend []int16 // one packet at the codec rate
+	codecRecv []int16
+}
+
+func newPump(p *port, s voiceStream, deviceRate, codecRate int) (*pump, error) {
+	down, err := media.NewResampler(deviceRate, codecRate)
+	if err != nil {
+		return nil, fmt.Errorf("resample microphone: %w", err)
+	}
+	up, err := media.NewResampler(codecRate, deviceRate)
+	if err != nil {
+		return nil, fmt.Errorf("resample earpiece: %w", err)
+	}
+	n := s.SamplesPerPacket()
+	return &pump{
+		port:      p,
+		stream:    s,
+		down:      down,
+		up:        up,
+		devFrame:  make([]int16, n*deviceRate/codecRate),
+		codecSend: make([]int16, n),
+		codecRecv: make([]int16, n),
+	}, nil
+}
+
+// run attaches the port and pumps until ctx is done, then detaches it.
+func (p *pump) run(ctx context.Context) {
+	for p.port.mic.Len() > 0 { // stale microphone audio from before the call
+		p.port.mic.Read(p.devFrame)
+	}
+	p.port.attached.Store(true)
+	defer p.port.attached.Store(false)
+	// A device that stops calling back must not wedge the pump: wake up now and then.
+	idle := time.NewTicker(100 * time.Millisecond)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.port.tick:
+		case <-idle.C:
+		}
+		for p.port.mic.Len() >= len(p.devFrame) {
+			p.port.mic.Read(p.devFrame)
+			p.down.Process(p.codecSend, p.devFrame)
+			// A failed send (network down) is counted by the session; the call goes on.
+			_ = p.stream.Send(p.codecSend)
+			p.stream.Receive(p.codecRecv)
+			p.up.Process(p.devFrame, p.codecRecv)
+			p.port.ear.Write(p.devFrame)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"partyline/appliance/config"
+	"partyline/media"
+	"partyline/sip"
+)
+
+// conferencing joins handsets to their conferences: it looks up the handset's settings,
+// opens an RTP socket, places the SIP call, and binds the negotiated call to a media
+// session pumped by the handset's audio port.
+type conferencing struct {
+	agent *sip.Agent
+	store *config.Store
+	hub   *audioHub
+	log   *slog.Logger
+}
+
+// join implements joiner.
+func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
+	set, err := c.store.Settings()
+	if err != nil {
+		return nil, fmt.Errorf("read settings: %w", err)
+	}
+	plan, err := planJoin(set, handset)
+	if err != nil {
+		return nil, err
+	}
+	port, err := c.hub.port(plan.channel)
+	if err != nil {
+		return nil, err
+	}
+
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.agent.Addr().Addr(), 0)))
+	if err != nil {
+		return nil, fmt.Errorf("open RTP socket: %w", err)
+	}
+	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	call, err := c.agent.Join(ctx, sip.JoinRequest{
+		Target:      plan.target,
+		DisplayName: plan.displayName,
+		Account:     plan.account,
+		LocalMedia:  netip.AddrPortFrom(local.Addr().Unmap(), local.Port()),
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	l, err := c.startMedia(call, conn, port)
+	if err != nil {
+		conn.Close()
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hangupTimeout)
+		defer cancel()
+		return nil, errors.Join(err, call.Hangup(hctx))
+	}
+	return l, nil
+}
+
+// startMedia binds a negotiated call to a media session on conn and starts its goroutines.
+func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port) (*conferenceLeg, error) {
+	m := call.Media()
+	codec, ok := media.CodecByName(m.Codec)
+	if !ok {
+		return nil, fmt.Errorf("negotiated codec %s is not supported", m.Codec)
+	}
+	session, err := media.NewSession(conn, media.SessionConfig{
+		Codec:           codec,
+		PayloadType:     m.PayloadType,
+		DTMFPayloadType: m.DTMFPayloadType,
+		Remote:          m.Remote,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start media: %w", err)
+	}
+	pu, err := newPump(p, session, c.hub.format.SampleRate, codec.ClockRate())
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &conferenceLeg{call: call, session: session, stop: cancel}
+	l.wg.Go(func() {
+		if err := session.Run(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("media session", "call", call.ID(), "err", err)
+		}
+	})
+	l.wg.Go(func() { pu.run(ctx) })
+	// The media stops when the call ends, from either side.
+	l.wg.Go(func() {
+		select {
+		case <-call.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	})
+	return l, nil
+}
+
+// A conferenceLeg is one handset's call: SIP dialog, media session and pump.
+type conferenceLeg struct {
+	call    *sip.Call
+	session *media.Session
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func (l *conferenceLeg) hangup(ctx context.Context) error {
+	err := l.call.Hangup(ctx)
+	l.stop()
+	l.wg.Wait()
+	return err
+}
+
+func (l *conferenceLeg) done() <-chan struct{} { return l.call.Done() }
+
+func (l *conferenceLeg) err() error {
+	l.stop()
+	l.wg.Wait()
+	return l.call.Err()
+}
+
+// A joinPlan is what placing one handset's call needs, taken from the settings.
+type joinPlan struct {
+	channel     int
+	target      string
+	displayName string
+	account     sip.Account
+}
+
+// planJoin checks that handset can join its conference and says what is missing if not.
+func planJoin(set config.Settings, handset int) (joinPlan, error) {
+	if handset < 0 || handset >= len(set.Handsets) {
+		return joinPlan{}, fmt.Errorf("handset %d is not configured", handset+1)
+	}
+	h := set.Handsets[handset]
+	conf, ok := findConference(set, h.Conference)
+	if !ok || conf.URI == "" {
+		return joinPlan{}, fmt.Errorf("%s has no conference to join: set its conference URI on the admin page", h.Name)
+	}
+	acc, ok := findAccount(set, h.Account)
+	if !ok {
+		return joinPlan{}, fmt.Errorf("%s has no SIP account: choose one on the admin page", h.Name)
+	}
+	display := h.DisplayName
+	if display == "" {
+		display = h.Name
+	}
+	return joinPlan{
+		channel:     h.Channel,
+		target:      conf.URI,
+		displayName: display,
+		account:     sipAccount(acc),
+	}, nil
+}
+
+func findConference(set config.Settings, id string) (config.Conference, bool) {
+	for _, c := range set.Conferences {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return config.Conference{}, false
+}
+
+func findAccount(set config.Settings, id string) (config.Account, bool) {
+	for _, a := range set.Accounts {
+		if id != "" && a.ID == id {
+			return a, true
+		}
+	}
+	return config.Account{}, false
+}

@@ -1,0 +1,304 @@
+package appliance_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"partyline/appliance"
+	"partyline/appliance/config"
+	"partyline/appliance/web"
+	"partyline/hw/sim"
+	"partyline/media"
+	"partyline/sip/peertest"
+)
+
+const (
+	domain     = "partyline.test"
+	realm      = "auth.partyline.test" // differs from the domain: the realm must come from the challenge
+	password   = "s3cret-Pa55"
+	displayOne = `Desk "One" \ Reception`
+)
+
+// rig is a running appliance on the sim board, with a Kamailio registrar/proxy in front of
+// a SIPp conference, all on loopback.
+type rig struct {
+	t     *testing.T
+	board *sim.Board
+	sipp  *peertest.SIPp
+	kam   *peertest.Kamailio
+	admin string // base URL of the admin page
+	db    string
+	stop  func() error // stops the appliance and returns what Run returned
+}
+
+func startRig(t *testing.T, scenario string) *rig {
+	t.Helper()
+	sipp := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: scenario, RTPEcho: true})
+	kam := peertest.StartKamailio(t, peertest.KamailioConfig{
+		Domain: domain,
+		Realm:  realm,
+		Users:  map[string]string{"alice": password},
+		Routes: map[string]netip.AddrPort{"conf": sipp.Addr()},
+	})
+
+	dir := t.TempDir()
+	db := filepath.Join(dir, "partyline.db")
+	seedSettings(t, db, kam.Addr().String())
+
+	board := sim.New(2)
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	a, err := appliance.New(appliance.Config{Board: "sim", DataDir: dir, AdminAddr: "127.0.0.1:0", Sim: board}, log)
+	if err != nil {
+		t.Fatalf("appliance.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() { result <- a.Run(ctx) }()
+	r := &rig{t: t, board: board, sipp: sipp, kam: kam, admin: "http://" + a.AdminAddr().String(), db: db}
+	r.stop = func() error {
+		cancel()
+		select {
+		case err := <-result:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatal("appliance did not stop within 5 s")
+			return nil
+		}
+	}
+	t.Cleanup(func() {
+		if ctx.Err() == nil {
+			_ = r.stop()
+		}
+	})
+	return r
+}
+
+// seedSettings writes the settings a user would enter: one account, handset 1 using it
+// with its own display name, and the conference URI.
+func seedSettings(t *testing.T, path, proxy string) {
+	t.Helper()
+	st, err := config.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureDefaults(2); err != nil {
+		t.Fatal(err)
+	}
+	set, err := st.Settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.SIP.ListenAddr = "127.0.0.1:0"
+	set.Accounts = []config.Account{{ID: "alice", User: "alice", Password: password, Domain: domain, Proxy: proxy}}
+	set.Handsets[0].Account = "alice"
+	set.Handsets[0].DisplayName = displayOne
+	set.Conferences[0].URI = "sip:conf@" + domain
+	if err := st.Save(set); err != nil {
+		t.Fatalf("save settings: %v", err)
+	}
+}
+
+// status reads the admin page's status API.
+func (r *rig) status() web.Status {
+	r.t.Helper()
+	res, err := http.Get(r.admin + "/api/status")
+	if err != nil {
+		r.t.Fatalf("GET /api/status: %v", err)
+	}
+	defer res.Body.Close()
+	var st web.Status
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		r.t.Fatalf("decode status: %v", err)
+	}
+	return st
+}
+
+// page reads the admin page as a browser would get it.
+func (r *rig) page() string {
+	r.t.Helper()
+	res, err := http.Get(r.admin + "/")
+	if err != nil {
+		r.t.Fatalf("GET /: %v", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitFor polls cond every 100 ms for at most limit.
+func (r *rig) waitFor(what string, limit time.Duration, cond func(web.Status) bool) web.Status {
+	r.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		st := r.status()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("waited %v for %s; status: %+v", limit, what, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func registered(st web.Status) bool {
+	return len(st.Registrations) == 1 && st.Registrations[0].State == "registered"
+}
+
+func handsetState(i int, state string) func(web.Status) bool {
+	return func(st web.Status) bool { return len(st.Handsets) > i && st.Handsets[i].State == state }
+}
+
+func TestHandsetJoinsAndHearsItsOwnToneBack(t *testing.T) {
+	r := startRig(t, peertest.ScenarioEcho)
+	r.waitFor("the account to register", 10*time.Second, registered)
+	if regs, err := r.kam.Registrations(); err != nil || !strings.Contains(regs, "alice@"+domain) {
+		t.Fatalf("Kamailio's location table lacks alice: %v\n%s", err, regs)
+	}
+
+	r.board.Hook(0).Set(true)
+	st := r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+	if h := st.Handsets[0]; h.LED != "on" {
+		t.Errorf("LED of handset 1 = %q in the call, want on", h.LED)
+	}
+
+	// The conference echoes the handset's RTP: its earpiece must carry its own microphone
+	// tone, and not the other handset's.
+	own, other := sim.ToneHz(0), sim.ToneHz(1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		heard := r.board.Audio().Earpiece(0, 500*time.Millisecond)
+		ownLevel := media.ToneLevel(heard, 48000, own)
+		otherLevel := media.ToneLevel(heard, 48000, other)
+		if ownLevel > -3 && otherLevel < -30 && media.LevelDBFS(heard) > -30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("earpiece 1 after 5 s: %.1f dB of its own tone (%.0f Hz), %.1f dB of %.0f Hz, level %.1f dBFS",
+				ownLevel, own, otherLevel, other, media.LevelDBFS(heard))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if lvl := r.board.Audio().EarpieceLevel(1); lvl > -60 {
+		t.Errorf("earpiece 2 (not in a call) at %.1f dBFS, want silence", lvl)
+	}
+
+	// The identity on the wire: the handset's own display name (escaped) and AOR.
+	msgs := r.sipp.Messages()
+	wantFrom := `"Desk \"One\" \\ Reception" <sip:alice@` + domain + `>`
+	if !strings.Contains(msgs, wantFrom) {
+		t.Errorf("the INVITE SIPp received lacks From %s:\n%s", wantFrom, firstMessage(msgs, "INVITE"))
+	}
+
+	r.board.Hook(0).Set(false)
+	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp conference: %v", err)
+	}
+	if msgs := r.sipp.Messages(); !strings.Contains(msgs, "BYE sip:") {
+		t.Errorf("SIPp never received BYE:\n%s", msgs)
+	}
+
+	if err := r.stop(); err != nil {
+		t.Errorf("Run returned %v, want nil", err)
+	}
+	// Stopped cleanly: the database is closed, so it opens again at once.
+	st2, err := config.Open(r.db)
+	if err != nil {
+		t.Fatalf("reopen settings after stop: %v", err)
+	}
+	st2.Close()
+}
+
+func TestBusyConferenceShowsTheReasonAndReturnsToIdle(t *testing.T) {
+	r := startRig(t, peertest.ScenarioBusy)
+	r.waitFor("the account to register", 10*time.Second, registered)
+
+	r.board.Hook(0).Set(true)
+	st := r.waitFor("the join to fail", 10*time.Second, handsetState(0, "failed"))
+	if got := st.Handsets[0].Detail; !strings.Contains(got, "486") || !strings.Contains(got, "Busy Here") {
+		t.Errorf("detail = %q, want the SIP status 486 Busy Here", got)
+	}
+	if page := r.page(); !strings.Contains(page, "486 Busy Here") {
+		t.Errorf("the admin page does not show 486 Busy Here")
+	}
+
+	r.board.Hook(0).Set(false)
+	st = r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
+	if got := st.Handsets[0].Detail; !strings.Contains(got, "486 Busy Here") {
+		t.Errorf("after replacing the handset, detail = %q, want the reason kept", got)
+	}
+	if h := st.Handsets[0]; h.LED != "off" {
+		t.Errorf("LED of an idle handset = %q, want off", h.LED)
+	}
+}
+
+func TestReplacingWhileRingingCancels(t *testing.T) {
+	r := startRig(t, peertest.ScenarioRinging)
+	r.waitFor("the account to register", 10*time.Second, registered)
+	r.board.Hook(0).Set(true)
+	r.waitFor("handset 1 joining", 5*time.Second, handsetState(0, "joining"))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(r.sipp.Messages(), "180 Ringing") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.board.Hook(0).Set(false)
+	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp (expects CANCEL): %v", err)
+	}
+	if msgs := r.sipp.Messages(); !strings.Contains(msgs, "CANCEL sip:") {
+		t.Errorf("SIPp never received CANCEL:\n%s", msgs)
+	}
+}
+
+func TestConferenceHangingUpEndsTheCall(t *testing.T) {
+	r := startRig(t, peertest.ScenarioHangup)
+	r.waitFor("the account to register", 10*time.Second, registered)
+	r.board.Hook(0).Set(true)
+	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+	st := r.waitFor("the conference's BYE to end the call", 15*time.Second, handsetState(0, "failed"))
+	if st.Handsets[0].Detail == "" {
+		t.Error("no reason shown for the ended call")
+	}
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp (sends BYE, expects 200): %v", err)
+	}
+	r.board.Hook(0).Set(false)
+	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
+}
+
+func TestMalformedAnswerFailsTheJoinClearly(t *testing.T) {
+	r := startRig(t, peertest.ScenarioBadSDP)
+	r.waitFor("the account to register", 10*time.Second, registered)
+	r.board.Hook(0).Set(true)
+	st := r.waitFor("the join to fail", 10*time.Second, handsetState(0, "failed"))
+	if got := st.Handsets[0].Detail; !strings.Contains(strings.ToLower(got), "sdp") {
+		t.Errorf("detail = %q, want it to name the bad SDP", got)
+	}
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp (expects ACK and BYE): %v", err)
+	}
+}
+
+// firstMessage returns the first SIP message in a SIPp message log that starts with method.
+func firstMessage(log, method string) string {
+	i := strings.Index(log, method+" sip:")
+	if i < 0 {
+		return "(none)"
+	}
+	end := min(len(log), i+1500)
+	return log[i:end]
+}

@@ -1,0 +1,180 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"partyline/hw/led"
+	"partyline/hw/sim"
+)
+
+// fakeConference answers joins as told and records what the line asked of it.
+type fakeConference struct {
+	mu      sync.Mutex // guards following
+	answer  bool       // whether a join is answered at all (otherwise it waits for ctx)
+	failure error      // the error an answered join returns, if any
+	log     []string
+	calls   []*fakeLeg
+}
+
+func (c *fakeConference) record(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.log = append(c.log, s)
+}
+
+func (c *fakeConference) join(ctx context.Context, handset int) (leg, error) {
+	c.record("join")
+	c.mu.Lock()
+	answer, failure := c.answer, c.failure
+	c.mu.Unlock()
+	if !answer {
+		<-ctx.Done()
+		c.record("cancel")
+		return nil, ctx.Err()
+	}
+	if failure != nil {
+		return nil, failure
+	}
+	l := &fakeLeg{conf: c, ended: make(chan struct{})}
+	c.mu.Lock()
+	c.calls = append(c.calls, l)
+	c.mu.Unlock()
+	return l, nil
+}
+
+func (c *fakeConference) recorded() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.log)
+}
+
+func (c *fakeConference) lastCall() *fakeLeg {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[len(c.calls)-1]
+}
+
+type fakeLeg struct {
+	conf  *fakeConference
+	once  sync.Once
+	ended chan struct{}
+}
+
+func (l *fakeLeg) hangup(context.Context) error {
+	l.conf.record("hangup")
+	l.once.Do(func() { close(l.ended) })
+	return nil
+}
+func (l *fakeLeg) done() <-chan struct{} { return l.ended }
+func (l *fakeLeg) err() error            { return errors.New("the conference hung up") }
+func (l *fakeLeg) remoteEnd()            { l.once.Do(func() { close(l.ended) }) }
+
+type world struct {
+	board *sim.Board
+	conf  *fakeConference
+	line  *Line
+}
+
+type step func(*world)
+
+func lift(w *world)         { w.board.Hook(0).Set(true) }
+func replace(w *world)      { w.board.Hook(0).Set(false) }
+func press(w *world)        { w.board.Button(0).Set(true); synctest.Wait(); w.board.Button(0).Set(false) }
+func remoteHangup(w *world) { w.conf.lastCall().remoteEnd() }
+func waitAMinute(*world)    { time.Sleep(time.Minute) } // fake clock: returns at once
+func nowAnswer(w *world) {
+	w.conf.mu.Lock()
+	defer w.conf.mu.Unlock()
+	w.conf.answer, w.conf.failure = true, nil
+}
+
+func TestLine(t *testing.T) {
+	busy := errors.New("486 Busy Here")
+	tests := []struct {
+		name       string
+		answer     bool
+		failure    error
+		steps      []step
+		want       LineState
+		wantLED    led.Pattern
+		wantDetail string
+		wantCalls  []string
+	}{
+		{"lift joins", true, nil, []step{lift}, InCall, led.On, "", []string{"join"}},
+		{"replace leaves", true, nil, []step{lift, replace}, Idle, led.Off, "", []string{"join", "hangup"}},
+		{"failed join shows why while lifted", true, busy, []step{lift}, Failed, led.FastBlink, "486 Busy Here", []string{"join"}},
+		{"replace after failure is idle and keeps the reason", true, busy, []step{lift, replace}, Idle, led.Off, "486 Busy Here", []string{"join"}},
+		{"lifting again after a failure retries", true, busy, []step{lift, replace, nowAnswer, lift}, InCall, led.On, "", []string{"join", "join"}},
+		{"remote hangup while lifted", true, nil, []step{lift, remoteHangup}, Failed, led.FastBlink, "the conference hung up", []string{"join"}},
+		{"unanswered join times out", false, nil, []step{lift, waitAMinute}, Failed, led.FastBlink, "no answer from the conference", []string{"join", "cancel"}},
+		{"replace while joining cancels", false, nil, []step{lift, replace}, Idle, led.Off, "", []string{"join", "cancel"}},
+		{"joining shows a slow blink", false, nil, []step{lift}, Joining, led.SlowBlink, "", []string{"join"}},
+		{"button joins on-hook", true, nil, []step{press}, InCall, led.On, "", []string{"join"}},
+		{"button again leaves", true, nil, []step{press, press}, Idle, led.Off, "", []string{"join", "hangup"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := sim.New(1)
+				conf := &fakeConference{answer: tt.answer, failure: tt.failure}
+				w := &world{board: b, conf: conf}
+				w.line = newLine(0, b.Hook(0), b.Button(0), b.LED(0), conf, slog.New(slog.DiscardHandler))
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan struct{})
+				go func() { _ = w.line.Run(ctx); close(done) }()
+				synctest.Wait()
+
+				for _, s := range tt.steps {
+					s(w)
+					synctest.Wait() // every goroutine is blocked: the line has settled
+				}
+				st := w.line.Status()
+				if st.State != tt.want {
+					t.Errorf("state = %v, want %v", st.State, tt.want)
+				}
+				if st.Detail != tt.wantDetail {
+					t.Errorf("detail = %q, want %q", st.Detail, tt.wantDetail)
+				}
+				if got := w.line.light.Pattern(); got != tt.wantLED {
+					t.Errorf("LED = %v, want %v", got, tt.wantLED)
+				}
+				if got := conf.recorded(); !slices.Equal(got, tt.wantCalls) {
+					t.Errorf("conference calls = %q, want %q", got, tt.wantCalls)
+				}
+				cancel()
+				<-done
+				if b.LED(0).On() {
+					t.Error("LED still lit after the line stopped")
+				}
+			})
+		})
+	}
+}
+
+func TestLineHangsUpOnShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := sim.New(1)
+		conf := &fakeConference{answer: true}
+		l := newLine(0, b.Hook(0), nil, b.LED(0), conf, slog.New(slog.DiscardHandler))
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { _ = l.Run(ctx); close(done) }()
+		b.Hook(0).Set(true)
+		synctest.Wait()
+		if got := l.Status().State; got != InCall {
+			t.Fatalf("state = %v, want %v", got, InCall)
+		}
+		cancel()
+		<-done
+		if got := conf.recorded(); !slices.Equal(got, []string{"join", "hangup"}) {
+			t.Errorf("conference calls = %q, want join then hangup", got)
+		}
+	})
+}

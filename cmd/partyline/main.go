@@ -1,0 +1,32 @@
+// Command partyline runs the SIP conferencing appliance: it joins the board's handsets to
+// their conferences and serves the admin page.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"partyline/appliance"
+)
+
+func main() {
+	var cfg appliance.Config
+	flag.StringVar(&cfg.Board, "board", appliance.DefaultBoard, "board profile: auto, sim, or a board name")
+	flag.StringVar(&cfg.DataDir, "data", appliance.DefaultDataDir, "directory of the settings database")
+	flag.StringVar(&cfg.AdminAddr, "admin", appliance.DefaultAdminAddr, "listen address of the admin page")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := appliance.Run(ctx, cfg, log); err != nil {
+		fmt.Fprintln(os.Stderr, "partyline:", err)
+		os.Exit(1)
+	}
+}
