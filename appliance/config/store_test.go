@@ -1,0 +1,307 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "settings.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+// valid returns settings that pass validation; tests break one field.
+func valid() Settings {
+	return Settings{
+		SIP: SIPSettings{ListenAddr: "0.0.0.0:5060"},
+		Accounts: []Account{
+			{ID: "alice", User: "alice", Password: "secret", Domain: "example.org", Proxy: "127.0.0.1:5060", ExpiresSeconds: 2},
+			{ID: "bob", User: "bob", Domain: "10.0.0.1"},
+		},
+		Handsets: []Handset{
+			{ID: "h1", Name: "Handset 1", Channel: 0, Account: "alice", DisplayName: `Kitchen "the" \ one`, Conference: "main"},
+			{ID: "h2", Name: "Handset 2", Channel: 1},
+		},
+		Conferences: []Conference{{ID: "main", Name: "Main", URI: "sip:conf@example.org:5070", PIN: "12*#"}},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	s, _ := openTemp(t)
+	if _, err := s.Settings(); !errors.Is(err, ErrNoSettings) {
+		t.Fatalf("Settings on a new file: got %v, want ErrNoSettings", err)
+	}
+	want := valid()
+	if err := s.Save(want); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	got, err := s.Settings()
+	if err != nil {
+		t.Fatalf("Settings: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestReopenKeepsSettings(t *testing.T) {
+	s, path := openTemp(t)
+	want := valid()
+	if err := s.Save(want); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s2.Close()
+	got, err := s2.Settings()
+	if err != nil {
+		t.Fatalf("Settings: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("after reopen got %+v, want %+v", got, want)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	tests := []struct {
+		field  string
+		change func(*Settings)
+	}{
+		{"sip.listen_addr", func(s *Settings) { s.SIP.ListenAddr = "0.0.0.0" }},
+		{"sip.listen_addr", func(s *Settings) { s.SIP.ListenAddr = "0.0.0.0:70000" }},
+		{"accounts[0].id", func(s *Settings) { s.Accounts[0].ID = "" }},
+		{"accounts[0].id", func(s *Settings) { s.Accounts[0].ID = "Alice" }},
+		{"accounts[1].id", func(s *Settings) { s.Accounts[1].ID = "alice" }},
+		{"accounts[0].user", func(s *Settings) { s.Accounts[0].User = "" }},
+		{"accounts[0].user", func(s *Settings) { s.Accounts[0].User = "al ice" }},
+		{"accounts[0].domain", func(s *Settings) { s.Accounts[0].Domain = "" }},
+		{"accounts[0].domain", func(s *Settings) { s.Accounts[0].Domain = "exa mple.org" }},
+		{"accounts[0].proxy", func(s *Settings) { s.Accounts[0].Proxy = "proxy.example.org" }},
+		{"accounts[0].proxy", func(s *Settings) { s.Accounts[0].Proxy = "proxy.example.org:0" }},
+		{"accounts[0].expires_seconds", func(s *Settings) { s.Accounts[0].ExpiresSeconds = -1 }},
+		{"accounts[0].expires_seconds", func(s *Settings) { s.Accounts[0].ExpiresSeconds = 86401 }},
+		{"handsets[0].id", func(s *Settings) { s.Handsets[0].ID = "h 1" }},
+		{"handsets[1].id", func(s *Settings) { s.Handsets[1].ID = "h1" }},
+		{"handsets[0].name", func(s *Settings) { s.Handsets[0].Name = "" }},
+		{"handsets[0].channel", func(s *Settings) { s.Handsets[0].Channel = 16 }},
+		{"handsets[1].channel", func(s *Settings) { s.Handsets[1].Channel = 0 }},
+		{"handsets[1].account", func(s *Settings) { s.Handsets[1].Account = "carol" }},
+		{"handsets[1].conference", func(s *Settings) { s.Handsets[1].Conference = "side" }},
+		{"handsets[0].display_name", func(s *Settings) { s.Handsets[0].DisplayName = "a\nb" }},
+		{"conferences[0].id", func(s *Settings) { s.Conferences[0].ID = "" }},
+		{"conferences[0].uri", func(s *Settings) { s.Conferences[0].URI = "http://example.org" }},
+		{"conferences[0].uri", func(s *Settings) { s.Conferences[0].URI = "sip:example.org" }},
+		{"conferences[0].uri", func(s *Settings) { s.Conferences[0].URI = "sip:conf@example.org:99999" }},
+		{"conferences[0].pin", func(s *Settings) { s.Conferences[0].PIN = "12a" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			s, _ := openTemp(t)
+			before := valid()
+			if err := s.Save(before); err != nil {
+				t.Fatalf("Save valid settings: %v", err)
+			}
+			bad := valid()
+			tt.change(&bad)
+			err := s.Save(bad)
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Save: got %v, want a *FieldError", err)
+			}
+			if fe.Field != tt.field {
+				t.Errorf("field: got %q, want %q (%v)", fe.Field, tt.field, err)
+			}
+			if !strings.Contains(err.Error(), tt.field) {
+				t.Errorf("error %q does not name %q", err, tt.field)
+			}
+			got, err := s.Settings()
+			if err != nil {
+				t.Fatalf("Settings: %v", err)
+			}
+			if !reflect.DeepEqual(got, before) {
+				t.Errorf("rejected Save changed the settings: got %+v, want %+v", got, before)
+			}
+		})
+	}
+}
+
+func TestValidAccepts(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Settings)
+	}{
+		{"listen port 0", func(s *Settings) { s.SIP.ListenAddr = "127.0.0.1:0" }},
+		{"listen any host", func(s *Settings) { s.SIP.ListenAddr = ":5060" }},
+		{"IPv6 proxy", func(s *Settings) { s.Accounts[0].Proxy = "[::1]:5060" }},
+		{"no conference URI yet", func(s *Settings) { s.Conferences[0].URI = "" }},
+		{"sips URI", func(s *Settings) { s.Conferences[0].URI = "sips:conf@example.org" }},
+		{"default expiry", func(s *Settings) { s.Accounts[0].ExpiresSeconds = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := valid()
+			tt.change(&set)
+			if err := set.Validate(); err != nil {
+				t.Errorf("got %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestEnsureDefaults(t *testing.T) {
+	s, _ := openTemp(t)
+	if err := s.EnsureDefaults(2); err != nil {
+		t.Fatalf("EnsureDefaults: %v", err)
+	}
+	got, err := s.Settings()
+	if err != nil {
+		t.Fatalf("Settings: %v", err)
+	}
+	if got.SIP.ListenAddr != DefaultListenAddr {
+		t.Errorf("listen addr: got %q, want %q", got.SIP.ListenAddr, DefaultListenAddr)
+	}
+	if len(got.Accounts) != 0 {
+		t.Errorf("accounts: got %d, want 0", len(got.Accounts))
+	}
+	if len(got.Conferences) != 1 || got.Conferences[0].ID != "main" || got.Conferences[0].URI != "" {
+		t.Errorf("conferences: got %+v, want one \"main\" with no URI", got.Conferences)
+	}
+	if len(got.Handsets) != 2 {
+		t.Fatalf("handsets: got %d, want 2", len(got.Handsets))
+	}
+	for i, h := range got.Handsets {
+		wantName := []string{"Handset 1", "Handset 2"}[i]
+		if h.Name != wantName || h.Channel != i || h.Conference != "main" {
+			t.Errorf("handset %d: got %+v, want name %q, channel %d, conference main", i, h, wantName, i)
+		}
+	}
+
+	// A second call keeps what the user saved.
+	changed := got
+	changed.Handsets = changed.Handsets[:1]
+	if err := s.Save(changed); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	if err := s.EnsureDefaults(2); err != nil {
+		t.Fatalf("second EnsureDefaults: %v", err)
+	}
+	again, err := s.Settings()
+	if err != nil {
+		t.Fatalf("Settings: %v", err)
+	}
+	if !reflect.DeepEqual(again, changed) {
+		t.Errorf("second EnsureDefaults changed the settings: got %+v, want %+v", again, changed)
+	}
+}
+
+func TestFutureSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(metaBucket)
+		if err != nil {
+			return err
+		}
+		return b.Put(schemaVersionKey, []byte("2"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a schema 2 file: got nil error, want a refusal")
+	}
+	if !strings.Contains(err.Error(), "schema version 2 is newer") {
+		t.Errorf("error %q does not say the schema is newer", err)
+	}
+}
+
+func TestOlderSchemaMigrated(t *testing.T) {
+	// A version 0 file: only the meta bucket, no settings bucket yet.
+	path := filepath.Join(t.TempDir(), "settings.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(metaBucket)
+		if err != nil {
+			return err
+		}
+		return b.Put(schemaVersionKey, []byte("0"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open of a schema 0 file: %v", err)
+	}
+	defer s.Close()
+	if err := s.Save(valid()); err != nil {
+		t.Errorf("Save after migration: %v", err)
+	}
+	var version []byte
+	s.db.View(func(tx *bolt.Tx) error {
+		version = bytes.Clone(tx.Bucket(metaBucket).Get(schemaVersionKey))
+		return nil
+	})
+	if string(version) != "1" {
+		t.Errorf("schema version after migration: got %q, want \"1\"", version)
+	}
+}
+
+func TestCorruptFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.db")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("not a database "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a corrupt file: got nil error")
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the file", err)
+	}
+	t.Logf("error: %v", err)
+}
+
+func TestAccountLogOmitsPassword(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log.Info("account", "account", valid().Accounts[0])
+	if strings.Contains(buf.String(), "secret") {
+		t.Errorf("log contains the password: %s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "alice") {
+		t.Errorf("log lacks the user: %s", buf.String())
+	}
+}

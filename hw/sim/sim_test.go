@@ -1,0 +1,193 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"partyline/hw"
+)
+
+var (
+	_ hw.Switch       = (*Switch)(nil)
+	_ hw.LED          = (*LED)(nil)
+	_ hw.AlertSpeaker = (*Speaker)(nil)
+	_ hw.AudioDevice  = (*Audio)(nil)
+)
+
+func TestSwitchWaitReportsEveryChange(t *testing.T) {
+	s := New(1).Hook(0)
+	s.Set(true)
+	s.Set(false) // quick press and release before anyone waited
+	s.Set(false) // no change
+	s.Set(true)
+	ctx := t.Context()
+	for i, want := range []bool{true, false, true} {
+		got, err := s.Wait(ctx)
+		if err != nil || got != want {
+			t.Fatalf("Wait #%d = %v, %v; want %v, nil", i, got, err, want)
+		}
+	}
+	if !s.Active() {
+		t.Errorf("Active() = false, want true")
+	}
+}
+
+func TestSwitchWaitBlocksUntilSetOrCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(1).Button(0)
+		got := make(chan bool, 1)
+		go func() {
+			v, _ := s.Wait(context.Background())
+			got <- v
+		}()
+		synctest.Wait()
+		select {
+		case v := <-got:
+			t.Fatalf("Wait returned %v before any change", v)
+		default:
+		}
+		s.Set(true)
+		synctest.Wait()
+		if v := <-got; !v {
+			t.Errorf("Wait = false after press, want true")
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := s.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Wait error = %v, want %v", err, context.DeadlineExceeded)
+		}
+	})
+}
+
+func TestOutOfRangeHandset(t *testing.T) {
+	b := New(2)
+	if b.Hook(2) != nil || b.Button(-1) != nil || b.LED(5) != nil {
+		t.Errorf("out-of-range handset returned a device, want nil")
+	}
+}
+
+func TestLED(t *testing.T) {
+	l := New(1).LED(0)
+	for _, on := range []bool{true, false, true} {
+		if err := l.Set(on); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.On(); got != on {
+			t.Errorf("On() = %v after Set(%v), want %v", got, on, on)
+		}
+	}
+}
+
+func TestSpeakerRecords(t *testing.T) {
+	sp := New(1).Speaker()
+	clip := []int16{1, 2, 3}
+	if err := sp.Play(8000, clip); err != nil {
+		t.Fatal(err)
+	}
+	clip[0] = 99 // the speaker keeps its own copy
+	if err := sp.Play(48000, []int16{4}); err != nil {
+		t.Fatal(err)
+	}
+	got := sp.Played()
+	if len(got) != 2 || got[0].SampleRate != 8000 || got[0].Samples[0] != 1 || got[1].SampleRate != 48000 {
+		t.Errorf("Played() = %v, want [{8000 [1 2 3]} {48000 [4]}]", got)
+	}
+}
+
+func TestToneHzDistinctNonHarmonic(t *testing.T) {
+	for i := range 8 {
+		f := ToneHz(i)
+		if f < 300 || f > 3000 {
+			t.Errorf("ToneHz(%d) = %v, want within 300..3000", i, f)
+		}
+		for j := range i {
+			g := ToneHz(j)
+			r := max(f, g) / min(f, g)
+			if math.Abs(r-math.Round(r)) < 0.02 {
+				t.Errorf("ToneHz(%d) = %v and ToneHz(%d) = %v are harmonics", i, f, j, g)
+			}
+		}
+	}
+}
+
+// goertzel returns the share of s's energy at freq in dB (0 = all of it).
+func goertzel(s []int16, freq float64) float64 {
+	w := 2 * math.Pi * freq / SampleRate
+	c := 2 * math.Cos(w)
+	var s1, s2, total float64
+	for _, v := range s {
+		x := float64(v)
+		s0 := x + c*s1 - s2
+		s2, s1 = s1, s0
+		total += x * x
+	}
+	power := s1*s1 + s2*s2 - c*s1*s2
+	if total == 0 {
+		return -120
+	}
+	return 10 * math.Log10(2*power/(float64(len(s))*total))
+}
+
+func TestAudioLoopback(t *testing.T) {
+	a := New(2).Audio()
+	if got, want := a.Format(), (hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}); got != want {
+		t.Fatalf("Format() = %+v, want %+v", got, want)
+	}
+	if got := a.EarpieceLevel(0); got != -120 {
+		t.Errorf("EarpieceLevel before Run = %v, want -120", got)
+	}
+	a.SetMic(1, []int16{0}) // channel 1 silent
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, func(in, out []int16) { copy(out, in) }) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+
+	heard := a.Earpiece(0, 200*time.Millisecond)
+	if len(heard) != 200*SampleRate/1000 {
+		t.Fatalf("Earpiece(0, 200ms) has %d samples, want %d", len(heard), 200*SampleRate/1000)
+	}
+	if got := goertzel(heard, ToneHz(0)); got < -1 {
+		t.Errorf("earpiece 0 energy at its tone %v Hz = %.1f dB, want > -1 dB", ToneHz(0), got)
+	}
+	if got := goertzel(heard, ToneHz(1)); got > -30 {
+		t.Errorf("earpiece 0 energy at %v Hz = %.1f dB, want < -30 dB", ToneHz(1), got)
+	}
+	// A sine of amplitude 0.2 is 20*log10(0.2/sqrt 2) = -17 dBFS RMS.
+	for _, tt := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"EarpieceLevel(0)", a.EarpieceLevel(0), -16.99},
+		{"MicLevel(0)", a.MicLevel(0), -16.99},
+		{"EarpieceLevel(1)", a.EarpieceLevel(1), -120},
+		{"MicLevel(1)", a.MicLevel(1), -120},
+	} {
+		if math.Abs(tt.got-tt.want) > 0.1 {
+			t.Errorf("%s = %.2f dBFS, want %.2f", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestAudioRunPacesInRealTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := New(1).Audio()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		calls := 0
+		if err := a.Run(ctx, func(in, out []int16) { calls++ }); err != nil {
+			t.Fatal(err)
+		}
+		if want := 200; calls < want-1 || calls > want {
+			t.Errorf("process called %d times in 1 s, want %d", calls, want)
+		}
+	})
+}
