@@ -1,0 +1,522 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/zaf/g711"
+)
+
+// listen opens a UDP socket on a free loopback port, closed when the test ends.
+func listen(t testing.TB) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// newSession returns a Session on conn for codec, with telephone-event on PT 101.
+func newSession(t testing.TB, conn *net.UDPConn, codec string, remote netip.AddrPort) *Session {
+	t.Helper()
+	c, ok := CodecByName(codec)
+	if !ok {
+		t.Fatalf("no codec %s", codec)
+	}
+	s, err := NewSession(conn, SessionConfig{Codec: c, PayloadType: c.PayloadType(), DTMFPayloadType: 101, Remote: remote})
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	return s
+}
+
+// run runs s until the test ends, and then checks that Run returned nil.
+func run(t *testing.T, s *Session) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s. It waits for packets to
+// cross the loopback interface; it does not measure time.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// packet marshals an RTP packet of SSRC 0xcafe.
+func packet(t testing.TB, pt uint8, seq uint16, payload []byte) []byte {
+	t.Helper()
+	p := rtp.Packet{
+		Header:  rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: uint32(seq) * 160, SSRC: 0xcafe},
+		Payload: payload,
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatalf("marshal RTP: %v", err)
+	}
+	return b
+}
+
+// TestSessionsExchangeTone runs two sessions that send each other a 1 kHz tone in lockstep
+// and checks what each decodes.
+func TestSessionsExchangeTone(t *testing.T) {
+	for _, codec := range []string{"PCMU", "PCMA"} {
+		t.Run(codec, func(t *testing.T) {
+			ca, cb := listen(t), listen(t)
+			a := newSession(t, ca, codec, addrOf(cb))
+			b := newSession(t, cb, codec, addrOf(ca))
+			run(t, a)
+			run(t, b)
+
+			const packets = 50
+			spp := a.SamplesPerPacket()
+			sent := tone(8000, 1000, -12, packets*0.02)
+			var gotA, gotB []int16
+			frame := make([]int16, spp)
+			receive := func(s *Session, got *[]int16) {
+				t.Helper()
+				if !s.Receive(frame) {
+					t.Fatalf("Receive after %d packets: nothing due", len(*got)/spp)
+				}
+				*got = append(*got, frame...)
+			}
+			for i := range packets {
+				p := sent[i*spp : (i+1)*spp]
+				if err := a.Send(p); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Send(p); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "packets", func() bool {
+					return a.Stats().PacketsReceived == uint64(i+1) && b.Stats().PacketsReceived == uint64(i+1)
+				})
+				if i > 0 { // playout starts at 2 packets buffered
+					receive(a, &gotA)
+					receive(b, &gotB)
+				}
+			}
+			receive(a, &gotA)
+			receive(b, &gotB)
+
+			c, _ := CodecByName(codec)
+			payload := make([]byte, len(sent))
+			want := make([]int16, len(sent))
+			c.Decode(want, payload[:c.Encode(payload, sent)])
+			for _, got := range [][]int16{gotA, gotB} {
+				if !slices.Equal(got, want) {
+					t.Errorf("decoded audio differs from the %s round trip of what was sent", codec)
+				}
+				if lvl := ToneLevel(got, 8000, 1000); lvl < -1 {
+					t.Errorf("ToneLevel at 1 kHz = %.2f dB, want above -1", lvl)
+				}
+				if d := LevelDBFS(got) - LevelDBFS(sent); d < -1 || d > 1 {
+					t.Errorf("level %.2f dBFS, sent %.2f dBFS, want within 1 dB", LevelDBFS(got), LevelDBFS(sent))
+				}
+			}
+			for _, s := range []*Session{a, b} {
+				st := s.Stats()
+				if st.PacketsSent != packets || st.BytesSent != packets*(12+160) || st.Lost != 0 || st.Late != 0 || st.Malformed != 0 {
+					t.Errorf("stats %+v, want %d packets of 172 bytes sent and nothing lost, late or malformed", st, packets)
+				}
+			}
+		})
+	}
+}
+
+func TestSessionSendOnTheWire(t *testing.T) {
+	peer := listen(t)
+	s := newSession(t, listen(t), "PCMA", addrOf(peer))
+	const packets = 5
+	frame := tone(8000, 1000, -12, 0.02)
+	for range packets {
+		if err := s.Send(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := peer.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	var first rtp.Header
+	for i := range packets {
+		n, err := peer.Read(buf)
+		if err != nil {
+			t.Fatalf("read packet %d: %v", i, err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(buf[:n]); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if i == 0 {
+			first = p.Header
+		}
+		want := rtp.Header{
+			Version:        2,
+			Marker:         i == 0,
+			PayloadType:    8,
+			SequenceNumber: first.SequenceNumber + uint16(i),
+			Timestamp:      first.Timestamp + uint32(i*160),
+			SSRC:           first.SSRC,
+		}
+		if p.Version != want.Version || p.Marker != want.Marker || p.PayloadType != want.PayloadType ||
+			p.SequenceNumber != want.SequenceNumber || p.Timestamp != want.Timestamp || p.SSRC != want.SSRC {
+			t.Errorf("packet %d: header %+v, want %+v", i, p.Header, want)
+		}
+		if len(p.Payload) != 160 || p.Payload[0] != g711.EncodeAlawFrame(frame[0]) {
+			t.Errorf("packet %d: payload of %d bytes, want the 160 A-law bytes of the frame", i, len(p.Payload))
+		}
+	}
+	if st := s.Stats(); st.PacketsSent != packets || st.BytesSent != packets*172 {
+		t.Errorf("sent %d packets, %d bytes, want %d and %d", st.PacketsSent, st.BytesSent, packets, packets*172)
+	}
+}
+
+func TestSessionSendRejectsWrongLength(t *testing.T) {
+	s := newSession(t, listen(t), "PCMU", addrOf(listen(t)))
+	if err := s.Send(make([]int16, 159)); err == nil || !strings.Contains(err.Error(), "159") {
+		t.Errorf("Send of 159 samples: err = %v, want one naming 159", err)
+	}
+}
+
+// TestSessionSurvivesMalformedPackets sends a running session good packets with malformed
+// ones between them, and checks that it counts the malformed ones and plays the rest.
+func TestSessionSurvivesMalformedPackets(t *testing.T) {
+	peer := listen(t)
+	s := newSession(t, listen(t), "PCMU", addrOf(peer))
+	run(t, s)
+
+	voice := func(seq uint16) []byte { return packet(t, 0, seq, bytes.Repeat([]byte{byte(seq)}, 160)) }
+	modify := func(b []byte, f func([]byte)) []byte { f(b); return b }
+	malformed := [][]byte{
+		{},
+		[]byte("this is not an RTP packet"),
+		voice(1)[:7],
+		modify(voice(1), func(b []byte) { b[0] = 1<<6 | b[0]&0x3f }),                 // version 1
+		modify(voice(1)[:24], func(b []byte) { b[0] |= 0x0f }),                       // 15 CSRCs in 24 bytes
+		modify(voice(1), func(b []byte) { b[0] |= 0x20; b[len(b)-1] = 255 }),         // 255 padding bytes of 172
+		modify(voice(1), func(b []byte) { b[0] |= 0x20; b[len(b)-1] = 0 }),           // zero padding count
+		modify(voice(1), func(b []byte) { b[0] |= 0x10; b[14], b[15] = 0xff, 0xff }), // extension past the end
+		modify(voice(1)[:12], func(b []byte) { b[0] |= 0x10 }),                       // no extension header
+		modify(voice(1)[:13], func(b []byte) { b[0] |= 0x20; b[12] = 2 }),            // 2 padding bytes of 1
+	}
+	send := func(b []byte) {
+		t.Helper()
+		if _, err := peer.WriteToUDPAddrPort(b, addrOf(s.conn)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(voice(1))
+	for _, b := range malformed {
+		send(b)
+	}
+	send(voice(2))
+	send(packet(t, 101, 3, []byte{5, 0, 0, 160})) // telephone-event: digit 5
+	send(packet(t, 13, 4, []byte{64}))            // comfort noise: not negotiated
+	send(voice(5))
+	waitFor(t, "packets", func() bool {
+		st := s.Stats()
+		return st.PacketsReceived+st.Malformed+st.OtherPayload == uint64(4+len(malformed)+1)
+	})
+
+	st := s.Stats()
+	if st.Malformed != uint64(len(malformed)) || st.PacketsReceived != 4 || st.Events != 1 || st.OtherPayload != 1 {
+		t.Errorf("malformed %d, received %d, events %d, other %d, want %d, 4, 1, 1",
+			st.Malformed, st.PacketsReceived, st.Events, st.OtherPayload, len(malformed))
+	}
+	pcm := make([]int16, 160)
+	var played []int
+	for range 6 {
+		if s.Receive(pcm) {
+			played = append(played, int(pcm[0]))
+		} else {
+			played = append(played, 0)
+		}
+	}
+	want := []int{int(g711.DecodeUlawFrame(1)), int(g711.DecodeUlawFrame(2)), 0, 0, int(g711.DecodeUlawFrame(5)), 0}
+	if !slices.Equal(played, want) {
+		t.Errorf("played first samples %v, want %v", played, want)
+	}
+	if st := s.Stats(); st.Lost != 1 {
+		t.Errorf("lost %d, want 1 (the comfort noise packet's sequence number)", st.Lost)
+	}
+}
+
+func TestSessionIgnoresOtherSources(t *testing.T) {
+	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Skipf("cannot bind 127.0.0.2: %v", err)
+	}
+	defer stranger.Close()
+	peer := listen(t)
+	s := newSession(t, listen(t), "PCMU", addrOf(peer))
+	run(t, s)
+	for seq := range uint16(3) {
+		if _, err := stranger.WriteToUDPAddrPort(packet(t, 0, seq, make([]byte, 160)), addrOf(s.conn)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "foreign packets", func() bool { return s.Stats().Foreign == 3 })
+	if st := s.Stats(); st.PacketsReceived != 0 || s.Receive(make([]int16, 160)) {
+		t.Errorf("received %d packets from another address, want none played", st.PacketsReceived)
+	}
+}
+
+func TestSessionConcealsThenFallsSilent(t *testing.T) {
+	s := newSession(t, listen(t), "PCMU", addrOf(listen(t)))
+	frame := tone(8000, 1000, -12, 0.02)
+	payload := make([]byte, 160)
+	s.codec.Encode(payload, frame)
+	for seq := range uint16(3) {
+		s.handlePacket(packet(t, 0, seq, payload))
+	}
+	pcm := make([]int16, 160)
+	for range 2 {
+		if !s.Receive(pcm) {
+			t.Fatal("Receive: no packet due")
+		}
+	}
+	level := LevelDBFS(pcm)
+	s.Receive(pcm) // the third packet
+	var levels []float64
+	for range 4 {
+		if s.Receive(pcm) {
+			t.Fatal("Receive reported a packet after the last one")
+		}
+		levels = append(levels, LevelDBFS(pcm))
+	}
+	for i, l := range levels[:3] {
+		if l >= level || l <= FloorDBFS || (i > 0 && l >= levels[i-1]) {
+			t.Fatalf("concealment levels %.1f after a packet at %.1f dBFS, want falling", levels, level)
+		}
+	}
+	if levels[3] != FloorDBFS {
+		t.Errorf("fourth concealment at %.1f dBFS, want silence", levels[3])
+	}
+	if st := s.Stats(); st.Concealed != 4 {
+		t.Errorf("concealed %d, want 4", st.Concealed)
+	}
+}
+
+func TestNewSessionValidates(t *testing.T) {
+	pcmu, _ := CodecByName("PCMU")
+	remote := netip.MustParseAddrPort("127.0.0.1:4000")
+	ok := SessionConfig{Codec: pcmu, PayloadType: 0, DTMFPayloadType: 101, Remote: remote}
+	with := func(f func(*SessionConfig)) SessionConfig { c := ok; f(&c); return c }
+	tests := []struct {
+		name string
+		cfg  SessionConfig
+		want string // in the error
+	}{
+		{"no codec", with(func(c *SessionConfig) { c.Codec = nil }), "Codec"},
+		{"payload type 128", with(func(c *SessionConfig) { c.PayloadType = 128 }), "PayloadType"},
+		{"DTMF payload type 200", with(func(c *SessionConfig) { c.DTMFPayloadType = 200 }), "DTMFPayloadType"},
+		{"DTMF on the codec's type", with(func(c *SessionConfig) { c.DTMFPayloadType, c.PayloadType = 96, 96 }), "DTMFPayloadType"},
+		{"no remote", with(func(c *SessionConfig) { c.Remote = netip.AddrPort{} }), "Remote"},
+		{"remote port 0", with(func(c *SessionConfig) { c.Remote = netip.MustParseAddrPort("127.0.0.1:0") }), "Remote"},
+		{"unspecified remote", with(func(c *SessionConfig) { c.Remote = netip.MustParseAddrPort("0.0.0.0:4000") }), "Remote"},
+		{"negative packet time", with(func(c *SessionConfig) { c.PacketTime = -time.Millisecond }), "PacketTime"},
+		{"packet time too long", with(func(c *SessionConfig) { c.PacketTime = time.Second }), "PacketTime"},
+		{"fractional samples", with(func(c *SessionConfig) { c.PacketTime = 20*time.Millisecond + time.Microsecond }), "PacketTime"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewSession(listen(t), tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewSession = %v, %v; want an error naming %s", s, err, tt.want)
+			}
+		})
+	}
+	t.Run("nil conn", func(t *testing.T) {
+		if _, err := NewSession(nil, ok); err == nil {
+			t.Error("NewSession(nil) succeeded")
+		}
+	})
+	t.Run("connected conn", func(t *testing.T) {
+		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(remote))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := NewSession(c, ok); err == nil || !strings.Contains(err.Error(), "connected") {
+			t.Errorf("NewSession on a connected socket: err = %v, want one saying so", err)
+		}
+	})
+	t.Run("defaults", func(t *testing.T) {
+		s, err := NewSession(listen(t), ok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.SamplesPerPacket(); got != 160 {
+			t.Errorf("SamplesPerPacket = %d, want 160", got)
+		}
+		s, err = NewSession(listen(t), with(func(c *SessionConfig) { c.PacketTime = 30 * time.Millisecond }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.SamplesPerPacket(); got != 240 {
+			t.Errorf("SamplesPerPacket at 30 ms = %d, want 240", got)
+		}
+	})
+}
+
+func TestSessionRunStops(t *testing.T) {
+	t.Run("on cancel", func(t *testing.T) {
+		s := newSession(t, listen(t), "PCMU", addrOf(listen(t)))
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run after cancel = %v, want nil", err)
+		}
+		if err := s.Send(make([]int16, 160)); err == nil {
+			t.Error("Send after Run returned succeeded, want an error: Run closes the socket")
+		}
+	})
+	t.Run("on a socket error", func(t *testing.T) {
+		s := newSession(t, listen(t), "PCMU", addrOf(listen(t)))
+		done := make(chan error, 1)
+		go func() { done <- s.Run(t.Context()) }()
+		s.conn.Close()
+		if err := <-done; err == nil || !strings.Contains(err.Error(), "receive RTP") {
+			t.Errorf("Run after the socket closed = %v, want a receive RTP error", err)
+		}
+	})
+}
+
+func TestSessionDoesNotAllocate(t *testing.T) {
+	peer := listen(t)
+	s := newSession(t, listen(t), "PCMU", addrOf(peer))
+	frame := make([]int16, s.SamplesPerPacket())
+	if n := testing.AllocsPerRun(100, func() {
+		if err := s.Send(frame); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Send allocates %v times per packet, want 0", n)
+	}
+
+	pkt := packet(t, 0, 0, make([]byte, 160))
+	seq := uint16(0)
+	if n := testing.AllocsPerRun(100, func() {
+		nextPacket(pkt, seq)
+		seq++
+		s.handlePacket(pkt)
+		s.Receive(frame)
+	}); n != 0 {
+		t.Errorf("receiving allocates %v times per packet, want 0", n)
+	}
+	if st := s.Stats(); st.PacketsReceived != 101 || st.Lost != 0 {
+		t.Errorf("received %d packets, lost %d, want 101 and 0", st.PacketsReceived, st.Lost)
+	}
+}
+
+// nextPacket rewrites a marshalled packet's sequence number and timestamp in place.
+func nextPacket(pkt []byte, seq uint16) {
+	ts := uint32(seq) * 160
+	pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+	pkt[4], pkt[5], pkt[6], pkt[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+}
+
+func FuzzHandlePacket(f *testing.F) {
+	f.Add(packet(f, 0, 1, bytes.Repeat([]byte{0xff}, 160)))
+	f.Add(packet(f, 101, 1, []byte{1, 0x80, 1, 64}))
+	f.Add([]byte{0x80})
+	conn := listen(f)
+	pcmu, _ := CodecByName("PCMU")
+	cfg := SessionConfig{Codec: pcmu, DTMFPayloadType: 101, Remote: netip.MustParseAddrPort("127.0.0.1:9")}
+	good := packet(f, 0, 2, make([]byte, 160))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := NewSession(conn, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcm := make([]int16, s.SamplesPerPacket())
+		s.handlePacket(b)
+		first := s.Stats()
+		s.handlePacket(b)
+		s.handlePacket(good)
+		s.handlePacket(b)
+		for range 4 {
+			s.Receive(pcm)
+		}
+		st := s.Stats()
+		if got := st.PacketsReceived + st.Malformed + st.OtherPayload; got != 4 {
+			t.Errorf("received %d + malformed %d + other %d = %d, want the 4 datagrams handled",
+				st.PacketsReceived, st.Malformed, st.OtherPayload, got)
+		}
+		if st.Duplicates+st.Late+st.Discarded > st.PacketsReceived {
+			t.Errorf("duplicates %d + late %d + discarded %d exceed the %d received", st.Duplicates, st.Late, st.Discarded, st.PacketsReceived)
+		}
+		if first.PacketsReceived == 1 && st.Duplicates == 0 {
+			t.Errorf("the same packet handled twice was not counted a duplicate: %+v", st)
+		}
+		if st.Concealed > 4 {
+			t.Errorf("concealed %d of 4 Receive calls", st.Concealed)
+		}
+	})
+}
+
+func BenchmarkSessionSend(b *testing.B) {
+	peer := listen(b)
+	s := newSession(b, listen(b), "PCMU", addrOf(peer))
+	done := make(chan struct{})
+	go func() { // drain, until the listener closes
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			if _, err := peer.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	b.Cleanup(func() { peer.Close(); <-done })
+	frame := tone(8000, 1000, -12, 0.02)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Send(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSessionReceive(b *testing.B) {
+	s := newSession(b, listen(b), "PCMU", addrOf(listen(b)))
+	payload := make([]byte, 160)
+	s.codec.Encode(payload, tone(8000, 1000, -12, 0.02))
+	pkt := packet(b, 0, 0, payload)
+	pcm := make([]int16, s.SamplesPerPacket())
+	seq := uint16(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		nextPacket(pkt, seq)
+		seq++
+		s.handlePacket(pkt)
+		s.Receive(pcm)
+	}
+}
