@@ -3,21 +3,27 @@
 package board
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
-// A Profile is what the appliance needs to know about one board.
+// A Profile is what the appliance needs to know about one board. Profiles are values: the
+// package's own are never changed, ByName and Detect return copies.
 type Profile struct {
 	Name        string // for ByName and the log, e.g. "pi-wm8960"
 	Description string
 	Audio       AudioProfile
 	Handsets    []HandsetPins // one per handset; the audio channel of handset i is i
+	// Expanders are the I/O expanders that some of the handsets' lines are on.
+	Expanders []Expander
+	// Reserved are the GPIO lines the board's HAT, buses or console use: no handset line
+	// may be one of them.
+	Reserved []string
 }
 
 // An AudioProfile is the duplex audio device of a board.
@@ -28,13 +34,78 @@ type AudioProfile struct {
 	PeriodFrames int
 }
 
-// HandsetPins are the GPIO lines of one handset, by kernel line name (e.g. "GPIO5"). On the
-// sim board they are empty: its switches and lights are virtual.
+// HandsetPins are the input and output lines of one handset. A line is either a GPIO line
+// by kernel line name ("GPIO5") or a pin of one of the profile's Expanders, written
+// "chip:address:pin" ("mcp23017:0x20:A0", see ParseExpanderLine). "" means the handset has
+// no such line. On the sim board they are all empty: its switches and lights are virtual.
 type HandsetPins struct {
-	Hook   string // input, pull-up, low = off-hook
-	Button string // input, pull-up, low = pressed
-	LED    string // output, high = lit
+	Hook    string // input, pull-up, low = off-hook
+	Button  string // call/leave button: input, pull-up, low = pressed
+	LED     string // "in call" light (green): output, high = lit
+	Mute    string // mute button: input, pull-up, low = pressed
+	MuteLED string // "muted" light (red): output, high = lit
 }
+
+// Lines returns the handset's lines that are set, in the order of the fields.
+func (h HandsetPins) Lines() []string {
+	var lines []string
+	for _, l := range []string{h.Hook, h.Button, h.LED, h.Mute, h.MuteLED} {
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// An Expander is an I/O expander chip on an I2C bus.
+type Expander struct {
+	Chip string // "mcp23017"
+	Bus  string // I2C bus as periph names it: "1" is /dev/i2c-1
+	Addr uint16 // 7-bit I2C address
+	// Interrupt is the GPIO line the chip's interrupt output (open-drain, active low) is
+	// wired to; "" means the chip is polled.
+	Interrupt string
+}
+
+// An ExpanderLine is one pin of an Expander, written "mcp23017:0x20:A0".
+type ExpanderLine struct {
+	Chip string
+	Addr uint16
+	Pin  string // the chip's name for the pin; for the MCP23017 "A0" to "A7", "B0" to "B7"
+}
+
+// String returns the line as ParseExpanderLine reads it.
+func (l ExpanderLine) String() string { return fmt.Sprintf("%s:%#02x:%s", l.Chip, l.Addr, l.Pin) }
+
+// ParseExpanderLine reads a line written "chip:address:pin". It reports ok false, and no
+// error, for a line without ':', which is a GPIO line name.
+func ParseExpanderLine(line string) (l ExpanderLine, ok bool, err error) {
+	if !strings.Contains(line, ":") {
+		return ExpanderLine{}, false, nil
+	}
+	parts := strings.Split(line, ":")
+	if len(parts) != 3 {
+		return ExpanderLine{}, true, fmt.Errorf("expander line %q: want chip:address:pin", line)
+	}
+	if parts[0] != "mcp23017" {
+		return ExpanderLine{}, true, fmt.Errorf("expander line %q: unknown chip %q (known: mcp23017)", line, parts[0])
+	}
+	addr, err := strconv.ParseUint(parts[1], 0, 7)
+	if err != nil || !strings.HasPrefix(parts[1], "0x") {
+		return ExpanderLine{}, true, fmt.Errorf("expander line %q: address %q is not a 7-bit hex number like 0x20", line, parts[1])
+	}
+	if p := parts[2]; len(p) != 2 || (p[0] != 'A' && p[0] != 'B') || p[1] < '0' || p[1] > '7' {
+		return ExpanderLine{}, true, fmt.Errorf("expander line %q: pin %q is not A0 to B7", line, p)
+	}
+	return ExpanderLine{Chip: parts[0], Addr: uint16(addr), Pin: parts[2]}, true, nil
+}
+
+// hatLines are the GPIO lines every I2S codec HAT takes, or that are better left alone:
+// the HAT ID EEPROM (0/1), I2C1 (2/3), the serial console (14/15) and I2S (18-21).
+var hatLines = []string{"GPIO0", "GPIO1", "GPIO2", "GPIO3", "GPIO14", "GPIO15",
+	"GPIO18", "GPIO19", "GPIO20", "GPIO21"}
+
+func reserve(extra ...string) []string { return append(slices.Clone(hatLines), extra...) }
 
 // Sim is the virtual board: two handsets with simulated switches, lights and audio, for
 // running the appliance on a PC.
@@ -46,9 +117,10 @@ var Sim = Profile{
 }
 
 // PiWM8960 is a Raspberry Pi with a WM8960 codec HAT (Waveshare WM8960 Audio HAT or
-// ReSpeaker 2-Mics): handset A on the left channel, handset B on the right. The pins
-// avoid I2C1 (GPIO2/3), I2S (GPIO18-21), the HAT ID EEPROM (GPIO0/1), the serial console
-// (GPIO14/15), SPI0 and the ReSpeaker's own button (GPIO17) and Grove lines (GPIO12/13).
+// ReSpeaker 2-Mics): handset A on the left channel (LINPUT1, HP_L), handset B on the right.
+// The pins avoid the HAT's lines and the ReSpeaker's own button (GPIO17), LED chain
+// (SPI0: GPIO10/11) and Grove lines (GPIO12/13), so one map serves both HATs. GPIO4 is
+// also the default 1-Wire pin: keep w1-gpio disabled.
 var PiWM8960 = Profile{
 	Name:        "pi-wm8960",
 	Description: "Raspberry Pi with a WM8960 audio HAT, two handsets",
@@ -59,13 +131,73 @@ var PiWM8960 = Profile{
 		PeriodFrames: 240,
 	},
 	Handsets: []HandsetPins{
-		{Hook: "GPIO5", Button: "GPIO6", LED: "GPIO22"},
-		{Hook: "GPIO4", Button: "GPIO26", LED: "GPIO24"},
+		{Hook: "GPIO5", Button: "GPIO6", LED: "GPIO22", Mute: "GPIO16", MuteLED: "GPIO23"},
+		{Hook: "GPIO4", Button: "GPIO26", LED: "GPIO24", Mute: "GPIO27", MuteLED: "GPIO25"},
 	},
+	Reserved: reserve("GPIO10", "GPIO11", "GPIO12", "GPIO13", "GPIO17"),
+}
+
+// PiOcto is a Raspberry Pi with an Audio Injector Octo (CS42448): six handsets, handset k on
+// input AINk and output AOUTk (AOUT7, about 11 dB weaker, stays unused). The Octo owns GPIO5
+// (reset) and GPIO22/23/24/27 (rate clock mux), which leaves too few lines for 6 × 5, so the
+// hooks stay on GPIO (edge detection for the mic-safety signal) and the buttons and lights go
+// on two MCP23017 on I2C1: buttons at 0x20 (GPA0-5 call/leave, GPB0-5 mute, interrupt on
+// GPIO17), lights at 0x21 (GPA0-5 green, GPB0-5 red). The CS42448 has no mic preamp or bias
+// and line-level outputs: each handset needs an analog front end. The device is "plughw"
+// so that ALSA adapts the channel count if the driver insists on another (verify on
+// hardware).
+var PiOcto = Profile{
+	Name:        "pi-octo",
+	Description: "Raspberry Pi with an Audio Injector Octo (CS42448), six handsets, buttons and lights on MCP23017",
+	Audio: AudioProfile{
+		Device:       "plughw:CARD=audioinjectoroc,DEV=0",
+		SampleRate:   48000,
+		Channels:     6,
+		PeriodFrames: 240,
+	},
+	Handsets: octoHandsets(),
+	Expanders: []Expander{
+		{Chip: "mcp23017", Bus: "1", Addr: 0x20, Interrupt: "GPIO17"},
+		{Chip: "mcp23017", Bus: "1", Addr: 0x21},
+	},
+	Reserved: reserve("GPIO5", "GPIO22", "GPIO23", "GPIO24", "GPIO27",
+		"GPIO25"), // GPIO25: earpiece amplifier enable / global mute
+}
+
+func octoHandsets() []HandsetPins {
+	hooks := []string{"GPIO4", "GPIO6", "GPIO12", "GPIO13", "GPIO16", "GPIO26"}
+	hs := make([]HandsetPins, len(hooks))
+	for k, hook := range hooks {
+		hs[k] = HandsetPins{
+			Hook:    hook,
+			Button:  fmt.Sprintf("mcp23017:0x20:A%d", k),
+			Mute:    fmt.Sprintf("mcp23017:0x20:B%d", k),
+			LED:     fmt.Sprintf("mcp23017:0x21:A%d", k),
+			MuteLED: fmt.Sprintf("mcp23017:0x21:B%d", k),
+		}
+	}
+	return hs
+}
+
+// USB is one USB headset adapter (snd-usb-audio, e.g. a C-Media CM108) as one handset, with
+// hook, buttons and lights on the GPIO lines of the two-handset map's handset A. The device
+// is "plughw" because such adapters capture mono and play stereo; Detect puts in the card
+// it found.
+var USB = Profile{
+	Name:        "usb",
+	Description: "one USB headset adapter as one handset",
+	Audio: AudioProfile{
+		Device:       "plughw:CARD=Device,DEV=0",
+		SampleRate:   48000,
+		Channels:     1,
+		PeriodFrames: 240,
+	},
+	Handsets: []HandsetPins{{Hook: "GPIO5", Button: "GPIO6", LED: "GPIO22", Mute: "GPIO16", MuteLED: "GPIO23"}},
+	Reserved: reserve(),
 }
 
 // profiles are the known boards, in the order Names lists them.
-var profiles = []*Profile{&Sim, &PiWM8960}
+var profiles = []*Profile{&Sim, &PiWM8960, &PiOcto, &USB}
 
 // Names returns the names of the known boards.
 func Names() []string {
@@ -86,9 +218,11 @@ func ByName(name string) (Profile, error) {
 	return Profile{}, fmt.Errorf("unknown board %q (known: %s)", name, strings.Join(Names(), ", "))
 }
 
-// clone returns p with its own Handsets, so callers cannot change the package's profiles.
+// clone returns p with its own slices, so callers cannot change the package's profiles.
 func clone(p Profile) Profile {
 	p.Handsets = slices.Clone(p.Handsets)
+	p.Expanders = slices.Clone(p.Expanders)
+	p.Reserved = slices.Clone(p.Reserved)
 	return p
 }
 
@@ -104,6 +238,24 @@ const (
 // for files that exist but cannot be read.
 func Detect() (Profile, string, error) {
 	return DetectFrom(os.DirFS("/"))
+}
+
+// codecs are the sound cards Detect knows, in order of preference: a HAT before a USB
+// adapter that may be plugged in as well.
+var codecs = []struct {
+	profile *Profile
+	match   func(card) bool
+	caveat  func(model string) string // "" or a note for the log
+}{
+	{&PiOcto, func(c card) bool { return c.has("audioinjectoroc") || c.has("audioinjector-octo") },
+		func(model string) string {
+			if strings.HasPrefix(model, "Raspberry Pi 5") {
+				return "; the Octo is not verified on a Pi 5"
+			}
+			return ""
+		}},
+	{&PiWM8960, func(c card) bool { return c.has("wm8960") }, nil},
+	{&USB, func(c card) bool { return c.driver == "USB-Audio" }, nil},
 }
 
 // DetectFrom is Detect on the file system root (the files are read at proc/device-tree/model
@@ -124,25 +276,66 @@ func DetectFrom(root fs.FS) (Profile, string, error) {
 	if err != nil {
 		return Profile{}, "", err
 	}
-	for _, c := range cards {
-		if strings.Contains(strings.ToLower(c), "wm8960") {
-			p := clone(PiWM8960)
-			p.Audio.Device = "hw:CARD=" + c + ",DEV=0"
-			return p, model + " with " + c, nil
+	for _, k := range codecs {
+		for _, c := range cards {
+			if !k.match(c) {
+				continue
+			}
+			p := clone(*k.profile)
+			p.Audio.Device = withCard(p.Audio.Device, c.id)
+			msg := fmt.Sprintf("%s with sound card %s (%s): board %s", model, c.id, c.name, p.Name)
+			if k.caveat != nil {
+				msg += k.caveat(model)
+			}
+			return p, msg, nil
 		}
 	}
 	found := "no sound cards"
 	if len(cards) > 0 {
-		found = "sound cards: " + strings.Join(cards, ", ")
+		var ids []string
+		for _, c := range cards {
+			ids = append(ids, c.id)
+		}
+		found = "sound cards: " + strings.Join(ids, ", ")
 	}
-	return clone(Sim), fmt.Sprintf("%s without a WM8960 sound card (%s): using the sim board", model, found), nil
+	return clone(Sim), fmt.Sprintf("%s without a known sound card (%s; known: WM8960 HAT, Audio Injector Octo, "+
+		"USB audio): using the sim board", model, found), nil
 }
 
-// soundCards returns the ids of the ALSA cards, the bracketed names in /proc/asound/cards:
+// withCard returns the ALSA device dev ("hw:CARD=x,DEV=0") on the card called id instead.
+func withCard(dev, id string) string {
+	prefix, rest, ok := strings.Cut(dev, "CARD=")
+	if !ok {
+		return dev
+	}
+	_, params, _ := strings.Cut(rest, ",")
+	return prefix + "CARD=" + id + "," + params
+}
+
+// A card is one entry of /proc/asound/cards.
+type card struct {
+	id     string // the bracketed name: what "hw:CARD=" takes
+	driver string // e.g. "USB-Audio"
+	name   string
+	long   string // the second line
+}
+
+// has reports whether any of the card's names contains s, ignoring case.
+func (c card) has(s string) bool {
+	s = strings.ToLower(s)
+	for _, n := range []string{c.id, c.driver, c.name, c.long} {
+		if strings.Contains(strings.ToLower(n), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// soundCards returns the ALSA cards, whose entries in /proc/asound/cards read
 //
-//	0 [wm8960soundcard]: wm8960-soundcard - wm8960-soundcard
+//	1 [wm8960soundcard]: wm8960-soundcar - wm8960-soundcard
 //	                     wm8960-soundcard
-func soundCards(root fs.FS) ([]string, error) {
+func soundCards(root fs.FS) ([]card, error) {
 	raw, err := fs.ReadFile(root, cardsPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -150,17 +343,25 @@ func soundCards(root fs.FS) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sound cards: %w", err)
 	}
-	var cards []string
-	sc := bufio.NewScanner(strings.NewReader(string(raw)))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	var cards []card
+	for line := range strings.Lines(string(raw)) {
+		line = strings.TrimSpace(line)
 		lb, rb := strings.Index(line, "["), strings.Index(line, "]")
 		if lb < 0 || rb < lb {
+			if n := len(cards); n > 0 && cards[n-1].long == "" {
+				cards[n-1].long = line
+			}
 			continue
 		}
-		if id := strings.TrimSpace(line[lb+1 : rb]); id != "" {
-			cards = append(cards, id)
+		id := strings.TrimSpace(line[lb+1 : rb])
+		if id == "" {
+			continue
 		}
+		c := card{id: id}
+		desc := strings.TrimSpace(strings.TrimPrefix(line[rb+1:], ":"))
+		c.driver, c.name, _ = strings.Cut(desc, " - ")
+		c.driver, c.name = strings.TrimSpace(c.driver), strings.TrimSpace(c.name)
+		cards = append(cards, c)
 	}
 	return cards, nil
 }

@@ -12,10 +12,25 @@ import (
 
 const (
 	pi4Model    = "Raspberry Pi 4 Model B Rev 1.4\x00"
+	pi5Model    = "Raspberry Pi 5 Model B Rev 1.0\x00"
 	wm8960Cards = " 0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones\n" +
 		"                      bcm2835 Headphones\n" +
 		" 1 [wm8960soundcard]: wm8960-soundcar - wm8960-soundcard\n" +
 		"                      wm8960-soundcard\n"
+	pi5WM8960Cards = " 0 [vc4hdmi0       ]: vc4-hdmi - vc4-hdmi-0\n" +
+		"                      vc4-hdmi-0\n" +
+		" 1 [vc4hdmi1       ]: vc4-hdmi - vc4-hdmi-1\n" +
+		"                      vc4-hdmi-1\n" +
+		" 2 [wm8960soundcard]: wm8960-soundcar - wm8960-soundcard\n" +
+		"                      wm8960-soundcard\n"
+	octoCards = " 0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones\n" +
+		"                      bcm2835 Headphones\n" +
+		" 1 [audioinjectoroc]: audioinjector- - audioinjector-octo-soundcard\n" +
+		"                      audioinjector-octo-soundcard\n"
+	usbCards = " 0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones\n" +
+		"                      bcm2835 Headphones\n" +
+		" 1 [Device         ]: USB-Audio - USB Audio Device\n" +
+		"                      C-Media Electronics Inc. USB Audio Device at usb-0000:01:00.0-1.3, full speed\n"
 	headphonesOnly = " 0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones\n" +
 		"                      bcm2835 Headphones\n"
 )
@@ -29,14 +44,37 @@ func TestDetect(t *testing.T) {
 		wantDev  string
 	}{
 		{"pc", nil, "sim", "not a Raspberry Pi (no /proc/device-tree/model): using the sim board", ""},
-		{"pi with wm8960", map[string]string{modelPath: pi4Model, cardsPath: wm8960Cards},
-			"pi-wm8960", "Raspberry Pi 4 Model B Rev 1.4 with wm8960soundcard", "hw:CARD=wm8960soundcard,DEV=0"},
-		{"pi without codec", map[string]string{modelPath: pi4Model, cardsPath: headphonesOnly},
-			"sim", "Raspberry Pi 4 Model B Rev 1.4 without a WM8960 sound card (sound cards: Headphones): using the sim board", ""},
-		{"pi without sound", map[string]string{modelPath: pi4Model},
-			"sim", "Raspberry Pi 4 Model B Rev 1.4 without a WM8960 sound card (no sound cards): using the sim board", ""},
-		{"other arm board", map[string]string{modelPath: "Pine64 RockPro64\x00", cardsPath: wm8960Cards},
-			"sim", `not a Raspberry Pi (model "Pine64 RockPro64"): using the sim board`, ""},
+		{"pi 4 with wm8960", map[string]string{modelPath: pi4Model, cardsPath: wm8960Cards}, "pi-wm8960",
+			"Raspberry Pi 4 Model B Rev 1.4 with sound card wm8960soundcard (wm8960-soundcard): board pi-wm8960",
+			"hw:CARD=wm8960soundcard,DEV=0"},
+		{"pi 5 with wm8960", map[string]string{modelPath: pi5Model, cardsPath: pi5WM8960Cards}, "pi-wm8960",
+			"Raspberry Pi 5 Model B Rev 1.0 with sound card wm8960soundcard (wm8960-soundcard): board pi-wm8960",
+			"hw:CARD=wm8960soundcard,DEV=0"},
+		{"pi 4 with octo", map[string]string{modelPath: pi4Model, cardsPath: octoCards}, "pi-octo",
+			"Raspberry Pi 4 Model B Rev 1.4 with sound card audioinjectoroc (audioinjector-octo-soundcard): board pi-octo",
+			"plughw:CARD=audioinjectoroc,DEV=0"},
+		{"pi 5 with octo", map[string]string{modelPath: pi5Model, cardsPath: octoCards}, "pi-octo",
+			"Raspberry Pi 5 Model B Rev 1.0 with sound card audioinjectoroc (audioinjector-octo-soundcard): board pi-octo; " +
+				"the Octo is not verified on a Pi 5",
+			"plughw:CARD=audioinjectoroc,DEV=0"},
+		{"pi with usb audio", map[string]string{modelPath: pi4Model, cardsPath: usbCards}, "usb",
+			"Raspberry Pi 4 Model B Rev 1.4 with sound card Device (USB Audio Device): board usb",
+			"plughw:CARD=Device,DEV=0"},
+		{"hat preferred to usb", map[string]string{modelPath: pi4Model, cardsPath: usbCards + strings.ReplaceAll(octoCards, " 1 [", " 2 [")},
+			"pi-octo",
+			"Raspberry Pi 4 Model B Rev 1.4 with sound card audioinjectoroc (audioinjector-octo-soundcard): board pi-octo",
+			"plughw:CARD=audioinjectoroc,DEV=0"},
+		{"pi without codec", map[string]string{modelPath: pi4Model, cardsPath: headphonesOnly}, "sim",
+			"Raspberry Pi 4 Model B Rev 1.4 without a known sound card (sound cards: Headphones; known: WM8960 HAT, " +
+				"Audio Injector Octo, USB audio): using the sim board", ""},
+		{"pi without sound", map[string]string{modelPath: pi4Model}, "sim",
+			"Raspberry Pi 4 Model B Rev 1.4 without a known sound card (no sound cards; known: WM8960 HAT, " +
+				"Audio Injector Octo, USB audio): using the sim board", ""},
+		{"pi with garbage cards", map[string]string{modelPath: pi5Model, cardsPath: "]]\n[\n[ ]\n\x00\x01 [x"}, "sim",
+			"Raspberry Pi 5 Model B Rev 1.0 without a known sound card (no sound cards; known: WM8960 HAT, " +
+				"Audio Injector Octo, USB audio): using the sim board", ""},
+		{"other arm board", map[string]string{modelPath: "Pine64 RockPro64\x00", cardsPath: wm8960Cards}, "sim",
+			`not a Raspberry Pi (model "Pine64 RockPro64"): using the sim board`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +91,20 @@ func TestDetect(t *testing.T) {
 					p.Name, p.Audio.Device, msg, tt.wantName, tt.wantDev, tt.wantMsg)
 			}
 		})
+	}
+}
+
+func TestSoundCards(t *testing.T) {
+	cards, err := soundCards(fstest.MapFS{cardsPath: &fstest.MapFile{Data: []byte(usbCards)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []card{
+		{"Headphones", "bcm2835_headpho", "bcm2835 Headphones", "bcm2835 Headphones"},
+		{"Device", "USB-Audio", "USB Audio Device", "C-Media Electronics Inc. USB Audio Device at usb-0000:01:00.0-1.3, full speed"},
+	}
+	if !reflect.DeepEqual(cards, want) {
+		t.Errorf("soundCards = %+v, want %+v", cards, want)
 	}
 }
 
@@ -77,20 +129,24 @@ func TestByName(t *testing.T) {
 			t.Errorf("ByName(%q) = %q, %v; want %q, nil", name, p.Name, err, name)
 		}
 	}
-	_, err := ByName("pi-octo")
-	if err == nil || !strings.Contains(err.Error(), "sim, pi-wm8960") {
-		t.Errorf("ByName(unknown) error = %v, want one listing sim, pi-wm8960", err)
+	_, err := ByName("pi-zero")
+	if err == nil || !strings.Contains(err.Error(), "sim, pi-wm8960, pi-octo, usb") {
+		t.Errorf("ByName(unknown) error = %v, want one listing sim, pi-wm8960, pi-octo, usb", err)
 	}
 	p, _ := ByName("sim")
 	p.Handsets[0].Hook = "GPIO99"
 	if Sim.Handsets[0].Hook != "" {
 		t.Errorf("changing a returned profile changed Sim")
 	}
+	p, _ = ByName("pi-octo")
+	p.Expanders[0].Addr = 0x27
+	p.Reserved[0] = "GPIO99"
+	if PiOcto.Expanders[0].Addr != 0x20 || PiOcto.Reserved[0] != "GPIO0" {
+		t.Errorf("changing a returned profile changed PiOcto")
+	}
 }
 
 func TestProfilesAreConsistent(t *testing.T) {
-	reserved := []string{"GPIO0", "GPIO1", "GPIO2", "GPIO3", "GPIO14", "GPIO15", "GPIO17",
-		"GPIO18", "GPIO19", "GPIO20", "GPIO21"}
 	for _, name := range Names() {
 		p, _ := ByName(name)
 		if p.Audio.Channels != len(p.Handsets) {
@@ -99,20 +155,86 @@ func TestProfilesAreConsistent(t *testing.T) {
 		if p.Audio.SampleRate != 48000 || p.Audio.PeriodFrames != 240 {
 			t.Errorf("%s: audio %+v, want 48000 Hz, 240 frames", name, p.Audio)
 		}
-		var used []string
-		for _, h := range p.Handsets {
-			for _, pin := range []string{h.Hook, h.Button, h.LED} {
-				if pin == "" {
-					continue
+		if name != "sim" {
+			for _, l := range hatLines {
+				if !slices.Contains(p.Reserved, l) {
+					t.Errorf("%s: %s is not reserved", name, l)
 				}
-				if slices.Contains(reserved, pin) || slices.Contains(used, pin) {
-					t.Errorf("%s: pin %s reserved or used twice", name, pin)
+			}
+		}
+		var interrupts []string
+		for _, e := range p.Expanders {
+			if e.Chip != "mcp23017" || e.Addr < 0x20 || e.Addr > 0x27 || e.Bus == "" {
+				t.Errorf("%s: bad expander %+v", name, e)
+			}
+			if e.Interrupt != "" {
+				interrupts = append(interrupts, e.Interrupt)
+			}
+		}
+		used := slices.Clone(interrupts)
+		for i, h := range p.Handsets {
+			if name != "sim" && (h.Hook == "" || h.LED == "") {
+				t.Errorf("%s handset %d: no hook or LED", name, i+1)
+			}
+			for _, line := range h.Lines() {
+				if slices.Contains(used, line) {
+					t.Errorf("%s handset %d: line %s used twice", name, i+1, line)
 				}
-				used = append(used, pin)
+				used = append(used, line)
+				el, isExp, err := ParseExpanderLine(line)
+				switch {
+				case err != nil:
+					t.Errorf("%s handset %d: %v", name, i+1, err)
+				case isExp:
+					if !slices.ContainsFunc(p.Expanders, func(e Expander) bool { return e.Chip == el.Chip && e.Addr == el.Addr }) {
+						t.Errorf("%s handset %d: %s is on no expander of the board", name, i+1, line)
+					}
+				case !strings.HasPrefix(line, "GPIO"):
+					t.Errorf("%s handset %d: %q is not a GPIO line name", name, i+1, line)
+				case slices.Contains(p.Reserved, line):
+					t.Errorf("%s handset %d: line %s is reserved", name, i+1, line)
+				}
+			}
+		}
+		for _, l := range interrupts {
+			if slices.Contains(p.Reserved, l) {
+				t.Errorf("%s: interrupt line %s is reserved", name, l)
 			}
 		}
 	}
-	if !reflect.DeepEqual(Names(), []string{"sim", "pi-wm8960"}) {
-		t.Errorf("Names() = %q, want [sim pi-wm8960]", Names())
+	if !reflect.DeepEqual(Names(), []string{"sim", "pi-wm8960", "pi-octo", "usb"}) {
+		t.Errorf("Names() = %q, want [sim pi-wm8960 pi-octo usb]", Names())
+	}
+}
+
+func TestOctoMap(t *testing.T) {
+	// hardware.md 4.2: hooks on GPIO4, 6, 12, 13, 16, 26; buttons on 0x20, lights on 0x21.
+	h := PiOcto.Handsets[5]
+	want := HandsetPins{Hook: "GPIO26", Button: "mcp23017:0x20:A5", LED: "mcp23017:0x21:A5",
+		Mute: "mcp23017:0x20:B5", MuteLED: "mcp23017:0x21:B5"}
+	if h != want {
+		t.Errorf("Octo handset 6 = %+v, want %+v", h, want)
+	}
+}
+
+func TestParseExpanderLine(t *testing.T) {
+	l, ok, err := ParseExpanderLine("mcp23017:0x21:B7")
+	if err != nil || !ok || l != (ExpanderLine{"mcp23017", 0x21, "B7"}) || l.String() != "mcp23017:0x21:B7" {
+		t.Errorf("ParseExpanderLine = %+v, %v, %v", l, ok, err)
+	}
+	if _, ok, err := ParseExpanderLine("GPIO5"); ok || err != nil {
+		t.Errorf("ParseExpanderLine(GPIO5) = %v, %v; want not an expander line", ok, err)
+	}
+	for line, want := range map[string]string{
+		"mcp23017:0x20":      "want chip:address:pin",
+		"pcf8574:0x20:P0":    `unknown chip "pcf8574"`,
+		"mcp23017:32:A0":     `address "32" is not a 7-bit hex number`,
+		"mcp23017:0x80:A0":   `address "0x80"`,
+		"mcp23017:0x20:A8":   `pin "A8" is not A0 to B7`,
+		"mcp23017:0x20:GPA0": `pin "GPA0"`,
+	} {
+		if _, ok, err := ParseExpanderLine(line); !ok || err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseExpanderLine(%q) = %v, %v; want an error with %q", line, ok, err, want)
+		}
 	}
 }

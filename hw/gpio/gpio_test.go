@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
@@ -153,5 +154,90 @@ func TestOpenUnknownLine(t *testing.T) {
 	_, err = OpenLED("GPIO98")
 	if err == nil || !strings.Contains(err.Error(), "GPIO98") {
 		t.Errorf("OpenLED(GPIO98) error = %v, want one naming GPIO98", err)
+	}
+}
+
+// heldPin is a line that reports a consumer, as a gpioioctl line requested by another
+// driver or process does.
+type heldPin struct {
+	gpiotest.Pin
+	consumer string
+}
+
+func (p *heldPin) Consumer() string { return p.consumer }
+
+// register puts p into periph's registry under its name (and alias, if not ""), as the
+// real drivers do, for the test's duration.
+func register(t *testing.T, p gpio.PinIO, alias string) {
+	t.Helper()
+	if err := initPeriph(); err != nil { // so that the drivers do not register over p later
+		t.Fatal(err)
+	}
+	if err := gpioreg.Register(p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gpioreg.Unregister(p.Name()) })
+	if alias != "" {
+		if err := gpioreg.RegisterAlias(alias, p.Name()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = gpioreg.Unregister(alias) })
+	}
+}
+
+func TestOpenRefusesHeldLine(t *testing.T) {
+	register(t, &heldPin{Pin: gpiotest.Pin{N: "TEST_HELD"}, consumer: "spi0 CS1"}, "TEST_HELD_ALIAS")
+	for _, name := range []string{"TEST_HELD", "TEST_HELD_ALIAS"} {
+		_, err := OpenSwitch(name, true)
+		if want := name + `: line is in use by "spi0 CS1"`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("OpenSwitch(%s) error = %v, want one containing %q", name, err, want)
+		}
+		_, err = OpenLED(name)
+		if err == nil || !strings.Contains(err.Error(), "in use by") {
+			t.Errorf("OpenLED(%s) error = %v, want the line refused", name, err)
+		}
+	}
+	free := &heldPin{Pin: gpiotest.Pin{N: "TEST_FREE", EdgesChan: make(chan gpio.Level, 1)}}
+	register(t, free, "TEST_FREE_ALIAS")
+	if _, err := OpenSwitch("TEST_FREE", true); err != nil {
+		t.Errorf("OpenSwitch(free line) = %v", err)
+	}
+	// Requested, the line names this process as its consumer: opening it again is allowed.
+	free.consumer = "gpio.test@1234"
+	for _, name := range []string{"TEST_FREE", "TEST_FREE_ALIAS"} {
+		if _, err := OpenSwitch(name, true); err != nil {
+			t.Errorf("OpenSwitch(%s, opened before) = %v", name, err)
+		}
+	}
+}
+
+func TestOpenInterruptIsNotDebounced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &gpiotest.Pin{N: "TEST_INT", EdgesChan: make(chan gpio.Level, 16)}
+		register(t, p, "")
+		s, err := OpenInterrupt("TEST_INT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Pull() != gpio.PullUp {
+			t.Errorf("pull = %v, want %v", p.Pull(), gpio.PullUp)
+		}
+		got := startWait(t.Context(), s)
+		edge(p, gpio.Low, 0)
+		if r := <-got; r != (result{true, nil}) {
+			t.Errorf("Wait = %v, want asserted at once", r)
+		}
+		got = startWait(t.Context(), s)
+		edge(p, gpio.High, 0)
+		if r := <-got; r != (result{false, nil}) {
+			t.Errorf("Wait = %v, want released at once", r)
+		}
+	})
+}
+
+func TestOpenI2CWithoutBus(t *testing.T) {
+	_, err := OpenI2C("7")
+	if err == nil || !strings.Contains(err.Error(), `open I2C bus "7"`) {
+		t.Errorf("OpenI2C(7) error = %v, want one naming the bus", err)
 	}
 }

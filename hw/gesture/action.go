@@ -1,0 +1,162 @@
+package gesture
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// An Action is what the appliance does for a gesture.
+type Action int
+
+// The actions a gesture can be mapped to.
+const (
+	JoinLeave      Action = iota + 1 // join the handset's conference, or leave it
+	Mute                             // toggle the handset's microphone
+	NextConference                   // move to the next configured conference
+	VolumeUp                         // earpiece louder
+	VolumeDown                       // earpiece quieter
+	SendPIN                          // send the conference PIN as DTMF
+	Record                           // start or stop recording the conference
+)
+
+var actionNames = map[Action]string{
+	JoinLeave:      "join-leave",
+	Mute:           "mute",
+	NextConference: "next-conference",
+	VolumeUp:       "volume-up",
+	VolumeDown:     "volume-down",
+	SendPIN:        "send-pin",
+	Record:         "record",
+}
+
+// String returns the action's name as ParseAction reads it, e.g. "join-leave".
+func (a Action) String() string {
+	if s, ok := actionNames[a]; ok {
+		return s
+	}
+	return "action(" + strconv.Itoa(int(a)) + ")"
+}
+
+// ParseAction returns the action called s, as String writes it.
+func ParseAction(s string) (Action, error) {
+	for a, name := range actionNames {
+		if name == s {
+			return a, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown action %q (known: %s)", s, strings.Join(slices.Sorted(maps.Values(actionNames)), ", "))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (a Action) MarshalText() ([]byte, error) {
+	if _, ok := actionNames[a]; !ok {
+		return nil, fmt.Errorf("marshal %v: not an action", a)
+	}
+	return []byte(a.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (a *Action) UnmarshalText(text []byte) error {
+	v, err := ParseAction(string(text))
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+// HookInput is the name of a handset's hook switch in a Trigger. Every other input name is
+// a button, such as "button" or "mute".
+const HookInput = "hook"
+
+// A Trigger is a gesture on one of a handset's inputs, written "button:long-press".
+type Trigger struct {
+	Input   string // HookInput or a button's name: lower-case letters, digits and '-'
+	Gesture Gesture
+}
+
+// String returns the trigger as ParseTrigger reads it.
+func (t Trigger) String() string { return t.Input + ":" + t.Gesture.String() }
+
+// ParseTrigger reads a trigger written "input:gesture" and validates it.
+func ParseTrigger(s string) (Trigger, error) {
+	input, g, ok := strings.Cut(s, ":")
+	if !ok {
+		return Trigger{}, fmt.Errorf("trigger %q: want input:gesture", s)
+	}
+	gesture, err := ParseGesture(g)
+	if err != nil {
+		return Trigger{}, fmt.Errorf("trigger %q: %w", s, err)
+	}
+	t := Trigger{Input: input, Gesture: gesture}
+	if err := t.Validate(); err != nil {
+		return Trigger{}, err
+	}
+	return t, nil
+}
+
+// Validate reports whether the input is well named and makes the gesture: the hook makes
+// off-hook, on-hook and flash, a button short and long presses.
+func (t Trigger) Validate() error {
+	if t.Input == "" || strings.Trim(t.Input, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		return fmt.Errorf("trigger %s: input name %q is not lower-case letters, digits and '-'", t, t.Input)
+	}
+	if _, ok := gestureNames[t.Gesture]; !ok {
+		return fmt.Errorf("trigger %s: not a gesture", t)
+	}
+	if hook := t.Input == HookInput; hook != t.Gesture.hook() {
+		kind := "a button"
+		if hook {
+			kind = "the hook"
+		}
+		return fmt.Errorf("trigger %s: %s cannot make a %v", t, kind, t.Gesture)
+	}
+	return nil
+}
+
+// A Mapping says which action each trigger stands for. A trigger not in it does nothing.
+type Mapping map[Trigger]Action
+
+// DefaultMapping is what the buttons of a handset do unless configured otherwise: the hook
+// flash and the mute button toggle the microphone, the mute button held sends the PIN; the
+// call button joins or leaves, and held moves to the next conference. Lifting and hanging up
+// the handset are not in it: they join and leave by themselves.
+func DefaultMapping() Mapping {
+	return Mapping{
+		{HookInput, Flash}:     Mute,
+		{"button", ShortPress}: JoinLeave,
+		{"button", LongPress}:  NextConference,
+		{"mute", ShortPress}:   Mute,
+		{"mute", LongPress}:    SendPIN,
+	}
+}
+
+// Validate reports every invalid trigger and unknown action, in the order of the triggers'
+// names.
+func (m Mapping) Validate() error {
+	var errs []error
+	for _, t := range slices.SortedFunc(maps.Keys(m), func(a, b Trigger) int {
+		return strings.Compare(a.String(), b.String())
+	}) {
+		if err := t.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if a := m[t]; actionNames[a] == "" {
+			errs = append(errs, fmt.Errorf("trigger %s: %v is not an action", t, a))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("gesture mapping: %w", err)
+	}
+	return nil
+}
+
+// Action returns the action mapped to gesture g on the input called input.
+func (m Mapping) Action(input string, g Gesture) (Action, bool) {
+	a, ok := m[Trigger{input, g}]
+	return a, ok
+}
