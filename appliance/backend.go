@@ -1,7 +1,9 @@
 package appliance
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"partyline/appliance/config"
@@ -63,6 +65,105 @@ func (b backend) SetHook(handset int, offHook bool) error {
 	}
 	sb.Hook(handset).Set(offHook)
 	return nil
+}
+
+// Settings implements web.Backend.
+func (b backend) Settings() (web.Settings, error) {
+	set, err := b.a.store.Settings()
+	if err != nil {
+		return web.Settings{}, err
+	}
+	return toWeb(set), nil
+}
+
+// UpdateSettings implements web.Backend. Handsets and conferences are read
+// from the store at each join, so changes to them apply from the next call.
+// The SIP listener and the registrations are set up once, in New and Run,
+// and the lines are bound to their channels in New: changes to the SIP
+// settings, the accounts, or the handsets' IDs and channels need a restart.
+func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool, err error) {
+	err = b.a.store.Update(func(set *config.Settings) error {
+		ws := toWeb(*set)
+		if err := change(&ws); err != nil {
+			return err
+		}
+		next := fromWeb(ws)
+		restart = needsRestart(*set, next)
+		*set = next
+		return nil
+	})
+	return restart, toWebError(err)
+}
+
+// needsRestart reports whether going from old to next changes something the
+// appliance reads only when it starts.
+func needsRestart(old, next config.Settings) bool {
+	channels := func(s config.Settings) []string {
+		var c []string
+		for _, h := range s.Handsets {
+			c = append(c, fmt.Sprintf("%s@%d", h.ID, h.Channel))
+		}
+		return c
+	}
+	return old.SIP != next.SIP ||
+		!slices.Equal(old.Accounts, next.Accounts) ||
+		!slices.Equal(channels(old), channels(next))
+}
+
+// AdminPasswordSet implements web.Backend.
+func (b backend) AdminPasswordSet() (bool, error) { return b.a.store.AdminPasswordSet() }
+
+// InitAdminPassword implements web.Backend.
+func (b backend) InitAdminPassword(password string) error {
+	return toWebError(b.a.store.InitAdminPassword(password))
+}
+
+// CheckAdminPassword implements web.Backend.
+func (b backend) CheckAdminPassword(password string) (bool, error) {
+	return b.a.store.CheckAdminPassword(password)
+}
+
+// toWeb and fromWeb convert settings between the store and the admin page.
+// The struct conversions stop compiling when the two packages' fields drift
+// apart.
+func toWeb(c config.Settings) web.Settings {
+	w := web.Settings{SIP: web.SIPSettings(c.SIP)}
+	for _, a := range c.Accounts {
+		w.Accounts = append(w.Accounts, web.Account(a))
+	}
+	for _, h := range c.Handsets {
+		w.Handsets = append(w.Handsets, web.Handset(h))
+	}
+	for _, cf := range c.Conferences {
+		w.Conferences = append(w.Conferences, web.Conference(cf))
+	}
+	return w
+}
+
+func fromWeb(w web.Settings) config.Settings {
+	c := config.Settings{SIP: config.SIPSettings(w.SIP)}
+	for _, a := range w.Accounts {
+		c.Accounts = append(c.Accounts, config.Account(a))
+	}
+	for _, h := range w.Handsets {
+		c.Handsets = append(c.Handsets, config.Handset(h))
+	}
+	for _, cf := range w.Conferences {
+		c.Conferences = append(c.Conferences, config.Conference(cf))
+	}
+	return c
+}
+
+// toWebError turns the store's errors into those the admin page knows.
+func toWebError(err error) error {
+	var fe *config.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return &web.FieldError{Field: fe.Field, Msg: fe.Msg}
+	case errors.Is(err, config.ErrAdminPasswordSet):
+		return fmt.Errorf("%w", web.ErrPasswordSet)
+	}
+	return err
 }
 
 // identity is how a handset appears in its conference: display name and SIP URI.

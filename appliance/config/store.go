@@ -121,6 +121,45 @@ func (s *Store) Save(set Settings) error {
 	return nil
 }
 
+// Update changes the settings in one transaction: it calls change with
+// the saved settings (zero Settings if none are saved) and saves what change
+// leaves there if that is valid. If change returns an error, Update returns
+// it as it is; if the result is invalid, it returns a *FieldError. Either
+// way the stored settings stay as they were. change must be quick: it runs
+// while the file is locked for writing.
+func (s *Store) Update(change func(*Settings) error) error {
+	var rejected error // change's error or the validation error, returned unwrapped
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(settingsBucket)
+		var set Settings
+		if v := bk.Get(settingsKey); v != nil {
+			if err := json.Unmarshal(v, &set); err != nil {
+				return fmt.Errorf("decode settings: %w", err)
+			}
+		}
+		if err := change(&set); err != nil {
+			rejected = err
+			return err
+		}
+		if err := set.Validate(); err != nil {
+			rejected = err
+			return err
+		}
+		b, err := json.Marshal(set)
+		if err != nil {
+			return fmt.Errorf("encode settings: %w", err)
+		}
+		return bk.Put(settingsKey, b)
+	})
+	if rejected != nil {
+		return rejected
+	}
+	if err != nil {
+		return fmt.Errorf("update settings: %w", err)
+	}
+	return nil
+}
+
 // EnsureDefaults writes the first-start settings if none are saved: the SIP
 // listener on DefaultListenAddr, handsets "Handset 1".. on channels 0.. all
 // in conference DefaultConference, that conference with no URI yet, and no

@@ -2,11 +2,14 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -224,7 +227,7 @@ func TestFutureSchemaRefused(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return b.Put(schemaVersionKey, []byte("2"))
+		return b.Put(schemaVersionKey, []byte(strconv.Itoa(SchemaVersion+1)))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -234,9 +237,9 @@ func TestFutureSchemaRefused(t *testing.T) {
 	s, err := Open(path)
 	if err == nil {
 		s.Close()
-		t.Fatal("Open of a schema 2 file: got nil error, want a refusal")
+		t.Fatalf("Open of a schema %d file: got nil error, want a refusal", SchemaVersion+1)
 	}
-	if !strings.Contains(err.Error(), "schema version 2 is newer") {
+	if want := fmt.Sprintf("schema version %d is newer", SchemaVersion+1); !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say the schema is newer", err)
 	}
 }
@@ -268,13 +271,74 @@ func TestOlderSchemaMigrated(t *testing.T) {
 	if err := s.Save(valid()); err != nil {
 		t.Errorf("Save after migration: %v", err)
 	}
+	if got, want := schemaVersion(t, s), strconv.Itoa(SchemaVersion); got != want {
+		t.Errorf("schema version after migration: got %q, want %q", got, want)
+	}
+}
+
+func schemaVersion(t *testing.T, s *Store) string {
+	t.Helper()
 	var version []byte
-	s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		version = bytes.Clone(tx.Bucket(metaBucket).Get(schemaVersionKey))
 		return nil
 	})
-	if string(version) != "1" {
-		t.Errorf("schema version after migration: got %q, want \"1\"", version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(version)
+}
+
+// TestSchema1Migrated opens a file as version 1 firmware left it: settings
+// saved, no admin bucket. The settings survive and no password is set, so
+// the admin page asks for one.
+func TestSchema1Migrated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.db")
+	want := valid()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(metaBucket)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(schemaVersionKey, []byte("1")); err != nil {
+			return err
+		}
+		settings, err := tx.CreateBucket(settingsBucket)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(want)
+		if err != nil {
+			return err
+		}
+		return settings.Put(settingsKey, b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open of a schema 1 file: %v", err)
+	}
+	defer s.Close()
+	if got := schemaVersion(t, s); got != "2" {
+		t.Errorf("schema version after migration: got %q, want \"2\"", got)
+	}
+	got, err := s.Settings()
+	if err != nil {
+		t.Fatalf("Settings: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("settings after migration: got %+v, want %+v", got, want)
+	}
+	if set, err := s.AdminPasswordSet(); err != nil || set {
+		t.Errorf("AdminPasswordSet after migration: got %v, %v; want false, nil", set, err)
 	}
 }
 

@@ -5,89 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 )
 
-// fakeBackend records SetHook calls and returns a status the test sets.
-type fakeBackend struct {
-	mu      sync.Mutex // guards following
-	status  Status
-	calls   []string
-	hookErr error
-}
-
-func (f *fakeBackend) Status() Status {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st := f.status
-	st.Handsets = slices.Clone(st.Handsets)
-	st.Registrations = slices.Clone(st.Registrations)
-	return st
-}
-
-func (f *fakeBackend) SetHook(i int, offHook bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.hookErr != nil {
-		return f.hookErr
-	}
-	f.calls = append(f.calls, hookCall(i, offHook))
-	f.status.Handsets[i].OffHook = offHook
-	return nil
-}
-
-func (f *fakeBackend) setState(i int, state, detail string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.status.Handsets[i].State = state
-	f.status.Handsets[i].Detail = detail
-}
-
-func (f *fakeBackend) hookCalls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.calls)
-}
-
-func hookCall(i int, offHook bool) string {
-	if offHook {
-		return fmt.Sprintf("lift %d", i)
-	}
-	return fmt.Sprintf("replace %d", i)
-}
-
-func newFake() *fakeBackend {
-	return &fakeBackend{status: Status{
-		Board: "sim",
-		Handsets: []HandsetStatus{
-			{Index: 0, Name: "Kitchen", State: "on hook", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org", LED: "off", Virtual: true},
-			{Index: 1, Name: "Garden", State: "ended", Detail: "486 Busy Here", OffHook: true, LED: "off", Virtual: true},
-		},
-		Registrations: []RegistrationStatus{
-			{Account: "alice", AOR: "sip:alice@example.org", State: "registered", Expires: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)},
-		},
-	}}
-}
-
-func newHandler(b Backend) http.Handler {
-	return Handler(b, slog.New(slog.DiscardHandler))
-}
-
 func TestPage(t *testing.T) {
-	f := newFake()
-	rec := httptest.NewRecorder()
-	newHandler(f).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	c := loggedIn(t, newFake(t))
+	rec := c.get("/")
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status: got %d, want 200", rec.Code)
 	}
@@ -102,17 +34,27 @@ func TestPage(t *testing.T) {
 		`action="/handsets/0/hook"`, ">Lift<",
 		`action="/handsets/1/hook"`, ">Replace<",
 		"sip:alice@example.org", "registered",
+		`action="/logout"`, `href="/settings"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	for header, want := range map[string]string{
+		"Content-Security-Policy": "frame-ancestors 'none'",
+		"X-Content-Type-Options":  "nosniff",
+		"Cache-Control":           "no-store",
+	} {
+		if got := rec.Header().Get(header); !strings.Contains(got, want) {
+			t.Errorf("%s: got %q, want it to contain %q", header, got, want)
+		}
+	}
 }
 
 func TestStatic(t *testing.T) {
+	c := &client{t: t, h: newHandler(newFake(t))} // no session needed
 	for _, path := range []string{"/static/app.js", "/static/style.css"} {
-		rec := httptest.NewRecorder()
-		newHandler(newFake()).ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		rec := c.get(path)
 		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
 			t.Errorf("GET %s: got %d with %d bytes, want 200 with content", path, rec.Code, rec.Body.Len())
 		}
@@ -120,11 +62,13 @@ func TestStatic(t *testing.T) {
 }
 
 func TestHook(t *testing.T) {
+	type header = []string
+	json := header{"Accept", "application/json"}
 	tests := []struct {
 		name      string
 		path      string
 		form      url.Values
-		header    map[string]string
+		header    header
 		hookErr   error
 		wantCode  int
 		wantCalls []string
@@ -132,26 +76,24 @@ func TestHook(t *testing.T) {
 	}{
 		{"lift", "/handsets/0/hook", url.Values{"offhook": {"1"}}, nil, nil, http.StatusSeeOther, []string{"lift 0"}, ""},
 		{"replace", "/handsets/1/hook", url.Values{"offhook": {"0"}}, nil, nil, http.StatusSeeOther, []string{"replace 1"}, ""},
-		{"same origin", "/handsets/0/hook", url.Values{"offhook": {"1"}}, map[string]string{"Sec-Fetch-Site": "same-origin"}, nil, http.StatusSeeOther, []string{"lift 0"}, ""},
+		{"same origin", "/handsets/0/hook", url.Values{"offhook": {"1"}}, header{"Sec-Fetch-Site", "same-origin"}, nil, http.StatusSeeOther, []string{"lift 0"}, ""},
+		{"script", "/handsets/0/hook", url.Values{"offhook": {"1"}}, json, nil, http.StatusNoContent, []string{"lift 0"}, ""},
 		{"index out of range", "/handsets/2/hook", url.Values{"offhook": {"1"}}, nil, nil, http.StatusBadRequest, nil, "no handset"},
 		{"negative index", "/handsets/-1/hook", url.Values{"offhook": {"1"}}, nil, nil, http.StatusBadRequest, nil, "no handset"},
 		{"index not a number", "/handsets/x/hook", url.Values{"offhook": {"1"}}, nil, nil, http.StatusBadRequest, nil, "no handset"},
 		{"bad value", "/handsets/0/hook", url.Values{"offhook": {"yes"}}, nil, nil, http.StatusBadRequest, nil, "offhook must be"},
 		{"missing value", "/handsets/0/hook", nil, nil, nil, http.StatusBadRequest, nil, "offhook must be"},
-		{"cross-site", "/handsets/0/hook", url.Values{"offhook": {"1"}}, map[string]string{"Sec-Fetch-Site": "cross-site"}, nil, http.StatusForbidden, nil, ""},
+		{"bad value, script", "/handsets/0/hook", url.Values{"offhook": {"yes"}}, json, nil, http.StatusBadRequest, nil, `{"error":"offhook must be`},
+		{"cross-site", "/handsets/0/hook", url.Values{"offhook": {"1"}}, header{"Sec-Fetch-Site", "cross-site"}, nil, http.StatusForbidden, nil, ""},
 		{"backend error shown", "/handsets/0/hook", url.Values{"offhook": {"1"}}, nil, errors.New("no virtual hook"), http.StatusConflict, nil, "no virtual hook"},
+		{"backend error, script", "/handsets/0/hook", url.Values{"offhook": {"1"}}, json, errors.New("no virtual hook"), http.StatusConflict, nil, `{"error":"handset 1: no virtual hook"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake()
+			f := newFake(t)
 			f.hookErr = tt.hookErr
-			req := httptest.NewRequest("POST", tt.path, strings.NewReader(tt.form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			for k, v := range tt.header {
-				req.Header.Set(k, v)
-			}
-			rec := httptest.NewRecorder()
-			newHandler(f).ServeHTTP(rec, req)
+			c := loggedIn(t, f)
+			rec := c.post(tt.path, tt.form, tt.header...)
 			if rec.Code != tt.wantCode {
 				t.Errorf("status: got %d, want %d (body %q)", rec.Code, tt.wantCode, rec.Body)
 			}
@@ -171,9 +113,8 @@ func TestHook(t *testing.T) {
 }
 
 func TestAPIStatusRoundTrips(t *testing.T) {
-	f := newFake()
-	rec := httptest.NewRecorder()
-	newHandler(f).ServeHTTP(rec, httptest.NewRequest("GET", "/api/status", nil))
+	f := newFake(t)
+	rec := loggedIn(t, f).get("/api/status")
 	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type: got %q, want application/json", ct)
 	}
@@ -187,8 +128,9 @@ func TestAPIStatusRoundTrips(t *testing.T) {
 }
 
 func TestEventsSendChanges(t *testing.T) {
-	f := newFake()
-	srv := httptest.NewServer(newHandler(f))
+	f := newFake(t)
+	c := loggedIn(t, f)
+	srv := httptest.NewServer(c.h)
 	defer srv.Close()
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -197,6 +139,7 @@ func TestEventsSendChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.AddCookie(c.cookie)
 	res, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatalf("GET /events: %v", err)
@@ -236,17 +179,25 @@ func TestEventsSendChanges(t *testing.T) {
 	}
 }
 
+// streamEvents runs GET /events for c in the background (inside a synctest
+// bubble) and returns the recorder and a channel closed when it returns.
+func streamEvents(ctx context.Context, c *client) (*httptest.ResponseRecorder, chan struct{}) {
+	req := httptest.NewRequestWithContext(ctx, "GET", "/events", nil)
+	req.AddCookie(c.cookie)
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		c.h.ServeHTTP(rec, req)
+		close(done)
+	}()
+	return rec, done
+}
+
 func TestEventsStopWithClient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFake()
+		c := loggedIn(t, newFake(t))
 		ctx, cancel := context.WithCancel(t.Context())
-		req := httptest.NewRequestWithContext(ctx, "GET", "/events", nil)
-		rec := httptest.NewRecorder()
-		done := make(chan struct{})
-		go func() {
-			newHandler(f).ServeHTTP(rec, req)
-			close(done)
-		}()
+		rec, done := streamEvents(ctx, c)
 		time.Sleep(time.Minute) // fake clock: many polls, no change
 		cancel()
 		synctest.Wait()
@@ -259,4 +210,81 @@ func TestEventsStopWithClient(t *testing.T) {
 			t.Errorf("events for an unchanged status: got %d, want 1", got)
 		}
 	})
+}
+
+func TestEventsStopWithSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := loggedIn(t, newFake(t))
+		_, done := streamEvents(t.Context(), c)
+		time.Sleep(time.Second)
+		if rec := c.post("/logout", nil); rec.Code != http.StatusSeeOther {
+			t.Fatalf("logout: got %d, want 303", rec.Code)
+		}
+		time.Sleep(PollInterval)
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("event stream still running after logout")
+		}
+	})
+}
+
+func TestUnauthenticated(t *testing.T) {
+	c := &client{t: t, h: newHandler(newFake(t))}
+	for _, tt := range []struct {
+		method, path string
+		header       []string
+		wantCode     int
+		wantLocation string
+	}{
+		{"GET", "/", nil, http.StatusSeeOther, "/login"},
+		{"GET", "/settings", nil, http.StatusSeeOther, "/login"},
+		{"GET", "/settings/export", nil, http.StatusSeeOther, "/login"},
+		{"POST", "/handsets/0/hook", nil, http.StatusSeeOther, "/login"},
+		{"POST", "/handsets/0/hook", []string{"Accept", "application/json"}, http.StatusUnauthorized, ""},
+		{"POST", "/settings/conferences/main", nil, http.StatusSeeOther, "/login"},
+		{"GET", "/api/status", nil, http.StatusUnauthorized, ""},
+		{"GET", "/events", nil, http.StatusUnauthorized, ""},
+		{"GET", "/metrics", nil, http.StatusUnauthorized, ""}, // from 192.0.2.1, not loopback
+	} {
+		var rec *httptest.ResponseRecorder
+		if tt.method == "GET" {
+			rec = c.get(tt.path)
+		} else {
+			rec = c.post(tt.path, url.Values{"offhook": {"1"}, "uri": {"sip:x@example.org"}}, tt.header...)
+		}
+		if rec.Code != tt.wantCode || rec.Header().Get("Location") != tt.wantLocation {
+			t.Errorf("%s %s %v: got %d to %q, want %d to %q", tt.method, tt.path, tt.header, rec.Code, rec.Header().Get("Location"), tt.wantCode, tt.wantLocation)
+		}
+	}
+}
+
+// TestScriptLogin follows the documented login of a script, or of a test
+// of the whole appliance: POST /login with the password, keep the cookie.
+func TestScriptLogin(t *testing.T) {
+	srv := httptest.NewServer(newHandler(newFake(t)))
+	defer srv.Close()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	res, err := c.PostForm(srv.URL+"/login", url.Values{"password": {adminPassword}})
+	if err != nil {
+		t.Fatalf("POST /login: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/" {
+		t.Fatalf("POST /login: ended at %s with %d, want / with 200", res.Request.URL, res.StatusCode)
+	}
+	res, err = c.Get(srv.URL + "/api/status")
+	if err != nil {
+		t.Fatalf("GET /api/status: %v", err)
+	}
+	defer res.Body.Close()
+	var st Status
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil || st.Board != "sim" {
+		t.Errorf("GET /api/status: got %+v, %v; want the status", st, err)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,10 +69,23 @@ func TestBinaryServesAdminPageAndStopsOnInterrupt(t *testing.T) {
 		}
 	})
 
-	page := getWithin(t, "http://"+admin+"/", 10*time.Second)
+	// First start: the page asks for an admin password before anything else; once it is
+	// set and the user has logged in, the dashboard shows the sim board's handsets.
+	base := "http://" + admin
+	if page := getWithin(t, base+"/", 10*time.Second); !strings.Contains(page, "Admin password") {
+		t.Fatalf("first start does not ask for an admin password:\n%s", page)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	const password = "make-run-password"
+	postForm(t, browser, base+"/setup", url.Values{"password": {password}, "confirm": {password}})
+	page := postForm(t, browser, base+"/login", url.Values{"password": {password}})
 	for _, want := range []string{"sim", "Handset 1", "Handset 2"} {
 		if !strings.Contains(page, want) {
-			t.Errorf("admin page lacks %q", want)
+			t.Errorf("dashboard lacks %q", want)
 		}
 	}
 
@@ -93,6 +108,21 @@ func TestBinaryServesAdminPageAndStopsOnInterrupt(t *testing.T) {
 		t.Fatalf("reopen the database after stop: %v", err)
 	}
 	st.Close()
+}
+
+// postForm posts a form as a browser would, follows the redirect and returns the page.
+func postForm(t *testing.T, c *http.Client, target string, form url.Values) string {
+	t.Helper()
+	res, err := c.PostForm(target, form)
+	if err != nil {
+		t.Fatalf("POST %s: %v", target, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %s, %v\n%s", target, res.Status, err, b)
+	}
+	return string(b)
 }
 
 // freeTCPAddr returns a loopback address with a port that was free a moment ago.

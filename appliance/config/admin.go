@@ -1,0 +1,125 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// ErrAdminPasswordSet is returned by InitAdminPassword when an admin
+// password is set already.
+var ErrAdminPasswordSet = errors.New("the admin password is set already")
+
+// MaxAdminPasswordBytes is the longest admin password accepted. bcrypt
+// reads only the first 72 bytes; refusing longer passwords keeps the rest
+// from being ignored without a word.
+const MaxAdminPasswordBytes = 72
+
+// passwordCost is the bcrypt cost of the admin password hash, bcrypt's
+// default: a check takes about 50 ms on one x86 core of the build machine
+// and a few times that on a Raspberry Pi, slow for guessing and quick
+// enough for a login.
+const passwordCost = bcrypt.DefaultCost
+
+// hashAdminPassword checks that plain can be an admin password and hashes
+// it. A password it refuses is reported as a *FieldError on
+// "admin_password".
+func hashAdminPassword(plain string) ([]byte, error) {
+	if plain == "" {
+		return nil, fieldErr("admin_password", "must not be empty")
+	}
+	if len(plain) > MaxAdminPasswordBytes {
+		return nil, fieldErr("admin_password", "must be at most %d bytes long", MaxAdminPasswordBytes)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(plain), passwordCost)
+	if err != nil {
+		return nil, fmt.Errorf("hash admin password: %w", err)
+	}
+	return h, nil
+}
+
+// SetAdminPassword sets the admin password, replacing any set before. Only
+// its bcrypt hash is stored. An empty password, or one longer than
+// MaxAdminPasswordBytes, is refused with a *FieldError.
+func (s *Store) SetAdminPassword(plain string) error {
+	h, err := hashAdminPassword(plain)
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(adminBucket).Put(passwordHashKey, h)
+	})
+	if err != nil {
+		return fmt.Errorf("save admin password: %w", err)
+	}
+	return nil
+}
+
+// InitAdminPassword sets the admin password on first start: like
+// SetAdminPassword, but if a password is set already it changes nothing and
+// returns an error wrapping ErrAdminPasswordSet. Two browsers racing to set
+// the first password cannot both win.
+func (s *Store) InitAdminPassword(plain string) error {
+	set, err := s.AdminPasswordSet()
+	if err != nil {
+		return err
+	}
+	if set { // the common refusal, without hashing first
+		return fmt.Errorf("set first admin password: %w", ErrAdminPasswordSet)
+	}
+	h, err := hashAdminPassword(plain) // slow: outside the write transaction
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(adminBucket)
+		if bk.Get(passwordHashKey) != nil {
+			return ErrAdminPasswordSet
+		}
+		return bk.Put(passwordHashKey, h)
+	})
+	if err != nil {
+		return fmt.Errorf("set first admin password: %w", err)
+	}
+	return nil
+}
+
+// AdminPasswordSet reports whether an admin password has been set.
+func (s *Store) AdminPasswordSet() (bool, error) {
+	var set bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		set = tx.Bucket(adminBucket).Get(passwordHashKey) != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("read admin password: %w", err)
+	}
+	return set, nil
+}
+
+// CheckAdminPassword reports whether plain is the admin password. With no
+// password set, nothing matches. It takes as long as one bcrypt hash.
+func (s *Store) CheckAdminPassword(plain string) (bool, error) {
+	var h []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		// Copy: the value is invalid once the transaction ends.
+		h = append([]byte(nil), tx.Bucket(adminBucket).Get(passwordHashKey)...)
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("read admin password: %w", err)
+	}
+	if len(h) == 0 {
+		return false, nil
+	}
+	switch err := bcrypt.CompareHashAndPassword(h, []byte(plain)); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		return false, nil
+	default:
+		return false, fmt.Errorf("check admin password: %w", err)
+	}
+}

@@ -1,0 +1,166 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// maxImportBytes bounds an uploaded settings file; real ones are a few KiB.
+const maxImportBytes = 1 << 20
+
+// sections are the top-level names of an exported file, one per field of
+// Settings. An import must have every one, so that a cut-off or foreign
+// file cannot pass for one that empties a section.
+var sections = func() []string {
+	t := reflect.TypeFor[Settings]()
+	var names []string
+	for i := range t.NumField() {
+		names = append(names, t.Field(i).Tag.Get("json"))
+	}
+	return names
+}()
+
+// export sends the settings as a JSON file, with account passwords only if
+// the form's "include_passwords" box was ticked.
+func (s *server) export(w http.ResponseWriter, r *http.Request) {
+	set, err := s.backend.Settings()
+	if err != nil {
+		s.fail(w, "read settings", err)
+		return
+	}
+	withPasswords := r.URL.Query().Get("include_passwords") == "1"
+	set.Accounts = slices.Clone(set.Accounts) // the backend's copy stays as it is
+	if !withPasswords {
+		for i := range set.Accounts {
+			set.Accounts[i].Password = ""
+		}
+	}
+	// Empty sections as [] rather than null, so the file reads as complete.
+	set.Accounts = nonNil(set.Accounts)
+	set.Handsets = nonNil(set.Handsets)
+	set.Conferences = nonNil(set.Conferences)
+	b, err := json.MarshalIndent(set, "", "  ")
+	if err != nil {
+		s.fail(w, "encode settings", err)
+		return
+	}
+	s.log.Info("settings exported", "client", clientAddr(r), "passwords", withPasswords)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", `attachment; filename="partyline-settings.json"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(append(b, '\n'))
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// importSettings replaces the settings with an uploaded file's, after
+// checking all of it. Accounts the file has without a password keep the
+// password stored for the account of the same ID.
+func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
+	refuse := func(fe *FieldError) {
+		s.log.Info("import refused", "field", fe.Field, "reason", fe.Msg)
+		s.renderSettings(w, http.StatusBadRequest, &failure{form: "import", err: fe}, "")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxImportBytes)
+	if err := r.ParseMultipartForm(maxImportBytes); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			refuse(&FieldError{Field: "file", Msg: fmt.Sprintf("The file is larger than %d KiB: not a settings file.", maxImportBytes>>10)})
+			return
+		}
+		refuse(&FieldError{Field: "file", Msg: "Choose a settings file to import."})
+		return
+	}
+	defer r.MultipartForm.RemoveAll()
+	file, _, err := r.FormFile("file")
+	if err != nil {
+		refuse(&FieldError{Field: "file", Msg: "Choose a settings file to import."})
+		return
+	}
+	defer file.Close()
+	data, err := io.ReadAll(file)
+	if err != nil {
+		s.fail(w, "read uploaded settings", err)
+		return
+	}
+	imported, err := decodeSettings(data)
+	if err != nil {
+		refuse(&FieldError{Field: "file", Msg: "Not imported: " + err.Error()})
+		return
+	}
+	restart, err := s.backend.UpdateSettings(func(set *Settings) error {
+		for i, a := range imported.Accounts {
+			if a.Password != "" {
+				continue
+			}
+			if j := slices.IndexFunc(set.Accounts, func(b Account) bool { return b.ID == a.ID }); j >= 0 {
+				imported.Accounts[i].Password = set.Accounts[j].Password
+			}
+		}
+		*set = imported
+		return nil
+	})
+	var fe *FieldError
+	switch {
+	case errors.As(err, &fe):
+		refuse(&FieldError{Field: "file", Msg: "Not imported: " + fe.Error()})
+	case err != nil:
+		s.fail(w, "import settings", err)
+	default:
+		s.log.Info("settings imported", "client", clientAddr(r), "restart", restart)
+		http.Redirect(w, r, "/settings?saved="+appliesWhen("imported-", restart)+"#import", http.StatusSeeOther)
+	}
+}
+
+// decodeSettings reads an exported settings file strictly: one JSON object
+// with every section of Settings and no field Settings lacks.
+func decodeSettings(data []byte) (Settings, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return Settings{}, jsonError(data, err)
+	}
+	for _, name := range sections {
+		if _, ok := top[name]; !ok {
+			return Settings{}, fmt.Errorf("the file has no %q section: is it a whole partyline settings export?", name)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var set Settings
+	if err := dec.Decode(&set); err != nil {
+		return Settings{}, jsonError(data, err)
+	}
+	return set, nil
+}
+
+// jsonError says what is wrong with a JSON file, and where.
+func jsonError(data []byte, err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Errorf("not valid JSON (line %d): %v", lineOf(data, syntax.Offset), syntax)
+	case errors.As(err, &typ):
+		return fmt.Errorf("line %d: %s must be %s, not %s", lineOf(data, typ.Offset), typ.Field, typ.Type, typ.Value)
+	default:
+		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// lineOf is the line, counted from 1, of byte offset off of data.
+func lineOf(data []byte, off int64) int {
+	off = min(max(off, 0), int64(len(data)))
+	return 1 + bytes.Count(data[:off], []byte("\n"))
+}

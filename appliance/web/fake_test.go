@@ -1,0 +1,293 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"partyline/appliance/config"
+)
+
+// The secrets the tests look for in every response and log line.
+const (
+	accountSecret = "hunter2-secret"
+	adminPassword = "admin-password-1"
+)
+
+// fakeBackend keeps the settings in a real config.Store and fakes the rest:
+// the status the test sets, hooks that move in memory, and (unless
+// storePassword) an admin password in memory, which is quicker than bcrypt.
+type fakeBackend struct {
+	store         *config.Store
+	storePassword bool
+
+	mu       sync.Mutex // guards following
+	status   Status
+	calls    []string
+	hookErr  error
+	password string // "" = not set
+}
+
+func (f *fakeBackend) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.status
+	st.Handsets = slices.Clone(st.Handsets)
+	st.Registrations = slices.Clone(st.Registrations)
+	return st
+}
+
+// SetHook moves the hook, and the state with it, as a sim board would.
+func (f *fakeBackend) SetHook(i int, offHook bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hookErr != nil {
+		return f.hookErr
+	}
+	f.calls = append(f.calls, hookCall(i, offHook))
+	f.status.Handsets[i].OffHook = offHook
+	f.status.Handsets[i].State = map[bool]string{false: "on hook", true: "dialing"}[offHook]
+	return nil
+}
+
+func (f *fakeBackend) Settings() (Settings, error) {
+	set, err := f.store.Settings()
+	if err != nil {
+		return Settings{}, err
+	}
+	return toWeb(set), nil
+}
+
+// UpdateSettings says a restart is needed when the SIP listener or the
+// accounts change, as the appliance does.
+func (f *fakeBackend) UpdateSettings(change func(*Settings) error) (restart bool, err error) {
+	err = f.store.Update(func(set *config.Settings) error {
+		ws := toWeb(*set)
+		if err := change(&ws); err != nil {
+			return err
+		}
+		restart = ws.SIP.ListenAddr != set.SIP.ListenAddr || !reflect.DeepEqual(toWeb(*set).Accounts, ws.Accounts)
+		*set = fromWeb(ws)
+		return nil
+	})
+	return restart, toWebError(err)
+}
+
+func (f *fakeBackend) AdminPasswordSet() (bool, error) {
+	if f.storePassword {
+		return f.store.AdminPasswordSet()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.password != "", nil
+}
+
+func (f *fakeBackend) InitAdminPassword(p string) error {
+	if f.storePassword {
+		return toWebError(f.store.InitAdminPassword(p))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.password != "" {
+		return fmt.Errorf("init: %w", ErrPasswordSet)
+	}
+	f.password = p
+	return nil
+}
+
+func (f *fakeBackend) CheckAdminPassword(p string) (bool, error) {
+	if f.storePassword {
+		return f.store.CheckAdminPassword(p)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.password != "" && p == f.password, nil
+}
+
+func (f *fakeBackend) setState(i int, state, detail string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Handsets[i].State = state
+	f.status.Handsets[i].Detail = detail
+}
+
+func (f *fakeBackend) hookCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func hookCall(i int, offHook bool) string {
+	if offHook {
+		return fmt.Sprintf("lift %d", i)
+	}
+	return fmt.Sprintf("replace %d", i)
+}
+
+// toWeb and fromWeb convert as the appliance's backend does; the struct
+// conversions stop compiling if the two packages' fields drift apart.
+func toWeb(c config.Settings) Settings {
+	w := Settings{SIP: SIPSettings(c.SIP)}
+	for _, a := range c.Accounts {
+		w.Accounts = append(w.Accounts, Account(a))
+	}
+	for _, h := range c.Handsets {
+		w.Handsets = append(w.Handsets, Handset(h))
+	}
+	for _, cf := range c.Conferences {
+		w.Conferences = append(w.Conferences, Conference(cf))
+	}
+	return w
+}
+
+func fromWeb(w Settings) config.Settings {
+	c := config.Settings{SIP: config.SIPSettings(w.SIP)}
+	for _, a := range w.Accounts {
+		c.Accounts = append(c.Accounts, config.Account(a))
+	}
+	for _, h := range w.Handsets {
+		c.Handsets = append(c.Handsets, config.Handset(h))
+	}
+	for _, cf := range w.Conferences {
+		c.Conferences = append(c.Conferences, config.Conference(cf))
+	}
+	return c
+}
+
+func toWebError(err error) error {
+	var fe *config.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return &FieldError{Field: fe.Field, Msg: fe.Msg}
+	case errors.Is(err, config.ErrAdminPasswordSet):
+		return fmt.Errorf("%w", ErrPasswordSet)
+	}
+	return err
+}
+
+// seedSettings are the settings every test starts from: an account with a
+// password to keep secret, two handsets, one conference.
+func seedSettings() config.Settings {
+	return config.Settings{
+		SIP:      config.SIPSettings{ListenAddr: "0.0.0.0:5060"},
+		Accounts: []config.Account{{ID: "alice", User: "alice", Password: accountSecret, Domain: "example.org", Proxy: "127.0.0.1:5060"}},
+		Handsets: []config.Handset{
+			{ID: "h1", Name: "Kitchen", Channel: 0, Account: "alice", DisplayName: `"Kitchen"`, Conference: "main"},
+			{ID: "h2", Name: "Garden", Channel: 1},
+		},
+		Conferences: []config.Conference{{ID: "main", Name: "Main", URI: "sip:conf@example.org", PIN: "1234"}},
+	}
+}
+
+// openStore opens a settings file in dir, seeding it with seedSettings if it is new.
+func openStore(t *testing.T, dir string) *config.Store {
+	t.Helper()
+	st, err := config.Open(filepath.Join(dir, "settings.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Settings(); errors.Is(err, config.ErrNoSettings) {
+		if err := st.Save(seedSettings()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+// newFake returns a fake with the admin password set and seeded settings.
+func newFake(t *testing.T) *fakeBackend {
+	f := newFakeFirstStart(t)
+	f.password = adminPassword
+	return f
+}
+
+// newFakeFirstStart returns a fake with no admin password yet.
+func newFakeFirstStart(t *testing.T) *fakeBackend {
+	t.Helper()
+	return &fakeBackend{store: openStore(t, t.TempDir()), status: testStatus()}
+}
+
+// testStatus is the status a fake starts with.
+func testStatus() Status {
+	return Status{
+		Board: "sim",
+		Handsets: []HandsetStatus{
+			{Index: 0, Name: "Kitchen", State: "on hook", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org", LED: "off", Virtual: true},
+			{Index: 1, Name: "Garden", State: "ended", Detail: "486 Busy Here", OffHook: true, LED: "off", Virtual: true},
+		},
+		Registrations: []RegistrationStatus{
+			{Account: "alice", AOR: "sip:alice@example.org", State: "registered", Expires: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)},
+		},
+	}
+}
+
+func newHandler(b Backend) http.Handler {
+	return Handler(b, slog.New(slog.DiscardHandler))
+}
+
+// client drives a handler as one browser: it keeps the session cookie.
+type client struct {
+	t      *testing.T
+	h      http.Handler
+	cookie *http.Cookie
+	remote string // RemoteAddr, "" = httptest's default
+}
+
+// do sends req with the session cookie, if any.
+func (c *client) do(req *http.Request) *httptest.ResponseRecorder {
+	if c.cookie != nil {
+		req.AddCookie(c.cookie)
+	}
+	if c.remote != "" {
+		req.RemoteAddr = c.remote
+	}
+	rec := httptest.NewRecorder()
+	c.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func (c *client) get(path string) *httptest.ResponseRecorder {
+	return c.do(httptest.NewRequest("GET", path, nil))
+}
+
+func (c *client) post(path string, form url.Values, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return c.do(req)
+}
+
+// login logs in with password and keeps the session cookie.
+func (c *client) login(password string) *httptest.ResponseRecorder {
+	c.t.Helper()
+	rec := c.post("/login", url.Values{"password": {password}})
+	for _, ck := range rec.Result().Cookies() {
+		if ck.Name == SessionCookie {
+			c.cookie = ck
+		}
+	}
+	return rec
+}
+
+// loggedIn returns a client logged in to a new handler for b.
+func loggedIn(t *testing.T, b Backend) *client {
+	t.Helper()
+	c := &client{t: t, h: newHandler(b)}
+	if rec := c.login(adminPassword); rec.Code != http.StatusSeeOther || c.cookie == nil {
+		t.Fatalf("login: got %d and cookie %v, want 303 and a session cookie", rec.Code, c.cookie)
+	}
+	return c
+}

@@ -1,0 +1,120 @@
+package web
+
+import (
+	"net/url"
+	"strings"
+)
+
+// A formView is one form as a template draws it.
+type formView struct {
+	ID        string // element id, also the anchor the page jumps to
+	Method    string // "post" or "get"
+	Action    string
+	Multipart bool
+	Legend    string // the form's heading, "" = none
+	Note      string // what the form does, e.g. when its changes apply
+	Error     string // a problem not tied to one input
+	Inputs    []inputView
+	Submit    string // label of the submit button
+	Delete    string // action of a delete button, "" = none
+	Confirm   string // question asked before deleting
+	Summary   string // when set, the form is folded under this line
+	Open      bool   // unfolds a folded form
+}
+
+// An inputView is one labelled input (or select) of a form.
+type inputView struct {
+	ID           string
+	Name         string
+	Label        string
+	Type         string // an <input> type, or "select"
+	Value        string // never shown for a password
+	Checked      bool   // a checkbox's state
+	Options      []optionView
+	Hint         string
+	Error        string
+	Required     bool
+	Autocomplete string
+	Autofocus    bool
+	Mode         string // inputmode
+	Accept       string // file types of a file input
+}
+
+type optionView struct {
+	Value, Label string
+	Selected     bool
+}
+
+// DescribedBy lists the ids of the input's hint and error, for aria-describedby.
+func (in inputView) DescribedBy() string {
+	var ids []string
+	if in.Hint != "" {
+		ids = append(ids, in.ID+"-hint")
+	}
+	if in.Error != "" {
+		ids = append(ids, in.ID+"-error")
+	}
+	return strings.Join(ids, " ")
+}
+
+// input makes the text input name of the form formID.
+func input(formID, name, label, value string) inputView {
+	return inputView{ID: formID + "-" + name, Name: name, Label: label, Type: "text", Value: value}
+}
+
+// selection makes a select of the form formID offering none (labelled
+// noneLabel) and each of ids, with value selected.
+func selection(formID, name, label, value, noneLabel string, ids []string) inputView {
+	in := input(formID, name, label, value)
+	in.Type = "select"
+	in.Options = append(in.Options, optionView{Value: "", Label: noneLabel})
+	for _, id := range ids {
+		in.Options = append(in.Options, optionView{Value: id, Label: id})
+	}
+	in.selectValue(value)
+	return in
+}
+
+func (in *inputView) selectValue(v string) {
+	in.Value = v
+	for i := range in.Options {
+		in.Options[i].Selected = in.Options[i].Value == v
+	}
+}
+
+// setError puts fe next to the input it names, which is fe.Field after
+// prefix, and focuses it. An error about anything else goes at the top of
+// the form with its full path.
+func (f *formView) setError(prefix string, fe *FieldError) {
+	if fe == nil {
+		return
+	}
+	if name, ok := strings.CutPrefix(fe.Field, prefix); ok {
+		for i := range f.Inputs {
+			if f.Inputs[i].Name == name {
+				f.Inputs[i].Error = fe.Msg
+				f.Inputs[i].Autofocus = true
+				return
+			}
+		}
+	}
+	f.Error = "Not saved: " + fe.Error()
+}
+
+// refill shows what the user typed in a rejected form again; passwords and
+// files are never sent back.
+func (f *formView) refill(values url.Values) {
+	for i := range f.Inputs {
+		in := &f.Inputs[i]
+		in.Autofocus = false
+		switch in.Type {
+		case "password", "file":
+		case "checkbox":
+			in.Checked = values.Get(in.Name) == in.Value
+		case "select":
+			in.selectValue(values.Get(in.Name))
+		default:
+			in.Value = values.Get(in.Name)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// syncBuffer is a log destination the handler's goroutines can share.
+type syncBuffer struct {
+	mu  sync.Mutex // guards following
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSecretsNeverSent draws every page, the API, the event stream, the
+// metrics, the export without its box ticked and the forms refused and
+// accepted, and checks that no response and no log line has the account
+// password, an account password just typed, or the admin password.
+func TestSecretsNeverSent(t *testing.T) {
+	const typed = "typed-secret-123"
+	secrets := []string{accountSecret, typed, adminPassword}
+	var logs syncBuffer
+	f := newFake(t)
+	c := &client{t: t, h: Handler(f, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}
+	responses := map[string]*httptest.ResponseRecorder{
+		"wrong login": c.login("wrong " + adminPassword),
+		"login":       c.login(adminPassword),
+	}
+	oneEvent, cancel := context.WithCancel(t.Context())
+	cancel() // the stream sends its first event, then sees the client gone
+	events := httptest.NewRequestWithContext(oneEvent, "GET", "/events", nil)
+
+	for _, path := range []string{"/", "/settings", "/settings?saved=restart", "/api/status", "/settings/export", "/login", "/setup"} {
+		responses["GET "+path] = c.get(path)
+	}
+	responses["GET /events"] = c.do(events)
+	c.remote = "127.0.0.1:9999"
+	responses["GET /metrics"] = c.get("/metrics")
+	c.remote = ""
+	responses["refused account form"] = c.post("/settings/accounts/alice",
+		url.Values{"user": {"alice"}, "password": {typed}, "domain": {"bad domain"}})
+	responses["refused new account"] = c.post("/settings/accounts",
+		url.Values{"id": {"bob"}, "user": {"bob"}, "password": {typed}, "domain": {"bad domain"}})
+	responses["refused import"] = c.upload([]byte(`{"sip":{},"accounts":[{"id":"x","password":"` + typed + `"}],"handsets":[],"conferences":[]}`))
+	responses["saved account form"] = c.post("/settings/accounts/alice",
+		url.Values{"user": {"alice"}, "password": {""}, "domain": {"example.org"}})
+	responses["GET /settings after saving"] = c.get("/settings")
+
+	for name, rec := range responses {
+		if rec.Code >= 500 {
+			t.Errorf("%s: got %d", name, rec.Code)
+		}
+		if rec.Body.Len() == 0 && rec.Code == http.StatusOK {
+			t.Errorf("%s: empty response", name)
+		}
+		var head strings.Builder
+		rec.Header().Write(&head)
+		for _, secret := range secrets {
+			if strings.Contains(rec.Body.String(), secret) || strings.Contains(head.String(), secret) {
+				t.Errorf("%s: the response has %q:\n%s\n%s", name, secret, head.String(), rec.Body)
+			}
+		}
+	}
+	for _, want := range []string{"data: ", "partyline_handset_state", `"accounts"`} {
+		found := false
+		for _, rec := range responses {
+			found = found || strings.Contains(rec.Body.String(), want)
+		}
+		if !found {
+			t.Errorf("no response has %q: the check above did not see what it should", want)
+		}
+	}
+	for _, secret := range secrets {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log has %q:\n%s", secret, logs.String())
+		}
+	}
+	if set, _ := f.Settings(); set.Accounts[0].Password != accountSecret {
+		t.Errorf("saving the account with an empty password changed it to %q", set.Accounts[0].Password)
+	}
+}

@@ -1,0 +1,442 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Settings is everything the user configures, as the settings page edits it
+// and an exported file holds it. It has the fields of the appliance's stored
+// settings, with the same JSON names, so that the path in a FieldError names
+// both a form input and a place in an exported file.
+type Settings struct {
+	SIP         SIPSettings  `json:"sip"`
+	Accounts    []Account    `json:"accounts"`
+	Handsets    []Handset    `json:"handsets"`
+	Conferences []Conference `json:"conferences"`
+}
+
+// SIPSettings configures the SIP listener.
+type SIPSettings struct {
+	ListenAddr string `json:"listen_addr"` // UDP host:port
+}
+
+// An Account is a SIP account the handsets call from. Its password is
+// write-only on the page: never shown, and kept when a form leaves it empty.
+type Account struct {
+	ID             string `json:"id"`
+	User           string `json:"user"`
+	AuthUser       string `json:"auth_user"` // "" = User
+	Password       string `json:"password"`
+	Domain         string `json:"domain"`
+	Proxy          string `json:"proxy"`           // "host:port", "" = Domain
+	ExpiresSeconds int    `json:"expires_seconds"` // 0 = the appliance's default
+}
+
+// LogValue implements slog.LogValuer; it leaves the password out.
+func (a Account) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", a.ID), slog.String("user", a.User), slog.String("domain", a.Domain))
+}
+
+// A Handset is one telephone handset on the board.
+type Handset struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Channel     int    `json:"channel"`
+	Account     string `json:"account"` // Account.ID, "" = none
+	DisplayName string `json:"display_name"`
+	Conference  string `json:"conference"` // Conference.ID, "" = none
+}
+
+// A Conference is a conference bridge the handsets join.
+type Conference struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	URI  string `json:"uri"` // sip: or sips: URI, "" = not set up yet
+	PIN  string `json:"pin"`
+}
+
+// A FieldError says which setting is invalid and why. Field is the
+// setting's path in Settings by JSON names, such as "conferences[0].uri";
+// the page shows Msg next to that input.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+type settingsPage struct {
+	frame
+	SIP           formView
+	Accounts      []formView
+	NewAccount    formView
+	Handsets      []formView
+	Conferences   []formView
+	NewConference formView
+	Export        formView
+	Import        formView
+}
+
+// failure is a rejected settings form, drawn again with what the user typed
+// and the error next to its input.
+type failure struct {
+	form   string     // the form's ID
+	values url.Values // what was typed; nil keeps the stored values
+	prefix string     // the path of what the form edits, e.g. "accounts[2]."
+	err    *FieldError
+	shown  bool // set once a form on the page shows the error
+}
+
+// apply shows f in form if it is the form that failed.
+func (f *failure) apply(form *formView) {
+	if f == nil || f.form != form.ID {
+		return
+	}
+	if f.values != nil {
+		form.refill(f.values)
+	}
+	form.setError(f.prefix, f.err)
+	form.Open = true
+	f.shown = true
+}
+
+// savedNotices are what the settings page says after a redirect, by the
+// value of its "saved" query.
+var savedNotices = map[string]string{
+	"live":             "Saved. Handsets use it from their next call; a call in progress keeps going.",
+	"restart":          "Saved. Part of the change takes effect when the appliance restarts.",
+	"imported-live":    "Settings imported. Handsets use them from their next call.",
+	"imported-restart": "Settings imported. Part of them take effect when the appliance restarts.",
+}
+
+func (s *server) settings(w http.ResponseWriter, r *http.Request) {
+	s.renderSettings(w, http.StatusOK, nil, savedNotices[r.URL.Query().Get("saved")])
+}
+
+func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, notice string) {
+	set, err := s.backend.Settings()
+	if err != nil {
+		s.fail(w, "read settings", err)
+		return
+	}
+	p := settingsPage{frame: frame{Title: "Settings", Nav: "settings", LoggedIn: true, Notice: notice}}
+	var accountIDs, conferenceIDs []string
+	for _, a := range set.Accounts {
+		accountIDs = append(accountIDs, a.ID)
+	}
+	for _, c := range set.Conferences {
+		conferenceIDs = append(conferenceIDs, c.ID)
+	}
+
+	p.SIP = formView{ID: "sip", Method: "post", Action: "/settings/sip", Submit: "Save",
+		Note: "The SIP listener changes when the appliance restarts.",
+		Inputs: []inputView{func() inputView {
+			in := input("sip", "listen_addr", "Listen address (UDP host:port)", set.SIP.ListenAddr)
+			in.Required = true
+			in.Hint = "For example 0.0.0.0:5060; port 0 picks a free port."
+			return in
+		}()},
+	}
+	f.apply(&p.SIP)
+	for _, a := range set.Accounts {
+		form := accountForm("account-"+a.ID, a)
+		form.Legend = "Account " + a.ID
+		form.Action = "/settings/accounts/" + a.ID
+		form.Delete = "/settings/accounts/" + a.ID + "/delete"
+		form.Confirm = "Delete account " + a.ID + "?"
+		f.apply(&form)
+		p.Accounts = append(p.Accounts, form)
+	}
+	p.NewAccount = accountForm("new-account", Account{})
+	p.NewAccount.Legend = "New account"
+	p.NewAccount.Summary = "Add an account"
+	p.NewAccount.Action = "/settings/accounts"
+	p.NewAccount.Submit = "Add account"
+	p.NewAccount.Inputs = slices.Insert(p.NewAccount.Inputs, 0, func() inputView {
+		in := input("new-account", "id", "ID", "")
+		in.Required = true
+		in.Hint = "Lower-case letters, digits, - and _; handsets refer to it."
+		return in
+	}())
+	f.apply(&p.NewAccount)
+
+	for _, h := range set.Handsets {
+		id := "handset-" + h.ID
+		form := formView{ID: id, Method: "post", Action: "/settings/handsets/" + h.ID, Submit: "Save",
+			Legend: fmt.Sprintf("%s (channel %d)", h.Name, h.Channel),
+			Inputs: []inputView{
+				input(id, "name", "Name", h.Name),
+				input(id, "display_name", "Display name", h.DisplayName),
+				selection(id, "account", "Account", h.Account, "none", accountIDs),
+				selection(id, "conference", "Conference", h.Conference, "none", conferenceIDs),
+			},
+		}
+		form.Inputs[0].Required = true
+		form.Inputs[1].Hint = "What the other participants see; empty = the name."
+		f.apply(&form)
+		p.Handsets = append(p.Handsets, form)
+	}
+
+	for _, c := range set.Conferences {
+		form := conferenceForm("conference-"+c.ID, c)
+		form.Legend = "Conference " + c.ID
+		form.Action = "/settings/conferences/" + c.ID
+		form.Delete = "/settings/conferences/" + c.ID + "/delete"
+		form.Confirm = "Delete conference " + c.ID + "?"
+		f.apply(&form)
+		p.Conferences = append(p.Conferences, form)
+	}
+	p.NewConference = conferenceForm("new-conference", Conference{})
+	p.NewConference.Legend = "New conference"
+	p.NewConference.Summary = "Add a conference"
+	p.NewConference.Action = "/settings/conferences"
+	p.NewConference.Submit = "Add conference"
+	p.NewConference.Inputs = slices.Insert(p.NewConference.Inputs, 0, func() inputView {
+		in := input("new-conference", "id", "ID", "")
+		in.Required = true
+		in.Hint = "Lower-case letters, digits, - and _; handsets refer to it."
+		return in
+	}())
+	f.apply(&p.NewConference)
+
+	p.Export = formView{ID: "export", Method: "get", Action: "/settings/export", Submit: "Download settings",
+		Note: "A JSON file of every setting. Without passwords, importing it keeps the passwords stored for accounts of the same ID.",
+		Inputs: []inputView{{ID: "export-include_passwords", Name: "include_passwords", Label: "Include account passwords",
+			Type: "checkbox", Value: "1"}},
+	}
+	p.Import = formView{ID: "import", Method: "post", Action: "/settings/import", Multipart: true, Submit: "Import settings",
+		Note: "Replaces every setting with the file's. A file that is not valid changes nothing.",
+		Inputs: []inputView{{ID: "import-file", Name: "file", Label: "Settings file", Type: "file",
+			Required: true, Accept: "application/json,.json"}},
+	}
+	f.apply(&p.Import)
+
+	if f != nil && !f.shown {
+		p.Error = "Not saved: " + f.err.Error()
+	}
+	s.render(w, code, "settings.tmpl", p)
+}
+
+func accountForm(id string, a Account) formView {
+	form := formView{ID: id, Method: "post", Submit: "Save",
+		Note: "Registrations change when the appliance restarts.",
+		Inputs: []inputView{
+			input(id, "user", "User", a.User),
+			input(id, "auth_user", "Authentication user", a.AuthUser),
+			{ID: id + "-password", Name: "password", Label: "Password", Type: "password", Autocomplete: "new-password"},
+			input(id, "domain", "Domain", a.Domain),
+			input(id, "proxy", "Outbound proxy (host:port)", a.Proxy),
+			input(id, "expires_seconds", "Registration lifetime (seconds)", ""),
+		},
+	}
+	form.Inputs[0].Required = true
+	form.Inputs[1].Hint = "Empty = the user."
+	if a.ID != "" {
+		form.Inputs[2].Hint = "Leave empty to keep the stored password."
+	}
+	form.Inputs[3].Required = true
+	form.Inputs[4].Hint = "Empty = the domain."
+	if a.ExpiresSeconds != 0 {
+		form.Inputs[5].Value = strconv.Itoa(a.ExpiresSeconds)
+	}
+	form.Inputs[5].Mode = "numeric"
+	form.Inputs[5].Hint = "Empty = the appliance's default."
+	return form
+}
+
+func conferenceForm(id string, c Conference) formView {
+	form := formView{ID: id, Method: "post", Submit: "Save",
+		Note: "Handsets use changes from their next call.",
+		Inputs: []inputView{
+			input(id, "name", "Name", c.Name),
+			input(id, "uri", "SIP URI", c.URI),
+			input(id, "pin", "PIN", c.PIN),
+		},
+	}
+	form.Inputs[1].Hint = "For example sip:conference@example.org; empty = not set up yet."
+	form.Inputs[2].Mode = "tel"
+	form.Inputs[2].Hint = "Digits, * and #; empty = none."
+	return form
+}
+
+// save runs change on the saved settings and the posted form, and saves the
+// result. A refusal draws the settings page again with the form that
+// failed, what was typed in it, and the error next to its input; otherwise
+// the browser goes back to the form. change returns the path of what the
+// form edits (see failure.prefix).
+func (s *server) save(w http.ResponseWriter, r *http.Request, form string, change func(*Settings, url.Values) (prefix string, err error)) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var prefix string
+	restart, err := s.backend.UpdateSettings(func(set *Settings) error {
+		p, err := change(set, r.PostForm)
+		prefix = p
+		return err
+	})
+	var fe *FieldError
+	switch {
+	case errors.As(err, &fe):
+		s.log.Info("settings refused", "form", form, "field", fe.Field, "reason", fe.Msg)
+		s.renderSettings(w, http.StatusBadRequest, &failure{form: form, values: r.PostForm, prefix: prefix, err: fe}, "")
+	case err != nil:
+		s.fail(w, "save settings", err)
+	default:
+		s.log.Info("settings saved", "form", form, "restart", restart)
+		http.Redirect(w, r, "/settings?saved="+appliesWhen("", restart)+"#"+form, http.StatusSeeOther)
+	}
+}
+
+// appliesWhen is the "saved" query that says when a change applies.
+func appliesWhen(what string, restart bool) string {
+	if restart {
+		return what + "restart"
+	}
+	return what + "live"
+}
+
+// formText is a trimmed text field of a form.
+func formText(v url.Values, name string) string { return strings.TrimSpace(v.Get(name)) }
+
+func (s *server) saveSIP(w http.ResponseWriter, r *http.Request) {
+	s.save(w, r, "sip", func(set *Settings, v url.Values) (string, error) {
+		set.SIP.ListenAddr = formText(v, "listen_addr")
+		return "sip.", nil
+	})
+}
+
+// fill sets a from an account form. An empty password keeps the stored one.
+func (a *Account) fill(v url.Values, prefix string) error {
+	a.User = formText(v, "user")
+	a.AuthUser = formText(v, "auth_user")
+	if p := v.Get("password"); p != "" {
+		a.Password = p
+	}
+	a.Domain = formText(v, "domain")
+	a.Proxy = formText(v, "proxy")
+	a.ExpiresSeconds = 0
+	if e := formText(v, "expires_seconds"); e != "" {
+		n, err := strconv.Atoi(e)
+		if err != nil {
+			return &FieldError{Field: prefix + "expires_seconds", Msg: fmt.Sprintf("%q is not a whole number of seconds", e)}
+		}
+		a.ExpiresSeconds = n
+	}
+	return nil
+}
+
+func (s *server) addAccount(w http.ResponseWriter, r *http.Request) {
+	s.save(w, r, "new-account", func(set *Settings, v url.Values) (string, error) {
+		prefix := fmt.Sprintf("accounts[%d].", len(set.Accounts))
+		a := Account{ID: formText(v, "id")}
+		if err := a.fill(v, prefix); err != nil {
+			return prefix, err
+		}
+		set.Accounts = append(set.Accounts, a)
+		return prefix, nil
+	})
+}
+
+// find returns the index of the element of list whose ID is id, or a
+// FieldError naming what is missing.
+func find[T any](list []T, what, id string, idOf func(T) string) (int, error) {
+	i := slices.IndexFunc(list, func(e T) bool { return idOf(e) == id })
+	if i < 0 {
+		return -1, &FieldError{Field: what, Msg: fmt.Sprintf("there is no %q (any more?)", id)}
+	}
+	return i, nil
+}
+
+func accountID(a Account) string       { return a.ID }
+func handsetID(h Handset) string       { return h.ID }
+func conferenceID(c Conference) string { return c.ID }
+
+func (s *server) saveAccount(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.save(w, r, "account-"+id, func(set *Settings, v url.Values) (string, error) {
+		i, err := find(set.Accounts, "accounts", id, accountID)
+		if err != nil {
+			return "", err
+		}
+		prefix := fmt.Sprintf("accounts[%d].", i)
+		return prefix, set.Accounts[i].fill(v, prefix)
+	})
+}
+
+func (s *server) deleteAccount(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.save(w, r, "account-"+id, func(set *Settings, _ url.Values) (string, error) {
+		i, err := find(set.Accounts, "accounts", id, accountID)
+		if err != nil {
+			return "", err
+		}
+		set.Accounts = slices.Delete(set.Accounts, i, i+1)
+		// A handset still using it is an error about the handset: shown
+		// at the top of this form.
+		return fmt.Sprintf("accounts[%d].", i), nil
+	})
+}
+
+func (s *server) saveHandset(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.save(w, r, "handset-"+id, func(set *Settings, v url.Values) (string, error) {
+		i, err := find(set.Handsets, "handsets", id, handsetID)
+		if err != nil {
+			return "", err
+		}
+		h := &set.Handsets[i]
+		h.Name = formText(v, "name")
+		h.DisplayName = formText(v, "display_name")
+		h.Account = formText(v, "account")
+		h.Conference = formText(v, "conference")
+		return fmt.Sprintf("handsets[%d].", i), nil
+	})
+}
+
+// fill sets c from a conference form.
+func (c *Conference) fill(v url.Values) {
+	c.Name = formText(v, "name")
+	c.URI = formText(v, "uri")
+	c.PIN = formText(v, "pin")
+}
+
+func (s *server) addConference(w http.ResponseWriter, r *http.Request) {
+	s.save(w, r, "new-conference", func(set *Settings, v url.Values) (string, error) {
+		c := Conference{ID: formText(v, "id")}
+		c.fill(v)
+		set.Conferences = append(set.Conferences, c)
+		return fmt.Sprintf("conferences[%d].", len(set.Conferences)-1), nil
+	})
+}
+
+func (s *server) saveConference(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.save(w, r, "conference-"+id, func(set *Settings, v url.Values) (string, error) {
+		i, err := find(set.Conferences, "conferences", id, conferenceID)
+		if err != nil {
+			return "", err
+		}
+		set.Conferences[i].fill(v)
+		return fmt.Sprintf("conferences[%d].", i), nil
+	})
+}
+
+func (s *server) deleteConference(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.save(w, r, "conference-"+id, func(set *Settings, _ url.Values) (string, error) {
+		i, err := find(set.Conferences, "conferences", id, conferenceID)
+		if err != nil {
+			return "", err
+		}
+		set.Conferences = slices.Delete(set.Conferences, i, i+1)
+		return fmt.Sprintf("conferences[%d].", i), nil
+	})
+}

@@ -1,0 +1,208 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestSettingsRefused posts every kind of invalid value the settings forms
+// can carry: each is refused with 400, its error next to the input it is
+// about (or at the top of the form when it is about something else), what
+// was typed shown again, and nothing saved.
+func TestSettingsRefused(t *testing.T) {
+	handset := func(name, display, account, conference string) url.Values {
+		return url.Values{"name": {name}, "display_name": {display}, "account": {account}, "conference": {conference}}
+	}
+	account := func(change func(url.Values)) url.Values {
+		v := url.Values{"user": {"alice"}, "domain": {"example.org"}, "proxy": {"127.0.0.1:5060"}}
+		change(v)
+		return v
+	}
+	conference := func(name, uri, pin string) url.Values {
+		return url.Values{"name": {name}, "uri": {uri}, "pin": {pin}}
+	}
+	newConference := func(id, uri string) url.Values {
+		v := conference("Side", uri, "")
+		v.Set("id", id)
+		return v
+	}
+	tests := []struct {
+		name  string
+		path  string
+		form  url.Values
+		input string // id of the input the error is next to; "" = at the top of form
+		form_ string // with input "", the id of the form showing the error; "" = the page
+		msg   string
+	}{
+		{"listen address without port", "/settings/sip", url.Values{"listen_addr": {"0.0.0.0"}}, "sip-listen_addr", "", "is not host:port"},
+		{"listen port out of range", "/settings/sip", url.Values{"listen_addr": {"0.0.0.0:70000"}}, "sip-listen_addr", "", "70000"},
+		{"new account without ID", "/settings/accounts", account(func(v url.Values) {}), "new-account-id", "", "must not be empty"},
+		{"new account ID upper case", "/settings/accounts", account(func(v url.Values) { v.Set("id", "Bob") }), "new-account-id", "", "may contain only"},
+		{"new account ID taken", "/settings/accounts", account(func(v url.Values) { v.Set("id", "alice") }), "new-account-id", "", "used twice"},
+		{"new account without user", "/settings/accounts", account(func(v url.Values) { v.Set("id", "bob"); v.Del("user") }), "new-account-user", "", "must not be empty"},
+		{"user with a space", "/settings/accounts/alice", account(func(v url.Values) { v.Set("user", "al ice") }), "account-alice-user", "", "not allowed in a SIP user"},
+		{"auth user with a space", "/settings/accounts/alice", account(func(v url.Values) { v.Set("auth_user", "a b") }), "account-alice-auth_user", "", "not allowed"},
+		{"bad domain", "/settings/accounts/alice", account(func(v url.Values) { v.Set("domain", "exa mple.org") }), "account-alice-domain", "", "not a host name"},
+		{"no domain", "/settings/accounts/alice", account(func(v url.Values) { v.Del("domain") }), "account-alice-domain", "", "not a host name"},
+		{"proxy without port", "/settings/accounts/alice", account(func(v url.Values) { v.Set("proxy", "proxy.example.org") }), "account-alice-proxy", "", "port"},
+		{"lifetime not a number", "/settings/accounts/alice", account(func(v url.Values) { v.Set("expires_seconds", "soon") }), "account-alice-expires_seconds", "", "not a whole number"},
+		{"lifetime too long", "/settings/accounts/alice", account(func(v url.Values) { v.Set("expires_seconds", "86401") }), "account-alice-expires_seconds", "", "86401"},
+		{"deleting an account in use", "/settings/accounts/alice/delete", nil, "", "account-alice", "handsets[0].account"},
+		{"unknown account", "/settings/accounts/zed", account(func(v url.Values) {}), "", "", `accounts: there is no "zed"`},
+		{"handset without name", "/settings/handsets/h1", handset(" ", "", "alice", "main"), "handset-h1-name", "", "must not be empty"},
+		{"display name with a newline", "/settings/handsets/h1", handset("Kitchen", "a\nb", "alice", "main"), "handset-h1-display_name", "", "control characters"},
+		{"no such account", "/settings/handsets/h2", handset("Garden", "", "carol", ""), "handset-h2-account", "", `no account "carol"`},
+		{"no such conference", "/settings/handsets/h2", handset("Garden", "", "", "side"), "handset-h2-conference", "", `no conference "side"`},
+		{"not a SIP URI", "/settings/conferences/main", conference("Main", "http://example.org", ""), "conference-main-uri", "", "not a sip: or sips: URI"},
+		{"URI without user", "/settings/conferences/main", conference("Main", "sip:example.org", ""), "conference-main-uri", "", "not a sip: or sips: URI"},
+		{"PIN with a letter", "/settings/conferences/main", conference("Main", "", "12a"), "conference-main-pin", "", "only digits"},
+		{"name with a control character", "/settings/conferences/main", conference("Ma\x01in", "", ""), "conference-main-name", "", "control characters"},
+		{"new conference ID taken", "/settings/conferences", newConference("main", ""), "new-conference-id", "", "used twice"},
+		{"new conference with a bad URI", "/settings/conferences", newConference("side", "sip:side"), "new-conference-uri", "", "not a sip: or sips: URI"},
+		{"deleting a conference in use", "/settings/conferences/main/delete", nil, "", "conference-main", "handsets[0].conference"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t)
+			c := loggedIn(t, f)
+			before, err := f.Settings()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := c.post(tt.path, tt.form)
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("got %d, want 400 (Location %q)", rec.Code, rec.Header().Get("Location"))
+			}
+			body := rec.Body.String()
+			if strings.HasPrefix(tt.input, "new-") && !strings.Contains(body, "<details open>") {
+				t.Errorf("the folded form %s is not unfolded to show its error", tt.input)
+			}
+			switch {
+			case tt.input != "":
+				checkFieldError(t, body, tt.input, tt.msg)
+				// What was typed is there to correct, unless it is a select.
+				// Input ids end in "-" and the input's name.
+				typed := tt.form.Get(tt.input[strings.LastIndex(tt.input, "-")+1:])
+				if tag, _ := inputTag(body, tt.input); typed != "" && !strings.HasPrefix(tag, "<select") &&
+					!strings.Contains(tag, `value="`+template.HTMLEscapeString(typed)+`"`) {
+					t.Errorf("input %s does not show what was typed (%q): %s", tt.input, typed, tag)
+				}
+			case tt.form_ != "":
+				formText, ok := elementText(body[strings.Index(body, `id="`+tt.form_+`"`):], `class="error"`)
+				if !ok || !strings.Contains(formText, tt.msg) {
+					t.Errorf("form %s: error %q, want it to say %q", tt.form_, formText, tt.msg)
+				}
+			default:
+				if text, _ := elementText(body, `class="error" role="alert"`); !strings.Contains(text, tt.msg) {
+					t.Errorf("page error %q, want it to say %q", text, tt.msg)
+				}
+			}
+			after, err := f.Settings()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(after, before) {
+				t.Errorf("a refused form changed the settings:\n got %+v\nwant %+v", after, before)
+			}
+		})
+	}
+}
+
+func TestSettingsSaved(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, f)
+	for _, tt := range []struct {
+		name, path string
+		form       url.Values
+		location   string
+		check      func(Settings) bool
+	}{
+		{"handset conference", "/settings/handsets/h2",
+			url.Values{"name": {" Garden "}, "display_name": {"Out back"}, "account": {"alice"}, "conference": {"main"}},
+			"/settings?saved=live#handset-h2",
+			func(s Settings) bool {
+				return s.Handsets[1] == Handset{ID: "h2", Name: "Garden", Channel: 1, Account: "alice", DisplayName: "Out back", Conference: "main"}
+			}},
+		{"conference", "/settings/conferences/main",
+			url.Values{"name": {"Main"}, "uri": {"sips:bridge@example.org:5061"}, "pin": {"42#"}},
+			"/settings?saved=live#conference-main",
+			func(s Settings) bool {
+				return s.Conferences[0].URI == "sips:bridge@example.org:5061" && s.Conferences[0].PIN == "42#"
+			}},
+		{"listen address needs a restart", "/settings/sip", url.Values{"listen_addr": {"127.0.0.1:5070"}},
+			"/settings?saved=restart#sip",
+			func(s Settings) bool { return s.SIP.ListenAddr == "127.0.0.1:5070" }},
+		{"account edit with no password keeps it", "/settings/accounts/alice",
+			url.Values{"user": {"alice2"}, "domain": {"example.org"}, "password": {""}, "expires_seconds": {"600"}},
+			"/settings?saved=restart#account-alice",
+			func(s Settings) bool {
+				a := s.Accounts[0]
+				return a.User == "alice2" && a.Password == accountSecret && a.ExpiresSeconds == 600 && a.Proxy == ""
+			}},
+		{"account edit with a password replaces it", "/settings/accounts/alice",
+			url.Values{"user": {"alice"}, "domain": {"example.org"}, "password": {"new secret"}},
+			"/settings?saved=restart#account-alice",
+			func(s Settings) bool { return s.Accounts[0].Password == "new secret" }},
+		{"new account", "/settings/accounts",
+			url.Values{"id": {"bob"}, "user": {"bob"}, "domain": {"10.0.0.1"}, "password": {"bobs"}},
+			"/settings?saved=restart#new-account",
+			func(s Settings) bool {
+				return len(s.Accounts) == 2 && s.Accounts[1] == Account{ID: "bob", User: "bob", Password: "bobs", Domain: "10.0.0.1"}
+			}},
+		{"new conference", "/settings/conferences",
+			url.Values{"id": {"side"}, "name": {"Side"}, "uri": {"sip:side@example.org"}},
+			"/settings?saved=live#new-conference",
+			func(s Settings) bool { return len(s.Conferences) == 2 && s.Conferences[1].ID == "side" }},
+		{"delete an unused conference", "/settings/conferences/side/delete", nil,
+			"/settings?saved=live#conference-side",
+			func(s Settings) bool { return len(s.Conferences) == 1 }},
+		{"delete an unused account", "/settings/accounts/bob/delete", nil,
+			"/settings?saved=restart#account-bob",
+			func(s Settings) bool { return len(s.Accounts) == 1 }},
+	} {
+		rec := c.post(tt.path, tt.form)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != tt.location {
+			t.Errorf("%s: got %d to %q, want 303 to %q; body:\n%s", tt.name, rec.Code, rec.Header().Get("Location"), tt.location, rec.Body)
+			continue
+		}
+		set, err := f.Settings()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tt.check(set) {
+			t.Errorf("%s: settings after saving: %+v", tt.name, set)
+		}
+	}
+
+	for query, want := range map[string]string{"live": "from their next call", "restart": "when the appliance restarts"} {
+		if rec := c.get("/settings?saved=" + query); !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("settings page after saved=%s lacks %q", query, want)
+		}
+	}
+}
+
+func TestSettingsPage(t *testing.T) {
+	rec := loggedIn(t, newFake(t)).get("/settings")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("got %d, want 200", rec.Code)
+	}
+	body := rec.Body.String()
+	for _, want := range []string{
+		`action="/settings/sip"`, `value="0.0.0.0:5060"`, "when the appliance restarts",
+		`action="/settings/accounts/alice"`, `formaction="/settings/accounts/alice/delete"`, "Leave empty to keep the stored password",
+		`action="/settings/handsets/h1"`, "Kitchen (channel 0)", `<option value="main" selected>`,
+		`action="/settings/conferences/main"`, `value="sip:conf@example.org"`,
+		`action="/settings/export"`, `name="include_passwords"`,
+		`action="/settings/import"`, `enctype="multipart/form-data"`,
+		`<label for="conference-main-uri">`,
+		"<details><summary>Add an account</summary>", "<details><summary>Add a conference</summary>",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("settings page lacks %q", want)
+		}
+	}
+}
