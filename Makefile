@@ -9,7 +9,7 @@ ARGS        ?=
 # Debian packages: what building needs (cgo for oto and malgo), what the tests run against,
 # and what the arm64 cross build and its emulated tests need.
 APT_BUILD := gcc pkg-config libasound2-dev
-APT_TEST  := kamailio sip-tester baresip-core
+APT_TEST  := kamailio sip-tester baresip-core chromium fonts-dejavu-core ffmpeg
 APT_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libasound2-dev:arm64
 
 # apt-get as root, or through sudo for a developer who is not.
@@ -27,7 +27,7 @@ define install-missing
 	fi
 endef
 
-.PHONY: run build test check unit bench cross test-arm64 deps-build deps-test deps-cross modules clean
+.PHONY: run build test check unit bench cross test-arm64 deb deps-build deps-test deps-cross modules clean
 
 ## run: install what is missing, build, and run on the embedded defaults (sim board here).
 run: build
@@ -60,6 +60,12 @@ cross: deps-cross modules
 	PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
 		$(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/partyline-arm64 ./cmd/partyline
 	@file $(BIN)/partyline-arm64 2>/dev/null || true
+
+DEB_VERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+## deb: the arm64 package for Raspberry Pi OS, bin/partyline_$(DEB_VERSION)_arm64.deb.
+deb: cross
+	sh board/rpi/mkdeb.sh -b $(BIN)/partyline-arm64 -v $(DEB_VERSION) -a arm64 -o $(BIN)
 
 ## test-arm64: the unit tests of the pure packages, built for arm64 and run under qemu-user.
 test-arm64: deps-cross modules
