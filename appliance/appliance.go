@@ -182,6 +182,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		workWG.Go(func() { _ = l.Run(work) })
 	}
 	workWG.Go(func() { a.regs.run(work, set.Accounts) })
+	workWG.Go(func() { tellSystemd(work, a.log) })
 
 	var runErr error
 	select {
