@@ -18,10 +18,11 @@ import (
 // opens an RTP socket, places the SIP call, and binds the negotiated call to a media
 // session pumped by the handset's audio port.
 type conferencing struct {
-	agent *sip.Agent
-	store *config.Store
-	hub   *audioHub
-	log   *slog.Logger
+	agent  *sip.Agent
+	store  *config.Store
+	hub    *audioHub
+	claims identityClaims
+	log    *slog.Logger
 }
 
 // join implements joiner.
@@ -38,7 +39,21 @@ func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
 	if err != nil {
 		return nil, err
 	}
+	release, err := c.claims.claim(plan.target, plan.account.AOR(), plan.name)
+	if err != nil {
+		return nil, err
+	}
+	l, err := c.place(ctx, plan, port, release)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return l, nil
+}
 
+// place opens the RTP socket, places the call and starts its media. The leg gives the
+// identity back through release when it ends.
+func (c *conferencing) place(ctx context.Context, plan joinPlan, port *port, release func()) (*conferenceLeg, error) {
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.agent.Addr().Addr(), 0)))
 	if err != nil {
 		return nil, fmt.Errorf("open RTP socket: %w", err)
@@ -54,7 +69,7 @@ func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
 		conn.Close()
 		return nil, err
 	}
-	l, err := c.startMedia(call, conn, port)
+	l, err := c.startMedia(call, conn, port, release)
 	if err != nil {
 		conn.Close()
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hangupTimeout)
@@ -65,7 +80,7 @@ func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
 }
 
 // startMedia binds a negotiated call to a media session on conn and starts its goroutines.
-func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port) (*conferenceLeg, error) {
+func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, release func()) (*conferenceLeg, error) {
 	m := call.Media()
 	codec, ok := media.CodecByName(m.Codec)
 	if !ok {
@@ -92,13 +107,14 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port) (*
 		}
 	})
 	l.wg.Go(func() { pu.run(ctx) })
-	// The media stops when the call ends, from either side.
+	// The media stops when the call ends, from either side; then the identity is free.
 	l.wg.Go(func() {
 		select {
 		case <-call.Done():
 			cancel()
 		case <-ctx.Done():
 		}
+		release()
 	})
 	return l, nil
 }
@@ -128,6 +144,7 @@ func (l *conferenceLeg) err() error {
 
 // A joinPlan is what placing one handset's call needs, taken from the settings.
 type joinPlan struct {
+	name        string // the handset's name, for messages
 	channel     int
 	target      string
 	displayName string
@@ -153,6 +170,7 @@ func planJoin(set config.Settings, handset int) (joinPlan, error) {
 		display = h.Name
 	}
 	return joinPlan{
+		name:        h.Name,
 		channel:     h.Channel,
 		target:      conf.URI,
 		displayName: display,
