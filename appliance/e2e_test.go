@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +27,8 @@ const (
 	realm      = "auth.partyline.test" // differs from the domain: the realm must come from the challenge
 	password   = "s3cret-Pa55"
 	displayOne = `Desk "One" \ Reception`
+
+	adminPassword = "e2e-admin-password"
 )
 
 // rig is a running appliance on the sim board, with a Kamailio registrar/proxy in front of
@@ -34,12 +38,15 @@ type rig struct {
 	board *sim.Board
 	sipp  *peertest.SIPp
 	kam   *peertest.Kamailio
-	admin string // base URL of the admin page
+	admin string       // base URL of the admin page
+	http  *http.Client // logged in to the admin page
 	db    string
 	stop  func() error // stops the appliance and returns what Run returned
 }
 
-func startRig(t *testing.T, scenario string) *rig {
+// startRig starts the peers and an appliance whose settings are those of seedSettings,
+// changed by each of edits.
+func startRig(t *testing.T, scenario string, edits ...func(*config.Settings)) *rig {
 	t.Helper()
 	sipp := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: scenario, RTPEcho: true})
 	kam := peertest.StartKamailio(t, peertest.KamailioConfig{
@@ -51,7 +58,7 @@ func startRig(t *testing.T, scenario string) *rig {
 
 	dir := t.TempDir()
 	db := filepath.Join(dir, "partyline.db")
-	seedSettings(t, db, kam.Addr().String())
+	seedSettings(t, db, kam.Addr().String(), edits...)
 
 	board := sim.New(2)
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
@@ -63,6 +70,7 @@ func startRig(t *testing.T, scenario string) *rig {
 	result := make(chan error, 1)
 	go func() { result <- a.Run(ctx) }()
 	r := &rig{t: t, board: board, sipp: sipp, kam: kam, admin: "http://" + a.AdminAddr().String(), db: db}
+	r.http = r.login()
 	r.stop = func() error {
 		cancel()
 		select {
@@ -83,7 +91,7 @@ func startRig(t *testing.T, scenario string) *rig {
 
 // seedSettings writes the settings a user would enter: one account, handset 1 using it
 // with its own display name, and the conference URI.
-func seedSettings(t *testing.T, path, proxy string) {
+func seedSettings(t *testing.T, path, proxy string, edits ...func(*config.Settings)) {
 	t.Helper()
 	st, err := config.Open(path)
 	if err != nil {
@@ -91,6 +99,9 @@ func seedSettings(t *testing.T, path, proxy string) {
 	}
 	defer st.Close()
 	if err := st.EnsureDefaults(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetAdminPassword(adminPassword); err != nil {
 		t.Fatal(err)
 	}
 	set, err := st.Settings()
@@ -102,15 +113,38 @@ func seedSettings(t *testing.T, path, proxy string) {
 	set.Handsets[0].Account = "alice"
 	set.Handsets[0].DisplayName = displayOne
 	set.Conferences[0].URI = "sip:conf@" + domain
+	for _, edit := range edits {
+		edit(&set)
+	}
 	if err := st.Save(set); err != nil {
 		t.Fatalf("save settings: %v", err)
 	}
 }
 
+// login logs in to the admin page as a browser would and returns a client that carries
+// the session cookie.
+func (r *rig) login() *http.Client {
+	r.t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	res, err := c.PostForm(r.admin+"/login", url.Values{"password": {adminPassword}})
+	if err != nil {
+		r.t.Fatalf("log in to the admin page: %v", err)
+	}
+	res.Body.Close()
+	if res.Request.URL.Path != "/" {
+		r.t.Fatalf("log in: ended at %s with %d, want /", res.Request.URL, res.StatusCode)
+	}
+	return c
+}
+
 // status reads the admin page's status API.
 func (r *rig) status() web.Status {
 	r.t.Helper()
-	res, err := http.Get(r.admin + "/api/status")
+	res, err := r.http.Get(r.admin + "/api/status")
 	if err != nil {
 		r.t.Fatalf("GET /api/status: %v", err)
 	}
@@ -125,7 +159,7 @@ func (r *rig) status() web.Status {
 // page reads the admin page as a browser would get it.
 func (r *rig) page() string {
 	r.t.Helper()
-	res, err := http.Get(r.admin + "/")
+	res, err := r.http.Get(r.admin + "/")
 	if err != nil {
 		r.t.Fatalf("GET /: %v", err)
 	}
@@ -295,6 +329,40 @@ func TestMalformedAnswerFailsTheJoinClearly(t *testing.T) {
 	}
 	if err := r.sipp.Wait(10 * time.Second); err != nil {
 		t.Errorf("SIPp (expects ACK and BYE): %v", err)
+	}
+}
+
+func TestSameIdentityTwiceIsRefusedLocally(t *testing.T) {
+	r := startRig(t, peertest.ScenarioEcho, func(set *config.Settings) {
+		set.Handsets[1].Account = "alice" // both handsets as alice, in the same conference
+	})
+	r.waitFor("the account to register", 10*time.Second, registered)
+	r.board.Hook(0).Set(true)
+	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+
+	r.board.Hook(1).Set(true)
+	st := r.waitFor("handset 2 to be refused", 5*time.Second, handsetState(1, "failed"))
+	h := st.Handsets[1]
+	if !strings.Contains(h.Detail, "sip:alice@"+domain) || !strings.Contains(h.Detail, "Handset 1") {
+		t.Errorf("handset 2 detail = %q, want it to name the identity and Handset 1", h.Detail)
+	}
+	if h.LED != "fast blink" {
+		t.Errorf("LED of the refused handset = %q, want fast blink", h.LED)
+	}
+	if st.Handsets[0].State != "in call" {
+		t.Errorf("handset 1 is %q after handset 2 was refused, want still in call", st.Handsets[0].State)
+	}
+	if n := strings.Count(r.sipp.Messages(), "INVITE sip:conf@"); n != 1 {
+		t.Errorf("SIPp received %d INVITEs, want 1: the duplicate must be refused before it is sent", n)
+	}
+
+	r.board.Hook(1).Set(false)
+	r.board.Hook(0).Set(false)
+	r.waitFor("both handsets idle", 5*time.Second, func(st web.Status) bool {
+		return handsetState(0, "idle")(st) && handsetState(1, "idle")(st)
+	})
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp conference: %v", err)
 	}
 }
 

@@ -6,38 +6,77 @@ import (
 	"testing"
 )
 
-// TestLayering keeps the arrows of DESIGN.md pointing one way:
+// TestLayering keeps the arrows of DESIGN.md pointing one way,
 // cmd -> appliance -> {appliance/web, appliance/config, sip, media, hw/..., board},
-// and keeps sipgo inside sip.
+// and keeps sipgo inside sip. It checks every package's direct imports, so that a rule
+// broken anywhere in the module is reported where it is broken.
 func TestLayering(t *testing.T) {
 	const (
 		mod   = "partyline/"
 		sipgo = "github.com/emiago/sipgo"
 	)
-	mustNotImport := map[string][]string{
-		"media":            {mod, "net/http", "periph.io/", sipgo},
-		"board":            {mod, "periph.io/", sipgo},
-		"hw/...":           {mod + "appliance", mod + "sip", mod + "media", mod + "board", mod + "cmd", sipgo},
-		"sip/...":          {mod + "appliance", mod + "hw", mod + "media", mod + "board", mod + "cmd"},
-		"appliance/web":    {mod, sipgo},
-		"appliance/config": {mod, sipgo},
-		"appliance":        {mod + "cmd", sipgo},
-		"cmd/...":          {sipgo},
+	// allowedOwn lists, per package prefix, which of our own packages it may import; the
+	// first matching prefix applies.
+	allowedOwn := []struct {
+		pkg     string
+		allowed []string
+	}{
+		{"partyline/cmd/", []string{mod + "appliance"}},
+		{"partyline/appliance/web", nil},
+		{"partyline/appliance/config", nil},
+		{"partyline/appliance", []string{mod + "appliance/", mod + "sip", mod + "media", mod + "hw", mod + "board"}},
+		{"partyline/sip", []string{mod + "sip/"}},
+		{"partyline/media", nil},
+		{"partyline/hw", []string{mod + "hw"}},
+		{"partyline/board", nil},
 	}
-	for pkg, banned := range mustNotImport {
-		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()
-		if err != nil {
-			t.Fatalf("go list -deps %s%s: %v", mod, pkg, err)
-		}
-		self := mod + strings.TrimSuffix(pkg, "/...")
-		for _, dep := range strings.Fields(string(out)) {
-			if dep == self || strings.HasPrefix(dep, self+"/") {
-				continue // a package and its own sub-packages
+	foreignBanned := map[string][]string{
+		"partyline/media": {"net/http", "periph.io/", "github.com/gen2brain/malgo", "github.com/hajimehoshi/oto"},
+		"partyline/board": {"periph.io/"},
+	}
+
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 8 {
+		t.Fatalf("go list found only %d packages: %q", len(lines), out)
+	}
+	for _, line := range lines {
+		fields := strings.Fields(line)
+		pkg, imports := fields[0], fields[1:]
+		rule := -1
+		for i, r := range allowedOwn {
+			if pkg == r.pkg || strings.HasPrefix(pkg, strings.TrimSuffix(r.pkg, "/")+"/") {
+				rule = i
+				break
 			}
-			for _, b := range banned {
-				if strings.HasPrefix(dep, b) {
-					t.Errorf("%s imports %s: see the layering in DESIGN.md", pkg, dep)
+		}
+		if rule < 0 {
+			t.Errorf("%s is outside the layout of DESIGN.md", pkg)
+			continue
+		}
+		for _, imp := range imports {
+			if strings.HasPrefix(imp, sipgo) && pkg != mod+"sip" && !strings.HasPrefix(pkg, mod+"sip/") {
+				t.Errorf("%s imports %s: only sip may use sipgo", pkg, imp)
+			}
+			for _, banned := range foreignBanned[pkg] {
+				if strings.HasPrefix(imp, banned) {
+					t.Errorf("%s imports %s: it must stay free of %s", pkg, imp, banned)
 				}
+			}
+			if !strings.HasPrefix(imp, mod) {
+				continue
+			}
+			ok := false
+			for _, a := range allowedOwn[rule].allowed {
+				if imp == strings.TrimSuffix(a, "/") || strings.HasPrefix(imp, strings.TrimSuffix(a, "/")+"/") {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s imports %s: against the layering of DESIGN.md", pkg, imp)
 			}
 		}
 	}

@@ -1,0 +1,134 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// DefaultExpires is the registration lifetime asked for when
+// Account.Expires is 0.
+const DefaultExpires = 3600 * time.Second
+
+// An Account is a SIP identity with the credentials that prove it.
+type Account struct {
+	User     string // the user part of the address of record
+	AuthUser string // the digest user name; "" means User
+	Password string
+	Domain   string        // the host part of the address of record, and the registrar
+	Proxy    string        // outbound proxy "host:port" every request is sent through; "" sends to Domain
+	Expires  time.Duration // registration lifetime asked for; 0 means DefaultExpires
+}
+
+// AOR returns the account's address of record, "sip:user@domain".
+func (a Account) AOR() string { return "sip:" + a.User + "@" + a.Domain }
+
+// LogValue keeps the password out of logs.
+func (a Account) LogValue() slog.Value { return slog.StringValue(a.AOR()) }
+
+func (a Account) authUser() string {
+	if a.AuthUser != "" {
+		return a.AuthUser
+	}
+	return a.User
+}
+
+// expires returns the registration lifetime to ask for, in whole seconds
+// (the unit of the Expires header) and at least one.
+func (a Account) expires() time.Duration {
+	if a.Expires <= 0 {
+		return DefaultExpires
+	}
+	return max(a.Expires.Round(time.Second), time.Second)
+}
+
+// validate checks what building requests for the account needs.
+func (a Account) validate() error {
+	switch {
+	case a.User == "":
+		return errors.New("account has no user")
+	case a.Domain == "":
+		return errors.New("account has no domain")
+	case strings.ContainsAny(a.User, "@:;<>\" \t\r\n"):
+		return fmt.Errorf("account user %q is not a plain SIP user name", a.User)
+	case strings.ContainsAny(a.Domain, "@:;<>\" \t\r\n"):
+		return fmt.Errorf("account domain %q is not a host name", a.Domain)
+	}
+	if _, err := a.route(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// aorURI returns the address of record as a URI.
+func (a Account) aorURI() sipmsg.Uri {
+	return sipmsg.Uri{Scheme: "sip", User: a.User, Host: a.Domain}
+}
+
+// route returns the Route header that sends out-of-dialog requests through
+// the outbound proxy (a pre-existing route set, RFC 3261 section 8.1.2), or
+// nil when the account has no proxy. A Route header rather than a fixed
+// destination, because sipgo builds CANCEL and the ACK for non-2xx answers
+// from the INVITE's headers and would otherwise send them to the
+// request-URI's host.
+func (a Account) route() (*sipmsg.RouteHeader, error) {
+	if a.Proxy == "" {
+		return nil, nil
+	}
+	hostport := strings.TrimPrefix(a.Proxy, "sip:")
+	host, portText, err := net.SplitHostPort(hostport)
+	if err != nil {
+		// No port: the default one.
+		host, portText = hostport, "5060"
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil || port == 0 || host == "" || strings.ContainsAny(host, "@;<>\" \t\r\n") {
+		return nil, fmt.Errorf("outbound proxy %q is not host:port", a.Proxy)
+	}
+	return &sipmsg.RouteHeader{Address: sipmsg.Uri{
+		Scheme:    "sip",
+		Host:      host,
+		Port:      int(port),
+		UriParams: sipmsg.HeaderParams{{K: "lr", V: ""}},
+	}}, nil
+}
+
+// RegState is where a registration stands.
+type RegState int
+
+// The registration states, in the order a registration usually goes
+// through them.
+const (
+	Unregistered RegState = iota // no binding, or unregistered on the way out
+	Registering                  // the first REGISTER is on its way
+	Registered                   // the registrar holds a binding until Registration.Expires
+	Failed                       // the last attempt failed; the next one follows after a backoff
+)
+
+// String returns the state's name in lower case, as the admin page shows it.
+func (s RegState) String() string {
+	switch s {
+	case Unregistered:
+		return "unregistered"
+	case Registering:
+		return "registering"
+	case Registered:
+		return "registered"
+	case Failed:
+		return "failed"
+	}
+	return "RegState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// A Registration is the state of one account's registration.
+type Registration struct {
+	State   RegState
+	Detail  string    // why it failed, e.g. "403 Forbidden" or the network error
+	Expires time.Time // when the binding runs out; zero unless Registered
+}

@@ -1,0 +1,349 @@
+package peertest
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// KamailioConfig configures StartKamailio.
+type KamailioConfig struct {
+	Domain string                    // the SIP domain (AOR host); Kamailio treats it as its own
+	Realm  string                    // the digest realm; differs from Domain in tests
+	Users  map[string]string         // user -> password
+	Routes map[string]netip.AddrPort // request-URI user -> where an authenticated INVITE goes
+}
+
+// Kamailio is a running kamailio registrar and proxy without a database.
+type Kamailio struct {
+	cfg    KamailioConfig
+	dir    string
+	port   uint16
+	starts int
+	cmd    *exec.Cmd
+	log    string // the current run's log file
+	done   chan struct{}
+}
+
+// StartKamailio starts kamailio in the foreground on 127.0.0.1 and returns
+// once it answers OPTIONS. REGISTER is challenged with 401 (digest, MD5,
+// qop=auth, realm cfg.Realm) and stored in memory; INVITEs from users are
+// challenged with 407 and, once authenticated, record-routed to
+// cfg.Routes[request-URI user] or to the user's registered contact;
+// in-dialog requests are relayed with loose_route; unknown users get 404.
+// Its log is written to t.Log if the test failed; it is killed in t.Cleanup.
+func StartKamailio(t testing.TB, cfg KamailioConfig) *Kamailio {
+	t.Helper()
+	if _, err := exec.LookPath("kamailio"); err != nil {
+		t.Fatal("kamailio not found: run make test (installs kamailio, sip-tester)")
+	}
+	k := &Kamailio{cfg: cfg, dir: t.TempDir()}
+	t.Cleanup(func() {
+		k.stop()
+		if t.Failed() {
+			t.Logf("kamailio log:\n%s", tail(k.readLog(), 8000))
+		}
+	})
+	var lastErr error
+	for range startAttempts {
+		k.port = freeUDPPort(t)
+		if lastErr = k.start(); lastErr == nil {
+			return k
+		}
+	}
+	t.Fatalf("start kamailio: %v\n%s", lastErr, tail(k.readLog(), 4000))
+	return nil
+}
+
+// Addr returns the address kamailio receives SIP on.
+func (k *Kamailio) Addr() netip.AddrPort { return loopback(k.port) }
+
+// Registrations returns how many REGISTER requests binding a contact for
+// user kamailio accepted (200 OK) since it last started: 0 means user never
+// registered, each refresh adds one. Unregistrations (Expires: 0) are not
+// counted; use Registered to learn whether a binding exists now.
+func (k *Kamailio) Registrations(user string) int {
+	return strings.Count(k.readLog(), "peertest: registered user="+user+" ")
+}
+
+// Registered reports whether user has a binding in kamailio's location
+// table now (it asks kamailio over its control socket, kamcmd ul.lookup).
+func (k *Kamailio) Registered(user string) bool {
+	out, err := exec.Command("kamcmd", "-s", "unix:"+k.ctlSocket(), "ul.lookup", "location", user).CombinedOutput()
+	return err == nil && strings.Contains(string(out), "Contact")
+}
+
+// Restart stops kamailio and starts it again on the same port; every
+// registration is lost.
+func (k *Kamailio) Restart(t testing.TB) {
+	t.Helper()
+	k.stop()
+	var err error
+	for range startAttempts {
+		if err = k.start(); err == nil {
+			return
+		}
+	}
+	t.Fatalf("restart kamailio: %v\n%s", err, tail(k.readLog(), 4000))
+}
+
+func (k *Kamailio) ctlSocket() string { return filepath.Join(k.dir, "kamailio.ctl") }
+
+func (k *Kamailio) readLog() string {
+	b, err := os.ReadFile(k.log)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func (k *Kamailio) start() error {
+	k.starts++
+	cfgFile := filepath.Join(k.dir, fmt.Sprintf("kamailio-%d.cfg", k.starts))
+	if err := os.WriteFile(cfgFile, []byte(kamailioCfg(k.cfg, k.port, k.ctlSocket())), 0o644); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	k.log = filepath.Join(k.dir, fmt.Sprintf("kamailio-%d.log", k.starts))
+	logFile, err := os.Create(k.log)
+	if err != nil {
+		return fmt.Errorf("create log: %w", err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command("kamailio", "-DD", "-E", "-w", k.dir, "-f", cfgFile, "-m", "32", "-M", "8")
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run kamailio: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	k.cmd, k.done = cmd, done
+	if err := k.waitReady(); err != nil {
+		k.stop()
+		return err
+	}
+	return nil
+}
+
+// waitReady sends OPTIONS over UDP until kamailio answers, bounded by
+// readyTimeout.
+func (k *Kamailio) waitReady() error {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return fmt.Errorf("probe socket: %w", err)
+	}
+	defer c.Close()
+	lport := c.LocalAddr().(*net.UDPAddr).Port
+	to := net.UDPAddrFromAddrPort(k.Addr())
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(readyTimeout)
+	for i := 0; time.Now().Before(deadline); i++ {
+		select {
+		case <-k.done:
+			return fmt.Errorf("kamailio exited on port %d", k.port)
+		default:
+		}
+		msg := fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKprobe%d\r\nMax-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=probe\r\nTo: <sip:%s>\r\nCall-ID: probe-%d@127.0.0.1\r\nCSeq: %d OPTIONS\r\nContent-Length: 0\r\n\r\n",
+			to, lport, i, to, k.port, i+1)
+		if _, err := c.WriteToUDP([]byte(msg), to); err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, _, err := c.ReadFromUDP(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
+			return nil
+		}
+	}
+	return fmt.Errorf("kamailio did not answer OPTIONS on port %d within %v", k.port, readyTimeout)
+}
+
+func (k *Kamailio) stop() {
+	if k.cmd == nil {
+		return
+	}
+	_ = k.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-k.done:
+	case <-time.After(3 * time.Second):
+		_ = k.cmd.Process.Kill()
+		<-k.done
+	}
+	k.cmd = nil
+}
+
+// kamailioCfg renders the configuration: no database, users and routes in
+// htables filled at start.
+func kamailioCfg(cfg KamailioConfig, port uint16, ctl string) string {
+	var init strings.Builder
+	users := make([]string, 0, len(cfg.Users))
+	for u := range cfg.Users {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	for _, u := range users {
+		fmt.Fprintf(&init, "\t$sht(cred=>%s) = %q;\n", u, cfg.Users[u])
+	}
+	routes := make([]string, 0, len(cfg.Routes))
+	for u := range cfg.Routes {
+		routes = append(routes, u)
+	}
+	sort.Strings(routes)
+	for _, u := range routes {
+		fmt.Fprintf(&init, "\t$sht(routes=>%s) = \"sip:%s\";\n", u, cfg.Routes[u])
+	}
+	r := strings.NewReplacer("@PORT@", fmt.Sprint(port), "@DOMAIN@", cfg.Domain, "@REALM@", cfg.Realm, "@CTL@", ctl, "@INIT@", init.String())
+	return r.Replace(kamailioTemplate)
+}
+
+const kamailioTemplate = `#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+# One UDP worker: with more, requests sent back to back (an ACK and the BYE
+# right after it) are relayed in parallel and may overtake each other,
+# which SIPp's scenarios reject.
+children=1
+disable_tcp=yes
+auto_aliases=no
+listen=udp:127.0.0.1:@PORT@
+alias="@DOMAIN@"
+alias="127.0.0.1:@PORT@"
+
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "sanity.so"
+loadmodule "ctl.so"
+loadmodule "htable.so"
+loadmodule "auth.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+
+modparam("ctl", "binrpc", "unix:@CTL@")
+modparam("htable", "htable", "cred=>size=4;")
+modparam("htable", "htable", "routes=>size=4;")
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "min_expires", 1)
+modparam("registrar", "default_expires", 60)
+modparam("registrar", "max_expires", 3600)
+modparam("auth", "nonce_expire", 30)
+modparam("rr", "enable_full_lr", 1)
+
+event_route[htable:mod-init] {
+@INIT@}
+
+request_route {
+	if (!mf_process_maxfwd_header("10")) {
+		sl_send_reply("483", "Too Many Hops");
+		exit;
+	}
+	if (is_method("OPTIONS") && uri == myself && $rU == $null) {
+		sl_send_reply("200", "OK");
+		exit;
+	}
+	if (has_totag()) {
+		if (loose_route()) {
+			route(RELAY);
+		}
+		if (is_method("ACK")) {
+			if (t_check_trans()) {
+				route(RELAY);
+			}
+			exit;
+		}
+		sl_send_reply("404", "Not Here");
+		exit;
+	}
+	if (is_method("CANCEL")) {
+		if (t_check_trans()) {
+			route(RELAY);
+		}
+		exit;
+	}
+	if (is_method("ACK")) {
+		if (t_check_trans()) {
+			route(RELAY);
+		}
+		exit;
+	}
+	t_check_trans();
+	if (is_method("REGISTER")) {
+		route(AUTH);
+		# Save without replying, log, then reply: a test that has the
+		# 200 OK in hand finds the registration counted.
+		if (!save("location", "0x02")) {
+			sl_reply_error();
+			exit;
+		}
+		if ($hdr(Expires) == "0") {
+			xlog("L_NOTICE", "peertest: unregistered user=$tU \n");
+		} else {
+			xlog("L_NOTICE", "peertest: registered user=$tU \n");
+		}
+		reg_send_reply();
+		exit;
+	}
+	if (!is_method("INVITE")) {
+		sl_send_reply("405", "Method Not Allowed");
+		exit;
+	}
+	route(AUTH);
+	if ($sht(routes=>$rU) != $null) {
+		record_route();
+		$du = $sht(routes=>$rU);
+		route(RELAY);
+	}
+	if ($sht(cred=>$rU) == $null) {
+		sl_send_reply("404", "Not Found");
+		exit;
+	}
+	if (!lookup("location")) {
+		sl_send_reply("480", "Temporarily Unavailable");
+		exit;
+	}
+	record_route();
+	route(RELAY);
+}
+
+# AUTH challenges missing or stale credentials (401 for REGISTER, 407
+# otherwise) and refuses wrong ones with 403.
+route[AUTH] {
+	if ($au != $null && $sht(cred=>$au) == $null) {
+		sl_send_reply("403", "Forbidden");
+		exit;
+	}
+	pv_auth_check("@REALM@", "$sht(cred=>$au)", "0", "1");
+	$var(rc) = $rc;
+	if ($var(rc) == -2) {
+		sl_send_reply("403", "Forbidden");
+		exit;
+	}
+	if ($var(rc) < 0) {
+		auth_challenge("@REALM@", "1");
+		exit;
+	}
+	consume_credentials();
+}
+
+route[RELAY] {
+	if (!t_relay()) {
+		sl_reply_error();
+	}
+	exit;
+}
+`

@@ -1,0 +1,234 @@
+package peertest
+
+// The built-in UAS scenarios. Each handles one call. Responses copy Via,
+// From, To, Call-ID and CSeq from the request (RFC 3261 section 8.2.6.2),
+// add a To tag, and echo Record-Route so the call works through a proxy
+// (section 12.1.1).
+
+const sdpAnswer = `v=0
+o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=ptime:20
+a=sendrecv
+`
+
+// recvInvite receives the INVITE and remembers its route set. sipp
+// refuses variables that are set but never used, so each capture of
+// headers for later messages has its own variant.
+const recvInvite = `  <recv request="INVITE" rrs="true"/>
+`
+
+// recvInviteCSeq is recvInvite keeping the INVITE's CSeq number in
+// $invcseq and its Via header lines in $invvia, for a final response to
+// the INVITE after other requests. SIPp's search_in="hdr" finds only the
+// first Via, so the regexp takes the run of Via lines from the message.
+const recvInviteCSeq = `  <recv request="INVITE" rrs="true">
+    <action>
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="invcseq"/>
+      <ereg regexp="Via: [^[:cntrl:]]*([[:cntrl:]]+Via: [^[:cntrl:]]*)*" search_in="msg" assign_to="invvia"/>
+    </action>
+  </recv>
+`
+
+// recvInviteDialog is recvInvite keeping the caller's From in $rfrom and
+// our To in $lto, for a BYE of our own.
+const recvInviteDialog = `  <recv request="INVITE" rrs="true">
+    <action>
+      <ereg regexp="[^ ].*" search_in="hdr" header="From:" assign_to="rfrom"/>
+      <ereg regexp="[^ ].*" search_in="hdr" header="To:" assign_to="lto"/>
+    </action>
+  </recv>
+`
+
+const trying = `  <send>
+    <![CDATA[
+
+      SIP/2.0 100 Trying
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+`
+
+const ringing = `  <send>
+    <![CDATA[
+
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:127.0.0.1:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+`
+
+const okWithSDP = `  <send retrans="500">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:127.0.0.1:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+` + sdpAnswer + `
+    ]]>
+  </send>
+`
+
+const recvACK = `  <recv request="ACK" crlf="true"/>
+`
+
+// answerBYE receives the caller's BYE and answers 200 OK.
+const answerBYE = `  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:127.0.0.1:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+`
+
+const scenarioTail = `</scenario>
+`
+
+// ScenarioEcho answers an INVITE with 100, 180 and 200 OK offering PCMU,
+// PCMA and telephone-event on sipp's media port, expects the ACK, then
+// waits for the caller's BYE and answers 200. Start it with RTPEcho to
+// have the RTP echoed.
+const ScenarioEcho = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="echo">
+` + recvInvite + trying + ringing + okWithSDP + recvACK + answerBYE + scenarioTail
+
+// ScenarioBusy answers an INVITE with 486 Busy Here and expects the ACK.
+const ScenarioBusy = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="busy">
+` + recvInvite + `  <send>
+    <![CDATA[
+
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+` + recvACK + scenarioTail
+
+// ScenarioRinging answers an INVITE with 100 and 180 and keeps ringing
+// until the caller cancels: CANCEL gets 200 OK, the INVITE 487 Request
+// Terminated (RFC 3261 section 9.2), then the ACK is expected. The 487
+// carries the INVITE's Via headers, not the CANCEL's: behind a proxy the
+// CANCEL has only the proxy's, and a 487 with those would reach the caller
+// without any.
+const ScenarioRinging = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="ringing">
+` + recvInviteCSeq + trying + ringing + `  <recv request="CANCEL"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 487 Request Terminated
+      [$invvia]
+      [last_From:]
+      [last_To:];tag=[call_number]
+      [last_Call-ID:]
+      CSeq: [$invcseq] INVITE
+      Content-Length: 0
+
+    ]]>
+  </send>
+` + recvACK + scenarioTail
+
+// ScenarioHangup answers an INVITE with 200 OK and SDP, expects the ACK,
+// waits 2 s, hangs up with BYE (along the recorded route) and expects 200.
+const ScenarioHangup = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="hangup">
+` + recvInviteDialog + trying + okWithSDP + recvACK + `  <pause milliseconds="2000"/>
+  <send retrans="500">
+    <![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] 127.0.0.1:[local_port];branch=[branch]
+      [routes]
+      From: [$lto];tag=[call_number]
+      To: [$rfrom]
+      [last_Call-ID:]
+      CSeq: 1 BYE
+      Max-Forwards: 70
+      Contact: <sip:127.0.0.1:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+` + scenarioTail
+
+// ScenarioBadSDP answers an INVITE with 200 OK whose SDP body is
+// malformed, then expects the ACK and a BYE, which it answers 200.
+const ScenarioBadSDP = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="badsdp">
+` + recvInvite + trying + `  <send retrans="500">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:127.0.0.1:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+this is not a session description
+
+    ]]>
+  </send>
+` + recvACK + answerBYE + scenarioTail

@@ -1,0 +1,156 @@
+package peertest
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// sippTimeout is the global safety timeout passed to sipp (-timeout): a
+// scenario that never finishes ends with an error instead of hanging.
+const sippTimeout = 60 * time.Second
+
+// SIPpConfig configures StartSIPp.
+type SIPpConfig struct {
+	Scenario string   // scenario XML text, e.g. ScenarioEcho
+	RTPEcho  bool     // echo received RTP back to its sender (-rtp_echo)
+	Args     []string // extra sipp arguments
+}
+
+// SIPp is a running sipp UAS that handles one call (-m 1) and exits.
+type SIPp struct {
+	addr      netip.AddrPort
+	media     netip.AddrPort
+	traceFile string
+	out       *lockedBuffer
+	done      chan struct{}
+	err       error // set before done is closed
+}
+
+// StartSIPp starts sipp as a UAS on 127.0.0.1 with cfg.Scenario and
+// returns once its SIP socket is bound. sipp handles one call and exits;
+// it is killed in t.Cleanup if it is still running.
+func StartSIPp(t testing.TB, cfg SIPpConfig) *SIPp {
+	t.Helper()
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatal("sipp not found: run make test (installs kamailio, sip-tester)")
+	}
+	dir := t.TempDir()
+	scen := filepath.Join(dir, "scenario.xml")
+	if err := os.WriteFile(scen, []byte(cfg.Scenario), 0o644); err != nil {
+		t.Fatalf("write sipp scenario: %v", err)
+	}
+	var lastErr error
+	for attempt := range startAttempts {
+		s, err := startSIPp(t, bin, dir, scen, attempt, cfg)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("start sipp: %v", lastErr)
+	return nil
+}
+
+func startSIPp(t testing.TB, bin, dir, scen string, attempt int, cfg SIPpConfig) (*SIPp, error) {
+	port, mport, cport := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	s := &SIPp{
+		addr:      loopback(port),
+		media:     loopback(mport),
+		traceFile: filepath.Join(dir, fmt.Sprintf("messages-%d.log", attempt)),
+		out:       &lockedBuffer{},
+		done:      make(chan struct{}),
+	}
+	args := []string{
+		"-sf", scen,
+		"-i", "127.0.0.1", "-p", strconv.Itoa(int(port)),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(int(mport)),
+		"-cp", strconv.Itoa(int(cport)),
+		"-m", "1", "-nostdin",
+		"-timeout", fmt.Sprintf("%ds", int(sippTimeout.Seconds())), "-timeout_error",
+		"-trace_msg", "-message_file", s.traceFile,
+		"-trace_err", "-error_file", filepath.Join(dir, fmt.Sprintf("errors-%d.log", attempt)),
+	}
+	if cfg.RTPEcho {
+		args = append(args, "-rtp_echo")
+	}
+	args = append(args, cfg.Args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout = s.out
+	cmd.Stderr = s.out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run sipp: %w", err)
+	}
+	go func() {
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-s.done
+		}
+		if t.Failed() {
+			t.Logf("sipp on %v: output:\n%s\nmessages:\n%s", s.addr, tail(s.out.String(), 4000), s.Messages())
+		}
+	})
+	deadline := time.Now().Add(readyTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("sipp exited before it was ready (%v): %s", s.err, tail(s.out.String(), 2000))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if udpBound(port) {
+			return s, nil
+		}
+	}
+	_ = cmd.Process.Kill()
+	<-s.done
+	return nil, fmt.Errorf("sipp did not bind udp port %d within %v", port, readyTimeout)
+}
+
+// Addr returns the address sipp receives SIP on.
+func (s *SIPp) Addr() netip.AddrPort { return s.addr }
+
+// MediaAddr returns the address sipp's scenarios put into their SDP
+// ([media_ip]:[media_port]), where -rtp_echo echoes RTP.
+func (s *SIPp) MediaAddr() netip.AddrPort { return s.media }
+
+// Messages returns the SIP messages sipp sent and received so far.
+func (s *SIPp) Messages() string {
+	b, err := os.ReadFile(s.traceFile)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// Wait blocks until sipp exits or timeout passes. It returns nil when the
+// scenario finished successfully (exit status 0), otherwise an error with
+// the exit status and the tail of sipp's output and message trace.
+func (s *SIPp) Wait(timeout time.Duration) error {
+	select {
+	case <-s.done:
+	case <-time.After(timeout):
+		return fmt.Errorf("sipp still running after %v; messages:\n%s", timeout, tail(s.Messages(), 3000))
+	}
+	if s.err == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if errors.As(s.err, &ee) {
+		return fmt.Errorf("sipp exit status %d: output:\n%s\nmessages:\n%s", ee.ExitCode(), tail(s.out.String(), 2000), tail(s.Messages(), 3000))
+	}
+	return fmt.Errorf("sipp: %w", s.err)
+}

@@ -1,0 +1,139 @@
+package sip
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+func TestOfferSDP(t *testing.T) {
+	got := offerSDP(netip.MustParseAddrPort("192.0.2.10:40000"), 1234)
+	golden := filepath.Join("testdata", "offer.sdp")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("read golden offer (run go test -update to write it): %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("offer:\n%s\nwant (%s):\n%s", got, golden, want)
+	}
+	// Our own offer is a valid answer to itself.
+	m, err := parseAnswer(got)
+	if err != nil {
+		t.Fatalf("parseAnswer(offer): %v", err)
+	}
+	if want := (Media{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 101, Remote: netip.MustParseAddrPort("192.0.2.10:40000")}); m != want {
+		t.Errorf("parseAnswer(offer) = %+v, want %+v", m, want)
+	}
+}
+
+// sipp is the answer of the peertest scenarios, with the LF line ends
+// some servers send.
+const sippAnswer = "v=0\n" +
+	"o=sipp 53655765 2353687637 IN IP4 127.0.0.1\n" +
+	"s=-\n" +
+	"c=IN IP4 127.0.0.1\n" +
+	"t=0 0\n" +
+	"m=audio 6000 RTP/AVP 0 8 101\n" +
+	"a=rtpmap:0 PCMU/8000\n" +
+	"a=rtpmap:8 PCMA/8000\n" +
+	"a=rtpmap:101 telephone-event/8000\n" +
+	"a=fmtp:101 0-16\n" +
+	"a=ptime:20\n" +
+	"a=sendrecv\n\n"
+
+func crlf(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
+
+func TestParseAnswer(t *testing.T) {
+	head := "v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\n"
+	tests := []struct {
+		name    string
+		sdp     string
+		want    Media
+		wantErr string // substring of the error; "" for success
+	}{
+		{"sipp answer", sippAnswer, Media{"PCMU", 0, 101, netip.MustParseAddrPort("127.0.0.1:6000")}, ""},
+		{"crlf", crlf(sippAnswer), Media{"PCMU", 0, 101, netip.MustParseAddrPort("127.0.0.1:6000")}, ""},
+		{"answerer prefers PCMA", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 8 0\r\n",
+			Media{"PCMA", 8, 0, netip.MustParseAddrPort("10.0.0.2:7000")}, ""},
+		{"dynamic telephone-event, media-level c=", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0 96\r\nc=IN IP4 10.0.0.3\r\na=rtpmap:96 telephone-event/8000\r\n",
+			Media{"PCMU", 0, 96, netip.MustParseAddrPort("10.0.0.3:7000")}, ""},
+		{"no telephone-event", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0\r\n",
+			Media{"PCMU", 0, 0, netip.MustParseAddrPort("10.0.0.2:7000")}, ""},
+		{"rejected video first", head + "c=IN IP4 10.0.0.2\r\nm=video 0 RTP/AVP 31\r\nm=audio 7000 RTP/AVP 8\r\n",
+			Media{"PCMA", 8, 0, netip.MustParseAddrPort("10.0.0.2:7000")}, ""},
+		{"telephone-event at 16 kHz ignored", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0 97\r\na=rtpmap:97 telephone-event/16000\r\n",
+			Media{"PCMU", 0, 0, netip.MustParseAddrPort("10.0.0.2:7000")}, ""},
+		{"peertest bad sdp", "this is not a session description\n\n", Media{}, "line 1"},
+		{"empty", "", Media{}, "empty"},
+		{"no v=", "o=- 1 2 IN IP4 10.0.0.1\r\n", Media{}, "want v=0"},
+		{"only codec we lack", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n", Media{}, "no common codec"},
+		{"PT 0 mapped to another codec", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 G729/8000\r\n", Media{}, "no common codec"},
+		{"stream rejected", head + "c=IN IP4 10.0.0.2\r\nm=audio 0 RTP/AVP 0\r\n", Media{}, "no accepted"},
+		{"SRTP", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/SAVP 0\r\n", Media{}, "no accepted"},
+		{"no c=", head + "m=audio 7000 RTP/AVP 0\r\n", Media{}, "no connection address"},
+		{"hold address", head + "c=IN IP4 0.0.0.0\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "not a unicast"},
+		{"multicast", head + "c=IN IP4 224.2.1.1/127\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "not a unicast"},
+		{"IP4 with IPv6 address", head + "c=IN IP4 ::1\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "not an IP4 address"},
+		{"port too big", head + "c=IN IP4 10.0.0.2\r\nm=audio 70000 RTP/AVP 0\r\n", Media{}, "not a port"},
+		{"format not a payload type", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0 pcmu\r\n", Media{}, "not an RTP payload type"},
+		{"payload type too big", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 200\r\n", Media{}, "not an RTP payload type"},
+		{"bad rtpmap", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:x PCMU/8000\r\n", Media{}, "bad rtpmap"},
+		{"empty line inside", head + "\r\nc=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "line 5"},
+		{"second o=", head + "o=- 1 2 IN IP4 10.0.0.1\r\n", Media{}, "o= out of place"},
+		{"bad origin", "v=0\r\no=- x 2 IN IP4 10.0.0.1\r\ns=-\r\n", Media{}, "not a number"},
+		{"m= before s=", "v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "before the o= and s="},
+		{"short m=", head + "m=audio 7000 RTP/AVP\r\n", Media{}, "want <media>"},
+		{"too big", head + strings.Repeat("a=x\r\n", maxSDPSize/5+1), Media{}, "more than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseAnswer([]byte(tt.sdp))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseAnswer = %+v, %v; want an error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("parseAnswer = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzParseAnswer checks that no answer, however malformed, makes
+// parseAnswer panic or return media that cannot be used.
+func FuzzParseAnswer(f *testing.F) {
+	f.Add([]byte(sippAnswer))
+	f.Add([]byte(crlf(sippAnswer)))
+	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1))
+	f.Add([]byte("this is not a session description\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseAnswer(b)
+		if err != nil {
+			if m != (Media{}) {
+				t.Errorf("parseAnswer returned %+v with error %v", m, err)
+			}
+			return
+		}
+		if m.Codec != "PCMU" && m.Codec != "PCMA" {
+			t.Errorf("codec %q", m.Codec)
+		}
+		if m.PayloadType > 127 || m.DTMFPayloadType > 127 {
+			t.Errorf("payload types %d, %d", m.PayloadType, m.DTMFPayloadType)
+		}
+		if a := m.Remote.Addr(); !m.Remote.IsValid() || m.Remote.Port() == 0 || a.IsUnspecified() || a.IsMulticast() {
+			t.Errorf("remote %v", m.Remote)
+		}
+	})
+}
