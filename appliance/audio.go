@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -25,10 +26,49 @@ type audioHub struct {
 // A port is one channel of the device: one handset's microphone and earpiece.
 type port struct {
 	attached atomic.Bool   // a call is using the port
+	muted    atomic.Bool   // the microphone is muted: the call gets silence
 	mic      *media.Ring   // written by the callback, read by the pump
 	ear      *media.Ring   // written by the pump, read by the callback
 	tick     chan struct{} // the callback wakes the pump once per period
 	scratch  []int16       // used by the callback only
+
+	micMeter, earMeter meter // levels for the admin page
+}
+
+// meterPeriods is how many device periods a level reading covers (100 ms at 5 ms).
+const meterPeriods = 20
+
+// A meter measures the RMS level of one direction of a port. The device callback adds each
+// period's samples; every meterPeriods periods it publishes the mean square, which any
+// goroutine can read as dBFS. It never allocates or blocks.
+type meter struct {
+	sum     float64 // callback only
+	n       int     // samples in sum, callback only
+	periods int     // callback only
+	last    atomic.Uint64
+}
+
+func (m *meter) add(samples []int16, channel, channels int) {
+	for i := channel; i < len(samples); i += channels {
+		v := float64(samples[i])
+		m.sum += v * v
+		m.n++
+	}
+	m.periods++
+	if m.periods < meterPeriods {
+		return
+	}
+	m.last.Store(math.Float64bits(m.sum / float64(max(m.n, 1))))
+	m.sum, m.n, m.periods = 0, 0, 0
+}
+
+// dBFS returns the last published level, -120 for silence.
+func (m *meter) dBFS() float64 {
+	ms := math.Float64frombits(m.last.Load())
+	if ms <= 0 {
+		return media.FloorDBFS
+	}
+	return max(10*math.Log10(ms)-20*math.Log10(32768), media.FloorDBFS)
 }
 
 func newAudioHub(f hw.AudioFormat) *audioHub {
@@ -50,11 +90,13 @@ func (h *audioHub) process(in, out []int16) {
 	frames := min(len(in), len(out)) / channels
 	for c, p := range h.ports {
 		buf := p.scratch[:frames]
+		p.micMeter.add(in[:frames*channels], c, channels)
 		if !p.attached.Load() {
 			p.ear.Read(buf) // drop what a finished call left behind
 			for f := range frames {
 				out[f*channels+c] = 0
 			}
+			p.earMeter.add(out[:frames*channels], c, channels)
 			continue
 		}
 		for f := range frames {
@@ -66,6 +108,7 @@ func (h *audioHub) process(in, out []int16) {
 		for f := range frames {
 			out[f*channels+c] = buf[f]
 		}
+		p.earMeter.add(out[:frames*channels], c, channels)
 		select {
 		case p.tick <- struct{}{}:
 		default:
@@ -128,6 +171,7 @@ func (p *pump) run(ctx context.Context) {
 	}
 	p.port.attached.Store(true)
 	defer p.port.attached.Store(false)
+	muted := make([]int16, len(p.codecSend)) // what a muted microphone sends
 	// A device that stops calling back must not wedge the pump: wake up now and then.
 	idle := time.NewTicker(100 * time.Millisecond)
 	defer idle.Stop()
@@ -141,8 +185,12 @@ func (p *pump) run(ctx context.Context) {
 		for p.port.mic.Len() >= len(p.devFrame) {
 			p.port.mic.Read(p.devFrame)
 			p.down.Process(p.codecSend, p.devFrame)
+			send := p.codecSend
+			if p.port.muted.Load() {
+				send = muted // the conference hears silence; the packet clock goes on
+			}
 			// A failed send (network down) is counted by the session; the call goes on.
-			_ = p.stream.Send(p.codecSend)
+			_ = p.stream.Send(send)
 			p.stream.Receive(p.codecRecv)
 			p.up.Process(p.devFrame, p.codecRecv)
 			p.port.ear.Write(p.devFrame)

@@ -29,7 +29,7 @@ func (b backend) Status() web.Status {
 			State:   ls.State.String(),
 			Detail:  ls.Detail,
 			OffHook: ls.OffHook,
-			LED:     ls.State.pattern().String(),
+			LED:     ls.LED.String(),
 			Virtual: a.hw.sim != nil,
 		}
 		if i < len(set.Handsets) {

@@ -79,6 +79,37 @@ func (c *conferencing) place(ctx context.Context, plan joinPlan, port *port, rel
 	return l, nil
 }
 
+// nextConference implements joiner: it moves the handset's conference setting on to the
+// next conference in the list, round, and returns the new one's name.
+func (c *conferencing) nextConference(handset int) (string, error) {
+	var name string
+	err := c.store.Update(func(set *config.Settings) error {
+		if handset < 0 || handset >= len(set.Handsets) {
+			return fmt.Errorf("handset %d is not configured", handset+1)
+		}
+		if len(set.Conferences) == 0 {
+			return errors.New("no conference is configured")
+		}
+		h := &set.Handsets[handset]
+		next := 0
+		for i, conf := range set.Conferences {
+			if conf.ID == h.Conference {
+				next = (i + 1) % len(set.Conferences)
+			}
+		}
+		h.Conference = set.Conferences[next].ID
+		name = set.Conferences[next].Name
+		if name == "" {
+			name = set.Conferences[next].ID
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("choose the next conference: %w", err)
+	}
+	return name, nil
+}
+
 // startMedia binds a negotiated call to a media session on conn and starts its goroutines.
 func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, release func()) (*conferenceLeg, error) {
 	m := call.Media()
@@ -99,8 +130,9 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, re
 	if err != nil {
 		return nil, err
 	}
+	p.muted.Store(false)
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &conferenceLeg{call: call, session: session, stop: cancel}
+	l := &conferenceLeg{call: call, session: session, port: p, stop: cancel}
 	l.wg.Go(func() {
 		if err := session.Run(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("media session", "call", call.ID(), "err", err)
@@ -123,9 +155,14 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, re
 type conferenceLeg struct {
 	call    *sip.Call
 	session *media.Session
+	port    *port
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
+
+func (l *conferenceLeg) mute(on bool) { l.port.muted.Store(on) }
+
+func (l *conferenceLeg) quality() media.Stats { return l.session.Stats() }
 
 func (l *conferenceLeg) hangup(ctx context.Context) error {
 	err := l.call.Hangup(ctx)

@@ -3,12 +3,15 @@ package appliance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"partyline/hw"
+	"partyline/hw/gesture"
 	"partyline/hw/led"
+	"partyline/media"
 )
 
 // LineState is where a handset is in its call.
@@ -35,12 +38,15 @@ func (s LineState) String() string {
 	return "unknown"
 }
 
-// pattern is the LED pattern that shows s.
-func (s LineState) pattern() led.Pattern {
+// pattern is the LED pattern that shows s, with the microphone muted or not.
+func (s LineState) pattern(muted bool) led.Pattern {
 	switch s {
 	case Joining:
 		return led.SlowBlink
 	case InCall:
+		if muted {
+			return led.DoubleBlink
+		}
 		return led.On
 	case Failed:
 		return led.FastBlink
@@ -51,6 +57,9 @@ func (s LineState) pattern() led.Pattern {
 // A joiner puts a handset into its conference: the SIP and media work behind a Line.
 type joiner interface {
 	join(ctx context.Context, handset int) (leg, error)
+	// nextConference makes the next configured conference the handset's own and returns
+	// its name.
+	nextConference(handset int) (string, error)
 }
 
 // A leg is one handset's call into its conference.
@@ -61,13 +70,17 @@ type leg interface {
 	done() <-chan struct{}
 	// err says why the call ended, once done is closed.
 	err() error
+	// mute silences the microphone in the call, or lets it through again.
+	mute(on bool)
+	// quality returns the call's RTP figures so far; safe from any goroutine.
+	quality() media.Stats
 }
 
 // Events a Line's goroutine handles.
 type (
-	hookMoved     struct{ offHook bool }
-	buttonPressed struct{}
-	joinDone      struct {
+	hookMoved struct{ offHook bool }
+	actionDo  struct{ action gesture.Action }
+	joinDone  struct {
 		seq int // which join, so a stale result is recognised
 		leg leg
 		err error
@@ -83,54 +96,84 @@ const joinTimeout = 30 * time.Second
 
 // lineStatus is a snapshot of a Line for the admin page.
 type lineStatus struct {
-	State   LineState
-	Detail  string // the last error or why the last call ended
-	OffHook bool
-	Since   time.Time // when State was entered
+	State     LineState
+	Detail    string // the last error or why the last call ended
+	OffHook   bool
+	Muted     bool
+	LED       led.Pattern
+	Since     time.Time   // when State was entered
+	CallStart time.Time   // when the current call was answered; zero without one
+	Quality   media.Stats // the current call's RTP figures; zero without one
 }
 
-// A Line runs the call of one handset: hook switch and join button in, LED and the
-// conference leg out. Its state is owned by the goroutine in Run; others send it events.
+// A Line runs the call of one handset: hook switch and buttons in, LED and the conference
+// leg out. Lifting the handset joins, hanging up leaves; the gestures of the hook (a flash)
+// and of the buttons (short and long presses) do what the mapping says. Its state is owned
+// by the goroutine in Run; others send it events.
 type Line struct {
-	index  int
-	hook   hw.Switch
-	button hw.Switch // nil when the handset has no join button
-	light  *led.Indicator
-	onTone func(LineState) // status tone on the alert speaker, may be nil
-	conf   joiner
-	log    *slog.Logger
+	index   int
+	hook    hw.Switch
+	buttons map[string]hw.Switch // by input name, e.g. "button", "mute"
+	mapping gesture.Mapping
+	light   *led.Indicator
+	onTone  func(LineState) // status tone on the alert speaker, may be nil
+	conf    joiner
+	log     *slog.Logger
 
 	events chan any
 	wg     sync.WaitGroup // goroutines started by Run and its handlers
 
 	mu     sync.Mutex // guards following
 	status lineStatus
+	call   leg // the leg in the call, for its figures
 
 	// Owned by Run's goroutine.
 	state      LineState
 	offHook    bool
+	muted      bool
 	leg        leg
 	joinSeq    int
 	cancelJoin context.CancelFunc
 }
 
+// newLine makes the line of handset index. button, the handset's call button, may be nil.
 func newLine(index int, hook, button hw.Switch, light hw.LED, conf joiner, log *slog.Logger) *Line {
-	return &Line{
-		index:  index,
-		hook:   hook,
-		button: button,
-		light:  led.New(light),
-		conf:   conf,
-		log:    log,
-		events: make(chan any, 8),
+	l := &Line{
+		index:   index,
+		hook:    hook,
+		buttons: map[string]hw.Switch{},
+		mapping: gesture.DefaultMapping(),
+		light:   led.New(light),
+		conf:    conf,
+		log:     log,
+		events:  make(chan any, 8),
 	}
+	if button != nil {
+		l.buttons["button"] = button
+	}
+	return l
 }
 
 // Status returns a snapshot of the line, safe from any goroutine.
 func (l *Line) Status() lineStatus {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.status
+	st, call := l.status, l.call
+	l.mu.Unlock()
+	if call != nil {
+		st.Quality = call.quality()
+	}
+	return st
+}
+
+// Do asks the line to carry out action, as a mapped button would. It returns at once; it
+// fails only when the line is not running or is too busy to take it.
+func (l *Line) Do(action gesture.Action) error {
+	select {
+	case l.events <- actionDo{action}:
+		return nil
+	default:
+		return errors.New("the handset is busy: try again")
+	}
 }
 
 // Run drives the line until ctx is done, then hangs up any call. It returns only after
@@ -141,16 +184,20 @@ func (l *Line) Run(ctx context.Context) error {
 	defer cancel()
 
 	l.wg.Go(func() { _ = l.light.Run(ctx) })
-	l.wg.Go(func() { l.watch(ctx, l.hook, func(active bool) any { return hookMoved{active} }) })
-	if l.button != nil {
-		l.wg.Go(func() {
-			l.watch(ctx, l.button, func(active bool) any {
-				if active {
-					return buttonPressed{}
-				}
-				return nil
-			})
-		})
+	// The switches are debounced already: the machines only tell the gestures apart.
+	hookTiming, buttonTiming := gesture.DefaultHook(), gesture.DefaultButton()
+	hookTiming.Debounce, buttonTiming.Debounce = 0, 0
+	hook, err := gesture.NewHook(hookTiming)
+	if err != nil {
+		return fmt.Errorf("handset %d hook: %w", l.index+1, err)
+	}
+	l.wg.Go(func() { l.watch(ctx, gesture.HookInput, l.hook, hook) })
+	for name, sw := range l.buttons {
+		button, err := gesture.NewButton(buttonTiming)
+		if err != nil {
+			return fmt.Errorf("handset %d %s: %w", l.index+1, name, err)
+		}
+		l.wg.Go(func() { l.watch(ctx, name, sw, button) })
 	}
 	l.setState(Idle, "")
 	for {
@@ -179,13 +226,8 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		case !ev.offHook:
 			l.leave(ctx, "")
 		}
-	case buttonPressed:
-		switch l.state {
-		case Idle, Failed:
-			l.startJoin(ctx)
-		case Joining, InCall:
-			l.leave(ctx, "")
-		}
+	case actionDo:
+		l.do(ctx, ev.action)
 	case joinDone:
 		l.joinFinished(ctx, ev)
 	case legEnded:
@@ -195,6 +237,53 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		l.leg = nil
 		l.failOrIdle(describeEnd(ev.leg.err()))
 	}
+}
+
+// do carries out a mapped action.
+func (l *Line) do(ctx context.Context, a gesture.Action) {
+	switch a {
+	case gesture.JoinLeave:
+		switch l.state {
+		case Idle, Failed:
+			l.startJoin(ctx)
+		case Joining, InCall:
+			l.leave(ctx, "")
+		}
+	case gesture.Mute:
+		if l.state != InCall {
+			return // nothing to mute: the microphone is live only in a call
+		}
+		l.setMuted(!l.muted)
+	case gesture.NextConference:
+		if l.state == Joining || l.state == InCall {
+			return // the call stays where it is; the choice is for the next one
+		}
+		name, err := l.conf.nextConference(l.index)
+		if err != nil {
+			l.log.Warn("next conference", "err", err)
+			l.setState(l.state, err.Error())
+			return
+		}
+		l.setState(l.state, "next call joins "+name)
+	default:
+		l.log.Warn("action not available on this handset", "action", a)
+	}
+}
+
+// setMuted mutes or unmutes the microphone of the call in progress.
+func (l *Line) setMuted(on bool) {
+	if l.leg != nil {
+		l.leg.mute(on)
+	}
+	if on != l.muted {
+		l.log.Info("microphone", "muted", on)
+	}
+	l.muted = on
+	l.mu.Lock()
+	l.status.Muted = on
+	l.status.LED = l.state.pattern(on)
+	l.mu.Unlock()
+	l.light.Set(l.state.pattern(on))
 }
 
 func (l *Line) joinFinished(ctx context.Context, ev joinDone) {
@@ -288,38 +377,56 @@ func (l *Line) shutdown() {
 	}
 }
 
+// setState enters s. Leaving a call unmutes: the next call starts with a live microphone.
 func (l *Line) setState(s LineState, detail string) {
 	prev := l.state
 	if s != prev || detail != "" {
 		l.log.Info("state", "from", prev, "to", s, "detail", detail)
 	}
 	l.state = s
+	if s != InCall {
+		l.muted = false
+	}
+	now := time.Now()
 	l.mu.Lock()
 	l.status.State = s
-	l.status.Since = time.Now()
+	l.status.Since = now
+	l.status.Muted = l.muted
+	l.status.LED = s.pattern(l.muted)
 	if detail != "" || s == Joining {
 		l.status.Detail = detail
 	}
+	switch {
+	case s == InCall && prev != InCall:
+		l.status.CallStart, l.call = now, l.leg
+	case s != InCall:
+		l.status.CallStart, l.call = time.Time{}, nil
+	}
 	l.mu.Unlock()
-	l.light.Set(s.pattern())
+	l.light.Set(s.pattern(l.muted))
 	if s != prev && l.onTone != nil {
 		l.onTone(s)
 	}
 }
 
-// watch forwards the positions of a switch to Run as events made by ev (nil: ignore).
-func (l *Line) watch(ctx context.Context, sw hw.Switch, ev func(active bool) any) {
-	for {
-		active, err := sw.Wait(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				l.log.Error("switch", "err", err)
+// watch turns the positions of the switch called input into gestures and forwards them to
+// Run: the hook's lifting and hanging up as hookMoved, every other gesture as the action the
+// mapping gives it.
+func (l *Line) watch(ctx context.Context, input string, sw hw.Switch, m gesture.Machine) {
+	err := gesture.Watch(ctx, sw, m, gesture.System, func(e gesture.Event) {
+		switch e.Gesture {
+		case gesture.OffHook:
+			l.post(ctx, hookMoved{true})
+		case gesture.OnHook:
+			l.post(ctx, hookMoved{false})
+		default:
+			if a, ok := l.mapping.Action(input, e.Gesture); ok {
+				l.post(ctx, actionDo{a})
 			}
-			return
 		}
-		if e := ev(active); e != nil {
-			l.post(ctx, e)
-		}
+	})
+	if err != nil && ctx.Err() == nil {
+		l.log.Error("switch", "input", input, "err", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"partyline/hw/led"
 	"partyline/hw/sim"
+	"partyline/media"
 )
 
 // fakeConference answers joins as told and records what the line asked of it.
@@ -49,6 +51,11 @@ func (c *fakeConference) join(ctx context.Context, handset int) (leg, error) {
 	return l, nil
 }
 
+func (c *fakeConference) nextConference(handset int) (string, error) {
+	c.record("next conference")
+	return "Sales", nil
+}
+
 func (c *fakeConference) recorded() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -75,6 +82,8 @@ func (l *fakeLeg) hangup(context.Context) error {
 func (l *fakeLeg) done() <-chan struct{} { return l.ended }
 func (l *fakeLeg) err() error            { return errors.New("the conference hung up") }
 func (l *fakeLeg) remoteEnd()            { l.once.Do(func() { close(l.ended) }) }
+func (l *fakeLeg) mute(on bool)          { l.conf.record(fmt.Sprint("mute ", on)) }
+func (l *fakeLeg) quality() media.Stats  { return media.Stats{PacketsSent: 50} }
 
 type world struct {
 	board *sim.Board
@@ -84,9 +93,33 @@ type world struct {
 
 type step func(*world)
 
-func lift(w *world)         { w.board.Hook(0).Set(true) }
-func replace(w *world)      { w.board.Hook(0).Set(false) }
-func press(w *world)        { w.board.Button(0).Set(true); synctest.Wait(); w.board.Button(0).Set(false) }
+func lift(w *world) { w.board.Hook(0).Set(true) }
+
+// replace hangs up: on-hook for longer than a flash (fake clock: returns at once).
+func replace(w *world) { w.board.Hook(0).Set(false); time.Sleep(time.Second) }
+
+// flash presses the hook briefly, 300 ms.
+func flash(w *world) {
+	w.board.Hook(0).Set(false)
+	time.Sleep(300 * time.Millisecond)
+	w.board.Hook(0).Set(true)
+}
+
+// glitch opens the hook for 50 ms: too short for a flash.
+func glitch(w *world) {
+	w.board.Hook(0).Set(false)
+	time.Sleep(50 * time.Millisecond)
+	w.board.Hook(0).Set(true)
+}
+
+func press(w *world) { w.board.Button(0).Set(true); synctest.Wait(); w.board.Button(0).Set(false) }
+
+// hold holds the call button for a second: a long press.
+func hold(w *world) {
+	w.board.Button(0).Set(true)
+	time.Sleep(time.Second)
+	w.board.Button(0).Set(false)
+}
 func remoteHangup(w *world) { w.conf.lastCall().remoteEnd() }
 func waitAMinute(*world)    { time.Sleep(time.Minute) } // fake clock: returns at once
 func nowAnswer(w *world) {
@@ -118,6 +151,11 @@ func TestLine(t *testing.T) {
 		{"joining shows a slow blink", false, nil, []step{lift}, Joining, led.SlowBlink, "", []string{"join"}},
 		{"button joins on-hook", true, nil, []step{press}, InCall, led.On, "", []string{"join"}},
 		{"button again leaves", true, nil, []step{press, press}, Idle, led.Off, "", []string{"join", "hangup"}},
+		{"flash mutes", true, nil, []step{lift, flash}, InCall, led.DoubleBlink, "", []string{"join", "mute true"}},
+		{"second flash unmutes", true, nil, []step{lift, flash, flash}, InCall, led.On, "", []string{"join", "mute true", "mute false"}},
+		{"a glitch on the hook is ignored", true, nil, []step{lift, glitch}, InCall, led.On, "", []string{"join"}},
+		{"hanging up while muted leaves", true, nil, []step{lift, flash, replace}, Idle, led.Off, "", []string{"join", "mute true", "hangup"}},
+		{"long press picks the next conference", true, nil, []step{hold}, Idle, led.Off, "next call joins Sales", []string{"next conference"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
