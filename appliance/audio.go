@@ -124,6 +124,16 @@ func (h *audioHub) port(c int) (*port, error) {
 	return h.ports[c], nil
 }
 
+// levels returns the microphone and earpiece levels of channel c in dBFS, over the last
+// 100 ms, -120 for silence or a channel that does not exist.
+func (h *audioHub) levels(c int) (mic, ear float64) {
+	p, err := h.port(c)
+	if err != nil {
+		return media.FloorDBFS, media.FloorDBFS
+	}
+	return p.micMeter.dBFS(), p.earMeter.dBFS()
+}
+
 // A voiceStream is what a pump feeds: one call's media session.
 type voiceStream interface {
 	Send(pcm []int16) error

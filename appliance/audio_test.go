@@ -1,0 +1,130 @@
+package appliance
+
+import (
+	"context"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"partyline/hw"
+	"partyline/media"
+)
+
+// feed runs n device periods through the hub: channel 0's microphone a 1 kHz square wave
+// at half of full scale (-6 dBFS), channel 1's silent.
+func feed(h *audioHub, n int) {
+	f := h.format
+	in := make([]int16, f.PeriodFrames*f.Channels)
+	out := make([]int16, len(in))
+	for range n {
+		for fr := range f.PeriodFrames {
+			v := int16(16384)
+			if fr%48 >= 24 {
+				v = -16384
+			}
+			in[fr*f.Channels] = v
+		}
+		h.process(in, out)
+	}
+}
+
+func TestLevelMeters(t *testing.T) {
+	h := newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
+	if mic, ear := h.levels(0); mic != media.FloorDBFS || ear != media.FloorDBFS {
+		t.Errorf("levels before any audio = %.1f, %.1f dBFS, want the floor", mic, ear)
+	}
+	feed(h, meterPeriods)
+	mic0, ear0 := h.levels(0)
+	if math.Abs(mic0-(-6.02)) > 0.1 {
+		t.Errorf("microphone 1 at %.2f dBFS, want -6.02", mic0)
+	}
+	if ear0 != media.FloorDBFS {
+		t.Errorf("earpiece 1 (no call) at %.1f dBFS, want silence", ear0)
+	}
+	if mic1, _ := h.levels(1); mic1 != media.FloorDBFS {
+		t.Errorf("microphone 2 (silent) at %.1f dBFS, want the floor", mic1)
+	}
+	if mic, ear := h.levels(5); mic != media.FloorDBFS || ear != media.FloorDBFS {
+		t.Errorf("levels of a channel that does not exist = %.1f, %.1f", mic, ear)
+	}
+	if n := testing.AllocsPerRun(10, func() { feed(h, 1) }); n > 2 { // feed's own two buffers
+		t.Errorf("the device callback allocates: %.0f allocations per period", n-2)
+	}
+}
+
+// recordingStream is a voiceStream that keeps the peak of what it was sent.
+type recordingStream struct {
+	mu   sync.Mutex
+	peak int16
+	sent int
+}
+
+func (s *recordingStream) Send(pcm []int16) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent++
+	for _, v := range pcm {
+		s.peak = max(s.peak, v, -v)
+	}
+	return nil
+}
+func (s *recordingStream) Receive(pcm []int16) bool { clear(pcm); return false }
+func (s *recordingStream) SamplesPerPacket() int    { return 160 }
+
+func (s *recordingStream) reset() (peak int16, sent int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	peak, sent = s.peak, s.sent
+	s.peak, s.sent = 0, 0
+	return peak, sent
+}
+
+// TestMuteSendsSilence checks that a muted port still sends packets, of silence, and that
+// unmuting lets the microphone through again.
+func TestMuteSendsSilence(t *testing.T) {
+	h := newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
+	p, _ := h.port(0)
+	s := &recordingStream{}
+	pu, err := newPump(p, s, 48000, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { pu.run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	for !p.attached.Load() {
+		time.Sleep(time.Millisecond)
+	}
+
+	// run feeds half a second of audio and waits (bounded) until the pump has sent it.
+	run := func() (int16, int) {
+		t.Helper()
+		for range 25 {
+			feed(h, 4) // 20 ms
+			time.Sleep(2 * time.Millisecond)
+		}
+		for range 100 {
+			if p.mic.Len() < len(pu.devFrame) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return s.reset()
+	}
+	run() // let the resampler's filter fill
+	if peak, sent := run(); peak < 10000 || sent == 0 {
+		t.Fatalf("unmuted: %d packets, peak %d, want the tone", sent, peak)
+	}
+	p.muted.Store(true)
+	run() // what was in flight
+	if peak, sent := run(); peak != 0 || sent < 10 {
+		t.Errorf("muted: %d packets, peak %d, want packets of silence", sent, peak)
+	}
+	p.muted.Store(false)
+	run()
+	if peak, _ := run(); peak < 10000 {
+		t.Errorf("unmuted again: peak %d, want the tone", peak)
+	}
+}
