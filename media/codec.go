@@ -6,13 +6,19 @@ import (
 	"github.com/zaf/g711"
 )
 
-// A Codec turns 16-bit PCM at its clock rate into RTP payload and back. Encode and Decode
-// never allocate; Session calls them once per packet.
+// A Codec turns 16-bit PCM at its sample rate into RTP payload and back. Encode and Decode
+// never allocate; Session calls them once per packet. A codec with state, such as G722,
+// codes one stream in each direction: use one per Session.
 type Codec interface {
 	// Name returns the encoding name as SDP's rtpmap spells it, such as "PCMU".
 	Name() string
-	// ClockRate returns the RTP clock rate in Hz, which for G.711 is also the sample rate.
+	// ClockRate returns the sample rate in Hz of the PCM that Encode takes and Decode
+	// gives: 8000 for G.711, 16000 for G.722.
 	ClockRate() int
+	// RTPClockRate returns the rate in Hz at which RTP timestamps count, the rate of SDP's
+	// rtpmap. It equals ClockRate except for G.722, whose RTP clock runs at 8000 Hz
+	// (RFC 3551 section 4.5.2).
+	RTPClockRate() int
 	// PayloadType returns the static RTP payload type of RFC 3551 section 6.
 	PayloadType() uint8
 	// Encode encodes as many samples of pcm as dst has room for and returns the number of
@@ -29,20 +35,24 @@ type (
 	pcma struct{}
 )
 
-// CodecByName returns the Codec for an SDP encoding name, "PCMU" (G.711 µ-law) or "PCMA"
-// (G.711 A-law), in any case. It reports false for any other name.
+// CodecByName returns the Codec for an SDP encoding name, "PCMU" (G.711 µ-law), "PCMA"
+// (G.711 A-law) or "G722" (G.722 at 64 kbit/s), in any case. It reports false for any
+// other name. Each call returns a codec of its own, in its reset state.
 func CodecByName(name string) (Codec, bool) {
 	switch {
 	case strings.EqualFold(name, "PCMU"):
 		return pcmu{}, true
 	case strings.EqualFold(name, "PCMA"):
 		return pcma{}, true
+	case strings.EqualFold(name, "G722"):
+		return NewG722(), true
 	}
 	return nil, false
 }
 
 func (pcmu) Name() string       { return "PCMU" }
 func (pcmu) ClockRate() int     { return 8000 }
+func (pcmu) RTPClockRate() int  { return 8000 }
 func (pcmu) PayloadType() uint8 { return 0 }
 
 func (pcmu) Encode(dst []byte, pcm []int16) int {
@@ -63,6 +73,7 @@ func (pcmu) Decode(dst []int16, payload []byte) int {
 
 func (pcma) Name() string       { return "PCMA" }
 func (pcma) ClockRate() int     { return 8000 }
+func (pcma) RTPClockRate() int  { return 8000 }
 func (pcma) PayloadType() uint8 { return 8 }
 
 func (pcma) Encode(dst []byte, pcm []int16) int {

@@ -7,14 +7,19 @@ import (
 
 func TestCodecByName(t *testing.T) {
 	tests := []struct {
-		name     string
-		wantName string
-		wantPT   uint8
+		name          string
+		wantName      string
+		wantPT        uint8
+		wantRate      int
+		wantRTPRate   int
+		wantFreshEach bool // the codec has state, so each call returns another
 	}{
-		{"PCMU", "PCMU", 0},
-		{"pcmu", "PCMU", 0},
-		{"PCMA", "PCMA", 8},
-		{"pcmA", "PCMA", 8},
+		{"PCMU", "PCMU", 0, 8000, 8000, false},
+		{"pcmu", "PCMU", 0, 8000, 8000, false},
+		{"PCMA", "PCMA", 8, 8000, 8000, false},
+		{"pcmA", "PCMA", 8, 8000, 8000, false},
+		{"G722", "G722", 9, 16000, 8000, true},
+		{"g722", "G722", 9, 16000, 8000, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -22,13 +27,16 @@ func TestCodecByName(t *testing.T) {
 			if !ok {
 				t.Fatalf("CodecByName(%q) not found", tt.name)
 			}
-			if c.Name() != tt.wantName || c.PayloadType() != tt.wantPT || c.ClockRate() != 8000 {
-				t.Errorf("CodecByName(%q) = %s PT %d at %d Hz, want %s PT %d at 8000 Hz",
-					tt.name, c.Name(), c.PayloadType(), c.ClockRate(), tt.wantName, tt.wantPT)
+			if c.Name() != tt.wantName || c.PayloadType() != tt.wantPT || c.ClockRate() != tt.wantRate || c.RTPClockRate() != tt.wantRTPRate {
+				t.Errorf("CodecByName(%q) = %s PT %d at %d Hz, RTP clock %d Hz; want %s PT %d at %d Hz, RTP clock %d Hz",
+					tt.name, c.Name(), c.PayloadType(), c.ClockRate(), c.RTPClockRate(), tt.wantName, tt.wantPT, tt.wantRate, tt.wantRTPRate)
+			}
+			if again, _ := CodecByName(tt.name); tt.wantFreshEach && again == c {
+				t.Errorf("CodecByName(%q) returned the same stateful codec twice", tt.name)
 			}
 		})
 	}
-	for _, name := range []string{"", "G722", "opus", "PCM", "telephone-event"} {
+	for _, name := range []string{"", "G7221", "opus", "PCM", "telephone-event"} {
 		if c, ok := CodecByName(name); ok {
 			t.Errorf("CodecByName(%q) = %s, want not found", name, c.Name())
 		}

@@ -28,9 +28,9 @@ const (
 	maxDatagram = 1500
 	// rtpHeaderSize is the size of an RTP header without CSRCs or extension.
 	rtpHeaderSize = 12
-	// concealPackets is how many packet times concealment takes to fade the last packet
-	// out to silence.
-	concealPackets = 3
+	// quietPeak is the largest sample magnitude of audio taken as silence, about
+	// -54 dBFS: the jitter buffer may drop a packet after it unheard.
+	quietPeak = 64
 )
 
 // SessionConfig is what a negotiated call leg tells a Session.
@@ -45,8 +45,16 @@ type SessionConfig struct {
 	// Remote is where RTP is sent, and the address RTP is accepted from.
 	Remote netip.AddrPort
 	// PacketTime is the audio duration of each packet; 0 means DefaultPacketTime. It must
-	// be a whole number of clock ticks of Codec and at most MaxPacketTime.
+	// be a whole number of samples and of RTP clock ticks of Codec, and at most
+	// MaxPacketTime.
 	PacketTime time.Duration
+	// RTCPInterval is the mean interval between RTCP reports; 0 means
+	// DefaultRTCPInterval, and a negative interval sends none. Each interval is randomized
+	// as RFC 3550 section 6.3.1 says, and the first is half as long.
+	RTCPInterval time.Duration
+	// CNAME is the canonical name RTCP reports carry (RFC 3550 section 6.5.1); empty means
+	// a random one per session, as RFC 7022 recommends.
+	CNAME string
 }
 
 // Stats are the counters of a Session, as reported by Session.Stats.
@@ -64,7 +72,9 @@ type Stats struct {
 	Late uint64
 	// Duplicates counts packets received more than once and dropped.
 	Duplicates uint64
-	// Discarded counts packets dropped, unplayed, to keep the playout delay bounded.
+	// Discarded counts packets dropped, unplayed, to shrink the playout delay: one at a
+	// time in silence or concealment when the jitter buffer stayed deeper than its target,
+	// or many at once when a burst overfills it.
 	Discarded uint64
 	// Malformed counts datagrams from Remote that were not valid RTP.
 	Malformed uint64
@@ -76,20 +86,54 @@ type Stats struct {
 	OtherPayload uint64
 	// Concealed counts Receive calls that had no packet to play and filled concealment.
 	Concealed uint64
+	// Held counts the Receive calls among those Concealed that held playout back, so that
+	// the jitter buffer grew by a packet: an underrun, a loss while the buffer was below
+	// its target depth, or the silence before a talkspurt.
+	Held uint64
+	// Talkspurts counts the talkspurts that started after the first: a timestamp jump in
+	// the same stream, or the marker bit.
+	Talkspurts uint64
 	// Resets counts restarts of the received stream, on a new SSRC or a sequence jump.
 	Resets uint64
 	// HighestSeq is the extended highest sequence number received (RFC 3550 section 6.4.1).
 	HighestSeq uint32
 	// Jitter is the interarrival jitter estimate of RFC 3550 section 6.4.1.
 	Jitter time.Duration
+	// Depth is the number of packets the jitter buffer held at the last Receive, from the
+	// one due to the newest, and TargetDepth the depth it adapts to, from 1 to
+	// MaxJitterDepth.
+	Depth, TargetDepth int
+	// PlayoutDelay estimates the delay the jitter buffer adds: its mean depth, in packet
+	// times.
+	PlayoutDelay time.Duration
+
+	// RTCPSent and RTCPReceived count compound RTCP packets sent and received;
+	// RTCPErrors counts those that could not be sent or parsed.
+	RTCPSent, RTCPReceived, RTCPErrors uint64
+	// RTT is the round-trip time of the last RTCP report that measured it (RFC 3550
+	// section 6.4.1), or 0 before one did.
+	RTT time.Duration
+	// RemoteFractionLost, RemoteLost and RemoteJitter are what the far end last reported
+	// of the audio we send it: the fraction lost since its previous report (0 to 1), the
+	// cumulative number lost, and its interarrival jitter.
+	RemoteFractionLost float64
+	RemoteLost         int64
+	RemoteJitter       time.Duration
+
+	// R is the transmission rating of the ITU-T G.107 E-model for the audio received,
+	// from the codec, the loss (Lost and Late) and the one-way delay (PlayoutDelay, the
+	// packet time and half the RTT), and MOS the mean opinion score it predicts (see
+	// EModelR). Both are 0 before any audio was received.
+	R, MOS float64
 }
 
-// A Session sends and receives the RTP audio of one call leg over one UDP socket.
+// A Session sends and receives the RTP audio of one call leg over one UDP socket, and its
+// RTCP reports over the same socket (RFC 5761 multiplexing, see Run).
 //
-// Run receives on its own goroutine, into a jitter buffer. Send and Receive are called by
-// one other goroutine, once per packet time each; neither allocates. Send must not be
-// called concurrently with itself, nor Receive with itself. Stats may be called from any
-// goroutine.
+// Run receives on its own goroutine, into a jitter buffer, and sends the RTCP reports.
+// Send and Receive are called by another goroutine, or one each, once per packet time;
+// neither allocates. Send must not be called concurrently with itself, nor Receive with
+// itself. Stats may be called from any goroutine.
 //
 // Only datagrams whose source address is Remote's are accepted, from any port: a peer may
 // send from another port than the one it receives on, as symmetric RTP (RFC 4961)
@@ -100,28 +144,39 @@ type Session struct {
 	pt, dtmfPT uint8
 	remote     netip.AddrPort
 	remoteAddr netip.Addr // unmapped, to compare sources with
-	spp        int
-	clockRate  int64
-	epoch      time.Time // arrival clock origin
+	ssrc       uint32
+	spp        int           // samples per packet
+	tsStep     uint32        // RTP timestamp units per packet
+	ptime      time.Duration // packet time
+	rtpRate    int64         // RTP clock rate
+	epoch      time.Time     // arrival clock origin
+	impairment codecImpairment
 
 	// Used only by Send.
 	hdr     rtp.Header
 	sendBuf [maxDatagram]byte
-	// Counted by Send, read by Stats.
-	packetsSent, bytesSent atomic.Uint64
+	// Counted by Send, read by Stats and the RTCP reports. lastTS and lastSend (since
+	// epoch) date the newest packet, for the RTP time of a sender report.
+	packetsSent, bytesSent, payloadSent atomic.Uint64
+	lastTS                              atomic.Uint32
+	lastSend                            atomic.Int64
 
 	// Used only by Run and handlePacket.
 	readBuf [maxDatagram]byte
 	pkt     rtp.Packet
 
 	// Used only by Receive.
-	last []int16 // the last packet played, for concealment
-	fade float32 // gain of the next concealment: 1 after a packet, falling to 0
+	plc   *concealer
+	quiet bool // the last audio played was silent
+
+	// Used only by the RTCP sender.
+	rtcp rtcpSchedule
 
 	mu                                        sync.Mutex // guards following
 	jb                                        jitterBuffer
 	packetsReceived, bytesReceived, malformed uint64
 	foreign, events, otherPayload, concealed  uint64
+	reports                                   rtcpState
 }
 
 // NewSession returns a Session for cfg on conn, an unconnected UDP socket such as
@@ -146,19 +201,29 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 	if !cfg.Remote.IsValid() || cfg.Remote.Port() == 0 || cfg.Remote.Addr().IsUnspecified() {
 		return nil, fmt.Errorf("new RTP session: SessionConfig.Remote %s is not an address and port to send to", cfg.Remote)
 	}
-	rate := cfg.Codec.ClockRate()
-	if rate <= 0 {
-		return nil, fmt.Errorf("new RTP session: SessionConfig.Codec %s has clock rate %d", cfg.Codec.Name(), rate)
+	rate, rtpRate := cfg.Codec.ClockRate(), cfg.Codec.RTPClockRate()
+	if rate <= 0 || rtpRate <= 0 {
+		return nil, fmt.Errorf("new RTP session: SessionConfig.Codec %s has sample rate %d and RTP clock rate %d", cfg.Codec.Name(), rate, rtpRate)
 	}
 	ptime := cfg.PacketTime
 	if ptime == 0 {
 		ptime = DefaultPacketTime
 	}
-	ticks := int64(ptime) * int64(rate)
-	if ptime < 0 || ptime > MaxPacketTime || ticks%int64(time.Second) != 0 {
-		return nil, fmt.Errorf("new RTP session: SessionConfig.PacketTime %v is not a whole number of %d Hz ticks up to %v", cfg.PacketTime, rate, MaxPacketTime)
+	samples, ticks := int64(ptime)*int64(rate), int64(ptime)*int64(rtpRate)
+	if ptime < 0 || ptime > MaxPacketTime || samples%int64(time.Second) != 0 || ticks%int64(time.Second) != 0 {
+		return nil, fmt.Errorf("new RTP session: SessionConfig.PacketTime %v is not a whole number of %d Hz samples and %d Hz ticks up to %v",
+			cfg.PacketTime, rate, rtpRate, MaxPacketTime)
 	}
-	spp := int(ticks / int64(time.Second))
+	spp := int(samples / int64(time.Second))
+	tsStep := uint32(ticks / int64(time.Second))
+	interval := cfg.RTCPInterval
+	if interval == 0 {
+		interval = DefaultRTCPInterval
+	}
+	cname := cfg.CNAME
+	if cname == "" {
+		cname = randomCNAME()
+	}
 
 	remote := netip.AddrPortFrom(cfg.Remote.Addr().Unmap(), cfg.Remote.Port())
 	s := &Session{
@@ -168,11 +233,17 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		dtmfPT:     cfg.DTMFPayloadType,
 		remote:     remote,
 		remoteAddr: remote.Addr(),
+		ssrc:       rand.Uint32(),
 		spp:        spp,
-		clockRate:  int64(rate),
+		tsStep:     tsStep,
+		ptime:      ptime,
+		rtpRate:    int64(rtpRate),
 		epoch:      time.Now(),
-		last:       make([]int16, spp),
+		impairment: impairmentOf(cfg.Codec.Name()),
+		plc:        newConcealer(rate, spp),
+		rtcp:       rtcpSchedule{interval: interval, cname: cname},
 	}
+	s.jb.init(int(tsStep))
 	// Random SSRC and initial sequence number and timestamp (RFC 3550 section 5.1).
 	s.hdr = rtp.Header{
 		Version:        2,
@@ -180,7 +251,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		PayloadType:    cfg.PayloadType,
 		SequenceNumber: uint16(rand.Uint32()),
 		Timestamp:      rand.Uint32(),
-		SSRC:           rand.Uint32(),
+		SSRC:           s.ssrc,
 	}
 	// Room for the most CSRCs and a few extensions, so that parsing does not allocate.
 	s.pkt.CSRC = make([]uint32, 0, 15)
@@ -188,14 +259,27 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 	return s, nil
 }
 
-// SamplesPerPacket returns the number of samples in each packet: the codec's clock rate
-// times the packet time, 160 for G.711 at 20 ms.
+// SamplesPerPacket returns the number of samples in each packet: the codec's sample rate
+// times the packet time, 160 for G.711 and 320 for G.722 at 20 ms.
 func (s *Session) SamplesPerPacket() int { return s.spp }
 
-// Run receives RTP into the jitter buffer until ctx is done, then closes the socket and
-// returns nil. If reading the socket fails first, Run closes it and returns the error.
+// Run receives RTP into the jitter buffer, and sends and receives RTCP, until ctx is done;
+// then it sends an RTCP BYE, closes the socket and returns nil. If reading the socket fails
+// first, Run closes it and returns the error.
+//
+// RTCP goes over the RTP socket, multiplexed as RFC 5761 describes (SDP "a=rtcp-mux"): the
+// appliance opens one socket per call leg. Datagrams whose second octet is 192 to 223 are
+// RTCP; no RTP payload type the session accepts lies there. A peer that does not multiplex
+// sends its RTCP to the port after ours, where nothing listens, and ignores ours as RTP of
+// an unknown payload type: the call is unharmed, but RTT and the far end's reports are then
+// unknown.
 func (s *Session) Run(ctx context.Context) error {
 	defer s.conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { s.sendReports(ctx) })
 	// Unblock the read when ctx is done; the deadline stays in the past.
 	stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(time.Now()) })
 	defer stop()
@@ -213,14 +297,19 @@ func (s *Session) Run(ctx context.Context) error {
 			s.mu.Unlock()
 			continue
 		}
-		s.handlePacket(s.readBuf[:n])
+		if isRTCP(s.readBuf[:n]) {
+			s.handleRTCP(s.readBuf[:n], time.Now())
+			continue
+		}
+		s.handlePacket(s.readBuf[:n], time.Now())
 	}
 }
 
-// handlePacket parses one datagram from Remote and buffers it for Receive. It counts, and
-// otherwise ignores, anything that is not RTP of the session's payload types.
-func (s *Session) handlePacket(buf []byte) {
-	arrival := s.arrivalClock(time.Now())
+// handlePacket parses one datagram from Remote that arrived at now and buffers it for
+// Receive. It counts, and otherwise ignores, anything that is not RTP of the session's
+// payload types.
+func (s *Session) handlePacket(buf []byte, now time.Time) {
+	arrival := s.arrivalClock(now)
 	// pion/rtp does not check the version, and its errors for short headers allocate.
 	if len(buf) < rtpHeaderSize || buf[0]>>6 != 2 || len(buf) < rtpHeaderSize+4*int(buf[0]&0x0f) || s.pkt.Unmarshal(buf) != nil {
 		s.mu.Lock()
@@ -249,7 +338,7 @@ func (s *Session) handlePacket(buf []byte) {
 	}
 	s.packetsReceived++
 	s.bytesReceived += uint64(len(buf))
-	s.jb.push(h.SSRC, h.SequenceNumber, h.Timestamp, arrival, kind, s.pkt.Payload)
+	s.jb.push(h.SSRC, h.SequenceNumber, h.Timestamp, arrival, h.Marker, kind, s.pkt.Payload)
 }
 
 // arrivalClock converts t to the RTP clock rate, counting from the session's creation, for
@@ -257,96 +346,137 @@ func (s *Session) handlePacket(buf []byte) {
 func (s *Session) arrivalClock(t time.Time) uint32 {
 	d := t.Sub(s.epoch)
 	sec, frac := int64(d/time.Second), int64(d%time.Second)
-	return uint32(sec*s.clockRate + frac*s.clockRate/int64(time.Second))
+	return uint32(sec*s.rtpRate + frac*s.rtpRate/int64(time.Second))
 }
 
 // Send encodes pcm, which must hold exactly SamplesPerPacket samples, into the next RTP
 // packet and sends it to Remote. The first packet carries the marker bit; each packet
-// advances the sequence number by 1 and the timestamp by SamplesPerPacket. If the write
-// fails the timestamp still advances, as the audio's time has passed, but the sequence
-// number does not.
+// advances the sequence number by 1 and the timestamp by the packet time in RTP clock
+// ticks (160 at 20 ms, for G.711 and for G.722 alike). If the write fails the timestamp
+// still advances, as the audio's time has passed, but the sequence number does not.
 func (s *Session) Send(pcm []int16) error {
+	pkt, err := s.packetize(pcm)
+	if err != nil {
+		return err
+	}
+	if _, err := s.conn.WriteToUDPAddrPort(pkt, s.remote); err != nil {
+		return fmt.Errorf("send RTP to %s: %w", s.remote, err)
+	}
+	s.sent(len(pkt))
+	return nil
+}
+
+// packetize encodes pcm into the next RTP packet, in sendBuf, and advances the timestamp.
+func (s *Session) packetize(pcm []int16) ([]byte, error) {
 	if len(pcm) != s.spp {
-		return fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), s.spp)
+		return nil, fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), s.spp)
 	}
 	n, err := s.hdr.MarshalTo(s.sendBuf[:])
 	if err != nil {
-		return fmt.Errorf("send RTP: %w", err)
+		return nil, fmt.Errorf("send RTP: %w", err)
 	}
 	n += s.codec.Encode(s.sendBuf[n:], pcm)
-	s.hdr.Timestamp += uint32(s.spp)
-	if _, err := s.conn.WriteToUDPAddrPort(s.sendBuf[:n], s.remote); err != nil {
-		return fmt.Errorf("send RTP to %s: %w", s.remote, err)
-	}
+	s.lastTS.Store(s.hdr.Timestamp)
+	s.lastSend.Store(int64(time.Since(s.epoch)))
+	s.hdr.Timestamp += s.tsStep
+	return s.sendBuf[:n], nil
+}
+
+// sent counts a packet of n bytes as sent and moves on to the next sequence number.
+func (s *Session) sent(n int) {
 	s.hdr.SequenceNumber++
 	s.hdr.Marker = false
 	s.packetsSent.Add(1)
 	s.bytesSent.Add(uint64(n))
-	return nil
+	s.payloadSent.Add(uint64(n - rtpHeaderSize))
 }
 
 // Receive fills pcm with the audio due now: the next packet from the jitter buffer,
-// decoded, and reports true. If no packet is due (none arrived yet, lost, late, or a
-// telephone event) it fills concealment, a fade-out of the last packet over three packet
-// times or silence, and reports false. pcm should hold SamplesPerPacket samples; all of it
-// is written.
+// decoded, and reports true. If no packet is due (none arrived yet, lost, late, or playout
+// held back for the jitter buffer to grow) it fills concealment and reports false: the last
+// pitch period repeated and faded out over three packet times, then silence. A telephone
+// event plays as silence. The packet after concealment or silence fades in from it. pcm should
+// hold SamplesPerPacket samples; all of it is written.
 func (s *Session) Receive(pcm []int16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	kind, payload := s.jb.pop()
-	switch kind {
-	case slotAudio:
+	kind, payload := s.jb.pop(s.quiet)
+	if kind == slotAudio {
 		n := s.codec.Decode(pcm, payload)
 		clear(pcm[n:])
-		copy(s.last, pcm)
-		s.fade = 1
+		s.plc.played(pcm)
+		s.quiet = peak(pcm) <= quietPeak
 		return true
-	case slotFiller:
-		clear(pcm)
-		s.fade = 0
-	default:
-		s.conceal(pcm)
 	}
+	if kind == slotFiller {
+		s.plc.mute(pcm)
+	} else {
+		s.plc.conceal(pcm)
+	}
+	s.quiet = peak(pcm) <= quietPeak
 	s.concealed++
 	return false
 }
 
-// conceal fills pcm with the last packet faded out linearly over concealPackets packet
-// times, continuing the fade of the previous call, and then with silence.
-func (s *Session) conceal(pcm []int16) {
-	if s.fade <= 0 || len(pcm) == 0 {
-		clear(pcm)
-		return
+// peak returns the largest sample magnitude of pcm.
+func peak(pcm []int16) int {
+	m := 0
+	for _, v := range pcm {
+		m = max(m, abs16(v))
 	}
-	step := 1 / float32(concealPackets*len(s.last))
-	g := s.fade
-	for i := range pcm {
-		pcm[i] = int16(float32(s.last[i%len(s.last)]) * g)
-		g = max(0, g-step)
+	return m
+}
+
+func abs16(v int16) int {
+	if v < 0 {
+		return -int(v)
 	}
-	s.fade = g
+	return int(v)
 }
 
 // Stats returns a snapshot of the session's counters.
 func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{
-		PacketsSent:     s.packetsSent.Load(),
-		BytesSent:       s.bytesSent.Load(),
-		PacketsReceived: s.packetsReceived,
-		BytesReceived:   s.bytesReceived,
-		Lost:            s.jb.lost(),
-		Late:            s.jb.late,
-		Duplicates:      s.jb.duplicates,
-		Discarded:       s.jb.discarded,
-		Malformed:       s.malformed,
-		Foreign:         s.foreign,
-		Events:          s.events,
-		OtherPayload:    s.otherPayload,
-		Concealed:       s.concealed,
-		Resets:          s.jb.resets,
-		HighestSeq:      s.jb.highestSeq(),
-		Jitter:          time.Duration(s.jb.jitter * float64(time.Second) / float64(s.clockRate)),
+	st := Stats{
+		PacketsSent:        s.packetsSent.Load(),
+		BytesSent:          s.bytesSent.Load(),
+		PacketsReceived:    s.packetsReceived,
+		BytesReceived:      s.bytesReceived,
+		Lost:               s.jb.lost(),
+		Late:               s.jb.late,
+		Duplicates:         s.jb.duplicates,
+		Discarded:          s.jb.discarded,
+		Malformed:          s.malformed,
+		Foreign:            s.foreign,
+		Events:             s.events,
+		OtherPayload:       s.otherPayload,
+		Concealed:          s.concealed,
+		Held:               s.jb.grown + s.jb.underruns,
+		Talkspurts:         s.jb.spurts,
+		Resets:             s.jb.resets,
+		HighestSeq:         s.jb.highestSeq(),
+		Jitter:             s.ticks(s.jb.jitter),
+		Depth:              s.jb.depth,
+		TargetDepth:        s.jb.target,
+		PlayoutDelay:       time.Duration(s.jb.meanDepth * float64(s.ptime)),
+		RTCPSent:           s.reports.sent,
+		RTCPReceived:       s.reports.received,
+		RTCPErrors:         s.reports.errors,
+		RTT:                s.reports.rtt,
+		RemoteFractionLost: s.reports.remoteFraction,
+		RemoteLost:         s.reports.remoteLost,
+		RemoteJitter:       s.ticks(float64(s.reports.remoteJitter)),
 	}
+	if expected := s.jb.totalExpected(); s.packetsReceived > 0 && expected > 0 {
+		loss := 100 * float64(st.Lost+st.Late) / float64(expected)
+		st.R = s.impairment.rating(st.PlayoutDelay+s.ptime+st.RTT/2, loss)
+		st.MOS = MOSFromR(st.R)
+	}
+	return st
+}
+
+// ticks converts a duration in RTP clock ticks to a time.Duration.
+func (s *Session) ticks(v float64) time.Duration {
+	return time.Duration(v * float64(time.Second) / float64(s.rtpRate))
 }

@@ -84,7 +84,7 @@ func packet(t testing.TB, pt uint8, seq uint16, payload []byte) []byte {
 // TestSessionsExchangeTone runs two sessions that send each other a 1 kHz tone in lockstep
 // and checks what each decodes.
 func TestSessionsExchangeTone(t *testing.T) {
-	for _, codec := range []string{"PCMU", "PCMA"} {
+	for _, codec := range []string{"PCMU", "PCMA", "G722"} {
 		t.Run(codec, func(t *testing.T) {
 			ca, cb := listen(t), listen(t)
 			a := newSession(t, ca, codec, addrOf(cb))
@@ -94,7 +94,8 @@ func TestSessionsExchangeTone(t *testing.T) {
 
 			const packets = 50
 			spp := a.SamplesPerPacket()
-			sent := tone(8000, 1000, -12, packets*0.02)
+			rate := a.codec.ClockRate()
+			sent := tone(rate, 1000, -12, packets*0.02)
 			var gotA, gotB []int16
 			frame := make([]int16, spp)
 			receive := func(s *Session, got *[]int16) {
@@ -131,7 +132,7 @@ func TestSessionsExchangeTone(t *testing.T) {
 				if !slices.Equal(got, want) {
 					t.Errorf("decoded audio differs from the %s round trip of what was sent", codec)
 				}
-				if lvl := ToneLevel(got, 8000, 1000); lvl < -1 {
+				if lvl := ToneLevel(got, rate, 1000); lvl < -1 {
 					t.Errorf("ToneLevel at 1 kHz = %.2f dB, want above -1", lvl)
 				}
 				if d := LevelDBFS(got) - LevelDBFS(sent); d < -1 || d > 1 {
@@ -140,6 +141,7 @@ func TestSessionsExchangeTone(t *testing.T) {
 			}
 			for _, s := range []*Session{a, b} {
 				st := s.Stats()
+				// G.711 and G.722 alike send 160 octets per 20 ms.
 				if st.PacketsSent != packets || st.BytesSent != packets*(12+160) || st.Lost != 0 || st.Late != 0 || st.Malformed != 0 {
 					t.Errorf("stats %+v, want %d packets of 172 bytes sent and nothing lost, late or malformed", st, packets)
 				}
@@ -193,6 +195,48 @@ func TestSessionSendOnTheWire(t *testing.T) {
 	}
 	if st := s.Stats(); st.PacketsSent != packets || st.BytesSent != packets*172 {
 		t.Errorf("sent %d packets, %d bytes, want %d and %d", st.PacketsSent, st.BytesSent, packets, packets*172)
+	}
+}
+
+// TestSessionG722Timestamps checks RFC 3551's quirk: G.722 samples at 16 kHz, but its RTP
+// timestamps count at 8 kHz, so a 20 ms packet holds 320 samples in 160 octets and
+// advances the timestamp by 160.
+func TestSessionG722Timestamps(t *testing.T) {
+	peer := listen(t)
+	s := newSession(t, listen(t), "G722", addrOf(peer))
+	if got := s.SamplesPerPacket(); got != 320 {
+		t.Fatalf("SamplesPerPacket = %d, want 320", got)
+	}
+	frame := tone(16000, 1000, -12, 0.02)
+	for range 3 {
+		if err := s.Send(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := peer.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	var first rtp.Header
+	for i := range 3 {
+		n, err := peer.Read(buf)
+		if err != nil {
+			t.Fatalf("read packet %d: %v", i, err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(buf[:n]); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if i == 0 {
+			first = p.Header
+		}
+		if p.PayloadType != 9 || p.Timestamp != first.Timestamp+uint32(i*160) || len(p.Payload) != 160 {
+			t.Errorf("packet %d: PT %d, timestamp %d (first %d), %d octets; want PT 9, first+%d, 160 octets",
+				i, p.PayloadType, p.Timestamp, first.Timestamp, len(p.Payload), i*160)
+		}
+	}
+	if _, err := NewSession(listen(t), SessionConfig{Codec: NewG722(), PayloadType: 9, Remote: addrOf(peer), PacketTime: 10 * time.Millisecond}); err != nil {
+		t.Errorf("G.722 at 10 ms: %v", err)
 	}
 }
 
@@ -251,15 +295,16 @@ func TestSessionSurvivesMalformedPackets(t *testing.T) {
 	pcm := make([]int16, 160)
 	var played []int
 	for range 6 {
+		// The last sample: the first of a packet after concealment fades in.
 		if s.Receive(pcm) {
-			played = append(played, int(pcm[0]))
+			played = append(played, int(pcm[len(pcm)-1]))
 		} else {
 			played = append(played, 0)
 		}
 	}
 	want := []int{int(g711.DecodeUlawFrame(1)), int(g711.DecodeUlawFrame(2)), 0, 0, int(g711.DecodeUlawFrame(5)), 0}
 	if !slices.Equal(played, want) {
-		t.Errorf("played first samples %v, want %v", played, want)
+		t.Errorf("played last samples %v, want %v", played, want)
 	}
 	if st := s.Stats(); st.Lost != 1 {
 		t.Errorf("lost %d, want 1 (the comfort noise packet's sequence number)", st.Lost)
@@ -292,7 +337,7 @@ func TestSessionConcealsThenFallsSilent(t *testing.T) {
 	payload := make([]byte, 160)
 	s.codec.Encode(payload, frame)
 	for seq := range uint16(3) {
-		s.handlePacket(packet(t, 0, seq, payload))
+		s.handlePacket(packet(t, 0, seq, payload), time.Now())
 	}
 	pcm := make([]int16, 160)
 	for range 2 {
@@ -426,7 +471,7 @@ func TestSessionDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() {
 		nextPacket(pkt, seq)
 		seq++
-		s.handlePacket(pkt)
+		s.handlePacket(pkt, time.Now())
 		s.Receive(frame)
 	}); n != 0 {
 		t.Errorf("receiving allocates %v times per packet, want 0", n)
@@ -457,11 +502,11 @@ func FuzzHandlePacket(f *testing.F) {
 			t.Fatal(err)
 		}
 		pcm := make([]int16, s.SamplesPerPacket())
-		s.handlePacket(b)
+		s.handlePacket(b, time.Now())
 		first := s.Stats()
-		s.handlePacket(b)
-		s.handlePacket(good)
-		s.handlePacket(b)
+		s.handlePacket(b, time.Now())
+		s.handlePacket(good, time.Now())
+		s.handlePacket(b, time.Now())
 		for range 4 {
 			s.Receive(pcm)
 		}
@@ -516,7 +561,7 @@ func BenchmarkSessionReceive(b *testing.B) {
 	for b.Loop() {
 		nextPacket(pkt, seq)
 		seq++
-		s.handlePacket(pkt)
+		s.handlePacket(pkt, time.Now())
 		s.Receive(pcm)
 	}
 }
