@@ -152,9 +152,10 @@ type Session struct {
 	epoch      time.Time     // arrival clock origin
 	impairment codecImpairment
 
-	// Used only by Send.
+	// Used only by Send, apart from the DTMF queue.
 	hdr     rtp.Header
 	sendBuf [maxDatagram]byte
+	dtmf    dtmfSender
 	// Counted by Send, read by Stats and the RTCP reports. lastTS and lastSend (since
 	// epoch) date the newest packet, for the RTP time of a sender report.
 	packetsSent, bytesSent, payloadSent atomic.Uint64
@@ -177,6 +178,7 @@ type Session struct {
 	packetsReceived, bytesReceived, malformed uint64
 	foreign, events, otherPayload, concealed  uint64
 	reports                                   rtcpState
+	heard                                     dtmfReceiver
 }
 
 // NewSession returns a Session for cfg on conn, an unconnected UDP socket such as
@@ -231,6 +233,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		codec:      cfg.Codec,
 		pt:         cfg.PayloadType,
 		dtmfPT:     cfg.DTMFPayloadType,
+		dtmf:       dtmfSender{queue: make(chan dtmfDigit, dtmfQueue)},
 		remote:     remote,
 		remoteAddr: remote.Addr(),
 		ssrc:       rand.Uint32(),
@@ -335,6 +338,7 @@ func (s *Session) handlePacket(buf []byte, now time.Time) {
 	defer s.mu.Unlock()
 	if kind == slotFiller {
 		s.events++
+		s.heard.event(s.pkt.Payload, h.Timestamp)
 	}
 	s.packetsReceived++
 	s.bytesReceived += uint64(len(buf))
@@ -370,6 +374,23 @@ func (s *Session) Send(pcm []int16) error {
 func (s *Session) packetize(pcm []int16) ([]byte, error) {
 	if len(pcm) != s.spp {
 		return nil, fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), s.spp)
+	}
+	var event [4]byte
+	if ts, first, ok := s.dtmf.next(event[:], s.hdr.Timestamp, s.tsStep); ok {
+		// A telephone event in place of this packet's audio: the codec still encodes the
+		// audio, so that a stateful codec (G.722) stays in step with the microphone.
+		h := s.hdr
+		h.PayloadType, h.Timestamp, h.Marker = s.dtmfPT, ts, first
+		n, err := h.MarshalTo(s.sendBuf[:])
+		if err != nil {
+			return nil, fmt.Errorf("send RTP event: %w", err)
+		}
+		s.codec.Encode(s.sendBuf[n:], pcm)
+		n += copy(s.sendBuf[n:], event[:])
+		s.lastTS.Store(s.hdr.Timestamp)
+		s.lastSend.Store(int64(time.Since(s.epoch)))
+		s.hdr.Timestamp += s.tsStep
+		return s.sendBuf[:n], nil
 	}
 	n, err := s.hdr.MarshalTo(s.sendBuf[:])
 	if err != nil {
