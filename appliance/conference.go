@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"partyline/appliance/config"
 	"partyline/media"
@@ -70,6 +71,9 @@ func (c *conferencing) place(ctx context.Context, plan joinPlan, port *port, rel
 		return nil, err
 	}
 	l, err := c.startMedia(call, conn, port, release)
+	if err == nil && plan.pin != "" {
+		l.sendPINLater(plan.pin, c.log)
+	}
 	if err != nil {
 		conn.Close()
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hangupTimeout)
@@ -132,7 +136,7 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, re
 	}
 	p.muted.Store(false)
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &conferenceLeg{call: call, session: session, port: p, stop: cancel}
+	l := &conferenceLeg{call: call, session: session, port: p, ctx: ctx, stop: cancel}
 	l.wg.Go(func() {
 		if err := session.Run(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("media session", "call", call.ID(), "err", err)
@@ -156,11 +160,37 @@ type conferenceLeg struct {
 	call    *sip.Call
 	session *media.Session
 	port    *port
+	ctx     context.Context // ends with the leg
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
 
 func (l *conferenceLeg) mute(on bool) { l.port.muted.Store(on) }
+
+// sendDigits sends DTMF digits into the call as RFC 4733 telephone events.
+func (l *conferenceLeg) sendDigits(digits string) error {
+	return l.session.SendDTMF(digits, 0, 0)
+}
+
+// pinDelay is how long after the conference answers the PIN is sent: long enough for the
+// conference's prompt to start, so that the digits are not taken for noise.
+const pinDelay = 2 * time.Second
+
+// sendPINLater sends the conference PIN once pinDelay has passed, unless the call ends first.
+func (l *conferenceLeg) sendPINLater(pin string, log *slog.Logger) {
+	l.wg.Go(func() {
+		t := time.NewTimer(pinDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-l.ctx.Done():
+			return
+		}
+		if err := l.sendDigits(pin); err != nil {
+			log.Warn("send the conference PIN", "call", l.call.ID(), "err", err)
+		}
+	})
+}
 
 func (l *conferenceLeg) quality() media.Stats { return l.session.Stats() }
 
@@ -182,6 +212,7 @@ func (l *conferenceLeg) err() error {
 // A joinPlan is what placing one handset's call needs, taken from the settings.
 type joinPlan struct {
 	name        string // the handset's name, for messages
+	pin         string // the conference PIN, sent as DTMF once it answers
 	channel     int
 	target      string
 	displayName string
@@ -208,6 +239,7 @@ func planJoin(set config.Settings, handset int) (joinPlan, error) {
 	}
 	return joinPlan{
 		name:        h.Name,
+		pin:         conf.PIN,
 		channel:     h.Channel,
 		target:      conf.URI,
 		displayName: display,

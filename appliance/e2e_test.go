@@ -35,6 +35,7 @@ const (
 // a SIPp conference, all on loopback.
 type rig struct {
 	t     *testing.T
+	app   *appliance.Appliance
 	board *sim.Board
 	sipp  *peertest.SIPp
 	kam   *peertest.Kamailio
@@ -69,7 +70,7 @@ func startRig(t *testing.T, scenario string, edits ...func(*config.Settings)) *r
 	ctx, cancel := context.WithCancel(context.Background())
 	result := make(chan error, 1)
 	go func() { result <- a.Run(ctx) }()
-	r := &rig{t: t, board: board, sipp: sipp, kam: kam, admin: "http://" + a.AdminAddr().String(), db: db}
+	r := &rig{t: t, app: a, board: board, sipp: sipp, kam: kam, admin: "http://" + a.AdminAddr().String(), db: db}
 	r.http = r.login()
 	r.stop = func() error {
 		cancel()
@@ -361,6 +362,28 @@ func TestSameIdentityTwiceIsRefusedLocally(t *testing.T) {
 	r.waitFor("both handsets idle", 5*time.Second, func(st web.Status) bool {
 		return handsetState(0, "idle")(st) && handsetState(1, "idle")(st)
 	})
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp conference: %v", err)
+	}
+}
+
+// TestPINIsSentAsTelephoneEvents sets a conference PIN: once the conference answers, the
+// handset sends it as RFC 4733 events. SIPp echoes the RTP it gets, events included, so the
+// call hears its own PIN back, each digit once.
+func TestPINIsSentAsTelephoneEvents(t *testing.T) {
+	const pin = "4711#"
+	r := startRig(t, peertest.ScenarioEcho, func(set *config.Settings) { set.Conferences[0].PIN = pin })
+	r.waitFor("the account to register", 10*time.Second, registered)
+	r.board.Hook(0).Set(true)
+	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+	deadline := time.Now().Add(10 * time.Second)
+	for r.app.HeardDigits(0) != pin && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := r.app.HeardDigits(0); got != pin {
+		t.Errorf("the conference echoed the digits %q, want the PIN %q", got, pin)
+	}
+	r.board.Hook(0).Set(false)
 	if err := r.sipp.Wait(10 * time.Second); err != nil {
 		t.Errorf("SIPp conference: %v", err)
 	}

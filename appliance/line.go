@@ -72,6 +72,8 @@ type leg interface {
 	err() error
 	// mute silences the microphone in the call, or lets it through again.
 	mute(on bool)
+	// sendDigits sends DTMF digits into the call.
+	sendDigits(digits string) error
 	// quality returns the call's RTP figures so far; safe from any goroutine.
 	quality() media.Stats
 }

@@ -83,7 +83,11 @@ func (l *fakeLeg) done() <-chan struct{} { return l.ended }
 func (l *fakeLeg) err() error            { return errors.New("the conference hung up") }
 func (l *fakeLeg) remoteEnd()            { l.once.Do(func() { close(l.ended) }) }
 func (l *fakeLeg) mute(on bool)          { l.conf.record(fmt.Sprint("mute ", on)) }
-func (l *fakeLeg) quality() media.Stats  { return media.Stats{PacketsSent: 50} }
+func (l *fakeLeg) sendDigits(d string) error {
+	l.conf.record("digits " + d)
+	return nil
+}
+func (l *fakeLeg) quality() media.Stats { return media.Stats{PacketsSent: 50} }
 
 type world struct {
 	board *sim.Board

@@ -30,10 +30,8 @@ const dtmfDigits = "0123456789*#ABCD"
 var ErrNoTelephoneEvent = errors.New("telephone-event was not negotiated")
 
 // A dtmfSender turns queued digits into RFC 4733 event packets in place of audio packets.
-// Only Send uses it, apart from the queue.
+// Only Send uses it; SendDTMF feeds it through the queue beside it.
 type dtmfSender struct {
-	queue chan dtmfDigit
-
 	active    bool
 	event     byte
 	start     uint32 // RTP timestamp of the event's first packet
@@ -78,7 +76,7 @@ func (s *Session) SendDTMF(digits string, duration, gap time.Duration) error {
 	gapPkt := uint32((gap + s.ptime - 1) / s.ptime)
 	for _, e := range events {
 		select {
-		case s.dtmf.queue <- dtmfDigit{event: e, length: length, gapPkt: gapPkt}:
+		case s.dtmfQueue <- dtmfDigit{event: e, length: length, gapPkt: gapPkt}:
 		default:
 			return fmt.Errorf("send DTMF %q: %d digits are waiting already", digits, dtmfQueue)
 		}
@@ -86,18 +84,19 @@ func (s *Session) SendDTMF(digits string, duration, gap time.Duration) error {
 	return nil
 }
 
-// next says whether the packet due now is an event packet, and if so writes its payload to
+// next says whether the packet due now is an event packet (taking the next digit from queue
+// when none is sounding), and if so writes its payload to
 // p (4 bytes) and returns the event's timestamp and whether it is the event's first packet.
 // ts is the timestamp the packet would have as audio.
-func (d *dtmfSender) next(p []byte, ts, step uint32) (eventTS uint32, first, ok bool) {
+func (d *dtmfSender) next(queue <-chan dtmfDigit, p []byte, ts, step uint32) (eventTS uint32, first, ok bool) {
 	if !d.active {
 		if d.gapLeft > 0 {
 			d.gapLeft--
 			return 0, false, false
 		}
 		select {
-		case dg := <-d.queue:
-			*d = dtmfSender{queue: d.queue, active: true, event: dg.event, start: ts, length: dg.length, gapLength: int(dg.gapPkt)}
+		case dg := <-queue:
+			*d = dtmfSender{active: true, event: dg.event, start: ts, length: dg.length, gapLength: int(dg.gapPkt)}
 			first = true
 		default:
 			return 0, false, false

@@ -156,6 +156,8 @@ type Session struct {
 	hdr     rtp.Header
 	sendBuf [maxDatagram]byte
 	dtmf    dtmfSender
+	// dtmfQueue carries the digits of SendDTMF, from any goroutine, to Send.
+	dtmfQueue chan dtmfDigit
 	// Counted by Send, read by Stats and the RTCP reports. lastTS and lastSend (since
 	// epoch) date the newest packet, for the RTP time of a sender report.
 	packetsSent, bytesSent, payloadSent atomic.Uint64
@@ -233,7 +235,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		codec:      cfg.Codec,
 		pt:         cfg.PayloadType,
 		dtmfPT:     cfg.DTMFPayloadType,
-		dtmf:       dtmfSender{queue: make(chan dtmfDigit, dtmfQueue)},
+		dtmfQueue:  make(chan dtmfDigit, dtmfQueue),
 		remote:     remote,
 		remoteAddr: remote.Addr(),
 		ssrc:       rand.Uint32(),
@@ -376,7 +378,7 @@ func (s *Session) packetize(pcm []int16) ([]byte, error) {
 		return nil, fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), s.spp)
 	}
 	var event [4]byte
-	if ts, first, ok := s.dtmf.next(event[:], s.hdr.Timestamp, s.tsStep); ok {
+	if ts, first, ok := s.dtmf.next(s.dtmfQueue, event[:], s.hdr.Timestamp, s.tsStep); ok {
 		// A telephone event in place of this packet's audio: the codec still encodes the
 		// audio, so that a stateful codec (G.722) stays in step with the microphone.
 		h := s.hdr
