@@ -33,7 +33,60 @@ type port struct {
 	scratch  []int16       // used by the callback only
 
 	micMeter, earMeter meter // levels for the admin page
+
+	// Gains, as Q16 fixed-point factors (unity = 1<<16) that any goroutine may set with
+	// setLevels: the microphone into the call, the call into the earpiece, and the sidetone,
+	// the handset's own microphone mixed into its earpiece during a call.
+	micGain, earGain, sidetone atomic.Int32
 }
+
+// unityGain is a Q16 gain of 0 dB.
+const unityGain = 1 << 16
+
+// Gain limits, in dB, that setLevels accepts.
+const (
+	minGainDB = -40
+	maxGainDB = 20
+	// sidetoneOff is the sidetone setting that turns it off; above it, it is a gain in dB.
+	sidetoneOff = -60
+)
+
+// q16 turns a gain in dB into a Q16 factor.
+func q16(dB float64) int32 { return int32(math.Round(unityGain * math.Pow(10, dB/20))) }
+
+// setLevels sets the gains of channel c: microphone and earpiece gains in dB
+// (minGainDB..maxGainDB) and the sidetone level in dB relative to the microphone
+// (sidetoneOff turns it off, at most 0).
+func (h *audioHub) setLevels(c int, micDB, earDB, sidetoneDB float64) error {
+	p, err := h.port(c)
+	if err != nil {
+		return err
+	}
+	for _, g := range []struct {
+		what string
+		dB   float64
+	}{{"microphone gain", micDB}, {"earpiece gain", earDB}} {
+		if g.dB < minGainDB || g.dB > maxGainDB {
+			return fmt.Errorf("%s %.1f dB is not in %d..%d dB", g.what, g.dB, minGainDB, maxGainDB)
+		}
+	}
+	if sidetoneDB < sidetoneOff || sidetoneDB > 0 {
+		return fmt.Errorf("sidetone %.1f dB is not in %d..0 dB", sidetoneDB, sidetoneOff)
+	}
+	side := int32(0)
+	if sidetoneDB > sidetoneOff {
+		side = q16(sidetoneDB)
+	}
+	p.micGain.Store(q16(micDB))
+	p.earGain.Store(q16(earDB))
+	p.sidetone.Store(side)
+	return nil
+}
+
+// scale applies a Q16 gain to one sample; saturate clips the sum back to 16 bits.
+func scale(v int16, gain int32) int64 { return int64(v) * int64(gain) >> 16 }
+
+func saturate(v int64) int16 { return int16(max(math.MinInt16, min(math.MaxInt16, v))) }
 
 // meterPeriods is how many device periods a level reading covers (100 ms at 5 ms).
 const meterPeriods = 20
@@ -74,12 +127,15 @@ func (m *meter) dBFS() float64 {
 func newAudioHub(f hw.AudioFormat) *audioHub {
 	h := &audioHub{format: f}
 	for range f.Channels {
-		h.ports = append(h.ports, &port{
+		p := &port{
 			mic:     media.NewRing(ringPeriods * f.PeriodFrames),
 			ear:     media.NewRing(ringPeriods * f.PeriodFrames),
 			tick:    make(chan struct{}, 1),
 			scratch: make([]int16, f.PeriodFrames),
-		})
+		}
+		p.micGain.Store(unityGain)
+		p.earGain.Store(unityGain)
+		h.ports = append(h.ports, p)
 	}
 	return h
 }
@@ -99,14 +155,16 @@ func (h *audioHub) process(in, out []int16) {
 			p.earMeter.add(out[:frames*channels], c, channels)
 			continue
 		}
+		micGain, earGain, side := p.micGain.Load(), p.earGain.Load(), p.sidetone.Load()
 		for f := range frames {
-			buf[f] = in[f*channels+c]
+			buf[f] = saturate(scale(in[f*channels+c], micGain))
 		}
 		p.mic.Write(buf)
 		n := p.ear.Read(buf)
 		clear(buf[n:])
 		for f := range frames {
-			out[f*channels+c] = buf[f]
+			// The sidetone comes straight from this period's microphone: no added delay.
+			out[f*channels+c] = saturate(scale(buf[f], earGain) + scale(in[f*channels+c], side))
 		}
 		p.earMeter.add(out[:frames*channels], c, channels)
 		select {

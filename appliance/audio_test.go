@@ -128,3 +128,67 @@ func TestMuteSendsSilence(t *testing.T) {
 		t.Errorf("unmuted again: peak %d, want the tone", peak)
 	}
 }
+
+// TestGainsAndSidetone checks the callback sample by sample: the microphone reaches the
+// call with its gain, the call reaches the earpiece with its gain, and the sidetone mixes
+// this very period's microphone into the earpiece.
+func TestGainsAndSidetone(t *testing.T) {
+	f := hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}
+	h := newAudioHub(f)
+	p, _ := h.port(1)
+	p.attached.Store(true)
+	if err := h.setLevels(1, 6.0206, -6.0206, -20); err != nil { // x2, x0.5, x0.1
+		t.Fatal(err)
+	}
+	in := make([]int16, f.PeriodFrames*f.Channels)
+	out := make([]int16, len(in))
+	call := make([]int16, f.PeriodFrames)
+	for fr := range f.PeriodFrames {
+		in[fr*2+1] = int16(100 * (fr%7 - 3)) // channel 1's microphone
+		in[fr*2] = 12345                     // channel 0's must not leak into channel 1
+		call[fr] = int16(1000 * (fr%5 - 2))  // what the call plays
+	}
+	p.ear.Write(call)
+	h.process(in, out)
+	toCall := make([]int16, f.PeriodFrames)
+	if n := p.mic.Read(toCall); n != f.PeriodFrames {
+		t.Fatalf("the call got %d microphone samples, want %d", n, f.PeriodFrames)
+	}
+	for fr := range f.PeriodFrames {
+		mic := int32(in[fr*2+1])
+		if want := int16(mic * 2); abs16(toCall[fr]-want) > 1 {
+			t.Fatalf("frame %d to the call: %d, want %d (microphone +6 dB)", fr, toCall[fr], want)
+		}
+		want := int16(int32(call[fr])/2 + mic/10)
+		if abs16(out[fr*2+1]-want) > 1 {
+			t.Fatalf("frame %d in the earpiece: %d, want %d (call -6 dB + sidetone -20 dB)", fr, out[fr*2+1], want)
+		}
+	}
+
+	// Full scale with +20 dB saturates instead of wrapping round.
+	if err := h.setLevels(1, 20, 0, sidetoneOff); err != nil {
+		t.Fatal(err)
+	}
+	for fr := range f.PeriodFrames {
+		in[fr*2+1] = -30000
+	}
+	h.process(in, out)
+	p.mic.Read(toCall)
+	if toCall[0] != -32768 {
+		t.Errorf("a loud microphone with +20 dB gives %d, want -32768", toCall[0])
+	}
+	if out[1] != 0 {
+		t.Errorf("sidetone off, no call audio: earpiece %d, want 0", out[1])
+	}
+
+	for _, bad := range [][3]float64{{21, 0, -20}, {0, -41, -20}, {0, 0, 1}, {0, 0, -61}} {
+		if err := h.setLevels(1, bad[0], bad[1], bad[2]); err == nil {
+			t.Errorf("setLevels%v accepted", bad)
+		}
+	}
+	if err := h.setLevels(9, 0, 0, -20); err == nil {
+		t.Error("setLevels of a channel that does not exist accepted")
+	}
+}
+
+func abs16(v int16) int16 { return max(v, -v) }
