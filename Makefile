@@ -10,7 +10,7 @@ ARGS        ?=
 # and what the arm64 cross build and its emulated tests need.
 APT_BUILD := gcc pkg-config libasound2-dev
 APT_TEST  := kamailio sip-tester baresip-core chromium fonts-dejavu-core ffmpeg
-APT_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libasound2-dev:arm64
+APT_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libasound2-dev:arm64 curl
 
 # apt-get as root, or through sudo for a developer who is not.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -67,10 +67,12 @@ DEB_VERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo u
 deb: cross
 	sh board/rpi/mkdeb.sh -b $(BIN)/partyline-arm64 -v $(DEB_VERSION) -a arm64 -o $(BIN)
 
-## test-arm64: the unit tests of the pure packages, built for arm64 and run under qemu-user.
-test-arm64: deps-cross modules
+## test-arm64: the unit tests of the pure packages, built for arm64 and run under qemu-user,
+## then the arm64 binary itself on the sim board under qemu-user, serving its admin page.
+test-arm64: deps-cross modules cross
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64-static \
-		./media/... ./board/... ./hw/led/... ./appliance/config/...
+		./media/... ./board/... ./hw/led/... ./hw/gesture/... ./hw/codec/... ./appliance/config/...
+	sh board/rpi/smoke-arm64.sh $(BIN)/partyline-arm64
 
 deps-build:
 	$(call install-missing,$(APT_BUILD))

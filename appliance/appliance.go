@@ -4,6 +4,7 @@
 package appliance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"partyline/appliance/config"
 	"partyline/appliance/web"
 	"partyline/board"
+	"partyline/hw"
 	"partyline/hw/sim"
 	"partyline/sip"
 )
@@ -27,6 +29,7 @@ type Config struct {
 	Board     string // "auto", "sim" or a board profile name
 	DataDir   string // directory of the settings database
 	AdminAddr string // listen address of the admin page
+	SIPAddr   string // SIP listen address; "" = the one in the settings
 
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it);
 	// otherwise the appliance makes its own.
@@ -105,7 +108,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	closers = append(closers, hwr.close)
 
 	agent, err := sip.NewAgent(sip.Config{
-		ListenAddr: set.SIP.ListenAddr,
+		ListenAddr: cmp.Or(cfg.SIPAddr, set.SIP.ListenAddr),
 		UserAgent:  "partyline",
 		Log:        log.With("part", "sip"),
 	})
@@ -129,7 +132,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	}
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, log: log}
 	for i, h := range hwr.handsets {
-		l := newLine(i, h.hook, h.button, h.led, conf, log.With("handset", i+1))
+		l := newLine(i, h.hook, h.buttons(), h.led, conf, log.With("handset", i+1))
 		l.onTone = hwr.statusTone
 		a.lines = append(a.lines, l)
 	}
@@ -158,7 +161,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBase()
 	var baseWG sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	baseWG.Go(func() {
 		if err := a.agent.Run(base); err != nil && base.Err() == nil {
 			errs <- fmt.Errorf("SIP: %w", err)
@@ -167,6 +170,12 @@ func (a *Appliance) Run(ctx context.Context) error {
 	baseWG.Go(func() {
 		if err := a.hw.audio.Run(base, a.hw.hub.process); err != nil && base.Err() == nil {
 			errs <- fmt.Errorf("audio: %w", err)
+		}
+	})
+	// The expanders' switches report only while the hardware runs: it outlives the lines.
+	baseWG.Go(func() {
+		if err := a.hw.run(base); err != nil && base.Err() == nil {
+			errs <- fmt.Errorf("hardware: %w", err)
 		}
 	})
 	baseWG.Go(func() {
@@ -231,4 +240,16 @@ func selectBoard(name string) (board.Profile, string, error) {
 		return board.Profile{}, "", err
 	}
 	return p, "chosen with -board", nil
+}
+
+// buttons returns the handset's buttons by the input names the gesture mapping uses.
+func (h handsetHW) buttons() map[string]hw.Switch {
+	b := map[string]hw.Switch{}
+	if h.button != nil {
+		b["button"] = h.button
+	}
+	if h.mute != nil {
+		b["mute"] = h.mute
+	}
+	return b
 }

@@ -83,6 +83,19 @@ func (c *conferencing) place(ctx context.Context, plan joinPlan, port *port, rel
 	return l, nil
 }
 
+// pin implements joiner.
+func (c *conferencing) pin(handset int) (string, error) {
+	set, err := c.store.Settings()
+	if err != nil {
+		return "", fmt.Errorf("read settings: %w", err)
+	}
+	if handset < 0 || handset >= len(set.Handsets) {
+		return "", fmt.Errorf("handset %d is not configured", handset+1)
+	}
+	conf, _ := findConference(set, set.Handsets[handset].Conference)
+	return conf.PIN, nil
+}
+
 // nextConference implements joiner: it moves the handset's conference setting on to the
 // next conference in the list, round, and returns the new one's name.
 func (c *conferencing) nextConference(handset int) (string, error) {

@@ -60,6 +60,8 @@ type joiner interface {
 	// nextConference makes the next configured conference the handset's own and returns
 	// its name.
 	nextConference(handset int) (string, error)
+	// pin returns the PIN of the handset's conference, "" when it has none.
+	pin(handset int) (string, error)
 }
 
 // A leg is one handset's call into its conference.
@@ -80,9 +82,13 @@ type leg interface {
 
 // Events a Line's goroutine handles.
 type (
-	hookMoved struct{ offHook bool }
-	actionDo  struct{ action gesture.Action }
-	joinDone  struct {
+	hookMoved  struct{ offHook bool }
+	actionDo   struct{ action gesture.Action }
+	digitsSend struct {
+		digits string
+		result chan<- error
+	}
+	joinDone struct {
 		seq int // which join, so a stale result is recognised
 		leg leg
 		err error
@@ -138,22 +144,19 @@ type Line struct {
 	cancelJoin context.CancelFunc
 }
 
-// newLine makes the line of handset index. button, the handset's call button, may be nil.
-func newLine(index int, hook, button hw.Switch, light hw.LED, conf joiner, log *slog.Logger) *Line {
-	l := &Line{
+// newLine makes the line of handset index. buttons are the handset's buttons by input name
+// ("button" for the call button, "mute"); the mapping says what their gestures do.
+func newLine(index int, hook hw.Switch, buttons map[string]hw.Switch, light hw.LED, conf joiner, log *slog.Logger) *Line {
+	return &Line{
 		index:   index,
 		hook:    hook,
-		buttons: map[string]hw.Switch{},
+		buttons: buttons,
 		mapping: gesture.DefaultMapping(),
 		light:   led.New(light),
 		conf:    conf,
 		log:     log,
 		events:  make(chan any, 8),
 	}
-	if button != nil {
-		l.buttons["button"] = button
-	}
-	return l
 }
 
 // Status returns a snapshot of the line, safe from any goroutine.
@@ -165,6 +168,23 @@ func (l *Line) Status() lineStatus {
 		st.Quality = call.quality()
 	}
 	return st
+}
+
+// SendDigits sends DTMF digits into the handset's call, as the handset's keypad would. It
+// fails when the handset is not in a call or the digits cannot be sent.
+func (l *Line) SendDigits(ctx context.Context, digits string) error {
+	result := make(chan error, 1)
+	select {
+	case l.events <- digitsSend{digits, result}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Do asks the line to carry out action, as a mapped button would. It returns at once; it
@@ -230,6 +250,12 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		}
 	case actionDo:
 		l.do(ctx, ev.action)
+	case digitsSend:
+		if l.state != InCall {
+			ev.result <- errors.New("the handset is not in a call")
+			return
+		}
+		ev.result <- l.leg.sendDigits(ev.digits)
 	case joinDone:
 		l.joinFinished(ctx, ev)
 	case legEnded:
@@ -256,6 +282,21 @@ func (l *Line) do(ctx context.Context, a gesture.Action) {
 			return // nothing to mute: the microphone is live only in a call
 		}
 		l.setMuted(!l.muted)
+	case gesture.SendPIN:
+		if l.state != InCall {
+			return
+		}
+		pin, err := l.conf.pin(l.index)
+		if err == nil && pin == "" {
+			err = errors.New("the conference has no PIN")
+		}
+		if err == nil {
+			err = l.leg.sendDigits(pin)
+		}
+		if err != nil {
+			l.log.Warn("send PIN", "err", err)
+			l.setState(l.state, "PIN not sent: "+err.Error())
+		}
 	case gesture.NextConference:
 		if l.state == Joining || l.state == InCall {
 			return // the call stays where it is; the choice is for the next one

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"partyline/hw"
 	"partyline/hw/led"
 	"partyline/hw/sim"
 	"partyline/media"
@@ -56,6 +57,8 @@ func (c *fakeConference) nextConference(handset int) (string, error) {
 	return "Sales", nil
 }
 
+func (c *fakeConference) pin(handset int) (string, error) { return "1234#", nil }
+
 func (c *fakeConference) recorded() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -90,6 +93,7 @@ func (l *fakeLeg) sendDigits(d string) error {
 func (l *fakeLeg) quality() media.Stats { return media.Stats{PacketsSent: 50} }
 
 type world struct {
+	mute  *sim.Switch
 	board *sim.Board
 	conf  *fakeConference
 	line  *Line
@@ -117,6 +121,10 @@ func glitch(w *world) {
 }
 
 func press(w *world) { w.board.Button(0).Set(true); synctest.Wait(); w.board.Button(0).Set(false) }
+
+// holdMute holds the mute button for a second; pressMute presses it briefly.
+func holdMute(w *world)  { w.mute.Set(true); time.Sleep(time.Second); w.mute.Set(false) }
+func pressMute(w *world) { w.mute.Set(true); synctest.Wait(); w.mute.Set(false) }
 
 // hold holds the call button for a second: a long press.
 func hold(w *world) {
@@ -160,14 +168,17 @@ func TestLine(t *testing.T) {
 		{"a glitch on the hook is ignored", true, nil, []step{lift, glitch}, InCall, led.On, "", []string{"join"}},
 		{"hanging up while muted leaves", true, nil, []step{lift, flash, replace}, Idle, led.Off, "", []string{"join", "mute true", "hangup"}},
 		{"long press picks the next conference", true, nil, []step{hold}, Idle, led.Off, "next call joins Sales", []string{"next conference"}},
+		{"mute button held sends the PIN", true, nil, []step{lift, holdMute}, InCall, led.On, "", []string{"join", "digits 1234#"}},
+		{"mute button mutes", true, nil, []step{lift, pressMute}, InCall, led.DoubleBlink, "", []string{"join", "mute true"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				b := sim.New(1)
 				conf := &fakeConference{answer: tt.answer, failure: tt.failure}
-				w := &world{board: b, conf: conf}
-				w.line = newLine(0, b.Hook(0), b.Button(0), b.LED(0), conf, slog.New(slog.DiscardHandler))
+				w := &world{board: b, conf: conf, mute: b.MuteButton(0)}
+				buttons := map[string]hw.Switch{"button": b.Button(0), "mute": b.MuteButton(0)}
+				w.line = newLine(0, b.Hook(0), buttons, b.LED(0), conf, slog.New(slog.DiscardHandler))
 				ctx, cancel := context.WithCancel(t.Context())
 				done := make(chan struct{})
 				go func() { _ = w.line.Run(ctx); close(done) }()

@@ -21,6 +21,9 @@ type Profile struct {
 	Handsets    []HandsetPins // one per handset; the audio channel of handset i is i
 	// Expanders are the I/O expanders that some of the handsets' lines are on.
 	Expanders []Expander
+	// Codec is the codec chip whose gains the appliance sets at start; the zero value
+	// means there is none to set (the sim board, USB adapters).
+	Codec CodecProfile
 	// Reserved are the GPIO lines the board's HAT, buses or console use: no handset line
 	// may be one of them.
 	Reserved []string
@@ -55,6 +58,43 @@ func (h HandsetPins) Lines() []string {
 		}
 	}
 	return lines
+}
+
+// A CodecProfile is a board's codec chip: which of the ALSA mixer controls its kernel driver
+// makes belong to which handset, what routing they need, and the levels to start with.
+// Control names are those of alsa-lib's simple mixer, as "amixer -c CARD scontrols" lists
+// them (verify on hardware: they come from the kernel driver).
+type CodecProfile struct {
+	Chip string // "wm8960", "cs42448"; "" means none
+	Card string // the ALSA card, as in "hw:CARD=": Detect puts in the card it found
+	// Bus and Addr are the chip's control port on I2C, for register access when no kernel
+	// driver is bound to it; Bus "" means the appliance never writes the chip itself
+	// (only the WM8960 has a register driver).
+	Bus  string
+	Addr uint16
+	// Handsets are the controls of each handset, in the order of Profile.Handsets.
+	Handsets []CodecChannel
+	// Routing are the switches to turn on at start.
+	Routing []MixerControl
+	// Start-up levels, set on every handset whose channel has the control.
+	MicGainDB, MicBoostDB, EarpieceDB float64
+}
+
+// A MixerControl is one side of one channel of an ALSA simple mixer control. Name ""
+// means the codec has no such control.
+type MixerControl struct {
+	Name    string // e.g. "Capture", "Headphone"
+	Capture bool   // the capture side; otherwise the playback side (either for a control without sides)
+	Channel int    // 0 is front left (or mono), 1 front right
+}
+
+// A CodecChannel is the mixer controls of one handset.
+type CodecChannel struct {
+	MicGain        MixerControl // volume of the input amplifier (PGA)
+	MicBoost       MixerControl // volume of the boost stage ahead of it
+	MicSwitch      MixerControl // switch, on = the microphone is live
+	Earpiece       MixerControl // volume
+	EarpieceSwitch MixerControl // switch, on = the earpiece sounds; none: mute by volume
 }
 
 // An Expander is an I/O expander chip on an I2C bus.
@@ -134,7 +174,35 @@ var PiWM8960 = Profile{
 		{Hook: "GPIO5", Button: "GPIO6", LED: "GPIO22", Mute: "GPIO16", MuteLED: "GPIO23"},
 		{Hook: "GPIO4", Button: "GPIO26", LED: "GPIO24", Mute: "GPIO27", MuteLED: "GPIO25"},
 	},
+	Codec:    wm8960Codec(),
 	Reserved: reserve("GPIO10", "GPIO11", "GPIO12", "GPIO13", "GPIO17"),
+}
+
+// wm8960Codec is the WM8960 with the kernel's wm8960 driver (hardware.md 2.2): handset A on
+// the left channel of "Capture" (input PGA, with its mute switch) and "Headphone", and on
+// the left input's boost; handset B on the right. After a reset the PGAs and headphone
+// outputs are muted and nothing is routed: the boost mixers must take INPUT1 and the PGA,
+// the output mixers the DAC. The mic bias has no control: electret handset mics may need an
+// overlay that routes MICB, or a bias of their own (verify on hardware).
+func wm8960Codec() CodecProfile {
+	c := CodecProfile{
+		Chip: "wm8960", Card: "wm8960soundcard", Bus: "1", Addr: 0x1A,
+		MicGainDB: 12, MicBoostDB: 20, EarpieceDB: -6,
+	}
+	for ch, side := range []string{"Left", "Right"} {
+		input := side[:1] + "INPUT1"
+		c.Handsets = append(c.Handsets, CodecChannel{
+			MicGain:   MixerControl{Name: "Capture", Capture: true, Channel: ch},
+			MicBoost:  MixerControl{Name: side + " Input Boost Mixer " + input, Capture: true},
+			MicSwitch: MixerControl{Name: "Capture", Capture: true, Channel: ch},
+			Earpiece:  MixerControl{Name: "Headphone", Channel: ch},
+		})
+		c.Routing = append(c.Routing,
+			MixerControl{Name: side + " Boost Mixer " + input, Capture: true}, // INPUT1 to the boost mixer
+			MixerControl{Name: side + " Input Mixer Boost", Capture: true},    // PGA to the boost mixer
+			MixerControl{Name: side + " Output Mixer PCM"})                    // DAC to the headphone mixer
+	}
+	return c
 }
 
 // PiOcto is a Raspberry Pi with an Audio Injector Octo (CS42448): six handsets, handset k on
@@ -156,6 +224,7 @@ var PiOcto = Profile{
 		PeriodFrames: 240,
 	},
 	Handsets: octoHandsets(),
+	Codec:    octoCodec(),
 	Expanders: []Expander{
 		{Chip: "mcp23017", Bus: "1", Addr: 0x20, Interrupt: "GPIO17"},
 		{Chip: "mcp23017", Bus: "1", Addr: 0x21},
@@ -177,6 +246,22 @@ func octoHandsets() []HandsetPins {
 		}
 	}
 	return hs
+}
+
+// octoCodec is the CS42448 with the kernel's cs42xx8 driver (hardware.md 2.3): handset k
+// (from 0) on channel k mod 2 of "ADCn" and "DACn", n = k/2+1. It has no mic boost and no
+// mute switches (muting the earpiece turns its volume to the mute step); the analog front
+// end supplies the mic gain, so both levels start at 0 dB.
+func octoCodec() CodecProfile {
+	c := CodecProfile{Chip: "cs42448", Card: "audioinjectoroc"}
+	for k := range 6 {
+		pair := fmt.Sprint(k/2 + 1)
+		c.Handsets = append(c.Handsets, CodecChannel{
+			MicGain:  MixerControl{Name: "ADC" + pair, Capture: true, Channel: k % 2},
+			Earpiece: MixerControl{Name: "DAC" + pair, Channel: k % 2},
+		})
+	}
+	return c
 }
 
 // USB is one USB headset adapter (snd-usb-audio, e.g. a C-Media CM108) as one handset, with
@@ -223,6 +308,8 @@ func clone(p Profile) Profile {
 	p.Handsets = slices.Clone(p.Handsets)
 	p.Expanders = slices.Clone(p.Expanders)
 	p.Reserved = slices.Clone(p.Reserved)
+	p.Codec.Handsets = slices.Clone(p.Codec.Handsets)
+	p.Codec.Routing = slices.Clone(p.Codec.Routing)
 	return p
 }
 
@@ -283,6 +370,9 @@ func DetectFrom(root fs.FS) (Profile, string, error) {
 			}
 			p := clone(*k.profile)
 			p.Audio.Device = withCard(p.Audio.Device, c.id)
+			if p.Codec.Chip != "" {
+				p.Codec.Card = c.id
+			}
 			msg := fmt.Sprintf("%s with sound card %s (%s): board %s", model, c.id, c.name, p.Name)
 			if k.caveat != nil {
 				msg += k.caveat(model)

@@ -90,6 +90,9 @@ func TestDetect(t *testing.T) {
 				t.Errorf("DetectFrom = %q (device %q), %q; want %q (device %q), %q",
 					p.Name, p.Audio.Device, msg, tt.wantName, tt.wantDev, tt.wantMsg)
 			}
+			if p.Codec.Chip != "" && !strings.Contains(p.Audio.Device, "CARD="+p.Codec.Card+",") {
+				t.Errorf("codec card %q, want the card of the device %q", p.Codec.Card, p.Audio.Device)
+			}
 		})
 	}
 }
@@ -141,7 +144,9 @@ func TestByName(t *testing.T) {
 	p, _ = ByName("pi-octo")
 	p.Expanders[0].Addr = 0x27
 	p.Reserved[0] = "GPIO99"
-	if PiOcto.Expanders[0].Addr != 0x20 || PiOcto.Reserved[0] != "GPIO0" {
+	p.Codec.Handsets[0].MicGain.Name = "x"
+	p.Codec.Routing = append(p.Codec.Routing[:0], MixerControl{Name: "x"})
+	if PiOcto.Expanders[0].Addr != 0x20 || PiOcto.Reserved[0] != "GPIO0" || PiOcto.Codec.Handsets[0].MicGain.Name != "ADC1" {
 		t.Errorf("changing a returned profile changed PiOcto")
 	}
 }
@@ -201,6 +206,19 @@ func TestProfilesAreConsistent(t *testing.T) {
 				t.Errorf("%s: interrupt line %s is reserved", name, l)
 			}
 		}
+		if c := p.Codec; c.Chip != "" {
+			if len(c.Handsets) != len(p.Handsets) {
+				t.Errorf("%s: codec controls for %d handsets, want %d", name, len(c.Handsets), len(p.Handsets))
+			}
+			if !strings.Contains(p.Audio.Device, "CARD="+c.Card+",") {
+				t.Errorf("%s: codec card %q is not the audio device's %q", name, c.Card, p.Audio.Device)
+			}
+			for i, h := range c.Handsets {
+				if h.MicGain.Name == "" || h.Earpiece.Name == "" || !h.MicGain.Capture || h.Earpiece.Capture {
+					t.Errorf("%s handset %d: codec controls %+v, want a capture mic gain and a playback earpiece", name, i+1, h)
+				}
+			}
+		}
 	}
 	if !reflect.DeepEqual(Names(), []string{"sim", "pi-wm8960", "pi-octo", "usb"}) {
 		t.Errorf("Names() = %q, want [sim pi-wm8960 pi-octo usb]", Names())
@@ -214,6 +232,37 @@ func TestOctoMap(t *testing.T) {
 		Mute: "mcp23017:0x20:B5", MuteLED: "mcp23017:0x21:B5"}
 	if h != want {
 		t.Errorf("Octo handset 6 = %+v, want %+v", h, want)
+	}
+}
+
+func TestCodecMaps(t *testing.T) {
+	// hardware.md 2.2: handset B is the WM8960's right channel and right input.
+	b := PiWM8960.Codec.Handsets[1]
+	want := CodecChannel{
+		MicGain:   MixerControl{Name: "Capture", Capture: true, Channel: 1},
+		MicBoost:  MixerControl{Name: "Right Input Boost Mixer RINPUT1", Capture: true},
+		MicSwitch: MixerControl{Name: "Capture", Capture: true, Channel: 1},
+		Earpiece:  MixerControl{Name: "Headphone", Channel: 1},
+	}
+	if b != want {
+		t.Errorf("WM8960 handset B = %+v, want %+v", b, want)
+	}
+	var routing []string
+	for _, r := range PiWM8960.Codec.Routing {
+		routing = append(routing, r.Name)
+	}
+	if want := []string{"Left Boost Mixer LINPUT1", "Left Input Mixer Boost", "Left Output Mixer PCM",
+		"Right Boost Mixer RINPUT1", "Right Input Mixer Boost", "Right Output Mixer PCM"}; !slices.Equal(routing, want) {
+		t.Errorf("WM8960 routing %q, want %q", routing, want)
+	}
+	// hardware.md 2.3: handset k on AINk and AOUTk, pairs ADCn/DACn with n = ⌈k/2⌉.
+	h4 := PiOcto.Codec.Handsets[3]
+	if want := (CodecChannel{MicGain: MixerControl{Name: "ADC2", Capture: true, Channel: 1},
+		Earpiece: MixerControl{Name: "DAC2", Channel: 1}}); h4 != want {
+		t.Errorf("Octo handset 4 = %+v, want %+v", h4, want)
+	}
+	if USB.Codec.Chip != "" || Sim.Codec.Chip != "" {
+		t.Errorf("usb and sim boards name a codec: %+v, %+v", USB.Codec, Sim.Codec)
 	}
 }
 

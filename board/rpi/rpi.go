@@ -1,7 +1,8 @@
 // Package rpi is what partyline installs on Raspberry Pi OS: the systemd unit, the ALSA
 // names for the WM8960 HAT, the config.txt lines of each board and the package scripts,
-// kept in files/ and embedded here; mkdeb.sh lays them out into the .deb. Notify is the
-// service's side of systemd's readiness and watchdog protocol.
+// kept in files/ and embedded here; mkdeb.sh lays them out into the .deb, and
+// smoke-arm64.sh checks that the arm64 binary starts and stops under qemu-user. Notify is
+// the service's side of systemd's readiness and watchdog protocol.
 //
 // The package installs
 //

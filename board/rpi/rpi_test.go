@@ -56,13 +56,21 @@ func TestUnit(t *testing.T) {
 		"Service.User":                "partyline",
 		"Service.SupplementaryGroups": "gpio audio i2c",
 		"Service.StateDirectory":      "partyline",
-		"Service.ExecStart":           "/usr/bin/partyline -board auto -data /var/lib/partyline",
+		"Service.EnvironmentFile":     "-/etc/default/partyline",
+		"Service.ExecStart":           "/usr/bin/partyline -board auto -data /var/lib/partyline $PARTYLINE_ARGS",
 		"Service.Restart":             "on-failure",
 		"Install.WantedBy":            "multi-user.target",
 	} {
 		if keys[k] != want {
 			t.Errorf("%s = %q, want %q", k, keys[k], want)
 		}
+	}
+}
+
+func TestSmokeScript(t *testing.T) {
+	out, err := exec.Command("sh", "-n", "smoke-arm64.sh").CombinedOutput()
+	if err != nil {
+		t.Errorf("sh -n smoke-arm64.sh: %v\n%s", err, out)
 	}
 }
 

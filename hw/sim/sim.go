@@ -13,6 +13,7 @@ import (
 type Board struct {
 	hooks   []*Switch
 	buttons []*Switch
+	mutes   []*Switch
 	leds    []*LED
 	speaker *Speaker
 	audio   *Audio
@@ -26,6 +27,7 @@ func New(handsets int) *Board {
 	for range handsets {
 		b.hooks = append(b.hooks, newSwitch())
 		b.buttons = append(b.buttons, newSwitch())
+		b.mutes = append(b.mutes, newSwitch())
 		b.leds = append(b.leds, &LED{})
 	}
 	return b
@@ -45,6 +47,15 @@ func (b *Board) Button(i int) *Switch {
 		return nil
 	}
 	return b.buttons[i]
+}
+
+// MuteButton returns handset i's mute button (active = pressed), or nil if there is no
+// handset i.
+func (b *Board) MuteButton(i int) *Switch {
+	if i < 0 || i >= len(b.mutes) {
+		return nil
+	}
+	return b.mutes[i]
 }
 
 // LED returns handset i's LED, or nil if there is no handset i.
