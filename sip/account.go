@@ -16,6 +16,17 @@ import (
 // Account.Expires is 0.
 const DefaultExpires = 3600 * time.Second
 
+// DefaultKeepAlive is the interval of keep-alives when Account.KeepAlive
+// is 0: short enough for the UDP bindings of most NATs (30 s and more).
+const DefaultKeepAlive = 25 * time.Second
+
+// The transports an Account can use.
+const (
+	TransportUDP = "udp"
+	TransportTCP = "tcp"
+	TransportTLS = "tls" // TCP with TLS, verifying the server's certificate
+)
+
 // An Account is a SIP identity with the credentials that prove it.
 type Account struct {
 	User     string // the user part of the address of record
@@ -24,6 +35,19 @@ type Account struct {
 	Domain   string        // the host part of the address of record, and the registrar
 	Proxy    string        // outbound proxy "host:port" every request is sent through; "" sends to Domain
 	Expires  time.Duration // registration lifetime asked for; 0 means DefaultExpires
+
+	// Transport is TransportUDP (also ""), TransportTCP or TransportTLS,
+	// for every request of the account: registration, keep-alives, calls.
+	Transport string
+	// CAFile names a PEM file of the certificate authorities that TLS
+	// accepts the server's certificate from, instead of the system's.
+	// Certificates are always verified, including the host name.
+	CAFile string
+	// KeepAlive is the interval of the OPTIONS keep-alives sent to the
+	// registrar while registered; 0 means DefaultKeepAlive, negative
+	// sends none. A keep-alive without answer fails the registration,
+	// which then registers again.
+	KeepAlive time.Duration
 }
 
 // AOR returns the account's address of record, "sip:user@domain".
@@ -31,6 +55,28 @@ func (a Account) AOR() string { return "sip:" + a.User + "@" + a.Domain }
 
 // LogValue keeps the password out of logs.
 func (a Account) LogValue() slog.Value { return slog.StringValue(a.AOR()) }
+
+// transport returns the account's transport in lower case, "udp" for "".
+func (a Account) transport() string {
+	if a.Transport == "" {
+		return TransportUDP
+	}
+	return strings.ToLower(a.Transport)
+}
+
+// stream reports whether the account uses a connection (TCP or TLS).
+func (a Account) stream() bool { return a.transport() != TransportUDP }
+
+// keepAlive returns the keep-alive interval, 0 for none.
+func (a Account) keepAlive() time.Duration {
+	switch {
+	case a.KeepAlive < 0:
+		return 0
+	case a.KeepAlive == 0:
+		return DefaultKeepAlive
+	}
+	return a.KeepAlive
+}
 
 func (a Account) authUser() string {
 	if a.AuthUser != "" {
@@ -60,6 +106,11 @@ func (a Account) validate() error {
 	case strings.ContainsAny(a.Domain, "@:;<>\" \t\r\n"):
 		return fmt.Errorf("account domain %q is not a host name", a.Domain)
 	}
+	switch a.transport() {
+	case TransportUDP, TransportTCP, TransportTLS:
+	default:
+		return fmt.Errorf("account transport %q is not udp, tcp or tls", clip(a.Transport))
+	}
 	if _, err := a.route(); err != nil {
 		return err
 	}
@@ -76,7 +127,8 @@ func (a Account) aorURI() sipmsg.Uri {
 // nil when the account has no proxy. A Route header rather than a fixed
 // destination, because sipgo builds CANCEL and the ACK for non-2xx answers
 // from the INVITE's headers and would otherwise send them to the
-// request-URI's host.
+// request-URI's host. On TCP and TLS it names the transport, which is how
+// sipgo picks it for a CANCEL.
 func (a Account) route() (*sipmsg.RouteHeader, error) {
 	if a.Proxy == "" {
 		return nil, nil
@@ -91,13 +143,32 @@ func (a Account) route() (*sipmsg.RouteHeader, error) {
 	if err != nil || port == 0 || host == "" || strings.ContainsAny(host, "@;<>\" \t\r\n") {
 		return nil, fmt.Errorf("outbound proxy %q is not host:port", a.Proxy)
 	}
+	params := sipmsg.HeaderParams{{K: "lr", V: ""}}
+	if a.stream() {
+		params = sipmsg.HeaderParams{{K: "transport", V: a.transport()}, {K: "lr", V: ""}}
+	}
 	return &sipmsg.RouteHeader{Address: sipmsg.Uri{
 		Scheme:    "sip",
 		Host:      host,
 		Port:      int(port),
-		UriParams: sipmsg.HeaderParams{{K: "lr", V: ""}},
+		UriParams: params,
 	}}, nil
 }
+
+// requestURI returns u as the request-URI of an out-of-dialog request of
+// the account: on TCP and TLS without outbound proxy it carries the
+// transport (RFC 3263 section 4.1), which is how sipgo picks it for a
+// CANCEL.
+func (a Account) requestURI(u sipmsg.Uri) sipmsg.Uri {
+	u = *u.Clone()
+	if a.stream() && a.Proxy == "" && !u.UriParams.Has("transport") {
+		u.UriParams.Add("transport", a.transport())
+	}
+	return u
+}
+
+// sipTransport is the transport as sipgo names it.
+func (a Account) sipTransport() string { return strings.ToUpper(a.transport()) }
 
 // RegState is where a registration stands.
 type RegState int
@@ -129,6 +200,9 @@ func (s RegState) String() string {
 // A Registration is the state of one account's registration.
 type Registration struct {
 	State   RegState
-	Detail  string    // why it failed, e.g. "403 Forbidden" or the network error
+	Detail  string    // why it failed, e.g. "403 Forbidden" or "no answer from 192.0.2.1:5060"
 	Expires time.Time // when the binding runs out; zero unless Registered
+	// NextAttempt is when the next REGISTER goes out: the retry after a
+	// failure, the refresh while registered; zero otherwise.
+	NextAttempt time.Time
 }

@@ -7,19 +7,26 @@
 // Media that the offer/answer exchange settled, and the appliance binds
 // that to a media session.
 //
-// One Agent owns one UDP socket, used for every request it sends and every
-// request it receives, so that registrars and proxies always see the one
-// address that the Contact headers advertise.
+// One Agent owns one UDP socket, used for every UDP request it sends and
+// every UDP request it receives, so that registrars and proxies always see
+// the one address that the Contact headers advertise. Accounts on TCP or
+// TLS use a connection per server instead, which the agent opens and which
+// carries the server's requests to us too (RFC 5626 style): the agent
+// listens on no TCP port.
 package sip
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +37,9 @@ import (
 
 // DefaultListenAddr is where an Agent listens when Config.ListenAddr is "".
 const DefaultListenAddr = "0.0.0.0:5060"
+
+// udpReadBuffer is the receive buffer asked for the UDP socket.
+const udpReadBuffer = 1 << 20
 
 // readyTimeout bounds how long Run waits for sipgo to take over the socket.
 const readyTimeout = 2 * time.Second
@@ -60,8 +70,16 @@ type Agent struct {
 	stopped chan struct{} // closed when Run returns
 
 	mu      sync.Mutex // guards following
-	clients map[netip.Addr]*sipgo.Client
+	clients map[clientKey]*sipgo.Client
 	calls   map[dialogKey]*Call
+	roots   map[string]*x509.CertPool // TLS server name -> the CAs of the accounts using it; nil: the system's
+	caFiles map[[2]string]bool        // {server name, CA file} pairs recorded in roots
+}
+
+// clientKey names a sipgo client: one per transport and advertised host.
+type clientKey struct {
+	transport string
+	host      netip.Addr
 }
 
 // NewAgent binds the UDP socket (IPv4) of cfg.ListenAddr, so that Addr is
@@ -86,6 +104,11 @@ func NewAgent(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip: listen on udp %s: %w", listen, err)
 	}
+	// Room for bursts: every leg's answers at once, a registrar's to
+	// every account. The kernel caps it (net.core.rmem_max).
+	if err := conn.SetReadBuffer(udpReadBuffer); err != nil {
+		log.Warn("sip socket read buffer", "err", err)
+	}
 	bound := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	a := &Agent{
 		log:       log,
@@ -94,20 +117,21 @@ func NewAgent(cfg Config) (*Agent, error) {
 		addr:      netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port()),
 		ready:     make(chan struct{}),
 		stopped:   make(chan struct{}),
-		clients:   make(map[netip.Addr]*sipgo.Client),
+		clients:   make(map[clientKey]*sipgo.Client),
 		calls:     make(map[dialogKey]*Call),
+		roots:     make(map[string]*x509.CertPool),
+		caFiles:   make(map[[2]string]bool),
 	}
 	sipgoLog := log.With("sipgo", true)
 	a.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(uaName(cfg.UserAgent)),
+		sipgo.WithUserAgenTLSConfig(a.tlsConfig()),
 		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(sipgoLog)),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(sipgoLog),
 			// 2xx retransmissions after the INVITE transaction ended, and
-			// strays: nothing to do but note them.
-			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(res *sipmsg.Response) {
-				log.Debug("unmatched response", "response", res.StartLine(), "call", callID(res))
-			}),
+			// strays.
+			sipmsg.WithTransactionLayerUnhandledResponseHandler(a.strayResponse),
 		),
 	)
 	if err != nil {
@@ -212,27 +236,160 @@ func (a *Agent) waitReady(ctx context.Context) error {
 	}
 }
 
-// client returns the sipgo client that advertises host in Via. Every client
-// sends from the agent's socket: WithClientConnectionAddr names the pool key
-// of the socket exactly (research/sip.md section 5.1).
-func (a *Agent) client(host netip.Addr) (*sipgo.Client, error) {
+// client returns the sipgo client for transport ("udp", "tcp" or "tls")
+// that advertises host in Via.
+//
+// A UDP client sends from the agent's socket: WithClientConnectionAddr
+// names the pool key of the socket exactly, and Via asks for rport (RFC
+// 3581). A TCP or TLS client must not name a local address: sipgo would
+// then send requests for one server over another's connection
+// (research/sip.md section 5.1). Its Via names no port, so sipgo writes
+// the connection's.
+func (a *Agent) client(transport string, host netip.Addr) (*sipgo.Client, error) {
+	key := clientKey{transport: transport, host: host}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if c, ok := a.clients[host]; ok {
+	if c, ok := a.clients[key]; ok {
 		return c, nil
 	}
-	c, err := sipgo.NewClient(a.ua,
+	opts := []sipgo.ClientOption{
 		sipgo.WithClientHostname(host.String()),
-		sipgo.WithClientPort(int(a.addr.Port())),
-		sipgo.WithClientConnectionAddr(a.conn.LocalAddr().String()),
-		sipgo.WithClientNAT(),
 		sipgo.WithClientLogger(a.log.With("sipgo", true)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("sip client for %v: %w", host, err)
 	}
-	a.clients[host] = c
+	if transport == TransportUDP {
+		opts = append(opts,
+			sipgo.WithClientPort(int(a.addr.Port())),
+			sipgo.WithClientConnectionAddr(a.conn.LocalAddr().String()),
+			sipgo.WithClientNAT(),
+		)
+	}
+	c, err := sipgo.NewClient(a.ua, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sip %s client for %v: %w", transport, host, err)
+	}
+	a.clients[key] = c
 	return c, nil
+}
+
+// tlsConfig is the configuration of every TLS connection the agent opens.
+// sipgo takes one for the whole user agent, while accounts may each name
+// their own CA file: so the standard verification is replaced by
+// verifyServer, which picks the CAs by server name and verifies chain and
+// name just as the standard one does. InsecureSkipVerify only turns off
+// the built-in check that verifyServer stands in for.
+func (a *Agent) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true,
+		VerifyConnection:   a.verifyServer,
+	}
+}
+
+// verifyServer verifies a TLS server's certificate chain against the CAs
+// trusted for its name (the system's unless an account named a CA file)
+// and the certificate against the name. For a server given by IP address
+// TLS carries no name (no SNI): the certificate must then be valid, with
+// its CAs, for one of the IP addresses of the TLS servers the agent's
+// accounts use.
+func (a *Agent) verifyServer(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("TLS server %s sent no certificate", cs.ServerName)
+	}
+	type candidate struct {
+		name  string
+		roots *x509.CertPool
+	}
+	var names []candidate
+	a.mu.Lock()
+	if cs.ServerName != "" {
+		names = append(names, candidate{cs.ServerName, a.roots[strings.ToLower(cs.ServerName)]})
+	} else {
+		for host, pool := range a.roots {
+			if _, err := netip.ParseAddr(host); err == nil {
+				names = append(names, candidate{host, pool})
+			}
+		}
+	}
+	a.mu.Unlock()
+	if len(names) == 0 {
+		return errors.New("TLS server without a name, and no account uses one by IP address")
+	}
+	var first error
+	for _, c := range names {
+		opts := x509.VerifyOptions{DNSName: c.name, Roots: c.roots, Intermediates: x509.NewCertPool()}
+		for _, cert := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(cert)
+		}
+		_, err := cs.PeerCertificates[0].Verify(opts)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = fmt.Errorf("TLS server %s: %w", c.name, err)
+		}
+	}
+	return first
+}
+
+// trustServer records server as a TLS server of an account, whose
+// certificate comes from the system's CAs, or from those in the PEM file
+// caFile if not "" (in addition to those of other accounts' files for the
+// same server).
+func (a *Agent) trustServer(server, caFile string) error {
+	server = strings.ToLower(server)
+	key := [2]string{server, caFile}
+	a.mu.Lock()
+	done := a.caFiles[key]
+	a.mu.Unlock()
+	if done {
+		return nil
+	}
+	var pem []byte
+	if caFile != "" {
+		var err error
+		if pem, err = os.ReadFile(caFile); err != nil {
+			return fmt.Errorf("read CA file: %w", err)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	pool, known := a.roots[server]
+	if caFile != "" {
+		if pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("CA file %s holds no PEM certificate", caFile)
+		}
+	} else if known && pool != nil {
+		// Another account trusts only its CA file for this server, this
+		// one the system's; the CA file's pool stays.
+		a.caFiles[key] = true
+		return nil
+	}
+	a.roots[server] = pool // nil: the system's
+	a.caFiles[key] = true
+	return nil
+}
+
+// prepare returns the client and the advertised host for requests of acc
+// to hop (host:port), after trusting the account's CA file for TLS.
+func (a *Agent) prepare(acc Account, hop string) (*sipgo.Client, netip.Addr, error) {
+	if acc.transport() == TransportTLS {
+		host, _, _ := net.SplitHostPort(hop)
+		if err := a.trustServer(host, acc.CAFile); err != nil {
+			return nil, netip.Addr{}, err
+		}
+	}
+	host, err := a.localIP(hop)
+	if err != nil {
+		return nil, netip.Addr{}, err
+	}
+	c, err := a.client(acc.transport(), host)
+	if err != nil {
+		return nil, netip.Addr{}, err
+	}
+	return c, host, nil
 }
 
 // localIP returns the address to advertise (Via, Contact, SDP) to a peer
@@ -252,8 +409,9 @@ func (a *Agent) localIP(hostport string) (netip.Addr, error) {
 }
 
 // nextHop returns host:port of where an out-of-dialog request to target
-// goes first: the route's host, or the target's.
-func nextHop(route *sipmsg.RouteHeader, target sipmsg.Uri) string {
+// goes first: the route's host, or the target's, with the default port of
+// the transport (RFC 3261 section 19.1.2) if it names none.
+func nextHop(route *sipmsg.RouteHeader, target sipmsg.Uri, transport string) string {
 	u := target
 	if route != nil {
 		u = route.Address
@@ -261,20 +419,50 @@ func nextHop(route *sipmsg.RouteHeader, target sipmsg.Uri) string {
 	port := u.Port
 	if port == 0 {
 		port = 5060
+		if transport == TransportTLS {
+			port = 5061
+		}
 	}
-	return net.JoinHostPort(u.Host, fmt.Sprint(port))
+	return net.JoinHostPort(strings.Trim(u.Host, "[]"), fmt.Sprint(port))
 }
 
-// contact returns a fresh Contact header for user at host on our socket.
-// Every call and registration gets its own: sipgo's DialogUA otherwise
-// shares and mutates one (research/sip.md section 5.2).
-func (a *Agent) contact(user string, host netip.Addr) *sipmsg.ContactHeader {
-	return &sipmsg.ContactHeader{Address: sipmsg.Uri{
+// contact returns a fresh Contact header for user at host. Every call and
+// registration gets its own: sipgo's DialogUA otherwise shares and mutates
+// one (research/sip.md section 5.2). On UDP it names our socket; on TCP
+// and TLS it names the transport and port 0, for the caller to fill in the
+// connection's port.
+func (a *Agent) contact(user string, host netip.Addr, transport string) *sipmsg.ContactHeader {
+	c := &sipmsg.ContactHeader{Address: sipmsg.Uri{
 		Scheme: "sip",
 		User:   user,
 		Host:   host.String(),
 		Port:   int(a.addr.Port()),
 	}}
+	if transport != TransportUDP {
+		c.Address.Port = 0
+		c.Address.UriParams = sipmsg.HeaderParams{{K: "transport", V: transport}}
+	}
+	return c
+}
+
+// streamPort returns the local port of the TCP or TLS connection that req
+// goes out on, connecting first if there is none: the port our Contact
+// names, since the agent has no TCP listener. It adds a Via to req (sipgo
+// needs one to pick a connection), which req then keeps.
+func (a *Agent) streamPort(ctx context.Context, client *sipgo.Client, req *sipmsg.Request) (int, error) {
+	if err := sipgo.ClientRequestAddVia(client, req); err != nil {
+		return 0, err
+	}
+	conn, err := a.ua.TransportLayer().ClientRequestConnection(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("connect to %s: %w", req.Destination(), err)
+	}
+	defer func() { _, _ = conn.TryClose() }() // the reference ClientRequestConnection took
+	ap, err := netip.ParseAddrPort(conn.LocalAddr().String())
+	if err != nil {
+		return 0, fmt.Errorf("local address of the connection to %s: %w", req.Destination(), err)
+	}
+	return int(ap.Port()), nil
 }
 
 // dialogKey identifies a dialog (RFC 3261 section 12): the Call-ID and the
@@ -307,6 +495,37 @@ func (a *Agent) findCall(req *sipmsg.Request) (*Call, bool) {
 	defer a.mu.Unlock()
 	c, ok := a.calls[key]
 	return c, ok
+}
+
+// strayResponse takes a response that matches no transaction: a 2xx
+// resent because our ACK to a re-INVITE was lost is acknowledged again
+// (RFC 3261 section 13.2.2.4); the rest is only noted.
+func (a *Agent) strayResponse(res *sipmsg.Response) {
+	if cseq := res.CSeq(); res.IsSuccess() && cseq != nil && cseq.MethodName == sipmsg.INVITE {
+		if key, ok := responseDialog(res); ok {
+			a.mu.Lock()
+			c := a.calls[key]
+			a.mu.Unlock()
+			if c != nil && c.reack(cseq.SeqNo) {
+				return
+			}
+		}
+	}
+	a.log.Debug("unmatched response", "response", res.StartLine(), "call", callID(res))
+}
+
+// responseDialog returns the dialog of a response to a request of ours:
+// its From tag is ours, its To tag the far end's.
+func responseDialog(res *sipmsg.Response) (dialogKey, bool) {
+	from, to, id := res.From(), res.To(), res.CallID()
+	if from == nil || to == nil || id == nil {
+		return dialogKey{}, false
+	}
+	local, remote := tag(from.Params), tag(to.Params)
+	if local == "" || remote == "" {
+		return dialogKey{}, false
+	}
+	return dialogKey{callID: id.Value(), localTag: local, remoteTag: remote}, true
 }
 
 // endCalls ends every call without signalling; Run is going away.

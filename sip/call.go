@@ -17,25 +17,37 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
-// byeTimeout bounds the BYE that Join sends itself, when it cannot use an
-// answer it got.
+// byeTimeout bounds the BYE that the agent sends itself, when it cannot
+// use an answer it got.
 const byeTimeout = 5 * time.Second
 
 // ErrRemoteHangup is a Call's Err when the far end ended the call with BYE.
 var ErrRemoteHangup = errors.New("the conference hung up")
 
+// maxChanges is how many media changes MediaChanges buffers.
+const maxChanges = 8
+
+// errHangingUp is what a request in flight returns when Hangup ends its
+// call.
+var errHangingUp = errors.New("the call is being hung up")
+
+// errCallEnded is what a request on an ended call returns.
+var errCallEnded = errors.New("the call has ended")
+
 // A JoinRequest says who joins which conference, and where our RTP is.
 type JoinRequest struct {
 	Target      string         // the conference URI, e.g. "sip:conf@example.com"
 	DisplayName string         // shown to the other participants; quoted and escaped on the wire
-	Account     Account        // its AOR is the From, its credentials answer 401/407, its proxy carries the call
+	Account     Account        // its credentials answer 401/407, its proxy and transport carry the call
+	Identity    Identity       // who the call presents as its caller; the zero value is the account's AOR
 	LocalMedia  netip.AddrPort // our RTP address, offered in the SDP
 }
 
 // A JoinError is the final non-2xx answer the conference gave a Join.
 type JoinError struct {
-	Status int    // the SIP status code, e.g. 486
-	Reason string // its reason phrase, e.g. "Busy Here"
+	Status   int    // the SIP status code, e.g. 486
+	Reason   string // its reason phrase, e.g. "Busy Here"
+	Identity string // the From URI the join presented, e.g. "sip:desk4@example.com"
 }
 
 // Error returns status and reason, e.g. "486 Busy Here".
@@ -44,29 +56,60 @@ func (e *JoinError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Rea
 // A Call is an established call into a conference, from Join until either
 // side hangs up.
 type Call struct {
-	agent *Agent
-	log   *slog.Logger
-	key   dialogKey
-	sess  *sipgo.DialogClientSession
-	media Media
+	agent     *Agent
+	log       *slog.Logger
+	key       dialogKey
+	sess      *sipgo.DialogClientSession
+	transport string                // the account's, e.g. "udp"
+	contact   *sipmsg.ContactHeader // ours, sent in every request and 2xx of the dialog
+	local     netip.AddrPort        // our RTP address
+	sdpID     uint64                // the o= session ID of our descriptions
+	identity  string                // the From URI
 
 	done    chan struct{}
 	endOnce sync.Once
 	err     error // written once, before done closes
 
-	hangupMu  sync.Mutex  // serializes Hangup
-	hangingUp atomic.Bool // we sent BYE: a crossing BYE from the far end is no failure
+	stopping  chan struct{} // closed when Hangup starts: requests in flight give up
+	stopOnce  sync.Once
+	hangingUp atomic.Bool          // we sent BYE: a crossing BYE from the far end is no failure
+	reqMu     sync.Mutex           // serializes our requests in the dialog (sipgo numbers them)
+	offer     chan struct{}        // holds a token while an offer/answer exchange runs, ours or theirs
+	acks      chan *sipmsg.Request // ACKs of the far end for our 2xx to its re-INVITEs
 
 	mu         sync.Mutex // guards following
-	remoteCSeq uint32     // the far end's last CSeq (RFC 3261 section 12.2.2)
-	haveRemote bool       // whether remoteCSeq is set
+	media      Media
+	target     sipmsg.Uri      // the remote target: the far end's Contact (RFC 3261 section 12.2.1.1)
+	held       bool            // whether we hold the call
+	remoteWant Direction       // what the far end's last offer allows us
+	sdpVersion uint64          // the o= version of lastSDP
+	lastSDP    []byte          // the last description we sent
+	lastAck    *sipmsg.Request // the ACK of our last re-INVITE, for resending
+	remoteCSeq uint32          // the far end's last CSeq (RFC 3261 section 12.2.2)
+	haveRemote bool            // whether remoteCSeq is set
+	changes    chan Media      // media changes not yet received; closed at the end
+	ended      bool            // whether changes is closed
 }
 
 // ID returns the call's Call-ID.
 func (c *Call) ID() string { return c.key.callID }
 
-// Media returns what the offer/answer exchange settled.
-func (c *Call) Media() Media { return c.media }
+// Identity returns the From URI the call presents, e.g.
+// "sip:pl-7f3a9c2k1m0q@example.com" for a generated identity.
+func (c *Call) Identity() string { return c.identity }
+
+// Media returns what the last offer/answer exchange settled.
+func (c *Call) Media() Media {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.media
+}
+
+// MediaChanges returns a channel that delivers the call's Media whenever a
+// re-INVITE changes it, from the far end (hold, a new address or codec) or
+// from Hold, in order. It buffers maxChanges changes, dropping the oldest
+// beyond (Media always has the latest), and is closed when the call ends.
+func (c *Call) MediaChanges() <-chan Media { return c.changes }
 
 // Done returns a channel that is closed when the call has ended, from
 // either side.
@@ -85,18 +128,20 @@ func (c *Call) Err() error {
 }
 
 // Hangup sends BYE along the dialog's route set (RFC 3261 section 15.1.1),
-// waits for the answer or ctx, and ends the call. Calling it again, or
-// after the far end hung up, does nothing.
+// waits for the answer or ctx, and ends the call. A Hold or
+// SendInfoDTMF in flight gives up. Calling it again, or after the far end
+// hung up, does nothing.
 func (c *Call) Hangup(ctx context.Context) error {
-	c.hangupMu.Lock()
-	defer c.hangupMu.Unlock()
+	c.stopOnce.Do(func() { close(c.stopping) })
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
 	select {
 	case <-c.done:
 		return nil
 	default:
 	}
 	c.hangingUp.Store(true)
-	err := c.agent.bye(ctx, c.sess)
+	err := c.agent.bye(ctx, c.sess, c.remoteTarget())
 	c.end(nil)
 	if err != nil {
 		return fmt.Errorf("hang up call %s: %w", c.ID(), err)
@@ -109,6 +154,10 @@ func (c *Call) end(err error) {
 	c.endOnce.Do(func() {
 		c.err = err
 		c.agent.removeCall(c)
+		c.mu.Lock()
+		c.ended = true
+		close(c.changes)
+		c.mu.Unlock()
 		close(c.done)
 		c.log.Info("call ended", "err", err)
 	})
@@ -123,14 +172,42 @@ func (c *Call) remoteHangup() {
 	c.end(ErrRemoteHangup)
 }
 
+// remoteTarget returns where requests in the dialog go.
+func (c *Call) remoteTarget() sipmsg.Uri {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return *c.target.Clone()
+}
+
+// setMedia makes m the call's media and, if that changes it, delivers it
+// on MediaChanges; if maxChanges are waiting there, the oldest is dropped.
+func (c *Call) setMedia(m Media) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m == c.media || c.ended {
+		return
+	}
+	c.media = m
+	if len(c.changes) == cap(c.changes) {
+		select {
+		case <-c.changes:
+		default:
+		}
+	}
+	c.changes <- m // room: every send happens under c.mu, after the check
+	c.log.Info("media changed", "codec", m.Codec, "remote_media", m.Remote, "direction", m.Direction, "dtmf_pt", m.DTMFPayloadType)
+}
+
 // acceptCSeq checks an in-dialog request's CSeq against the far end's
-// last one, and answers 500 if it is older (RFC 3261 section 12.2.2). It
-// is our own check: sipgo's seeds the remote CSeq with our INVITE's and
-// rejects valid requests (research/sip.md section 5.3).
+// last one, and answers 500 if it is not higher (RFC 3261 section 12.2.2;
+// a retransmission never gets here, sipgo's transaction absorbs it). The
+// first request of the far end sets it. It is our own check: sipgo's
+// seeds the remote CSeq with our INVITE's and rejects valid requests
+// (research/sip.md section 5.3).
 func (c *Call) acceptCSeq(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
 	seq := req.CSeq().SeqNo
 	c.mu.Lock()
-	ok := !c.haveRemote || seq >= c.remoteCSeq
+	ok := !c.haveRemote || seq > c.remoteCSeq
 	if ok {
 		c.remoteCSeq, c.haveRemote = seq, true
 	}
@@ -141,16 +218,17 @@ func (c *Call) acceptCSeq(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool
 	return ok
 }
 
-// Join calls the conference req.Target as req.Account with the display
-// name req.DisplayName, offering PCMU, PCMA and telephone-event on
-// req.LocalMedia, and returns the established call.
+// Join calls the conference req.Target as req.Identity over req.Account,
+// with the display name req.DisplayName, offering PCMU, PCMA and
+// telephone-event on req.LocalMedia, and returns the established call.
 //
 // It answers a 401/407 challenge with the account's credentials and waits
 // through provisional answers. If ctx ends before the final answer, it
 // sends CANCEL (RFC 3261 section 9.1) and returns an error wrapping
-// ctx.Err(). A final non-2xx answer is returned as a *JoinError. An answer
-// whose SDP it cannot use is acknowledged, hung up and returned as an
-// error that says the SDP is bad.
+// ctx.Err(). A final non-2xx answer is returned as a *JoinError naming
+// the identity presented (see IsRosterConflict). An answer whose SDP it
+// cannot use is acknowledged, hung up and returned as an error that says
+// the SDP is bad.
 func (a *Agent) Join(ctx context.Context, req JoinRequest) (*Call, error) {
 	c, err := a.join(ctx, req)
 	if err != nil {
@@ -164,7 +242,11 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 	if err := acc.validate(); err != nil {
 		return nil, err
 	}
-	target, err := conferenceURI(req.Target)
+	who, err := present(req.Identity, acc)
+	if err != nil {
+		return nil, err
+	}
+	target, err := conferenceURI(req.Target, acc)
 	if err != nil {
 		return nil, err
 	}
@@ -175,11 +257,7 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		return nil, err
 	}
 	route, _ := acc.route() // validated above
-	host, err := a.localIP(nextHop(route, target))
-	if err != nil {
-		return nil, err
-	}
-	client, err := a.client(host)
+	client, host, err := a.prepare(acc, nextHop(route, target, acc.transport()))
 	if err != nil {
 		return nil, err
 	}
@@ -188,32 +266,52 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		local = netip.AddrPortFrom(host, local.Port())
 	}
 
-	inv := a.invite(req, target, route, host, local)
+	sdpID := rand.Uint64() >> 2
+	inv := a.invite(req, who, acc.requestURI(target), route, host, local, sdpID)
 	callID := inv.CallID().Value()
 	fromTag, _ := inv.From().Params.Get("tag")
+	identity := who.from.String()
 
-	log := a.log.With("call", callID, "to", req.Target, "from", acc.AOR())
+	log := a.log.With("call", callID, "to", req.Target, "from", identity)
 	dua := &sipgo.DialogUA{Client: client, ContactHDR: *inv.Contact()}
 	sess, err := dua.WriteInvite(ctx, inv)
 	if err != nil {
 		return nil, fmt.Errorf("send INVITE: %w", err)
 	}
-	log.Info("calling")
-	if err := a.waitAnswer(ctx, sess, acc, log); err != nil {
+	log.Info("calling", "account", acc, "transport", acc.transport())
+	if err := a.waitAnswer(ctx, sess, acc, identity, log); err != nil {
 		a.abandon(ctx, sess, log)
 		return nil, err
 	}
+	// On TCP and TLS sipgo wrote the connection's port into our Contact
+	// as it sent the INVITE; requests in the dialog carry that one.
+	dua.ContactHDR = *inv.Contact().Clone()
 
 	res := sess.InviteResponse
 	remoteTag, _ := res.To().Params.Get("tag")
 	media, mediaErr := answerMedia(res)
 	c := &Call{
-		agent: a,
-		log:   log,
-		key:   dialogKey{callID: callID, localTag: fromTag, remoteTag: remoteTag},
-		sess:  sess,
-		media: media,
-		done:  make(chan struct{}),
+		agent:      a,
+		log:        log,
+		key:        dialogKey{callID: callID, localTag: fromTag, remoteTag: remoteTag},
+		sess:       sess,
+		transport:  acc.transport(),
+		contact:    inv.Contact().Clone(),
+		local:      local,
+		sdpID:      sdpID,
+		identity:   identity,
+		done:       make(chan struct{}),
+		stopping:   make(chan struct{}),
+		offer:      make(chan struct{}, 1),
+		acks:       make(chan *sipmsg.Request, 4),
+		media:      media,
+		target:     *inv.Recipient.Clone(),
+		sdpVersion: sdpID,
+		lastSDP:    inv.Body(),
+		changes:    make(chan Media, maxChanges),
+	}
+	if contact := res.Contact(); contact != nil {
+		c.target = *contact.Address.Clone()
 	}
 	a.addCall(c) // before the ACK, after which the far end may send BYE
 	if err := sess.Ack(ctx); err != nil {
@@ -229,31 +327,43 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		}
 		return nil, fmt.Errorf("bad SDP answer: %w", mediaErr)
 	}
-	log.Info("call established", "codec", media.Codec, "remote_media", media.Remote, "dtmf_pt", media.DTMFPayloadType)
+	log.Info("call established", "codec", media.Codec, "remote_media", media.Remote, "dtmf_pt", media.DTMFPayloadType, "direction", media.Direction)
 	return c, nil
 }
 
-// invite builds the INVITE for req: From the account's AOR with the display
-// name and a new tag, a Contact of its own on host, through route if not
-// nil, offering our media at local.
-func (a *Agent) invite(req JoinRequest, target sipmsg.Uri, route *sipmsg.RouteHeader, host netip.Addr, local netip.AddrPort) *sipmsg.Request {
-	inv := sipmsg.NewRequest(sipmsg.INVITE, target)
-	from := &sipmsg.FromHeader{DisplayName: quoteDisplayName(req.DisplayName), Address: req.Account.aorURI(), Params: sipmsg.NewParams()}
+// invite builds the INVITE for req: From the presented identity with the
+// display name and a new tag, a Contact of its own on host, through route
+// if not nil, offering our media at local.
+//
+// The Contact's user is the From user and a token of the call's own, so
+// that no two legs share one, whatever identities they present; the agent
+// routes requests in a dialog by its Call-ID and tags all the same.
+func (a *Agent) invite(req JoinRequest, who presented, ruri sipmsg.Uri, route *sipmsg.RouteHeader, host netip.Addr, local netip.AddrPort, sdpID uint64) *sipmsg.Request {
+	inv := sipmsg.NewRequest(sipmsg.INVITE, ruri)
+	from := &sipmsg.FromHeader{DisplayName: quoteDisplayName(req.DisplayName), Address: who.from, Params: sipmsg.NewParams()}
 	from.Params.Add("tag", newToken())
 	inv.AppendHeader(from)
-	inv.AppendHeader(&sipmsg.ToHeader{Address: sipmsg.Uri{Scheme: "sip", User: target.User, Host: target.Host, Port: target.Port}})
+	inv.AppendHeader(&sipmsg.ToHeader{Address: sipmsg.Uri{Scheme: ruri.Scheme, User: ruri.User, Host: ruri.Host, Port: ruri.Port}})
 	callID := sipmsg.CallIDHeader(newToken())
 	inv.AppendHeader(&callID)
-	inv.AppendHeader(a.contact(req.Account.User, host))
+	user := who.from.User
+	if user == "" {
+		user = DefaultGeneratedPrefix
+	}
+	inv.AppendHeader(a.contact(user+"-"+strings.ToLower(newToken()[:8]), host, req.Account.transport()))
 	if route != nil {
 		inv.AppendHeader(route)
+	}
+	for _, h := range who.headers(req.DisplayName) {
+		inv.AppendHeader(h)
 	}
 	inv.AppendHeader(sipmsg.NewHeader("Allow", allowed))
 	if a.userAgent != "" {
 		inv.AppendHeader(sipmsg.NewHeader("User-Agent", a.userAgent))
 	}
 	inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-	inv.SetBody(offerSDP(local, rand.Uint64()>>2))
+	inv.SetBody(offerSDP(local, sdpID))
+	inv.SetTransport(req.Account.sipTransport())
 	return inv
 }
 
@@ -262,7 +372,7 @@ func (a *Agent) invite(req JoinRequest, target sipmsg.Uri, route *sipmsg.RouteHe
 // provisional answer came; before that there is nothing to cancel yet and
 // the INVITE transaction is abandoned at once instead of waiting for an
 // answer that may never come.
-func (a *Agent) waitAnswer(ctx context.Context, sess *sipgo.DialogClientSession, acc Account, log *slog.Logger) error {
+func (a *Agent) waitAnswer(ctx context.Context, sess *sipgo.DialogClientSession, acc Account, identity string, log *slog.Logger) error {
 	var answered atomic.Bool
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
@@ -291,7 +401,7 @@ func (a *Agent) waitAnswer(ctx context.Context, sess *sipgo.DialogClientSession,
 	var dr *sipgo.ErrDialogResponse
 	switch {
 	case errors.As(err, &dr):
-		return &JoinError{Status: dr.Res.StatusCode, Reason: dr.Res.Reason}
+		return &JoinError{Status: dr.Res.StatusCode, Reason: dr.Res.Reason, Identity: identity}
 	case ctx.Err() != nil:
 		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			log.Warn("cancel", "err", err)
@@ -314,77 +424,106 @@ func (a *Agent) abandon(ctx context.Context, sess *sipgo.DialogClientSession, lo
 		log.Warn("send ACK", "err", err)
 		return
 	}
+	target := sess.InviteRequest.Recipient
+	if contact := res.Contact(); contact != nil {
+		target = contact.Address
+	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
 	defer cancel()
-	if err := a.bye(hctx, sess); err != nil {
+	if err := a.bye(hctx, sess, *target.Clone()); err != nil {
 		log.Warn("hang up", "err", err)
 	}
 }
 
-// bye sends BYE in sess's dialog and waits for the final answer. It builds
-// the BYE itself rather than with sess.Bye: that one does not send from
-// our socket (no Laddr) and takes a provisional answer for the final one.
+// bye sends BYE to target in sess's dialog and waits for the final answer.
 // 481 and 408 end the dialog as well as 2xx do (RFC 3261 section 15.1.1).
-func (a *Agent) bye(ctx context.Context, sess *sipgo.DialogClientSession) error {
-	target := sess.InviteRequest.Recipient
-	if contact := sess.InviteResponse.Contact(); contact != nil {
-		target = contact.Address
-	}
-	bye := sipmsg.NewRequest(sipmsg.BYE, *target.Clone())
-	bye.Laddr = sess.InviteRequest.Laddr
-	if a.userAgent != "" {
-		bye.AppendHeader(sipmsg.NewHeader("User-Agent", a.userAgent))
-	}
-	tx, err := sess.TransactionRequest(ctx, bye)
+func (a *Agent) bye(ctx context.Context, sess *sipgo.DialogClientSession, target sipmsg.Uri) error {
+	res, err := a.dialogRequest(ctx, sess, sipmsg.NewRequest(sipmsg.BYE, target), nil)
 	if err != nil {
-		return fmt.Errorf("send BYE: %w", err)
+		return err
+	}
+	if res.IsSuccess() || dialogGone(res) {
+		return nil
+	}
+	return fmt.Errorf("BYE answered %d %s", res.StatusCode, res.Reason)
+}
+
+// dialogGone reports whether an answer in a dialog says the far end no
+// longer has it: 481, or 408 (RFC 3261 section 12.2.1.2).
+func dialogGone(res *sipmsg.Response) bool {
+	return res.StatusCode == sipmsg.StatusCallTransactionDoesNotExists || res.StatusCode == sipmsg.StatusRequestTimeout
+}
+
+// dialogRequest sends req in sess's dialog and waits for its final answer,
+// ctx, or abort (which may be nil). sipgo fills in the dialog's headers
+// and route set and numbers the request. It is built here rather than
+// with sess.Do, which does not send from our UDP socket (no Laddr).
+func (a *Agent) dialogRequest(ctx context.Context, sess *sipgo.DialogClientSession, req *sipmsg.Request, abort <-chan struct{}) (*sipmsg.Response, error) {
+	method := req.Method
+	req.Laddr = sess.InviteRequest.Laddr
+	if a.userAgent != "" {
+		req.AppendHeader(sipmsg.NewHeader("User-Agent", a.userAgent))
+	}
+	tx, err := sess.TransactionRequest(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("send %s: %w", method, err)
 	}
 	defer tx.Terminate()
 	for {
 		select {
 		case res := <-tx.Responses():
-			switch {
-			case res.IsProvisional():
+			if res.IsProvisional() {
 				continue
-			case res.IsSuccess(), res.StatusCode == sipmsg.StatusCallTransactionDoesNotExists, res.StatusCode == sipmsg.StatusRequestTimeout:
-				return nil
 			}
-			return fmt.Errorf("BYE answered %d %s", res.StatusCode, res.Reason)
+			return res, nil
 		case <-tx.Done():
 			if err := tx.Err(); err != nil {
-				return fmt.Errorf("BYE: %w", err)
+				return nil, fmt.Errorf("%s: %w", method, err)
 			}
-			return errors.New("BYE: no answer")
+			return nil, fmt.Errorf("%s: no answer", method)
 		case <-ctx.Done():
-			return fmt.Errorf("BYE: %w", ctx.Err())
+			return nil, fmt.Errorf("%s: %w", method, ctx.Err())
+		case <-abort:
+			return nil, fmt.Errorf("%s: %w", method, errHangingUp)
 		}
 	}
 }
 
-// conferenceURI parses and checks a conference URI.
-func conferenceURI(s string) (sipmsg.Uri, error) {
-	var u sipmsg.Uri
-	if err := sipmsg.ParseUri(s, &u); err != nil {
-		return u, fmt.Errorf("conference URI %q: %w", s, err)
+// conferenceURI parses and checks a conference URI for acc: a transport
+// it names must be the account's.
+func conferenceURI(s string, acc Account) (sipmsg.Uri, error) {
+	u, err := ParseURI(s)
+	if err != nil {
+		return sipmsg.Uri{}, fmt.Errorf("conference URI: %w", err)
 	}
-	if u.Scheme != "sip" || u.Host == "" || u.Wildcard {
-		return u, fmt.Errorf("conference URI %q: want sip:user@host", s)
+	if tr, ok := u.param("transport"); ok && !strings.EqualFold(tr, acc.transport()) {
+		return sipmsg.Uri{}, fmt.Errorf("conference URI %q says transport=%s, but the account uses %s", s, tr, acc.transport())
 	}
-	if tr, ok := u.UriParams.Get("transport"); ok && !strings.EqualFold(tr, "udp") {
-		return u, fmt.Errorf("conference URI %q: transport %s is not supported, only UDP", s, tr)
+	if u.Scheme == "sips" && acc.transport() != TransportTLS {
+		return sipmsg.Uri{}, fmt.Errorf("conference URI %q is a sips: URI, but the account uses %s, not tls", s, acc.transport())
 	}
-	return u, nil
+	return u.sipURI(), nil
 }
 
 // answerMedia returns the media an INVITE's 2xx answer settles.
 func answerMedia(res *sipmsg.Response) (Media, error) {
-	ct := res.ContentType()
+	if err := sdpBody(res); err != nil {
+		return Media{}, err
+	}
+	return parseAnswer(res.Body())
+}
+
+// sdpBody checks that m carries an SDP body by its Content-Type.
+func sdpBody(m interface {
+	ContentType() *sipmsg.ContentTypeHeader
+}) error {
+	ct := m.ContentType()
 	if ct == nil {
-		return Media{}, errors.New("no SDP body (no Content-Type)")
+		return errors.New("no SDP body (no Content-Type)")
 	}
 	typ, _, err := mime.ParseMediaType(ct.Value())
 	if err != nil || typ != "application/sdp" {
-		return Media{}, fmt.Errorf("body is %q, not application/sdp", clip(ct.Value()))
+		return fmt.Errorf("body is %q, not application/sdp", clip(ct.Value()))
 	}
-	return parseAnswer(res.Body())
+	return nil
 }

@@ -28,8 +28,8 @@ func (a *Agent) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 }
 
 // onInvite answers INVITEs. A new call cannot be taken yet (bridging comes
-// later); a re-INVITE in one of our calls is declined with 488, which
-// leaves the session as it was (RFC 3264 section 8, RFC 4028 section 10).
+// later); a re-INVITE in one of our calls changes its session (see
+// Call.onReinvite).
 func (a *Agent) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if !a.valid(req, tx) {
 		return
@@ -48,18 +48,25 @@ func (a *Agent) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		a.reply(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	if !c.acceptCSeq(req, tx) {
-		return
-	}
-	c.log.Info("re-INVITE declined")
-	a.reply(tx, req, sipmsg.StatusNotAcceptableHere, "Session Changes Not Supported")
+	c.onReinvite(req, tx)
 }
 
 // onAck takes ACKs for 2xx answers, which come in transactions of their
-// own; ACKs for our non-2xx answers are absorbed by sipgo's server
-// transaction. An ACK gets no answer (RFC 3261 section 17.1.1.3).
+// own, and hands those of our calls to the re-INVITE waiting for them;
+// ACKs for our non-2xx answers are absorbed by sipgo's server transaction.
+// An ACK gets no answer (RFC 3261 section 17.1.1.3), so one that is
+// invalid, or of no call (it came after the BYE), is dropped.
 func (a *Agent) onAck(req *sipmsg.Request, _ sipmsg.ServerTransaction) {
-	a.log.Debug("ack ignored", "call", callID(req))
+	if reason := badRequest(req); reason != "" {
+		a.log.Info("bad ACK dropped", "source", req.Source(), "reason", reason)
+		return
+	}
+	c, ok := a.findCall(req)
+	if !ok {
+		a.log.Debug("ACK of no call ignored", "call", callID(req))
+		return
+	}
+	c.ack(req)
 }
 
 // onBye ends the call the BYE belongs to (RFC 3261 section 15.1.2).
@@ -145,7 +152,7 @@ func badRequest(req *sipmsg.Request) string {
 		return "Missing CSeq"
 	case req.CSeq().MethodName != req.Method:
 		return "CSeq Method Does Not Match"
-	case !req.From().Params.Has("tag"):
+	case tag(req.From().Params) == "":
 		return "Missing From Tag"
 	case req.Recipient.Scheme != "sip" && req.Recipient.Scheme != "sips":
 		return "Unsupported URI Scheme " + reasonSafe(req.Recipient.Scheme)
@@ -167,7 +174,13 @@ func reasonSafe(s string) string {
 // inDialog reports whether req carries a To tag, i.e. claims a dialog.
 func inDialog(req *sipmsg.Request) bool {
 	to := req.To()
-	return to != nil && to.Params.Has("tag")
+	return to != nil && tag(to.Params) != ""
+}
+
+// tag returns the tag parameter of a From or To header, "" if none.
+func tag(params sipmsg.HeaderParams) string {
+	t, _ := params.Get("tag")
+	return t
 }
 
 func fromURI(req *sipmsg.Request) string {

@@ -38,11 +38,25 @@ const (
 // realm the challenge names. It refreshes at half the lifetime the
 // registrar granted, each refresh a new transaction in the same Call-ID
 // with the same From tag and the next CSeq (RFC 3261 section 10.2.4).
-// After a failure it retries with exponential backoff and jitter, from 1 s
-// up to 60 s. report, if not nil, is called from KeepRegistered's goroutine
-// whenever the Registration changes, a refresh's new Expires included.
+// While registered it sends an OPTIONS keep-alive every acc.KeepAlive
+// (which also keeps NAT bindings open); one without any answer means the
+// server is gone: the registration is reported Failed ("no answer from
+// host:port") and it registers again at once. On TCP and TLS, a
+// keep-alive that had to open a new connection registers again too,
+// since the server reaches us only over the connection our binding
+// names. After a failure it retries with exponential backoff and jitter,
+// from 1 s up to 60 s.
+//
+// report, if not nil, is called from KeepRegistered's goroutine whenever
+// the Registration changes, a refresh's new Expires included. An account
+// that cannot be used at all (a bad proxy address, an unreadable CA file)
+// is reported Failed and returned as an error.
 func (a *Agent) KeepRegistered(ctx context.Context, acc Account, report func(Registration)) error {
+	if report == nil {
+		report = func(Registration) {}
+	}
 	if err := acc.validate(); err != nil {
+		report(Registration{State: Failed, Detail: err.Error()})
 		return fmt.Errorf("keep %s registered: %w", acc.AOR(), err)
 	}
 	if err := a.waitReady(ctx); err != nil {
@@ -53,10 +67,8 @@ func (a *Agent) KeepRegistered(ctx context.Context, acc Account, report func(Reg
 	}
 	r, err := a.newRegistrar(acc)
 	if err != nil {
+		report(Registration{State: Failed, Detail: err.Error()})
 		return fmt.Errorf("keep %s registered: %w", acc.AOR(), err)
-	}
-	if report == nil {
-		report = func(Registration) {}
 	}
 	if err := r.run(ctx, report); err != nil {
 		return fmt.Errorf("keep %s registered: %w", acc.AOR(), err)
@@ -71,6 +83,7 @@ type registrar struct {
 	log     *slog.Logger
 	client  *sipgo.Client
 	route   *sipmsg.RouteHeader // nil without outbound proxy
+	hop     string              // host:port of the first hop, for messages
 	contact sipmsg.ContactHeader
 	callID  sipmsg.CallIDHeader
 	fromTag string
@@ -84,11 +97,8 @@ func (a *Agent) newRegistrar(acc Account) (*registrar, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, err := a.localIP(nextHop(route, registrarURI(acc)))
-	if err != nil {
-		return nil, err
-	}
-	client, err := a.client(host)
+	hop := nextHop(route, registrarURI(acc), acc.transport())
+	client, host, err := a.prepare(acc, hop)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +108,8 @@ func (a *Agent) newRegistrar(acc Account) (*registrar, error) {
 		log:     a.log.With("account", acc),
 		client:  client,
 		route:   route,
-		contact: *a.contact(acc.User, host),
+		hop:     hop,
+		contact: *a.contact(acc.User, host, acc.transport()),
 		callID:  sipmsg.CallIDHeader(newToken()),
 		fromTag: newToken(),
 	}, nil
@@ -106,16 +117,24 @@ func (a *Agent) newRegistrar(acc Account) (*registrar, error) {
 
 // registrarURI is the request-URI of REGISTER: the domain, without user
 // (RFC 3261 section 10.2).
-func registrarURI(acc Account) sipmsg.Uri { return sipmsg.Uri{Scheme: "sip", Host: acc.Domain} }
+func registrarURI(acc Account) sipmsg.Uri {
+	return acc.requestURI(sipmsg.Uri{Scheme: "sip", Host: acc.Domain})
+}
 
-// run is the registration loop: register, wait, refresh or retry, until
-// ctx is done.
+// What the registration loop does when its timer fires.
+const (
+	doRegister = iota
+	doProbe
+)
+
+// run is the registration loop: register, then refresh, probe or retry,
+// until ctx is done.
 func (r *registrar) run(ctx context.Context, report func(Registration)) error {
 	var last Registration
 	set := func(reg Registration) {
 		if reg != last {
 			last = reg
-			r.log.Debug("registration", "state", reg.State, "detail", reg.Detail, "expires", reg.Expires)
+			r.log.Debug("registration", "state", reg.State, "detail", reg.Detail, "expires", reg.Expires, "next", reg.NextAttempt)
 			report(reg)
 		}
 	}
@@ -124,8 +143,20 @@ func (r *registrar) run(ctx context.Context, report func(Registration)) error {
 
 	bound := false // whether the registrar may hold our binding
 	failures := 0
+	var refreshAt time.Time // while registered
+	next := doRegister
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	// schedule picks what follows a success: the refresh, or a keep-alive
+	// before it.
+	schedule := func() {
+		wait := time.Until(refreshAt)
+		next = doRegister
+		if ka := r.acc.keepAlive(); ka > 0 && ka < wait {
+			next, wait = doProbe, ka
+		}
+		timer.Reset(wait)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -139,6 +170,22 @@ func (r *registrar) run(ctx context.Context, report func(Registration)) error {
 			return errStopped
 		case <-timer.C:
 		}
+		if next == doProbe {
+			err := r.probe(ctx)
+			switch {
+			case ctx.Err() != nil:
+				continue // to ctx.Done
+			case err == nil:
+				schedule()
+				continue
+			}
+			if errors.Is(err, errReconnected) {
+				r.log.Info("new connection to the registrar: registering again")
+			} else {
+				r.log.Info("keep-alive failed: registering again", "err", err)
+				set(Registration{State: Failed, Detail: err.Error(), NextAttempt: time.Now()})
+			}
+		}
 		granted, err := r.register1(ctx, r.acc.expires())
 		switch {
 		case ctx.Err() != nil:
@@ -147,12 +194,16 @@ func (r *registrar) run(ctx context.Context, report func(Registration)) error {
 			bound = true
 		case err != nil:
 			failures++
-			set(Registration{State: Failed, Detail: err.Error()})
-			timer.Reset(retryDelay(failures))
+			d := retryDelay(failures)
+			next = doRegister
+			set(Registration{State: Failed, Detail: err.Error(), NextAttempt: time.Now().Add(d)})
+			timer.Reset(d)
 		default:
 			bound, failures = true, 0
-			set(Registration{State: Registered, Expires: time.Now().Add(granted)})
-			timer.Reset(max(granted/2, minRefresh))
+			now := time.Now()
+			refreshAt = now.Add(max(granted/2, minRefresh))
+			set(Registration{State: Registered, Expires: now.Add(granted), NextAttempt: refreshAt})
+			schedule()
 		}
 	}
 }
@@ -167,6 +218,64 @@ func retryDelay(failures int) time.Duration {
 	}
 	return d/2 + rand.N(d/2+1)
 }
+
+// probeTimeout bounds one keep-alive: no longer than the interval, since
+// the next one is due then, and within [1 s, 5 s] so that retransmissions
+// get their chance and a dead server is noticed soon.
+func probeTimeout(interval time.Duration) time.Duration {
+	return min(max(interval, time.Second), 5*time.Second)
+}
+
+// probe sends one OPTIONS keep-alive to the registrar (RFC 3261 section
+// 11) and returns an error if nothing answers: any response, even an
+// error status, shows the server alive.
+func (r *registrar) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout(r.acc.keepAlive()))
+	defer cancel()
+	uri := registrarURI(r.acc)
+	req := sipmsg.NewRequest(sipmsg.OPTIONS, uri)
+	from := &sipmsg.FromHeader{Address: r.acc.aorURI(), Params: sipmsg.NewParams()}
+	from.Params.Add("tag", newToken())
+	req.AppendHeader(from)
+	req.AppendHeader(&sipmsg.ToHeader{Address: sipmsg.Uri{Scheme: "sip", Host: r.acc.Domain}})
+	callID := sipmsg.CallIDHeader(newToken())
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sipmsg.OPTIONS})
+	if r.route != nil {
+		route := *r.route
+		req.AppendHeader(&route)
+	}
+	maxFwd := sipmsg.MaxForwardsHeader(70)
+	req.AppendHeader(&maxFwd)
+	if ua := r.agent.userAgent; ua != "" {
+		req.AppendHeader(sipmsg.NewHeader("User-Agent", ua))
+	}
+	req.SetTransport(r.acc.sipTransport())
+	var port int
+	if r.acc.stream() {
+		var err error
+		if port, err = r.agent.streamPort(ctx, r.client, req); err != nil {
+			return fmt.Errorf("no answer from %s: %w", r.hop, err)
+		}
+	}
+	res, err := r.client.Do(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("no answer from %s", r.hop)
+		}
+		return fmt.Errorf("no answer from %s: %w", r.hop, err)
+	}
+	r.log.Debug("keep-alive answered", "status", res.StatusCode)
+	if r.acc.stream() && port != r.contact.Address.Port {
+		return errReconnected
+	}
+	return nil
+}
+
+// errReconnected is what a keep-alive on TCP or TLS returns when it went
+// out on a new connection: the server reaches us only over the one our
+// binding names, so we register again on the new one.
+var errReconnected = errors.New("the connection to the registrar was replaced")
 
 // unregister removes our binding (RFC 3261 section 10.2.2), bounded by
 // unregisterTimeout, if the agent still runs.
@@ -201,7 +310,7 @@ func (r *registrar) register1(ctx context.Context, expires time.Duration) (time.
 	}
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
-		return 0, fmt.Errorf("no answer from %s within %v", nextHop(r.route, registrarURI(r.acc)), registerTimeout)
+		return 0, fmt.Errorf("no answer from %s within %v", r.hop, registerTimeout)
 	case err != nil:
 		return 0, err
 	case !res.IsSuccess():
@@ -220,6 +329,16 @@ func (r *registrar) register1(ctx context.Context, expires time.Duration) (time.
 // send sends one REGISTER and answers its 401/407 challenges.
 func (r *registrar) send(ctx context.Context, expires time.Duration) (*sipmsg.Response, error) {
 	req := r.request(expires)
+	if r.acc.stream() && expires > 0 {
+		// The Contact names the connection's port, which may be new. An
+		// unregistration names the one registered.
+		port, err := r.agent.streamPort(ctx, r.client, req)
+		if err != nil {
+			return nil, err
+		}
+		r.contact.Address.Port = port
+		req.Contact().Address.Port = port
+	}
 	res, err := r.client.Do(ctx, req)
 	for challenges := 0; err == nil && challenges < maxChallenges && isChallenge(res); challenges++ {
 		if challenges > 0 && !staleNonce(res) {
@@ -262,6 +381,7 @@ func (r *registrar) request(expires time.Duration) *sipmsg.Request {
 	if ua := r.agent.userAgent; ua != "" {
 		req.AppendHeader(sipmsg.NewHeader("User-Agent", ua))
 	}
+	req.SetTransport(r.acc.sipTransport())
 	return req
 }
 

@@ -141,6 +141,10 @@ func TestKeepRegisteredWrongPassword(t *testing.T) {
 	if got := rec.last().Detail; !strings.Contains(got, "403") {
 		t.Errorf("Detail = %q, want the 403 of the registrar", got)
 	}
+	// The first retry is due after 0.5 to 1 s.
+	if next := time.Until(rec.last().NextAttempt); next > time.Second {
+		t.Errorf("NextAttempt in %v, want at most 1 s", next)
+	}
 	if k.Registered(testUser) {
 		t.Errorf("Kamailio has a binding for %s with a wrong password", testUser)
 	}
@@ -253,5 +257,78 @@ func TestKeepRegisteredIntervalTooBrief(t *testing.T) {
 	defer mu.Unlock()
 	if got := strings.Join(asked, ","); got != "2,5,0" {
 		t.Errorf("Expires asked for: %s, want 2,5,0", got)
+	}
+}
+
+// TestKeepAliveNoticesDeadServer stops the registrar under a registered
+// account: the next keep-alive goes unanswered, the registration fails
+// saying so, and once the registrar is back the account registers again
+// by itself.
+func TestKeepAliveNoticesDeadServer(t *testing.T) {
+	t.Parallel()
+	k := startRegistrar(t)
+	a := startAgent(t)
+	// A long lifetime: only the keep-alive can notice.
+	acc := Account{User: testUser, Password: testPassword, Domain: testDomain, Proxy: k.Addr().String(), Expires: time.Hour, KeepAlive: 200 * time.Millisecond}
+	rec := &recorder{}
+	stop := keepRegistered(t, a, acc, rec)
+	waitFor(t, "Registered reported", 5*time.Second, func() bool { return rec.last().State == Registered })
+	if reg := rec.last(); time.Until(reg.NextAttempt) < 20*time.Minute {
+		t.Errorf("registered: next attempt %v, want the refresh at half of an hour", time.Until(reg.NextAttempt))
+	}
+	k.Stop()
+	want := "no answer from " + k.Addr().String()
+	waitFor(t, "the dead registrar noticed", 5*time.Second, func() bool {
+		reg := rec.last()
+		return reg.State == Failed && reg.Detail == want
+	})
+	k.Start(t)
+	waitFor(t, "registered again", 15*time.Second, func() bool { return rec.last().State == Registered && k.Registered(testUser) })
+	if err := stop(); err != nil {
+		t.Errorf("KeepRegistered = %v, want nil", err)
+	}
+}
+
+// TestRefreshFailureRetries has a refresh refused: the registration fails
+// with the answer and the time of the retry, which registers again.
+func TestRefreshFailureRetries(t *testing.T) {
+	t.Parallel()
+	a := startAgent(t)
+	conn := newRawPeer(t, a).conn
+	var mu sync.Mutex
+	n := 0
+	fakeRegistrar(t, conn, func(req string) (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n == 2 {
+			return "500 Server Internal Error", ""
+		}
+		return "200 OK", "Expires: 1\r\n"
+	})
+	acc := Account{User: testUser, Domain: testDomain, Proxy: conn.LocalAddr().String(), Expires: time.Second, KeepAlive: -1}
+	rec := &recorder{}
+	stop := keepRegistered(t, a, acc, rec)
+	waitFor(t, "registered after the failed refresh", 10*time.Second, func() bool {
+		s := rec.states()
+		return len(s) >= 4 && s[len(s)-1] == Registered
+	})
+	if err := stop(); err != nil {
+		t.Errorf("KeepRegistered = %v, want nil", err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var failed *Registration
+	for i, reg := range rec.regs {
+		if reg.State == Failed {
+			failed = &rec.regs[i]
+			break
+		}
+	}
+	if failed == nil || failed.Detail != "500 Server Internal Error" {
+		t.Fatalf("reports %+v, want a Failed with 500 Server Internal Error", rec.regs)
+	}
+	if failed.NextAttempt.IsZero() {
+		t.Errorf("Failed without NextAttempt: %+v", *failed)
 	}
 }

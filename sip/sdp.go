@@ -16,8 +16,8 @@ const (
 	ptTelephoneEvent = 101 // dynamic; RFC 4733 events 0-16 (DTMF)
 )
 
-// maxSDPSize bounds what parseAnswer reads; an answer for one audio stream
-// is a few hundred bytes.
+// maxSDPSize bounds what parseSDP reads; a description of one audio
+// stream is a few hundred bytes.
 const maxSDPSize = 16 << 10
 
 // Media is what the offer/answer exchange settled for a call's audio.
@@ -26,62 +26,209 @@ type Media struct {
 	PayloadType     uint8          // the codec's RTP payload type
 	DTMFPayloadType uint8          // telephone-event's payload type; 0 when not negotiated
 	Remote          netip.AddrPort // where to send RTP: the answer's c= address and m= port
+	// Direction is what we may do with the stream: SendRecv normally,
+	// RecvOnly or Inactive while the far end holds us, SendOnly while we
+	// hold it.
+	Direction Direction
 }
 
-// offerSDP returns our offer (RFC 3264 section 5): one audio stream on
-// local offering PCMU, PCMA and telephone-event, 20 ms packets, sendrecv.
+// A Direction says which ways a media stream flows, seen from our side
+// (RFC 3264 section 5.1, RFC 4566 section 6). The zero value is SendRecv.
+type Direction uint8
+
+// The directions.
+const (
+	SendRecv Direction = iota // both ways
+	SendOnly                  // we send, and receive nothing
+	RecvOnly                  // we receive, and must not send
+	Inactive                  // neither way
+)
+
+// String returns the SDP attribute of d, e.g. "sendonly".
+func (d Direction) String() string {
+	switch d {
+	case SendRecv:
+		return "sendrecv"
+	case SendOnly:
+		return "sendonly"
+	case RecvOnly:
+		return "recvonly"
+	case Inactive:
+		return "inactive"
+	}
+	return "Direction(" + strconv.Itoa(int(d)) + ")"
+}
+
+// Sends reports whether we may send media.
+func (d Direction) Sends() bool { return d == SendRecv || d == SendOnly }
+
+// Receives reports whether media is to be received.
+func (d Direction) Receives() bool { return d == SendRecv || d == RecvOnly }
+
+func direction(send, recv bool) Direction {
+	switch {
+	case send && recv:
+		return SendRecv
+	case send:
+		return SendOnly
+	case recv:
+		return RecvOnly
+	}
+	return Inactive
+}
+
+// mirror returns the direction the other side sees: what one sends, the
+// other receives.
+func (d Direction) mirror() Direction { return direction(d.Receives(), d.Sends()) }
+
+// and returns what both d and o allow.
+func (d Direction) and(o Direction) Direction {
+	return direction(d.Sends() && o.Sends(), d.Receives() && o.Receives())
+}
+
+// parseDirection reads a direction attribute's name.
+func parseDirection(attr string) (Direction, bool) {
+	for d := SendRecv; d <= Inactive; d++ {
+		if attr == d.String() {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// sdpFormat is a payload type we list in an m= line.
+type sdpFormat struct {
+	pt   uint8
+	name string // "PCMU", "PCMA" or "telephone-event", all at 8000 Hz
+}
+
+// ourFormats is what we offer first, in order of preference.
+var ourFormats = []sdpFormat{{ptPCMU, "PCMU"}, {ptPCMA, "PCMA"}, {ptTelephoneEvent, "telephone-event"}}
+
+// formats returns the payload types m settled, for a new offer or answer
+// that keeps them.
+func (m Media) formats() []sdpFormat {
+	f := []sdpFormat{{m.PayloadType, m.Codec}}
+	if m.DTMFPayloadType != 0 {
+		f = append(f, sdpFormat{m.DTMFPayloadType, "telephone-event"})
+	}
+	return f
+}
+
+// offerSDP returns our first offer (RFC 3264 section 5): one audio stream
+// on local offering PCMU, PCMA and telephone-event, 20 ms packets,
+// sendrecv.
 func offerSDP(local netip.AddrPort, sessionID uint64) []byte {
+	return writeSDP(sdpOut{local: local, id: sessionID, version: sessionID, dir: SendRecv, audio: ourFormats})
+}
+
+// sdpOut is a session description of ours: one audio stream and, in an
+// answer, the offer's other streams, refused.
+type sdpOut struct {
+	local       netip.AddrPort
+	id, version uint64 // of the o= line (RFC 4566 section 5.2)
+	dir         Direction
+	audio       []sdpFormat
+	// offer is the offer answered, and audioAt the index of its stream
+	// that the audio answers; offer is nil in an offer of ours.
+	offer   *sdpSession
+	audioAt int
+}
+
+// writeSDP renders a session description.
+func writeSDP(o sdpOut) []byte {
 	ipVer := "IP4"
-	if local.Addr().Is6() {
+	if o.local.Addr().Is6() {
 		ipVer = "IP6"
 	}
-	ip := local.Addr().String()
+	ip := o.local.Addr().String()
 	var b strings.Builder
 	line := func(format string, args ...any) {
 		fmt.Fprintf(&b, format, args...)
 		b.WriteString("\r\n")
 	}
 	line("v=0")
-	line("o=partyline %d %d IN %s %s", sessionID, sessionID, ipVer, ip)
+	line("o=partyline %d %d IN %s %s", o.id, o.version, ipVer, ip)
 	line("s=partyline")
 	line("c=IN %s %s", ipVer, ip)
 	line("t=0 0")
-	line("m=audio %d RTP/AVP %d %d %d", local.Port(), ptPCMU, ptPCMA, ptTelephoneEvent)
-	line("a=rtpmap:%d PCMU/8000", ptPCMU)
-	line("a=rtpmap:%d PCMA/8000", ptPCMA)
-	line("a=rtpmap:%d telephone-event/8000", ptTelephoneEvent)
-	line("a=fmtp:%d 0-16", ptTelephoneEvent)
-	line("a=ptime:20")
-	line("a=sendrecv")
+	audio := func() {
+		b.WriteString("m=audio " + strconv.Itoa(int(o.local.Port())) + " RTP/AVP")
+		for _, f := range o.audio {
+			b.WriteString(" " + strconv.Itoa(int(f.pt)))
+		}
+		b.WriteString("\r\n")
+		for _, f := range o.audio {
+			line("a=rtpmap:%d %s/8000", f.pt, f.name)
+		}
+		for _, f := range o.audio {
+			if f.name == "telephone-event" {
+				line("a=fmtp:%d 0-16", f.pt)
+			}
+		}
+		line("a=ptime:20")
+		line("a=%s", o.dir)
+	}
+	if o.offer == nil {
+		audio()
+		return []byte(b.String())
+	}
+	// An answer has an m= line for each of the offer's, in order; those
+	// refused have port 0 (RFC 3264 section 6).
+	for i, st := range o.offer.streams {
+		if i == o.audioAt {
+			audio()
+			continue
+		}
+		line("m=%s 0 %s %s", st.media, st.proto, st.firstFormat)
+	}
 	return []byte(b.String())
+}
+
+// sdpSession is a parsed session description.
+type sdpSession struct {
+	conn    netip.Addr // the session-level c= address; invalid if none
+	dir     Direction  // the session-level direction attribute; SendRecv if none
+	streams []*sdpStream
 }
 
 // sdpStream is one m= section of a session description.
 type sdpStream struct {
-	media   string
-	port    uint16
-	proto   string
-	formats []uint8
-	conn    netip.Addr       // the section's c= address; invalid if it has none
-	rtpmap  map[uint8]string // payload type -> "name/rate[/channels]"
-	seenPT  map[uint8]bool   // payload types listed in the m= line
+	media       string
+	port        uint16
+	proto       string
+	firstFormat string // the first format as written, for refusing the stream
+	formats     []uint8
+	conn        netip.Addr       // the section's c= address; invalid if it has none
+	dir         Direction        // the section's direction attribute
+	hasDir      bool             // whether it has one (else the session's applies)
+	rtpmap      map[uint8]string // payload type -> "name/rate[/channels]"
+	seenPT      map[uint8]bool   // payload types listed in the m= line
 }
 
-// parseAnswer reads an SDP answer (RFC 4566) to our offer and returns the
-// negotiated media. It is strict about the grammar of what it reads and
-// returns an error, never a partial result, for anything it cannot use.
+// parseAnswer reads an SDP answer (RFC 4566) to our first offer and
+// returns the negotiated media. It is strict about the grammar of what it
+// reads and returns an error, never a partial result, for anything it
+// cannot use.
 func parseAnswer(body []byte) (Media, error) {
+	sess, err := parseSDP(body)
+	if err != nil {
+		return Media{}, err
+	}
+	m, _, err := sess.negotiate(false)
+	return m, err
+}
+
+// parseSDP reads a session description (RFC 4566), strictly.
+func parseSDP(body []byte) (*sdpSession, error) {
 	if len(body) == 0 {
-		return Media{}, errors.New("empty body")
+		return nil, errors.New("empty body")
 	}
 	if len(body) > maxSDPSize {
-		return Media{}, fmt.Errorf("%d bytes, more than %d", len(body), maxSDPSize)
+		return nil, fmt.Errorf("%d bytes, more than %d", len(body), maxSDPSize)
 	}
-	var (
-		sessionConn netip.Addr
-		streams     []*sdpStream
-		seen        = map[byte]bool{}
-	)
+	sess := &sdpSession{}
+	seen := map[byte]bool{}
 	lines := bytes.Split(body, []byte("\n"))
 	// Trailing empty lines are tolerated; empty lines elsewhere are not.
 	for len(lines) > 0 && len(bytes.TrimRight(lines[len(lines)-1], "\r")) == 0 {
@@ -91,99 +238,117 @@ func parseAnswer(body []byte) (Media, error) {
 		n := i + 1
 		text := string(bytes.TrimSuffix(raw, []byte("\r")))
 		if len(text) < 2 || text[1] != '=' || text[0] < 'a' || text[0] > 'z' {
-			return Media{}, fmt.Errorf("line %d: %q is not a <type>=<value> line", n, clip(text))
+			return nil, fmt.Errorf("line %d: %q is not a <type>=<value> line", n, clip(text))
 		}
 		typ, value := text[0], text[2:]
 		if strings.ContainsAny(value, "\r\x00") {
-			return Media{}, fmt.Errorf("line %d: control character in value", n)
+			return nil, fmt.Errorf("line %d: control character in value", n)
 		}
 		if i == 0 {
 			if typ != 'v' || value != "0" {
-				return Media{}, fmt.Errorf("line 1: %q, want v=0", clip(text))
+				return nil, fmt.Errorf("line 1: %q, want v=0", clip(text))
 			}
 			seen['v'] = true
 			continue
 		}
 		var cur *sdpStream
-		if len(streams) > 0 {
-			cur = streams[len(streams)-1]
+		if len(sess.streams) > 0 {
+			cur = sess.streams[len(sess.streams)-1]
 		}
 		switch typ {
 		case 'v':
-			return Media{}, fmt.Errorf("line %d: second v= line", n)
+			return nil, fmt.Errorf("line %d: second v= line", n)
 		case 'o':
 			if cur != nil || seen['o'] {
-				return Media{}, fmt.Errorf("line %d: o= out of place", n)
+				return nil, fmt.Errorf("line %d: o= out of place", n)
 			}
 			if err := checkOrigin(value); err != nil {
-				return Media{}, fmt.Errorf("line %d: %w", n, err)
+				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
 		case 's':
 			if cur != nil || seen['s'] {
-				return Media{}, fmt.Errorf("line %d: s= out of place", n)
+				return nil, fmt.Errorf("line %d: s= out of place", n)
 			}
 			if value == "" {
-				return Media{}, fmt.Errorf("line %d: empty session name", n)
+				return nil, fmt.Errorf("line %d: empty session name", n)
 			}
 		case 'c':
 			addr, err := parseConnection(value)
 			if err != nil {
-				return Media{}, fmt.Errorf("line %d: %w", n, err)
+				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
 			if cur != nil {
 				cur.conn = addr
 			} else {
-				sessionConn = addr
+				sess.conn = addr
 			}
 		case 'm':
 			if !seen['o'] || !seen['s'] {
-				return Media{}, fmt.Errorf("line %d: m= before the o= and s= lines", n)
+				return nil, fmt.Errorf("line %d: m= before the o= and s= lines", n)
 			}
 			st, err := parseMediaLine(value)
 			if err != nil {
-				return Media{}, fmt.Errorf("line %d: %w", n, err)
+				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
-			streams = append(streams, st)
+			sess.streams = append(sess.streams, st)
 		case 'a':
 			if cur != nil {
 				if err := cur.attribute(value); err != nil {
-					return Media{}, fmt.Errorf("line %d: %w", n, err)
+					return nil, fmt.Errorf("line %d: %w", n, err)
 				}
+			} else if d, ok := parseDirection(value); ok {
+				sess.dir = d
 			}
 		}
 		seen[typ] = true
 	}
 	if !seen['o'] || !seen['s'] {
-		return Media{}, errors.New("no o= or s= line")
+		return nil, errors.New("no o= or s= line")
 	}
-	return negotiate(streams, sessionConn)
+	return sess, nil
 }
 
 // negotiate picks the first usable audio stream and, in it, the first of
-// our codecs the answer lists (RFC 3264 section 6.1: the answer's order is
-// the answerer's preference).
-func negotiate(streams []*sdpStream, sessionConn netip.Addr) (Media, error) {
-	var st *sdpStream
-	for _, s := range streams {
+// our codecs listed (RFC 3264 section 6.1: an answer's order is the
+// answerer's preference, an offer's the offerer's). It returns the media
+// and the index of the stream. The Direction is ours: the mirror of the
+// stream's.
+//
+// A connection address of 0.0.0.0 is the old way of putting a stream on
+// hold (RFC 3264 section 8.4): with hold it is taken as such, Remote left
+// invalid (the earlier one stays) and sending off; without, it is an
+// error, as in a first answer, which must say where to send.
+func (sess *sdpSession) negotiate(hold bool) (Media, int, error) {
+	at := -1
+	for i, s := range sess.streams {
 		if s.media == "audio" && s.port != 0 && strings.EqualFold(s.proto, "RTP/AVP") {
-			st = s
+			at = i
 			break
 		}
 	}
-	if st == nil {
-		return Media{}, errors.New("no accepted RTP/AVP audio stream")
+	if at < 0 {
+		return Media{}, 0, errors.New("no accepted RTP/AVP audio stream")
 	}
+	st := sess.streams[at]
 	conn := st.conn
 	if !conn.IsValid() {
-		conn = sessionConn
+		conn = sess.conn
 	}
 	if !conn.IsValid() {
-		return Media{}, errors.New("no connection address (c=) for the audio stream")
+		return Media{}, 0, errors.New("no connection address (c=) for the audio stream")
 	}
-	if conn.IsUnspecified() || conn.IsMulticast() {
-		return Media{}, fmt.Errorf("connection address %v is not a unicast address", conn)
+	dir := sess.dir
+	if st.hasDir {
+		dir = st.dir
 	}
-	m := Media{Remote: netip.AddrPortFrom(conn, st.port)}
+	m := Media{Remote: netip.AddrPortFrom(conn, st.port), Direction: dir.mirror()}
+	switch {
+	case hold && conn.IsUnspecified():
+		m.Remote = netip.AddrPort{}
+		m.Direction = m.Direction.and(RecvOnly)
+	case conn.IsUnspecified() || conn.IsMulticast():
+		return Media{}, 0, fmt.Errorf("connection address %v is not a unicast address", conn)
+	}
 	for _, pt := range st.formats {
 		name, rate, ok := st.codec(pt)
 		if !ok || rate != 8000 {
@@ -197,9 +362,9 @@ func negotiate(streams []*sdpStream, sessionConn netip.Addr) (Media, error) {
 		}
 	}
 	if m.Codec == "" {
-		return Media{}, fmt.Errorf("no common codec: the answer lists payload types %v", st.formats)
+		return Media{}, 0, fmt.Errorf("no common codec: payload types %v listed", st.formats)
 	}
-	return m, nil
+	return m, at, nil
 }
 
 // codec returns the encoding name and clock rate of payload type pt: from
@@ -224,8 +389,13 @@ func (s *sdpStream) codec(pt uint8) (name string, rate int, ok bool) {
 	return name, rate, true
 }
 
-// attribute reads a media-level a= line; only rtpmap matters here.
+// attribute reads a media-level a= line; only rtpmap and the direction
+// matter here.
 func (s *sdpStream) attribute(value string) error {
+	if d, ok := parseDirection(value); ok {
+		s.dir, s.hasDir = d, true
+		return nil
+	}
 	rest, ok := strings.CutPrefix(value, "rtpmap:")
 	if !ok {
 		return nil
@@ -258,7 +428,12 @@ func parseMediaLine(value string) (*sdpStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("m= port %q: not a port number", clip(f[1]))
 	}
-	st := &sdpStream{media: f[0], port: uint16(port), proto: f[2], rtpmap: map[uint8]string{}, seenPT: map[uint8]bool{}}
+	for _, tok := range []string{f[0], f[2], f[3]} {
+		if !printable(tok) {
+			return nil, fmt.Errorf("m=%s: control character", clip(value))
+		}
+	}
+	st := &sdpStream{media: f[0], port: uint16(port), proto: f[2], firstFormat: f[3], rtpmap: map[uint8]string{}, seenPT: map[uint8]bool{}}
 	if !strings.EqualFold(st.proto, "RTP/AVP") {
 		return st, nil // formats of other protocols need not be payload types
 	}
@@ -301,6 +476,17 @@ func checkOrigin(value string) error {
 		}
 	}
 	return nil
+}
+
+// printable reports whether s is printable ASCII only, so that it can go
+// back into a description of ours.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // clip shortens s for an error message.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -19,6 +20,18 @@ type KamailioConfig struct {
 	Realm  string                    // the digest realm; differs from Domain in tests
 	Users  map[string]string         // user -> password
 	Routes map[string]netip.AddrPort // request-URI user -> where an authenticated INVITE goes
+
+	// Trusted lists users who may send requests under any From (a trunk
+	// impersonating handsets, a service account with generated
+	// identities); everyone else must authenticate as the From user.
+	Trusted []string
+	// RefuseDuplicateFrom makes Kamailio act like a conference server
+	// with a unique roster: an INVITE to a Routes user whose From URI
+	// already has a call through it (from the INVITE on, until a
+	// failure answer or a BYE) gets 486 Already In Conference.
+	RefuseDuplicateFrom bool
+	// TCP makes Kamailio listen on TCP too, on the UDP port's number.
+	TCP bool
 }
 
 // Kamailio is a running kamailio registrar and proxy without a database.
@@ -35,9 +48,11 @@ type Kamailio struct {
 // StartKamailio starts kamailio in the foreground on 127.0.0.1 and returns
 // once it answers OPTIONS. REGISTER is challenged with 401 (digest, MD5,
 // qop=auth, realm cfg.Realm) and stored in memory; INVITEs from users are
-// challenged with 407 and, once authenticated, record-routed to
-// cfg.Routes[request-URI user] or to the user's registered contact;
-// in-dialog requests are relayed with loose_route; unknown users get 404.
+// challenged with 407 and, once authenticated (as the From user, unless
+// cfg.Trusted lists the user), record-routed to cfg.Routes[request-URI
+// user] or to the user's registered contact; in-dialog requests are
+// relayed with loose_route; unknown users get 404. OPTIONS to kamailio
+// itself get 200, as keep-alives want.
 // Its log is written to t.Log if the test failed; it is killed in t.Cleanup.
 func StartKamailio(t testing.TB, cfg KamailioConfig) *Kamailio {
 	t.Helper()
@@ -53,7 +68,7 @@ func StartKamailio(t testing.TB, cfg KamailioConfig) *Kamailio {
 	})
 	var lastErr error
 	for range startAttempts {
-		k.port = freeUDPPort(t)
+		k.port = freePort(t, cfg.TCP)
 		if lastErr = k.start(); lastErr == nil {
 			return k
 		}
@@ -80,18 +95,44 @@ func (k *Kamailio) Registered(user string) bool {
 	return err == nil && strings.Contains(string(out), "Contact")
 }
 
+// Binding returns what kamailio's location table holds for user (kamcmd
+// ul.lookup: contacts, expiry, the socket they came in on), or "" if
+// nothing.
+func (k *Kamailio) Binding(user string) string {
+	out, err := exec.Command("kamcmd", "-s", "unix:"+k.ctlSocket(), "ul.lookup", "location", user).CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
 // Restart stops kamailio and starts it again on the same port; every
-// registration is lost.
+// registration is lost, and so is the roster of RefuseDuplicateFrom.
 func (k *Kamailio) Restart(t testing.TB) {
 	t.Helper()
-	k.stop()
+	k.Stop()
+	k.Start(t)
+}
+
+// Stop stops kamailio (SIGINT, then SIGKILL after 3 s); requests to its
+// port go unanswered until Start. Stopping a stopped kamailio does
+// nothing.
+func (k *Kamailio) Stop() { k.stop() }
+
+// Start starts a stopped kamailio again on the same port, with an empty
+// location table. Starting a running one does nothing.
+func (k *Kamailio) Start(t testing.TB) {
+	t.Helper()
+	if k.cmd != nil {
+		return
+	}
 	var err error
 	for range startAttempts {
 		if err = k.start(); err == nil {
 			return
 		}
 	}
-	t.Fatalf("restart kamailio: %v\n%s", err, tail(k.readLog(), 4000))
+	t.Fatalf("start kamailio again: %v\n%s", err, tail(k.readLog(), 4000))
 }
 
 func (k *Kamailio) ctlSocket() string { return filepath.Join(k.dir, "kamailio.ctl") }
@@ -200,9 +241,51 @@ func kamailioCfg(cfg KamailioConfig, port uint16, ctl string) string {
 	for _, u := range routes {
 		fmt.Fprintf(&init, "\t$sht(routes=>%s) = \"sip:%s\";\n", u, cfg.Routes[u])
 	}
-	r := strings.NewReplacer("@PORT@", fmt.Sprint(port), "@DOMAIN@", cfg.Domain, "@REALM@", cfg.Realm, "@CTL@", ctl, "@INIT@", init.String())
-	return r.Replace(kamailioTemplate)
+	trusted := slices.Clone(cfg.Trusted)
+	sort.Strings(trusted)
+	for _, u := range trusted {
+		fmt.Fprintf(&init, "\t$sht(trusted=>%s) = 1;\n", u)
+	}
+	listen := "disable_tcp=yes\nlisten=udp:127.0.0.1:@PORT@"
+	if cfg.TCP {
+		listen = "tcp_children=1\nlisten=udp:127.0.0.1:@PORT@\nlisten=tcp:127.0.0.1:@PORT@"
+	}
+	rosterCheck, rosterBye := "", ""
+	if cfg.RefuseDuplicateFrom {
+		rosterCheck = rosterCheckCfg
+		rosterBye = rosterByeCfg
+	}
+	r := strings.NewReplacer("@LISTEN@", listen, "@ROSTER_CHECK@", rosterCheck, "@ROSTER_BYE@", rosterBye)
+	text := r.Replace(kamailioTemplate)
+	r = strings.NewReplacer("@PORT@", fmt.Sprint(port), "@DOMAIN@", cfg.Domain, "@REALM@", cfg.Realm, "@CTL@", ctl, "@INIT@", init.String())
+	return r.Replace(text)
 }
+
+// rosterCheckCfg refuses an INVITE into a conference whose From URI has a
+// call in it already, and otherwise puts the From URI in the roster until
+// a failure answer (onreply_route ROSTER) or a BYE (rosterByeCfg) takes
+// it out. Kamailio runs one UDP worker, so the check and the insertion
+// cannot interleave with another INVITE's.
+const rosterCheckCfg = `		if ($sht(roster=>$fu) != $null) {
+			xlog("L_NOTICE", "peertest: refused duplicate from=$fu\n");
+			sl_send_reply("486", "Already In Conference");
+			exit;
+		}
+		$sht(roster=>$fu) = $ci;
+		t_on_reply("ROSTER");
+`
+
+// rosterByeCfg takes the identity of a call out of the roster on its BYE,
+// whichever side sends it.
+const rosterByeCfg = `		if (is_method("BYE")) {
+			if ($sht(roster=>$fu) == $ci) {
+				$sht(roster=>$fu) = $null;
+			}
+			if ($sht(roster=>$tu) == $ci) {
+				$sht(roster=>$tu) = $null;
+			}
+		}
+`
 
 const kamailioTemplate = `#!KAMAILIO
 debug=2
@@ -212,9 +295,8 @@ fork=yes
 # right after it) are relayed in parallel and may overtake each other,
 # which SIPp's scenarios reject.
 children=1
-disable_tcp=yes
+@LISTEN@
 auto_aliases=no
-listen=udp:127.0.0.1:@PORT@
 alias="@DOMAIN@"
 alias="127.0.0.1:@PORT@"
 
@@ -237,6 +319,8 @@ loadmodule "registrar.so"
 modparam("ctl", "binrpc", "unix:@CTL@")
 modparam("htable", "htable", "cred=>size=4;")
 modparam("htable", "htable", "routes=>size=4;")
+modparam("htable", "htable", "trusted=>size=4;")
+modparam("htable", "htable", "roster=>size=8;")
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "min_expires", 1)
 modparam("registrar", "default_expires", 60)
@@ -257,7 +341,7 @@ request_route {
 		exit;
 	}
 	if (has_totag()) {
-		if (loose_route()) {
+@ROSTER_BYE@		if (loose_route()) {
 			route(RELAY);
 		}
 		if (is_method("ACK")) {
@@ -304,7 +388,7 @@ request_route {
 	}
 	route(AUTH);
 	if ($sht(routes=>$rU) != $null) {
-		record_route();
+@ROSTER_CHECK@		record_route();
 		$du = $sht(routes=>$rU);
 		route(RELAY);
 	}
@@ -327,7 +411,12 @@ route[AUTH] {
 		sl_send_reply("403", "Forbidden");
 		exit;
 	}
-	pv_auth_check("@REALM@", "$sht(cred=>$au)", "0", "1");
+	if ($au != $null && $sht(trusted=>$au) != $null) {
+		# Trusted: any From.
+		pv_auth_check("@REALM@", "$sht(cred=>$au)", "0", "0");
+	} else {
+		pv_auth_check("@REALM@", "$sht(cred=>$au)", "0", "1");
+	}
 	$var(rc) = $rc;
 	if ($var(rc) == -2) {
 		sl_send_reply("403", "Forbidden");
@@ -338,6 +427,13 @@ route[AUTH] {
 		exit;
 	}
 	consume_credentials();
+}
+
+# ROSTER takes an identity out of the roster when its INVITE fails.
+onreply_route[ROSTER] {
+	if ($rs >= 300 && $sht(roster=>$fu) == $ci) {
+		$sht(roster=>$fu) = $null;
+	}
 }
 
 route[RELAY] {

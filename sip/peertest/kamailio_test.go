@@ -153,3 +153,32 @@ func TestKamailioRoutesAuthenticatedInvite(t *testing.T) {
 		t.Errorf("sipp: got %v, want success", err)
 	}
 }
+
+// TestKamailioOptions starts kamailio with every option on: the config is
+// valid, and it serves TCP on its port as well as UDP.
+func TestKamailioOptions(t *testing.T) {
+	k := StartKamailio(t, KamailioConfig{Domain: "partyline.test", Realm: "authrealm",
+		Users: map[string]string{"trunk": "secret"}, Trusted: []string{"trunk"},
+		Routes: map[string]netip.AddrPort{"conf": netip.MustParseAddrPort("127.0.0.1:9")}, RefuseDuplicateFrom: true, TCP: true})
+	c, err := net.DialTimeout("tcp", k.Addr().String(), 2*time.Second)
+	if err != nil {
+		t.Fatalf("kamailio does not serve TCP on %v: %v", k.Addr(), err)
+	}
+	defer c.Close()
+	probe := fmt.Sprintf("OPTIONS sip:%s;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP %s;branch=z9hG4bKtcp\r\nMax-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:%s>\r\nCall-ID: tcp-probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", k.Addr(), c.LocalAddr(), k.Addr())
+	if _, err := c.Write([]byte(probe)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+		t.Errorf("OPTIONS over TCP: got %q, %v; want 200", buf[:n], err)
+	}
+	k.Stop()
+	k.Stop() // twice does nothing
+	k.Start(t)
+	if got := k.Registrations("trunk"); got != 0 {
+		t.Errorf("Registrations after Start = %d, want 0", got)
+	}
+}

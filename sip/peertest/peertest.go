@@ -3,7 +3,8 @@
 //
 // Every peer listens on a 127.0.0.1 port it picks itself, keeps its
 // configuration and logs in t.TempDir(), and is killed in t.Cleanup. It
-// knows nothing of the appliance: it only speaks SIP over UDP.
+// knows nothing of the appliance: it speaks SIP over UDP (Kamailio also
+// over TCP, with KamailioConfig.TCP).
 package peertest
 
 import (
@@ -36,6 +37,25 @@ func freeUDPPort(t testing.TB) uint16 {
 	}
 	defer c.Close()
 	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// freePort returns a UDP port on 127.0.0.1 that was free a moment ago
+// and, if tcp, free for TCP as well. Like freeUDPPort, it may lose a race.
+func freePort(t testing.TB, tcp bool) uint16 {
+	t.Helper()
+	for range 20 {
+		port := freeUDPPort(t)
+		if !tcp {
+			return port
+		}
+		l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP on 127.0.0.1")
+	return 0
 }
 
 // udpBound reports whether some socket is bound to 127.0.0.1:port (UDP),

@@ -1,5 +1,7 @@
 package peertest
 
+import "strings"
+
 // The built-in UAS scenarios. Each handles one call. Responses copy Via,
 // From, To, Call-ID and CSeq from the request (RFC 3261 section 8.2.6.2),
 // add a To tag, and echo Record-Route so the call works through a proxy
@@ -232,3 +234,139 @@ this is not a session description
     ]]>
   </send>
 ` + recvACK + answerBYE + scenarioTail
+
+// sdpReoffer is the SDP of sipp's own re-INVITEs, in sdpAnswer's form
+// with the o= version, m= port, formats, their a= lines and the
+// direction given.
+func sdpReoffer(version, port, formats, rtpmaps, dir string) string {
+	return `v=0
+o=sipp 53655765 ` + version + ` IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio ` + port + ` RTP/AVP ` + formats + `
+` + rtpmaps + `a=ptime:20
+a=` + dir + `
+`
+}
+
+// reinvite is sipp's own re-INVITE in the dialog of recvInviteDialog,
+// along the recorded route, with CSeq cseq and SDP sdp; it expects 200
+// (after an optional 100) and sends the ACK.
+func reinvite(cseq, sdp string) string {
+	return `  <send retrans="500">
+    <![CDATA[
+
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] 127.0.0.1:[local_port];branch=[branch]
+      [routes]
+      From: [$lto];tag=[call_number]
+      To: [$rfrom]
+      [last_Call-ID:]
+      CSeq: ` + cseq + ` INVITE
+      Max-Forwards: 70
+      Contact: <sip:127.0.0.1:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+` + sdp + `
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] 127.0.0.1:[local_port];branch=[branch]
+      [routes]
+      From: [$lto];tag=[call_number]
+      To: [$rfrom]
+      [last_Call-ID:]
+      CSeq: ` + cseq + ` ACK
+      Max-Forwards: 70
+      Contact: <sip:127.0.0.1:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+`
+}
+
+const allRtpmaps = `a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+`
+
+// ScenarioHold answers an INVITE like ScenarioEcho, then, once the ACK
+// came, puts the caller on hold: a re-INVITE offering the same media with
+// a=sendonly. After the 200 and its ACK it takes the caller off hold with
+// a second re-INVITE that moves its media to MediaAddr's port + 2 and
+// offers PCMA (and telephone-event) only. Then it waits for the caller's
+// BYE and answers 200.
+var ScenarioHold = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="hold">
+` + recvInviteDialog + trying + okWithSDP + recvACK + `  <pause milliseconds="200"/>
+` + reinvite("1", sdpReoffer("2353687638", "[media_port]", "0 8 101", allRtpmaps, "sendonly")) +
+	`  <pause milliseconds="200"/>
+` + reinvite("2", sdpReoffer("2353687639", "[media_port+2]", "8 101", "a=rtpmap:8 PCMA/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\n", "sendrecv")) +
+	answerBYE + scenarioTail
+
+// okWithSDPDir is okWithSDP for a re-INVITE: no Record-Route (the route
+// set is fixed), and the direction dir.
+func okWithSDPDir(dir string) string {
+	return `  <send retrans="500">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:127.0.0.1:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+` + strings.Replace(sdpAnswer, "a=sendrecv", "a="+dir, 1) + `
+    ]]>
+  </send>
+`
+}
+
+// ScenarioHeld answers an INVITE like ScenarioEcho, then takes two
+// re-INVITEs of the caller, answering the first a=recvonly (the caller
+// holds) and the second a=sendrecv (it resumes), each 200 acknowledged,
+// then waits for the caller's BYE and answers 200.
+var ScenarioHeld = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="held">
+` + recvInvite + trying + ringing + okWithSDP + recvACK +
+	`  <recv request="INVITE"/>
+` + okWithSDPDir("recvonly") + recvACK +
+	`  <recv request="INVITE"/>
+` + okWithSDPDir("sendrecv") + recvACK + answerBYE + scenarioTail
+
+// ScenarioInfo answers an INVITE like ScenarioEcho, then answers every
+// INFO with 200 until the caller's BYE, which it answers 200 too.
+const ScenarioInfo = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="info">
+` + recvInvite + trying + ringing + okWithSDP + recvACK + `  <label id="1"/>
+  <recv request="INFO" optional="true" next="2"/>
+` + answerBYE + `  <nop next="3"/>
+  <label id="2"/>
+  <send next="1">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="3"/>
+` + scenarioTail

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,21 +22,26 @@ type SIPpConfig struct {
 	Scenario string   // scenario XML text, e.g. ScenarioEcho
 	RTPEcho  bool     // echo received RTP back to its sender (-rtp_echo)
 	Args     []string // extra sipp arguments
+	// Calls is how many calls sipp handles, at once if they come at
+	// once, before it exits (-m and -l); 0 means 1.
+	Calls int
 }
 
-// SIPp is a running sipp UAS that handles one call (-m 1) and exits.
+// SIPp is a running sipp UAS that handles cfg.Calls calls and exits.
 type SIPp struct {
 	addr      netip.AddrPort
 	media     netip.AddrPort
 	traceFile string
+	errFile   string
 	out       *lockedBuffer
 	done      chan struct{}
 	err       error // set before done is closed
 }
 
 // StartSIPp starts sipp as a UAS on 127.0.0.1 with cfg.Scenario and
-// returns once its SIP socket is bound. sipp handles one call and exits;
-// it is killed in t.Cleanup if it is still running.
+// returns once its SIP socket is bound. sipp handles cfg.Calls calls (each
+// by the scenario, concurrently as they come) and exits; it is killed in
+// t.Cleanup if it is still running.
 func StartSIPp(t testing.TB, cfg SIPpConfig) *SIPp {
 	t.Helper()
 	bin, err := exec.LookPath("sipp")
@@ -65,6 +71,7 @@ func startSIPp(t testing.TB, bin, dir, scen string, attempt int, cfg SIPpConfig)
 		addr:      loopback(port),
 		media:     loopback(mport),
 		traceFile: filepath.Join(dir, fmt.Sprintf("messages-%d.log", attempt)),
+		errFile:   filepath.Join(dir, fmt.Sprintf("errors-%d.log", attempt)),
 		out:       &lockedBuffer{},
 		done:      make(chan struct{}),
 	}
@@ -73,10 +80,15 @@ func startSIPp(t testing.TB, bin, dir, scen string, attempt int, cfg SIPpConfig)
 		"-i", "127.0.0.1", "-p", strconv.Itoa(int(port)),
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(int(mport)),
 		"-cp", strconv.Itoa(int(cport)),
-		"-m", "1", "-nostdin",
+		"-m", strconv.Itoa(max(cfg.Calls, 1)), "-nostdin",
 		"-timeout", fmt.Sprintf("%ds", int(sippTimeout.Seconds())), "-timeout_error",
 		"-trace_msg", "-message_file", s.traceFile,
-		"-trace_err", "-error_file", filepath.Join(dir, fmt.Sprintf("errors-%d.log", attempt)),
+		"-trace_err", "-error_file", s.errFile,
+	}
+	if cfg.Calls > 1 {
+		// Room in the socket buffers for every call's INVITE at once
+		// (the default is 64 KiB).
+		args = append(args, "-l", strconv.Itoa(cfg.Calls), "-buff_size", strconv.Itoa(max(64, cfg.Calls)<<12))
 	}
 	if cfg.RTPEcho {
 		args = append(args, "-rtp_echo")
@@ -101,7 +113,8 @@ func startSIPp(t testing.TB, bin, dir, scen string, attempt int, cfg SIPpConfig)
 			<-s.done
 		}
 		if t.Failed() {
-			t.Logf("sipp on %v: output:\n%s\nmessages:\n%s", s.addr, tail(s.out.String(), 4000), s.Messages())
+			errs, _ := os.ReadFile(s.errFile)
+			t.Logf("sipp on %v: output:\n%s\nerrors:\n%s\nmessages:\n%s", s.addr, tail(s.out.String(), 4000), tail(string(errs), 4000), tail(s.Messages(), 20000))
 		}
 	})
 	deadline := time.Now().Add(readyTimeout)
@@ -134,6 +147,23 @@ func (s *SIPp) Messages() string {
 		return ""
 	}
 	return string(b)
+}
+
+// Received returns the SIP messages sipp received so far whose start line
+// begins with prefix (e.g. "INVITE " or "SIP/2.0 200"), each without the
+// trace's framing, in the order they came.
+func (s *SIPp) Received(prefix string) []string {
+	var msgs []string
+	for _, entry := range strings.Split(s.Messages(), "\n----------------------------------------------- ") {
+		head, msg, ok := strings.Cut(entry, " bytes :\n\n")
+		if !ok || !strings.Contains(head, "message received") {
+			continue
+		}
+		if strings.HasPrefix(msg, prefix) {
+			msgs = append(msgs, strings.TrimRight(msg, "\r\n"))
+		}
+	}
+	return msgs
 }
 
 // Wait blocks until sipp exits or timeout passes. It returns nil when the

@@ -129,6 +129,33 @@ func TestSIPpScenarios(t *testing.T) {
 			}
 			u.send(resp + "Content-Length: 0\r\n\r\n")
 		}},
+		{"info", ScenarioInfo, func(u *uac) {
+			u.send(u.request("INVITE", "inv1", "", 1, "INVITE"))
+			tag := toTag(u.expect("SIP/2.0 200"))
+			u.send(u.request("ACK", "ack1", tag, 1, "ACK"))
+			for i := 2; i <= 4; i++ {
+				u.send(u.request("INFO", fmt.Sprintf("info%d", i), tag, i, "INFO"))
+				if r := u.expect("SIP/2.0 200"); !strings.Contains(r, fmt.Sprintf("CSeq: %d INFO", i)) {
+					u.t.Errorf("200 does not answer INFO %d:\n%s", i, r)
+				}
+			}
+			u.send(u.request("BYE", "bye1", tag, 5, "BYE"))
+			u.expect("SIP/2.0 200")
+		}},
+		{"held", ScenarioHeld, func(u *uac) {
+			u.send(u.request("INVITE", "inv1", "", 1, "INVITE"))
+			tag := toTag(u.expect("SIP/2.0 200"))
+			u.send(u.request("ACK", "ack1", tag, 1, "ACK"))
+			for i, dir := range []string{"a=recvonly", "a=sendrecv"} {
+				u.send(u.request("INVITE", fmt.Sprintf("reinv%d", i), tag, 2+i, "INVITE"))
+				if r := u.expect("SIP/2.0 200"); !strings.Contains(r, dir) {
+					u.t.Errorf("answer to re-INVITE %d lacks %s:\n%s", i+1, dir, r)
+				}
+				u.send(u.request("ACK", fmt.Sprintf("reack%d", i), tag, 2+i, "ACK"))
+			}
+			u.send(u.request("BYE", "bye1", tag, 4, "BYE"))
+			u.expect("SIP/2.0 200")
+		}},
 		{"bad sdp", ScenarioBadSDP, func(u *uac) {
 			u.send(u.request("INVITE", "inv1", "", 1, "INVITE"))
 			ok := u.expect("SIP/2.0 200")
