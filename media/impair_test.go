@@ -22,7 +22,7 @@ func TestSessionUnderLossAndJitter(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0))
 			sender := newSession(t, listen(t), codec, addrOf(listen(t)))
 			receiver := newSession(t, listen(t), codec, addrOf(listen(t)))
-			rate := sender.codec.ClockRate()
+			rate := sender.active.Load().codec.ClockRate()
 			spp := sender.SamplesPerPacket()
 			const (
 				packets = 1000

@@ -27,7 +27,7 @@ func newPipeline(tb testing.TB, codec string) *pipeline {
 	tb.Helper()
 	tx := newSession(tb, listen(tb), codec, addrOf(listen(tb)))
 	rx := newSession(tb, listen(tb), codec, addrOf(listen(tb)))
-	rate := tx.codec.ClockRate()
+	rate := tx.active.Load().codec.ClockRate()
 	down, err := NewResampler(deviceRate, rate)
 	if err != nil {
 		tb.Fatal(err)

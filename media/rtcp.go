@@ -96,7 +96,7 @@ func rtcpDelay(interval time.Duration, first bool) time.Duration {
 func (s *Session) sendReport(now time.Time, bye bool) {
 	b, err := s.report(now, bye)
 	if err == nil {
-		_, err = s.conn.WriteToUDPAddrPort(b, s.remote)
+		_, err = s.conn.WriteToUDPAddrPort(b, *s.remote.Load())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -140,10 +140,15 @@ type Stats struct {
 // recommends but does not require. A change of SSRC restarts the received stream.
 type Session struct {
 	conn       *net.UDPConn
-	codec      Codec
-	pt, dtmfPT uint8
-	remote     netip.AddrPort
-	remoteAddr netip.Addr // unmapped, to compare sources with
+	// active is the codec in use and its payload type; SetCodec changes it while the
+	// session runs.
+	active atomic.Pointer[codecChoice]
+	dtmfPT uint8
+	// remote is where RTP goes and the only address it is taken from (its address, any
+	// port), unmapped; SetRemote moves it while the session runs.
+	remote atomic.Pointer[netip.AddrPort]
+	// holding stops Send from sending, while the audio's time goes on (SetSending).
+	holding    atomic.Bool
 	ssrc       uint32
 	spp        int           // samples per packet
 	tsStep     uint32        // RTP timestamp units per packet
@@ -232,12 +237,8 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 	remote := netip.AddrPortFrom(cfg.Remote.Addr().Unmap(), cfg.Remote.Port())
 	s := &Session{
 		conn:       conn,
-		codec:      cfg.Codec,
-		pt:         cfg.PayloadType,
 		dtmfPT:     cfg.DTMFPayloadType,
 		dtmfQueue:  make(chan dtmfDigit, dtmfQueue),
-		remote:     remote,
-		remoteAddr: remote.Addr(),
 		ssrc:       rand.Uint32(),
 		spp:        spp,
 		tsStep:     tsStep,
@@ -248,6 +249,8 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		plc:        newConcealer(rate, spp),
 		rtcp:       rtcpSchedule{interval: interval, cname: cname},
 	}
+	s.remote.Store(&remote)
+	s.active.Store(&codecChoice{cfg.Codec, cfg.PayloadType})
 	s.jb.init(int(tsStep))
 	// Random SSRC and initial sequence number and timestamp (RFC 3550 section 5.1).
 	s.hdr = rtp.Header{
@@ -296,7 +299,7 @@ func (s *Session) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("receive RTP: %w", err)
 		}
-		if from.Addr().Unmap() != s.remoteAddr {
+		if from.Addr().Unmap() != s.remote.Load().Addr() {
 			s.mu.Lock()
 			s.foreign++
 			s.mu.Unlock()
@@ -325,7 +328,7 @@ func (s *Session) handlePacket(buf []byte, now time.Time) {
 	h := &s.pkt.Header
 	kind := slotAudio
 	switch {
-	case h.PayloadType == s.pt:
+	case h.PayloadType == s.active.Load().pt:
 	case s.dtmfPT != 0 && h.PayloadType == s.dtmfPT:
 		// Telephone events share the audio's sequence numbers (RFC 4733 section 2.1), so
 		// they hold their place in the jitter buffer, as silence.
@@ -355,18 +358,57 @@ func (s *Session) arrivalClock(t time.Time) uint32 {
 	return uint32(sec*s.rtpRate + frac*s.rtpRate/int64(time.Second))
 }
 
+// A codecChoice is a codec with the payload type it was negotiated with.
+type codecChoice struct {
+	codec Codec
+	pt    uint8
+}
+
+// SetCodec switches the session to codec on payload type pt, as a re-INVITE can, from the
+// next packet on. The new codec must have the same audio and RTP clock rates as the old,
+// so that packets keep their size in samples (PCMU and PCMA, for instance).
+func (s *Session) SetCodec(codec Codec, pt uint8) error {
+	old := s.active.Load().codec
+	if codec.ClockRate() != old.ClockRate() || codec.RTPClockRate() != old.RTPClockRate() {
+		return fmt.Errorf("switch codec from %s to %s: the sample rates differ (%d and %d Hz)",
+			old.Name(), codec.Name(), old.ClockRate(), codec.ClockRate())
+	}
+	s.active.Store(&codecChoice{codec, pt})
+	return nil
+}
+
+// SetRemote moves the far end of the session to remote, as a re-INVITE can: RTP goes
+// there from the next packet on, and is taken only from its address.
+func (s *Session) SetRemote(remote netip.AddrPort) {
+	r := netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	s.remote.Store(&r)
+}
+
+// SetSending stops sending (false), as when the far end puts the call on hold, or starts
+// again (true). While stopped, Send sends nothing but the timestamps go on, so that the
+// audio after the hold is dated right.
+func (s *Session) SetSending(on bool) { s.holding.Store(!on) }
+
 // Send encodes pcm, which must hold exactly SamplesPerPacket samples, into the next RTP
 // packet and sends it to Remote. The first packet carries the marker bit; each packet
 // advances the sequence number by 1 and the timestamp by the packet time in RTP clock
 // ticks (160 at 20 ms, for G.711 and for G.722 alike). If the write fails the timestamp
 // still advances, as the audio's time has passed, but the sequence number does not.
 func (s *Session) Send(pcm []int16) error {
+	if s.holding.Load() {
+		if len(pcm) != s.spp {
+			return fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), s.spp)
+		}
+		s.hdr.Timestamp += s.tsStep // the far end does not want our audio; time goes on
+		return nil
+	}
 	pkt, err := s.packetize(pcm)
 	if err != nil {
 		return err
 	}
-	if _, err := s.conn.WriteToUDPAddrPort(pkt, s.remote); err != nil {
-		return fmt.Errorf("send RTP to %s: %w", s.remote, err)
+	remote := *s.remote.Load()
+	if _, err := s.conn.WriteToUDPAddrPort(pkt, remote); err != nil {
+		return fmt.Errorf("send RTP to %s: %w", remote, err)
 	}
 	s.sent(len(pkt))
 	return nil
@@ -377,6 +419,8 @@ func (s *Session) packetize(pcm []int16) ([]byte, error) {
 	if len(pcm) != s.spp {
 		return nil, fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), s.spp)
 	}
+	active := s.active.Load()
+	s.hdr.PayloadType = active.pt
 	var event [4]byte
 	if ts, first, ok := s.dtmf.next(s.dtmfQueue, event[:], s.hdr.Timestamp, s.tsStep); ok {
 		// A telephone event in place of this packet's audio: the codec still encodes the
@@ -387,7 +431,7 @@ func (s *Session) packetize(pcm []int16) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("send RTP event: %w", err)
 		}
-		s.codec.Encode(s.sendBuf[n:], pcm)
+		active.codec.Encode(s.sendBuf[n:], pcm)
 		n += copy(s.sendBuf[n:], event[:])
 		s.lastTS.Store(s.hdr.Timestamp)
 		s.lastSend.Store(int64(time.Since(s.epoch)))
@@ -398,7 +442,7 @@ func (s *Session) packetize(pcm []int16) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("send RTP: %w", err)
 	}
-	n += s.codec.Encode(s.sendBuf[n:], pcm)
+	n += active.codec.Encode(s.sendBuf[n:], pcm)
 	s.lastTS.Store(s.hdr.Timestamp)
 	s.lastSend.Store(int64(time.Since(s.epoch)))
 	s.hdr.Timestamp += s.tsStep
@@ -425,7 +469,7 @@ func (s *Session) Receive(pcm []int16) bool {
 	defer s.mu.Unlock()
 	kind, payload := s.jb.pop(s.quiet)
 	if kind == slotAudio {
-		n := s.codec.Decode(pcm, payload)
+		n := s.active.Load().codec.Decode(pcm, payload)
 		clear(pcm[n:])
 		s.plc.played(pcm)
 		s.quiet = peak(pcm) <= quietPeak

@@ -94,7 +94,7 @@ func TestSessionsExchangeTone(t *testing.T) {
 
 			const packets = 50
 			spp := a.SamplesPerPacket()
-			rate := a.codec.ClockRate()
+			rate := a.active.Load().codec.ClockRate()
 			sent := tone(rate, 1000, -12, packets*0.02)
 			var gotA, gotB []int16
 			frame := make([]int16, spp)
@@ -335,7 +335,7 @@ func TestSessionConcealsThenFallsSilent(t *testing.T) {
 	s := newSession(t, listen(t), "PCMU", addrOf(listen(t)))
 	frame := tone(8000, 1000, -12, 0.02)
 	payload := make([]byte, 160)
-	s.codec.Encode(payload, frame)
+	s.active.Load().codec.Encode(payload, frame)
 	for seq := range uint16(3) {
 		s.handlePacket(packet(t, 0, seq, payload), time.Now())
 	}
@@ -553,7 +553,7 @@ func BenchmarkSessionSend(b *testing.B) {
 func BenchmarkSessionReceive(b *testing.B) {
 	s := newSession(b, listen(b), "PCMU", addrOf(listen(b)))
 	payload := make([]byte, 160)
-	s.codec.Encode(payload, tone(8000, 1000, -12, 0.02))
+	s.active.Load().codec.Encode(payload, tone(8000, 1000, -12, 0.02))
 	pkt := packet(b, 0, 0, payload)
 	pcm := make([]int16, s.SamplesPerPacket())
 	seq := uint16(0)
@@ -563,5 +563,111 @@ func BenchmarkSessionReceive(b *testing.B) {
 		seq++
 		s.handlePacket(pkt, time.Now())
 		s.Receive(pcm)
+	}
+}
+
+// TestSessionMovesAndHolds moves a session's far end, as a re-INVITE does, and holds it:
+// packets go to the new address and are taken from it, nothing is sent on hold, and the
+// timestamps after the hold count the time it lasted.
+func TestSessionMovesAndHolds(t *testing.T) {
+	first := listen(t)
+	second, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Fatalf("listen on 127.0.0.2: %v", err)
+	}
+	defer second.Close()
+	s := newSession(t, listen(t), "PCMU", addrOf(first))
+	frame := make([]int16, s.SamplesPerPacket())
+	read := func(c *net.UDPConn) rtp.Header {
+		t.Helper()
+		buf := make([]byte, 1500)
+		if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no packet: %v", err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		return p.Header
+	}
+	if err := s.Send(frame); err != nil {
+		t.Fatal(err)
+	}
+	h1 := read(first)
+	s.SetRemote(addrOf(second))
+	s.SetSending(false)
+	for range 5 {
+		if err := s.Send(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.SetSending(true)
+	if err := s.Send(frame); err != nil {
+		t.Fatal(err)
+	}
+	h2 := read(second)
+	if h2.SequenceNumber != h1.SequenceNumber+1 || h2.Timestamp != h1.Timestamp+6*160 {
+		t.Errorf("after 5 packet times on hold: sequence +%d, timestamp +%d; want +1, +%d",
+			h2.SequenceNumber-h1.SequenceNumber, h2.Timestamp-h1.Timestamp, 6*160)
+	}
+	if st := s.Stats(); st.PacketsSent != 2 {
+		t.Errorf("sent %d packets, want 2: none on hold", st.PacketsSent)
+	}
+	_ = first.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := first.Read(make([]byte, 1500)); err == nil {
+		t.Errorf("the old address still got a packet of %d bytes", n)
+	}
+
+	// Packets are taken from the new far end only.
+	run(t, s)
+	pkt := packet(t, 0, 1, make([]byte, 160))
+	if _, err := first.WriteToUDPAddrPort(pkt, addrOf(s.conn)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.WriteToUDPAddrPort(pkt, addrOf(s.conn)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both packets", func() bool { st := s.Stats(); return st.PacketsReceived+st.Foreign == 2 })
+	if st := s.Stats(); st.PacketsReceived != 1 || st.Foreign != 1 {
+		t.Errorf("took %d packets and refused %d, want the new far end's taken and the old one's refused", st.PacketsReceived, st.Foreign)
+	}
+}
+
+// TestSessionSwitchesCodec switches a running session from PCMU to PCMA, as a re-INVITE
+// that changes the codec does: the next packet goes out as PCMA on its payload type, and a
+// codec of another sample rate is refused.
+func TestSessionSwitchesCodec(t *testing.T) {
+	peer := listen(t)
+	s := newSession(t, listen(t), "PCMU", addrOf(peer))
+	frame := tone(8000, 1000, -12, 0.02)
+	pcma, _ := CodecByName("PCMA")
+	if err := s.SetCodec(pcma, 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(frame); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	n, err := peer.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	if p.PayloadType != 8 || p.Payload[0] != g711.EncodeAlawFrame(frame[0]) {
+		t.Errorf("after the switch: payload type %d, first byte %#x; want PCMA on 8", p.PayloadType, p.Payload[0])
+	}
+	g722, _ := CodecByName("G722")
+	if err := s.SetCodec(g722, 9); err == nil || !strings.Contains(err.Error(), "sample rates differ") {
+		t.Errorf("switch to G.722 = %v, want a refusal naming the sample rates", err)
 	}
 }
