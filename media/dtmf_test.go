@@ -109,7 +109,8 @@ func TestDTMFRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the PIN to arrive", func() bool { return len(b.HeardDigits()) >= len(pin) })
+	// Every digit is 3 packets, the last of them the end, then 2 more end packets.
+	waitFor(t, "the PIN to arrive", func() bool { return b.Stats().Events >= uint64(len(pin)*(3+2)) })
 	if got := b.HeardDigits(); got != pin {
 		t.Errorf("heard %q, want %q", got, pin)
 	}
