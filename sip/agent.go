@@ -1,6 +1,8 @@
 // Package sip connects the appliance to SIP servers: it keeps accounts
 // registered, joins conferences with a call per handset under the
-// handset's own identity, and answers what servers send in between.
+// handset's own identity, takes incoming calls (Config.OnIncoming),
+// follows conference rosters (Subscribe), and answers what servers send
+// in between.
 //
 // It is the only package that uses sipgo (whose own sip package it imports
 // as sipmsg). It knows nothing of audio or hardware: a Call reports the
@@ -49,6 +51,10 @@ type Config struct {
 	ListenAddr string       // UDP host:port to listen on, e.g. "0.0.0.0:5060"; port 0 picks a free port
 	UserAgent  string       // the User-Agent header of our requests
 	Log        *slog.Logger // nil discards
+	// OnIncoming is given every new call that arrives over UDP with an
+	// SDP offer, on a goroutine of the agent's, which it may answer on or
+	// hand on (see Incoming). Nil declines every incoming call with 480.
+	OnIncoming func(*Incoming)
 }
 
 // errStopped is returned to callers waiting for, or using, an Agent whose
@@ -64,6 +70,7 @@ type Agent struct {
 	addr      netip.AddrPort
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
+	incoming  func(*Incoming)
 
 	started atomic.Bool
 	ready   chan struct{} // closed once sipgo sends from the socket
@@ -72,6 +79,7 @@ type Agent struct {
 	mu      sync.Mutex // guards following
 	clients map[clientKey]*sipgo.Client
 	calls   map[dialogKey]*Call
+	subs    map[subscriptionKey]*subscription
 	roots   map[string]*x509.CertPool // TLS server name -> the CAs of the accounts using it; nil: the system's
 	caFiles map[[2]string]bool        // {server name, CA file} pairs recorded in roots
 }
@@ -113,12 +121,14 @@ func NewAgent(cfg Config) (*Agent, error) {
 	a := &Agent{
 		log:       log,
 		userAgent: cfg.UserAgent,
+		incoming:  cfg.OnIncoming,
 		conn:      conn,
 		addr:      netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port()),
 		ready:     make(chan struct{}),
 		stopped:   make(chan struct{}),
 		clients:   make(map[clientKey]*sipgo.Client),
 		calls:     make(map[dialogKey]*Call),
+		subs:      make(map[subscriptionKey]*subscription),
 		roots:     make(map[string]*x509.CertPool),
 		caFiles:   make(map[[2]string]bool),
 	}
@@ -150,6 +160,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 	a.srv.OnCancel(a.onCancel)
 	a.srv.OnOptions(a.onOptions)
 	a.srv.OnInfo(a.onInfo)
+	a.srv.OnNotify(a.onNotify)
 	a.srv.OnNoRoute(a.onOther)
 	return a, nil
 }

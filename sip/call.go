@@ -59,7 +59,9 @@ type Call struct {
 	agent     *Agent
 	log       *slog.Logger
 	key       dialogKey
-	sess      *sipgo.DialogClientSession
+	sess      dialogSession         // sipgo's side of the dialog
+	laddr     sipmsg.Addr           // the local socket our requests go out from; zero on TCP and TLS
+	client    *sipgo.Client         // sends ACKs again
 	transport string                // the account's, e.g. "udp"
 	contact   *sipmsg.ContactHeader // ours, sent in every request and 2xx of the dialog
 	local     netip.AddrPort        // our RTP address
@@ -141,7 +143,7 @@ func (c *Call) Hangup(ctx context.Context) error {
 	default:
 	}
 	c.hangingUp.Store(true)
-	err := c.agent.bye(ctx, c.sess, c.remoteTarget())
+	err := c.agent.bye(ctx, c.sess, c.laddr, c.remoteTarget())
 	c.end(nil)
 	if err != nil {
 		return fmt.Errorf("hang up call %s: %w", c.ID(), err)
@@ -295,6 +297,8 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		log:        log,
 		key:        dialogKey{callID: callID, localTag: fromTag, remoteTag: remoteTag},
 		sess:       sess,
+		laddr:      sess.InviteRequest.Laddr,
+		client:     client,
 		transport:  acc.transport(),
 		contact:    inv.Contact().Clone(),
 		local:      local,
@@ -430,15 +434,16 @@ func (a *Agent) abandon(ctx context.Context, sess *sipgo.DialogClientSession, lo
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
 	defer cancel()
-	if err := a.bye(hctx, sess, *target.Clone()); err != nil {
+	if err := a.bye(hctx, sess, sess.InviteRequest.Laddr, *target.Clone()); err != nil {
 		log.Warn("hang up", "err", err)
 	}
 }
 
-// bye sends BYE to target in sess's dialog and waits for the final answer.
-// 481 and 408 end the dialog as well as 2xx do (RFC 3261 section 15.1.1).
-func (a *Agent) bye(ctx context.Context, sess *sipgo.DialogClientSession, target sipmsg.Uri) error {
-	res, err := a.dialogRequest(ctx, sess, sipmsg.NewRequest(sipmsg.BYE, target), nil)
+// bye sends BYE to target in sess's dialog from laddr and waits for the
+// final answer. 481 and 408 end the dialog as well as 2xx do (RFC 3261
+// section 15.1.1).
+func (a *Agent) bye(ctx context.Context, sess dialogSession, laddr sipmsg.Addr, target sipmsg.Uri) error {
+	res, err := a.dialogRequest(ctx, sess, laddr, sipmsg.NewRequest(sipmsg.BYE, target), nil)
 	if err != nil {
 		return err
 	}
@@ -454,13 +459,20 @@ func dialogGone(res *sipmsg.Response) bool {
 	return res.StatusCode == sipmsg.StatusCallTransactionDoesNotExists || res.StatusCode == sipmsg.StatusRequestTimeout
 }
 
-// dialogRequest sends req in sess's dialog and waits for its final answer,
-// ctx, or abort (which may be nil). sipgo fills in the dialog's headers
-// and route set and numbers the request. It is built here rather than
-// with sess.Do, which does not send from our UDP socket (no Laddr).
-func (a *Agent) dialogRequest(ctx context.Context, sess *sipgo.DialogClientSession, req *sipmsg.Request, abort <-chan struct{}) (*sipmsg.Response, error) {
+// dialogSession is sipgo's side of a call's dialog: a DialogClientSession
+// when we called, a DialogServerSession when the far end did. Both fill in
+// the dialog's headers and route set and number our requests.
+type dialogSession interface {
+	TransactionRequest(ctx context.Context, req *sipmsg.Request) (sipmsg.ClientTransaction, error)
+	WriteRequest(req *sipmsg.Request) error
+}
+
+// dialogRequest sends req in sess's dialog from laddr and waits for its
+// final answer, ctx, or abort (which may be nil). It is built here rather
+// than with sess.Do, which does not send from our UDP socket (no Laddr).
+func (a *Agent) dialogRequest(ctx context.Context, sess dialogSession, laddr sipmsg.Addr, req *sipmsg.Request, abort <-chan struct{}) (*sipmsg.Response, error) {
 	method := req.Method
-	req.Laddr = sess.InviteRequest.Laddr
+	req.Laddr = laddr
 	if a.userAgent != "" {
 		req.AppendHeader(sipmsg.NewHeader("User-Agent", a.userAgent))
 	}

@@ -8,7 +8,7 @@ import (
 
 // allowed lists the methods we answer, for Allow headers (RFC 3261
 // section 20.5).
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY"
 
 // Incoming requests. sipgo runs each handler in a goroutine of its own and
 // ends the server transaction when the handler returns; unparsable
@@ -27,9 +27,9 @@ func (a *Agent) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	a.respond(tx, res)
 }
 
-// onInvite answers INVITEs. A new call cannot be taken yet (bridging comes
-// later); a re-INVITE in one of our calls changes its session (see
-// Call.onReinvite).
+// onInvite answers INVITEs. A new call goes to Config.OnIncoming (see
+// Agent.takeCall), or is declined without one; a re-INVITE in one of our
+// calls changes its session (see Call.onReinvite).
 func (a *Agent) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if !a.valid(req, tx) {
 		return
@@ -39,8 +39,12 @@ func (a *Agent) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	if !inDialog(req) {
-		a.log.Info("incoming call declined", "from", fromURI(req), "to", req.Recipient.String())
-		a.reply(tx, req, sipmsg.StatusTemporarilyUnavailable, "Incoming Calls Not Supported Yet")
+		if a.incoming == nil {
+			a.log.Info("incoming call declined", "from", fromURI(req), "to", req.Recipient.String())
+			a.reply(tx, req, sipmsg.StatusTemporarilyUnavailable, "Incoming Calls Not Supported Yet")
+			return
+		}
+		a.takeCall(req, tx)
 		return
 	}
 	c, ok := a.findCall(req)

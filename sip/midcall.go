@@ -255,7 +255,7 @@ func (c *Call) hold(ctx context.Context, on bool) error {
 	// A 2xx is acknowledged whatever it says (RFC 3261 section 13.2.2.4),
 	// and again if it comes again.
 	ack := sipmsg.NewRequest(sipmsg.ACK, c.remoteTarget())
-	ack.Laddr = c.sess.InviteRequest.Laddr
+	ack.Laddr = c.laddr
 	if err := c.sess.WriteRequest(ack); err != nil {
 		return fmt.Errorf("send ACK: %w", err)
 	}
@@ -282,7 +282,7 @@ func (c *Call) reack(seq uint32) bool {
 	// Sent as built the first time: an option keeps sipgo from filling
 	// in headers again.
 	keep := func(*sipgo.Client, *sipmsg.Request) error { return nil }
-	if err := c.sess.UA.Client.WriteRequest(ack.Clone(), keep); err != nil {
+	if err := c.client.WriteRequest(ack.Clone(), keep); err != nil {
 		c.log.Warn("resend ACK", "err", err)
 	}
 	return true
@@ -301,7 +301,7 @@ func (c *Call) reinvite(ctx context.Context) (*sipmsg.Response, error) {
 		req.AppendHeader(sipmsg.NewHeader("Allow", allowed))
 		req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 		req.SetBody(body)
-		res, err := c.agent.dialogRequest(ctx, c.sess, req, c.stopping)
+		res, err := c.agent.dialogRequest(ctx, c.sess, c.laddr, req, c.stopping)
 		if err != nil || res.StatusCode != sipmsg.StatusRequestPending || attempt > 0 {
 			return res, err
 		}
@@ -352,7 +352,7 @@ func (c *Call) sendInfoDTMF(ctx context.Context, digit rune, duration time.Durat
 	req.AppendHeader(c.contact.Clone())
 	req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/dtmf-relay"))
 	req.SetBody(fmt.Appendf(nil, "Signal=%c\r\nDuration=%d\r\n", signal, duration.Milliseconds()))
-	res, err := c.agent.dialogRequest(ctx, c.sess, req, c.stopping)
+	res, err := c.agent.dialogRequest(ctx, c.sess, c.laddr, req, c.stopping)
 	if err != nil {
 		return err
 	}
