@@ -139,7 +139,7 @@ type Stats struct {
 // send from another port than the one it receives on, as symmetric RTP (RFC 4961)
 // recommends but does not require. A change of SSRC restarts the received stream.
 type Session struct {
-	conn       *net.UDPConn
+	conn *net.UDPConn
 	// active is the codec in use and its payload type; SetCodec changes it while the
 	// session runs.
 	active atomic.Pointer[codecChoice]
@@ -376,6 +376,12 @@ func (s *Session) SetCodec(codec Codec, pt uint8) error {
 	s.active.Store(&codecChoice{codec, pt})
 	return nil
 }
+
+// Remote returns where the session sends RTP now.
+func (s *Session) Remote() netip.AddrPort { return *s.remote.Load() }
+
+// Codec returns the codec the session uses now.
+func (s *Session) Codec() Codec { return s.active.Load().codec }
 
 // SetRemote moves the far end of the session to remote, as a re-INVITE can: RTP goes
 // there from the next packet on, and is taken only from its address.

@@ -21,6 +21,7 @@ const (
 	SlowBlink                  // 1 Hz: 500 ms on, 500 ms off
 	FastBlink                  // 4 Hz: 125 ms on, 125 ms off
 	DoubleBlink                // two 100 ms flashes per second
+	Wink                       // lit, dark for 150 ms every second
 )
 
 // String returns the pattern's name, e.g. "slow blink".
@@ -36,6 +37,8 @@ func (p Pattern) String() string {
 		return "fast blink"
 	case DoubleBlink:
 		return "double blink"
+	case Wink:
+		return "wink"
 	}
 	return "pattern(" + strconv.Itoa(int(p)) + ")"
 }
@@ -60,6 +63,8 @@ func (p Pattern) steps() []step {
 			{true, 100 * time.Millisecond}, {false, 100 * time.Millisecond},
 			{true, 100 * time.Millisecond}, {false, 700 * time.Millisecond},
 		}
+	case Wink:
+		return []step{{true, 850 * time.Millisecond}, {false, 150 * time.Millisecond}}
 	}
 	return []step{{false, 0}}
 }
