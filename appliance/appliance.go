@@ -6,15 +6,13 @@ package appliance
 import (
 	"cmp"
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"partyline/appliance/config"
 	"partyline/appliance/web"
@@ -30,6 +28,10 @@ type Config struct {
 	DataDir   string // directory of the settings database
 	AdminAddr string // listen address of the admin page
 	SIPAddr   string // SIP listen address; "" = the one in the settings
+
+	// AdminPlainHTTP serves the admin page over plain HTTP even when AdminAddr is not a
+	// loopback address; otherwise it is served over HTTPS there (see needsTLS).
+	AdminPlainHTTP bool
 
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it);
 	// otherwise the appliance makes its own.
@@ -56,6 +58,17 @@ type Appliance struct {
 	lines   []*Line
 	regs    *registrations
 	admin   net.Listener
+
+	claims   *identityClaims // the identities our legs have in each conference
+	services *services       // the recorder and the announcer of every conference
+	bridges  *bridging       // callers bridged into conferences
+	rosters  *rosters        // who is in each conference our legs are in
+
+	// The admin page's: its TLS configuration (nil when it is served over plain HTTP), the
+	// certificate's fingerprint ("" then), and the recent events the dashboard shows.
+	adminTLS         *tls.Config
+	adminFingerprint string
+	events           web.EventLog
 }
 
 // Run starts the appliance described by cfg and runs it until ctx is done.
@@ -107,15 +120,21 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	}
 	closers = append(closers, hwr.close)
 
+	bridges := newBridging(store, log.With("part", "bridge"))
 	agent, err := sip.NewAgent(sip.Config{
 		ListenAddr: cmp.Or(cfg.SIPAddr, set.SIP.ListenAddr),
 		UserAgent:  "partyline",
 		Log:        log.With("part", "sip"),
+		OnIncoming: bridges.offer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start SIP: %w", err)
 	}
 
+	adminTLS, fingerprint, err := adminTLSConfig(cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
 	admin, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
 		return nil, fmt.Errorf("admin page: %w", err)
@@ -129,13 +148,35 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		hw:      hwr,
 		regs:    newRegistrations(agent, log.With("part", "registration")),
 		admin:   admin,
+		bridges: bridges,
+		rosters: newRosters(agent, log.With("part", "roster")),
+
+		adminTLS:         adminTLS,
+		adminFingerprint: fingerprint,
 	}
-	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, log: log}
+	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, rosters: a.rosters, log: log}
+	a.claims = &conf.claims
 	for i, h := range hwr.handsets {
 		l := newLine(i, h.hook, h.buttons(), h.led, conf, log.With("handset", i+1))
 		l.onTone = hwr.statusTone
+		l.onCallEnd = func(st lineStatus, err error) { a.recordCall(i, st, err) }
+		l.onRecord = func(h int) error { return a.services.toggleHandsetRecording(h) }
+		l.isRecorded = func(h int) bool { return a.services.handsetRecorded(h) }
 		a.lines = append(a.lines, l)
 	}
+	a.services = newServices(serviceConfig{
+		store:  store,
+		dir:    cfg.DataDir,
+		dial:   dialService(agent),
+		inCall: linesInCall(a.lines),
+		log:    log.With("part", "services"),
+		// The handsets' LEDs show whether their conference is being recorded.
+		onChange: func() {
+			for _, l := range a.lines {
+				l.recordingChanged()
+			}
+		},
+	})
 	return a, nil
 }
 
@@ -183,7 +224,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 			errs <- fmt.Errorf("admin page: %w", err)
 		}
 	})
-	a.log.Info("partyline running", "admin", "http://"+a.admin.Addr().String(), "sip", a.agent.Addr())
+	a.log.Info("partyline running", "admin", a.adminURL(), "sip", a.agent.Addr())
 
 	work, stopWork := context.WithCancel(ctx)
 	var workWG sync.WaitGroup
@@ -191,6 +232,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 		workWG.Go(func() { _ = l.Run(work) })
 	}
 	workWG.Go(func() { a.regs.run(work, set.Accounts) })
+	workWG.Go(func() { a.services.run(work) })
+	workWG.Go(func() { a.rosters.run(work) })
+	workWG.Go(func() { a.bridges.run(work, a.agent, a.claims, a.rosters) })
 	workWG.Go(func() { tellSystemd(work, a.log) })
 
 	var runErr error
@@ -204,26 +248,6 @@ func (a *Appliance) Run(ctx context.Context) error {
 	baseWG.Wait()
 	a.log.Info("partyline stopped")
 	return runErr
-}
-
-// serveAdmin serves the admin page until ctx is done.
-func (a *Appliance) serveAdmin(ctx context.Context) error {
-	srv := &http.Server{
-		Handler:           web.Handler(backend{a}, a.log.With("part", "web")),
-		ReadHeaderTimeout: 5 * time.Second,
-		// Requests end with the appliance, so that live event streams do not hold up Shutdown.
-		BaseContext: func(net.Listener) context.Context { return ctx },
-	}
-	stop := context.AfterFunc(ctx, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	})
-	defer stop()
-	if err := srv.Serve(a.admin); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // selectBoard turns the -board flag into a profile and says how it was chosen.

@@ -1,13 +1,21 @@
 package appliance
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
+	"os"
 	"slices"
-	"strings"
+	"time"
 
 	"partyline/appliance/config"
 	"partyline/appliance/web"
+	"partyline/hw/gesture"
+	"partyline/media"
+	"partyline/sip"
 )
 
 // backend is the appliance as the admin page sees it.
@@ -24,35 +32,85 @@ func (b backend) Status() web.Status {
 	for i, l := range a.lines {
 		ls := l.Status()
 		hs := web.HandsetStatus{
-			Index:   i,
-			Name:    fmt.Sprintf("Handset %d", i+1),
-			State:   ls.State.String(),
-			Detail:  ls.Detail,
-			OffHook: ls.OffHook,
-			LED:     ls.LED.String(),
-			Virtual: a.hw.sim != nil,
+			Index:     i,
+			Name:      handsetName(set, i),
+			State:     ls.State.String(),
+			Detail:    ls.Detail,
+			OffHook:   ls.OffHook,
+			LED:       ls.LED.String(),
+			Virtual:   a.hw.sim != nil,
+			Busy:      ls.State == Joining || ls.State == InCall,
+			InCall:    ls.State == InCall,
+			Muted:     ls.Muted,
+			CallStart: ls.CallStart,
 		}
+		channel := i
 		if i < len(set.Handsets) {
 			h := set.Handsets[i]
-			hs.Name = h.Name
+			channel = h.Channel
 			hs.Identity = identity(set, h)
 			if c, ok := findConference(set, h.Conference); ok {
 				hs.Conference = c.URI
 			}
 		}
+		mic, ear := a.hw.hub.levels(channel)
+		// Whole dB: finer steps would only make the event stream send more.
+		hs.MicDBFS, hs.EarDBFS = math.Round(mic), math.Round(ear)
+		if ls.State == InCall {
+			hs.Quality = callQuality(ls.Quality)
+		}
 		st.Handsets = append(st.Handsets, hs)
 	}
 	for _, r := range a.regs.snapshot() {
 		st.Registrations = append(st.Registrations, web.RegistrationStatus{
-			Account: r.account,
-			AOR:     r.aor,
-			State:   r.reg.State.String(),
-			Detail:  r.reg.Detail,
-			Expires: r.reg.Expires,
+			Account:     r.account,
+			AOR:         r.aor,
+			State:       r.reg.State.String(),
+			Detail:      r.reg.Detail,
+			Expires:     r.reg.Expires,
+			NextAttempt: r.reg.NextAttempt,
 		})
 	}
+	st.Rosters = a.rosters.status()
 	return st
 }
+
+// handsetName is the name of handset i in set, or "Handset i+1" if set has none.
+func handsetName(set config.Settings, i int) string {
+	if i < len(set.Handsets) {
+		return set.Handsets[i].Name
+	}
+	return fmt.Sprintf("Handset %d", i+1)
+}
+
+// callQuality turns a call's RTP figures into what the dashboard shows.
+func callQuality(s media.Stats) *web.CallQuality {
+	q := &web.CallQuality{
+		PacketsSent:     s.PacketsSent,
+		PacketsReceived: s.PacketsReceived,
+		Lost:            s.Lost,
+		JitterMS:        round1(float64(s.Jitter) / float64(time.Millisecond)),
+		RTTMS:           round1(float64(s.RTT) / float64(time.Millisecond)),
+		MOS:             math.Round(s.MOS*100) / 100,
+	}
+	q.LossPercent = lossPercent(s)
+	return q
+}
+
+// lossPercent is the share of the far end's packets that were lost, in
+// percent to two places.
+func lossPercent(s media.Stats) float64 {
+	expected := s.PacketsReceived + s.Lost
+	if expected == 0 {
+		return 0
+	}
+	return math.Round(10000*float64(s.Lost)/float64(expected)) / 100
+}
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// Events implements web.Backend.
+func (b backend) Events() []web.Event { return b.a.events.Events() }
 
 // SetHook implements web.Backend: it moves the virtual hook switch of a sim handset.
 func (b backend) SetHook(handset int, offHook bool) error {
@@ -66,6 +124,58 @@ func (b backend) SetHook(handset int, offHook bool) error {
 	sb.Hook(handset).Set(offHook)
 	return nil
 }
+
+// Control implements web.Backend: it does what the handset's mapped buttons do, when that
+// changes something. Whether it does is decided on the line's state a moment ago: a
+// button pressed on the handset at the same instant can still cross it.
+func (b backend) Control(handset int, action web.Action) error {
+	if handset < 0 || handset >= len(b.a.lines) {
+		return fmt.Errorf("handset %d does not exist", handset+1)
+	}
+	l := b.a.lines[handset]
+	st := l.Status()
+	busy := st.State == Joining || st.State == InCall
+	var do gesture.Action
+	switch action {
+	case web.ActionJoin, web.ActionLeave:
+		if busy == (action == web.ActionJoin) {
+			return nil // joining or in a call already, or neither
+		}
+		do = gesture.JoinLeave
+	case web.ActionMute, web.ActionUnmute:
+		if st.State != InCall {
+			return errors.New("not in a call: only a call's microphone can be muted")
+		}
+		if st.Muted == (action == web.ActionMute) {
+			return nil
+		}
+		do = gesture.Mute
+	default:
+		return fmt.Errorf("unknown action %q", action)
+	}
+	if err := l.Do(do); err != nil {
+		return err
+	}
+	set, _ := b.a.store.Settings() // only for the name: the zero settings give a default
+	b.a.events.Add(slog.LevelInfo, handsetName(set, handset), string(action)+", asked on the admin page")
+	return nil
+}
+
+// History implements web.Backend.
+func (b backend) History() ([]web.CallRecord, error) {
+	recs, err := b.a.store.History(0)
+	if err != nil {
+		return nil, err
+	}
+	calls := make([]web.CallRecord, 0, len(recs))
+	for _, r := range recs {
+		calls = append(calls, web.CallRecord(r))
+	}
+	return calls, nil
+}
+
+// TLSFingerprint implements web.Backend.
+func (b backend) TLSFingerprint() string { return b.a.adminFingerprint }
 
 // Settings implements web.Backend.
 func (b backend) Settings() (web.Settings, error) {
@@ -127,7 +237,7 @@ func (b backend) CheckAdminPassword(password string) (bool, error) {
 // The struct conversions stop compiling when the two packages' fields drift
 // apart.
 func toWeb(c config.Settings) web.Settings {
-	w := web.Settings{SIP: web.SIPSettings(c.SIP)}
+	w := web.Settings{SIP: web.SIPSettings(c.SIP), Recordings: web.Recordings(c.Recordings)}
 	for _, a := range c.Accounts {
 		w.Accounts = append(w.Accounts, web.Account(a))
 	}
@@ -137,11 +247,14 @@ func toWeb(c config.Settings) web.Settings {
 	for _, cf := range c.Conferences {
 		w.Conferences = append(w.Conferences, web.Conference(cf))
 	}
+	for _, br := range c.Bridges {
+		w.Bridges = append(w.Bridges, web.Bridge(br))
+	}
 	return w
 }
 
 func fromWeb(w web.Settings) config.Settings {
-	c := config.Settings{SIP: config.SIPSettings(w.SIP)}
+	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings)}
 	for _, a := range w.Accounts {
 		c.Accounts = append(c.Accounts, config.Account(a))
 	}
@@ -150,6 +263,9 @@ func fromWeb(w web.Settings) config.Settings {
 	}
 	for _, cf := range w.Conferences {
 		c.Conferences = append(c.Conferences, config.Conference(cf))
+	}
+	for _, br := range w.Bridges {
+		c.Bridges = append(c.Bridges, config.Bridge(br))
 	}
 	return c
 }
@@ -176,7 +292,233 @@ func identity(set config.Settings, h config.Handset) string {
 	if display == "" {
 		display = h.Name
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%q <%s>", display, sipAccount(acc).AOR())
-	return b.String()
+	switch h.Identity {
+	case config.IdentityImpersonate:
+		return fmt.Sprintf("%q <%s>", display, h.IdentityURI)
+	case config.IdentityGenerated:
+		prefix := cmp.Or(h.IdentityPrefix, sip.DefaultGeneratedPrefix)
+		return fmt.Sprintf("%q <sip:%s-…@%s>, new for every call", display, prefix, acc.Domain)
+	}
+	return fmt.Sprintf("%q <%s>", display, sipAccount(acc).AOR())
+}
+
+// recordCall adds a call of handset that has ended, answered or not, to the call history
+// and the event log. st is the line's status as the call ended, before the line forgot it:
+// its CallStart says whether and when the call was answered, its Quality the call's
+// figures. err is why it ended: nil when we hung up or gave up the join, sip.ErrRemoteHangup
+// when the far end hung up, a *sip.JoinError when the conference refused the join, or any
+// other failure. It writes to the settings file, which takes a few milliseconds.
+func (a *Appliance) recordCall(handset int, st lineStatus, err error) {
+	set, serr := a.store.Settings()
+	if serr != nil {
+		a.log.Error("read settings", "err", serr)
+	}
+	rec := config.HistoryRecord{Handset: handsetName(set, handset), Start: time.Now()}
+	if handset < len(set.Handsets) {
+		h := set.Handsets[handset]
+		rec.Identity = identity(set, h)
+		if c, ok := findConference(set, h.Conference); ok {
+			rec.Conference = c.URI
+		}
+	}
+	if !st.CallStart.IsZero() {
+		rec.Duration = max(rec.Start.Sub(st.CallStart), 0).Round(time.Second)
+		rec.Start = st.CallStart
+		rec.MOS = math.Round(st.Quality.MOS*100) / 100
+		rec.LossPercent = lossPercent(st.Quality)
+	}
+	var refused *sip.JoinError
+	switch {
+	case err == nil && st.CallStart.IsZero(), errors.Is(err, context.Canceled) && st.CallStart.IsZero():
+		rec.End = config.EndCancelled
+	case err == nil:
+		rec.End = config.EndLocal
+	case errors.Is(err, sip.ErrRemoteHangup):
+		rec.End = config.EndRemote
+	case errors.As(err, &refused):
+		rec.End, rec.Status, rec.Detail = config.EndFailed, refused.Status, refused.Error()
+	default:
+		rec.End, rec.Detail = config.EndFailed, err.Error()
+	}
+	level, text := slog.LevelInfo, "call ended: "+web.CallRecord(rec).Ended()
+	if rec.Duration > 0 {
+		text = fmt.Sprintf("call ended after %s: %s", rec.Duration, web.CallRecord(rec).Ended())
+	}
+	if rec.End == config.EndFailed {
+		level = slog.LevelWarn
+	}
+	a.events.Add(level, rec.Handset, text)
+	if err := a.store.AppendHistory(rec); err != nil {
+		a.log.Error("record call", "handset", handset+1, "err", err)
+	}
+}
+
+// watch notes in the event log what changes in the handsets and the registrations, as seen
+// every web.PollInterval, until ctx is done. A change that comes and goes between two looks
+// is not seen: the call history and the appliance's log have every call.
+func (b backend) watch(ctx context.Context) {
+	a := b.a
+	a.events.Add(slog.LevelInfo, "appliance", "started on the "+a.profile.Name+" board")
+	// From the zero status, so the first look reports what is not plain idle already.
+	lines := make([]lineStatus, len(a.lines))
+	regs := map[string]sip.Registration{}
+	ticker := time.NewTicker(web.PollInterval)
+	defer ticker.Stop()
+	for {
+		for i, l := range a.lines {
+			cur := l.Status()
+			b.handsetChanged(i, lines[i], cur)
+			lines[i] = cur
+		}
+		for _, r := range a.regs.snapshot() {
+			if old, ok := regs[r.account]; !ok || old.State != r.reg.State || old.Detail != r.reg.Detail {
+				b.registrationChanged(r)
+			}
+			regs[r.account] = r.reg
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// handsetChanged adds to the event log what changed from old to cur in handset i.
+func (b backend) handsetChanged(i int, old, cur lineStatus) {
+	if old.State == cur.State && old.Detail == cur.Detail && old.Muted == cur.Muted && old.OffHook == cur.OffHook {
+		return
+	}
+	set, _ := b.a.store.Settings() // only for the names: the zero settings give defaults
+	name := handsetName(set, i)
+	add := func(level slog.Level, text string) { b.a.events.Add(level, name, text) }
+	if old.OffHook != cur.OffHook {
+		add(slog.LevelInfo, map[bool]string{true: "lifted", false: "put down"}[cur.OffHook])
+	}
+	switch {
+	case old.State != cur.State:
+		text := cur.State.String()
+		if cur.Detail != "" && cur.State != Joining {
+			text += ": " + cur.Detail
+		}
+		level := slog.LevelInfo
+		if cur.State == Failed {
+			level = slog.LevelWarn
+		}
+		add(level, text)
+	case old.Detail != cur.Detail && cur.Detail != "":
+		add(slog.LevelInfo, cur.Detail)
+	}
+	if old.Muted != cur.Muted && cur.State == InCall {
+		add(slog.LevelInfo, map[bool]string{true: "microphone muted", false: "microphone live"}[cur.Muted])
+	}
+}
+
+// registrationChanged adds an account's new registration state to the event log.
+func (b backend) registrationChanged(r accountState) {
+	text := r.reg.State.String()
+	level := slog.LevelInfo
+	switch r.reg.State {
+	case sip.Registered:
+		text += " as " + r.aor
+	case sip.Failed:
+		level = slog.LevelWarn
+	}
+	if r.reg.Detail != "" {
+		text += ": " + r.reg.Detail
+	}
+	b.a.events.Add(level, r.account, text)
+}
+
+// serviceBackend is the admin page's backend with the service legs: the recordings page,
+// and prompt files checked when the settings name them.
+type serviceBackend struct {
+	backend
+	svc *services
+}
+
+// UpdateSettings implements web.Backend, as backend does, and refuses an announcement
+// whose prompt files are missing or cannot be played (a *web.FieldError naming the file).
+// Only the announcements that change are checked: a prompt file removed since it was
+// configured does not block saving anything else; the announcer logs it when it comes to
+// it.
+func (b serviceBackend) UpdateSettings(change func(*web.Settings) error) (restart bool, err error) {
+	return b.backend.UpdateSettings(func(ws *web.Settings) error {
+		old := fromWeb(*ws)
+		if err := change(ws); err != nil {
+			return err
+		}
+		for i, c := range ws.Conferences {
+			if prev, ok := findConference(old, c.ID); ok && slices.Equal(prev.Announce, c.Announce) {
+				continue
+			}
+			if err := checkPrompts(promptsDir(b.svc.cfg.dir), c.Announce); err != nil {
+				return &web.FieldError{Field: fmt.Sprintf("conferences[%d].announce", i), Msg: err.Error()}
+			}
+		}
+		return nil
+	})
+}
+
+// Recordings implements web.Recorder.
+func (b serviceBackend) Recordings() ([]web.Recording, error) {
+	recs, err := b.a.store.Recordings()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.Recording, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, web.Recording(r))
+	}
+	return out, nil
+}
+
+// Recorders implements web.Recorder.
+func (b serviceBackend) Recorders() ([]web.ConferenceRecorder, error) {
+	set, err := b.a.store.Settings()
+	if err != nil {
+		return nil, err
+	}
+	var out []web.ConferenceRecorder
+	for _, c := range set.Conferences {
+		st := b.svc.statusOf(c.ID)
+		out = append(out, web.ConferenceRecorder{
+			ID: c.ID, Name: c.Name, URI: c.URI, Auto: c.Record,
+			Recording: st.Recording, File: st.File, Since: st.Since, Detail: st.Detail,
+		})
+	}
+	return out, nil
+}
+
+// SetRecording implements web.Recorder.
+func (b serviceBackend) SetRecording(ctx context.Context, conference string, on bool) error {
+	if err := b.svc.setRecording(ctx, conference, on); err != nil {
+		return err
+	}
+	text := map[bool]string{true: "recording asked for on the admin page", false: "recording stopped on the admin page"}[on]
+	b.a.events.Add(slog.LevelInfo, conference, text)
+	return nil
+}
+
+// OpenRecording implements web.Recorder.
+func (b serviceBackend) OpenRecording(name string) (*os.File, error) {
+	f, err := b.svc.openRecording(name)
+	return f, toWebRecordingError(err)
+}
+
+// DeleteRecording implements web.Recorder.
+func (b serviceBackend) DeleteRecording(name string) error {
+	if err := b.svc.deleteRecording(name); err != nil {
+		return toWebRecordingError(err)
+	}
+	b.a.events.Add(slog.LevelInfo, "recordings", name+" deleted on the admin page")
+	return nil
+}
+
+// toWebRecordingError turns the store's "no such recording" into the admin page's.
+func toWebRecordingError(err error) error {
+	if errors.Is(err, config.ErrNoRecording) {
+		return fmt.Errorf("%w: %w", web.ErrNoRecording, err)
+	}
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,11 +20,12 @@ import (
 // opens an RTP socket, places the SIP call, and binds the negotiated call to a media
 // session pumped by the handset's audio port.
 type conferencing struct {
-	agent  *sip.Agent
-	store  *config.Store
-	hub    *audioHub
-	claims identityClaims
-	log    *slog.Logger
+	agent   *sip.Agent
+	store   *config.Store
+	hub     *audioHub
+	claims  identityClaims
+	rosters *rosters // our legs are marked in the rosters of their conferences
+	log     *slog.Logger
 }
 
 // join implements joiner.
@@ -40,9 +42,11 @@ func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := c.claims.claim(plan.target, plan.account.AOR(), plan.name)
-	if err != nil {
-		return nil, err
+	release := func() {}
+	if uri := plan.presentedURI(); uri != "" {
+		if release, err = c.claims.claim(plan.target, uri, plan.name); err != nil {
+			return nil, err
+		}
 	}
 	l, err := c.place(ctx, plan, port, release)
 	if err != nil {
@@ -64,17 +68,24 @@ func (c *conferencing) place(ctx context.Context, plan joinPlan, port *port, rel
 		Target:      plan.target,
 		DisplayName: plan.displayName,
 		Account:     plan.account,
+		Identity:    plan.identity,
 		LocalMedia:  netip.AddrPortFrom(local.Addr().Unmap(), local.Port()),
 	})
 	if err != nil {
 		conn.Close()
+		var refused *sip.JoinError
+		if errors.As(err, &refused) && sip.IsRosterConflict(err) {
+			return nil, fmt.Errorf("the conference refused %s: %w (a conference lists an identity once: is it in there already?)", refused.Identity, refused)
+		}
 		return nil, err
 	}
-	l, err := c.startMedia(call, conn, port, release)
+	leave := c.rosters.add(plan.target, plan.account, call.Identity(), plan.name)
+	l, err := c.startMedia(call, conn, port, func() { leave(); release() })
 	if err == nil && plan.pin != "" {
-		l.sendPINLater(plan.pin, c.log)
+		l.sendPINLater(plan.pin)
 	}
 	if err != nil {
+		leave()
 		conn.Close()
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hangupTimeout)
 		defer cancel()
@@ -149,13 +160,15 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, re
 	}
 	p.muted.Store(false)
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &conferenceLeg{call: call, session: session, port: p, ctx: ctx, stop: cancel}
+	l := &conferenceLeg{call: call, session: session, port: p, ctx: ctx, stop: cancel, log: c.log}
 	l.wg.Go(func() {
 		if err := session.Run(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("media session", "call", call.ID(), "err", err)
 		}
 	})
 	l.wg.Go(func() { pu.run(ctx) })
+	// A re-INVITE from the conference moves the media, holds it or changes its codec.
+	l.wg.Go(func() { l.follow(call.MediaChanges(), m.Codec) })
 	// The media stops when the call ends, from either side; then the identity is free.
 	l.wg.Go(func() {
 		select {
@@ -175,22 +188,69 @@ type conferenceLeg struct {
 	port    *port
 	ctx     context.Context // ends with the leg
 	stop    context.CancelFunc
+	log     *slog.Logger
 	wg      sync.WaitGroup
 }
 
 func (l *conferenceLeg) mute(on bool) { l.port.muted.Store(on) }
 
-// sendDigits sends DTMF digits into the call as RFC 4733 telephone events.
-func (l *conferenceLeg) sendDigits(digits string) error {
-	return l.session.SendDTMF(digits, 0, 0)
+// follow applies the media changes of the call's re-INVITEs to its session until the call
+// ends. codec is the one negotiated first.
+func (l *conferenceLeg) follow(changes <-chan sip.Media, codec string) {
+	for m := range changes {
+		l.session.SetRemote(m.Remote)
+		l.session.SetSending(m.Direction.Sends())
+		if m.Codec == codec {
+			continue
+		}
+		next, ok := media.CodecByName(m.Codec)
+		err := fmt.Errorf("codec %s is not supported", m.Codec)
+		if ok {
+			err = l.session.SetCodec(next, m.PayloadType)
+		}
+		if err != nil {
+			l.log.Warn("the conference changed the codec", "call", l.call.ID(), "err", err)
+			continue
+		}
+		codec = m.Codec
+	}
 }
+
+// sendDigits sends DTMF digits into the call as RFC 4733 telephone events or, where the
+// call did not negotiate them, as SIP INFO requests, one a digit, in the background.
+func (l *conferenceLeg) sendDigits(digits string) error {
+	err := l.session.SendDTMF(digits, 0, 0)
+	if !errors.Is(err, media.ErrNoTelephoneEvent) {
+		return err
+	}
+	for _, d := range digits {
+		if !strings.ContainsRune("0123456789*#ABCDabcd", d) {
+			return fmt.Errorf("send DTMF %q: %q is not a DTMF digit", digits, d)
+		}
+	}
+	l.wg.Go(func() {
+		for _, d := range digits {
+			ctx, cancel := context.WithTimeout(l.ctx, infoTimeout)
+			err := l.call.SendInfoDTMF(ctx, d, 0)
+			cancel()
+			if err != nil {
+				l.log.Warn("send DTMF by SIP INFO", "call", l.call.ID(), "err", err)
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// infoTimeout bounds each SIP INFO that carries a digit.
+const infoTimeout = 5 * time.Second
 
 // pinDelay is how long after the conference answers the PIN is sent: long enough for the
 // conference's prompt to start, so that the digits are not taken for noise.
 const pinDelay = 2 * time.Second
 
 // sendPINLater sends the conference PIN once pinDelay has passed, unless the call ends first.
-func (l *conferenceLeg) sendPINLater(pin string, log *slog.Logger) {
+func (l *conferenceLeg) sendPINLater(pin string) {
 	l.wg.Go(func() {
 		t := time.NewTimer(pinDelay)
 		defer t.Stop()
@@ -200,7 +260,7 @@ func (l *conferenceLeg) sendPINLater(pin string, log *slog.Logger) {
 			return
 		}
 		if err := l.sendDigits(pin); err != nil {
-			log.Warn("send the conference PIN", "call", l.call.ID(), "err", err)
+			l.log.Warn("send the conference PIN", "call", l.call.ID(), "err", err)
 		}
 	})
 }
@@ -230,6 +290,7 @@ type joinPlan struct {
 	target      string
 	displayName string
 	account     sip.Account
+	identity    sip.Identity
 }
 
 // planJoin checks that handset can join its conference and says what is missing if not.
@@ -257,7 +318,31 @@ func planJoin(set config.Settings, handset int) (joinPlan, error) {
 		target:      conf.URI,
 		displayName: display,
 		account:     sipAccount(acc),
+		identity:    sipIdentity(h),
 	}, nil
+}
+
+// sipIdentity is how handset h presents itself on the wire.
+func sipIdentity(h config.Handset) sip.Identity {
+	return sip.Identity{
+		Mode:    sip.IdentityMode(h.Identity),
+		URI:     h.IdentityURI,
+		Prefix:  h.IdentityPrefix,
+		Assert:  h.AssertIdentity,
+		Private: h.Private,
+	}
+}
+
+// presentedURI is the identity a plan puts into the conference, as the claims compare
+// them; "" for a generated identity, which is new for every call and so never collides.
+func (p joinPlan) presentedURI() string {
+	switch p.identity.Mode {
+	case sip.IdentityImpersonate:
+		return p.identity.URI
+	case sip.IdentityGenerated:
+		return ""
+	}
+	return p.account.AOR()
 }
 
 func findConference(set config.Settings, id string) (config.Conference, bool) {

@@ -244,6 +244,9 @@ func TestHandsetJoinsAndHearsItsOwnToneBack(t *testing.T) {
 
 	r.board.Hook(0).Set(false)
 	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
+	if calls := r.history(); len(calls) != 1 || calls[0].End != web.EndLocal || calls[0].Duration <= 0 || calls[0].MOS == 0 {
+		t.Errorf("call history: %+v, want one call we hung up, with its duration and MOS", calls)
+	}
 	if err := r.sipp.Wait(10 * time.Second); err != nil {
 		t.Errorf("SIPp conference: %v", err)
 	}
@@ -283,6 +286,24 @@ func TestBusyConferenceShowsTheReasonAndReturnsToIdle(t *testing.T) {
 	if h := st.Handsets[0]; h.LED != "off" {
 		t.Errorf("LED of an idle handset = %q, want off", h.LED)
 	}
+	if calls := r.history(); len(calls) != 1 || calls[0].End != web.EndFailed || calls[0].Status != 486 {
+		t.Errorf("call history: %+v, want one call refused with 486", calls)
+	}
+}
+
+// history reads the admin page's call history API.
+func (r *rig) history() []web.CallRecord {
+	r.t.Helper()
+	res, err := r.http.Get(r.admin + "/api/history")
+	if err != nil {
+		r.t.Fatalf("GET /api/history: %v", err)
+	}
+	defer res.Body.Close()
+	var calls []web.CallRecord
+	if err := json.NewDecoder(res.Body).Decode(&calls); err != nil {
+		r.t.Fatalf("decode history: %v", err)
+	}
+	return calls
 }
 
 func TestReplacingWhileRingingCancels(t *testing.T) {
@@ -318,6 +339,9 @@ func TestConferenceHangingUpEndsTheCall(t *testing.T) {
 	}
 	r.board.Hook(0).Set(false)
 	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
+	if calls := r.history(); len(calls) != 1 || calls[0].End != web.EndRemote {
+		t.Errorf("call history: %+v, want one call the far end hung up", calls)
+	}
 }
 
 func TestMalformedAnswerFailsTheJoinClearly(t *testing.T) {
@@ -382,6 +406,45 @@ func TestPINIsSentAsTelephoneEvents(t *testing.T) {
 	}
 	if got := r.app.HeardDigits(0); got != pin {
 		t.Errorf("the conference echoed the digits %q, want the PIN %q", got, pin)
+	}
+	r.board.Hook(0).Set(false)
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp conference: %v", err)
+	}
+}
+
+// TestConferenceHoldsMovesAndRecodesTheCall has SIPp put the call on hold with a
+// re-INVITE, then take it off hold moving its media to another port with PCMA only: the
+// handset follows, and hears its own tone again through the new port.
+func TestConferenceHoldsMovesAndRecodesTheCall(t *testing.T) {
+	r := startRig(t, peertest.ScenarioHold)
+	r.waitFor("the account to register", 10*time.Second, registered)
+	r.board.Hook(0).Set(true)
+	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+	moved := netip.AddrPortFrom(r.sipp.MediaAddr().Addr(), r.sipp.MediaAddr().Port()+2)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		remote, codec := r.app.CallMedia(0)
+		if remote == moved && codec == "PCMA" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the re-INVITEs the call sends %s to %v, want PCMA to %v", codec, remote, moved)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	own := sim.ToneHz(0)
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		time.Sleep(600 * time.Millisecond) // all that is heard now came through the new port
+		heard := r.board.Audio().Earpiece(0, 500*time.Millisecond)
+		if media.ToneLevel(heard, 48000, own) > -3 && media.LevelDBFS(heard) > -30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no echo of the handset's tone after the move: %.1f dB, level %.1f dBFS",
+				media.ToneLevel(heard, 48000, own), media.LevelDBFS(heard))
+		}
 	}
 	r.board.Hook(0).Set(false)
 	if err := r.sipp.Wait(10 * time.Second); err != nil {

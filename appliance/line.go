@@ -38,14 +38,18 @@ func (s LineState) String() string {
 	return "unknown"
 }
 
-// pattern is the LED pattern that shows s, with the microphone muted or not.
-func (s LineState) pattern(muted bool) led.Pattern {
+// pattern is the LED pattern that shows s, with the microphone muted or not and the
+// conference recorded or not.
+func (s LineState) pattern(muted, recorded bool) led.Pattern {
 	switch s {
 	case Joining:
 		return led.SlowBlink
 	case InCall:
-		if muted {
+		switch {
+		case muted:
 			return led.DoubleBlink
+		case recorded:
+			return led.Wink
 		}
 		return led.On
 	case Failed:
@@ -82,9 +86,10 @@ type leg interface {
 
 // Events a Line's goroutine handles.
 type (
-	hookMoved  struct{ offHook bool }
-	actionDo   struct{ action gesture.Action }
-	digitsSend struct {
+	hookMoved        struct{ offHook bool }
+	recordingChanged struct{}
+	actionDo         struct{ action gesture.Action }
+	digitsSend       struct {
 		digits string
 		result chan<- error
 	}
@@ -119,14 +124,19 @@ type lineStatus struct {
 // and of the buttons (short and long presses) do what the mapping says. Its state is owned
 // by the goroutine in Run; others send it events.
 type Line struct {
-	index   int
-	hook    hw.Switch
-	buttons map[string]hw.Switch // by input name, e.g. "button", "mute"
-	mapping gesture.Mapping
-	light   *led.Indicator
-	onTone  func(LineState) // status tone on the alert speaker, may be nil
-	conf    joiner
-	log     *slog.Logger
+	index     int
+	hook      hw.Switch
+	buttons   map[string]hw.Switch // by input name, e.g. "button", "mute"
+	mapping   gesture.Mapping
+	light     *led.Indicator
+	onTone    func(LineState)         // status tone on the alert speaker, may be nil
+	onCallEnd func(lineStatus, error) // call history of ended joins and calls, may be nil
+	// onRecord starts or stops recording the handset's conference; isRecorded says whether
+	// it is being recorded. Either may be nil.
+	onRecord   func(handset int) error
+	isRecorded func(handset int) bool
+	conf       joiner
+	log        *slog.Logger
 
 	events chan any
 	wg     sync.WaitGroup // goroutines started by Run and its handlers
@@ -250,6 +260,8 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		}
 	case actionDo:
 		l.do(ctx, ev.action)
+	case recordingChanged:
+		l.showLight()
 	case digitsSend:
 		if l.state != InCall {
 			ev.result <- errors.New("the handset is not in a call")
@@ -262,6 +274,7 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		if ev.leg != l.leg {
 			return
 		}
+		l.callEnded(ev.leg.err())
 		l.leg = nil
 		l.failOrIdle(describeEnd(ev.leg.err()))
 	}
@@ -297,6 +310,15 @@ func (l *Line) do(ctx context.Context, a gesture.Action) {
 			l.log.Warn("send PIN", "err", err)
 			l.setState(l.state, "PIN not sent: "+err.Error())
 		}
+	case gesture.Record:
+		err := errors.New("this appliance does not record")
+		if l.onRecord != nil {
+			err = l.onRecord(l.index)
+		}
+		if err != nil {
+			l.log.Warn("record", "err", err)
+			l.setState(l.state, err.Error())
+		}
 	case gesture.NextConference:
 		if l.state == Joining || l.state == InCall {
 			return // the call stays where it is; the choice is for the next one
@@ -324,9 +346,27 @@ func (l *Line) setMuted(on bool) {
 	l.muted = on
 	l.mu.Lock()
 	l.status.Muted = on
-	l.status.LED = l.state.pattern(on)
 	l.mu.Unlock()
-	l.light.Set(l.state.pattern(on))
+	l.showLight()
+}
+
+// recordingChanged tells the line that a recording started or stopped somewhere, so that
+// its LED can show whether its conference is being recorded. It never blocks.
+func (l *Line) recordingChanged() {
+	select {
+	case l.events <- recordingChanged{}:
+	default: // the line is busy; its next state change shows it anyway
+	}
+}
+
+// showLight lights the LED for the line's state.
+func (l *Line) showLight() {
+	recorded := l.state == InCall && l.isRecorded != nil && l.isRecorded(l.index)
+	p := l.state.pattern(l.muted, recorded)
+	l.mu.Lock()
+	l.status.LED = p
+	l.mu.Unlock()
+	l.light.Set(p)
 }
 
 func (l *Line) joinFinished(ctx context.Context, ev joinDone) {
@@ -341,6 +381,7 @@ func (l *Line) joinFinished(ctx context.Context, ev joinDone) {
 	l.cancelJoin = nil
 	if ev.err != nil {
 		l.log.Warn("join failed", "err", ev.err)
+		l.callEnded(ev.err)
 		l.failOrIdle(ev.err.Error())
 		return
 	}
@@ -384,6 +425,9 @@ func (l *Line) startJoin(ctx context.Context) {
 // leave ends the call or the join in progress and returns to Idle (or Failed while lifted
 // and detail says why).
 func (l *Line) leave(ctx context.Context, detail string) {
+	if l.state == Joining || l.state == InCall {
+		l.callEnded(nil)
+	}
 	switch l.state {
 	case Joining:
 		l.cancelJoin() // sends CANCEL; the joinDone that follows is stale
@@ -407,6 +451,9 @@ func (l *Line) hangupAsync(ctx context.Context, lg leg) {
 
 // shutdown runs when the appliance stops: cancel a join, hang up a call.
 func (l *Line) shutdown() {
+	if l.state == Joining || l.state == InCall {
+		l.callEnded(nil)
+	}
 	if l.cancelJoin != nil {
 		l.cancelJoin()
 	}
@@ -435,7 +482,6 @@ func (l *Line) setState(s LineState, detail string) {
 	l.status.State = s
 	l.status.Since = now
 	l.status.Muted = l.muted
-	l.status.LED = s.pattern(l.muted)
 	if detail != "" || s == Joining {
 		l.status.Detail = detail
 	}
@@ -446,7 +492,7 @@ func (l *Line) setState(s LineState, detail string) {
 		l.status.CallStart, l.call = time.Time{}, nil
 	}
 	l.mu.Unlock()
-	l.light.Set(s.pattern(l.muted))
+	l.showLight()
 	if s != prev && l.onTone != nil {
 		l.onTone(s)
 	}
@@ -487,4 +533,12 @@ func describeEnd(err error) string {
 		return "call ended"
 	}
 	return err.Error()
+}
+
+// callEnded reports the join or call that is ending to the call history, before setState
+// forgets its start and figures.
+func (l *Line) callEnded(err error) {
+	if l.onCallEnd != nil {
+		l.onCallEnd(l.Status(), err)
+	}
 }

@@ -8,32 +8,49 @@ import (
 
 // Every bucket and key the store uses, in one place.
 //
-// Layout (schema version 2):
+// Layout (schema version 4):
 //
-//	meta     schema_version -> the schema version as a decimal string ("2")
+//	meta     schema_version -> the schema version as a decimal string ("4")
 //	settings current        -> Settings as JSON
 //	admin    password_hash  -> bcrypt hash of the admin password; absent until it is set
+//	history  8-byte big-endian sequence -> HistoryRecord as JSON, at most MaxHistory of them
+//	tls      cert           -> the admin page's certificate, PEM; absent until it is made
+//	tls      key            -> its private key, PKCS #8 PEM: a secret, never logged or exported
+//	recordings <file name>  -> Recording as JSON, one per WAV file, at most MaxRecordings of them
 //
-// Version 1 had no admin bucket.
+// Version 1 had no admin bucket; version 2 had no history and no tls bucket; version 3 had
+// no recordings bucket.
 var (
-	metaBucket     = []byte("meta")
-	settingsBucket = []byte("settings")
-	adminBucket    = []byte("admin")
+	metaBucket       = []byte("meta")
+	settingsBucket   = []byte("settings")
+	adminBucket      = []byte("admin")
+	historyBucket    = []byte("history")
+	tlsBucket        = []byte("tls")
+	recordingsBucket = []byte("recordings")
 
 	schemaVersionKey = []byte("schema_version")
 	settingsKey      = []byte("current")
 	passwordHashKey  = []byte("password_hash")
+	tlsCertKey       = []byte("cert")
+	tlsKeyKey        = []byte("key")
 )
 
 // SchemaVersion is the layout this code reads and writes. Open migrates
 // older files up to it and refuses newer ones.
-const SchemaVersion = 2
+const SchemaVersion = 4
 
 // migrations[v] turns a version v file into a version v+1 file, inside
 // the transaction Open runs. Version 0 is a new, empty file.
 var migrations = []func(tx *bolt.Tx) error{
 	0: func(tx *bolt.Tx) error { return createBucket(tx, settingsBucket) },
 	1: func(tx *bolt.Tx) error { return createBucket(tx, adminBucket) },
+	2: func(tx *bolt.Tx) error {
+		if err := createBucket(tx, historyBucket); err != nil {
+			return err
+		}
+		return createBucket(tx, tlsBucket)
+	},
+	3: func(tx *bolt.Tx) error { return createBucket(tx, recordingsBucket) },
 }
 
 func createBucket(tx *bolt.Tx, name []byte) error {

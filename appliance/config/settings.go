@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,7 +17,23 @@ type Settings struct {
 	Accounts    []Account    `json:"accounts"`
 	Handsets    []Handset    `json:"handsets"`
 	Conferences []Conference `json:"conferences"`
+	Recordings  Recordings   `json:"recordings"`
+	Bridges     []Bridge     `json:"bridges"`
 }
+
+// Recordings configures where the recorder stops.
+type Recordings struct {
+	// ReserveMB is the free space, in megabytes (10^6 bytes), that a recording leaves on
+	// the data directory's file system: it stops before it takes more. 0 means
+	// DefaultReserveMB.
+	ReserveMB int `json:"reserve_mb"`
+}
+
+// DefaultReserveMB is the free space a recording leaves when Recordings.ReserveMB is 0.
+const DefaultReserveMB = 100
+
+// maxReserveMB bounds Recordings.ReserveMB: a million megabytes is a terabyte.
+const maxReserveMB = 1_000_000
 
 // SIPSettings configures the SIP listener.
 type SIPSettings struct {
@@ -57,15 +74,60 @@ type Handset struct {
 	Account     string `json:"account"`      // Account.ID, "" = none
 	DisplayName string `json:"display_name"` // shown to the other participants
 	Conference  string `json:"conference"`   // Conference.ID, "" = none
+
+	// Identity is how the handset appears in its conference: IdentityAccount (its own
+	// account, the default ""), IdentityImpersonate (the account authenticates, the call
+	// presents IdentityURI) or IdentityGenerated (a fresh URI per call, starting with
+	// IdentityPrefix).
+	Identity       string `json:"identity"`
+	IdentityURI    string `json:"identity_uri"`
+	IdentityPrefix string `json:"identity_prefix"`
+	AssertIdentity bool   `json:"assert_identity"` // send P-Asserted-Identity
+	Private        bool   `json:"private"`         // send Privacy: id
 }
 
-// A Conference is a conference bridge the handsets join.
+// The identity modes of a handset.
+const (
+	IdentityAccount     = "account"
+	IdentityImpersonate = "impersonate"
+	IdentityGenerated   = "generated"
+)
+
+// A Conference is a conference bridge the handsets join, and what the appliance's own
+// service legs do in it: the recorder and the announcer join with generated identities
+// (RecorderPrefix-…, AnnouncerPrefix-… at the service account's domain) and Privacy: id.
 type Conference struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	URI  string `json:"uri"` // sip: or sips: URI, "" = not set up yet
 	PIN  string `json:"pin"` // digits, * and #
+
+	// Record records the conference while any handset of ours is in it.
+	Record bool `json:"record"`
+	// Announce is what the announcer plays when the first handset of ours joins: prompt
+	// files in the data directory's prompts folder ("welcome.wav") and tones
+	// ("tone:440:1s"), in order; see ParsePrompt.
+	Announce []string `json:"announce"`
+	// AnnounceLoop plays Announce again and again while handsets of ours are in the
+	// conference, rather than once.
+	AnnounceLoop bool `json:"announce_loop"`
+	// ServiceAccount is the Account.ID the recorder and the announcer call through;
+	// "" = the first account.
+	ServiceAccount string `json:"service_account"`
+	// RecorderPrefix and AnnouncerPrefix start the users of the service legs' generated
+	// identities; "" = DefaultRecorderPrefix and DefaultAnnouncerPrefix.
+	RecorderPrefix  string `json:"recorder_prefix"`
+	AnnouncerPrefix string `json:"announcer_prefix"`
 }
+
+// The prefixes of the service legs' generated identities when a Conference names none.
+const (
+	DefaultRecorderPrefix  = "rec"
+	DefaultAnnouncerPrefix = "ann"
+)
+
+// MaxAnnounce bounds how many prompts and tones a conference's announcement has.
+const MaxAnnounce = 20
 
 // A FieldError says which setting is invalid and why.
 type FieldError struct {
@@ -131,6 +193,12 @@ func (s Settings) Validate() error {
 		if strings.Trim(c.PIN, "0123456789*#") != "" {
 			return fieldErr(f+"pin", "may contain only digits, * and #")
 		}
+		if err := checkServices(f, c, accounts); err != nil {
+			return err
+		}
+	}
+	if r := s.Recordings.ReserveMB; r < 0 || r > maxReserveMB {
+		return fieldErr("recordings.reserve_mb", "%d is not 0 (default) or 1..%d", r, maxReserveMB)
 	}
 	handsets := map[string]bool{}
 	channels := map[int]bool{}
@@ -162,8 +230,11 @@ func (s Settings) Validate() error {
 		if hasControl(h.DisplayName) {
 			return fieldErr(f+"display_name", "must not contain control characters")
 		}
+		if err := checkIdentity(f, h); err != nil {
+			return err
+		}
 	}
-	return nil
+	return checkBridges(s.Bridges, accounts, conferences)
 }
 
 // checkID checks that id is a non-empty, unused [a-z0-9_-] string and
@@ -258,4 +329,72 @@ func isSIPURI(s string) bool {
 
 func hasControl(s string) bool {
 	return strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// maxIdentityPrefix bounds the user prefix of generated identities.
+const maxIdentityPrefix = 32
+
+// checkIdentity checks a handset's identity mode and what the mode needs.
+func checkIdentity(f string, h Handset) error {
+	switch h.Identity {
+	case "", IdentityAccount:
+	case IdentityImpersonate:
+		if h.IdentityURI == "" {
+			return fieldErr(f+"identity_uri", "impersonate needs the SIP URI the handset presents")
+		}
+		if !isSIPURI(h.IdentityURI) {
+			return fieldErr(f+"identity_uri", "%q is not a sip: or sips: URI of the form user@host[:port]", h.IdentityURI)
+		}
+		if h.Account == "" {
+			return fieldErr(f+"account", "impersonate needs the trusted account that authenticates the calls")
+		}
+	case IdentityGenerated:
+		if err := checkPrefix(f+"identity_prefix", h.IdentityPrefix); err != nil {
+			return err
+		}
+	default:
+		return fieldErr(f+"identity", "%q is not account, impersonate or generated", h.Identity)
+	}
+	return nil
+}
+
+// checkPrefix checks the user prefix of generated identities.
+func checkPrefix(field, prefix string) error {
+	if len(prefix) > maxIdentityPrefix {
+		return fieldErr(field, "is longer than %d characters", maxIdentityPrefix)
+	}
+	if prefix != "" && (!isSIPUser(prefix) || strings.ContainsAny(prefix, "&=+$,;?/")) {
+		return fieldErr(field, "%q may contain only letters, digits and - _ . ! ~ * ' ( )", prefix)
+	}
+	return nil
+}
+
+// checkServices checks what a conference's recorder and announcer are set to do. The
+// prompt files are only checked for their names here: whether they exist and hold audio
+// the announcer can play is for the appliance, which knows where they are.
+func checkServices(f string, c Conference, accounts map[string]bool) error {
+	if c.ServiceAccount != "" && !accounts[c.ServiceAccount] {
+		return fieldErr(f+"service_account", "no account %q", c.ServiceAccount)
+	}
+	if (c.Record || len(c.Announce) > 0) && len(accounts) == 0 {
+		return fieldErr(f+"service_account", "the recorder and the announcer need a SIP account to call through: add one")
+	}
+	if err := checkPrefix(f+"recorder_prefix", c.RecorderPrefix); err != nil {
+		return err
+	}
+	if err := checkPrefix(f+"announcer_prefix", c.AnnouncerPrefix); err != nil {
+		return err
+	}
+	if strings.EqualFold(cmp.Or(c.RecorderPrefix, DefaultRecorderPrefix), cmp.Or(c.AnnouncerPrefix, DefaultAnnouncerPrefix)) {
+		return fieldErr(f+"announcer_prefix", "must differ from the recorder's prefix, so that the two legs can be told apart")
+	}
+	if len(c.Announce) > MaxAnnounce {
+		return fieldErr(f+"announce", "has %d prompts and tones, more than %d", len(c.Announce), MaxAnnounce)
+	}
+	for _, p := range c.Announce {
+		if _, err := ParsePrompt(p); err != nil {
+			return fieldErr(f+"announce", "%v", err)
+		}
+	}
+	return nil
 }

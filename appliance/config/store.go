@@ -1,6 +1,8 @@
 // Package config stores the appliance's settings in a bbolt file: the SIP
-// listener, accounts, handsets and conferences. It validates settings before
-// saving them and knows nothing of SIP, audio or the web page.
+// listener, accounts, handsets and conferences, the admin password's hash,
+// the call history, the admin page's certificate and the list of recordings.
+// It validates settings before saving them and knows nothing of SIP, audio or
+// the web page.
 package config
 
 import (

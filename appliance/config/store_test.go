@@ -39,7 +39,9 @@ func valid() Settings {
 			{ID: "h1", Name: "Handset 1", Channel: 0, Account: "alice", DisplayName: `Kitchen "the" \ one`, Conference: "main"},
 			{ID: "h2", Name: "Handset 2", Channel: 1},
 		},
-		Conferences: []Conference{{ID: "main", Name: "Main", URI: "sip:conf@example.org:5070", PIN: "12*#"}},
+		Conferences: []Conference{{ID: "main", Name: "Main", URI: "sip:conf@example.org:5070", PIN: "12*#",
+			Record: true, Announce: []string{"tone:440:1s", "welcome.wav"}, ServiceAccount: "bob", RecorderPrefix: "tape"}},
+		Recordings: Recordings{ReserveMB: 250},
 	}
 }
 
@@ -110,11 +112,39 @@ func TestValidation(t *testing.T) {
 		{"handsets[1].account", func(s *Settings) { s.Handsets[1].Account = "carol" }},
 		{"handsets[1].conference", func(s *Settings) { s.Handsets[1].Conference = "side" }},
 		{"handsets[0].display_name", func(s *Settings) { s.Handsets[0].DisplayName = "a\nb" }},
+		{"handsets[0].identity", func(s *Settings) { s.Handsets[0].Identity = "borrowed" }},
+		{"handsets[0].identity_uri", func(s *Settings) { s.Handsets[0].Identity = IdentityImpersonate }},
+		{"handsets[0].identity_uri", func(s *Settings) {
+			s.Handsets[0].Identity, s.Handsets[0].IdentityURI = IdentityImpersonate, "desk4@example.org"
+		}},
+		{"handsets[1].account", func(s *Settings) {
+			s.Handsets[1].Account, s.Handsets[1].Identity, s.Handsets[1].IdentityURI = "", IdentityImpersonate, "sip:desk@example.org"
+		}},
+		{"handsets[0].identity_prefix", func(s *Settings) {
+			s.Handsets[0].Identity, s.Handsets[0].IdentityPrefix = IdentityGenerated, "rec/1"
+		}},
+		{"handsets[0].identity_prefix", func(s *Settings) {
+			s.Handsets[0].Identity, s.Handsets[0].IdentityPrefix = IdentityGenerated, strings.Repeat("r", 33)
+		}},
 		{"conferences[0].id", func(s *Settings) { s.Conferences[0].ID = "" }},
 		{"conferences[0].uri", func(s *Settings) { s.Conferences[0].URI = "http://example.org" }},
 		{"conferences[0].uri", func(s *Settings) { s.Conferences[0].URI = "sip:example.org" }},
 		{"conferences[0].uri", func(s *Settings) { s.Conferences[0].URI = "sip:conf@example.org:99999" }},
 		{"conferences[0].pin", func(s *Settings) { s.Conferences[0].PIN = "12a" }},
+		{"conferences[0].service_account", func(s *Settings) { s.Conferences[0].ServiceAccount = "carol" }},
+		{"conferences[0].service_account", func(s *Settings) { s.Accounts, s.Handsets[0].Account, s.Conferences[0].Record = nil, "", true }},
+		{"conferences[0].service_account", func(s *Settings) {
+			s.Accounts, s.Handsets[0].Account, s.Conferences[0].Announce = nil, "", []string{"tone:440:1s"}
+		}},
+		{"conferences[0].recorder_prefix", func(s *Settings) { s.Conferences[0].RecorderPrefix = "rec;x" }},
+		{"conferences[0].announcer_prefix", func(s *Settings) { s.Conferences[0].AnnouncerPrefix = strings.Repeat("a", 33) }},
+		{"conferences[0].announcer_prefix", func(s *Settings) { s.Conferences[0].AnnouncerPrefix = "TAPE" }},
+		{"conferences[0].announcer_prefix", func(s *Settings) { s.Conferences[0].RecorderPrefix, s.Conferences[0].AnnouncerPrefix = "ann", "" }},
+		{"conferences[0].announce", func(s *Settings) { s.Conferences[0].Announce = []string{"welcome.wav", "../etc/passwd"} }},
+		{"conferences[0].announce", func(s *Settings) { s.Conferences[0].Announce = []string{"tone:99999:1s"} }},
+		{"conferences[0].announce", func(s *Settings) { s.Conferences[0].Announce = make([]string, MaxAnnounce+1) }},
+		{"recordings.reserve_mb", func(s *Settings) { s.Recordings.ReserveMB = -1 }},
+		{"recordings.reserve_mb", func(s *Settings) { s.Recordings.ReserveMB = 1_000_001 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
@@ -158,6 +188,23 @@ func TestValidAccepts(t *testing.T) {
 		{"no conference URI yet", func(s *Settings) { s.Conferences[0].URI = "" }},
 		{"sips URI", func(s *Settings) { s.Conferences[0].URI = "sips:conf@example.org" }},
 		{"default expiry", func(s *Settings) { s.Accounts[0].ExpiresSeconds = 0 }},
+		{"impersonate", func(s *Settings) {
+			s.Handsets[0].Identity, s.Handsets[0].IdentityURI, s.Handsets[0].AssertIdentity = IdentityImpersonate, "sip:desk4@example.org", true
+		}},
+		{"generated, default prefix", func(s *Settings) { s.Handsets[0].Identity, s.Handsets[0].Private = IdentityGenerated, true }},
+		{"generated with prefix", func(s *Settings) { s.Handsets[0].Identity, s.Handsets[0].IdentityPrefix = IdentityGenerated, "rec-1" }},
+		{"account spelled out", func(s *Settings) { s.Handsets[0].Identity = IdentityAccount }},
+		{"services with defaults", func(s *Settings) {
+			c := &s.Conferences[0]
+			c.ServiceAccount, c.RecorderPrefix, c.AnnouncerPrefix, c.AnnounceLoop = "", "", "", true
+		}},
+		{"no services, no account", func(s *Settings) {
+			s.Accounts, s.Handsets[0].Account = nil, ""
+			s.Conferences[0] = Conference{ID: "main"}
+		}},
+		{"prefixes swapped", func(s *Settings) { s.Conferences[0].RecorderPrefix, s.Conferences[0].AnnouncerPrefix = "ann", "rec" }},
+		{"pause and upper-case file", func(s *Settings) { s.Conferences[0].Announce = []string{"tone:0:500ms", "Hello_2.WAV"} }},
+		{"default reserve", func(s *Settings) { s.Recordings.ReserveMB = 0 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,8 +374,8 @@ func TestSchema1Migrated(t *testing.T) {
 		t.Fatalf("Open of a schema 1 file: %v", err)
 	}
 	defer s.Close()
-	if got := schemaVersion(t, s); got != "2" {
-		t.Errorf("schema version after migration: got %q, want \"2\"", got)
+	if got, want := schemaVersion(t, s), strconv.Itoa(SchemaVersion); got != want {
+		t.Errorf("schema version after migration: got %q, want %q", got, want)
 	}
 	got, err := s.Settings()
 	if err != nil {

@@ -248,7 +248,7 @@ func setupForm() formView {
 func (s *server) renderSetup(w http.ResponseWriter, code int, fe *FieldError) {
 	form := setupForm()
 	form.setError("", fe)
-	s.render(w, code, "form.tmpl", formPage{
+	s.render(w, code, "form.tmpl", &formPage{
 		frame: frame{Title: "Set the admin password"},
 		Intro: "This appliance has no admin password yet. Choose one: it guards every page, and there is no default.",
 		Form:  form,
@@ -317,7 +317,7 @@ func loginForm() formView {
 func (s *server) renderLogin(w http.ResponseWriter, code int, notice string, fe *FieldError) {
 	form := loginForm()
 	form.setError("", fe)
-	s.render(w, code, "form.tmpl", formPage{frame: frame{Title: "Log in", Notice: notice}, Form: form})
+	s.render(w, code, "form.tmpl", &formPage{frame: frame{Title: "Log in", Notice: notice}, Form: form})
 }
 
 // loginNotices are what /login says after a redirect, by its query.

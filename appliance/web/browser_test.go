@@ -21,6 +21,19 @@ import (
 	"partyline/appliance/config"
 )
 
+// historySeed is the call history the browser test shows.
+func historySeed() []config.HistoryRecord {
+	start := time.Date(2026, 3, 2, 14, 5, 0, 0, time.Local)
+	return []config.HistoryRecord{
+		{Handset: "Kitchen", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org",
+			Start: start, Duration: 12*time.Minute + 31*time.Second, End: config.EndRemote, MOS: 4.28, LossPercent: 0.4},
+		{Handset: "Garden", Conference: "sip:conf@example.org", Start: start.Add(20 * time.Minute), End: config.EndFailed,
+			Status: 486, Detail: "486 Busy Here"},
+		{Handset: "Kitchen", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org",
+			Start: start.Add(time.Hour), Duration: 47 * time.Second, End: config.EndLocal, MOS: 4.39},
+	}
+}
+
 // chromium is Debian's chromium, which `make test` installs.
 const chromium = "/usr/bin/chromium"
 
@@ -55,18 +68,15 @@ func (d *device) restart() {
 
 // TestBrowser drives the admin page in headless chromium as a user would:
 // first start, login, settings that survive a restart, a refused value, a
-// hook lifted live, and a backup restored. It saves screenshots to
-// $PARTYLINE_ARTIFACTS (or a temporary directory).
+// hook lifted, a call joined and muted live, the call history, and a
+// backup restored. It saves screenshots, on a desktop and on a phone-sized
+// screen, to t.ArtifactDir(): `go test -artifacts -outputdir DIR` keeps
+// them.
 func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("the browser test needs Debian's chromium at %s (%v): run `make test`, which installs it", chromium, err)
 	}
-	artifacts := os.Getenv("PARTYLINE_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	artifacts := t.ArtifactDir()
 
 	dev := &device{t: t, dir: t.TempDir()}
 	dev.start()
@@ -208,8 +218,10 @@ func TestBrowser(t *testing.T) {
 	if got := eval(`document.getElementById("conference-main-uri").getAttribute("aria-describedby")`); !strings.Contains(got, "conference-main-uri-error") {
 		t.Errorf("the URI input is described by %q, want its error", got)
 	}
-	if got := eval(`document.activeElement.id`); got != "conference-main-uri" {
-		t.Errorf("focus is on %q, want the invalid input", got)
+	// Chromium applies autofocus when it next renders, a moment after the load.
+	focused := chromedp.Poll[chromedp.Void](`document.activeElement.id === "conference-main-uri"`, chromedp.WithPollingTimeout(5*time.Second))
+	if _, err := chromedp.Run(ctx, focused); err != nil {
+		t.Errorf("focus is on %q, want the invalid input", eval(`document.activeElement.id`))
 	}
 	if got := eval(`document.getElementById("conference-main-uri").value`); got != "http://example.org/conf" {
 		t.Errorf("the refused URI input shows %q, want what was typed", got)
@@ -219,22 +231,73 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("a refused URI was saved: %q", got.Conferences[0].URI)
 	}
 
-	// A virtual hook is lifted; the state changes live, without a reload.
+	// A virtual hook is lifted, the handset joins and is muted from the
+	// page: each change shows live, without a reload.
 	do("open the dashboard", chromedp.Navigate(srv.URL+"/"))
-	state := `document.querySelector('#handsets tr[data-index="0"] [data-field=state]').textContent`
-	if got := eval(state); got != "on hook" {
+	const card = `#handsets .handset[data-index="0"] `
+	field := func(name string) string {
+		return `document.querySelector('` + card + `[data-field=` + name + `]').textContent`
+	}
+	waitFor := func(what, cond string) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+			t.Fatalf("%s: %v; the page says %q; the backend was asked for %q", what, err, eval(`document.getElementById("live-problem").textContent`), dev.backend.hookCalls())
+		}
+	}
+	if got := eval(field("state")); got != "on hook" {
 		t.Fatalf("handset 1 before lifting: %q, want on hook", got)
 	}
 	eval(`window.partylineMark = "the same page"`)
-	do("lift handset 1", chromedp.Click(chromedp.CSS(`#handsets tr[data-index="0"] form.hook button`)))
-	do("wait for the state", chromedp.Poll[chromedp.Void](state+` === "dialing"`, chromedp.WithPollingTimeout(10*time.Second)))
-	if got := eval(`window.partylineMark || "reloaded"`); got != "the same page" {
-		t.Errorf("the page was %s to show the new state", got)
-	}
-	if got := eval(`document.querySelector('#handsets tr[data-index="0"] form.hook button').textContent`); got != "Replace" {
+	do("lift handset 1", chromedp.Click(chromedp.CSS(card+`form.hook button`)))
+	waitFor("the state after lifting", field("state")+` === "dialing"`)
+	if got := eval(`document.querySelector('` + card + `form.hook button').textContent`); got != "Replace" {
 		t.Errorf("hook button after lifting: %q, want Replace", got)
 	}
+	if got := eval(`String(document.querySelector('` + card + `form.mute button').disabled)`); got != "true" {
+		t.Errorf("the Mute button outside a call: disabled is %s, want true", got)
+	}
+	do("join", chromedp.Click(chromedp.CSS(card+`form.call button`)))
+	waitFor("the call", field("state")+` === "in call"`)
+	do("mute", chromedp.Click(chromedp.CSS(card+`form.mute button`)))
+	waitFor("the microphone muted", field("mute")+` === "muted"`)
+	if got := eval(`document.querySelector('` + card + `form.mute button').getAttribute("aria-label")`); got != "Unmute Kitchen" {
+		t.Errorf("mute button when muted: %q, want Unmute Kitchen", got)
+	}
+	dev.backend.setLevels(0, -24, -14)
+	waitFor("the levels", `document.querySelector('`+card+`[data-field=mic]').value === -24`)
+	if got := eval(`document.querySelector('` + card + `[data-field=ear]').getAttribute("aria-valuetext")`); got != "-14 dBFS" {
+		t.Errorf("earpiece meter says %q, want -14 dBFS", got)
+	}
+	waitFor("the call time to count", field("calltime")+` === "0:01"`)
+	waitFor("the events", `document.querySelectorAll("#events li").length === 2`)
+	if got := eval(`document.querySelector("#events li").textContent`); !strings.Contains(got, "Kitchen mute") {
+		t.Errorf("newest event: %q, want Kitchen's mute", got)
+	}
+	if got := eval(`window.partylineMark || "reloaded"`); got != "the same page" {
+		t.Errorf("the page was %s to show the changes", got)
+	}
 	screenshot("dashboard.png")
+
+	// The call history, and the dashboard on a phone.
+	for _, r := range historySeed() {
+		if err := dev.store.AppendHistory(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do("open the history", chromedp.Navigate(srv.URL+"/history"))
+	if got := eval(`String(document.querySelectorAll("#history tbody tr").length)`); got != "3" {
+		t.Errorf("history rows: got %s, want 3", got)
+	}
+	screenshot("history.png")
+	do("use a phone-sized screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait))
+	do("open the dashboard", chromedp.Navigate(srv.URL+"/"))
+	if got := eval(`String(document.documentElement.scrollWidth)`); got != "390" {
+		t.Errorf("on a 390 px wide screen the page is %s px wide, want no sideways scrolling", got)
+	}
+	screenshot("dashboard-phone.png")
+	do("use a desktop screen again", chromedp.ResetViewport())
 
 	// A settings export, imported again, gives the same settings.
 	want, err := dev.backend.Settings()

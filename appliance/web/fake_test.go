@@ -31,6 +31,9 @@ type fakeBackend struct {
 	store         *config.Store
 	storePassword bool
 
+	events      EventLog
+	fingerprint string // what TLSFingerprint returns
+
 	mu       sync.Mutex // guards following
 	status   Status
 	calls    []string
@@ -59,6 +62,48 @@ func (f *fakeBackend) SetHook(i int, offHook bool) error {
 	f.status.Handsets[i].State = map[bool]string{false: "on hook", true: "dialing"}[offHook]
 	return nil
 }
+
+func (f *fakeBackend) Events() []Event { return f.events.Events() }
+
+// Control acts as the appliance does: join and leave move the state, mute
+// and unmute work only in a call.
+func (f *fakeBackend) Control(i int, a Action) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hookErr != nil {
+		return f.hookErr
+	}
+	h := &f.status.Handsets[i]
+	switch {
+	case a == ActionJoin && !h.Busy:
+		h.State, h.Busy, h.InCall, h.CallStart = "in call", true, true, time.Now()
+		h.Quality = &CallQuality{PacketsSent: 10, PacketsReceived: 9, Lost: 1, LossPercent: 10, JitterMS: 2.5, MOS: 4.1}
+	case a == ActionLeave && h.Busy:
+		h.State, h.Busy, h.InCall, h.Muted, h.CallStart, h.Quality = "idle", false, false, false, time.Time{}, nil
+	case (a == ActionMute || a == ActionUnmute) && !h.InCall:
+		return errors.New("not in a call")
+	case a == ActionMute || a == ActionUnmute:
+		h.Muted = a == ActionMute
+	}
+	f.calls = append(f.calls, fmt.Sprintf("%s %d", a, i))
+	f.events.Add(slog.LevelInfo, h.Name, string(a))
+	return nil
+}
+
+// History reads the store's call history, as the appliance does.
+func (f *fakeBackend) History() ([]CallRecord, error) {
+	recs, err := f.store.History(0)
+	if err != nil {
+		return nil, err
+	}
+	var calls []CallRecord
+	for _, r := range recs {
+		calls = append(calls, CallRecord(r))
+	}
+	return calls, nil
+}
+
+func (f *fakeBackend) TLSFingerprint() string { return f.fingerprint }
 
 func (f *fakeBackend) Settings() (Settings, error) {
 	set, err := f.store.Settings()
@@ -121,6 +166,15 @@ func (f *fakeBackend) setState(i int, state, detail string) {
 	f.status.Handsets[i].Detail = detail
 }
 
+// setLevels sets handset i's meters.
+func (f *fakeBackend) setLevels(i int, mic, ear float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Handsets[i].MicDBFS = mic
+	f.status.Handsets[i].EarDBFS = ear
+}
+
+// hookCalls returns the hook moves and controls the backend was asked for.
 func (f *fakeBackend) hookCalls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -137,7 +191,7 @@ func hookCall(i int, offHook bool) string {
 // toWeb and fromWeb convert as the appliance's backend does; the struct
 // conversions stop compiling if the two packages' fields drift apart.
 func toWeb(c config.Settings) Settings {
-	w := Settings{SIP: SIPSettings(c.SIP)}
+	w := Settings{SIP: SIPSettings(c.SIP), Recordings: Recordings(c.Recordings)}
 	for _, a := range c.Accounts {
 		w.Accounts = append(w.Accounts, Account(a))
 	}
@@ -147,11 +201,14 @@ func toWeb(c config.Settings) Settings {
 	for _, cf := range c.Conferences {
 		w.Conferences = append(w.Conferences, Conference(cf))
 	}
+	for _, br := range c.Bridges {
+		w.Bridges = append(w.Bridges, Bridge(br))
+	}
 	return w
 }
 
 func fromWeb(w Settings) config.Settings {
-	c := config.Settings{SIP: config.SIPSettings(w.SIP)}
+	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings)}
 	for _, a := range w.Accounts {
 		c.Accounts = append(c.Accounts, config.Account(a))
 	}
@@ -160,6 +217,9 @@ func fromWeb(w Settings) config.Settings {
 	}
 	for _, cf := range w.Conferences {
 		c.Conferences = append(c.Conferences, config.Conference(cf))
+	}
+	for _, br := range w.Bridges {
+		c.Bridges = append(c.Bridges, config.Bridge(br))
 	}
 	return c
 }
@@ -223,8 +283,10 @@ func testStatus() Status {
 	return Status{
 		Board: "sim",
 		Handsets: []HandsetStatus{
-			{Index: 0, Name: "Kitchen", State: "on hook", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org", LED: "off", Virtual: true},
-			{Index: 1, Name: "Garden", State: "ended", Detail: "486 Busy Here", OffHook: true, LED: "off", Virtual: true},
+			{Index: 0, Name: "Kitchen", State: "on hook", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org", LED: "off", Virtual: true,
+				MicDBFS: SilenceDBFS, EarDBFS: SilenceDBFS},
+			{Index: 1, Name: "Garden", State: "ended", Detail: "486 Busy Here", OffHook: true, LED: "off", Virtual: true,
+				MicDBFS: -31, EarDBFS: -18},
 		},
 		Registrations: []RegistrationStatus{
 			{Account: "alice", AOR: "sip:alice@example.org", State: "registered", Expires: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)},

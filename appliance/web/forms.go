@@ -75,6 +75,30 @@ func selection(formID, name, label, value, noneLabel string, ids []string) input
 	return in
 }
 
+// identitySelection makes the select of a handset's identity mode.
+func identitySelection(formID, value string) inputView {
+	in := input(formID, "identity", "Identity", value)
+	in.Type = "select"
+	in.Options = []optionView{
+		{Value: "", Label: "own account"},
+		{Value: "impersonate", Label: "impersonate, over a trusted account"},
+		{Value: "generated", Label: "generated for each call"},
+	}
+	if value == "account" {
+		value = ""
+	}
+	in.selectValue(value)
+	return in
+}
+
+// checkbox makes the checkbox name of the form formID; it posts "on" when ticked.
+func checkbox(formID, name, label string, checked bool) inputView {
+	in := input(formID, name, label, "on")
+	in.Type = "checkbox"
+	in.Checked = checked
+	return in
+}
+
 func (in *inputView) selectValue(v string) {
 	in.Value = v
 	for i := range in.Options {

@@ -16,6 +16,20 @@ var (
 		"1 for the state the handset is in.", []string{"handset", "name", "state"}, nil)
 	handsetOffHookDesc = prometheus.NewDesc("partyline_handset_off_hook",
 		"1 while the handset is off hook, 0 while on hook.", []string{"handset", "name"}, nil)
+	handsetMutedDesc = prometheus.NewDesc("partyline_handset_muted",
+		"1 while the handset's microphone is muted in a call.", []string{"handset", "name"}, nil)
+	handsetLevelDesc = prometheus.NewDesc("partyline_handset_level_dbfs",
+		"The handset's audio level over the last moment, in dBFS; -120 is silence.", []string{"handset", "name", "direction"}, nil)
+	callStartDesc = prometheus.NewDesc("partyline_call_start_timestamp_seconds",
+		"When the handset's call was answered, as a Unix time; absent without a call.", []string{"handset", "name"}, nil)
+	callPacketsDesc = prometheus.NewDesc("partyline_call_rtp_packets",
+		"RTP packets of the handset's call so far: sent, received, and lost on the way to us.", []string{"handset", "name", "kind"}, nil)
+	callJitterDesc = prometheus.NewDesc("partyline_call_jitter_seconds",
+		"Interarrival jitter of the audio the handset's call receives (RFC 3550).", []string{"handset", "name"}, nil)
+	callRTTDesc = prometheus.NewDesc("partyline_call_rtt_seconds",
+		"Round-trip time of the handset's call, from RTCP; absent until measured.", []string{"handset", "name"}, nil)
+	callMOSDesc = prometheus.NewDesc("partyline_call_mos",
+		"Estimated mean opinion score of the audio the handset's call receives; absent until known.", []string{"handset", "name"}, nil)
 	registrationStateDesc = prometheus.NewDesc("partyline_registration_state",
 		"1 for the state the SIP account's registration is in.", []string{"account", "aor", "state"}, nil)
 	registrationExpiryDesc = prometheus.NewDesc("partyline_registration_expiry_timestamp_seconds",
@@ -29,6 +43,13 @@ type statusCollector struct{ backend Backend }
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- handsetStateDesc
 	ch <- handsetOffHookDesc
+	ch <- handsetMutedDesc
+	ch <- handsetLevelDesc
+	ch <- callStartDesc
+	ch <- callPacketsDesc
+	ch <- callJitterDesc
+	ch <- callRTTDesc
+	ch <- callMOSDesc
 	ch <- registrationStateDesc
 	ch <- registrationExpiryDesc
 }
@@ -46,11 +67,25 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, h := range st.Handsets {
 		i := strconv.Itoa(h.Index)
 		gauge(handsetStateDesc, 1, i, h.Name, h.State)
-		offHook := 0.0
-		if h.OffHook {
-			offHook = 1
+		gauge(handsetOffHookDesc, bit(h.OffHook), i, h.Name)
+		gauge(handsetMutedDesc, bit(h.Muted), i, h.Name)
+		gauge(handsetLevelDesc, h.MicDBFS, i, h.Name, "microphone")
+		gauge(handsetLevelDesc, h.EarDBFS, i, h.Name, "earpiece")
+		if !h.CallStart.IsZero() {
+			gauge(callStartDesc, float64(h.CallStart.UnixMilli())/1000, i, h.Name)
 		}
-		gauge(handsetOffHookDesc, offHook, i, h.Name)
+		if q := h.Quality; q != nil {
+			gauge(callPacketsDesc, float64(q.PacketsSent), i, h.Name, "sent")
+			gauge(callPacketsDesc, float64(q.PacketsReceived), i, h.Name, "received")
+			gauge(callPacketsDesc, float64(q.Lost), i, h.Name, "lost")
+			gauge(callJitterDesc, q.JitterMS/1000, i, h.Name)
+			if q.RTTMS > 0 {
+				gauge(callRTTDesc, q.RTTMS/1000, i, h.Name)
+			}
+			if q.MOS > 0 {
+				gauge(callMOSDesc, q.MOS, i, h.Name)
+			}
+		}
 	}
 	for _, r := range st.Registrations {
 		gauge(registrationStateDesc, 1, r.Account, r.AOR, r.State)
@@ -82,4 +117,12 @@ func (s *server) metrics() http.Handler {
 		}
 		guarded.ServeHTTP(w, r)
 	})
+}
+
+// bit is 1 for true and 0 for false.
+func bit(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

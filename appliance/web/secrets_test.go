@@ -38,7 +38,7 @@ func TestSecretsNeverSent(t *testing.T) {
 	const typed = "typed-secret-123"
 	secrets := []string{accountSecret, typed, adminPassword}
 	var logs syncBuffer
-	f := newFake(t)
+	f := newFakeRecorder(t)
 	c := &client{t: t, h: Handler(f, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}
 	responses := map[string]*httptest.ResponseRecorder{
 		"wrong login": c.login("wrong " + adminPassword),
@@ -48,7 +48,7 @@ func TestSecretsNeverSent(t *testing.T) {
 	cancel() // the stream sends its first event, then sees the client gone
 	events := httptest.NewRequestWithContext(oneEvent, "GET", "/events", nil)
 
-	for _, path := range []string{"/", "/settings", "/settings?saved=restart", "/api/status", "/settings/export", "/login", "/setup"} {
+	for _, path := range []string{"/", "/settings", "/settings?saved=restart", "/api/status", "/settings/export", "/login", "/setup", "/history", "/api/history", "/recordings", "/api/recordings"} {
 		responses["GET "+path] = c.get(path)
 	}
 	responses["GET /events"] = c.do(events)
@@ -63,6 +63,8 @@ func TestSecretsNeverSent(t *testing.T) {
 	responses["saved account form"] = c.post("/settings/accounts/alice",
 		url.Values{"user": {"alice"}, "password": {""}, "domain": {"example.org"}})
 	responses["GET /settings after saving"] = c.get("/settings")
+	responses["refused recording"] = c.post("/conferences/nowhere/recording", url.Values{"action": {"pause"}})
+	responses["GET a recording"] = c.get("/recordings/main-20260302T140500Z.wav?download=1")
 
 	for name, rec := range responses {
 		if rec.Code >= 500 {

@@ -20,6 +20,24 @@ type Settings struct {
 	Accounts    []Account    `json:"accounts"`
 	Handsets    []Handset    `json:"handsets"`
 	Conferences []Conference `json:"conferences"`
+	Recordings  Recordings   `json:"recordings"`
+	Bridges     []Bridge     `json:"bridges"`
+}
+
+// A Bridge takes incoming calls that dial User into a conference (see config.Bridge).
+type Bridge struct {
+	ID             string `json:"id"`
+	User           string `json:"user"`            // the Request-URI user callers dial
+	Conference     string `json:"conference"`      // the conference's ID
+	Identity       string `json:"identity"`        // "caller" (also "") or "generated"
+	IdentityPrefix string `json:"identity_prefix"` // starts a generated identity's user
+	AssertIdentity bool   `json:"assert_identity"` // adds P-Asserted-Identity
+	Account        string `json:"account"`         // the trusted account that joins
+}
+
+// Recordings configures where the recorder stops.
+type Recordings struct {
+	ReserveMB int `json:"reserve_mb"` // free space a recording leaves, in MB; 0 = the appliance's default
 }
 
 // SIPSettings configures the SIP listener.
@@ -52,14 +70,28 @@ type Handset struct {
 	Account     string `json:"account"` // Account.ID, "" = none
 	DisplayName string `json:"display_name"`
 	Conference  string `json:"conference"` // Conference.ID, "" = none
+
+	Identity       string `json:"identity"` // "account" (""), "impersonate" or "generated"
+	IdentityURI    string `json:"identity_uri"`
+	IdentityPrefix string `json:"identity_prefix"`
+	AssertIdentity bool   `json:"assert_identity"`
+	Private        bool   `json:"private"`
 }
 
-// A Conference is a conference bridge the handsets join.
+// A Conference is a conference bridge the handsets join, and what the
+// appliance's recorder and announcer do in it.
 type Conference struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	URI  string `json:"uri"` // sip: or sips: URI, "" = not set up yet
 	PIN  string `json:"pin"`
+
+	Record          bool     `json:"record"`           // record while a handset is in it
+	Announce        []string `json:"announce"`         // prompt files and tones ("tone:440:1s"), in order
+	AnnounceLoop    bool     `json:"announce_loop"`    // repeat them while a handset is in it
+	ServiceAccount  string   `json:"service_account"`  // Account.ID of the service legs, "" = the first
+	RecorderPrefix  string   `json:"recorder_prefix"`  // of the recorder's generated identity, "" = rec
+	AnnouncerPrefix string   `json:"announcer_prefix"` // of the announcer's, "" = ann
 }
 
 // A FieldError says which setting is invalid and why. Field is the
@@ -75,6 +107,7 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 type settingsPage struct {
 	frame
 	SIP           formView
+	Recordings    formView
 	Accounts      []formView
 	NewAccount    formView
 	Handsets      []formView
@@ -145,6 +178,18 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 		}()},
 	}
 	f.apply(&p.SIP)
+	p.Recordings = formView{ID: "recordings", Method: "post", Action: "/settings/recordings", Submit: "Save",
+		Inputs: []inputView{func() inputView {
+			in := input("recordings", "reserve_mb", "Space kept free (MB)", "")
+			if set.Recordings.ReserveMB != 0 {
+				in.Value = strconv.Itoa(set.Recordings.ReserveMB)
+			}
+			in.Mode = "numeric"
+			in.Hint = "A recording stops before the disk has less free space than this; empty = the appliance's default."
+			return in
+		}()},
+	}
+	f.apply(&p.Recordings)
 	for _, a := range set.Accounts {
 		form := accountForm("account-"+a.ID, a)
 		form.Legend = "Account " + a.ID
@@ -176,16 +221,24 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 				input(id, "display_name", "Display name", h.DisplayName),
 				selection(id, "account", "Account", h.Account, "none", accountIDs),
 				selection(id, "conference", "Conference", h.Conference, "none", conferenceIDs),
+				identitySelection(id, h.Identity),
+				input(id, "identity_uri", "SIP URI to present", h.IdentityURI),
+				input(id, "identity_prefix", "Prefix of generated identities", h.IdentityPrefix),
+				checkbox(id, "assert_identity", "Send P-Asserted-Identity", h.AssertIdentity),
+				checkbox(id, "private", "Ask the server to hide the identity (Privacy: id)", h.Private),
 			},
 		}
 		form.Inputs[0].Required = true
 		form.Inputs[1].Hint = "What the other participants see; empty = the name."
+		form.Inputs[4].Hint = "Own account: the account's address. Impersonate: the account authenticates, the call presents the URI below. Generated: a new address for every call."
+		form.Inputs[5].Hint = "Impersonate only, e.g. sip:desk4@example.com."
+		form.Inputs[6].Hint = "Generated only; empty = pl."
 		f.apply(&form)
 		p.Handsets = append(p.Handsets, form)
 	}
 
 	for _, c := range set.Conferences {
-		form := conferenceForm("conference-"+c.ID, c)
+		form := conferenceForm("conference-"+c.ID, c, accountIDs)
 		form.Legend = "Conference " + c.ID
 		form.Action = "/settings/conferences/" + c.ID
 		form.Delete = "/settings/conferences/" + c.ID + "/delete"
@@ -193,7 +246,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 		f.apply(&form)
 		p.Conferences = append(p.Conferences, form)
 	}
-	p.NewConference = conferenceForm("new-conference", Conference{})
+	p.NewConference = conferenceForm("new-conference", Conference{}, accountIDs)
 	p.NewConference.Legend = "New conference"
 	p.NewConference.Summary = "Add a conference"
 	p.NewConference.Action = "/settings/conferences"
@@ -221,7 +274,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	if f != nil && !f.shown {
 		p.Error = "Not saved: " + f.err.Error()
 	}
-	s.render(w, code, "settings.tmpl", p)
+	s.render(w, code, "settings.tmpl", &p)
 }
 
 func accountForm(id string, a Account) formView {
@@ -251,18 +304,27 @@ func accountForm(id string, a Account) formView {
 	return form
 }
 
-func conferenceForm(id string, c Conference) formView {
+func conferenceForm(id string, c Conference, accountIDs []string) formView {
 	form := formView{ID: id, Method: "post", Submit: "Save",
-		Note: "Handsets use changes from their next call.",
+		Note: "Handsets use changes from their next call; the recorder and the announcer from when the next handset joins.",
 		Inputs: []inputView{
 			input(id, "name", "Name", c.Name),
 			input(id, "uri", "SIP URI", c.URI),
 			input(id, "pin", "PIN", c.PIN),
+			checkbox(id, "record", "Record while a handset is in it", c.Record),
+			input(id, "announce", "Announcement", strings.Join(c.Announce, ", ")),
+			checkbox(id, "announce_loop", "Repeat the announcement while a handset is in it", c.AnnounceLoop),
+			selection(id, "service_account", "Account of the recorder and the announcer", c.ServiceAccount, "the first account", accountIDs),
+			input(id, "recorder_prefix", "Prefix of the recorder's identities", c.RecorderPrefix),
+			input(id, "announcer_prefix", "Prefix of the announcer's identities", c.AnnouncerPrefix),
 		},
 	}
 	form.Inputs[1].Hint = "For example sip:conference@example.org; empty = not set up yet."
 	form.Inputs[2].Mode = "tel"
 	form.Inputs[2].Hint = "Digits, * and #; empty = none."
+	form.Inputs[4].Hint = "Played when the first handset joins: WAV files in the prompts folder of the data directory (mono 16-bit PCM at 8, 16 or 48 kHz) and tones such as tone:440:1s (tone:0:1s is a pause), separated by commas; empty = none."
+	form.Inputs[7].Hint = "The recorder and the announcer join under new generated identities with Privacy: id; empty = rec."
+	form.Inputs[8].Hint = "Empty = ann."
 	return form
 }
 
@@ -310,6 +372,21 @@ func (s *server) saveSIP(w http.ResponseWriter, r *http.Request) {
 	s.save(w, r, "sip", func(set *Settings, v url.Values) (string, error) {
 		set.SIP.ListenAddr = formText(v, "listen_addr")
 		return "sip.", nil
+	})
+}
+
+func (s *server) saveRecordings(w http.ResponseWriter, r *http.Request) {
+	s.save(w, r, "recordings", func(set *Settings, v url.Values) (string, error) {
+		const prefix = "recordings."
+		set.Recordings.ReserveMB = 0
+		if e := formText(v, "reserve_mb"); e != "" {
+			n, err := strconv.Atoi(e)
+			if err != nil {
+				return prefix, &FieldError{Field: prefix + "reserve_mb", Msg: fmt.Sprintf("%q is not a whole number of megabytes", e)}
+			}
+			set.Recordings.ReserveMB = n
+		}
+		return prefix, nil
 	})
 }
 
@@ -397,6 +474,11 @@ func (s *server) saveHandset(w http.ResponseWriter, r *http.Request) {
 		h.DisplayName = formText(v, "display_name")
 		h.Account = formText(v, "account")
 		h.Conference = formText(v, "conference")
+		h.Identity = formText(v, "identity")
+		h.IdentityURI = formText(v, "identity_uri")
+		h.IdentityPrefix = formText(v, "identity_prefix")
+		h.AssertIdentity = v.Get("assert_identity") == "on"
+		h.Private = v.Get("private") == "on"
 		return fmt.Sprintf("handsets[%d].", i), nil
 	})
 }
@@ -406,6 +488,17 @@ func (c *Conference) fill(v url.Values) {
 	c.Name = formText(v, "name")
 	c.URI = formText(v, "uri")
 	c.PIN = formText(v, "pin")
+	c.Record = v.Get("record") == "on"
+	c.Announce = nil
+	for p := range strings.SplitSeq(v.Get("announce"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.Announce = append(c.Announce, p)
+		}
+	}
+	c.AnnounceLoop = v.Get("announce_loop") == "on"
+	c.ServiceAccount = formText(v, "service_account")
+	c.RecorderPrefix = formText(v, "recorder_prefix")
+	c.AnnouncerPrefix = formText(v, "announcer_prefix")
 }
 
 func (s *server) addConference(w http.ResponseWriter, r *http.Request) {

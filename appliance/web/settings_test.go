@@ -56,6 +56,17 @@ func TestSettingsRefused(t *testing.T) {
 		{"handset without name", "/settings/handsets/h1", handset(" ", "", "alice", "main"), "handset-h1-name", "", "must not be empty"},
 		{"display name with a newline", "/settings/handsets/h1", handset("Kitchen", "a\nb", "alice", "main"), "handset-h1-display_name", "", "control characters"},
 		{"no such account", "/settings/handsets/h2", handset("Garden", "", "carol", ""), "handset-h2-account", "", `no account "carol"`},
+		{"impersonate without a URI", "/settings/handsets/h1", func() url.Values {
+			v := handset("Kitchen", "", "alice", "main")
+			v.Set("identity", "impersonate")
+			return v
+		}(), "handset-h1-identity_uri", "", "impersonate needs"},
+		{"generated prefix with a slash", "/settings/handsets/h1", func() url.Values {
+			v := handset("Kitchen", "", "alice", "main")
+			v.Set("identity", "generated")
+			v.Set("identity_prefix", "rec/1")
+			return v
+		}(), "handset-h1-identity_prefix", "", "may contain only"},
 		{"no such conference", "/settings/handsets/h2", handset("Garden", "", "", "side"), "handset-h2-conference", "", `no conference "side"`},
 		{"not a SIP URI", "/settings/conferences/main", conference("Main", "http://example.org", ""), "conference-main-uri", "", "not a sip: or sips: URI"},
 		{"URI without user", "/settings/conferences/main", conference("Main", "sip:example.org", ""), "conference-main-uri", "", "not a sip: or sips: URI"},
@@ -64,6 +75,18 @@ func TestSettingsRefused(t *testing.T) {
 		{"new conference ID taken", "/settings/conferences", newConference("main", ""), "new-conference-id", "", "used twice"},
 		{"new conference with a bad URI", "/settings/conferences", newConference("side", "sip:side"), "new-conference-uri", "", "not a sip: or sips: URI"},
 		{"deleting a conference in use", "/settings/conferences/main/delete", nil, "", "conference-main", "handsets[0].conference"},
+		{"announcement not a WAV file", "/settings/conferences/main", withConference(conference("Main", "", ""), "announce", "tone:440:1s, hello.mp3"),
+			"conference-main-announce", "", `prompt "hello.mp3": not a .wav file`},
+		{"announcement tone without duration", "/settings/conferences/main", withConference(conference("Main", "", ""), "announce", "tone:440"),
+			"conference-main-announce", "", "want tone:<Hz>:<duration>"},
+		{"service account unknown", "/settings/conferences/main", withConference(conference("Main", "", ""), "service_account", "carol"),
+			"conference-main-service_account", "", `no account "carol"`},
+		{"recorder prefix with a slash", "/settings/conferences/main", withConference(conference("Main", "", ""), "recorder_prefix", "rec/1"),
+			"conference-main-recorder_prefix", "", "may contain only"},
+		{"announcer prefix as the recorder's", "/settings/conferences/main", withConference(conference("Main", "", ""), "announcer_prefix", "rec"),
+			"conference-main-announcer_prefix", "", "must differ from the recorder's"},
+		{"reserve not a number", "/settings/recordings", url.Values{"reserve_mb": {"lots"}}, "recordings-reserve_mb", "", "not a whole number"},
+		{"reserve negative", "/settings/recordings", url.Values{"reserve_mb": {"-1"}}, "recordings-reserve_mb", "", "is not 0 (default)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,6 +135,12 @@ func TestSettingsRefused(t *testing.T) {
 	}
 }
 
+// withConference sets a field of a conference form.
+func withConference(v url.Values, name, value string) url.Values {
+	v.Set(name, value)
+	return v
+}
+
 func TestSettingsSaved(t *testing.T) {
 	f := newFake(t)
 	c := loggedIn(t, f)
@@ -127,12 +156,32 @@ func TestSettingsSaved(t *testing.T) {
 			func(s Settings) bool {
 				return s.Handsets[1] == Handset{ID: "h2", Name: "Garden", Channel: 1, Account: "alice", DisplayName: "Out back", Conference: "main"}
 			}},
+		{"handset identity", "/settings/handsets/h2",
+			url.Values{"name": {"Garden"}, "account": {"alice"}, "conference": {"main"},
+				"identity": {"generated"}, "identity_prefix": {"rec"}, "private": {"on"}, "assert_identity": {"on"}},
+			"/settings?saved=live#handset-h2",
+			func(s Settings) bool {
+				h := s.Handsets[1]
+				return h.Identity == "generated" && h.IdentityPrefix == "rec" && h.Private && h.AssertIdentity
+			}},
 		{"conference", "/settings/conferences/main",
 			url.Values{"name": {"Main"}, "uri": {"sips:bridge@example.org:5061"}, "pin": {"42#"}},
 			"/settings?saved=live#conference-main",
 			func(s Settings) bool {
 				return s.Conferences[0].URI == "sips:bridge@example.org:5061" && s.Conferences[0].PIN == "42#"
 			}},
+		{"conference services", "/settings/conferences/main",
+			url.Values{"name": {"Main"}, "uri": {"sip:conf@example.org"}, "record": {"on"}, "announce": {" tone:440:1s ,welcome.wav,, "},
+				"announce_loop": {"on"}, "service_account": {"alice"}, "recorder_prefix": {"tape"}, "announcer_prefix": {"voice"}},
+			"/settings?saved=live#conference-main",
+			func(s Settings) bool {
+				c := s.Conferences[0]
+				return reflect.DeepEqual(c, Conference{ID: "main", Name: "Main", URI: "sip:conf@example.org", Record: true,
+					Announce: []string{"tone:440:1s", "welcome.wav"}, AnnounceLoop: true, ServiceAccount: "alice",
+					RecorderPrefix: "tape", AnnouncerPrefix: "voice"})
+			}},
+		{"reserve", "/settings/recordings", url.Values{"reserve_mb": {"250"}}, "/settings?saved=live#recordings",
+			func(s Settings) bool { return s.Recordings.ReserveMB == 250 }},
 		{"listen address needs a restart", "/settings/sip", url.Values{"listen_addr": {"127.0.0.1:5070"}},
 			"/settings?saved=restart#sip",
 			func(s Settings) bool { return s.SIP.ListenAddr == "127.0.0.1:5070" }},
@@ -199,6 +248,9 @@ func TestSettingsPage(t *testing.T) {
 		`action="/settings/export"`, `name="include_passwords"`,
 		`action="/settings/import"`, `enctype="multipart/form-data"`,
 		`<label for="conference-main-uri">`,
+		`name="record" type="checkbox"`, `name="announce" type="text"`, `name="announce_loop" type="checkbox"`,
+		`<select id="conference-main-service_account" name="service_account"`, `<option value="" selected>the first account</option>`,
+		`name="recorder_prefix"`, `name="announcer_prefix"`, `action="/settings/recordings"`, `name="reserve_mb"`,
 		"<details><summary>Add an account</summary>", "<details><summary>Add a conference</summary>",
 	} {
 		if !strings.Contains(body, want) {

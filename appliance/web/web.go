@@ -1,19 +1,31 @@
 // Package web serves the appliance's admin page: a live dashboard of the
-// handsets (with their virtual hooks) and the SIP registrations, the
-// settings pages with backup and restore, the login that guards them all,
-// and Prometheus metrics. It reads and changes the appliance only through a
-// Backend and knows nothing of SIP, audio or the settings store.
+// handsets (state, call, levels, RTP quality, with buttons to join, leave,
+// mute and move virtual hooks), the SIP registrations and the recent
+// events; the call history; the settings pages with backup and restore;
+// the login that guards them all; and Prometheus metrics. It reads and
+// changes the appliance only through a Backend and knows nothing of SIP,
+// audio or the settings store. It also makes the self-signed certificate
+// the page is served with over HTTPS (NewCertificate, Fingerprint); the
+// appliance decides when to use it. A Backend that is also a Recorder gets
+// the recordings page: play, download and delete the recordings, and start
+// and stop recording each conference.
 //
 // Access: until an admin password is set, every page sends the browser to
 // /setup to choose one. After that every page but /login needs a session:
 // POST /login with the form field "password" answers with a session cookie
-// (HttpOnly, SameSite=Strict) that lasts SessionLifetime or until POST
-// /logout. Sessions live in memory, so a restart logs everyone out. Failed
-// logins are limited per client address (MaxLoginFailures per LoginWindow,
-// then 429 Too Many Requests with Retry-After). Requests from other sites
-// that change anything are refused with 403 (http.CrossOriginProtection).
-// /metrics answers loopback clients without a session, and others only
-// with one.
+// (HttpOnly, SameSite=Strict, and Secure over HTTPS) that lasts
+// SessionLifetime or until POST /logout. Sessions live in memory, so a
+// restart logs everyone out. Failed logins are limited per client address
+// (MaxLoginFailures per LoginWindow, then 429 Too Many Requests with
+// Retry-After). Requests from other sites that change anything are refused
+// with 403 (http.CrossOriginProtection). /metrics answers loopback clients
+// without a session, and others only with one.
+//
+// Scripts: GET /api/status, GET /api/history and GET /api/recordings answer
+// JSON; GET /events
+// streams server-sent events, the Status as unnamed events whenever it
+// changes and new Events as "log" events; and the buttons' POSTs answer
+// 204, or their error as JSON, to a request that accepts application/json.
 package web
 
 import (
@@ -24,6 +36,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -34,10 +47,24 @@ import (
 // implements it; tests use a fake. Its methods are called concurrently.
 type Backend interface {
 	// Status returns a snapshot of the appliance's state. It must be
-	// cheap: the event stream calls it every PollInterval.
+	// cheap: every event stream calls it every PollInterval.
 	Status() Status
+	// Events returns the recent events, oldest first, with increasing
+	// Seq: what an EventLog returns. It must be cheap, like Status.
+	Events() []Event
 	// SetHook lifts (offHook) or replaces the virtual hook of handset i.
 	SetHook(handset int, offHook bool) error
+	// Control does what action says with handset i, as its buttons would.
+	// Asking for what is so already (Join while joining or in a call,
+	// Unmute while not muted) succeeds and changes nothing; Mute and
+	// Unmute outside a call are refused with an error.
+	Control(handset int, action Action) error
+	// History returns the calls that have ended, newest first.
+	History() ([]CallRecord, error)
+	// TLSFingerprint returns the SHA-256 fingerprint of the certificate
+	// the page is served with (see Fingerprint), or "" when it is served
+	// over plain HTTP.
+	TLSFingerprint() string
 
 	// Settings returns the saved settings, account passwords included:
 	// the page never shows them, and exports them only when asked to.
@@ -61,11 +88,46 @@ type Backend interface {
 	CheckAdminPassword(password string) (bool, error)
 }
 
+// An Action is what the page's buttons ask a handset to do.
+type Action string
+
+// The actions of Backend.Control.
+const (
+	ActionJoin   Action = "join"   // join the handset's conference
+	ActionLeave  Action = "leave"  // leave the call, or give up the join
+	ActionMute   Action = "mute"   // mute the microphone in the call
+	ActionUnmute Action = "unmute" // let the microphone through again
+)
+
+// actions are the actions the page accepts.
+var actions = []Action{ActionJoin, ActionLeave, ActionMute, ActionUnmute}
+
 // Status is what the dashboard shows.
 type Status struct {
 	Board         string               `json:"board"`
 	Handsets      []HandsetStatus      `json:"handsets"`
 	Registrations []RegistrationStatus `json:"registrations"`
+	Rosters       []RosterStatus       `json:"rosters"`
+	// ServerTime is the appliance's clock when the page sent the status,
+	// so that the browser counts call times and expiries by it rather
+	// than by its own clock. The page sets it; a Backend leaves it zero.
+	ServerTime time.Time `json:"serverTime,omitzero"`
+}
+
+// RosterStatus is the roster of one conference the appliance's legs are in.
+type RosterStatus struct {
+	Conference   string        `json:"conference"` // its URI
+	Note         string        `json:"note"`       // e.g. why only our own legs are listed
+	Participants []RosterEntry `json:"participants"`
+}
+
+// RosterEntry is one participant of a conference.
+type RosterEntry struct {
+	URI         string `json:"uri"`
+	DisplayName string `json:"displayName"`
+	Status      string `json:"status"` // e.g. "connected", "on-hold"
+	Muted       bool   `json:"muted"`
+	Ours        bool   `json:"ours"` // one of the appliance's own legs
 }
 
 // HandsetStatus is one handset's state.
@@ -79,6 +141,34 @@ type HandsetStatus struct {
 	OffHook    bool   `json:"offHook"`
 	LED        string `json:"led"`
 	Virtual    bool   `json:"virtual"` // has a virtual hook that SetHook moves
+
+	// Busy reports a join or a call in progress: Leave ends it.
+	Busy bool `json:"busy"`
+	// InCall reports an answered call, whose microphone can be muted.
+	InCall bool `json:"inCall"`
+	Muted  bool `json:"muted"` // the microphone is muted in the call
+	// CallStart is when the call was answered; zero without one.
+	CallStart time.Time `json:"callStart,omitzero"`
+	// MicDBFS and EarDBFS are the microphone's and the earpiece's levels
+	// over the last moment, in whole dBFS; SilenceDBFS or less is silence.
+	MicDBFS float64 `json:"micDBFS"`
+	EarDBFS float64 `json:"earDBFS"`
+	// Quality is the call's RTP figures; nil without a call.
+	Quality *CallQuality `json:"quality,omitempty"`
+}
+
+// SilenceDBFS is the level a handset's meter reads for silence.
+const SilenceDBFS = -120
+
+// CallQuality is the RTP figures of a call so far.
+type CallQuality struct {
+	PacketsSent     uint64  `json:"packetsSent"`
+	PacketsReceived uint64  `json:"packetsReceived"`
+	Lost            uint64  `json:"lost"`        // the far end's packets that never arrived
+	LossPercent     float64 `json:"lossPercent"` // Lost as a share of the packets expected
+	JitterMS        float64 `json:"jitterMs"`    // interarrival jitter (RFC 3550 section 6.4.1)
+	RTTMS           float64 `json:"rttMs"`       // round-trip time from RTCP; 0 = not measured
+	MOS             float64 `json:"mos"`         // estimated mean opinion score, 1 to 4.5; 0 = not known yet
 }
 
 // RegistrationStatus is one SIP account's registration.
@@ -87,19 +177,24 @@ type RegistrationStatus struct {
 	AOR     string    `json:"aor"`
 	State   string    `json:"state"`
 	Detail  string    `json:"detail"`
-	Expires time.Time `json:"expires"`
+	Expires time.Time `json:"expires"` // when the binding runs out; zero unless registered
+	// NextAttempt is when the next REGISTER goes out: the refresh, or the
+	// retry after a failure; zero when none is due.
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 }
 
-// PollInterval is how often the event stream checks Backend.Status for changes.
+// PollInterval is how often the event stream checks Backend.Status and
+// Backend.Events for changes.
 const PollInterval = 250 * time.Millisecond
 
 //go:embed templates static
 var content embed.FS
 
-var templates = template.Must(template.ParseFS(content, "templates/*.tmpl"))
+var templates = template.Must(template.New("").Funcs(funcs).ParseFS(content, "templates/*.tmpl"))
 
 type server struct {
 	backend  Backend
+	recorder Recorder // the backend's recordings; nil = it has none
 	log      *slog.Logger
 	sessions sessions
 	logins   limiter
@@ -124,9 +219,13 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("GET /api/status", s.api(s.status))
 	mux.Handle("GET /events", s.api(s.events))
 	mux.Handle("POST /handsets/{i}/hook", s.page(s.hook))
+	mux.Handle("POST /handsets/{i}/control", s.page(s.control))
+	mux.Handle("GET /history", s.page(s.history))
+	mux.Handle("GET /api/history", s.api(s.historyJSON))
 
 	mux.Handle("GET /settings", s.page(s.settings))
 	mux.Handle("POST /settings/sip", s.page(s.saveSIP))
+	mux.Handle("POST /settings/recordings", s.page(s.saveRecordings))
 	mux.Handle("POST /settings/accounts", s.page(s.addAccount))
 	mux.Handle("POST /settings/accounts/{id}", s.page(s.saveAccount))
 	mux.Handle("POST /settings/accounts/{id}/delete", s.page(s.deleteAccount))
@@ -136,6 +235,14 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("POST /settings/conferences/{id}/delete", s.page(s.deleteConference))
 	mux.Handle("GET /settings/export", s.page(s.export))
 	mux.Handle("POST /settings/import", s.page(s.importSettings))
+	if rec, ok := b.(Recorder); ok {
+		s.recorder = rec
+		mux.Handle("GET /recordings", s.page(s.recordingsPage))
+		mux.Handle("GET /api/recordings", s.api(s.recordingsJSON))
+		mux.Handle("GET /recordings/{name}", s.page(s.recording))
+		mux.Handle("POST /recordings/{name}/delete", s.page(s.deleteRecording))
+		mux.Handle("POST /conferences/{id}/recording", s.page(s.setRecording))
+	}
 	return secureHeaders(http.NewCrossOriginProtection().Handler(mux))
 }
 
@@ -155,13 +262,27 @@ type frame struct {
 	Title    string
 	Nav      string // the navigation entry of this page, "" = none
 	LoggedIn bool   // shows the navigation and the logout button
-	Error    string // a failure, at the top
-	Notice   string // a confirmation, at the top
+	// HasRecordings shows the recordings page in the navigation; render
+	// sets it.
+	HasRecordings bool
+	Error         string // a failure, at the top
+	Notice        string // a confirmation, at the top
+	// Fingerprint is the HTTPS certificate's, shown at the foot of every
+	// page so that it can be compared with what the browser shows; render
+	// sets it.
+	Fingerprint string
 }
+
+// A view is a page's data: a struct that embeds frame, by pointer.
+type view interface{ base() *frame }
+
+func (f *frame) base() *frame { return f }
 
 type dashboardPage struct {
 	frame
 	Status
+	Events  []Event // newest first
+	LastSeq uint64  // the Seq of the newest event, 0 = none: the event stream goes on after it
 }
 
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
@@ -169,15 +290,25 @@ func (s *server) index(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) renderDashboard(w http.ResponseWriter, code int, problem string) {
-	s.render(w, code, "index.tmpl", dashboardPage{
+	p := &dashboardPage{
 		frame:  frame{Title: "Dashboard", Nav: "dashboard", LoggedIn: true, Error: problem},
 		Status: s.backend.Status(),
-	})
+	}
+	p.ServerTime = time.Now()
+	events := s.backend.Events()
+	if len(events) > 0 {
+		p.LastSeq = events[len(events)-1].Seq
+	}
+	p.Events = slices.Clone(events)
+	slices.Reverse(p.Events)
+	s.render(w, code, "index.tmpl", p)
 }
 
 // render executes a page into a buffer first, so a template error
 // becomes a clean 500 instead of half a page.
-func (s *server) render(w http.ResponseWriter, code int, name string, data any) {
+func (s *server) render(w http.ResponseWriter, code int, name string, data view) {
+	data.base().Fingerprint = s.backend.TLSFingerprint()
+	data.base().HasRecordings = s.recorder != nil
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("render", "template", name, "err", err)
@@ -196,11 +327,19 @@ func (s *server) fail(w http.ResponseWriter, op string, err error) {
 	http.Error(w, "internal error: see the appliance's log", http.StatusInternalServerError)
 }
 
-func (s *server) status(w http.ResponseWriter, r *http.Request) {
+// writeJSON sends v as a JSON answer.
+func (s *server) writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(s.backend.Status()); err != nil {
-		s.log.Debug("write status", "err", err)
+	w.Header().Set("Cache-Control", "no-store")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.log.Debug("write JSON", "err", err)
 	}
+}
+
+func (s *server) status(w http.ResponseWriter, r *http.Request) {
+	st := s.backend.Status()
+	st.ServerTime = time.Now()
+	s.writeJSON(w, st)
 }
 
 // wantsJSON reports whether a script asked for a JSON answer rather than a page.
@@ -208,55 +347,17 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-// hook moves a handset's virtual hook. A form post is redirected back to
-// the dashboard; a script asking for JSON gets 204, or its error as JSON.
-func (s *server) hook(w http.ResponseWriter, r *http.Request) {
-	i, err := strconv.Atoi(r.PathValue("i"))
-	if err != nil || i < 0 || i >= len(s.backend.Status().Handsets) {
-		s.hookFailed(w, r, http.StatusBadRequest, fmt.Sprintf("no handset %q", r.PathValue("i")))
-		return
-	}
-	var offHook bool
-	switch v := r.PostFormValue("offhook"); v {
-	case "1":
-		offHook = true
-	case "0":
-	default:
-		s.hookFailed(w, r, http.StatusBadRequest, fmt.Sprintf("offhook must be 1 (lift) or 0 (replace), not %q", v))
-		return
-	}
-	if err := s.backend.SetHook(i, offHook); err != nil {
-		s.log.Warn("set hook", "handset", i, "offhook", offHook, "err", err)
-		s.hookFailed(w, r, http.StatusConflict, fmt.Sprintf("handset %d: %v", i+1, err))
-		return
-	}
-	if wantsJSON(r) {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-func (s *server) hookFailed(w http.ResponseWriter, r *http.Request, code int, msg string) {
-	switch {
-	case wantsJSON(r):
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(struct {
-			Error string `json:"error"`
-		}{msg})
-	case code == http.StatusConflict:
-		// Show the dashboard again with the error, rather than redirecting it away.
-		s.renderDashboard(w, code, msg)
-	default:
-		http.Error(w, msg, code)
-	}
-}
-
-// events streams the status as server-sent events: one at once, then one
-// whenever it changes, until the client goes away or its session ends.
+// events streams the status and the event log as server-sent events
+// (https://html.spec.whatwg.org/multipage/server-sent-events.html), until
+// the client goes away or its session ends. The status goes as unnamed
+// events: one at once, then one whenever it changes. New entries of the
+// event log go as "log" events, a JSON array oldest first, whose id is the
+// Seq of the last one: those after Last-Event-ID (a reconnecting browser
+// sends it) or else after the "after" query, which the dashboard sets to
+// the newest entry it shows.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	token := sessionToken(r)
+	after := lastEventID(r)
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -266,19 +367,41 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	defer ticker.Stop()
 	var last []byte
 	for {
-		b, err := json.Marshal(s.backend.Status())
+		sent := false
+		st := s.backend.Status()
+		b, err := json.Marshal(st)
 		if err != nil {
 			s.log.Error("encode status", "err", err)
 			return
 		}
 		if !bytes.Equal(b, last) {
+			last = b
+			st.ServerTime = time.Now()
+			if b, err = json.Marshal(st); err != nil {
+				s.log.Error("encode status", "err", err)
+				return
+			}
 			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
 				return
 			}
+			sent = true
+		}
+		if news := eventsAfter(s.backend.Events(), after); len(news) > 0 {
+			b, err := json.Marshal(news)
+			if err != nil {
+				s.log.Error("encode events", "err", err)
+				return
+			}
+			after = news[len(news)-1].Seq
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", after, b); err != nil {
+				return
+			}
+			sent = true
+		}
+		if sent {
 			if err := rc.Flush(); err != nil {
 				return
 			}
-			last = b
 		}
 		select {
 		case <-r.Context().Done():
@@ -289,4 +412,18 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// lastEventID is the Seq of the last event log entry the client has: its
+// Last-Event-ID header, or else its "after" query, or 0.
+func lastEventID(r *http.Request) uint64 {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("after")
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -34,7 +35,17 @@ func TestPage(t *testing.T) {
 		`action="/handsets/0/hook"`, ">Lift<",
 		`action="/handsets/1/hook"`, ">Replace<",
 		"sip:alice@example.org", "registered",
-		`action="/logout"`, `href="/settings"`,
+		`action="/logout"`, `href="/settings"`, `href="/history"`,
+		// Meters that say their level in words too.
+		`<meter id="handset-0-mic" data-field="mic" min="-60" max="0" low="-40" high="-6" optimum="-20" value="-120" aria-valuetext="silent">silent</meter>`,
+		`<meter id="handset-1-ear" data-field="ear" min="-60" max="0" low="-40" high="-6" optimum="-20" value="-18" aria-valuetext="-18 dBFS">-18 dBFS</meter>`,
+		`<label for="handset-1-mic">Microphone level</label>`,
+		// Remote control, as forms that work without script.
+		`<input type="hidden" name="action" value="join">`,
+		`<button type="submit" aria-label="Mute Kitchen" disabled>Mute</button>`,
+		"not in a call",
+		`data-server-time="`,
+		`<p id="no-events">Nothing has happened yet.</p>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -122,6 +133,10 @@ func TestAPIStatusRoundTrips(t *testing.T) {
 	if err := json.NewDecoder(rec.Body).Decode(&got); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
+	if got.ServerTime.IsZero() || time.Since(got.ServerTime) > time.Minute {
+		t.Errorf("serverTime: got %v, want the time now", got.ServerTime)
+	}
+	got.ServerTime = time.Time{}
 	if want := f.Status(); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
@@ -148,26 +163,16 @@ func TestEventsSendChanges(t *testing.T) {
 	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Errorf("Content-Type: got %q, want text/event-stream", ct)
 	}
-	events := bufio.NewScanner(res.Body)
+	stream := sseReader{bufio.NewScanner(res.Body)}
 	next := func() Status {
 		t.Helper()
-		for events.Scan() {
-			data, ok := strings.CutPrefix(events.Text(), "data: ")
-			if !ok {
-				continue
-			}
-			var st Status
-			if err := json.Unmarshal([]byte(data), &st); err != nil {
-				t.Fatalf("decode event %q: %v", data, err)
-			}
-			return st
-		}
-		t.Fatalf("event stream ended: %v", events.Err())
-		return Status{}
+		var st Status
+		stream.next(t, "", &st)
+		return st
 	}
 
-	if got := next(); got.Handsets[0].State != "on hook" {
-		t.Errorf("first event: state %q, want \"on hook\"", got.Handsets[0].State)
+	if got := next(); got.Handsets[0].State != "on hook" || got.ServerTime.IsZero() {
+		t.Errorf("first event: state %q at %v, want \"on hook\" and the server's time", got.Handsets[0].State, got.ServerTime)
 	}
 	f.setState(0, "in call", "")
 	if got := next(); got.Handsets[0].State != "in call" {
@@ -177,6 +182,51 @@ func TestEventsSendChanges(t *testing.T) {
 	if got := next(); got.Handsets[0].Detail != "486 Busy Here" {
 		t.Errorf("after the failure: detail %q, want \"486 Busy Here\"", got.Handsets[0].Detail)
 	}
+	f.setLevels(0, -20, -30)
+	if got := next(); got.Handsets[0].MicDBFS != -20 || got.Handsets[0].EarDBFS != -30 {
+		t.Errorf("after the levels changed: mic %v, ear %v; want -20 and -30", got.Handsets[0].MicDBFS, got.Handsets[0].EarDBFS)
+	}
+
+	f.events.Add(slog.LevelWarn, "Kitchen", "join failed: 486 Busy Here")
+	f.events.Add(slog.LevelInfo, "alice", "registered")
+	var logged []Event
+	if id := stream.next(t, "log", &logged); id != "2" {
+		t.Errorf("log event id: got %q, want \"2\"", id)
+	}
+	if len(logged) != 2 || logged[0].Text != "join failed: 486 Busy Here" || logged[0].Level != "WARN" || logged[1].Source != "alice" {
+		t.Errorf("log event: got %+v, want both events, oldest first", logged)
+	}
+}
+
+// sseReader reads a text/event-stream.
+type sseReader struct{ sc *bufio.Scanner }
+
+// next decodes the data of the next event named name ("" = unnamed) into
+// v and returns its id; it skips other events.
+func (r sseReader) next(t *testing.T, name string, v any) (id string) {
+	t.Helper()
+	var event, data string
+	for r.sc.Scan() {
+		line := r.sc.Text()
+		switch {
+		case line == "":
+			if data != "" && event == name {
+				if err := json.Unmarshal([]byte(data), v); err != nil {
+					t.Fatalf("decode event %q: %v", data, err)
+				}
+				return id
+			}
+			event, data, id = "", "", ""
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = strings.TrimPrefix(line, "data: ")
+		case strings.HasPrefix(line, "id: "):
+			id = strings.TrimPrefix(line, "id: ")
+		}
+	}
+	t.Fatalf("event stream ended: %v", r.sc.Err())
+	return ""
 }
 
 // streamEvents runs GET /events for c in the background (inside a synctest
@@ -243,6 +293,10 @@ func TestUnauthenticated(t *testing.T) {
 		{"GET", "/settings/export", nil, http.StatusSeeOther, "/login"},
 		{"POST", "/handsets/0/hook", nil, http.StatusSeeOther, "/login"},
 		{"POST", "/handsets/0/hook", []string{"Accept", "application/json"}, http.StatusUnauthorized, ""},
+		{"POST", "/handsets/0/control", nil, http.StatusSeeOther, "/login"},
+		{"POST", "/handsets/0/control", []string{"Accept", "application/json"}, http.StatusUnauthorized, ""},
+		{"GET", "/history", nil, http.StatusSeeOther, "/login"},
+		{"GET", "/api/history", nil, http.StatusUnauthorized, ""},
 		{"POST", "/settings/conferences/main", nil, http.StatusSeeOther, "/login"},
 		{"GET", "/api/status", nil, http.StatusUnauthorized, ""},
 		{"GET", "/events", nil, http.StatusUnauthorized, ""},
@@ -252,7 +306,7 @@ func TestUnauthenticated(t *testing.T) {
 		if tt.method == "GET" {
 			rec = c.get(tt.path)
 		} else {
-			rec = c.post(tt.path, url.Values{"offhook": {"1"}, "uri": {"sip:x@example.org"}}, tt.header...)
+			rec = c.post(tt.path, url.Values{"offhook": {"1"}, "action": {"join"}, "uri": {"sip:x@example.org"}}, tt.header...)
 		}
 		if rec.Code != tt.wantCode || rec.Header().Get("Location") != tt.wantLocation {
 			t.Errorf("%s %s %v: got %d to %q, want %d to %q", tt.method, tt.path, tt.header, rec.Code, rec.Header().Get("Location"), tt.wantCode, tt.wantLocation)

@@ -19,6 +19,7 @@ func main() {
 	flag.StringVar(&cfg.Board, "board", appliance.DefaultBoard, "board profile: auto, sim, or a board name")
 	flag.StringVar(&cfg.DataDir, "data", appliance.DefaultDataDir, "directory of the settings database")
 	flag.StringVar(&cfg.AdminAddr, "admin", appliance.DefaultAdminAddr, "listen address of the admin page")
+	flag.BoolVar(&cfg.AdminPlainHTTP, "admin-http", false, "serve the admin page over plain HTTP even when -admin is not a loopback address")
 	flag.StringVar(&cfg.SIPAddr, "sip", "", "SIP listen address (UDP host:port), overriding the settings")
 	flag.Parse()
 

@@ -1,0 +1,32 @@
+package appliance
+
+import (
+	"reflect"
+	"testing"
+
+	"partyline/appliance/config"
+)
+
+// TestSettingsSurviveTheAdminPage converts settings with every section filled to the admin
+// page's types and back: a section the conversion forgot would be lost on the next save.
+func TestSettingsSurviveTheAdminPage(t *testing.T) {
+	set := config.Settings{
+		SIP:      config.SIPSettings{ListenAddr: "127.0.0.1:5060"},
+		Accounts: []config.Account{{ID: "alice", User: "alice", Password: "pw", Domain: "example.org", ExpiresSeconds: 60}},
+		Handsets: []config.Handset{{ID: "h1", Name: "Desk", Account: "alice", Conference: "main",
+			Identity: config.IdentityImpersonate, IdentityURI: "sip:desk@example.org", AssertIdentity: true}},
+		Conferences: []config.Conference{{ID: "main", URI: "sip:conf@example.org", PIN: "1#", Record: true,
+			Announce: []string{"tone:440:1s"}, RecorderPrefix: "rec"}},
+		Recordings: config.Recordings{ReserveMB: 200},
+		Bridges:    []config.Bridge{{ID: "front", User: "100", Conference: "main", Identity: "caller", Account: "alice"}},
+	}
+	v := reflect.ValueOf(set)
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			t.Fatalf("the test leaves settings section %s empty: fill it", v.Type().Field(i).Name)
+		}
+	}
+	if got := fromWeb(toWeb(set)); !reflect.DeepEqual(got, set) {
+		t.Errorf("through the admin page's types:\n got %+v\nwant %+v", got, set)
+	}
+}

@@ -1,0 +1,303 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"partyline/appliance/config"
+	"partyline/media"
+	"partyline/sip"
+	"partyline/sip/peertest"
+	"partyline/sip/peertest/focus"
+)
+
+// bridgeDomain is the domain of the bridge rig's trusted account.
+const bridgeDomain = "partyline.test"
+
+// startBridge runs a SIP agent on 127.0.0.1 whose incoming calls go to a bridging with
+// one bridge, "lobby", into the conference "room" on f, through a trusted account; edit
+// changes the settings first. It stops at the end of the test, the bridging first, as
+// the appliance stops its work before SIP.
+func startBridge(t *testing.T, f *focus.Focus, edit func(*config.Settings)) *sip.Agent {
+	t.Helper()
+	store, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := config.Settings{
+		SIP:         config.SIPSettings{ListenAddr: "127.0.0.1:0"},
+		Accounts:    []config.Account{{ID: "trunk", User: "trunk", Domain: bridgeDomain, Proxy: f.Addr().String()}},
+		Conferences: []config.Conference{{ID: "room", Name: "Room", URI: "sip:room@" + bridgeDomain}},
+		Bridges:     []config.Bridge{{ID: "lobby", User: "lobby", Conference: "room", Account: "trunk", AssertIdentity: true}},
+	}
+	if edit != nil {
+		edit(&set)
+	}
+	if err := store.Save(set); err != nil {
+		t.Fatalf("save settings: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	br := newBridging(store, log.With("part", "bridge"))
+	agent, err := sip.NewAgent(sip.Config{ListenAddr: "127.0.0.1:0", Log: log.With("part", "sip"), OnIncoming: br.offer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, stopBase := context.WithCancel(context.Background())
+	work, stopWork := context.WithCancel(context.Background())
+	var baseWG, workWG sync.WaitGroup
+	baseWG.Go(func() {
+		if err := agent.Run(base); err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	rosters := newRosters(agent, log.With("part", "roster"))
+	workWG.Go(func() { rosters.run(work) })
+	workWG.Go(func() { br.run(work, agent, &identityClaims{}, rosters) })
+	t.Cleanup(func() {
+		stopWork()
+		workWG.Wait()
+		stopBase()
+		baseWG.Wait()
+		store.Close()
+	})
+	return agent
+}
+
+// sine returns d of a sine at freq (8 kHz), peak amplitude 0.2 of full scale.
+func sine(freq float64, d time.Duration) []int16 {
+	pcm := make([]int16, int(d.Seconds()*8000))
+	media.NewTone(8000, freq, -17).Generate(pcm)
+	return pcm
+}
+
+const (
+	callerHz     = 600  // what the caller says
+	conferenceHz = 1000 // what the conference's other participant says
+)
+
+// bridgedCall has baresip dial the bridge and waits until the conference leg is up and
+// both sides heard two seconds of each other. It returns the focus's record of the leg.
+func bridgedCall(t *testing.T, ctx context.Context, f *focus.Focus, agent *sip.Agent, b *peertest.Baresip) focus.CallInfo {
+	t.Helper()
+	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
+		t.Fatalf("baresip dial: %v", err)
+	}
+	if _, err := b.Await(ctx, "CALL_ESTABLISHED"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Await(ctx, func(calls []focus.CallInfo) bool {
+		return len(calls) == 1 && calls[0].State == focus.Up && calls[0].ReceivedSamples >= 2*8000
+	}); err != nil {
+		t.Fatal(err)
+	}
+	leg := f.Calls()[0]
+	if leg.From != b.URI() || leg.DisplayName != "Carol Caller" || !strings.Contains(leg.PAI, b.URI()) {
+		t.Errorf("the conference leg presents From %q, display name %q, PAI %q; want the caller's %s, Carol Caller",
+			leg.From, leg.DisplayName, leg.PAI, b.URI())
+	}
+	if leg.RequestURI != "sip:room@"+bridgeDomain {
+		t.Errorf("the conference leg went to %s, want the conference", leg.RequestURI)
+	}
+	heard := f.Received(leg.CallID)
+	if lvl := media.ToneLevel(heard[len(heard)-8000:], 8000, callerHz); lvl < -3 {
+		t.Errorf("the conference hears the caller's %d Hz at %.1f dB of what it hears", callerHz, lvl)
+	}
+	return leg
+}
+
+// checkCallerHeard checks that baresip heard the conference's tone.
+func checkCallerHeard(t *testing.T, b *peertest.Baresip) {
+	t.Helper()
+	heard, err := b.Heard()
+	if err != nil {
+		t.Fatalf("baresip's recording: %v", err)
+	}
+	if len(heard) < 8000 {
+		t.Fatalf("baresip recorded %d samples, want over a second", len(heard))
+	}
+	if lvl := media.ToneLevel(heard[len(heard)-8000:], 8000, conferenceHz); lvl < -3 {
+		t.Errorf("the caller hears the conference's %d Hz at %.1f dB of what it hears", conferenceHz, lvl)
+	}
+}
+
+// TestBridgeCallerIntoConference bridges baresip into the focus as itself: the leg that
+// joins the conference carries the caller's URI and display name, each side hears the
+// other's tone, and hanging up either side ends both calls.
+func TestBridgeCallerIntoConference(t *testing.T) {
+	for _, side := range []string{"caller", "conference"} {
+		t.Run(side+" hangs up", func(t *testing.T) {
+			f := focus.Start(t, focus.Config{UniqueIdentities: true})
+			f.Tone("room", conferenceHz, 0.2)
+			agent := startBridge(t, f, nil)
+			b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 30*time.Second)})
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			leg := bridgedCall(t, ctx, f, agent, b)
+			if side == "caller" {
+				if err := b.Hangup(); err != nil {
+					t.Fatalf("baresip hangup: %v", err)
+				}
+			} else if err := f.Kick(leg.CallID); err != nil {
+				t.Fatalf("kick: %v", err)
+			}
+			if _, err := b.Await(ctx, "CALL_CLOSED"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Await(ctx, func(calls []focus.CallInfo) bool { return calls[0].State == focus.Ended }); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"caller": "BYE from caller", "conference": "kicked"}[side]
+			if got := f.Calls()[0].EndReason; got != want {
+				t.Errorf("the conference leg ended by %q, want %q", got, want)
+			}
+			checkCallerHeard(t, b)
+		})
+	}
+}
+
+// TestBridgeConferenceRefuses has the focus refuse the bridged join: the caller gets a
+// final answer that names the conference's.
+func TestBridgeConferenceRefuses(t *testing.T) {
+	f := focus.Start(t, focus.Config{Refuse: func(focus.CallInfo) (int, string) { return 486, "Busy Here" }})
+	agent := startBridge(t, f, nil)
+	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, time.Second)})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
+		t.Fatalf("baresip dial: %v", err)
+	}
+	closed, err := b.Await(ctx, "CALL_CLOSED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(closed.Param, "503") || !strings.Contains(closed.Param, "486 Busy Here") {
+		t.Errorf("baresip's call closed with %q, want 503 naming the conference's 486 Busy Here", closed.Param)
+	}
+	for _, e := range b.Events() {
+		if e.Type == "CALL_ESTABLISHED" {
+			t.Error("the caller was answered although the conference refused")
+		}
+	}
+	calls := f.Calls()
+	if len(calls) != 1 || calls[0].Status != 486 || calls[0].From != b.URI() {
+		t.Errorf("the focus saw %+v, want one refused join from %s", calls, b.URI())
+	}
+}
+
+// TestBridgeUnknownUser refuses a call that dials no bridge's user.
+func TestBridgeUnknownUser(t *testing.T) {
+	f := focus.Start(t, focus.Config{})
+	agent := startBridge(t, f, nil)
+	b := peertest.StartBaresip(t, peertest.BaresipConfig{Source: sine(callerHz, time.Second)})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := b.Dial(fmt.Sprintf("sip:nobody@%v", agent.Addr())); err != nil {
+		t.Fatalf("baresip dial: %v", err)
+	}
+	closed, err := b.Await(ctx, "CALL_CLOSED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(closed.Param, "404") {
+		t.Errorf("baresip's call closed with %q, want 404", closed.Param)
+	}
+	if n := len(f.Calls()); n != 0 {
+		t.Errorf("the focus took %d calls, want none", n)
+	}
+}
+
+// TestBridgeCallerCancelsWhileJoining has baresip give up while the conference still
+// rings: the caller's CANCEL cancels the join, and nobody is left in the conference.
+func TestBridgeCallerCancelsWhileJoining(t *testing.T) {
+	f := focus.Start(t, focus.Config{AnswerDelay: time.Minute})
+	agent := startBridge(t, f, nil)
+	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, time.Second)})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
+		t.Fatalf("baresip dial: %v", err)
+	}
+	if _, err := b.Await(ctx, "CALL_RINGING"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Await(ctx, func(calls []focus.CallInfo) bool { return len(calls) == 1 && calls[0].State == focus.Ringing }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Hangup(); err != nil {
+		t.Fatalf("baresip hangup: %v", err)
+	}
+	if err := f.Await(ctx, func(calls []focus.CallInfo) bool { return calls[0].State == focus.Ended }); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Calls()[0].EndReason; got != "cancelled" {
+		t.Errorf("the conference leg ended by %q, want cancelled", got)
+	}
+	if _, err := b.Await(ctx, "CALL_CLOSED"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBridgeIdentityInUse bridges a caller, then has a second caller with the same
+// address dial in: the appliance refuses it itself, as it would a handset with an
+// identity already in the conference, and the conference never sees it.
+func TestBridgeIdentityInUse(t *testing.T) {
+	f := focus.Start(t, focus.Config{})
+	f.Tone("room", conferenceHz, 0.2)
+	agent := startBridge(t, f, nil)
+	first := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 30*time.Second)})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	bridgedCall(t, ctx, f, agent, first)
+
+	second := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", Source: sine(callerHz, time.Second)})
+	if err := second.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
+		t.Fatalf("baresip dial: %v", err)
+	}
+	closed, err := second.Await(ctx, "CALL_CLOSED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(closed.Param, "486") {
+		t.Errorf("the second caller's call closed with %q, want 486", closed.Param)
+	}
+	if n := len(f.Calls()); n != 1 {
+		t.Errorf("the focus took %d calls, want only the first caller's", n)
+	}
+}
+
+// TestBridgeGeneratedIdentity bridges a caller under a generated identity: the
+// conference sees neither the caller's address nor its name.
+func TestBridgeGeneratedIdentity(t *testing.T) {
+	f := focus.Start(t, focus.Config{})
+	agent := startBridge(t, f, func(set *config.Settings) {
+		set.Bridges[0].Identity, set.Bridges[0].IdentityPrefix = config.BridgeGenerated, "guest"
+	})
+	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 30*time.Second)})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
+		t.Fatalf("baresip dial: %v", err)
+	}
+	if _, err := b.Await(ctx, "CALL_ESTABLISHED"); err != nil {
+		t.Fatal(err)
+	}
+	leg := f.Calls()[0]
+	if !strings.HasPrefix(leg.From, "sip:guest-") || !strings.HasSuffix(leg.From, "@"+bridgeDomain) || leg.DisplayName != "" {
+		t.Errorf("the conference leg presents From %q, display name %q; want a generated sip:guest-…@%s without a name", leg.From, leg.DisplayName, bridgeDomain)
+	}
+	if strings.Contains(leg.PAI, "carol") {
+		t.Errorf("the conference leg asserts %q, the caller's identity", leg.PAI)
+	}
+	if err := b.Hangup(); err != nil {
+		t.Fatalf("baresip hangup: %v", err)
+	}
+	if err := f.Await(ctx, func(calls []focus.CallInfo) bool { return calls[0].State == focus.Ended }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,218 @@
+package appliance
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"partyline/media"
+)
+
+// relayEnd is a far end of a relay: a plain UDP socket, and the relay's socket it talks
+// to.
+type relayEnd struct {
+	t     *testing.T
+	conn  *net.UDPConn
+	relay netip.AddrPort
+}
+
+func loopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func udpAddr(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// startRelay relays between far ends a and b, whose negotiated media are ma and mb.
+func startRelay(t *testing.T, ma, mb legMedia, infoB func(context.Context, rune, time.Duration) error) (a, b *relayEnd) {
+	t.Helper()
+	a = &relayEnd{t: t, conn: loopbackUDP(t)}
+	b = &relayEnd{t: t, conn: loopbackUDP(t)}
+	legA := &relayLeg{name: "a", conn: loopbackUDP(t)}
+	legB := &relayLeg{name: "b", conn: loopbackUDP(t), sendInfo: infoB}
+	ma.remote, mb.remote, ma.sends, mb.sends = udpAddr(a.conn), udpAddr(b.conn), true, true
+	legA.media.Store(&ma)
+	legB.media.Store(&mb)
+	a.relay, b.relay = udpAddr(legA.conn), udpAddr(legB.conn)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		newRelay(legA, legB, slog.New(slog.NewTextHandler(t.Output(), nil))).run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return a, b
+}
+
+func (e *relayEnd) send(pt uint8, seq uint16, ts uint32, marker bool, payload []byte) {
+	e.t.Helper()
+	pkt, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: 0x1234, Marker: marker}, Payload: payload}).Marshal()
+	if err != nil {
+		e.t.Fatalf("marshal: %v", err)
+	}
+	if _, err := e.conn.WriteToUDPAddrPort(pkt, e.relay); err != nil {
+		e.t.Fatalf("send: %v", err)
+	}
+}
+
+// receive returns the next RTP packet, failing the test if none comes within 5 s.
+func (e *relayEnd) receive() rtp.Packet {
+	e.t.Helper()
+	buf := make([]byte, 1500)
+	_ = e.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := e.conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		e.t.Fatalf("receive: %v", err)
+	}
+	if from != e.relay {
+		e.t.Fatalf("packet from %v, want the relay's %v", from, e.relay)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(buf[:n]); err != nil {
+		e.t.Fatalf("unmarshal: %v", err)
+	}
+	return p
+}
+
+func TestRelaySameCodecKeepsPayload(t *testing.T) {
+	a, b := startRelay(t, legMedia{codec: "PCMU", pt: 0}, legMedia{codec: "PCMU", pt: 0}, nil)
+	var first rtp.Packet
+	for i := range 5 {
+		payload := bytes.Repeat([]byte{byte(i), 0x7f, 0x80, 0xff}, 40)
+		a.send(0, uint16(65534+i), uint32(1000+160*i), i == 0, payload)
+		got := b.receive()
+		if !bytes.Equal(got.Payload, payload) || got.PayloadType != 0 {
+			t.Fatalf("packet %d: PT %d, payload changed", i, got.PayloadType)
+		}
+		if got.SSRC == 0x1234 {
+			t.Errorf("packet %d kept the sender's SSRC", i)
+		}
+		if i == 0 {
+			first = got
+			if !got.Marker {
+				t.Error("first packet without marker")
+			}
+			continue
+		}
+		if got.SSRC != first.SSRC || got.SequenceNumber != first.SequenceNumber+uint16(i) || got.Timestamp != first.Timestamp+uint32(160*i) {
+			t.Errorf("packet %d: SSRC %x seq %d ts %d; after the first's %x %d %d", i, got.SSRC, got.SequenceNumber, got.Timestamp, first.SSRC, first.SequenceNumber, first.Timestamp)
+		}
+	}
+}
+
+// sendTone sends 25 packets of a 1 kHz tone (half a second) in codec from a, and returns
+// what b receives, decoded with codec to.
+func sendTone(t *testing.T, a, b *relayEnd, from string, fromPT uint8, to string) []int16 {
+	t.Helper()
+	enc, _ := media.CodecByName(from)
+	dec, _ := media.CodecByName(to)
+	tone := media.NewTone(enc.ClockRate(), 1000, -12)
+	pcm := make([]int16, enc.ClockRate()/50)
+	var heard []int16
+	for i := range 25 {
+		tone.Generate(pcm)
+		payload := make([]byte, len(pcm))
+		payload = payload[:enc.Encode(payload, pcm)]
+		a.send(fromPT, uint16(i), uint32(160*i), i == 0, payload)
+		got := b.receive()
+		out := make([]int16, 2*len(got.Payload))
+		heard = append(heard, out[:dec.Decode(out, got.Payload)]...)
+	}
+	return heard
+}
+
+func TestRelayConvertsCodecs(t *testing.T) {
+	for _, tt := range []struct{ a, b string }{{"PCMU", "PCMA"}, {"PCMU", "G722"}} {
+		t.Run(tt.a+"-"+tt.b, func(t *testing.T) {
+			ca, _ := media.CodecByName(tt.a)
+			cb, _ := media.CodecByName(tt.b)
+			a, b := startRelay(t, legMedia{codec: tt.a, pt: ca.PayloadType()}, legMedia{codec: tt.b, pt: cb.PayloadType()}, nil)
+			for _, dir := range []struct {
+				name       string
+				from, to   *relayEnd
+				codec, out media.Codec
+			}{{"a to b", a, b, ca, cb}, {"b to a", b, a, cb, ca}} {
+				heard := sendTone(t, dir.from, dir.to, dir.codec.Name(), dir.codec.PayloadType(), dir.out.Name())
+				// Past the resampler's start: the last 0.3 s.
+				tail := heard[len(heard)-3*dir.out.ClockRate()/10:]
+				if lvl := media.ToneLevel(tail, dir.out.ClockRate(), 1000); lvl < -1 {
+					t.Errorf("%s: the 1 kHz tone is at %.1f dB of what arrived, want it to be nearly all", dir.name, lvl)
+				}
+				if lvl := media.LevelDBFS(tail); lvl < -18 || lvl > -9 {
+					t.Errorf("%s: level %.1f dBFS, want about -12", dir.name, lvl)
+				}
+			}
+		})
+	}
+}
+
+func TestRelayDTMF(t *testing.T) {
+	event := []byte{5, 0x8a, 0x03, 0x20} // digit 5, end, volume 10, 800 samples
+	t.Run("telephone-event both sides", func(t *testing.T) {
+		a, b := startRelay(t, legMedia{codec: "PCMU", pt: 0, dtmfPT: 101}, legMedia{codec: "PCMA", pt: 8, dtmfPT: 96}, nil)
+		a.send(101, 1, 5000, true, event)
+		got := b.receive()
+		if got.PayloadType != 96 || !bytes.Equal(got.Payload, event) {
+			t.Errorf("got PT %d payload %x, want PT 96 payload %x", got.PayloadType, got.Payload, event)
+		}
+	})
+	t.Run("SIP INFO where the other side has none", func(t *testing.T) {
+		type info struct {
+			digit rune
+			dur   time.Duration
+		}
+		infos := make(chan info, 4)
+		a, b := startRelay(t, legMedia{codec: "PCMU", pt: 0, dtmfPT: 101}, legMedia{codec: "PCMU", pt: 0}, func(_ context.Context, d rune, dur time.Duration) error {
+			infos <- info{d, dur}
+			return nil
+		})
+		for range 3 { // the end of an event comes three times
+			a.send(101, 1, 5000, true, event)
+		}
+		a.send(0, 2, 5800, false, bytes.Repeat([]byte{0xff}, 160))
+		b.receive() // the audio after the event: the event went before it
+		select {
+		case got := <-infos:
+			if got != (info{'5', 100 * time.Millisecond}) {
+				t.Errorf("INFO %+v, want digit 5 for 100 ms", got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no SIP INFO within 5 s")
+		}
+		select {
+		case got := <-infos:
+			t.Errorf("a second INFO %+v for the same event", got)
+		default:
+		}
+	})
+}
+
+func TestRelayIgnoresOtherSources(t *testing.T) {
+	a, b := startRelay(t, legMedia{codec: "PCMU", pt: 0}, legMedia{codec: "PCMU", pt: 0}, nil)
+	// Another loopback address: the relay takes its peer's packets from any port.
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Skipf("no second loopback address: %v", err)
+	}
+	defer conn.Close()
+	stranger := &relayEnd{t: t, conn: conn, relay: a.relay}
+	stranger.send(0, 1, 1, true, bytes.Repeat([]byte{1}, 160))
+	a.send(0, 7, 7, true, bytes.Repeat([]byte{2}, 160))
+	if got := b.receive(); got.Payload[0] != 2 {
+		t.Errorf("relayed a stranger's packet: payload %x", got.Payload[:4])
+	}
+}

@@ -1,0 +1,76 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"strings"
+	"time"
+)
+
+// funcs are the templates' helpers. The page's script formats live values
+// the same way (static/app.js).
+var funcs = template.FuncMap{
+	"level":    level,
+	"elapsed":  func(from, now time.Time) string { return clockDuration(now.Sub(from)) },
+	"duration": clockDuration,
+	"clock":    func(t time.Time) string { return t.Format(time.TimeOnly) },
+	"datetime": func(t time.Time) string { return t.Format(time.DateTime) },
+	// iso is for machines (datetime attributes, the script): in UTC, so that
+	// a page does not depend on the appliance's time zone.
+	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	// until says how long until t: "in 4:05", or past once it has come.
+	"until": func(t, now time.Time, past string) string {
+		if !t.After(now) {
+			return past
+		}
+		return "in " + clockDuration(t.Sub(now))
+	},
+	"token": token,
+	// when is a time of a table cell: its column's label, what to say once
+	// it has come, the time, and now.
+	"when": func(label, past string, t, now time.Time) whenCell { return whenCell{label, past, t, now} },
+	"muteText": func(h HandsetStatus) string {
+		switch {
+		case !h.InCall:
+			return "not in a call"
+		case h.Muted:
+			return "muted"
+		}
+		return "live"
+	},
+	"fixed1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+}
+
+// level says a meter's level in words: "-23 dBFS", or "silent".
+func level(dbfs float64) string {
+	if dbfs <= SilenceDBFS {
+		return "silent"
+	}
+	return fmt.Sprintf("%.0f dBFS", dbfs)
+}
+
+// clockDuration writes d as m:ss, or h:mm:ss from an hour, rounded down to
+// the second.
+func clockDuration(d time.Duration) string {
+	s := max(int64(d/time.Second), 0)
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}
+
+// token turns a state such as "in call" into a class name: "in-call".
+func token(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(s))
+}
+
+// whenCell is what the "when" template draws: a time, and how long until it.
+type whenCell struct {
+	Label, Past string
+	T, Now      time.Time
+}
