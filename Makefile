@@ -69,8 +69,11 @@ deb: cross
 
 ## test-arm64: the unit tests of the pure packages, built for arm64 and run under qemu-user,
 ## then the arm64 binary itself on the sim board under qemu-user, serving its admin page.
+## The WAV crash test re-executes its own test binary, which an amd64 host runs only with
+## binfmt_misc set up for qemu; it runs natively in make test.
 test-arm64: deps-cross modules cross
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64-static \
+		-skip 'TestWAVSurvivesSIGKILL' \
 		./media/... ./board/... ./hw/led/... ./hw/gesture/... ./hw/codec/... ./appliance/config/...
 	sh board/rpi/smoke-arm64.sh $(BIN)/partyline-arm64
 
