@@ -215,13 +215,12 @@ func (b *bridging) joinFor(ctx context.Context, agent *sip.Agent, in *sip.Incomi
 	if err != nil {
 		return nil, err
 	}
-	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	call, err := agent.Join(jctx, sip.JoinRequest{
 		Target:      plan.target,
 		DisplayName: plan.displayName,
 		Account:     plan.account,
 		Identity:    plan.identity,
-		LocalMedia:  netip.AddrPortFrom(local.Addr().Unmap(), local.Port()),
+		LocalMedia:  localMedia(conn),
 	})
 	if err != nil {
 		conn.Close()
@@ -257,8 +256,7 @@ func (b *bridging) answer(ctx context.Context, agent *sip.Agent, in *sip.Incomin
 	}
 	actx, cancel := context.WithTimeout(ctx, answerTimeout)
 	defer cancel()
-	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
-	call, err := in.Answer(actx, netip.AddrPortFrom(local.Addr().Unmap(), local.Port()))
+	call, err := in.Answer(actx, localMedia(conn))
 	if err != nil {
 		conn.Close()
 		if errors.Is(err, sip.ErrCallerCanceled) {
@@ -308,16 +306,6 @@ func (b *bridging) relayUntilEnd(ctx context.Context, conf, caller *joinedLeg, l
 		})
 	}
 	hwg.Wait()
-}
-
-// listenRTP opens an RTP socket on the SIP agent's address (all addresses when it
-// listens on all), on a port the system picks.
-func listenRTP(agent *sip.Agent) (*net.UDPConn, error) {
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(agent.Addr().Addr(), 0)))
-	if err != nil {
-		return nil, fmt.Errorf("open RTP socket: %w", err)
-	}
-	return conn, nil
 }
 
 // A relayLeg is one side of a relay: the RTP socket of a call and what its offer/answer

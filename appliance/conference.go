@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -59,17 +58,16 @@ func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
 // place opens the RTP socket, places the call and starts its media. The leg gives the
 // identity back through release when it ends.
 func (c *conferencing) place(ctx context.Context, plan joinPlan, port *port, release func()) (*conferenceLeg, error) {
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.agent.Addr().Addr(), 0)))
+	conn, err := listenRTP(c.agent)
 	if err != nil {
-		return nil, fmt.Errorf("open RTP socket: %w", err)
+		return nil, err
 	}
-	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	call, err := c.agent.Join(ctx, sip.JoinRequest{
 		Target:      plan.target,
 		DisplayName: plan.displayName,
 		Account:     plan.account,
 		Identity:    plan.identity,
-		LocalMedia:  netip.AddrPortFrom(local.Addr().Unmap(), local.Port()),
+		LocalMedia:  localMedia(conn),
 	})
 	if err != nil {
 		conn.Close()
@@ -140,20 +138,11 @@ func (c *conferencing) nextConference(handset int) (string, error) {
 
 // startMedia binds a negotiated call to a media session on conn and starts its goroutines.
 func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, release func()) (*conferenceLeg, error) {
-	m := call.Media()
-	codec, ok := media.CodecByName(m.Codec)
-	if !ok {
-		return nil, fmt.Errorf("negotiated codec %s is not supported", m.Codec)
-	}
-	session, err := media.NewSession(conn, media.SessionConfig{
-		Codec:           codec,
-		PayloadType:     m.PayloadType,
-		DTMFPayloadType: m.DTMFPayloadType,
-		Remote:          m.Remote,
-	})
+	session, codec, err := callSession(call, conn, 0)
 	if err != nil {
-		return nil, fmt.Errorf("start media: %w", err)
+		return nil, err
 	}
+	m := call.Media()
 	pu, err := newPump(p, session, c.hub.format.SampleRate, codec.ClockRate())
 	if err != nil {
 		return nil, err

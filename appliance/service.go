@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,17 +123,16 @@ func planService(set config.Settings, c config.Conference, name, prefix string) 
 // places the call, and runs a media session on it for as long as the call lasts.
 func dialService(agent *sip.Agent) func(context.Context, servicePlan) (serviceCall, error) {
 	return func(ctx context.Context, p servicePlan) (serviceCall, error) {
-		conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(agent.Addr().Addr(), 0)))
+		conn, err := listenRTP(agent)
 		if err != nil {
-			return nil, fmt.Errorf("open RTP socket: %w", err)
+			return nil, err
 		}
-		local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 		call, err := agent.Join(ctx, sip.JoinRequest{
 			Target:      p.target,
 			DisplayName: p.displayName,
 			Account:     p.account,
 			Identity:    p.identity,
-			LocalMedia:  netip.AddrPortFrom(local.Addr().Unmap(), local.Port()),
+			LocalMedia:  localMedia(conn),
 		})
 		if err != nil {
 			conn.Close()
@@ -162,20 +160,9 @@ type sipServiceCall struct {
 
 // startServiceMedia binds a negotiated call to a media session on conn.
 func startServiceMedia(call *sip.Call, conn *net.UDPConn) (*sipServiceCall, error) {
-	m := call.Media()
-	codec, ok := media.CodecByName(m.Codec)
-	if !ok {
-		return nil, fmt.Errorf("negotiated codec %s is not supported", m.Codec)
-	}
-	session, err := media.NewSession(conn, media.SessionConfig{
-		Codec:           codec,
-		PayloadType:     m.PayloadType,
-		DTMFPayloadType: m.DTMFPayloadType,
-		Remote:          m.Remote,
-		PacketTime:      servicePacketTime,
-	})
+	session, codec, err := callSession(call, conn, servicePacketTime)
 	if err != nil {
-		return nil, fmt.Errorf("start media: %w", err)
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sc := &sipServiceCall{call: call, session: session, rate: codec.ClockRate(), stop: cancel}
