@@ -33,8 +33,8 @@ type Config struct {
 	// loopback address; otherwise it is served over HTTPS there (see needsTLS).
 	AdminPlainHTTP bool
 
-	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it);
-	// otherwise the appliance makes its own.
+	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it), with
+	// as many handsets as it has; otherwise the appliance makes its own.
 	Sim *sim.Board
 }
 
@@ -87,7 +87,12 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
-	log.Info("board", "profile", profile.Name, "found", found)
+	if cfg.Sim != nil && profile.Name == board.Sim.Name {
+		// The sim board a test brings decides how many handsets there are.
+		profile.Handsets = make([]board.HandsetPins, cfg.Sim.Handsets())
+		profile.Audio.Channels = cfg.Sim.Handsets()
+	}
+	log.Info("board", "profile", profile.Name, "found", found, "handsets", len(profile.Handsets))
 
 	var closers []func() error
 	defer func() {

@@ -33,6 +33,9 @@ func New(handsets int) *Board {
 	return b
 }
 
+// Handsets returns how many handsets the board has.
+func (b *Board) Handsets() int { return len(b.hooks) }
+
 // Hook returns handset i's hook switch (active = off-hook), or nil if there is no handset i.
 func (b *Board) Hook(i int) *Switch {
 	if i < 0 || i >= len(b.hooks) {
