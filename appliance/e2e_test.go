@@ -452,6 +452,37 @@ func TestConferenceHoldsMovesAndRecodesTheCall(t *testing.T) {
 	}
 }
 
+// TestWidebandCallHearsItsOwnTone has the conference answer G.722 only: the handset's
+// audio goes out at 16 kHz, comes back through SIPp's echo and reaches the earpiece.
+func TestWidebandCallHearsItsOwnTone(t *testing.T) {
+	if peertest.ScenarioEchoG722 == peertest.ScenarioEcho {
+		t.Fatal("the G.722 scenario answers like the G.711 one")
+	}
+	r := startRig(t, peertest.ScenarioEchoG722)
+	r.waitFor("the account to register", 10*time.Second, registered)
+	r.board.Hook(0).Set(true)
+	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+	if _, codec := r.app.CallMedia(0); codec != "G722" {
+		t.Fatalf("the call uses %s, want G722", codec)
+	}
+	own := sim.ToneHz(0)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		heard := r.board.Audio().Earpiece(0, 500*time.Millisecond)
+		if media.ToneLevel(heard, 48000, own) > -3 && media.LevelDBFS(heard) > -30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("earpiece 1: %.1f dB of its own tone, level %.1f dBFS", media.ToneLevel(heard, 48000, own), media.LevelDBFS(heard))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.board.Hook(0).Set(false)
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp conference: %v", err)
+	}
+}
+
 // firstMessage returns the first SIP message in a SIPp message log that starts with method.
 func firstMessage(log, method string) string {
 	i := strings.Index(log, method+" sip:")

@@ -13,6 +13,7 @@ import (
 const (
 	ptPCMU           = 0
 	ptPCMA           = 8
+	ptG722           = 9 // its RTP clock is 8000 Hz although it samples at 16 kHz (RFC 3551)
 	ptTelephoneEvent = 101 // dynamic; RFC 4733 events 0-16 (DTMF)
 )
 
@@ -99,11 +100,16 @@ func parseDirection(attr string) (Direction, bool) {
 // sdpFormat is a payload type we list in an m= line.
 type sdpFormat struct {
 	pt   uint8
-	name string // "PCMU", "PCMA" or "telephone-event", all at 8000 Hz
+	name string // "G722", "PCMU", "PCMA" or "telephone-event", all at an RTP clock of 8000 Hz
 }
 
-// ourFormats is what we offer first, in order of preference.
-var ourFormats = []sdpFormat{{ptPCMU, "PCMU"}, {ptPCMA, "PCMA"}, {ptTelephoneEvent, "telephone-event"}}
+// ourFormats is what we offer first, in order of preference: wideband first.
+var ourFormats = []sdpFormat{{ptG722, "G722"}, {ptPCMU, "PCMU"}, {ptPCMA, "PCMA"}, {ptTelephoneEvent, "telephone-event"}}
+
+// isOurCodec reports whether name is one of the voice codecs of ourFormats.
+func isOurCodec(name string) bool {
+	return strings.EqualFold(name, "G722") || strings.EqualFold(name, "PCMU") || strings.EqualFold(name, "PCMA")
+}
 
 // formats returns the payload types m settled, for a new offer or answer
 // that keeps them.
@@ -116,7 +122,7 @@ func (m Media) formats() []sdpFormat {
 }
 
 // offerSDP returns our first offer (RFC 3264 section 5): one audio stream
-// on local offering PCMU, PCMA and telephone-event, 20 ms packets,
+// on local offering G.722, PCMU, PCMA and telephone-event, 20 ms packets,
 // sendrecv.
 func offerSDP(local netip.AddrPort, sessionID uint64) []byte {
 	return writeSDP(sdpOut{local: local, id: sessionID, version: sessionID, dir: SendRecv, audio: ourFormats})
@@ -355,7 +361,7 @@ func (sess *sdpSession) negotiate(hold bool) (Media, int, error) {
 			continue
 		}
 		switch {
-		case m.Codec == "" && (strings.EqualFold(name, "PCMU") || strings.EqualFold(name, "PCMA")):
+		case m.Codec == "" && isOurCodec(name):
 			m.Codec, m.PayloadType = strings.ToUpper(name), pt
 		case m.DTMFPayloadType == 0 && strings.EqualFold(name, "telephone-event"):
 			m.DTMFPayloadType = pt
@@ -377,6 +383,8 @@ func (s *sdpStream) codec(pt uint8) (name string, rate int, ok bool) {
 			return "PCMU", 8000, true
 		case ptPCMA:
 			return "PCMA", 8000, true
+		case ptG722:
+			return "G722", 8000, true
 		}
 		return "", 0, false
 	}

@@ -31,7 +31,7 @@ func TestOfferSDP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseAnswer(offer): %v", err)
 	}
-	if want := (Media{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 101, Remote: netip.MustParseAddrPort("192.0.2.10:40000")}); m != want {
+	if want := (Media{Codec: "G722", PayloadType: 9, DTMFPayloadType: 101, Remote: netip.MustParseAddrPort("192.0.2.10:40000")}); m != want {
 		t.Errorf("parseAnswer(offer) = %+v, want %+v", m, want)
 	}
 }
@@ -76,7 +76,8 @@ func TestParseAnswer(t *testing.T) {
 		{"peertest bad sdp", "this is not a session description\n\n", Media{}, "line 1"},
 		{"empty", "", Media{}, "empty"},
 		{"no v=", "o=- 1 2 IN IP4 10.0.0.1\r\n", Media{}, "want v=0"},
-		{"only codec we lack", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n", Media{}, "no common codec"},
+		{"only codec we lack", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 3\r\na=rtpmap:3 GSM/8000\r\n", Media{}, "no common codec"},
+		{"G.722 at its RTP clock of 8000", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 9 0\r\na=rtpmap:9 G722/8000\r\n", Media{Codec: "G722", PayloadType: 9, Remote: netip.MustParseAddrPort("10.0.0.2:7000")}, ""},
 		{"PT 0 mapped to another codec", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 G729/8000\r\n", Media{}, "no common codec"},
 		{"stream rejected", head + "c=IN IP4 10.0.0.2\r\nm=audio 0 RTP/AVP 0\r\n", Media{}, "no accepted"},
 		{"SRTP", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/SAVP 0\r\n", Media{}, "no accepted"},
@@ -126,7 +127,7 @@ func FuzzParseAnswer(f *testing.F) {
 			}
 			return
 		}
-		if m.Codec != "PCMU" && m.Codec != "PCMA" {
+		if m.Codec != "PCMU" && m.Codec != "PCMA" && m.Codec != "G722" {
 			t.Errorf("codec %q", m.Codec)
 		}
 		if m.PayloadType > 127 || m.DTMFPayloadType > 127 {

@@ -132,6 +132,12 @@ const ScenarioEcho = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="echo">
 ` + recvInvite + trying + ringing + okWithSDP + recvACK + answerBYE + scenarioTail
 
+// ScenarioEchoG722 is ScenarioEcho answering with G.722 (payload type 9, at the RTP
+// clock of 8000 Hz that RFC 3551 gives it) and telephone-event only: the call is wideband.
+var ScenarioEchoG722 = strings.Replace(strings.Replace(ScenarioEcho,
+	"m=audio [media_port] RTP/AVP 0 8 101\na=rtpmap:0 PCMU/8000\na=rtpmap:8 PCMA/8000\n",
+	"m=audio [media_port] RTP/AVP 9 101\na=rtpmap:9 G722/8000\n", 1), `name="echo"`, `name="echo-g722"`, 1)
+
 // ScenarioBusy answers an INVITE with 486 Busy Here and expects the ACK.
 const ScenarioBusy = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="busy">
