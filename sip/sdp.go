@@ -13,7 +13,7 @@ import (
 const (
 	ptPCMU           = 0
 	ptPCMA           = 8
-	ptG722           = 9 // its RTP clock is 8000 Hz although it samples at 16 kHz (RFC 3551)
+	ptG722           = 9   // its RTP clock is 8000 Hz although it samples at 16 kHz (RFC 3551)
 	ptTelephoneEvent = 101 // dynamic; RFC 4733 events 0-16 (DTMF)
 )
 
