@@ -23,7 +23,7 @@ const maxSDPSize = 16 << 10
 
 // Media is what the offer/answer exchange settled for a call's audio.
 type Media struct {
-	Codec           string         // "PCMU" or "PCMA": the first of our codecs the answer lists
+	Codec           string         // "G722", "PCMU" or "PCMA": the first of our codecs the answer lists
 	PayloadType     uint8          // the codec's RTP payload type
 	DTMFPayloadType uint8          // telephone-event's payload type; 0 when not negotiated
 	Remote          netip.AddrPort // where to send RTP: the answer's c= address and m= port
