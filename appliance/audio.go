@@ -54,6 +54,15 @@ const (
 // q16 turns a gain in dB into a Q16 factor.
 func q16(dB float64) int32 { return int32(math.Round(unityGain * math.Pow(10, dB/20))) }
 
+// sidetoneDB turns a sidetone share in percent of the microphone into a level in dB,
+// sidetoneOff for 0.
+func sidetoneDB(percent int) float64 {
+	if percent <= 0 {
+		return sidetoneOff
+	}
+	return max(20*math.Log10(float64(percent)/100), sidetoneOff)
+}
+
 // setLevels sets the gains of channel c: microphone and earpiece gains in dB
 // (minGainDB..maxGainDB) and the sidetone level in dB relative to the microphone
 // (sidetoneOff turns it off, at most 0).

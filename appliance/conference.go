@@ -41,6 +41,9 @@ func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.hub.setLevels(plan.channel, plan.micGainDB, plan.earGainDB, sidetoneDB(plan.sidetonePercent)); err != nil {
+		return nil, fmt.Errorf("%s levels: %w", plan.name, err)
+	}
 	release := func() {}
 	if uri := plan.presentedURI(); uri != "" {
 		if release, err = c.claims.claim(plan.target, uri, plan.name); err != nil {
@@ -280,6 +283,9 @@ type joinPlan struct {
 	displayName string
 	account     sip.Account
 	identity    sip.Identity
+
+	micGainDB, earGainDB float64 // the handset's levels, applied as the call starts
+	sidetonePercent      int
 }
 
 // planJoin checks that handset can join its conference and says what is missing if not.
@@ -308,6 +314,10 @@ func planJoin(set config.Settings, handset int) (joinPlan, error) {
 		displayName: display,
 		account:     sipAccount(acc),
 		identity:    sipIdentity(h),
+
+		micGainDB:       h.MicGainDB,
+		earGainDB:       h.EarGainDB,
+		sidetonePercent: h.SidetonePercent,
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
@@ -476,6 +477,34 @@ func TestWidebandCallHearsItsOwnTone(t *testing.T) {
 			t.Fatalf("earpiece 1: %.1f dB of its own tone, level %.1f dBFS", media.ToneLevel(heard, 48000, own), media.LevelDBFS(heard))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	r.board.Hook(0).Set(false)
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp conference: %v", err)
+	}
+}
+
+// TestHandsetLevelsApplyToTheCall sets handset 1's microphone 12 dB down and its earpiece
+// 6 dB up: its own tone comes back through SIPp's echo 6 dB below the microphone's level.
+func TestHandsetLevelsApplyToTheCall(t *testing.T) {
+	r := startRig(t, peertest.ScenarioEcho, func(set *config.Settings) {
+		set.Handsets[0].MicGainDB, set.Handsets[0].EarGainDB = -12, 6
+	})
+	r.waitFor("the account to register", 10*time.Second, registered)
+	r.board.Hook(0).Set(true)
+	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+	mic := r.board.Audio().MicLevel(0)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		time.Sleep(300 * time.Millisecond)
+		heard := r.board.Audio().Earpiece(0, 300*time.Millisecond)
+		level := media.LevelDBFS(heard)
+		if media.ToneLevel(heard, 48000, sim.ToneHz(0)) > -3 && math.Abs(level-(mic-6)) < 1.5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("earpiece at %.1f dBFS with the microphone at %.1f dBFS, want %.1f", level, mic, mic-6)
+		}
 	}
 	r.board.Hook(0).Set(false)
 	if err := r.sipp.Wait(10 * time.Second); err != nil {

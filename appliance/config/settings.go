@@ -84,7 +84,21 @@ type Handset struct {
 	IdentityPrefix string `json:"identity_prefix"`
 	AssertIdentity bool   `json:"assert_identity"` // send P-Asserted-Identity
 	Private        bool   `json:"private"`         // send Privacy: id
+
+	// Levels: the microphone's gain into the call and the earpiece's gain, in dB
+	// (MinGainDB..MaxGainDB), and the sidetone, the share of the handset's own microphone
+	// mixed into its earpiece, in percent (0 = off).
+	MicGainDB       float64 `json:"mic_gain_db"`
+	EarGainDB       float64 `json:"ear_gain_db"`
+	SidetonePercent int     `json:"sidetone_percent"`
 }
+
+// Limits of the handset levels.
+const (
+	MinGainDB   = -40
+	MaxGainDB   = 20
+	MaxSidetone = 50
+)
 
 // The identity modes of a handset.
 const (
@@ -232,6 +246,17 @@ func (s Settings) Validate() error {
 		}
 		if err := checkIdentity(f, h); err != nil {
 			return err
+		}
+		for _, g := range []struct {
+			field string
+			dB    float64
+		}{{"mic_gain_db", h.MicGainDB}, {"ear_gain_db", h.EarGainDB}} {
+			if !(g.dB >= MinGainDB && g.dB <= MaxGainDB) {
+				return fieldErr(f+g.field, "%g dB is not in %d..%d dB", g.dB, MinGainDB, MaxGainDB)
+			}
+		}
+		if h.SidetonePercent < 0 || h.SidetonePercent > MaxSidetone {
+			return fieldErr(f+"sidetone_percent", "%d%% is not in 0..%d%%", h.SidetonePercent, MaxSidetone)
 		}
 	}
 	return checkBridges(s.Bridges, accounts, conferences)

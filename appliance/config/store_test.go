@@ -113,6 +113,9 @@ func TestValidation(t *testing.T) {
 		{"handsets[1].conference", func(s *Settings) { s.Handsets[1].Conference = "side" }},
 		{"handsets[0].display_name", func(s *Settings) { s.Handsets[0].DisplayName = "a\nb" }},
 		{"handsets[0].identity", func(s *Settings) { s.Handsets[0].Identity = "borrowed" }},
+		{"handsets[0].mic_gain_db", func(s *Settings) { s.Handsets[0].MicGainDB = 21 }},
+		{"handsets[1].ear_gain_db", func(s *Settings) { s.Handsets[1].EarGainDB = -41 }},
+		{"handsets[0].sidetone_percent", func(s *Settings) { s.Handsets[0].SidetonePercent = 51 }},
 		{"handsets[0].identity_uri", func(s *Settings) { s.Handsets[0].Identity = IdentityImpersonate }},
 		{"handsets[0].identity_uri", func(s *Settings) {
 			s.Handsets[0].Identity, s.Handsets[0].IdentityURI = IdentityImpersonate, "desk4@example.org"

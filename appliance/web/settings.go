@@ -76,6 +76,10 @@ type Handset struct {
 	IdentityPrefix string `json:"identity_prefix"`
 	AssertIdentity bool   `json:"assert_identity"`
 	Private        bool   `json:"private"`
+
+	MicGainDB       float64 `json:"mic_gain_db"`
+	EarGainDB       float64 `json:"ear_gain_db"`
+	SidetonePercent int     `json:"sidetone_percent"`
 }
 
 // A Conference is a conference bridge the handsets join, and what the
