@@ -51,7 +51,14 @@ func TestNullBackendRuns(t *testing.T) {
 	if n := badLen.Load(); n != 0 {
 		t.Errorf("%d callbacks had buffers of the wrong length, want %d samples", n, want)
 	}
-	t.Logf("%d callbacks, %d frames in 300 ms", calls.Load(), calls.Load()*int64(cfg.PeriodFrames))
+	s := d.Stats()
+	if s.Periods != uint64(calls.Load()) {
+		t.Errorf("Stats().Periods = %d, want the %d calls of process", s.Periods, calls.Load())
+	}
+	if s.Restarts != 0 || s.LastError != "" {
+		t.Errorf("Stats() = %+v, want no restarts and no error", s)
+	}
+	t.Logf("%d callbacks, %d frames in 300 ms; %+v", calls.Load(), calls.Load()*int64(cfg.PeriodFrames), s)
 }
 
 func TestOpenUnknownDevice(t *testing.T) {
