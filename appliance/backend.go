@@ -161,6 +161,28 @@ func (b backend) Control(handset int, action web.Action) error {
 	return nil
 }
 
+// digitsTimeout bounds how long the admin page waits for a line to send digits.
+const digitsTimeout = 2 * time.Second
+
+// SendDigits implements web.Backend: it sends DTMF digits into the handset's call. The
+// event log says how many were sent, not which: they may be a PIN.
+func (b backend) SendDigits(handset int, digits string) error {
+	if handset < 0 || handset >= len(b.a.lines) {
+		return fmt.Errorf("handset %d does not exist", handset+1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), digitsTimeout)
+	defer cancel()
+	if err := b.a.lines[handset].SendDigits(ctx, digits); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return errors.New("the handset is busy: try again")
+		}
+		return err
+	}
+	set, _ := b.a.store.Settings() // only for the name: the zero settings give a default
+	b.a.events.Add(slog.LevelInfo, handsetName(set, handset), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
+	return nil
+}
+
 // History implements web.Backend.
 func (b backend) History() ([]web.CallRecord, error) {
 	recs, err := b.a.store.History(0)

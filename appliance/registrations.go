@@ -73,11 +73,13 @@ func (r *registrations) snapshot() []accountState {
 // sipAccount turns a stored account into what the SIP agent needs.
 func sipAccount(a config.Account) sip.Account {
 	return sip.Account{
-		User:     a.User,
-		AuthUser: a.AuthUser,
-		Password: a.Password,
-		Domain:   a.Domain,
-		Proxy:    a.Proxy,
-		Expires:  time.Duration(a.ExpiresSeconds) * time.Second,
+		User:      a.User,
+		AuthUser:  a.AuthUser,
+		Password:  a.Password,
+		Domain:    a.Domain,
+		Proxy:     a.Proxy,
+		Expires:   time.Duration(a.ExpiresSeconds) * time.Second,
+		Transport: a.Transport,
+		CAFile:    a.CAFile,
 	}
 }

@@ -109,7 +109,15 @@ func TestRosterMarksOurLegs(t *testing.T) {
 	defer r.add(uri, trunk(f), two.Identity(), "Handset 2")()
 	joinRoom(t, runAgent(t), f, "sip:stranger@"+bridgeDomain, "Stranger")
 
-	st := awaitRoster(t, r, "three participants", func(st web.RosterStatus) bool { return len(st.Participants) == 3 })
+	// A participant may show up dialing in before the focus says it is connected.
+	st := awaitRoster(t, r, "three participants connected", func(st web.RosterStatus) bool {
+		for _, p := range st.Participants {
+			if p.Status != "connected" {
+				return false
+			}
+		}
+		return len(st.Participants) == 3
+	})
 	if st.Note != "" || st.Conference != uri {
 		t.Errorf("conference %q note %q", st.Conference, st.Note)
 	}

@@ -485,6 +485,13 @@ func TestRecordingFromTheAdminPage(t *testing.T) {
 	if code, body := page.post("/recordings/"+name+"/delete", nil); code != http.StatusConflict || !strings.Contains(body, "stop the recording first") {
 		t.Errorf("deleting the recording in progress: %d, want 409", code)
 	}
+	// Let half a second of audio reach the file before stopping (bounded: 10 s).
+	for range 100 {
+		if fi, err := os.Stat(page.file(name)); err == nil && fi.Size() > 44+8000 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if code, _ := page.post("/conferences/main/recording", url.Values{"action": {"stop"}}); code != http.StatusSeeOther {
 		t.Fatalf("stop: got %d, want 303", code)
 	}

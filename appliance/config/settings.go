@@ -52,6 +52,10 @@ type Account struct {
 	Proxy    string `json:"proxy"`  // outbound proxy "host:port", "" = Domain
 	// ExpiresSeconds is the registration lifetime; 0 means DefaultExpiresSeconds.
 	ExpiresSeconds int `json:"expires_seconds"`
+	// Transport is "udp" (also ""), "tcp" or "tls"; TLS verifies the server's certificate
+	// against the system's CAs, or those in CAFile.
+	Transport string `json:"transport"`
+	CAFile    string `json:"ca_file"`
 }
 
 // LogValue implements slog.LogValuer; it leaves the password out.
@@ -187,6 +191,14 @@ func (s Settings) Validate() error {
 			if err := checkHostPort(f+"proxy", a.Proxy, false); err != nil {
 				return err
 			}
+		}
+		switch a.Transport {
+		case "", "udp", "tcp", "tls":
+		default:
+			return fieldErr(f+"transport", "%q is not udp, tcp or tls", a.Transport)
+		}
+		if a.CAFile != "" && (a.Transport != "tls" || !strings.HasPrefix(a.CAFile, "/") || hasControl(a.CAFile)) {
+			return fieldErr(f+"ca_file", "a CA file is for tls, and needs an absolute path")
 		}
 		if a.ExpiresSeconds < 0 || a.ExpiresSeconds > maxExpires {
 			return fieldErr(f+"expires_seconds", "%d is not 0 (default) or 1..%d", a.ExpiresSeconds, maxExpires)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -264,6 +265,25 @@ func TestBrowser(t *testing.T) {
 	waitFor("the microphone muted", field("mute")+` === "muted"`)
 	if got := eval(`document.querySelector('` + card + `form.mute button').getAttribute("aria-label")`); got != "Unmute Kitchen" {
 		t.Errorf("mute button when muted: %q, want Unmute Kitchen", got)
+	}
+	if got := eval(`String(document.querySelector('` + card + `form.digits').hidden)`); got != "false" {
+		t.Errorf("the digits form in a call: hidden is %s, want false", got)
+	}
+	do("type digits", chromedp.SendKeys(chromedp.ID("handset-0-digits"), "12#"))
+	do("send digits", chromedp.Click(chromedp.CSS(card+`form.digits button`)))
+	waitFor("the digits input emptied once sent", `document.getElementById("handset-0-digits").value === ""`)
+	if got := dev.backend.hookCalls(); !slices.Contains(got, "digits 0 12#") {
+		t.Errorf("after sending digits the backend was asked for %q", got)
+	}
+	dev.backend.mu.Lock()
+	dev.backend.status.Rosters = []RosterStatus{{Conference: "sip:conf@example.org", Participants: []RosterEntry{
+		{URI: "sip:alice@example.org", DisplayName: "Kitchen", Status: "connected", Ours: true},
+		{URI: "sip:zoe@example.org", DisplayName: "Zoë", Status: "on-hold", Muted: true},
+	}}}
+	dev.backend.mu.Unlock()
+	waitFor("the roster", `document.querySelectorAll("#rosters tbody tr").length === 2`)
+	if got := eval(`document.querySelector("#rosters tbody tr:nth-child(2)").textContent`); got != "sip:zoe@example.orgZoëon-holdmuted" {
+		t.Errorf("the roster's second row says %q", got)
 	}
 	dev.backend.setLevels(0, -24, -14)
 	waitFor("the levels", `document.querySelector('`+card+`[data-field=mic]').value === -24`)

@@ -6,10 +6,11 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 )
 
-// The handsets' buttons on the dashboard: virtual hooks and remote control.
-// Each is a form that posts and is redirected back to the dashboard, so it
+// The handsets' buttons on the dashboard: virtual hooks, remote control and
+// digits. Each is a form that posts and is redirected back to the dashboard, so it
 // works without script; the page's script posts the same form asking for
 // JSON and gets 204, or its error as JSON, and the event stream shows the
 // result.
@@ -37,16 +38,40 @@ func (s *server) hook(w http.ResponseWriter, r *http.Request) {
 	buttonDone(w, r)
 }
 
+// MaxDigits is the most DTMF digits the dashboard sends at once.
+const MaxDigits = 32
+
+// digitsAction is the control form's action that sends its "digits" into the call.
+const digitsAction = "digits"
+
+// validDigits reports whether digits is 1 to MaxDigits DTMF digits: 0-9, *, # and A-D.
+func validDigits(digits string) bool {
+	if digits == "" || len(digits) > MaxDigits {
+		return false
+	}
+	for _, c := range digits {
+		if !strings.ContainsRune("0123456789*#ABCD", c) {
+			return false
+		}
+	}
+	return true
+}
+
 // control asks a handset to join, leave, mute or unmute (the form's
-// "action", an Action).
+// "action", an Action), or to send the form's "digits" into its call
+// (action "digits").
 func (s *server) control(w http.ResponseWriter, r *http.Request) {
 	i, ok := s.handsetIndex(w, r)
 	if !ok {
 		return
 	}
 	a := Action(r.PostFormValue("action"))
+	if a == digitsAction {
+		s.sendDigits(w, r, i)
+		return
+	}
 	if !slices.Contains(actions, a) {
-		s.buttonFailed(w, r, http.StatusBadRequest, fmt.Sprintf("action must be join, leave, mute or unmute, not %q", a))
+		s.buttonFailed(w, r, http.StatusBadRequest, fmt.Sprintf("action must be join, leave, mute, unmute or digits, not %q", a))
 		return
 	}
 	if err := s.backend.Control(i, a); err != nil {
@@ -55,6 +80,23 @@ func (s *server) control(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("control", "handset", i, "action", a, "client", clientAddr(r))
+	buttonDone(w, r)
+}
+
+// sendDigits sends the form's "digits" into handset i's call. The log
+// says how many, not which: they may be a PIN.
+func (s *server) sendDigits(w http.ResponseWriter, r *http.Request, i int) {
+	digits := strings.TrimSpace(r.PostFormValue("digits"))
+	if !validDigits(digits) {
+		s.buttonFailed(w, r, http.StatusBadRequest, fmt.Sprintf("digits must be 1 to %d of 0-9, *, # and A-D", MaxDigits))
+		return
+	}
+	if err := s.backend.SendDigits(i, digits); err != nil {
+		s.log.Warn("send digits", "handset", i, "err", err)
+		s.buttonFailed(w, r, http.StatusConflict, fmt.Sprintf("handset %d: %v", i+1, err))
+		return
+	}
+	s.log.Info("send digits", "handset", i, "count", len(digits), "client", clientAddr(r))
 	buttonDone(w, r)
 }
 

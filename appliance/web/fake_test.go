@@ -90,6 +90,20 @@ func (f *fakeBackend) Control(i int, a Action) error {
 	return nil
 }
 
+// SendDigits acts as the appliance does: it works only in a call.
+func (f *fakeBackend) SendDigits(i int, digits string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hookErr != nil {
+		return f.hookErr
+	}
+	if !f.status.Handsets[i].InCall {
+		return errors.New("the handset is not in a call")
+	}
+	f.calls = append(f.calls, fmt.Sprintf("digits %d %s", i, digits))
+	return nil
+}
+
 // History reads the store's call history, as the appliance does.
 func (f *fakeBackend) History() ([]CallRecord, error) {
 	recs, err := f.store.History(0)

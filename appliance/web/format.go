@@ -26,6 +26,8 @@ var funcs = template.FuncMap{
 		return "in " + clockDuration(t.Sub(now))
 	},
 	"token": token,
+	// maxDigits is the most digits the digits forms take.
+	"maxDigits": func() int { return MaxDigits },
 	// when is a time of a table cell: its column's label, what to say once
 	// it has come, the time, and now.
 	"when": func(label, past string, t, now time.Time) whenCell { return whenCell{label, past, t, now} },

@@ -91,6 +91,18 @@ func identitySelection(formID, value string) inputView {
 	return in
 }
 
+// transportSelection makes the select of an account's SIP transport.
+func transportSelection(formID, value string) inputView {
+	in := input(formID, "transport", "Transport", value)
+	in.Type = "select"
+	in.Options = []optionView{{Value: "", Label: "UDP"}, {Value: "tcp", Label: "TCP"}, {Value: "tls", Label: "TLS"}}
+	if value == "udp" {
+		value = ""
+	}
+	in.selectValue(value)
+	return in
+}
+
 // checkbox makes the checkbox name of the form formID; it posts "on" when ticked.
 func checkbox(formID, name, label string, checked bool) inputView {
 	in := input(formID, name, label, "on")

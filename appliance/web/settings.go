@@ -1,9 +1,11 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -55,6 +57,8 @@ type Account struct {
 	Domain         string `json:"domain"`
 	Proxy          string `json:"proxy"`           // "host:port", "" = Domain
 	ExpiresSeconds int    `json:"expires_seconds"` // 0 = the appliance's default
+	Transport      string `json:"transport"`       // "udp" (""), "tcp" or "tls"
+	CAFile         string `json:"ca_file"`         // tls: the CAs to trust, "" = the system's
 }
 
 // LogValue implements slog.LogValuer; it leaves the password out.
@@ -117,6 +121,8 @@ type settingsPage struct {
 	Handsets      []formView
 	Conferences   []formView
 	NewConference formView
+	Bridges       []formView
+	NewBridge     formView
 	Export        formView
 	Import        formView
 }
@@ -230,8 +236,16 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 				input(id, "identity_prefix", "Prefix of generated identities", h.IdentityPrefix),
 				checkbox(id, "assert_identity", "Send P-Asserted-Identity", h.AssertIdentity),
 				checkbox(id, "private", "Ask the server to hide the identity (Privacy: id)", h.Private),
+				input(id, "mic_gain_db", "Microphone gain (dB)", number(h.MicGainDB)),
+				input(id, "ear_gain_db", "Earpiece gain (dB)", number(h.EarGainDB)),
+				input(id, "sidetone_percent", "Sidetone (%)", number(float64(h.SidetonePercent))),
 			},
 		}
+		for k := 9; k <= 11; k++ {
+			form.Inputs[k].Mode = "decimal"
+		}
+		form.Inputs[9].Hint = "-40 to 20; empty = 0 dB."
+		form.Inputs[11].Hint = "How much of their own voice the user hears, 0 (off) to 50."
 		form.Inputs[0].Required = true
 		form.Inputs[1].Hint = "What the other participants see; empty = the name."
 		form.Inputs[4].Hint = "Own account: the account's address. Impersonate: the account authenticates, the call presents the URI below. Generated: a new address for every call."
@@ -263,6 +277,28 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}())
 	f.apply(&p.NewConference)
 
+	for _, b := range set.Bridges {
+		form := bridgeForm("bridge-"+b.ID, b, conferenceIDs, accountIDs)
+		form.Legend = "Bridge " + b.ID
+		form.Action = "/settings/bridges/" + b.ID
+		form.Delete = "/settings/bridges/" + b.ID + "/delete"
+		form.Confirm = "Delete bridge " + b.ID + "?"
+		f.apply(&form)
+		p.Bridges = append(p.Bridges, form)
+	}
+	p.NewBridge = bridgeForm("new-bridge", Bridge{}, conferenceIDs, accountIDs)
+	p.NewBridge.Legend = "New bridge"
+	p.NewBridge.Summary = "Add a bridge"
+	p.NewBridge.Action = "/settings/bridges"
+	p.NewBridge.Submit = "Add bridge"
+	p.NewBridge.Inputs = slices.Insert(p.NewBridge.Inputs, 0, func() inputView {
+		in := input("new-bridge", "id", "ID", "")
+		in.Required = true
+		in.Hint = "Lower-case letters, digits, - and _."
+		return in
+	}())
+	f.apply(&p.NewBridge)
+
 	p.Export = formView{ID: "export", Method: "get", Action: "/settings/export", Submit: "Download settings",
 		Note: "A JSON file of every setting. Without passwords, importing it keeps the passwords stored for accounts of the same ID.",
 		Inputs: []inputView{{ID: "export-include_passwords", Name: "include_passwords", Label: "Include account passwords",
@@ -291,8 +327,11 @@ func accountForm(id string, a Account) formView {
 			input(id, "domain", "Domain", a.Domain),
 			input(id, "proxy", "Outbound proxy (host:port)", a.Proxy),
 			input(id, "expires_seconds", "Registration lifetime (seconds)", ""),
+			transportSelection(id, a.Transport),
+			input(id, "ca_file", "CA file (TLS)", a.CAFile),
 		},
 	}
+	form.Inputs[7].Hint = "Absolute path of the PEM file of the CAs to trust; empty = the system's."
 	form.Inputs[0].Required = true
 	form.Inputs[1].Hint = "Empty = the user."
 	if a.ID != "" {
@@ -329,6 +368,35 @@ func conferenceForm(id string, c Conference, accountIDs []string) formView {
 	form.Inputs[4].Hint = "Played when the first handset joins: WAV files in the prompts folder of the data directory (mono 16-bit PCM at 8, 16 or 48 kHz) and tones such as tone:440:1s (tone:0:1s is a pause), separated by commas; empty = none."
 	form.Inputs[7].Hint = "The recorder and the announcer join under new generated identities with Privacy: id; empty = rec."
 	form.Inputs[8].Hint = "Empty = ann."
+	return form
+}
+
+func bridgeForm(id string, b Bridge, conferenceIDs, accountIDs []string) formView {
+	identity := input(id, "identity", "Identity in the conference", "")
+	identity.Type = "select"
+	identity.Options = []optionView{
+		{Value: "caller", Label: "the caller's"},
+		{Value: "generated", Label: "generated for each call"},
+	}
+	identity.selectValue(cmp.Or(b.Identity, "caller"))
+	form := formView{ID: id, Method: "post", Submit: "Save",
+		Note: "Changes apply from the next incoming call; a bridged call in progress keeps going.",
+		Inputs: []inputView{
+			input(id, "user", "User callers dial", b.User),
+			selection(id, "conference", "Conference", b.Conference, "none", conferenceIDs),
+			identity,
+			input(id, "identity_prefix", "Prefix of generated identities", b.IdentityPrefix),
+			checkbox(id, "assert_identity", "Send P-Asserted-Identity", b.AssertIdentity),
+			selection(id, "account", "Trusted account that joins", b.Account, "none", accountIDs),
+		},
+	}
+	form.Inputs[0].Required = true
+	form.Inputs[0].Hint = "The user part of the address callers dial, such as an account's user or a number."
+	form.Inputs[1].Required = true
+	form.Inputs[2].Hint = "The caller's: the conference sees the caller's address and name. Generated: a new address for every call."
+	form.Inputs[3].Hint = "Generated only."
+	form.Inputs[5].Required = true
+	form.Inputs[5].Hint = "Authenticates the bridged calls; the server must let it present other identities."
 	return form
 }
 
@@ -372,6 +440,27 @@ func appliesWhen(what string, restart bool) string {
 // formText is a trimmed text field of a form.
 func formText(v url.Values, name string) string { return strings.TrimSpace(v.Get(name)) }
 
+// formNumber reads the number input name; empty means 0.
+func formNumber(v url.Values, name, prefix string) (float64, error) {
+	text := formText(v, name)
+	if text == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+		return 0, &FieldError{Field: prefix + name, Msg: fmt.Sprintf("%q is not a number", text)}
+	}
+	return n, nil
+}
+
+// number formats a level for its input: empty for 0.
+func number(n float64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(n, 'f', -1, 64)
+}
+
 func (s *server) saveSIP(w http.ResponseWriter, r *http.Request) {
 	s.save(w, r, "sip", func(set *Settings, v url.Values) (string, error) {
 		set.SIP.ListenAddr = formText(v, "listen_addr")
@@ -403,6 +492,8 @@ func (a *Account) fill(v url.Values, prefix string) error {
 	}
 	a.Domain = formText(v, "domain")
 	a.Proxy = formText(v, "proxy")
+	a.Transport = formText(v, "transport")
+	a.CAFile = formText(v, "ca_file")
 	a.ExpiresSeconds = 0
 	if e := formText(v, "expires_seconds"); e != "" {
 		n, err := strconv.Atoi(e)
@@ -439,6 +530,7 @@ func find[T any](list []T, what, id string, idOf func(T) string) (int, error) {
 func accountID(a Account) string       { return a.ID }
 func handsetID(h Handset) string       { return h.ID }
 func conferenceID(c Conference) string { return c.ID }
+func bridgeID(b Bridge) string         { return b.ID }
 
 func (s *server) saveAccount(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
@@ -483,7 +575,16 @@ func (s *server) saveHandset(w http.ResponseWriter, r *http.Request) {
 		h.IdentityPrefix = formText(v, "identity_prefix")
 		h.AssertIdentity = v.Get("assert_identity") == "on"
 		h.Private = v.Get("private") == "on"
-		return fmt.Sprintf("handsets[%d].", i), nil
+		prefix := fmt.Sprintf("handsets[%d].", i)
+		if h.MicGainDB, err = formNumber(v, "mic_gain_db", prefix); err != nil {
+			return prefix, err
+		}
+		if h.EarGainDB, err = formNumber(v, "ear_gain_db", prefix); err != nil {
+			return prefix, err
+		}
+		side, err := formNumber(v, "sidetone_percent", prefix)
+		h.SidetonePercent = int(side)
+		return prefix, err
 	})
 }
 
@@ -535,5 +636,48 @@ func (s *server) deleteConference(w http.ResponseWriter, r *http.Request) {
 		}
 		set.Conferences = slices.Delete(set.Conferences, i, i+1)
 		return fmt.Sprintf("conferences[%d].", i), nil
+	})
+}
+
+// fill sets b from a bridge form.
+func (b *Bridge) fill(v url.Values) {
+	b.User = formText(v, "user")
+	b.Conference = formText(v, "conference")
+	b.Identity = formText(v, "identity")
+	b.IdentityPrefix = formText(v, "identity_prefix")
+	b.AssertIdentity = v.Get("assert_identity") == "on"
+	b.Account = formText(v, "account")
+}
+
+func (s *server) addBridge(w http.ResponseWriter, r *http.Request) {
+	s.save(w, r, "new-bridge", func(set *Settings, v url.Values) (string, error) {
+		b := Bridge{ID: formText(v, "id")}
+		b.fill(v)
+		set.Bridges = append(set.Bridges, b)
+		return fmt.Sprintf("bridges[%d].", len(set.Bridges)-1), nil
+	})
+}
+
+func (s *server) saveBridge(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.save(w, r, "bridge-"+id, func(set *Settings, v url.Values) (string, error) {
+		i, err := find(set.Bridges, "bridges", id, bridgeID)
+		if err != nil {
+			return "", err
+		}
+		set.Bridges[i].fill(v)
+		return fmt.Sprintf("bridges[%d].", i), nil
+	})
+}
+
+func (s *server) deleteBridge(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.save(w, r, "bridge-"+id, func(set *Settings, _ url.Values) (string, error) {
+		i, err := find(set.Bridges, "bridges", id, bridgeID)
+		if err != nil {
+			return "", err
+		}
+		set.Bridges = slices.Delete(set.Bridges, i, i+1)
+		return fmt.Sprintf("bridges[%d].", i), nil
 	})
 }

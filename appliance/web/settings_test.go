@@ -61,6 +61,17 @@ func TestSettingsRefused(t *testing.T) {
 			v.Set("identity", "impersonate")
 			return v
 		}(), "handset-h1-identity_uri", "", "impersonate needs"},
+		{"a gain that is not a number", "/settings/handsets/h1", func() url.Values {
+			v := handset("Kitchen", "", "alice", "main")
+			v.Set("mic_gain_db", "loud")
+			return v
+		}(), "handset-h1-mic_gain_db", "", "not a number"},
+		{"an earpiece gain too high", "/settings/handsets/h1", func() url.Values {
+			v := handset("Kitchen", "", "alice", "main")
+			v.Set("ear_gain_db", "30")
+			return v
+		}(), "handset-h1-ear_gain_db", "", "not in -40..20 dB"},
+		{"an unknown transport", "/settings/accounts/alice", account(func(v url.Values) { v.Set("transport", "sctp") }), "account-alice-transport", "", "not udp, tcp or tls"},
 		{"generated prefix with a slash", "/settings/handsets/h1", func() url.Values {
 			v := handset("Kitchen", "", "alice", "main")
 			v.Set("identity", "generated")
@@ -155,6 +166,19 @@ func TestSettingsSaved(t *testing.T) {
 			"/settings?saved=live#handset-h2",
 			func(s Settings) bool {
 				return s.Handsets[1] == Handset{ID: "h2", Name: "Garden", Channel: 1, Account: "alice", DisplayName: "Out back", Conference: "main"}
+			}},
+		{"handset levels", "/settings/handsets/h2",
+			url.Values{"name": {"Garden"}, "mic_gain_db": {"-6.5"}, "ear_gain_db": {"3"}, "sidetone_percent": {"10"}},
+			"/settings?saved=live#handset-h2",
+			func(s Settings) bool {
+				h := s.Handsets[1]
+				return h.MicGainDB == -6.5 && h.EarGainDB == 3 && h.SidetonePercent == 10
+			}},
+		{"account over TLS", "/settings/accounts/alice",
+			url.Values{"user": {"alice"}, "domain": {"example.org"}, "transport": {"tls"}, "ca_file": {"/etc/partyline/ca.pem"}},
+			"/settings?saved=restart#account-alice",
+			func(s Settings) bool {
+				return s.Accounts[0].Transport == "tls" && s.Accounts[0].CAFile == "/etc/partyline/ca.pem"
 			}},
 		{"handset identity", "/settings/handsets/h2",
 			url.Values{"name": {"Garden"}, "account": {"alice"}, "conference": {"main"},

@@ -1,7 +1,7 @@
 // Package web serves the appliance's admin page: a live dashboard of the
 // handsets (state, call, levels, RTP quality, with buttons to join, leave,
-// mute and move virtual hooks), the SIP registrations and the recent
-// events; the call history; the settings pages with backup and restore;
+// mute, send digits and move virtual hooks), the SIP registrations, the
+// conferences' rosters and the recent events; the call history; the settings pages with backup and restore;
 // the login that guards them all; and Prometheus metrics. It reads and
 // changes the appliance only through a Backend and knows nothing of SIP,
 // audio or the settings store. It also makes the self-signed certificate
@@ -59,6 +59,10 @@ type Backend interface {
 	// Unmute while not muted) succeeds and changes nothing; Mute and
 	// Unmute outside a call are refused with an error.
 	Control(handset int, action Action) error
+	// SendDigits sends DTMF digits (1 to MaxDigits of 0-9, *, # and A-D,
+	// which the page checks) into handset i's call, as its keypad would.
+	// It fails when the handset is not in a call.
+	SendDigits(handset int, digits string) error
 	// History returns the calls that have ended, newest first.
 	History() ([]CallRecord, error)
 	// TLSFingerprint returns the SHA-256 fingerprint of the certificate
@@ -233,6 +237,9 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("POST /settings/conferences", s.page(s.addConference))
 	mux.Handle("POST /settings/conferences/{id}", s.page(s.saveConference))
 	mux.Handle("POST /settings/conferences/{id}/delete", s.page(s.deleteConference))
+	mux.Handle("POST /settings/bridges", s.page(s.addBridge))
+	mux.Handle("POST /settings/bridges/{id}", s.page(s.saveBridge))
+	mux.Handle("POST /settings/bridges/{id}/delete", s.page(s.deleteBridge))
 	mux.Handle("GET /settings/export", s.page(s.export))
 	mux.Handle("POST /settings/import", s.page(s.importSettings))
 	if rec, ok := b.(Recorder); ok {

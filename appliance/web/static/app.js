@@ -1,5 +1,5 @@
 // The admin page's script: the dashboard kept up to date from the
-// server-sent events (handsets, registrations, recent events), its buttons
+// server-sent events (handsets, registrations, rosters, recent events), its buttons
 // posted without reloading the page, call times and expiries counted by the
 // appliance's clock, and a question before anything is deleted. Every page
 // works without it. Values are formatted as the server formats them
@@ -63,7 +63,10 @@
         headers: { Accept: "application/json" },
         credentials: "same-origin",
       }).then(function (res) {
-        if (res.ok) return show("");
+        if (res.ok) {
+          if (form.elements.digits) form.elements.digits.value = "";
+          return show("");
+        }
         return res.json().then(
           function (body) { show(body.error); },
           function () { show("The appliance refused (HTTP " + res.status + ")."); });
@@ -126,6 +129,8 @@
     button(card.querySelector("form.call"), "action", h.busy ? "leave" : "join", h.busy ? "Leave" : "Join", h.name);
     button(card.querySelector("form.mute"), "action", h.muted ? "unmute" : "mute", h.muted ? "Unmute" : "Mute", h.name, !h.inCall);
     button(card.querySelector("form.hook"), "offhook", h.offHook ? "0" : "1", h.offHook ? "Replace" : "Lift", h.name);
+    var digits = card.querySelector("form.digits");
+    if (digits) digits.hidden = !h.inCall;
   };
 
   var cell = function (row, label, text) {
@@ -168,6 +173,58 @@
     });
   };
 
+  // The rosters, drawn as index.tmpl draws them.
+  var shownRosters = null;
+  var rosters = function (list) {
+    var box = document.getElementById("rosters");
+    var json = JSON.stringify(list);
+    if (!box || json === shownRosters) return;
+    shownRosters = json;
+    box.replaceChildren();
+    if (!list || !list.length) return;
+    var el = function (tag, text) {
+      var e = document.createElement(tag);
+      if (text !== undefined) e.textContent = text;
+      return e;
+    };
+    box.append(el("h2", "Conference rosters"));
+    list.forEach(function (r) {
+      var section = el("section");
+      section.className = "roster";
+      section.setAttribute("aria-label", "Roster of " + r.conference);
+      section.append(el("h3", r.conference));
+      if (r.note) {
+        var note = el("p", r.note);
+        note.className = "note";
+        section.append(note);
+      }
+      var scroll = el("div");
+      scroll.className = "scroll";
+      var table = el("table");
+      table.className = "stack";
+      var head = table.createTHead().insertRow();
+      ["Participant", "Display name", "Status", "Muted", "Ours"].forEach(function (label) {
+        var th = el("th", label);
+        th.scope = "col";
+        head.append(th);
+      });
+      var body = table.createTBody();
+      var people = r.participants || [];
+      if (!people.length) cell(body.insertRow(), "", "Nobody is listed.").colSpan = 5;
+      people.forEach(function (p) {
+        var row = body.insertRow();
+        cell(row, "Participant", p.uri);
+        cell(row, "Display name", p.displayName);
+        cell(row, "Status", p.status);
+        cell(row, "Muted", p.muted ? "muted" : "");
+        cell(row, "Ours", p.ours ? "ours" : "");
+      });
+      scroll.append(table);
+      section.append(scroll);
+      box.append(section);
+    });
+  };
+
   var log = document.getElementById("events");
   var noEvents = document.getElementById("no-events");
   var addEvents = function (events) {
@@ -197,6 +254,7 @@
     offset = Date.parse(status.serverTime) - Date.now() || offset;
     (status.handsets || []).forEach(update);
     registrations(status.registrations);
+    rosters(status.rosters);
     tick();
   };
   stream.addEventListener("log", function (e) {
