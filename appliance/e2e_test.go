@@ -62,7 +62,15 @@ func startRig(t *testing.T, scenario string, edits ...func(*config.Settings)) *r
 	db := filepath.Join(dir, "partyline.db")
 	seedSettings(t, db, kam.Addr().String(), edits...)
 
-	board := sim.New(2)
+	r := runAppliance(t, dir, sim.New(2))
+	r.sipp, r.kam = sipp, kam
+	return r
+}
+
+// runAppliance starts an appliance on board with its settings in dir, logs in to its
+// admin page, and stops it when the test ends (or at r.stop).
+func runAppliance(t *testing.T, dir string, board *sim.Board) *rig {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	a, err := appliance.New(appliance.Config{Board: "sim", DataDir: dir, AdminAddr: "127.0.0.1:0", Sim: board}, log)
 	if err != nil {
@@ -71,8 +79,7 @@ func startRig(t *testing.T, scenario string, edits ...func(*config.Settings)) *r
 	ctx, cancel := context.WithCancel(context.Background())
 	result := make(chan error, 1)
 	go func() { result <- a.Run(ctx) }()
-	r := &rig{t: t, app: a, board: board, sipp: sipp, kam: kam, admin: "http://" + a.AdminAddr().String(), db: db}
-	r.http = r.login()
+	r := &rig{t: t, app: a, board: board, admin: "http://" + a.AdminAddr().String(), db: filepath.Join(dir, "partyline.db")}
 	r.stop = func() error {
 		cancel()
 		select {
@@ -88,6 +95,7 @@ func startRig(t *testing.T, scenario string, edits ...func(*config.Settings)) *r
 			_ = r.stop()
 		}
 	})
+	r.http = r.login()
 	return r
 }
 

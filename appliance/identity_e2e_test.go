@@ -1,14 +1,11 @@
 package appliance_test
 
 import (
-	"context"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"partyline/appliance"
 	"partyline/appliance/config"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
@@ -21,35 +18,8 @@ import (
 func startFocusRig(t *testing.T, f *focus.Focus, edit func(*config.Settings)) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "partyline.db")
-	seedSettings(t, db, f.Addr().String(), edit)
-	board := sim.New(2)
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	a, err := appliance.New(appliance.Config{Board: "sim", DataDir: dir, AdminAddr: "127.0.0.1:0", Sim: board}, log)
-	if err != nil {
-		t.Fatalf("appliance.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	result := make(chan error, 1)
-	go func() { result <- a.Run(ctx) }()
-	r := &rig{t: t, app: a, board: board, admin: "http://" + a.AdminAddr().String(), db: db}
-	r.http = r.login()
-	r.stop = func() error {
-		cancel()
-		select {
-		case err := <-result:
-			return err
-		case <-time.After(5 * time.Second):
-			t.Fatal("appliance did not stop within 5 s")
-			return nil
-		}
-	}
-	t.Cleanup(func() {
-		if ctx.Err() == nil {
-			_ = r.stop()
-		}
-	})
-	return r
+	seedSettings(t, filepath.Join(dir, "partyline.db"), f.Addr().String(), edit)
+	return runAppliance(t, dir, sim.New(2))
 }
 
 // TestTwoHandsetsInOneConferenceUnderTheirOwnIdentities puts both handsets into the same

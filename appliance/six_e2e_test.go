@@ -1,16 +1,13 @@
 package appliance_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"partyline/appliance"
 	"partyline/appliance/config"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
@@ -72,22 +69,8 @@ func TestSixHandsetsJoinOneConference(t *testing.T) {
 	}
 
 	board := sim.New(n)
-	a, err := appliance.New(appliance.Config{Board: "sim", DataDir: dir, AdminAddr: "127.0.0.1:0", Sim: board},
-		slog.New(slog.NewTextHandler(t.Output(), nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	result := make(chan error, 1)
-	go func() { result <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-result; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	r := &rig{t: t, app: a, board: board, sipp: sipp, kam: kam, admin: "http://" + a.AdminAddr().String(), db: db}
-	r.http = r.login()
+	r := runAppliance(t, dir, board)
+	r.sipp, r.kam = sipp, kam
 	allRegistered := func(st web.Status) bool {
 		if len(st.Registrations) != 4 {
 			return false
