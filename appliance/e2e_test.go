@@ -520,6 +520,59 @@ func TestHandsetLevelsApplyToTheCall(t *testing.T) {
 	}
 }
 
+// TestButtonsJoinMuteAndLeave drives a handset by its buttons alone, through the same
+// gesture code as real hardware: the call button joins, the mute button silences the
+// microphone (the echo falls silent, the LED double-blinks) and lets it through again,
+// and the call button leaves.
+func TestButtonsJoinMuteAndLeave(t *testing.T) {
+	r := startRig(t, peertest.ScenarioEcho)
+	r.waitFor("the account to register", 10*time.Second, registered)
+	press := func(sw *sim.Switch) {
+		sw.Set(true)
+		time.Sleep(100 * time.Millisecond) // a short press: released well before the long-press time
+		sw.Set(false)
+	}
+	echo := func() float64 {
+		time.Sleep(600 * time.Millisecond) // what is heard now left the microphone after the change
+		return media.ToneLevel(r.board.Audio().Earpiece(0, 300*time.Millisecond), 48000, sim.ToneHz(0))
+	}
+	waitEcho := func(what string, cond func(float64) bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			lvl := echo()
+			if cond(lvl) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: own tone at %.1f dB of the earpiece", what, lvl)
+			}
+		}
+	}
+	level := func() float64 { return media.LevelDBFS(r.board.Audio().Earpiece(0, 300*time.Millisecond)) }
+
+	press(r.board.Button(0))
+	r.waitFor("the call button to join", 10*time.Second, handsetState(0, "in call"))
+	waitEcho("in the call", func(l float64) bool { return l > -3 && level() > -30 })
+
+	press(r.board.MuteButton(0))
+	st := r.waitFor("the mute button to mute", 5*time.Second, func(st web.Status) bool { return st.Handsets[0].LED == "double blink" })
+	if st.Handsets[0].State != "in call" {
+		t.Fatalf("muting changed the state to %q", st.Handsets[0].State)
+	}
+	waitEcho("muted", func(float64) bool { return level() < -60 })
+
+	press(r.board.MuteButton(0))
+	r.waitFor("the mute button to unmute", 5*time.Second, func(st web.Status) bool { return st.Handsets[0].LED == "on" })
+	waitEcho("unmuted", func(l float64) bool { return l > -3 && level() > -30 })
+
+	press(r.board.Button(0))
+	r.waitFor("the call button to leave", 5*time.Second, handsetState(0, "idle"))
+	if err := r.sipp.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp conference (expects BYE): %v", err)
+	}
+}
+
 // firstMessage returns the first SIP message in a SIPp message log that starts with method.
 func firstMessage(log, method string) string {
 	i := strings.Index(log, method+" sip:")
