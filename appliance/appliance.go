@@ -119,6 +119,9 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		return nil, err
 	}
 
+	if profile, err = withPins(profile, set.Pins); err != nil {
+		return nil, err
+	}
 	hwr, err := openHardware(profile, cfg.Sim, log)
 	if err != nil {
 		return nil, err

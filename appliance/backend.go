@@ -272,6 +272,9 @@ func toWeb(c config.Settings) web.Settings {
 	for _, br := range c.Bridges {
 		w.Bridges = append(w.Bridges, web.Bridge(br))
 	}
+	for _, pin := range c.Pins {
+		w.Pins = append(w.Pins, web.PinOverride(pin))
+	}
 	return w
 }
 
@@ -288,6 +291,9 @@ func fromWeb(w web.Settings) config.Settings {
 	}
 	for _, br := range w.Bridges {
 		c.Bridges = append(c.Bridges, config.Bridge(br))
+	}
+	for _, pin := range w.Pins {
+		c.Pins = append(c.Pins, config.PinOverride(pin))
 	}
 	return c
 }

@@ -13,12 +13,13 @@ import (
 
 // Settings is everything the user configures.
 type Settings struct {
-	SIP         SIPSettings  `json:"sip"`
-	Accounts    []Account    `json:"accounts"`
-	Handsets    []Handset    `json:"handsets"`
-	Conferences []Conference `json:"conferences"`
-	Recordings  Recordings   `json:"recordings"`
-	Bridges     []Bridge     `json:"bridges"`
+	SIP         SIPSettings   `json:"sip"`
+	Accounts    []Account     `json:"accounts"`
+	Handsets    []Handset     `json:"handsets"`
+	Conferences []Conference  `json:"conferences"`
+	Recordings  Recordings    `json:"recordings"`
+	Bridges     []Bridge      `json:"bridges"`
+	Pins        []PinOverride `json:"pins"` // changes to the board's pin map
 }
 
 // Recordings configures where the recorder stops.
@@ -270,6 +271,9 @@ func (s Settings) Validate() error {
 		if h.SidetonePercent < 0 || h.SidetonePercent > MaxSidetone {
 			return fieldErr(f+"sidetone_percent", "%d%% is not in 0..%d%%", h.SidetonePercent, MaxSidetone)
 		}
+	}
+	if err := validatePins(s.Pins); err != nil {
+		return err
 	}
 	return checkBridges(s.Bridges, accounts, conferences)
 }

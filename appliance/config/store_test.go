@@ -114,6 +114,10 @@ func TestValidation(t *testing.T) {
 		{"handsets[0].display_name", func(s *Settings) { s.Handsets[0].DisplayName = "a\nb" }},
 		{"handsets[0].identity", func(s *Settings) { s.Handsets[0].Identity = "borrowed" }},
 		{"accounts[0].transport", func(s *Settings) { s.Accounts[0].Transport = "sctp" }},
+		{"pins[0].hook", func(s *Settings) { s.Pins = []PinOverride{{Handset: 0, Hook: "pin 17"}} }},
+		{"pins[0].led", func(s *Settings) { s.Pins = []PinOverride{{Handset: 0, LED: "mcp23017:0x20:C1"}} }},
+		{"pins[1].handset", func(s *Settings) { s.Pins = []PinOverride{{Handset: 1, Hook: "GPIO5"}, {Handset: 1}} }},
+		{"pins[0].handset", func(s *Settings) { s.Pins = []PinOverride{{Handset: 16}} }},
 		{"accounts[0].ca_file", func(s *Settings) { s.Accounts[0].Transport, s.Accounts[0].CAFile = "tls", "ca.pem" }},
 		{"accounts[0].ca_file", func(s *Settings) { s.Accounts[0].CAFile = "/etc/ca.pem" }},
 		{"handsets[0].mic_gain_db", func(s *Settings) { s.Handsets[0].MicGainDB = 21 }},
@@ -200,6 +204,9 @@ func TestValidAccepts(t *testing.T) {
 		{"generated, default prefix", func(s *Settings) { s.Handsets[0].Identity, s.Handsets[0].Private = IdentityGenerated, true }},
 		{"generated with prefix", func(s *Settings) { s.Handsets[0].Identity, s.Handsets[0].IdentityPrefix = IdentityGenerated, "rec-1" }},
 		{"account spelled out", func(s *Settings) { s.Handsets[0].Identity = IdentityAccount }},
+		{"pin overrides", func(s *Settings) {
+			s.Pins = []PinOverride{{Handset: 0, Hook: "GPIO5", LED: "mcp23017:0x21:B7"}, {Handset: 1, Mute: "GPIO26"}}
+		}},
 		{"services with defaults", func(s *Settings) {
 			c := &s.Conferences[0]
 			c.ServiceAccount, c.RecorderPrefix, c.AnnouncerPrefix, c.AnnounceLoop = "", "", "", true

@@ -218,6 +218,9 @@ func toWeb(c config.Settings) Settings {
 	for _, br := range c.Bridges {
 		w.Bridges = append(w.Bridges, Bridge(br))
 	}
+	for _, pin := range c.Pins {
+		w.Pins = append(w.Pins, PinOverride(pin))
+	}
 	return w
 }
 
@@ -234,6 +237,9 @@ func fromWeb(w Settings) config.Settings {
 	}
 	for _, br := range w.Bridges {
 		c.Bridges = append(c.Bridges, config.Bridge(br))
+	}
+	for _, pin := range w.Pins {
+		c.Pins = append(c.Pins, config.PinOverride(pin))
 	}
 	return c
 }

@@ -18,12 +18,13 @@ import (
 // settings, with the same JSON names, so that the path in a FieldError names
 // both a form input and a place in an exported file.
 type Settings struct {
-	SIP         SIPSettings  `json:"sip"`
-	Accounts    []Account    `json:"accounts"`
-	Handsets    []Handset    `json:"handsets"`
-	Conferences []Conference `json:"conferences"`
-	Recordings  Recordings   `json:"recordings"`
-	Bridges     []Bridge     `json:"bridges"`
+	SIP         SIPSettings   `json:"sip"`
+	Accounts    []Account     `json:"accounts"`
+	Handsets    []Handset     `json:"handsets"`
+	Conferences []Conference  `json:"conferences"`
+	Recordings  Recordings    `json:"recordings"`
+	Bridges     []Bridge      `json:"bridges"`
+	Pins        []PinOverride `json:"pins"`
 }
 
 // A Bridge takes incoming calls that dial User into a conference (see config.Bridge).
@@ -64,6 +65,16 @@ type Account struct {
 // LogValue implements slog.LogValuer; it leaves the password out.
 func (a Account) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", a.ID), slog.String("user", a.User), slog.String("domain", a.Domain))
+}
+
+// A PinOverride replaces lines of one handset's pin map from the board profile.
+type PinOverride struct {
+	Handset int    `json:"handset"`
+	Hook    string `json:"hook"`
+	Button  string `json:"button"`
+	LED     string `json:"led"`
+	Mute    string `json:"mute"`
+	MuteLED string `json:"mute_led"`
 }
 
 // A Handset is one telephone handset on the board.
