@@ -162,11 +162,16 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		adminTLS:         adminTLS,
 		adminFingerprint: fingerprint,
 	}
+	mapping, err := buttonMapping(set.Buttons)
+	if err != nil {
+		return nil, err
+	}
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, rosters: a.rosters, log: log}
 	a.claims = &conf.claims
 	for i, h := range hwr.handsets {
 		l := newLine(i, h.hook, h.buttons(), h.led, conf, log.With("handset", i+1))
 		l.onTone = hwr.statusTone
+		l.mapping = mapping
 		l.onCallEnd = func(st lineStatus, err error) { a.recordCall(i, st, err) }
 		l.onRecord = func(h int) error { return a.services.toggleHandsetRecording(h) }
 		l.isRecorded = func(h int) bool { return a.services.handsetRecorded(h) }

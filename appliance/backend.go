@@ -220,6 +220,9 @@ func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool,
 			return err
 		}
 		next := fromWeb(ws)
+		if _, err := buttonMapping(next.Buttons); err != nil {
+			return err
+		}
 		restart = needsRestart(*set, next)
 		*set = next
 		return nil
@@ -239,6 +242,7 @@ func needsRestart(old, next config.Settings) bool {
 	}
 	return old.SIP != next.SIP ||
 		!slices.Equal(old.Accounts, next.Accounts) ||
+		!slices.Equal(old.Buttons, next.Buttons) || !slices.Equal(old.Pins, next.Pins) ||
 		!slices.Equal(channels(old), channels(next))
 }
 
@@ -275,6 +279,9 @@ func toWeb(c config.Settings) web.Settings {
 	for _, pin := range c.Pins {
 		w.Pins = append(w.Pins, web.PinOverride(pin))
 	}
+	for _, m := range c.Buttons {
+		w.Buttons = append(w.Buttons, web.ButtonMapping(m))
+	}
 	return w
 }
 
@@ -294,6 +301,9 @@ func fromWeb(w web.Settings) config.Settings {
 	}
 	for _, pin := range w.Pins {
 		c.Pins = append(c.Pins, config.PinOverride(pin))
+	}
+	for _, m := range w.Buttons {
+		c.Buttons = append(c.Buttons, config.ButtonMapping(m))
 	}
 	return c
 }

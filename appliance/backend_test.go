@@ -20,6 +20,7 @@ func TestSettingsSurviveTheAdminPage(t *testing.T) {
 		Recordings: config.Recordings{ReserveMB: 200},
 		Bridges:    []config.Bridge{{ID: "front", User: "100", Conference: "main", Identity: "caller", Account: "alice"}},
 		Pins:       []config.PinOverride{{Handset: 1, Hook: "GPIO5", LED: "mcp23017:0x21:A0"}},
+		Buttons:    []config.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}},
 	}
 	v := reflect.ValueOf(set)
 	for i := range v.NumField() {

@@ -20,6 +20,16 @@ type Settings struct {
 	Recordings  Recordings    `json:"recordings"`
 	Bridges     []Bridge      `json:"bridges"`
 	Pins        []PinOverride `json:"pins"` // changes to the board's pin map
+	// Buttons maps the handsets' gestures to actions; empty means the default mapping.
+	// The appliance checks the names: this package does not know them.
+	Buttons []ButtonMapping `json:"buttons"`
+}
+
+// A ButtonMapping says what one gesture on a handset's input does, e.g. trigger
+// "mute:long-press", action "record".
+type ButtonMapping struct {
+	Trigger string `json:"trigger"`
+	Action  string `json:"action"`
 }
 
 // Recordings configures where the recorder stops.

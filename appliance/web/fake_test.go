@@ -221,6 +221,9 @@ func toWeb(c config.Settings) Settings {
 	for _, pin := range c.Pins {
 		w.Pins = append(w.Pins, PinOverride(pin))
 	}
+	for _, m := range c.Buttons {
+		w.Buttons = append(w.Buttons, ButtonMapping(m))
+	}
 	return w
 }
 
@@ -240,6 +243,9 @@ func fromWeb(w Settings) config.Settings {
 	}
 	for _, pin := range w.Pins {
 		c.Pins = append(c.Pins, config.PinOverride(pin))
+	}
+	for _, m := range w.Buttons {
+		c.Buttons = append(c.Buttons, config.ButtonMapping(m))
 	}
 	return c
 }

@@ -18,13 +18,14 @@ import (
 // settings, with the same JSON names, so that the path in a FieldError names
 // both a form input and a place in an exported file.
 type Settings struct {
-	SIP         SIPSettings   `json:"sip"`
-	Accounts    []Account     `json:"accounts"`
-	Handsets    []Handset     `json:"handsets"`
-	Conferences []Conference  `json:"conferences"`
-	Recordings  Recordings    `json:"recordings"`
-	Bridges     []Bridge      `json:"bridges"`
-	Pins        []PinOverride `json:"pins"`
+	SIP         SIPSettings     `json:"sip"`
+	Accounts    []Account       `json:"accounts"`
+	Handsets    []Handset       `json:"handsets"`
+	Conferences []Conference    `json:"conferences"`
+	Recordings  Recordings      `json:"recordings"`
+	Bridges     []Bridge        `json:"bridges"`
+	Pins        []PinOverride   `json:"pins"`
+	Buttons     []ButtonMapping `json:"buttons"`
 }
 
 // A Bridge takes incoming calls that dial User into a conference (see config.Bridge).
@@ -65,6 +66,12 @@ type Account struct {
 // LogValue implements slog.LogValuer; it leaves the password out.
 func (a Account) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", a.ID), slog.String("user", a.User), slog.String("domain", a.Domain))
+}
+
+// A ButtonMapping says what one gesture on a handset's input does.
+type ButtonMapping struct {
+	Trigger string `json:"trigger"` // e.g. "mute:long-press"
+	Action  string `json:"action"`  // e.g. "record"
 }
 
 // A PinOverride replaces lines of one handset's pin map from the board profile.

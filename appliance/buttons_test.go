@@ -1,0 +1,73 @@
+package appliance
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"partyline/appliance/config"
+	"partyline/appliance/web"
+	"partyline/hw/gesture"
+)
+
+func TestButtonMapping(t *testing.T) {
+	m, err := buttonMapping(nil)
+	if err != nil || len(m) != len(gesture.DefaultMapping()) {
+		t.Fatalf("no settings: %v, %v; want the default mapping", m, err)
+	}
+	m, err = buttonMapping([]config.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}, {Trigger: "hook:flash", Action: "mute"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := m.Action("mute", gesture.LongPress); !ok || a != gesture.Record {
+		t.Errorf("mute:long-press = %v, %v; want record", a, ok)
+	}
+	if _, ok := m.Action("button", gesture.ShortPress); ok {
+		t.Error("a configured mapping kept a default entry it does not name")
+	}
+	for _, tt := range []struct {
+		buttons []config.ButtonMapping
+		field   string
+	}{
+		{[]config.ButtonMapping{{Trigger: "mute:wiggle", Action: "record"}}, "buttons[0].trigger"},
+		{[]config.ButtonMapping{{Trigger: "hook:flash", Action: "mute"}, {Trigger: "mute:long-press", Action: "dance"}}, "buttons[1].action"},
+		{[]config.ButtonMapping{{Trigger: "hook:flash", Action: "mute"}, {Trigger: "hook:flash", Action: "record"}}, "buttons[1].trigger"},
+	} {
+		_, err := buttonMapping(tt.buttons)
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("%+v: err = %v, want a field error on %s", tt.buttons, err, tt.field)
+		}
+	}
+}
+
+// TestInvalidButtonMappingIsRefused saves a mapping with an unknown action through the
+// admin page's path: it is refused naming the field, and the stored settings stay.
+func TestInvalidButtonMappingIsRefused(t *testing.T) {
+	st, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureDefaults(2); err != nil {
+		t.Fatal(err)
+	}
+	b := backend{&Appliance{store: st}}
+	_, err = b.UpdateSettings(func(s *web.Settings) error {
+		s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "dance"}}
+		return nil
+	})
+	var fe *web.FieldError
+	if !errors.As(err, &fe) || fe.Field != "buttons[0].action" {
+		t.Fatalf("UpdateSettings = %v, want a field error on buttons[0].action", err)
+	}
+	if set, err := st.Settings(); err != nil || len(set.Buttons) != 0 {
+		t.Errorf("after the refusal: buttons %+v, %v; want none stored", set.Buttons, err)
+	}
+	if _, err := b.UpdateSettings(func(s *web.Settings) error {
+		s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
+		return nil
+	}); err != nil {
+		t.Fatalf("a valid mapping: %v", err)
+	}
+}
