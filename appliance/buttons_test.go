@@ -7,6 +7,7 @@ import (
 
 	"partyline/appliance/config"
 	"partyline/appliance/web"
+	"partyline/hw"
 	"partyline/hw/gesture"
 )
 
@@ -69,5 +70,40 @@ func TestInvalidButtonMappingIsRefused(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatalf("a valid mapping: %v", err)
+	}
+}
+
+// TestVolumeButtonsChangeTheEarpieceGain maps the volume actions and presses them: the
+// earpiece gain moves 3 dB a press, stays within its limits, and is kept in the settings.
+func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
+	st, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureDefaults(2); err != nil {
+		t.Fatal(err)
+	}
+	c := &conferencing{store: st, hub: newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})}
+	for range 2 {
+		if _, err := c.louder(1, volumeStep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, _ := st.Settings()
+	if got := set.Handsets[1].EarGainDB; got != 6 {
+		t.Errorf("after two presses up: %g dB, want 6", got)
+	}
+	p, _ := c.hub.port(1)
+	if got, want := p.earGain.Load(), q16(6); got != want {
+		t.Errorf("the hub's earpiece gain %d, want %d (6 dB)", got, want)
+	}
+	for range 30 {
+		if _, err := c.louder(1, -volumeStep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if set, _ := st.Settings(); set.Handsets[1].EarGainDB != config.MinGainDB {
+		t.Errorf("after thirty presses down: %g dB, want the floor %d", set.Handsets[1].EarGainDB, config.MinGainDB)
 	}
 }

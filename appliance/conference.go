@@ -95,6 +95,28 @@ func (c *conferencing) place(ctx context.Context, plan joinPlan, port *port, rel
 	return l, nil
 }
 
+// louder implements joiner: the gain changes in the settings, within their limits, and in
+// the audio hub at once, so that a call in progress hears it.
+func (c *conferencing) louder(handset int, deltaDB float64) (float64, error) {
+	var h config.Handset
+	err := c.store.Update(func(set *config.Settings) error {
+		if handset < 0 || handset >= len(set.Handsets) {
+			return fmt.Errorf("handset %d is not configured", handset+1)
+		}
+		p := &set.Handsets[handset]
+		p.EarGainDB = max(config.MinGainDB, min(config.MaxGainDB, p.EarGainDB+deltaDB))
+		h = *p
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("change the volume: %w", err)
+	}
+	if err := c.hub.setLevels(h.Channel, h.MicGainDB, h.EarGainDB, sidetoneDB(h.SidetonePercent)); err != nil {
+		return 0, fmt.Errorf("change the volume: %w", err)
+	}
+	return h.EarGainDB, nil
+}
+
 // pin implements joiner.
 func (c *conferencing) pin(handset int) (string, error) {
 	set, err := c.store.Settings()

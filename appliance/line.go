@@ -66,7 +66,13 @@ type joiner interface {
 	nextConference(handset int) (string, error)
 	// pin returns the PIN of the handset's conference, "" when it has none.
 	pin(handset int) (string, error)
+	// louder changes the handset's earpiece gain by deltaDB, at once and in its settings,
+	// and returns the new gain.
+	louder(handset int, deltaDB float64) (float64, error)
 }
+
+// volumeStep is how much a volume button changes the earpiece gain.
+const volumeStep = 3
 
 // A leg is one handset's call into its conference.
 type leg interface {
@@ -319,6 +325,18 @@ func (l *Line) do(ctx context.Context, a gesture.Action) {
 			l.log.Warn("record", "err", err)
 			l.setState(l.state, err.Error())
 		}
+	case gesture.VolumeUp, gesture.VolumeDown:
+		delta := float64(volumeStep)
+		if a == gesture.VolumeDown {
+			delta = -delta
+		}
+		gain, err := l.conf.louder(l.index, delta)
+		if err != nil {
+			l.log.Warn("volume", "err", err)
+			l.setState(l.state, err.Error())
+			return
+		}
+		l.log.Info("earpiece volume", "gain_db", gain)
 	case gesture.NextConference:
 		if l.state == Joining || l.state == InCall {
 			return // the call stays where it is; the choice is for the next one

@@ -59,6 +59,11 @@ func (c *fakeConference) nextConference(handset int) (string, error) {
 
 func (c *fakeConference) pin(handset int) (string, error) { return "1234#", nil }
 
+func (c *fakeConference) louder(handset int, deltaDB float64) (float64, error) {
+	c.record(fmt.Sprintf("louder %+g", deltaDB))
+	return deltaDB, nil
+}
+
 func (c *fakeConference) recorded() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
