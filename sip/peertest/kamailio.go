@@ -32,6 +32,11 @@ type KamailioConfig struct {
 	RefuseDuplicateFrom bool
 	// TCP makes Kamailio listen on TCP too, on the UDP port's number.
 	TCP bool
+	// ChallengeInDialog makes Kamailio challenge (407, statefully) every
+	// in-dialog request but ACK whose From user is one of Users, until it
+	// carries that user's credentials, as proxies that authenticate
+	// every request do. InDialogChallenges counts the challenges.
+	ChallengeInDialog bool
 }
 
 // Kamailio is a running kamailio registrar and proxy without a database.
@@ -86,6 +91,12 @@ func (k *Kamailio) Addr() netip.AddrPort { return loopback(k.port) }
 // counted; use Registered to learn whether a binding exists now.
 func (k *Kamailio) Registrations(user string) int {
 	return strings.Count(k.readLog(), "peertest: registered user="+user+" ")
+}
+
+// InDialogChallenges returns how many in-dialog requests with method
+// (e.g. "BYE") ChallengeInDialog challenged since kamailio last started.
+func (k *Kamailio) InDialogChallenges(method string) int {
+	return strings.Count(k.readLog(), "peertest: challenged in-dialog method="+method+" ")
 }
 
 // Registered reports whether user has a binding in kamailio's location
@@ -255,7 +266,11 @@ func kamailioCfg(cfg KamailioConfig, port uint16, ctl string) string {
 		rosterCheck = rosterCheckCfg
 		rosterBye = rosterByeCfg
 	}
-	r := strings.NewReplacer("@LISTEN@", listen, "@ROSTER_CHECK@", rosterCheck, "@ROSTER_BYE@", rosterBye)
+	dialogAuth := ""
+	if cfg.ChallengeInDialog {
+		dialogAuth = dialogAuthCfg
+	}
+	r := strings.NewReplacer("@LISTEN@", listen, "@ROSTER_CHECK@", rosterCheck, "@ROSTER_BYE@", rosterBye, "@DIALOG_AUTH@", dialogAuth)
 	text := r.Replace(kamailioTemplate)
 	r = strings.NewReplacer("@PORT@", fmt.Sprint(port), "@DOMAIN@", cfg.Domain, "@REALM@", cfg.Realm, "@CTL@", ctl, "@INIT@", init.String())
 	return r.Replace(text)
@@ -284,6 +299,25 @@ const rosterByeCfg = `		if (is_method("BYE")) {
 			if ($sht(roster=>$tu) == $ci) {
 				$sht(roster=>$tu) = $null;
 			}
+		}
+`
+
+// dialogAuthCfg challenges in-dialog requests of the users statefully:
+// the ACK of the 407 then matches the transaction and is absorbed instead
+// of being routed on to the far end like an ACK of a 2xx. An ACK that
+// matches none goes on.
+const dialogAuthCfg = `		if (is_method("ACK")) {
+			if (t_check_trans()) {
+				exit;
+			}
+		} else if ($sht(cred=>$fU) != $null) {
+			t_newtran();
+			if ($au == $null || $sht(cred=>$au) == $null || !pv_auth_check("@REALM@", "$sht(cred=>$au)", "0", "1")) {
+				xlog("L_NOTICE", "peertest: challenged in-dialog method=$rm cseq=$cs \n");
+				auth_challenge("@REALM@", "1");
+				exit;
+			}
+			consume_credentials();
 		}
 `
 
@@ -341,7 +375,7 @@ request_route {
 		exit;
 	}
 	if (has_totag()) {
-@ROSTER_BYE@		if (loose_route()) {
+@DIALOG_AUTH@@ROSTER_BYE@		if (loose_route()) {
 			route(RELAY);
 		}
 		if (is_method("ACK")) {

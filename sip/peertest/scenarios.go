@@ -357,7 +357,21 @@ var ScenarioHeld = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 // INFO with 200 until the caller's BYE, which it answers 200 too.
 const ScenarioInfo = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="info">
-` + recvInvite + trying + ringing + okWithSDP + recvACK + `  <label id="1"/>
+` + recvInvite + trying + ringing + okWithSDP + recvACK + infoUntilBYE + scenarioTail
+
+// ScenarioHeldInfo answers an INVITE like ScenarioEcho, then takes one
+// re-INVITE of the caller, answering it a=recvonly (the caller holds),
+// and then answers every INFO with 200 until the caller's BYE, which it
+// answers 200 too.
+var ScenarioHeldInfo = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="held-info">
+` + recvInvite + trying + ringing + okWithSDP + recvACK +
+	`  <recv request="INVITE"/>
+` + okWithSDPDir("recvonly") + recvACK + infoUntilBYE + scenarioTail
+
+// infoUntilBYE answers every INFO with 200 until the caller's BYE, which
+// it answers 200 too. It uses labels 1 to 3.
+const infoUntilBYE = `  <label id="1"/>
   <recv request="INFO" optional="true" next="2"/>
 ` + answerBYE + `  <nop next="3"/>
   <label id="2"/>
@@ -375,4 +389,4 @@ const ScenarioInfo = `<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <label id="3"/>
-` + scenarioTail
+`
