@@ -15,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 )
 
 // byeTimeout bounds the BYE that the agent sends itself, when it cannot
@@ -62,6 +63,7 @@ type Call struct {
 	sess      dialogSession         // sipgo's side of the dialog
 	laddr     sipmsg.Addr           // the local socket our requests go out from; zero on TCP and TLS
 	client    *sipgo.Client         // sends ACKs again
+	auth      sipgo.DigestAuth      // answers 401/407 challenges to our requests; zero on incoming calls
 	transport string                // the account's, e.g. "udp"
 	contact   *sipmsg.ContactHeader // ours, sent in every request and 2xx of the dialog
 	local     netip.AddrPort        // our RTP address
@@ -130,7 +132,8 @@ func (c *Call) Err() error {
 }
 
 // Hangup sends BYE along the dialog's route set (RFC 3261 section 15.1.1),
-// waits for the answer or ctx, and ends the call. A Hold or
+// answering a 401/407 challenge to it once with the account's
+// credentials, waits for the answer or ctx, and ends the call. A Hold or
 // SendInfoDTMF in flight gives up. Calling it again, or after the far end
 // hung up, does nothing.
 func (c *Call) Hangup(ctx context.Context) error {
@@ -143,7 +146,7 @@ func (c *Call) Hangup(ctx context.Context) error {
 	default:
 	}
 	c.hangingUp.Store(true)
-	err := c.agent.bye(ctx, c.sess, c.laddr, c.remoteTarget())
+	err := c.agent.bye(ctx, c.sess, c.laddr, c.auth, c.remoteTarget())
 	c.end(nil)
 	if err != nil {
 		return fmt.Errorf("hang up call %s: %w", c.ID(), err)
@@ -281,8 +284,9 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		return nil, fmt.Errorf("send INVITE: %w", err)
 	}
 	log.Info("calling", "account", acc, "transport", acc.transport())
-	if err := a.waitAnswer(ctx, sess, acc, identity, log); err != nil {
-		a.abandon(ctx, sess, log)
+	auth := sipgo.DigestAuth{Username: acc.authUser(), Password: acc.Password}
+	if err := a.waitAnswer(ctx, sess, auth, identity, log); err != nil {
+		a.abandon(ctx, sess, auth, log)
 		return nil, err
 	}
 	// On TCP and TLS sipgo wrote the connection's port into our Contact
@@ -299,6 +303,7 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		sess:       sess,
 		laddr:      sess.InviteRequest.Laddr,
 		client:     client,
+		auth:       auth,
 		transport:  acc.transport(),
 		contact:    inv.Contact().Clone(),
 		local:      local,
@@ -376,7 +381,7 @@ func (a *Agent) invite(req JoinRequest, who presented, ruri sipmsg.Uri, route *s
 // provisional answer came; before that there is nothing to cancel yet and
 // the INVITE transaction is abandoned at once instead of waiting for an
 // answer that may never come.
-func (a *Agent) waitAnswer(ctx context.Context, sess *sipgo.DialogClientSession, acc Account, identity string, log *slog.Logger) error {
+func (a *Agent) waitAnswer(ctx context.Context, sess *sipgo.DialogClientSession, auth sipgo.DigestAuth, identity string, log *slog.Logger) error {
 	var answered atomic.Bool
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
@@ -389,8 +394,8 @@ func (a *Agent) waitAnswer(ctx context.Context, sess *sipgo.DialogClientSession,
 	})
 	defer stop()
 	err := sess.WaitAnswer(wctx, sipgo.AnswerOptions{
-		Username: acc.authUser(),
-		Password: acc.Password,
+		Username: auth.Username,
+		Password: auth.Password,
 		OnResponse: func(res *sipmsg.Response) error {
 			// A 401/407 is followed by a new INVITE, which has had no
 			// answer yet.
@@ -417,8 +422,8 @@ func (a *Agent) waitAnswer(ctx context.Context, sess *sipgo.DialogClientSession,
 
 // abandon acknowledges and hangs up a 2xx that arrived although the INVITE
 // was given up (a CANCEL that crossed the answer): the far end must not
-// be left with a call nobody is in.
-func (a *Agent) abandon(ctx context.Context, sess *sipgo.DialogClientSession, log *slog.Logger) {
+// be left with a call nobody is in. auth answers a challenge to the BYE.
+func (a *Agent) abandon(ctx context.Context, sess *sipgo.DialogClientSession, auth sipgo.DigestAuth, log *slog.Logger) {
 	res := sess.InviteResponse
 	if res == nil || !res.IsSuccess() {
 		return
@@ -434,16 +439,16 @@ func (a *Agent) abandon(ctx context.Context, sess *sipgo.DialogClientSession, lo
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), byeTimeout)
 	defer cancel()
-	if err := a.bye(hctx, sess, sess.InviteRequest.Laddr, *target.Clone()); err != nil {
+	if err := a.bye(hctx, sess, sess.InviteRequest.Laddr, auth, *target.Clone()); err != nil {
 		log.Warn("hang up", "err", err)
 	}
 }
 
-// bye sends BYE to target in sess's dialog from laddr and waits for the
-// final answer. 481 and 408 end the dialog as well as 2xx do (RFC 3261
-// section 15.1.1).
-func (a *Agent) bye(ctx context.Context, sess dialogSession, laddr sipmsg.Addr, target sipmsg.Uri) error {
-	res, err := a.dialogRequest(ctx, sess, laddr, sipmsg.NewRequest(sipmsg.BYE, target), nil)
+// bye sends BYE to target in sess's dialog from laddr, answering a
+// challenge with auth, and waits for the final answer. 481 and 408 end
+// the dialog as well as 2xx do (RFC 3261 section 15.1.1).
+func (a *Agent) bye(ctx context.Context, sess dialogSession, laddr sipmsg.Addr, auth sipgo.DigestAuth, target sipmsg.Uri) error {
+	res, err := a.dialogRequest(ctx, sess, laddr, auth, sipmsg.NewRequest(sipmsg.BYE, target), nil)
 	if err != nil {
 		return err
 	}
@@ -470,12 +475,55 @@ type dialogSession interface {
 // dialogRequest sends req in sess's dialog from laddr and waits for its
 // final answer, ctx, or abort (which may be nil). It is built here rather
 // than with sess.Do, which does not send from our UDP socket (no Laddr).
-func (a *Agent) dialogRequest(ctx context.Context, sess dialogSession, laddr sipmsg.Addr, req *sipmsg.Request, abort <-chan struct{}) (*sipmsg.Response, error) {
+//
+// A 401 or 407 answer is a challenge (a proxy or the far end wants
+// proof, RFC 3261 section 22.2): req goes once more, as a new transaction
+// with the dialog's next CSeq, with credentials of auth for it. A second
+// challenge is an error wrapping ErrChallengedAgain.
+func (a *Agent) dialogRequest(ctx context.Context, sess dialogSession, laddr sipmsg.Addr, auth sipgo.DigestAuth, req *sipmsg.Request, abort <-chan struct{}) (*sipmsg.Response, error) {
 	method := req.Method
-	req.Laddr = laddr
 	if a.userAgent != "" {
 		req.AppendHeader(sipmsg.NewHeader("User-Agent", a.userAgent))
 	}
+	// As the caller built it: sipgo adds the dialog's headers, Route and
+	// Via as it sends, and will again for the retry. Clone fixes the
+	// destination as it is now, the remote target: without it the
+	// retry goes where its Route header says, like req.
+	retry := req.Clone()
+	retry.SetDestination("")
+	res, err := a.dialogTransaction(ctx, sess, laddr, req, abort)
+	if err != nil || !isChallenge(res) {
+		return res, err
+	}
+	if auth.Username == "" {
+		return nil, fmt.Errorf("%s challenged with %d %s, and the call has no credentials", method, res.StatusCode, res.Reason)
+	}
+	// The digest covers the request-URI as sent (RFC 2617 section 3.2.2),
+	// parameters and all.
+	if err := authorize(retry, req.Recipient.String(), res, auth); err != nil {
+		return nil, fmt.Errorf("answer the %d challenge to %s: %w", res.StatusCode, method, err)
+	}
+	a.log.Debug("answering challenge", "method", method, "status", res.StatusCode, "call", callID(req))
+	res, err = a.dialogTransaction(ctx, sess, laddr, retry, abort)
+	if err != nil {
+		return nil, err
+	}
+	if isChallenge(res) {
+		return nil, fmt.Errorf("%s answered %d %s to the credentials of %s: %w", method, res.StatusCode, res.Reason, auth.Username, ErrChallengedAgain)
+	}
+	return res, nil
+}
+
+// ErrChallengedAgain is wrapped by the error of a request in a call that
+// was challenged (401/407) again after it answered a challenge with the
+// account's credentials: they are wrong, or not good for the server.
+var ErrChallengedAgain = errors.New("challenged again after answering with credentials")
+
+// dialogTransaction sends req in sess's dialog from laddr as a new
+// transaction and waits for its final answer, ctx, or abort.
+func (a *Agent) dialogTransaction(ctx context.Context, sess dialogSession, laddr sipmsg.Addr, req *sipmsg.Request, abort <-chan struct{}) (*sipmsg.Response, error) {
+	method := req.Method
+	req.Laddr = laddr
 	tx, err := sess.TransactionRequest(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("send %s: %w", method, err)
@@ -499,6 +547,35 @@ func (a *Agent) dialogRequest(ctx context.Context, sess dialogSession, laddr sip
 			return nil, fmt.Errorf("%s: %w", method, errHangingUp)
 		}
 	}
+}
+
+// authorize adds to req the credentials of auth that answer the
+// challenge res (a 401 or 407) for the request-URI uri: Authorization
+// for a 401's WWW-Authenticate, Proxy-Authorization for a 407's
+// Proxy-Authenticate (RFC 3261 sections 22.2 and 22.3).
+func authorize(req *sipmsg.Request, uri string, res *sipmsg.Response, auth sipgo.DigestAuth) error {
+	challenge, answer := "WWW-Authenticate", "Authorization"
+	if res.StatusCode == sipmsg.StatusProxyAuthRequired {
+		challenge, answer = "Proxy-Authenticate", "Proxy-Authorization"
+	}
+	h := res.GetHeader(challenge)
+	if h == nil {
+		return fmt.Errorf("no %s header", challenge)
+	}
+	chal, err := digest.ParseChallenge(h.Value())
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", challenge, err)
+	}
+	// Some servers write the algorithm in lower case; the digest package
+	// knows it in upper case only.
+	chal.Algorithm = strings.ToUpper(chal.Algorithm)
+	cred, err := digest.Digest(chal, digest.Options{Method: req.Method.String(), URI: uri, Username: auth.Username, Password: auth.Password})
+	if err != nil {
+		return fmt.Errorf("digest: %w", err)
+	}
+	req.RemoveHeader(answer)
+	req.AppendHeader(sipmsg.NewHeader(answer, cred.String()))
+	return nil
 }
 
 // conferenceURI parses and checks a conference URI for acc: a transport

@@ -30,13 +30,24 @@ type rig struct {
 
 func startRig(t *testing.T, scenario string) *rig {
 	t.Helper()
+	return startRigWith(t, scenario, nil)
+}
+
+// startRigWith is startRig with a Kamailio configuration that change, if
+// not nil, adjusts.
+func startRigWith(t *testing.T, scenario string, change func(*peertest.KamailioConfig)) *rig {
+	t.Helper()
 	s := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: scenario, RTPEcho: true})
-	k := peertest.StartKamailio(t, peertest.KamailioConfig{
+	cfg := peertest.KamailioConfig{
 		Domain: testDomain,
 		Realm:  testRealm,
 		Users:  map[string]string{testUser: testPassword},
 		Routes: map[string]netip.AddrPort{"conf": s.Addr()},
-	})
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	k := peertest.StartKamailio(t, cfg)
 	rtp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

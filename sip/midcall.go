@@ -210,7 +210,8 @@ func (c *Call) answered(body []byte) (Media, error) {
 // takes it off hold with one offering a=sendrecv. It returns once the far
 // end answered, with the media it agreed to in Media (and on
 // MediaChanges): Direction SendOnly or Inactive while held. A re-INVITE
-// answered 491 is sent once more after 2.1 to 4 s (RFC 3261 section 14.1).
+// answered 491 is sent once more after 2.1 to 4 s (RFC 3261 section 14.1),
+// one challenged with 401/407 once more with the account's credentials.
 // Hangup makes it give up.
 func (c *Call) Hold(ctx context.Context, on bool) error {
 	if err := c.hold(ctx, on); err != nil {
@@ -301,7 +302,7 @@ func (c *Call) reinvite(ctx context.Context) (*sipmsg.Response, error) {
 		req.AppendHeader(sipmsg.NewHeader("Allow", allowed))
 		req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
 		req.SetBody(body)
-		res, err := c.agent.dialogRequest(ctx, c.sess, c.laddr, req, c.stopping)
+		res, err := c.agent.dialogRequest(ctx, c.sess, c.laddr, c.auth, req, c.stopping)
 		if err != nil || res.StatusCode != sipmsg.StatusRequestPending || attempt > 0 {
 			return res, err
 		}
@@ -324,7 +325,8 @@ func (c *Call) reinvite(ctx context.Context) (*sipmsg.Response, error) {
 // fallback for conference PINs when the far end negotiated no
 // telephone-event. duration is the tone length announced, in whole
 // milliseconds; 0 means DefaultInfoDTMFDuration. It returns once the far
-// end answered.
+// end answered; a 401/407 challenge is answered once with the account's
+// credentials.
 func (c *Call) SendInfoDTMF(ctx context.Context, digit rune, duration time.Duration) error {
 	if err := c.sendInfoDTMF(ctx, digit, duration); err != nil {
 		return fmt.Errorf("send DTMF %q in call %s: %w", digit, c.ID(), err)
@@ -352,7 +354,7 @@ func (c *Call) sendInfoDTMF(ctx context.Context, digit rune, duration time.Durat
 	req.AppendHeader(c.contact.Clone())
 	req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/dtmf-relay"))
 	req.SetBody(fmt.Appendf(nil, "Signal=%c\r\nDuration=%d\r\n", signal, duration.Milliseconds()))
-	res, err := c.agent.dialogRequest(ctx, c.sess, c.laddr, req, c.stopping)
+	res, err := c.agent.dialogRequest(ctx, c.sess, c.laddr, c.auth, req, c.stopping)
 	if err != nil {
 		return err
 	}
