@@ -37,17 +37,29 @@ type KamailioConfig struct {
 	// carries that user's credentials, as proxies that authenticate
 	// every request do. InDialogChallenges counts the challenges.
 	ChallengeInDialog bool
+	// TLS, if not nil, makes Kamailio listen for SIP over TLS too, on a
+	// port of its own (TLSAddr).
+	TLS *KamailioTLS
+}
+
+// KamailioTLS is the server side of Kamailio's TLS listener: PEM files
+// that the test wrote, e.g. into t.TempDir(). Kamailio asks clients for
+// no certificate, and verifies none when it connects over TLS itself.
+type KamailioTLS struct {
+	CertFile string // the server certificate, then any intermediates
+	KeyFile  string // its private key (PKCS #8, PKCS #1 or SEC 1)
 }
 
 // Kamailio is a running kamailio registrar and proxy without a database.
 type Kamailio struct {
-	cfg    KamailioConfig
-	dir    string
-	port   uint16
-	starts int
-	cmd    *exec.Cmd
-	log    string // the current run's log file
-	done   chan struct{}
+	cfg     KamailioConfig
+	dir     string
+	port    uint16
+	tlsPort uint16 // 0 without TLS
+	starts  int
+	cmd     *exec.Cmd
+	log     string // the current run's log file
+	done    chan struct{}
 }
 
 // StartKamailio starts kamailio in the foreground on 127.0.0.1 and returns
@@ -57,7 +69,8 @@ type Kamailio struct {
 // cfg.Trusted lists the user), record-routed to cfg.Routes[request-URI
 // user] or to the user's registered contact; in-dialog requests are
 // relayed with loose_route; unknown users get 404. OPTIONS to kamailio
-// itself get 200, as keep-alives want.
+// itself get 200, as keep-alives want. Requests may come and go over any
+// of its transports: UDP, and TCP and TLS if cfg asks for them.
 // Its log is written to t.Log if the test failed; it is killed in t.Cleanup.
 func StartKamailio(t testing.TB, cfg KamailioConfig) *Kamailio {
 	t.Helper()
@@ -74,6 +87,9 @@ func StartKamailio(t testing.TB, cfg KamailioConfig) *Kamailio {
 	var lastErr error
 	for range startAttempts {
 		k.port = freePort(t, cfg.TCP)
+		if cfg.TLS != nil {
+			k.tlsPort = freePort(t, true)
+		}
 		if lastErr = k.start(); lastErr == nil {
 			return k
 		}
@@ -84,6 +100,15 @@ func StartKamailio(t testing.TB, cfg KamailioConfig) *Kamailio {
 
 // Addr returns the address kamailio receives SIP on.
 func (k *Kamailio) Addr() netip.AddrPort { return loopback(k.port) }
+
+// TLSAddr returns the address kamailio receives SIP over TLS on, the zero
+// AddrPort without KamailioConfig.TLS.
+func (k *Kamailio) TLSAddr() netip.AddrPort {
+	if k.tlsPort == 0 {
+		return netip.AddrPort{}
+	}
+	return loopback(k.tlsPort)
+}
 
 // Registrations returns how many REGISTER requests binding a contact for
 // user kamailio accepted (200 OK) since it last started: 0 means user never
@@ -159,7 +184,14 @@ func (k *Kamailio) readLog() string {
 func (k *Kamailio) start() error {
 	k.starts++
 	cfgFile := filepath.Join(k.dir, fmt.Sprintf("kamailio-%d.cfg", k.starts))
-	if err := os.WriteFile(cfgFile, []byte(kamailioCfg(k.cfg, k.port, k.ctlSocket())), 0o644); err != nil {
+	tlsCfg := ""
+	if k.cfg.TLS != nil {
+		tlsCfg = filepath.Join(k.dir, "tls.cfg")
+		if err := os.WriteFile(tlsCfg, []byte(kamailioTLSCfg(*k.cfg.TLS)), 0o644); err != nil {
+			return fmt.Errorf("write TLS config: %w", err)
+		}
+	}
+	if err := os.WriteFile(cfgFile, []byte(kamailioCfg(k.cfg, k.port, k.tlsPort, tlsCfg, k.ctlSocket())), 0o644); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
 	k.log = filepath.Join(k.dir, fmt.Sprintf("kamailio-%d.log", k.starts))
@@ -232,9 +264,26 @@ func (k *Kamailio) stop() {
 	k.cmd = nil
 }
 
+// kamailioTLSCfg renders the TLS module's configuration (tls.cfg).
+func kamailioTLSCfg(c KamailioTLS) string {
+	return fmt.Sprintf(`[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+certificate = %s
+private_key = %s
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+`, c.CertFile, c.KeyFile)
+}
+
 // kamailioCfg renders the configuration: no database, users and routes in
-// htables filled at start.
-func kamailioCfg(cfg KamailioConfig, port uint16, ctl string) string {
+// htables filled at start. With cfg.TLS, it listens for TLS on tlsPort
+// with the TLS module configured by the file tlsCfg.
+func kamailioCfg(cfg KamailioConfig, port, tlsPort uint16, tlsCfg, ctl string) string {
 	var init strings.Builder
 	users := make([]string, 0, len(cfg.Users))
 	for u := range cfg.Users {
@@ -258,8 +307,16 @@ func kamailioCfg(cfg KamailioConfig, port uint16, ctl string) string {
 		fmt.Fprintf(&init, "\t$sht(trusted=>%s) = 1;\n", u)
 	}
 	listen := "disable_tcp=yes\nlisten=udp:127.0.0.1:@PORT@"
+	if cfg.TCP || cfg.TLS != nil {
+		listen = "tcp_children=1\nlisten=udp:127.0.0.1:@PORT@"
+	}
 	if cfg.TCP {
-		listen = "tcp_children=1\nlisten=udp:127.0.0.1:@PORT@\nlisten=tcp:127.0.0.1:@PORT@"
+		listen += "\nlisten=tcp:127.0.0.1:@PORT@"
+	}
+	tlsModule := ""
+	if cfg.TLS != nil {
+		listen += fmt.Sprintf("\nenable_tls=yes\nlisten=tls:127.0.0.1:%d\nalias=\"127.0.0.1:%d\"", tlsPort, tlsPort)
+		tlsModule = fmt.Sprintf("loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", %q)\n", tlsCfg)
 	}
 	rosterCheck, rosterBye := "", ""
 	if cfg.RefuseDuplicateFrom {
@@ -270,7 +327,7 @@ func kamailioCfg(cfg KamailioConfig, port uint16, ctl string) string {
 	if cfg.ChallengeInDialog {
 		dialogAuth = dialogAuthCfg
 	}
-	r := strings.NewReplacer("@LISTEN@", listen, "@ROSTER_CHECK@", rosterCheck, "@ROSTER_BYE@", rosterBye, "@DIALOG_AUTH@", dialogAuth)
+	r := strings.NewReplacer("@LISTEN@", listen, "@ROSTER_CHECK@", rosterCheck, "@ROSTER_BYE@", rosterBye, "@DIALOG_AUTH@", dialogAuth, "@TLS_MODULE@", tlsModule)
 	text := r.Replace(kamailioTemplate)
 	r = strings.NewReplacer("@PORT@", fmt.Sprint(port), "@DOMAIN@", cfg.Domain, "@REALM@", cfg.Realm, "@CTL@", ctl, "@INIT@", init.String())
 	return r.Replace(text)
@@ -349,7 +406,7 @@ loadmodule "htable.so"
 loadmodule "auth.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
-
+@TLS_MODULE@
 modparam("ctl", "binrpc", "unix:@CTL@")
 modparam("htable", "htable", "cred=>size=4;")
 modparam("htable", "htable", "routes=>size=4;")
