@@ -94,15 +94,17 @@ func newTestPKI(t *testing.T, name string) testPKI {
 }
 
 // startTLSKamailio starts Kamailio with a TLS listener serving pki's
-// server certificate, routing the conference to conf.
-func startTLSKamailio(t *testing.T, pki testPKI, conf netip.AddrPort) *peertest.Kamailio {
+// server certificate, routing the conference to conf, challenging
+// in-dialog requests if challenge.
+func startTLSKamailio(t *testing.T, pki testPKI, conf netip.AddrPort, challenge bool) *peertest.Kamailio {
 	t.Helper()
 	return peertest.StartKamailio(t, peertest.KamailioConfig{
-		Domain: testDomain,
-		Realm:  testRealm,
-		Users:  map[string]string{testUser: testPassword},
-		Routes: map[string]netip.AddrPort{"conf": conf},
-		TLS:    &peertest.KamailioTLS{CertFile: pki.CertFile, KeyFile: pki.KeyFile},
+		Domain:            testDomain,
+		Realm:             testRealm,
+		Users:             map[string]string{testUser: testPassword},
+		Routes:            map[string]netip.AddrPort{"conf": conf},
+		TLS:               &peertest.KamailioTLS{CertFile: pki.CertFile, KeyFile: pki.KeyFile},
+		ChallengeInDialog: challenge,
 	})
 }
 
@@ -113,7 +115,7 @@ func TestKamailioTLS(t *testing.T) {
 	t.Parallel()
 	pki := newTestPKI(t, "trusted")
 	s := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioHangup, RTPEcho: true})
-	k := startTLSKamailio(t, pki, s.Addr())
+	k := startTLSKamailio(t, pki, s.Addr(), false)
 	a := startAgent(t)
 	acc := Account{User: testUser, Password: testPassword, Domain: testDomain, Proxy: k.TLSAddr().String(), Transport: TransportTLS, CAFile: pki.CAFile, KeepAlive: -1}
 	rec := &recorder{}
@@ -160,6 +162,50 @@ func TestKamailioTLS(t *testing.T) {
 	}
 }
 
+// TestKamailioTLSInDialog holds a call over TLS, sends DTMF in an INFO
+// and hangs up, through a Kamailio that relays between TLS and SIPp's UDP
+// and challenges each of these requests: each reaches SIPp once.
+func TestKamailioTLSInDialog(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t, "trusted")
+	s := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioHeldInfo, RTPEcho: true})
+	k := startTLSKamailio(t, pki, s.Addr(), true)
+	a := startAgent(t)
+	acc := Account{User: testUser, Password: testPassword, Domain: testDomain, Proxy: k.TLSAddr().String(), Transport: TransportTLS, CAFile: pki.CAFile}
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	call, err := a.Join(ctx, JoinRequest{Target: testConference, Account: acc, LocalMedia: netip.MustParseAddrPort("127.0.0.1:40012")})
+	if err != nil {
+		t.Fatalf("Join over TLS: %v", err)
+	}
+	if err := call.Hold(ctx, true); err != nil {
+		t.Fatalf("Hold(true): %v", err)
+	}
+	if err := call.SendInfoDTMF(ctx, '9', 0); err != nil {
+		t.Fatalf("SendInfoDTMF: %v", err)
+	}
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	if err := s.Wait(10 * time.Second); err != nil {
+		t.Errorf("SIPp: %v", err)
+	}
+	for _, m := range []string{"INVITE", "INFO", "BYE"} {
+		if n := k.InDialogChallenges(m); n != 1 {
+			t.Errorf("Kamailio challenged %d in-dialog %ss, want 1", n, m)
+		}
+	}
+	for _, prefix := range []string{"INFO ", "BYE "} {
+		got := s.Received(prefix)
+		if len(got) != 1 || !strings.Contains(got[0], "Via: SIP/2.0/TLS 127.0.0.1:") {
+			t.Errorf("SIPp received %q requests %q, want one that came to Kamailio over TLS", prefix, got)
+		}
+	}
+	if invites := s.Received("INVITE "); len(invites) != 2 || !strings.Contains(invites[1], "a=sendonly") {
+		t.Errorf("SIPp did not get the INVITE and the holding re-INVITE:\n%s", strings.Join(invites, "\n---\n"))
+	}
+}
+
 // TestKamailioTLSUntrusted refuses Kamailio's certificate when our CA
 // file holds another CA than the one that signed it: registering fails,
 // and so does joining, each naming the verification failure, and Kamailio
@@ -168,7 +214,7 @@ func TestKamailioTLSUntrusted(t *testing.T) {
 	t.Parallel()
 	pki, other := newTestPKI(t, "kamailio"), newTestPKI(t, "other")
 	s := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioEcho})
-	k := startTLSKamailio(t, pki, s.Addr())
+	k := startTLSKamailio(t, pki, s.Addr(), false)
 	a := startAgent(t)
 	acc := Account{User: testUser, Password: testPassword, Domain: testDomain, Proxy: k.TLSAddr().String(), Transport: TransportTLS, CAFile: other.CAFile, KeepAlive: -1}
 	const want = "x509: certificate signed by unknown authority"
