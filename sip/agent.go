@@ -65,6 +65,7 @@ var errStopped = errors.New("the SIP agent is not running")
 // Run serves it. Join and KeepRegistered work while Run runs.
 type Agent struct {
 	log       *slog.Logger
+	sipgoLog  *slog.Logger // for sipgo, which logs unparsable messages in full
 	userAgent string
 	conn      *net.UDPConn
 	addr      netip.AddrPort
@@ -132,7 +133,8 @@ func NewAgent(cfg Config) (*Agent, error) {
 		roots:     make(map[string]*x509.CertPool),
 		caFiles:   make(map[[2]string]bool),
 	}
-	sipgoLog := log.With("sipgo", true)
+	sipgoLog := slog.New(sipgoHandler{log.Handler()}).With("sipgo", true)
+	a.sipgoLog = sipgoLog
 	a.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(uaName(cfg.UserAgent)),
 		sipgo.WithUserAgenTLSConfig(a.tlsConfig()),
@@ -265,7 +267,7 @@ func (a *Agent) client(transport string, host netip.Addr) (*sipgo.Client, error)
 	}
 	opts := []sipgo.ClientOption{
 		sipgo.WithClientHostname(host.String()),
-		sipgo.WithClientLogger(a.log.With("sipgo", true)),
+		sipgo.WithClientLogger(a.sipgoLog),
 	}
 	if transport == TransportUDP {
 		opts = append(opts,

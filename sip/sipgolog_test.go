@@ -1,0 +1,68 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestUnparsableDatagramIsAWarning sends a large datagram that does not parse: the log
+// says so once as a warning with its size and start, not at error level in full.
+func TestUnparsableDatagramIsAWarning(t *testing.T) {
+	var buf lockedBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := NewAgent(Config{ListenAddr: "127.0.0.1:0", Log: log})
+	if err != nil {
+		t.Fatalf("NewAgent: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	p := newRawPeer(t, a)
+	garbage := "NOT SIP " + strings.Repeat("A", 4000)
+	p.send(garbage)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "does not parse") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := buf.String()
+	if !strings.Contains(got, "level=WARN msg=\"dropped a SIP message that does not parse\"") {
+		t.Fatalf("no warning for the unparsable datagram; log:\n%s", got)
+	}
+	if !strings.Contains(got, "bytes=4008") || !strings.Contains(got, "start=\"NOT SIP AAA") {
+		t.Errorf("the warning does not give the size and start of the datagram; log:\n%s", got)
+	}
+	if strings.Contains(got, strings.Repeat("A", unparsablePrefix+1)) {
+		t.Errorf("the log holds the whole datagram:\n%.300s…", got)
+	}
+	if strings.Contains(got, "level=ERROR") {
+		t.Errorf("a peer's garbage is logged as our error:\n%.300s…", got)
+	}
+}
+
+// A lockedBuffer is a bytes.Buffer that the agent's goroutines may write while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
