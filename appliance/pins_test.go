@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -31,5 +32,31 @@ func TestPinOverrides(t *testing.T) {
 	_, err = withPins(p, []config.PinOverride{{Handset: 5, Hook: "GPIO5"}})
 	if err == nil || !strings.Contains(err.Error(), "has 2 handsets") {
 		t.Errorf("an override of handset 6 on a two-handset board: %v, want an error", err)
+	}
+}
+
+// TestCheckPins refuses, naming the field, what would stop the appliance from opening its
+// pins at the next start and can be known without opening them.
+func TestCheckPins(t *testing.T) {
+	p, err := board.ByName("pi-octo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPins(p, []config.PinOverride{{Handset: 5, Hook: "mcp23017:0x21:A0", LED: "GPIO6"}}); err != nil {
+		t.Errorf("a valid override: %v", err)
+	}
+	for _, tt := range []struct {
+		pin   config.PinOverride
+		field string
+	}{
+		{config.PinOverride{Handset: 6, Hook: "GPIO6"}, "pins[0].handset"},
+		{config.PinOverride{Handset: 0, Mute: "mcp23017:0x27:A0"}, "pins[0].mute"},
+		{config.PinOverride{Handset: 0, MuteLED: p.Reserved[0]}, "pins[0].mute_led"},
+	} {
+		err := checkPins(p, []config.PinOverride{tt.pin})
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("%+v: %v, want an error on %s", tt.pin, err, tt.field)
+		}
 	}
 }
