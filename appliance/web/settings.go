@@ -237,6 +237,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}
 	f.apply(&p.SIP)
 	p.Recordings = formView{ID: "recordings", Method: "post", Action: "/settings/recordings", Submit: "Save",
+		Note: "Recordings that start from now on use it; one in progress keeps the reserve it started with.",
 		Inputs: []inputView{func() inputView {
 			in := input("recordings", "reserve_mb", "Space kept free (MB)", "")
 			if set.Recordings.ReserveMB != 0 {
