@@ -186,8 +186,8 @@ var savedNotices = map[string]string{
 	"buttons-restart":  "Saved. The handsets use the new button mapping when the appliance restarts.",
 	"pins-restart":     "Saved. The appliance opens the new pins when it restarts.",
 	"metrics-live":     "Saved. /metrics answers as configured from now on.",
-	"imported-live":    "Settings imported. Handsets use them from their next call.",
-	"imported-restart": "Settings imported. Part of them take effect when the appliance restarts.",
+	"imported-live":    "Settings imported. Handsets use them from their next call, their levels and the metrics access at once; calls in progress keep going.",
+	"imported-restart": "Settings imported. Part of them (the SIP listener, the registrations, handset IDs and channels, pins or the button mapping) take effect when the appliance restarts.",
 }
 
 // savedNotice is the notice for the "saved" query q, "" for none. A section without its
