@@ -209,11 +209,15 @@ func (b backend) Settings() (web.Settings, error) {
 }
 
 // UpdateSettings implements web.Backend. Handsets and conferences are read
-// from the store at each join, so changes to them apply from the next call.
-// The SIP listener and the registrations are set up once, in New and Run,
-// and the lines are bound to their channels in New: changes to the SIP
-// settings, the accounts, or the handsets' IDs and channels need a restart.
+// from the store at each join, so changes to them apply from the next call;
+// the handsets' levels also go to the audio hub at once, so that a call in
+// progress hears them. The SIP listener and the registrations are set up
+// once, in New and Run, the lines are bound to their channels, their pins
+// opened and their button mapping read in New: changes to the SIP settings,
+// the accounts, the handsets' IDs and channels, the pins or the button
+// mapping need a restart.
 func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool, err error) {
+	var old, saved config.Settings
 	err = b.a.store.Update(func(set *config.Settings) error {
 		ws := toWeb(*set)
 		if err := change(&ws); err != nil {
@@ -223,11 +227,35 @@ func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool,
 		if _, err := buttonMapping(next.Buttons); err != nil {
 			return err
 		}
+		if err := checkPins(b.a.profile, next.Pins); err != nil {
+			return err
+		}
 		restart = needsRestart(*set, next)
+		old, saved = *set, next
 		*set = next
 		return nil
 	})
+	if err == nil {
+		b.applyLevels(old, saved)
+	}
 	return restart, toWebError(err)
+}
+
+// applyLevels sets the levels of the handsets whose levels changed from old to next, and
+// not their channel, in the audio hub: a call in progress hears them at once.
+func (b backend) applyLevels(old, next config.Settings) {
+	for _, h := range next.Handsets {
+		i := slices.IndexFunc(old.Handsets, func(o config.Handset) bool { return o.ID == h.ID && o.Channel == h.Channel })
+		if i < 0 {
+			continue
+		}
+		if o := old.Handsets[i]; o.MicGainDB == h.MicGainDB && o.EarGainDB == h.EarGainDB && o.SidetonePercent == h.SidetonePercent {
+			continue
+		}
+		if err := b.a.hw.hub.setLevels(h.Channel, h.MicGainDB, h.EarGainDB, sidetoneDB(h.SidetonePercent)); err != nil {
+			b.a.log.Warn("apply the handset's levels", "handset", h.ID, "err", err)
+		}
+	}
 }
 
 // needsRestart reports whether going from old to next changes something the
@@ -263,7 +291,7 @@ func (b backend) CheckAdminPassword(password string) (bool, error) {
 // The struct conversions stop compiling when the two packages' fields drift
 // apart.
 func toWeb(c config.Settings) web.Settings {
-	w := web.Settings{SIP: web.SIPSettings(c.SIP), Recordings: web.Recordings(c.Recordings)}
+	w := web.Settings{SIP: web.SIPSettings(c.SIP), Recordings: web.Recordings(c.Recordings), Metrics: web.MetricsSettings(c.Metrics)}
 	for _, a := range c.Accounts {
 		w.Accounts = append(w.Accounts, web.Account(a))
 	}
@@ -286,7 +314,7 @@ func toWeb(c config.Settings) web.Settings {
 }
 
 func fromWeb(w web.Settings) config.Settings {
-	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings)}
+	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics)}
 	for _, a := range w.Accounts {
 		c.Accounts = append(c.Accounts, config.Account(a))
 	}

@@ -21,6 +21,7 @@ func TestSettingsSurviveTheAdminPage(t *testing.T) {
 		Bridges:    []config.Bridge{{ID: "front", User: "100", Conference: "main", Identity: "caller", Account: "alice"}},
 		Pins:       []config.PinOverride{{Handset: 1, Hook: "GPIO5", LED: "mcp23017:0x21:A0"}},
 		Buttons:    []config.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}},
+		Metrics:    config.MetricsSettings{Access: config.MetricsToken, Token: "metrics-token-0123456789"},
 	}
 	v := reflect.ValueOf(set)
 	for i := range v.NumField() {

@@ -2,8 +2,11 @@ package appliance
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"partyline/appliance/config"
+	"partyline/appliance/web"
 	"partyline/hw/gesture"
 )
 
@@ -30,4 +33,31 @@ func buttonMapping(buttons []config.ButtonMapping) (gesture.Mapping, error) {
 		m[t] = a
 	}
 	return m, nil
+}
+
+// buttonInputs are the inputs whose gestures the mapping maps: the hook and the buttons
+// that handsetHW.buttons names.
+var buttonInputs = []string{gesture.HookInput, "button", "mute"}
+
+// ButtonChoices implements web.Backend: every trigger of the handsets' inputs that the
+// mapping can map, every action, and the default mapping. Lifting and hanging up are left
+// out: they join and leave by themselves, whatever the mapping says.
+func (b backend) ButtonChoices() web.ButtonChoices {
+	var c web.ButtonChoices
+	for _, input := range buttonInputs {
+		for _, g := range gesture.Gestures() {
+			t := gesture.Trigger{Input: input, Gesture: g}
+			if g != gesture.OffHook && g != gesture.OnHook && t.Validate() == nil {
+				c.Triggers = append(c.Triggers, t.String())
+			}
+		}
+	}
+	for _, a := range gesture.Actions() {
+		c.Actions = append(c.Actions, a.String())
+	}
+	for t, a := range gesture.DefaultMapping() {
+		c.Default = append(c.Default, web.ButtonMapping{Trigger: t.String(), Action: a.String()})
+	}
+	slices.SortFunc(c.Default, func(x, y web.ButtonMapping) int { return strings.Compare(x.Trigger, y.Trigger) })
+	return c
 }

@@ -2,7 +2,9 @@ package appliance
 
 import (
 	"errors"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"partyline/appliance/config"
@@ -105,5 +107,26 @@ func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 	}
 	if set, _ := st.Settings(); set.Handsets[1].EarGainDB != config.MinGainDB {
 		t.Errorf("after thirty presses down: %g dB, want the floor %d", set.Handsets[1].EarGainDB, config.MinGainDB)
+	}
+}
+
+// TestButtonChoices checks what the admin page offers: every trigger the mapping can map,
+// none that line.go handles by itself, every action, and a default the mapping accepts.
+func TestButtonChoices(t *testing.T) {
+	c := backend{}.ButtonChoices()
+	want := []string{"hook:flash", "button:short-press", "button:long-press", "mute:short-press", "mute:long-press"}
+	if !slices.Equal(c.Triggers, want) {
+		t.Errorf("triggers %q, want %q", c.Triggers, want)
+	}
+	if len(c.Actions) != len(gesture.Actions()) || !slices.Contains(c.Actions, "record") || !slices.Contains(c.Actions, "join-leave") {
+		t.Errorf("actions %q, want every gesture action", c.Actions)
+	}
+	var def []config.ButtonMapping
+	for _, m := range c.Default {
+		def = append(def, config.ButtonMapping(m))
+	}
+	m, err := buttonMapping(def)
+	if err != nil || !maps.Equal(m, gesture.DefaultMapping()) {
+		t.Errorf("the default choices map to %v, %v; want the default mapping", m, err)
 	}
 }

@@ -31,3 +31,43 @@ func withPins(p board.Profile, pins []config.PinOverride) (board.Profile, error)
 	}
 	return p, nil
 }
+
+// checkPins checks pin overrides against the board p, as far as that can be done without
+// opening the lines: the handset exists, an expander pin is on one of the board's
+// expanders, and a GPIO line is not one the board reserves. Overrides that pass can still
+// fail when the appliance opens them at its next start (a GPIO line the machine lacks, a
+// line used twice). An invalid override is a *config.FieldError naming it.
+func checkPins(p board.Profile, pins []config.PinOverride) error {
+	for i, o := range pins {
+		f := fmt.Sprintf("pins[%d].", i)
+		if o.Handset < 0 || o.Handset >= len(p.Handsets) {
+			return &config.FieldError{Field: f + "handset", Msg: fmt.Sprintf("the %s board has %d handsets", p.Name, len(p.Handsets))}
+		}
+		for _, l := range []struct{ field, line string }{
+			{"hook", o.Hook}, {"button", o.Button}, {"led", o.LED}, {"mute", o.Mute}, {"mute_led", o.MuteLED},
+		} {
+			if err := checkLine(p, l.line); err != nil {
+				return &config.FieldError{Field: f + l.field, Msg: err.Error()}
+			}
+		}
+	}
+	return nil
+}
+
+// checkLine checks one line of a pin override against the board p; "" keeps the board's.
+func checkLine(p board.Profile, line string) error {
+	if line == "" {
+		return nil
+	}
+	if slices.Contains(p.Reserved, line) {
+		return fmt.Errorf("%s is in use on the %s board (its HAT, a bus or the console)", line, p.Name)
+	}
+	l, ok, err := board.ParseExpanderLine(line)
+	if err != nil {
+		return err
+	}
+	if ok && !slices.ContainsFunc(p.Expanders, func(e board.Expander) bool { return e.Chip == l.Chip && e.Addr == l.Addr }) {
+		return fmt.Errorf("the %s board has no %s at %#02x", p.Name, l.Chip, l.Addr)
+	}
+	return nil
+}

@@ -1,10 +1,13 @@
 package appliance
 
 import (
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
 	"partyline/appliance/config"
+	"partyline/appliance/web"
 	"partyline/board"
 )
 
@@ -31,5 +34,66 @@ func TestPinOverrides(t *testing.T) {
 	_, err = withPins(p, []config.PinOverride{{Handset: 5, Hook: "GPIO5"}})
 	if err == nil || !strings.Contains(err.Error(), "has 2 handsets") {
 		t.Errorf("an override of handset 6 on a two-handset board: %v, want an error", err)
+	}
+}
+
+// TestCheckPins refuses, naming the field, what would stop the appliance from opening its
+// pins at the next start and can be known without opening them.
+func TestCheckPins(t *testing.T) {
+	p, err := board.ByName("pi-octo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPins(p, []config.PinOverride{{Handset: 5, Hook: "mcp23017:0x21:A0", LED: "GPIO6"}}); err != nil {
+		t.Errorf("a valid override: %v", err)
+	}
+	for _, tt := range []struct {
+		pin   config.PinOverride
+		field string
+	}{
+		{config.PinOverride{Handset: 6, Hook: "GPIO6"}, "pins[0].handset"},
+		{config.PinOverride{Handset: 0, Mute: "mcp23017:0x27:A0"}, "pins[0].mute"},
+		{config.PinOverride{Handset: 0, MuteLED: p.Reserved[0]}, "pins[0].mute_led"},
+	} {
+		err := checkPins(p, []config.PinOverride{tt.pin})
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("%+v: %v, want an error on %s", tt.pin, err, tt.field)
+		}
+	}
+}
+
+// TestPinsAndButtonsThroughTheBackend saves pins and buttons as the admin page does, on a
+// sim appliance: pins for a handset the board lacks are refused, naming the field, and
+// change nothing; a new button mapping says it waits for a restart, the same one saved
+// again does not.
+func TestPinsAndButtonsThroughTheBackend(t *testing.T) {
+	a := newSimAppliance(t, nil)
+	run(t, a)
+	b := backend{a}
+	before, err := a.store.Settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.UpdateSettings(func(s *web.Settings) error {
+		s.Pins = []web.PinOverride{{Handset: len(a.lines), Hook: "GPIO5"}}
+		return nil
+	})
+	var fe *web.FieldError
+	if !errors.As(err, &fe) || fe.Field != "pins[0].handset" {
+		t.Errorf("pins of handset %d on a %d-handset board: %v, want an error on pins[0].handset", len(a.lines)+1, len(a.lines), err)
+	}
+	if after, _ := a.store.Settings(); !reflect.DeepEqual(after, before) {
+		t.Errorf("refused pins changed the settings: %+v", after.Pins)
+	}
+	mapping := func(s *web.Settings) error {
+		s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
+		return nil
+	}
+	if restart, err := b.UpdateSettings(mapping); err != nil || !restart {
+		t.Errorf("a new button mapping: restart %v, %v; want a restart", restart, err)
+	}
+	if restart, err := b.UpdateSettings(mapping); err != nil || restart {
+		t.Errorf("the same button mapping again: restart %v, %v; want none", restart, err)
 	}
 }

@@ -19,7 +19,8 @@ import (
 //	recordings <file name>  -> Recording as JSON, one per WAV file, at most MaxRecordings of them
 //
 // Version 1 had no admin bucket; version 2 had no history and no tls bucket; version 3 had
-// no recordings bucket.
+// no recordings bucket. A field added to Settings needs no new version when its zero value
+// keeps the old behaviour, as Settings.Metrics does: older files read as before.
 var (
 	metaBucket       = []byte("meta")
 	settingsBucket   = []byte("settings")

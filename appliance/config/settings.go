@@ -23,6 +23,7 @@ type Settings struct {
 	// Buttons maps the handsets' gestures to actions; empty means the default mapping.
 	// The appliance checks the names: this package does not know them.
 	Buttons []ButtonMapping `json:"buttons"`
+	Metrics MetricsSettings `json:"metrics"` // who may read /metrics
 }
 
 // A ButtonMapping says what one gesture on a handset's input does, e.g. trigger
@@ -283,6 +284,9 @@ func (s Settings) Validate() error {
 		}
 	}
 	if err := validatePins(s.Pins); err != nil {
+		return err
+	}
+	if err := checkMetrics(s.Metrics); err != nil {
 		return err
 	}
 	return checkBridges(s.Bridges, accounts, conferences)

@@ -27,8 +27,8 @@ var sections = func() []string {
 	return names
 }()
 
-// export sends the settings as a JSON file, with account passwords only if
-// the form's "include_passwords" box was ticked.
+// export sends the settings as a JSON file, with account passwords and the
+// metrics token only if the form's "include_passwords" box was ticked.
 func (s *server) export(w http.ResponseWriter, r *http.Request) {
 	set, err := s.backend.Settings()
 	if err != nil {
@@ -41,6 +41,7 @@ func (s *server) export(w http.ResponseWriter, r *http.Request) {
 		for i := range set.Accounts {
 			set.Accounts[i].Password = ""
 		}
+		set.Metrics.Token = ""
 	}
 	// Empty sections as [] rather than null, so the file reads as complete.
 	set.Accounts = nonNil(set.Accounts)
@@ -67,7 +68,8 @@ func nonNil[T any](s []T) []T {
 
 // importSettings replaces the settings with an uploaded file's, after
 // checking all of it. Accounts the file has without a password keep the
-// password stored for the account of the same ID.
+// password stored for the account of the same ID, and a file without a
+// metrics token keeps the stored token.
 func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 	refuse := func(fe *FieldError) {
 		s.log.Info("import refused", "field", fe.Field, "reason", fe.Msg)
@@ -108,6 +110,9 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 			if j := slices.IndexFunc(set.Accounts, func(b Account) bool { return b.ID == a.ID }); j >= 0 {
 				imported.Accounts[i].Password = set.Accounts[j].Password
 			}
+		}
+		if imported.Metrics.Token == "" {
+			imported.Metrics.Token = set.Metrics.Token
 		}
 		*set = imported
 		return nil

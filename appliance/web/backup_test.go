@@ -30,6 +30,7 @@ func (c *client) upload(data []byte) *httptest.ResponseRecorder {
 func TestExportImport(t *testing.T) {
 	f := newFake(t)
 	c := loggedIn(t, f)
+	setMetrics(t, f, MetricsSettings{Access: MetricsToken, Token: metricsSecret})
 	want, err := f.Settings()
 	if err != nil {
 		t.Fatal(err)
@@ -43,8 +44,8 @@ func TestExportImport(t *testing.T) {
 		t.Errorf("Content-Disposition: got %q, want an attachment", got)
 	}
 	exported := rec.Body.Bytes()
-	if bytes.Contains(exported, []byte(accountSecret)) {
-		t.Fatalf("export without the box ticked has the password:\n%s", exported)
+	if bytes.Contains(exported, []byte(accountSecret)) || bytes.Contains(exported, []byte(metricsSecret)) {
+		t.Fatalf("export without the box ticked has a secret:\n%s", exported)
 	}
 	var file Settings
 	if err := json.Unmarshal(exported, &file); err != nil {
@@ -53,12 +54,13 @@ func TestExportImport(t *testing.T) {
 	withoutPasswords := want
 	withoutPasswords.Accounts = []Account{want.Accounts[0]}
 	withoutPasswords.Accounts[0].Password = ""
+	withoutPasswords.Metrics.Token = ""
 	if !reflect.DeepEqual(file, withoutPasswords) {
 		t.Errorf("exported:\n%+v\nwant\n%+v", file, withoutPasswords)
 	}
 
 	// Change something, then restore the export: the settings are back,
-	// the password kept although the file has none.
+	// the password and the metrics token kept although the file has neither.
 	if rec := c.post("/settings/sip", map[string][]string{"listen_addr": {"127.0.0.1:5999"}}); rec.Code != http.StatusSeeOther {
 		t.Fatalf("change: got %d", rec.Code)
 	}
@@ -72,15 +74,19 @@ func TestExportImport(t *testing.T) {
 
 	// With the box ticked, the passwords come along, and an import sets them.
 	rec = c.get("/settings/export?include_passwords=1")
-	if !bytes.Contains(rec.Body.Bytes(), []byte(accountSecret)) {
-		t.Fatalf("export with passwords lacks the password:\n%s", rec.Body)
+	if !bytes.Contains(rec.Body.Bytes(), []byte(accountSecret)) || !bytes.Contains(rec.Body.Bytes(), []byte(`"token": "`+metricsSecret+`"`)) {
+		t.Fatalf("export with passwords lacks the password or the metrics token:\n%s", rec.Body)
 	}
 	changed := bytes.ReplaceAll(rec.Body.Bytes(), []byte(accountSecret), []byte("rotated"))
+	changed = bytes.ReplaceAll(changed, []byte(metricsSecret), []byte("rotated-metrics-token"))
 	if rec := c.upload(changed); rec.Code != http.StatusSeeOther {
 		t.Fatalf("import with a password: got %d; body:\n%s", rec.Code, rec.Body)
 	}
 	if got, _ := f.Settings(); got.Accounts[0].Password != "rotated" {
 		t.Errorf("password after importing a new one: got %q, want \"rotated\"", got.Accounts[0].Password)
+	}
+	if got, _ := f.Settings(); got.Metrics.Token != "rotated-metrics-token" {
+		t.Errorf("metrics token after importing a new one: got %q", got.Metrics.Token)
 	}
 }
 

@@ -69,7 +69,7 @@ func (d *device) restart() {
 
 // TestBrowser drives the admin page in headless chromium as a user would:
 // first start, login, settings that survive a restart, a refused value, a
-// hook lifted, a call joined and muted live, the call history, and a
+// button mapped to another action that survives a reload, a hook lifted, a call joined and muted live, the call history, and a
 // backup restored. It saves screenshots, on a desktop and on a phone-sized
 // screen, to t.ArtifactDir(): `go test -artifacts -outputdir DIR` keeps
 // them.
@@ -230,6 +230,29 @@ func TestBrowser(t *testing.T) {
 	screenshot("settings.png")
 	if got, _ := dev.backend.Settings(); got.Conferences[0].URI != "sip:conf@example.org" {
 		t.Errorf("a refused URI was saved: %q", got.Conferences[0].URI)
+	}
+
+	// The mute button's long press is mapped to recording: the page says that waits for a
+	// restart, and the choice is still there after a reload.
+	do("open the settings", chromedp.Navigate(srv.URL+"/settings"))
+	if got := eval(`document.getElementById("buttons-mute-long-press").value`); got != "send-pin" {
+		t.Errorf("the mute button's long press before the change: %q, want the default send-pin", got)
+	}
+	do("map the mute button's long press to record", chromedp.SetValue(chromedp.ID("buttons-mute-long-press"), "record"))
+	submit("save the button mapping", "#buttons button[type=submit]")
+	if got := eval(`document.querySelector("[role=status]").textContent`); !strings.Contains(got, "when the appliance restarts") {
+		t.Errorf("after saving the button mapping: notice %q, want it to say it applies at a restart", got)
+	}
+	do("reload the settings", chromedp.Reload())
+	if got := eval(`document.getElementById("buttons-mute-long-press").value`); got != "record" {
+		t.Errorf("after a reload the mute button's long press is %q, want record", got)
+	}
+	if got := eval(`document.getElementById("buttons-button-short-press").value`); got != "join-leave" {
+		t.Errorf("after a reload the call button's short press is %q, want join-leave as before", got)
+	}
+	screenshot("settings-buttons.png")
+	if got, _ := dev.backend.Settings(); !slices.Contains(got.Buttons, ButtonMapping{Trigger: "mute:long-press", Action: "record"}) {
+		t.Errorf("stored button mapping: %+v, want mute:long-press mapped to record", got.Buttons)
 	}
 
 	// A virtual hook is lifted, the handset joins and is muted from the

@@ -22,6 +22,7 @@ import (
 const (
 	accountSecret = "hunter2-secret"
 	adminPassword = "admin-password-1"
+	metricsSecret = "metrics-token-secret-42"
 )
 
 // fakeBackend keeps the settings in a real config.Store and fakes the rest:
@@ -127,19 +128,41 @@ func (f *fakeBackend) Settings() (Settings, error) {
 	return toWeb(set), nil
 }
 
-// UpdateSettings says a restart is needed when the SIP listener or the
-// accounts change, as the appliance does.
+// UpdateSettings checks the button mapping's triggers and actions against
+// ButtonChoices, and says a restart is needed when the SIP listener, the
+// accounts, the button mapping or the pins change, as the appliance does.
 func (f *fakeBackend) UpdateSettings(change func(*Settings) error) (restart bool, err error) {
 	err = f.store.Update(func(set *config.Settings) error {
 		ws := toWeb(*set)
 		if err := change(&ws); err != nil {
 			return err
 		}
-		restart = ws.SIP.ListenAddr != set.SIP.ListenAddr || !reflect.DeepEqual(toWeb(*set).Accounts, ws.Accounts)
+		c := f.ButtonChoices()
+		for i, b := range ws.Buttons {
+			if !slices.Contains(c.Triggers, b.Trigger) {
+				return &config.FieldError{Field: fmt.Sprintf("buttons[%d].trigger", i), Msg: fmt.Sprintf("unknown trigger %q", b.Trigger)}
+			}
+			if !slices.Contains(c.Actions, b.Action) {
+				return &config.FieldError{Field: fmt.Sprintf("buttons[%d].action", i), Msg: fmt.Sprintf("unknown action %q", b.Action)}
+			}
+		}
+		old := toWeb(*set)
+		restart = ws.SIP.ListenAddr != set.SIP.ListenAddr || !reflect.DeepEqual(old.Accounts, ws.Accounts) ||
+			!reflect.DeepEqual(old.Buttons, ws.Buttons) || !reflect.DeepEqual(old.Pins, ws.Pins)
 		*set = fromWeb(ws)
 		return nil
 	})
 	return restart, toWebError(err)
+}
+
+// ButtonChoices offers what the appliance's gesture mapping has.
+func (f *fakeBackend) ButtonChoices() ButtonChoices {
+	return ButtonChoices{
+		Triggers: []string{"hook:flash", "button:short-press", "button:long-press", "mute:short-press", "mute:long-press"},
+		Actions:  []string{"join-leave", "mute", "next-conference", "volume-up", "volume-down", "send-pin", "record"},
+		Default: []ButtonMapping{{Trigger: "button:long-press", Action: "next-conference"}, {Trigger: "button:short-press", Action: "join-leave"},
+			{Trigger: "hook:flash", Action: "mute"}, {Trigger: "mute:long-press", Action: "send-pin"}, {Trigger: "mute:short-press", Action: "mute"}},
+	}
 }
 
 func (f *fakeBackend) AdminPasswordSet() (bool, error) {
@@ -205,7 +228,7 @@ func hookCall(i int, offHook bool) string {
 // toWeb and fromWeb convert as the appliance's backend does; the struct
 // conversions stop compiling if the two packages' fields drift apart.
 func toWeb(c config.Settings) Settings {
-	w := Settings{SIP: SIPSettings(c.SIP), Recordings: Recordings(c.Recordings)}
+	w := Settings{SIP: SIPSettings(c.SIP), Recordings: Recordings(c.Recordings), Metrics: MetricsSettings(c.Metrics)}
 	for _, a := range c.Accounts {
 		w.Accounts = append(w.Accounts, Account(a))
 	}
@@ -228,7 +251,7 @@ func toWeb(c config.Settings) Settings {
 }
 
 func fromWeb(w Settings) config.Settings {
-	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings)}
+	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics)}
 	for _, a := range w.Accounts {
 		c.Accounts = append(c.Accounts, config.Account(a))
 	}

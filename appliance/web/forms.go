@@ -15,11 +15,32 @@ type formView struct {
 	Note      string // what the form does, e.g. when its changes apply
 	Error     string // a problem not tied to one input
 	Inputs    []inputView
-	Submit    string // label of the submit button
-	Delete    string // action of a delete button, "" = none
-	Confirm   string // question asked before deleting
-	Summary   string // when set, the form is folded under this line
-	Open      bool   // unfolds a folded form
+	Groups    []groupView // fieldsets of further inputs, after Inputs
+	Submit    string      // label of the submit button
+	Delete    string      // action of a delete button, "" = none
+	Confirm   string      // question asked before deleting
+	Summary   string      // when set, the form is folded under this line
+	Open      bool        // unfolds a folded form
+}
+
+// A groupView is a fieldset of a form's inputs under a legend.
+type groupView struct {
+	Legend string
+	Inputs []inputView
+}
+
+// inputs returns every input of the form, those of its groups too.
+func (f *formView) inputs() []*inputView {
+	var all []*inputView
+	for i := range f.Inputs {
+		all = append(all, &f.Inputs[i])
+	}
+	for g := range f.Groups {
+		for i := range f.Groups[g].Inputs {
+			all = append(all, &f.Groups[g].Inputs[i])
+		}
+	}
+	return all
 }
 
 // An inputView is one labelled input (or select) of a form.
@@ -126,10 +147,10 @@ func (f *formView) setError(prefix string, fe *FieldError) {
 		return
 	}
 	if name, ok := strings.CutPrefix(fe.Field, prefix); ok {
-		for i := range f.Inputs {
-			if f.Inputs[i].Name == name {
-				f.Inputs[i].Error = fe.Msg
-				f.Inputs[i].Autofocus = true
+		for _, in := range f.inputs() {
+			if in.Name == name {
+				in.Error = fe.Msg
+				in.Autofocus = true
 				return
 			}
 		}
@@ -140,8 +161,7 @@ func (f *formView) setError(prefix string, fe *FieldError) {
 // refill shows what the user typed in a rejected form again; passwords and
 // files are never sent back.
 func (f *formView) refill(values url.Values) {
-	for i := range f.Inputs {
-		in := &f.Inputs[i]
+	for _, in := range f.inputs() {
 		in.Autofocus = false
 		switch in.Type {
 		case "password", "file":

@@ -46,6 +46,16 @@ func TestGoldenPages(t *testing.T) {
 			}
 		}, false},
 		{"recordings", "/recordings", func(*fakeBackend) {}, true},
+		{"settings", "/settings", func(f *fakeBackend) {
+			if _, err := f.UpdateSettings(func(s *Settings) error {
+				s.Buttons = []ButtonMapping{{Trigger: "button:short-press", Action: "join-leave"}, {Trigger: "mute:long-press", Action: "record"}}
+				s.Pins = []PinOverride{{Handset: 1, Hook: "GPIO5", MuteLED: "mcp23017:0x20:B7"}}
+				s.Metrics = MetricsSettings{Access: MetricsToken, Token: metricsSecret}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

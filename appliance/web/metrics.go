@@ -1,9 +1,13 @@
 package web
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -95,10 +99,34 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// MetricsSettings says who may read /metrics (see config.MetricsSettings).
+// Its token is write-only on the page, like an account's password: never
+// shown, kept when a form leaves it empty, and exported only with the
+// passwords.
+type MetricsSettings struct {
+	Access string `json:"access"` // MetricsLoopback (also ""), MetricsToken or MetricsOff
+	Token  string `json:"token"`  // the bearer token of MetricsToken
+}
+
+// LogValue implements slog.LogValuer; it leaves the token out.
+func (m MetricsSettings) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("access", m.Access), slog.Bool("token_set", m.Token != ""))
+}
+
+// The access modes of /metrics.
+const (
+	// MetricsLoopback answers loopback clients without a session, others with one.
+	MetricsLoopback = "loopback"
+	// MetricsToken answers any client that sends "Authorization: Bearer <token>", and no other.
+	MetricsToken = "token"
+	// MetricsOff answers nobody: 404 Not Found.
+	MetricsOff = "off"
+)
+
 // metrics serves Prometheus metrics: the process's, Go's, and the
-// appliance's state, from a registry of this handler's own. Loopback
-// clients need no session (a Prometheus agent on the device); others need
-// one, like any page.
+// appliance's state, from a registry of this handler's own, to the clients
+// the metrics settings let in. It reads them at every request, so that a
+// change applies at once.
 func (s *server) metrics() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -111,11 +139,75 @@ func (s *server) metrics() http.Handler {
 	})
 	guarded := s.api(h.ServeHTTP)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if clientAddr(r).IsLoopback() {
-			h.ServeHTTP(w, r)
+		set, err := s.backend.Settings()
+		if err != nil {
+			s.fail(w, "read metrics settings", err)
 			return
 		}
-		guarded.ServeHTTP(w, r)
+		switch set.Metrics.Access {
+		case MetricsOff:
+			http.NotFound(w, r)
+		case MetricsToken:
+			if !bearerIs(r, set.Metrics.Token) {
+				s.log.Debug("metrics refused: no valid token", "client", clientAddr(r))
+				w.Header().Set("WWW-Authenticate", `Bearer realm="partyline metrics"`)
+				http.Error(w, "a valid bearer token is needed", http.StatusUnauthorized)
+				return
+			}
+			h.ServeHTTP(w, r)
+		default:
+			if clientAddr(r).IsLoopback() {
+				h.ServeHTTP(w, r)
+				return
+			}
+			guarded.ServeHTTP(w, r)
+		}
+	})
+}
+
+// bearerIs reports whether r carries "Authorization: Bearer token". It compares hashes,
+// in constant time, so that neither the token nor its length leaks through timing.
+func bearerIs(r *http.Request, token string) bool {
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return false
+	}
+	have, want := sha256.Sum256([]byte(strings.TrimSpace(got))), sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(have[:], want[:]) == 1
+}
+
+// metricsForm draws the metrics settings; the token is never sent back.
+func metricsForm(m MetricsSettings) formView {
+	const id = "metrics"
+	access := input(id, "access", "Who may read /metrics", "")
+	access.Type = "select"
+	access.Options = []optionView{
+		{Value: MetricsLoopback, Label: "this device without logging in; others logged in"},
+		{Value: MetricsToken, Label: "any client with the bearer token"},
+		{Value: MetricsOff, Label: "nobody"},
+	}
+	if m.Access == "" {
+		m.Access = MetricsLoopback
+	}
+	access.selectValue(m.Access)
+	token := inputView{ID: id + "-token", Name: "token", Label: "Bearer token", Type: "password", Autocomplete: "new-password",
+		Hint: "At least 16 letters, digits and - . _ ~ + / =; clients send it as Authorization: Bearer and the token."}
+	if m.Token != "" {
+		token.Hint += " Leave empty to keep the stored token."
+	}
+	return formView{ID: id, Method: "post", Action: "/settings/metrics", Submit: "Save",
+		Note:   "Changes apply at once. With the bearer token, only the token lets a client in: a login does not.",
+		Inputs: []inputView{access, token},
+	}
+}
+
+func (s *server) saveMetrics(w http.ResponseWriter, r *http.Request) {
+	s.save(w, r, "metrics", func(set *Settings, v url.Values) (string, error) {
+		set.Metrics.Access = formText(v, "access")
+		if t := v.Get("token"); t != "" {
+			set.Metrics.Token = t
+		}
+		return "metrics.", nil
 	})
 }
 

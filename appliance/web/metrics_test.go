@@ -1,7 +1,9 @@
 package web
 
 import (
+	"cmp"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -73,5 +75,124 @@ func TestMetrics(t *testing.T) {
 	remote.login(adminPassword)
 	if rec := remote.get("/metrics"); rec.Code != http.StatusOK {
 		t.Errorf("from another host with a session: got %d, want 200", rec.Code)
+	}
+}
+
+// setMetrics stores the metrics settings m, as the settings page would.
+func setMetrics(t *testing.T, f *fakeBackend, m MetricsSettings) {
+	t.Helper()
+	if _, err := f.UpdateSettings(func(s *Settings) error { s.Metrics = m; return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMetricsAccess asks for /metrics in each access mode: from loopback and from another
+// host, with and without a session, with the right token, a wrong one and none. Each mode
+// applies to the next request, without a restart.
+func TestMetricsAccess(t *testing.T) {
+	f := newFake(t)
+	h := newHandler(f)
+	local := &client{t: t, h: h, remote: "127.0.0.1:40000"}
+	remote := &client{t: t, h: h, remote: "192.0.2.9:40000"}
+	session := &client{t: t, h: h, remote: "192.0.2.10:40000"}
+	session.login(adminPassword)
+	bearer := func(c *client, auth string) int {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		return c.do(req).Code
+	}
+	const right = "Bearer " + metricsSecret
+	wrongs := []string{"", "Bearer", "Bearer ", "Bearer wrong-token-0123456789", "Bearer " + metricsSecret + "x",
+		"Bearer " + metricsSecret[:len(metricsSecret)-1], "Basic " + metricsSecret, metricsSecret}
+
+	for _, tt := range []struct {
+		mode    MetricsSettings
+		local   int // loopback, no session, no token
+		remote  int // another host, no session, no token
+		session int // another host with a session, no token
+		token   int // another host with the right token
+		wrong   int // loopback and another host, each wrong token
+	}{
+		{MetricsSettings{}, 200, 401, 200, 401, 0},
+		{MetricsSettings{Access: MetricsLoopback, Token: metricsSecret}, 200, 401, 200, 401, 0},
+		{MetricsSettings{Access: MetricsToken, Token: metricsSecret}, 401, 401, 401, 200, 401},
+		{MetricsSettings{Access: MetricsOff, Token: metricsSecret}, 404, 404, 404, 404, 404},
+	} {
+		setMetrics(t, f, tt.mode)
+		name := cmp.Or(tt.mode.Access, "default")
+		if got := bearer(local, ""); got != tt.local {
+			t.Errorf("%s, from loopback: got %d, want %d", name, got, tt.local)
+		}
+		if got := bearer(remote, ""); got != tt.remote {
+			t.Errorf("%s, from another host: got %d, want %d", name, got, tt.remote)
+		}
+		if got := bearer(session, ""); got != tt.session {
+			t.Errorf("%s, with a session: got %d, want %d", name, got, tt.session)
+		}
+		if got := bearer(remote, right); got != tt.token {
+			t.Errorf("%s, with the token: got %d, want %d", name, got, tt.token)
+		}
+		if tt.wrong == 0 {
+			continue
+		}
+		for _, auth := range wrongs {
+			for _, c := range []*client{local, remote} {
+				if got := bearer(c, auth); got != tt.wrong {
+					t.Errorf("%s, from %s with Authorization %q: got %d, want %d", name, c.remote, auth, got, tt.wrong)
+				}
+			}
+		}
+	}
+
+	setMetrics(t, f, MetricsSettings{Access: MetricsToken, Token: metricsSecret})
+	rec := remote.do(func() *http.Request {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.Header.Set("Authorization", "bearer "+metricsSecret) // the scheme is case-insensitive
+		return req
+	}())
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "partyline_handset_state") {
+		t.Errorf("with the token, scheme in lower case: got %d", rec.Code)
+	}
+	rec = remote.get("/metrics")
+	if got := rec.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer ") {
+		t.Errorf("refused without a token: WWW-Authenticate %q, want a Bearer challenge", got)
+	}
+	if strings.Contains(rec.Body.String(), "partyline_") {
+		t.Errorf("refused, yet the body has metrics:\n%s", rec.Body)
+	}
+}
+
+// TestMetricsOverLoopback scrapes a real server on loopback, where the client's address is
+// the socket's: the default mode answers, token mode wants the token.
+func TestMetricsOverLoopback(t *testing.T) {
+	f := newFake(t)
+	srv := httptest.NewServer(newHandler(f))
+	defer srv.Close()
+	get := func(auth string) int {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(""); got != http.StatusOK {
+		t.Errorf("default mode: got %d, want 200", got)
+	}
+	setMetrics(t, f, MetricsSettings{Access: MetricsToken, Token: metricsSecret})
+	if got := get(""); got != http.StatusUnauthorized {
+		t.Errorf("token mode without the token: got %d, want 401", got)
+	}
+	if got := get("Bearer " + metricsSecret); got != http.StatusOK {
+		t.Errorf("token mode with the token: got %d, want 200", got)
 	}
 }

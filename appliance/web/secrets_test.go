@@ -36,9 +36,11 @@ func (b *syncBuffer) String() string {
 // password, an account password just typed, or the admin password.
 func TestSecretsNeverSent(t *testing.T) {
 	const typed = "typed-secret-123"
-	secrets := []string{accountSecret, typed, adminPassword}
+	const typedToken = "typed-metrics-token-456"
+	secrets := []string{accountSecret, typed, adminPassword, metricsSecret, typedToken}
 	var logs syncBuffer
 	f := newFakeRecorder(t)
+	setMetrics(t, f.fakeBackend, MetricsSettings{Access: MetricsLoopback, Token: metricsSecret})
 	c := &client{t: t, h: Handler(f, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}
 	responses := map[string]*httptest.ResponseRecorder{
 		"wrong login": c.login("wrong " + adminPassword),
@@ -48,13 +50,28 @@ func TestSecretsNeverSent(t *testing.T) {
 	cancel() // the stream sends its first event, then sees the client gone
 	events := httptest.NewRequestWithContext(oneEvent, "GET", "/events", nil)
 
-	for _, path := range []string{"/", "/settings", "/settings?saved=restart", "/api/status", "/settings/export", "/login", "/setup", "/history", "/api/history", "/recordings", "/api/recordings"} {
+	for _, path := range []string{"/", "/settings", "/settings?saved=account-restart", "/api/status", "/settings/export", "/login", "/setup", "/history", "/api/history", "/recordings", "/api/recordings"} {
 		responses["GET "+path] = c.get(path)
 	}
 	responses["GET /events"] = c.do(events)
 	c.remote = "127.0.0.1:9999"
 	responses["GET /metrics"] = c.get("/metrics")
 	c.remote = ""
+	responses["refused metrics form"] = c.post("/settings/metrics", url.Values{"access": {"everyone"}, "token": {typedToken}})
+	responses["refused metrics token"] = c.post("/settings/metrics", url.Values{"access": {"token"}, "token": {typedToken + " with a space"}})
+	responses["saved metrics form"] = c.post("/settings/metrics", url.Values{"access": {"token"}, "token": {""}})
+	responses["GET /settings with token access"] = c.get("/settings")
+	responses["GET /settings/export with token access"] = c.get("/settings/export")
+	responses["GET /metrics with the token"] = c.do(func() *http.Request {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+metricsSecret)
+		return req
+	}())
+	responses["GET /metrics with a wrong token"] = c.do(func() *http.Request {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+typedToken)
+		return req
+	}())
 	responses["refused account form"] = c.post("/settings/accounts/alice",
 		url.Values{"user": {"alice"}, "password": {typed}, "domain": {"bad domain"}})
 	responses["refused new account"] = c.post("/settings/accounts",
@@ -97,5 +114,8 @@ func TestSecretsNeverSent(t *testing.T) {
 	}
 	if set, _ := f.Settings(); set.Accounts[0].Password != accountSecret {
 		t.Errorf("saving the account with an empty password changed it to %q", set.Accounts[0].Password)
+	}
+	if set, _ := f.Settings(); set.Metrics != (MetricsSettings{Access: MetricsToken, Token: metricsSecret}) {
+		t.Errorf("saving token access with an empty token: %+v, want the stored token kept", set.Metrics)
 	}
 }

@@ -26,6 +26,7 @@ type Settings struct {
 	Bridges     []Bridge        `json:"bridges"`
 	Pins        []PinOverride   `json:"pins"`
 	Buttons     []ButtonMapping `json:"buttons"`
+	Metrics     MetricsSettings `json:"metrics"`
 }
 
 // A Bridge takes incoming calls that dial User into a conference (see config.Bridge).
@@ -141,6 +142,9 @@ type settingsPage struct {
 	NewConference formView
 	Bridges       []formView
 	NewBridge     formView
+	Buttons       formView
+	Pins          []formView
+	Metrics       formView
 	Export        formView
 	Import        formView
 }
@@ -169,16 +173,42 @@ func (f *failure) apply(form *formView) {
 }
 
 // savedNotices are what the settings page says after a redirect, by the
-// value of its "saved" query.
+// value of its "saved" query: the section saved and whether the backend
+// said that part of the change waits for a restart (see savedNotice).
 var savedNotices = map[string]string{
-	"live":             "Saved. Handsets use it from their next call; a call in progress keeps going.",
-	"restart":          "Saved. Part of the change takes effect when the appliance restarts.",
-	"imported-live":    "Settings imported. Handsets use them from their next call.",
-	"imported-restart": "Settings imported. Part of them take effect when the appliance restarts.",
+	"sip-restart":      "Saved. The SIP listener moves to the new address when the appliance restarts.",
+	"account-live":     "Saved; nothing changed.",
+	"account-restart":  "Saved. Calls use it from the next one; the registrations change when the appliance restarts.",
+	"handset-live":     "Saved. The levels apply at once; the rest from the handset's next call, and a call in progress keeps going.",
+	"conference-live":  "Saved. Handsets use it from their next call, the recorder and the announcer from when the next handset joins; calls in progress keep going.",
+	"bridge-live":      "Saved. It applies from the next incoming call; bridged calls in progress keep going.",
+	"recordings-live":  "Saved. Recordings that start from now on keep this much space free; one in progress keeps the reserve it started with.",
+	"buttons-restart":  "Saved. The handsets use the new button mapping when the appliance restarts.",
+	"pins-restart":     "Saved. The appliance opens the new pins when it restarts.",
+	"metrics-live":     "Saved. /metrics answers as configured from now on.",
+	"imported-live":    "Settings imported. Handsets use them from their next call, their levels and the metrics access at once; calls in progress keep going.",
+	"imported-restart": "Settings imported. Part of them (the SIP listener, the registrations, handset IDs and channels, pins or the button mapping) take effect when the appliance restarts.",
+}
+
+// savedNotice is the notice for the "saved" query q, "" for none. A section without its
+// own notice gets a general one.
+func savedNotice(q string) string {
+	if n, ok := savedNotices[q]; ok {
+		return n
+	}
+	switch {
+	case q == "":
+		return ""
+	case strings.HasSuffix(q, "-restart"):
+		return "Saved. Part of the change takes effect when the appliance restarts."
+	case strings.HasSuffix(q, "-live"):
+		return "Saved; nothing changed that waits for a restart."
+	}
+	return ""
 }
 
 func (s *server) settings(w http.ResponseWriter, r *http.Request) {
-	s.renderSettings(w, http.StatusOK, nil, savedNotices[r.URL.Query().Get("saved")])
+	s.renderSettings(w, http.StatusOK, nil, savedNotice(r.URL.Query().Get("saved")))
 }
 
 func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, notice string) {
@@ -207,6 +237,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}
 	f.apply(&p.SIP)
 	p.Recordings = formView{ID: "recordings", Method: "post", Action: "/settings/recordings", Submit: "Save",
+		Note: "Recordings that start from now on use it; one in progress keeps the reserve it started with.",
 		Inputs: []inputView{func() inputView {
 			in := input("recordings", "reserve_mb", "Space kept free (MB)", "")
 			if set.Recordings.ReserveMB != 0 {
@@ -317,9 +348,19 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}())
 	f.apply(&p.NewBridge)
 
+	p.Buttons = buttonsForm(set.Buttons, s.backend.ButtonChoices())
+	f.apply(&p.Buttons)
+	for i, h := range s.backend.Status().Handsets {
+		form := pinsForm(i, h.Name, set.Pins)
+		f.apply(&form)
+		p.Pins = append(p.Pins, form)
+	}
+	p.Metrics = metricsForm(set.Metrics)
+	f.apply(&p.Metrics)
+
 	p.Export = formView{ID: "export", Method: "get", Action: "/settings/export", Submit: "Download settings",
-		Note: "A JSON file of every setting. Without passwords, importing it keeps the passwords stored for accounts of the same ID.",
-		Inputs: []inputView{{ID: "export-include_passwords", Name: "include_passwords", Label: "Include account passwords",
+		Note: "A JSON file of every setting. Without the secrets, importing it keeps the passwords stored for accounts of the same ID, and the stored metrics token.",
+		Inputs: []inputView{{ID: "export-include_passwords", Name: "include_passwords", Label: "Include account passwords and the metrics token",
 			Type: "checkbox", Value: "1"}},
 	}
 	p.Import = formView{ID: "import", Method: "post", Action: "/settings/import", Multipart: true, Submit: "Import settings",
@@ -424,6 +465,13 @@ func bridgeForm(id string, b Bridge, conferenceIDs, accountIDs []string) formVie
 // the browser goes back to the form. change returns the path of what the
 // form edits (see failure.prefix).
 func (s *server) save(w http.ResponseWriter, r *http.Request, form string, change func(*Settings, url.Values) (prefix string, err error)) {
+	s.saveLocal(w, r, form, change, nil)
+}
+
+// saveLocal is save for a form whose inputs are not named as the settings are: local,
+// unless nil, turns the backend's field errors into the form's before they are shown.
+func (s *server) saveLocal(w http.ResponseWriter, r *http.Request, form string,
+	change func(*Settings, url.Values) (prefix string, err error), local func(*FieldError) *FieldError) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
 		return
@@ -438,13 +486,23 @@ func (s *server) save(w http.ResponseWriter, r *http.Request, form string, chang
 	switch {
 	case errors.As(err, &fe):
 		s.log.Info("settings refused", "form", form, "field", fe.Field, "reason", fe.Msg)
+		if local != nil {
+			fe = local(fe)
+		}
 		s.renderSettings(w, http.StatusBadRequest, &failure{form: form, values: r.PostForm, prefix: prefix, err: fe}, "")
 	case err != nil:
 		s.fail(w, "save settings", err)
 	default:
 		s.log.Info("settings saved", "form", form, "restart", restart)
-		http.Redirect(w, r, "/settings?saved="+appliesWhen("", restart)+"#"+form, http.StatusSeeOther)
+		http.Redirect(w, r, "/settings?saved="+appliesWhen(section(form)+"-", restart)+"#"+form, http.StatusSeeOther)
 	}
+}
+
+// section is the kind of settings the form called form edits, such as "account" for
+// "account-alice" and "new-account".
+func section(form string) string {
+	kind, _, _ := strings.Cut(strings.TrimPrefix(form, "new-"), "-")
+	return kind
 }
 
 // appliesWhen is the "saved" query that says when a change applies.

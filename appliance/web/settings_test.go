@@ -98,6 +98,15 @@ func TestSettingsRefused(t *testing.T) {
 			"conference-main-announcer_prefix", "", "must differ from the recorder's"},
 		{"reserve not a number", "/settings/recordings", url.Values{"reserve_mb": {"lots"}}, "recordings-reserve_mb", "", "not a whole number"},
 		{"reserve negative", "/settings/recordings", url.Values{"reserve_mb": {"-1"}}, "recordings-reserve_mb", "", "is not 0 (default)"},
+		{"button mapped to an unknown action", "/settings/buttons", url.Values{"button:short-press": {"join-leave"}, "mute:long-press": {"dance"}},
+			"buttons-mute-long-press", "", `unknown action "dance"`},
+		{"no gesture mapped", "/settings/buttons", url.Values{"hook:flash": {""}, "mute:short-press": {""}}, "", "buttons", "map at least one gesture"},
+		{"pin not a line", "/settings/pins/1", url.Values{"hook": {"pin 5"}}, "pins-1-hook", "", "is not a GPIO line"},
+		{"second pin not a line", "/settings/pins/0", url.Values{"hook": {"GPIO5"}, "mute_led": {"mcp23017:0x20:C9"}}, "pins-0-mute_led", "", "is not a GPIO line"},
+		{"metrics access unknown", "/settings/metrics", url.Values{"access": {"public"}}, "metrics-access", "", "is not loopback, token or off"},
+		{"metrics token missing", "/settings/metrics", url.Values{"access": {"token"}}, "metrics-token", "", "token access needs a token"},
+		{"metrics token short", "/settings/metrics", url.Values{"access": {"token"}, "token": {"short"}}, "metrics-token", "", "must have 16 to 256 characters"},
+		{"metrics token with a space", "/settings/metrics", url.Values{"access": {"token"}, "token": {"a token with spaces 123"}}, "metrics-token", "", "may contain only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,10 +127,10 @@ func TestSettingsRefused(t *testing.T) {
 			switch {
 			case tt.input != "":
 				checkFieldError(t, body, tt.input, tt.msg)
-				// What was typed is there to correct, unless it is a select.
+				// What was typed is there to correct, unless it is a select or a password.
 				// Input ids end in "-" and the input's name.
 				typed := tt.form.Get(tt.input[strings.LastIndex(tt.input, "-")+1:])
-				if tag, _ := inputTag(body, tt.input); typed != "" && !strings.HasPrefix(tag, "<select") &&
+				if tag, _ := inputTag(body, tt.input); typed != "" && !strings.HasPrefix(tag, "<select") && !strings.Contains(tag, `type="password"`) &&
 					!strings.Contains(tag, `value="`+template.HTMLEscapeString(typed)+`"`) {
 					t.Errorf("input %s does not show what was typed (%q): %s", tt.input, typed, tag)
 				}
@@ -146,6 +155,17 @@ func TestSettingsRefused(t *testing.T) {
 	}
 }
 
+// values are what a browser posts for form as it is drawn: its text inputs and selects.
+func (f formView) values() url.Values {
+	v := url.Values{}
+	for _, in := range f.inputs() {
+		if in.Type == "text" || in.Type == "select" {
+			v.Set(in.Name, in.Value)
+		}
+	}
+	return v
+}
+
 // withConference sets a field of a conference form.
 func withConference(v url.Values, name, value string) url.Values {
 	v.Set(name, value)
@@ -163,79 +183,104 @@ func TestSettingsSaved(t *testing.T) {
 	}{
 		{"handset conference", "/settings/handsets/h2",
 			url.Values{"name": {" Garden "}, "display_name": {"Out back"}, "account": {"alice"}, "conference": {"main"}},
-			"/settings?saved=live#handset-h2",
+			"/settings?saved=handset-live#handset-h2",
 			func(s Settings) bool {
 				return s.Handsets[1] == Handset{ID: "h2", Name: "Garden", Channel: 1, Account: "alice", DisplayName: "Out back", Conference: "main"}
 			}},
 		{"handset levels", "/settings/handsets/h2",
 			url.Values{"name": {"Garden"}, "mic_gain_db": {"-6.5"}, "ear_gain_db": {"3"}, "sidetone_percent": {"10"}},
-			"/settings?saved=live#handset-h2",
+			"/settings?saved=handset-live#handset-h2",
 			func(s Settings) bool {
 				h := s.Handsets[1]
 				return h.MicGainDB == -6.5 && h.EarGainDB == 3 && h.SidetonePercent == 10
 			}},
 		{"account over TLS", "/settings/accounts/alice",
 			url.Values{"user": {"alice"}, "domain": {"example.org"}, "transport": {"tls"}, "ca_file": {"/etc/partyline/ca.pem"}},
-			"/settings?saved=restart#account-alice",
+			"/settings?saved=account-restart#account-alice",
 			func(s Settings) bool {
 				return s.Accounts[0].Transport == "tls" && s.Accounts[0].CAFile == "/etc/partyline/ca.pem"
 			}},
 		{"handset identity", "/settings/handsets/h2",
 			url.Values{"name": {"Garden"}, "account": {"alice"}, "conference": {"main"},
 				"identity": {"generated"}, "identity_prefix": {"rec"}, "private": {"on"}, "assert_identity": {"on"}},
-			"/settings?saved=live#handset-h2",
+			"/settings?saved=handset-live#handset-h2",
 			func(s Settings) bool {
 				h := s.Handsets[1]
 				return h.Identity == "generated" && h.IdentityPrefix == "rec" && h.Private && h.AssertIdentity
 			}},
 		{"conference", "/settings/conferences/main",
 			url.Values{"name": {"Main"}, "uri": {"sips:bridge@example.org:5061"}, "pin": {"42#"}},
-			"/settings?saved=live#conference-main",
+			"/settings?saved=conference-live#conference-main",
 			func(s Settings) bool {
 				return s.Conferences[0].URI == "sips:bridge@example.org:5061" && s.Conferences[0].PIN == "42#"
 			}},
 		{"conference services", "/settings/conferences/main",
 			url.Values{"name": {"Main"}, "uri": {"sip:conf@example.org"}, "record": {"on"}, "announce": {" tone:440:1s ,welcome.wav,, "},
 				"announce_loop": {"on"}, "service_account": {"alice"}, "recorder_prefix": {"tape"}, "announcer_prefix": {"voice"}},
-			"/settings?saved=live#conference-main",
+			"/settings?saved=conference-live#conference-main",
 			func(s Settings) bool {
 				c := s.Conferences[0]
 				return reflect.DeepEqual(c, Conference{ID: "main", Name: "Main", URI: "sip:conf@example.org", Record: true,
 					Announce: []string{"tone:440:1s", "welcome.wav"}, AnnounceLoop: true, ServiceAccount: "alice",
 					RecorderPrefix: "tape", AnnouncerPrefix: "voice"})
 			}},
-		{"reserve", "/settings/recordings", url.Values{"reserve_mb": {"250"}}, "/settings?saved=live#recordings",
+		{"reserve", "/settings/recordings", url.Values{"reserve_mb": {"250"}}, "/settings?saved=recordings-live#recordings",
 			func(s Settings) bool { return s.Recordings.ReserveMB == 250 }},
 		{"listen address needs a restart", "/settings/sip", url.Values{"listen_addr": {"127.0.0.1:5070"}},
-			"/settings?saved=restart#sip",
+			"/settings?saved=sip-restart#sip",
 			func(s Settings) bool { return s.SIP.ListenAddr == "127.0.0.1:5070" }},
 		{"account edit with no password keeps it", "/settings/accounts/alice",
 			url.Values{"user": {"alice2"}, "domain": {"example.org"}, "password": {""}, "expires_seconds": {"600"}},
-			"/settings?saved=restart#account-alice",
+			"/settings?saved=account-restart#account-alice",
 			func(s Settings) bool {
 				a := s.Accounts[0]
 				return a.User == "alice2" && a.Password == accountSecret && a.ExpiresSeconds == 600 && a.Proxy == ""
 			}},
 		{"account edit with a password replaces it", "/settings/accounts/alice",
 			url.Values{"user": {"alice"}, "domain": {"example.org"}, "password": {"new secret"}},
-			"/settings?saved=restart#account-alice",
+			"/settings?saved=account-restart#account-alice",
 			func(s Settings) bool { return s.Accounts[0].Password == "new secret" }},
 		{"new account", "/settings/accounts",
 			url.Values{"id": {"bob"}, "user": {"bob"}, "domain": {"10.0.0.1"}, "password": {"bobs"}},
-			"/settings?saved=restart#new-account",
+			"/settings?saved=account-restart#new-account",
 			func(s Settings) bool {
 				return len(s.Accounts) == 2 && s.Accounts[1] == Account{ID: "bob", User: "bob", Password: "bobs", Domain: "10.0.0.1"}
 			}},
 		{"new conference", "/settings/conferences",
 			url.Values{"id": {"side"}, "name": {"Side"}, "uri": {"sip:side@example.org"}},
-			"/settings?saved=live#new-conference",
+			"/settings?saved=conference-live#new-conference",
 			func(s Settings) bool { return len(s.Conferences) == 2 && s.Conferences[1].ID == "side" }},
 		{"delete an unused conference", "/settings/conferences/side/delete", nil,
-			"/settings?saved=live#conference-side",
+			"/settings?saved=conference-live#conference-side",
 			func(s Settings) bool { return len(s.Conferences) == 1 }},
 		{"delete an unused account", "/settings/accounts/bob/delete", nil,
-			"/settings?saved=restart#account-bob",
+			"/settings?saved=account-restart#account-bob",
 			func(s Settings) bool { return len(s.Accounts) == 1 }},
+		{"default button mapping kept as the default", "/settings/buttons", buttonsForm(nil, (&fakeBackend{}).ButtonChoices()).values(),
+			"/settings?saved=buttons-live#buttons",
+			func(s Settings) bool { return s.Buttons == nil }},
+		{"button mapping", "/settings/buttons", url.Values{"mute:long-press": {"record"}, "button:short-press": {"join-leave"}, "hook:flash": {""}},
+			"/settings?saved=buttons-restart#buttons",
+			func(s Settings) bool {
+				return reflect.DeepEqual(s.Buttons, []ButtonMapping{{"button:short-press", "join-leave"}, {"mute:long-press", "record"}})
+			}},
+		{"pins", "/settings/pins/1", url.Values{"hook": {" GPIO5 "}, "mute_led": {"mcp23017:0x20:B7"}},
+			"/settings?saved=pins-restart#pins-1",
+			func(s Settings) bool {
+				return reflect.DeepEqual(s.Pins, []PinOverride{{Handset: 1, Hook: "GPIO5", MuteLED: "mcp23017:0x20:B7"}})
+			}},
+		{"pins of another handset", "/settings/pins/0", url.Values{"led": {"GPIO6"}},
+			"/settings?saved=pins-restart#pins-0",
+			func(s Settings) bool { return len(s.Pins) == 2 && s.Pins[1] == PinOverride{Handset: 0, LED: "GPIO6"} }},
+		{"pins emptied", "/settings/pins/1", url.Values{"hook": {""}},
+			"/settings?saved=pins-restart#pins-1",
+			func(s Settings) bool { return reflect.DeepEqual(s.Pins, []PinOverride{{Handset: 0, LED: "GPIO6"}}) }},
+		{"metrics token", "/settings/metrics", url.Values{"access": {"token"}, "token": {metricsSecret}},
+			"/settings?saved=metrics-live#metrics",
+			func(s Settings) bool { return s.Metrics == MetricsSettings{Access: "token", Token: metricsSecret} }},
+		{"metrics off keeps the token", "/settings/metrics", url.Values{"access": {"off"}, "token": {""}},
+			"/settings?saved=metrics-live#metrics",
+			func(s Settings) bool { return s.Metrics == MetricsSettings{Access: "off", Token: metricsSecret} }},
 	} {
 		rec := c.post(tt.path, tt.form)
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != tt.location {
@@ -251,9 +296,25 @@ func TestSettingsSaved(t *testing.T) {
 		}
 	}
 
-	for query, want := range map[string]string{"live": "from their next call", "restart": "when the appliance restarts"} {
+	for query, want := range map[string]string{
+		"handset-live": "The levels apply at once", "conference-live": "from their next call",
+		"account-restart": "the registrations change when the appliance restarts", "sip-restart": "when the appliance restarts",
+		"buttons-restart": "new button mapping when the appliance restarts", "pins-restart": "new pins when it restarts",
+		"metrics-live": "from now on", "recordings-live": "one in progress keeps the reserve",
+		"bridge-live": "next incoming call", "sip-live": "nothing changed", "new-thing-restart": "when the appliance restarts",
+	} {
 		if rec := c.get("/settings?saved=" + query); !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("settings page after saved=%s lacks %q", query, want)
+		}
+	}
+}
+
+// TestPinsOfNoHandset refuses pins for a handset the board does not have.
+func TestPinsOfNoHandset(t *testing.T) {
+	c := loggedIn(t, newFake(t))
+	for _, path := range []string{"/settings/pins/2", "/settings/pins/-1", "/settings/pins/x"} {
+		if rec := c.post(path, url.Values{"hook": {"GPIO5"}}); rec.Code != http.StatusNotFound {
+			t.Errorf("POST %s: got %d, want 404", path, rec.Code)
 		}
 	}
 }
@@ -276,6 +337,12 @@ func TestSettingsPage(t *testing.T) {
 		`<select id="conference-main-service_account" name="service_account"`, `<option value="" selected>the first account</option>`,
 		`name="recorder_prefix"`, `name="announcer_prefix"`, `action="/settings/recordings"`, `name="reserve_mb"`,
 		"<details><summary>Add an account</summary>", "<details><summary>Add a conference</summary>",
+		`action="/settings/buttons"`, "<legend>Hook switch</legend>", "<legend>Call button</legend>", "<legend>Mute button</legend>",
+		`<label for="buttons-mute-long-press">Long press</label>`, `<select id="buttons-mute-long-press" name="mute:long-press">`,
+		`<option value="send-pin" selected>send-pin</option>`, `<option value="">nothing</option>`, "This is the default mapping.",
+		"changes apply after a restart",
+		`action="/settings/pins/0"`, `action="/settings/pins/1"`, "Garden (handset 2)", `<label for="pins-1-mute_led">Mute LED</label>`,
+		`action="/settings/metrics"`, `<option value="loopback" selected>`, `<input id="metrics-token" name="token" type="password"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("settings page lacks %q", want)

@@ -18,8 +18,9 @@
 // restart logs everyone out. Failed logins are limited per client address
 // (MaxLoginFailures per LoginWindow, then 429 Too Many Requests with
 // Retry-After). Requests from other sites that change anything are refused
-// with 403 (http.CrossOriginProtection). /metrics answers loopback clients
-// without a session, and others only with one.
+// with 403 (http.CrossOriginProtection). /metrics answers as the metrics
+// settings say: loopback clients without a session and others only with one
+// (the default), any client with the bearer token, or nobody.
 //
 // Scripts: GET /api/status, GET /api/history and GET /api/recordings answer
 // JSON; GET /events
@@ -79,6 +80,9 @@ type Backend interface {
 	// is saved and that error is returned. restart reports whether some of
 	// the change takes effect only when the appliance restarts.
 	UpdateSettings(change func(*Settings) error) (restart bool, err error)
+	// ButtonChoices returns what the button mapping can say: the
+	// triggers, the actions and the mapping that applies without one.
+	ButtonChoices() ButtonChoices
 
 	// AdminPasswordSet reports whether the admin password has been set.
 	// Once it returns true it must not return false again.
@@ -240,6 +244,9 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("POST /settings/bridges", s.page(s.addBridge))
 	mux.Handle("POST /settings/bridges/{id}", s.page(s.saveBridge))
 	mux.Handle("POST /settings/bridges/{id}/delete", s.page(s.deleteBridge))
+	mux.Handle("POST /settings/buttons", s.page(s.saveButtons))
+	mux.Handle("POST /settings/pins/{handset}", s.page(s.savePins))
+	mux.Handle("POST /settings/metrics", s.page(s.saveMetrics))
 	mux.Handle("GET /settings/export", s.page(s.export))
 	mux.Handle("POST /settings/import", s.page(s.importSettings))
 	if rec, ok := b.(Recorder); ok {

@@ -41,6 +41,9 @@ func (a Action) String() string {
 	return "action(" + strconv.Itoa(int(a)) + ")"
 }
 
+// Actions returns every action, in the order of their values.
+func Actions() []Action { return slices.Sorted(maps.Keys(actionNames)) }
+
 // ParseAction returns the action called s, as String writes it.
 func ParseAction(s string) (Action, error) {
 	for a, name := range actionNames {

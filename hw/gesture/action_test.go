@@ -137,3 +137,21 @@ func TestTextEncoding(t *testing.T) {
 		t.Error("unmarshal of an unknown action succeeded")
 	}
 }
+
+// TestLists checks that Actions and Gestures list every name once, in the order of the
+// values, so that a new action or gesture reaches the admin page's choices by itself.
+func TestLists(t *testing.T) {
+	actions := Actions()
+	if len(actions) != len(actionNames) {
+		t.Errorf("Actions() = %v, want all %d", actions, len(actionNames))
+	}
+	for i, a := range actions {
+		if _, ok := actionNames[a]; !ok || i > 0 && actions[i-1] >= a {
+			t.Errorf("Actions() = %v: %v is unknown or out of order", actions, a)
+		}
+	}
+	gestures := Gestures()
+	if len(gestures) != len(gestureNames) || gestures[0] != OffHook || gestures[len(gestures)-1] != LongPress {
+		t.Errorf("Gestures() = %v, want off-hook to long-press", gestures)
+	}
+}

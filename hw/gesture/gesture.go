@@ -3,6 +3,8 @@ package gesture
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -34,6 +36,9 @@ func (g Gesture) String() string {
 	}
 	return "gesture(" + strconv.Itoa(int(g)) + ")"
 }
+
+// Gestures returns every gesture, in the order of their values.
+func Gestures() []Gesture { return slices.Sorted(maps.Keys(gestureNames)) }
 
 // ParseGesture returns the gesture called s, as String writes it.
 func ParseGesture(s string) (Gesture, error) {

@@ -1,0 +1,60 @@
+package config
+
+import (
+	"log/slog"
+	"strings"
+)
+
+// MetricsSettings says who may read the admin page's /metrics.
+type MetricsSettings struct {
+	// Access is MetricsLoopback (also ""), MetricsToken or MetricsOff.
+	Access string `json:"access"`
+	// Token is the bearer token of MetricsToken: a secret, never logged, and exported
+	// only with the account passwords.
+	Token string `json:"token"`
+}
+
+// The access modes of /metrics.
+const (
+	// MetricsLoopback lets loopback clients in without a session, and others with one.
+	MetricsLoopback = "loopback"
+	// MetricsToken lets in any client that sends "Authorization: Bearer" and the token.
+	MetricsToken = "token"
+	// MetricsOff answers nobody.
+	MetricsOff = "off"
+)
+
+// Limits of MetricsSettings.Token.
+const (
+	MinMetricsToken = 16
+	maxMetricsToken = 256
+)
+
+// LogValue implements slog.LogValuer; it leaves the token out.
+func (m MetricsSettings) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("access", m.Access), slog.Bool("token_set", m.Token != ""))
+}
+
+// checkMetrics checks the access mode and the token. Its messages never quote the token.
+func checkMetrics(m MetricsSettings) error {
+	switch m.Access {
+	case "", MetricsLoopback, MetricsToken, MetricsOff:
+	default:
+		return fieldErr("metrics.access", "%q is not loopback, token or off", m.Access)
+	}
+	if m.Access == MetricsToken && m.Token == "" {
+		return fieldErr("metrics.token", "token access needs a token")
+	}
+	if m.Token == "" {
+		return nil
+	}
+	if len(m.Token) < MinMetricsToken || len(m.Token) > maxMetricsToken {
+		return fieldErr("metrics.token", "must have %d to %d characters", MinMetricsToken, maxMetricsToken)
+	}
+	// The characters of a bearer token (RFC 6750 section 2.1), so that it fits in the header.
+	const allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/="
+	if strings.Trim(m.Token, allowed) != "" {
+		return fieldErr("metrics.token", "may contain only letters, digits and - . _ ~ + / =")
+	}
+	return nil
+}

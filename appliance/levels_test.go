@@ -1,0 +1,41 @@
+package appliance
+
+import (
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"partyline/appliance/config"
+	"partyline/appliance/web"
+	"partyline/hw"
+)
+
+// TestLevelsApplyAtOnce saves a handset's levels through the admin page's path: the audio
+// hub has them at once, for a call in progress, and another handset's stay as they were.
+func TestLevelsApplyAtOnce(t *testing.T) {
+	st, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureDefaults(2); err != nil {
+		t.Fatal(err)
+	}
+	hub := newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
+	b := backend{&Appliance{store: st, hw: &hardware{hub: hub}, log: slog.New(slog.DiscardHandler)}}
+	restart, err := b.UpdateSettings(func(s *web.Settings) error {
+		s.Handsets[1].MicGainDB, s.Handsets[1].EarGainDB, s.Handsets[1].SidetonePercent = -6, 3, 10
+		return nil
+	})
+	if err != nil || restart {
+		t.Fatalf("UpdateSettings: restart %v, %v; want a live change", restart, err)
+	}
+	p := hub.ports[1]
+	if p.micGain.Load() != q16(-6) || p.earGain.Load() != q16(3) || p.sidetone.Load() != q16(sidetoneDB(10)) {
+		t.Errorf("channel 1 gains %d, %d, %d; want %d, %d, %d", p.micGain.Load(), p.earGain.Load(), p.sidetone.Load(),
+			q16(-6), q16(3), q16(sidetoneDB(10)))
+	}
+	if p := hub.ports[0]; p.micGain.Load() != unityGain || p.earGain.Load() != unityGain {
+		t.Errorf("channel 0 gains %d, %d; want unity, untouched", p.micGain.Load(), p.earGain.Load())
+	}
+}
