@@ -148,3 +148,41 @@ func TestImportRefused(t *testing.T) {
 		checkFieldError(t, rec.Body.String(), "import-file", "Choose a settings file")
 	})
 }
+
+// TestImportFromAnOlderRelease imports a file with only the sections of the first
+// release: it is accepted, and the sections added since are empty.
+func TestImportFromAnOlderRelease(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, f)
+	seed := toWeb(seedSettings())
+	if _, err := f.UpdateSettings(func(s *Settings) error {
+		s.Bridges = []Bridge{{ID: "b", User: "bridge", Conference: s.Conferences[0].ID, Account: s.Accounts[0].ID}}
+		s.Buttons = []ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]any{
+		"sip":         seed.SIP,
+		"accounts":    seed.Accounts,
+		"handsets":    seed.Handsets,
+		"conferences": seed.Conferences,
+	}
+	data, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := c.upload(data); rec.Code != http.StatusSeeOther {
+		t.Fatalf("import of an older release's file: got %d; body:\n%s", rec.Code, rec.Body)
+	}
+	got, err := f.Settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Conferences, seed.Conferences) || len(got.Handsets) != len(seed.Handsets) {
+		t.Errorf("after import: conferences %+v, %d handsets; want %+v, %d", got.Conferences, len(got.Handsets), seed.Conferences, len(seed.Handsets))
+	}
+	if len(got.Bridges) != 0 || len(got.Pins) != 0 || len(got.Buttons) != 0 {
+		t.Errorf("sections the file lacks were not emptied: bridges %v, pins %v, buttons %v", got.Bridges, got.Pins, got.Buttons)
+	}
+}
