@@ -180,7 +180,11 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, re
 			c.log.Warn("media session", "call", call.ID(), "err", err)
 		}
 	})
-	l.wg.Go(func() { pu.run(ctx) })
+	l.wg.Go(func() {
+		if err := pu.run(ctx); err != nil {
+			c.log.Warn("audio pump stopped", "call", call.ID(), "err", err)
+		}
+	})
 	// A re-INVITE from the conference moves the media, holds it or changes its codec.
 	l.wg.Go(func() { l.follow(call.MediaChanges(), m.Codec) })
 	// The media stops when the call ends, from either side; then the identity is free.
