@@ -257,13 +257,18 @@ func TestRecordCall(t *testing.T) {
 
 // TestBackendControl drives the handsets through the admin page's backend on a running sim
 // appliance: without a conference URI a join fails, with the reason on the dashboard and in
-// the event log; mute needs a call.
+// the event log; mute, hold and resume need a call.
 func TestBackendControl(t *testing.T) {
 	a := newSimAppliance(t, nil)
 	run(t, a)
 	b := backend{a}
 	if err := b.Control(0, web.ActionMute); err == nil || !strings.Contains(err.Error(), "not in a call") {
 		t.Errorf("Mute outside a call: got %v, want a refusal", err)
+	}
+	for _, a := range []web.Action{web.ActionHold, web.ActionResume} {
+		if err := b.Control(0, a); err == nil || !strings.Contains(err.Error(), "not in a call") {
+			t.Errorf("%s outside a call: got %v, want a refusal", a, err)
+		}
 	}
 	if err := b.Control(0, web.ActionLeave); err != nil {
 		t.Errorf("Leave without a call: got %v, want nothing done", err)

@@ -210,61 +210,78 @@ type voiceStream interface {
 
 // A pump moves one call's audio between a port and its media session: each time the
 // device has captured a packet's worth of microphone audio, it sends that packet and
-// plays out the next received one. Its buffers are made once; the loop allocates nothing.
+// plays out the next received one. Its buffers are made once, and again when the stream's
+// packets change size with its codec's sample rate (a re-INVITE from G.711 to G.722);
+// otherwise the loop allocates nothing.
 type pump struct {
-	port      *port
-	stream    voiceStream
-	down, up  *media.Resampler
-	devFrame  []int16 // one packet at the device rate
-	codecSend []int16 // one packet at the codec rate
-	codecRecv []int16
+	port       *port
+	stream     voiceStream
+	deviceRate int
+	down, up   *media.Resampler
+	devFrame   []int16 // one packet at the device rate
+	codecSend  []int16 // one packet at the codec rate
+	codecRecv  []int16
+	muted      []int16 // what a muted microphone sends: one packet of silence
 }
 
 func newPump(p *port, s voiceStream, deviceRate, codecRate int) (*pump, error) {
-	down, err := media.NewResampler(deviceRate, codecRate)
-	if err != nil {
-		return nil, fmt.Errorf("resample microphone: %w", err)
-	}
-	up, err := media.NewResampler(codecRate, deviceRate)
-	if err != nil {
-		return nil, fmt.Errorf("resample earpiece: %w", err)
-	}
+	pu := &pump{port: p, stream: s, deviceRate: deviceRate}
 	n := s.SamplesPerPacket()
-	return &pump{
-		port:      p,
-		stream:    s,
-		down:      down,
-		up:        up,
-		devFrame:  make([]int16, n*deviceRate/codecRate),
-		codecSend: make([]int16, n),
-		codecRecv: make([]int16, n),
-	}, nil
+	pu.devFrame = make([]int16, n*deviceRate/codecRate)
+	if err := pu.resize(n); err != nil {
+		return nil, err
+	}
+	return pu, nil
 }
 
-// run attaches the port and pumps until ctx is done, then detaches it.
-func (p *pump) run(ctx context.Context) {
+// resize readies the pump for packets of n samples at the codec rate. The packet time, and
+// so the device frame, stays as it is: the codec rate follows from n.
+func (p *pump) resize(n int) error {
+	codecRate := n * p.deviceRate / len(p.devFrame)
+	down, err := media.NewResampler(p.deviceRate, codecRate)
+	if err != nil {
+		return fmt.Errorf("resample microphone: %w", err)
+	}
+	up, err := media.NewResampler(codecRate, p.deviceRate)
+	if err != nil {
+		return fmt.Errorf("resample earpiece: %w", err)
+	}
+	p.down, p.up = down, up
+	p.codecSend, p.codecRecv, p.muted = make([]int16, n), make([]int16, n), make([]int16, n)
+	return nil
+}
+
+// run attaches the port and pumps until ctx is done, then detaches it and returns nil. It
+// returns an error, the port detached, only if the stream's packets change to a size it
+// cannot resample to.
+func (p *pump) run(ctx context.Context) error {
 	for p.port.mic.Len() > 0 { // stale microphone audio from before the call
 		p.port.mic.Read(p.devFrame)
 	}
 	p.port.attached.Store(true)
 	defer p.port.attached.Store(false)
-	muted := make([]int16, len(p.codecSend)) // what a muted microphone sends
 	// A device that stops calling back must not wedge the pump: wake up now and then.
 	idle := time.NewTicker(100 * time.Millisecond)
 	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-p.port.tick:
 		case <-idle.C:
 		}
 		for p.port.mic.Len() >= len(p.devFrame) {
 			p.port.mic.Read(p.devFrame)
+			if n := p.stream.SamplesPerPacket(); n != len(p.codecSend) {
+				// The codec changed its sample rate.
+				if err := p.resize(n); err != nil {
+					return fmt.Errorf("follow the codec to %d samples a packet: %w", n, err)
+				}
+			}
 			p.down.Process(p.codecSend, p.devFrame)
 			send := p.codecSend
 			if p.port.muted.Load() {
-				send = muted // the conference hears silence; the packet clock goes on
+				send = p.muted // the conference hears silence; the packet clock goes on
 			}
 			// A failed send (network down) is counted by the session; the call goes on.
 			_ = p.stream.Send(send)

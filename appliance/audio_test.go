@@ -92,7 +92,7 @@ func TestMuteSendsSilence(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	wg.Go(func() { pu.run(ctx) })
+	wg.Go(func() { _ = pu.run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
 	for !p.attached.Load() {
 		time.Sleep(time.Millisecond)
@@ -192,3 +192,109 @@ func TestGainsAndSidetone(t *testing.T) {
 }
 
 func abs16(v int16) int16 { return max(v, -v) }
+
+// rateStream is a voiceStream whose codec changes sample rate when the test says, as a
+// session does after a re-INVITE: it keeps what it was sent and plays a 6 kHz tone at
+// 16 kHz, silence at 8 kHz.
+type rateStream struct {
+	mu         sync.Mutex
+	spp        int
+	wrongSizes int   // frames sent that were not of spp samples
+	wide       int   // frames of 320 samples sent
+	peak       int16 // of the 320-sample frames
+	tone       *media.Tone
+}
+
+func (s *rateStream) Send(pcm []int16) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(pcm) != s.spp {
+		s.wrongSizes++
+		return nil
+	}
+	if len(pcm) == 320 {
+		s.wide++
+		for _, v := range pcm {
+			s.peak = max(s.peak, v, -v)
+		}
+	}
+	return nil
+}
+
+func (s *rateStream) Receive(pcm []int16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(pcm)
+	if len(pcm) == s.spp && s.spp == 320 {
+		s.tone.Generate(pcm)
+	}
+	return true
+}
+
+func (s *rateStream) SamplesPerPacket() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spp
+}
+
+// TestPumpFollowsTheSampleRate switches a pump's stream from 8 kHz to 16 kHz packets: the
+// pump sends 320-sample frames of the microphone from then on, and the earpiece plays the
+// stream's 6 kHz tone, which only the 16 kHz resampler lets through.
+func TestPumpFollowsTheSampleRate(t *testing.T) {
+	h := newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
+	p, _ := h.port(0)
+	s := &rateStream{spp: 160, tone: media.NewTone(16000, 6000, -6)}
+	pu, err := newPump(p, s, 48000, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := pu.run(ctx); err != nil {
+			t.Errorf("pump: %v", err)
+		}
+	})
+	defer func() { cancel(); wg.Wait() }()
+	for !p.attached.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	in := make([]int16, 240*2)
+	out := make([]int16, len(in))
+	// periods runs n device periods of a 1 kHz square wave into microphone 1 and returns
+	// what earpiece 1 played.
+	periods := func(n int) []int16 {
+		var ear []int16
+		for range n {
+			for fr := range 240 {
+				in[fr*2] = 16384
+				if fr%48 >= 24 {
+					in[fr*2] = -16384
+				}
+			}
+			h.process(in, out)
+			for fr := range 240 {
+				ear = append(ear, out[fr*2])
+			}
+			time.Sleep(time.Millisecond) // let the pump keep up
+		}
+		return ear
+	}
+	periods(40)
+	s.mu.Lock()
+	s.spp = 320
+	s.mu.Unlock()
+	periods(40) // the switch, and the resamplers' filters filling
+	ear := periods(100)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wide == 0 || s.peak < 10000 {
+		t.Errorf("after the switch: %d frames of 320 samples, peak %d; want the microphone's tone", s.wide, s.peak)
+	}
+	if s.wrongSizes > 1 {
+		t.Errorf("%d frames of the wrong size, want at most the one crossing the switch", s.wrongSizes)
+	}
+	if lvl := media.ToneLevel(ear, 48000, 6000); lvl < -3 || media.LevelDBFS(ear) < -20 {
+		t.Errorf("earpiece after the switch: %.1f dB of the 6 kHz tone, level %.1f dBFS", lvl, media.LevelDBFS(ear))
+	}
+}

@@ -42,7 +42,11 @@ func (b backend) Status() web.Status {
 			Busy:      ls.State == Joining || ls.State == InCall,
 			InCall:    ls.State == InCall,
 			Muted:     ls.Muted,
+			Held:      ls.Held,
 			CallStart: ls.CallStart,
+		}
+		if ls.Held {
+			hs.State = "on hold"
 		}
 		channel := i
 		if i < len(set.Handsets) {
@@ -150,6 +154,14 @@ func (b backend) Control(handset int, action web.Action) error {
 			return nil
 		}
 		do = gesture.Mute
+	case web.ActionHold, web.ActionResume:
+		if st.State != InCall {
+			return errors.New("not in a call: only a call can be held")
+		}
+		if st.Held == (action == web.ActionHold) {
+			return nil
+		}
+		do = gesture.Hold
 	default:
 		return fmt.Errorf("unknown action %q", action)
 	}
@@ -452,7 +464,7 @@ func (b backend) watch(ctx context.Context) {
 
 // handsetChanged adds to the event log what changed from old to cur in handset i.
 func (b backend) handsetChanged(i int, old, cur lineStatus) {
-	if old.State == cur.State && old.Detail == cur.Detail && old.Muted == cur.Muted && old.OffHook == cur.OffHook {
+	if old.State == cur.State && old.Detail == cur.Detail && old.Muted == cur.Muted && old.OffHook == cur.OffHook && old.Held == cur.Held {
 		return
 	}
 	set, _ := b.a.store.Settings() // only for the names: the zero settings give defaults
@@ -477,6 +489,9 @@ func (b backend) handsetChanged(i int, old, cur lineStatus) {
 	}
 	if old.Muted != cur.Muted && cur.State == InCall {
 		add(slog.LevelInfo, map[bool]string{true: "microphone muted", false: "microphone live"}[cur.Muted])
+	}
+	if old.Held != cur.Held && cur.State == InCall {
+		add(slog.LevelInfo, map[bool]string{true: "call on hold", false: "call resumed"}[cur.Held])
 	}
 }
 

@@ -18,12 +18,17 @@ func TestButtonMapping(t *testing.T) {
 	if err != nil || len(m) != len(gesture.DefaultMapping()) {
 		t.Fatalf("no settings: %v, %v; want the default mapping", m, err)
 	}
-	m, err = buttonMapping([]config.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}, {Trigger: "hook:flash", Action: "mute"}})
+	m, err = buttonMapping([]config.ButtonMapping{
+		{Trigger: "mute:long-press", Action: "record"}, {Trigger: "hook:flash", Action: "mute"}, {Trigger: "button:long-press", Action: "hold"},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a, ok := m.Action("mute", gesture.LongPress); !ok || a != gesture.Record {
 		t.Errorf("mute:long-press = %v, %v; want record", a, ok)
+	}
+	if a, ok := m.Action("button", gesture.LongPress); !ok || a != gesture.Hold {
+		t.Errorf("button:long-press = %v, %v; want hold", a, ok)
 	}
 	if _, ok := m.Action("button", gesture.ShortPress); ok {
 		t.Error("a configured mapping kept a default entry it does not name")

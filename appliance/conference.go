@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"partyline/appliance/config"
@@ -180,7 +181,11 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, re
 			c.log.Warn("media session", "call", call.ID(), "err", err)
 		}
 	})
-	l.wg.Go(func() { pu.run(ctx) })
+	l.wg.Go(func() {
+		if err := pu.run(ctx); err != nil {
+			c.log.Warn("audio pump stopped", "call", call.ID(), "err", err)
+		}
+	})
 	// A re-INVITE from the conference moves the media, holds it or changes its codec.
 	l.wg.Go(func() { l.follow(call.MediaChanges(), m.Codec) })
 	// The media stops when the call ends, from either side; then the identity is free.
@@ -204,16 +209,35 @@ type conferenceLeg struct {
 	stop    context.CancelFunc
 	log     *slog.Logger
 	wg      sync.WaitGroup
+	// held is set while we hold the call, or are about to: no audio is sent then, whatever
+	// the far end's direction allows.
+	held atomic.Bool
 }
 
 func (l *conferenceLeg) mute(on bool) { l.port.muted.Store(on) }
+
+// hold implements leg. Holding stops the audio at once, before the far end answers;
+// resuming starts it again once it agreed, as the media change that says so arrives.
+func (l *conferenceLeg) hold(ctx context.Context, on bool) error {
+	l.held.Store(on)
+	if on {
+		l.session.SetSending(false)
+	}
+	if err := l.call.Hold(ctx, on); err != nil {
+		l.held.Store(!on)
+		l.session.SetSending(on && l.call.Media().Direction.Sends())
+		return err
+	}
+	l.session.SetSending(!on && l.call.Media().Direction.Sends())
+	return nil
+}
 
 // follow applies the media changes of the call's re-INVITEs to its session until the call
 // ends. codec is the one negotiated first.
 func (l *conferenceLeg) follow(changes <-chan sip.Media, codec string) {
 	for m := range changes {
 		l.session.SetRemote(m.Remote)
-		l.session.SetSending(m.Direction.Sends())
+		l.session.SetSending(m.Direction.Sends() && !l.held.Load())
 		if m.Codec == codec {
 			continue
 		}

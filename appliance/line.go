@@ -38,14 +38,17 @@ func (s LineState) String() string {
 	return "unknown"
 }
 
-// pattern is the LED pattern that shows s, with the microphone muted or not and the
-// conference recorded or not.
-func (s LineState) pattern(muted, recorded bool) led.Pattern {
+// pattern is the LED pattern that shows s, with the call held by us or not, the
+// microphone muted or not and the conference recorded or not. A held call slow-flashes,
+// muted or not: nothing of the microphone reaches the conference then.
+func (s LineState) pattern(held, muted, recorded bool) led.Pattern {
 	switch s {
 	case Joining:
 		return led.SlowBlink
 	case InCall:
 		switch {
+		case held:
+			return led.SlowFlash
 		case muted:
 			return led.DoubleBlink
 		case recorded:
@@ -84,6 +87,9 @@ type leg interface {
 	err() error
 	// mute silences the microphone in the call, or lets it through again.
 	mute(on bool)
+	// hold puts the call on hold (on) or takes it off, and returns once the far end
+	// agreed. While held, the leg sends no audio.
+	hold(ctx context.Context, on bool) error
 	// sendDigits sends DTMF digits into the call.
 	sendDigits(digits string) error
 	// quality returns the call's RTP figures so far; safe from any goroutine.
@@ -105,7 +111,15 @@ type (
 		err error
 	}
 	legEnded struct{ leg leg } // which leg, so a stale event is ignored
+	holdDone struct {
+		leg leg // which leg, so a stale result is ignored
+		on  bool
+		err error
+	}
 )
+
+// holdTimeout bounds the re-INVITE that puts a call on hold or takes it off.
+const holdTimeout = 10 * time.Second
 
 // hangupTimeout bounds the BYE sent when a handset leaves or the appliance stops.
 const hangupTimeout = 2 * time.Second
@@ -119,6 +133,7 @@ type lineStatus struct {
 	Detail    string // the last error or why the last call ended
 	OffHook   bool
 	Muted     bool
+	Held      bool // we put the call on hold
 	LED       led.Pattern
 	Since     time.Time   // when State was entered
 	CallStart time.Time   // when the current call was answered; zero without one
@@ -155,6 +170,8 @@ type Line struct {
 	state      LineState
 	offHook    bool
 	muted      bool
+	held       bool // the far end agreed to our hold
+	holding    bool // a hold or resume is under way
 	leg        leg
 	joinSeq    int
 	cancelJoin context.CancelFunc
@@ -276,6 +293,8 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		ev.result <- l.leg.sendDigits(ev.digits)
 	case joinDone:
 		l.joinFinished(ctx, ev)
+	case holdDone:
+		l.holdFinished(ev)
 	case legEnded:
 		if ev.leg != l.leg {
 			return
@@ -301,6 +320,8 @@ func (l *Line) do(ctx context.Context, a gesture.Action) {
 			return // nothing to mute: the microphone is live only in a call
 		}
 		l.setMuted(!l.muted)
+	case gesture.Hold:
+		l.startHold(ctx)
 	case gesture.SendPIN:
 		if l.state != InCall {
 			return
@@ -368,6 +389,42 @@ func (l *Line) setMuted(on bool) {
 	l.showLight()
 }
 
+// startHold puts the call on hold, or takes it off, in the background. A press while the
+// last one is still under way is ignored: the toggle would not know which way to go.
+func (l *Line) startHold(ctx context.Context) {
+	if l.state != InCall || l.holding {
+		return
+	}
+	l.holding = true
+	lg, on := l.leg, !l.held
+	l.wg.Go(func() {
+		hctx, cancel := context.WithTimeout(ctx, holdTimeout)
+		defer cancel()
+		err := lg.hold(hctx, on)
+		l.post(ctx, holdDone{leg: lg, on: on, err: err})
+	})
+}
+
+// holdFinished takes the result of startHold.
+func (l *Line) holdFinished(ev holdDone) {
+	if ev.leg != l.leg {
+		return // the call it was for has ended
+	}
+	l.holding = false
+	if ev.err != nil {
+		what := map[bool]string{true: "hold", false: "resume"}[ev.on]
+		l.log.Warn(what, "err", ev.err)
+		l.setState(l.state, what+" failed: "+ev.err.Error())
+		return
+	}
+	l.log.Info("call", "held", ev.on)
+	l.held = ev.on
+	l.mu.Lock()
+	l.status.Held = ev.on
+	l.mu.Unlock()
+	l.showLight()
+}
+
 // recordingChanged tells the line that a recording started or stopped somewhere, so that
 // its LED can show whether its conference is being recorded. It never blocks.
 func (l *Line) recordingChanged() {
@@ -380,7 +437,7 @@ func (l *Line) recordingChanged() {
 // showLight lights the LED for the line's state.
 func (l *Line) showLight() {
 	recorded := l.state == InCall && l.isRecorded != nil && l.isRecorded(l.index)
-	p := l.state.pattern(l.muted, recorded)
+	p := l.state.pattern(l.held, l.muted, recorded)
 	l.mu.Lock()
 	l.status.LED = p
 	l.mu.Unlock()
@@ -485,7 +542,8 @@ func (l *Line) shutdown() {
 	}
 }
 
-// setState enters s. Leaving a call unmutes: the next call starts with a live microphone.
+// setState enters s. Leaving a call unmutes and forgets the hold: the next call starts
+// with a live microphone.
 func (l *Line) setState(s LineState, detail string) {
 	prev := l.state
 	if s != prev || detail != "" {
@@ -493,13 +551,14 @@ func (l *Line) setState(s LineState, detail string) {
 	}
 	l.state = s
 	if s != InCall {
-		l.muted = false
+		l.muted, l.held, l.holding = false, false, false
 	}
 	now := time.Now()
 	l.mu.Lock()
 	l.status.State = s
 	l.status.Since = now
 	l.status.Muted = l.muted
+	l.status.Held = l.held
 	if detail != "" || s == Joining {
 		l.status.Detail = detail
 	}

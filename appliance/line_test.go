@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"partyline/hw"
+	"partyline/hw/gesture"
 	"partyline/hw/led"
 	"partyline/hw/sim"
 	"partyline/media"
@@ -22,6 +23,7 @@ type fakeConference struct {
 	mu      sync.Mutex // guards following
 	answer  bool       // whether a join is answered at all (otherwise it waits for ctx)
 	failure error      // the error an answered join returns, if any
+	holdErr error      // the error a leg's hold returns, if any
 	log     []string
 	calls   []*fakeLeg
 }
@@ -91,6 +93,12 @@ func (l *fakeLeg) done() <-chan struct{} { return l.ended }
 func (l *fakeLeg) err() error            { return errors.New("the conference hung up") }
 func (l *fakeLeg) remoteEnd()            { l.once.Do(func() { close(l.ended) }) }
 func (l *fakeLeg) mute(on bool)          { l.conf.record(fmt.Sprint("mute ", on)) }
+func (l *fakeLeg) hold(_ context.Context, on bool) error {
+	l.conf.record(fmt.Sprint("hold ", on))
+	l.conf.mu.Lock()
+	defer l.conf.mu.Unlock()
+	return l.conf.holdErr
+}
 func (l *fakeLeg) sendDigits(d string) error {
 	l.conf.record("digits " + d)
 	return nil
@@ -138,7 +146,19 @@ func hold(w *world) {
 	w.board.Button(0).Set(false)
 }
 func remoteHangup(w *world) { w.conf.lastCall().remoteEnd() }
-func waitAMinute(*world)    { time.Sleep(time.Minute) } // fake clock: returns at once
+
+// holdCall does what a button mapped to hold does; holdRefused makes the next holds fail.
+func holdCall(w *world) {
+	if err := w.line.Do(gesture.Hold); err != nil {
+		panic(err)
+	}
+}
+func holdRefused(w *world) {
+	w.conf.mu.Lock()
+	defer w.conf.mu.Unlock()
+	w.conf.holdErr = errors.New("re-INVITE answered 488 Not Acceptable Here")
+}
+func waitAMinute(*world) { time.Sleep(time.Minute) } // fake clock: returns at once
 func nowAnswer(w *world) {
 	w.conf.mu.Lock()
 	defer w.conf.mu.Unlock()
@@ -175,6 +195,14 @@ func TestLine(t *testing.T) {
 		{"long press picks the next conference", true, nil, []step{hold}, Idle, led.Off, "next call joins Sales", []string{"next conference"}},
 		{"mute button held sends the PIN", true, nil, []step{lift, holdMute}, InCall, led.On, "", []string{"join", "digits 1234#"}},
 		{"mute button mutes", true, nil, []step{lift, pressMute}, InCall, led.DoubleBlink, "", []string{"join", "mute true"}},
+		{"hold holds", true, nil, []step{lift, holdCall}, InCall, led.SlowFlash, "", []string{"join", "hold true"}},
+		{"hold again resumes", true, nil, []step{lift, holdCall, holdCall}, InCall, led.On, "", []string{"join", "hold true", "hold false"}},
+		{"held and muted shows the hold", true, nil, []step{lift, flash, holdCall}, InCall, led.SlowFlash, "", []string{"join", "mute true", "hold true"}},
+		{"hold outside a call does nothing", true, nil, []step{holdCall}, Idle, led.Off, "", nil},
+		{"hanging up while held leaves", true, nil, []step{lift, holdCall, replace}, Idle, led.Off, "", []string{"join", "hold true", "hangup"}},
+		{"a refused hold says so", true, nil, []step{lift, holdRefused, holdCall}, InCall, led.On,
+			"hold failed: re-INVITE answered 488 Not Acceptable Here", []string{"join", "hold true"}},
+		{"the next call is not held", true, nil, []step{lift, holdCall, replace, lift}, InCall, led.On, "", []string{"join", "hold true", "hangup", "join"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -278,6 +278,17 @@ func (j *jitterBuffer) pop(quiet bool) (slotKind, []byte) {
 	return kind, s.payload[:s.n]
 }
 
+// silence turns the audio packets buffered into fillers: they keep their places in the
+// sequence and play as silence, as after a change of codec, which their payloads are not
+// of.
+func (j *jitterBuffer) silence() {
+	for i := range j.slots {
+		if s := &j.slots[i]; s.kind == slotAudio {
+			s.kind, s.n = slotFiller, 0
+		}
+	}
+}
+
 // missing handles a pop whose packet has not arrived.
 func (j *jitterBuffer) missing(depth int) (slotKind, []byte) {
 	if j.count == 0 {

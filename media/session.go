@@ -133,29 +133,27 @@ type Stats struct {
 // Run receives on its own goroutine, into a jitter buffer, and sends the RTCP reports.
 // Send and Receive are called by another goroutine, or one each, once per packet time;
 // neither allocates. Send must not be called concurrently with itself, nor Receive with
-// itself. Stats may be called from any goroutine.
+// itself. Stats, SetCodec, SetRemote and SetSending may be called from any goroutine.
 //
 // Only datagrams whose source address is Remote's are accepted, from any port: a peer may
 // send from another port than the one it receives on, as symmetric RTP (RFC 4961)
 // recommends but does not require. A change of SSRC restarts the received stream.
 type Session struct {
 	conn *net.UDPConn
-	// active is the codec in use and its payload type; SetCodec changes it while the
-	// session runs.
+	// active is the codec in use, its payload type and what depends on its sample rate;
+	// SetCodec replaces it, holding mu, while the session runs.
 	active atomic.Pointer[codecChoice]
 	dtmfPT uint8
 	// remote is where RTP goes and the only address it is taken from (its address, any
 	// port), unmapped; SetRemote moves it while the session runs.
 	remote atomic.Pointer[netip.AddrPort]
 	// holding stops Send from sending, while the audio's time goes on (SetSending).
-	holding    atomic.Bool
-	ssrc       uint32
-	spp        int           // samples per packet
-	tsStep     uint32        // RTP timestamp units per packet
-	ptime      time.Duration // packet time
-	rtpRate    int64         // RTP clock rate
-	epoch      time.Time     // arrival clock origin
-	impairment codecImpairment
+	holding atomic.Bool
+	ssrc    uint32
+	tsStep  uint32        // RTP timestamp units per packet
+	ptime   time.Duration // packet time
+	rtpRate int64         // RTP clock rate
+	epoch   time.Time     // arrival clock origin
 
 	// Used only by Send, apart from the DTMF queue.
 	hdr     rtp.Header
@@ -174,7 +172,6 @@ type Session struct {
 	pkt     rtp.Packet
 
 	// Used only by Receive.
-	plc   *concealer
 	quiet bool // the last audio played was silent
 
 	// Used only by the RTCP sender.
@@ -223,7 +220,6 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		return nil, fmt.Errorf("new RTP session: SessionConfig.PacketTime %v is not a whole number of %d Hz samples and %d Hz ticks up to %v",
 			cfg.PacketTime, rate, rtpRate, MaxPacketTime)
 	}
-	spp := int(samples / int64(time.Second))
 	tsStep := uint32(ticks / int64(time.Second))
 	interval := cfg.RTCPInterval
 	if interval == 0 {
@@ -236,21 +232,18 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 
 	remote := netip.AddrPortFrom(cfg.Remote.Addr().Unmap(), cfg.Remote.Port())
 	s := &Session{
-		conn:       conn,
-		dtmfPT:     cfg.DTMFPayloadType,
-		dtmfQueue:  make(chan dtmfDigit, dtmfQueue),
-		ssrc:       rand.Uint32(),
-		spp:        spp,
-		tsStep:     tsStep,
-		ptime:      ptime,
-		rtpRate:    int64(rtpRate),
-		epoch:      time.Now(),
-		impairment: impairmentOf(cfg.Codec.Name()),
-		plc:        newConcealer(rate, spp),
-		rtcp:       rtcpSchedule{interval: interval, cname: cname},
+		conn:      conn,
+		dtmfPT:    cfg.DTMFPayloadType,
+		dtmfQueue: make(chan dtmfDigit, dtmfQueue),
+		ssrc:      rand.Uint32(),
+		tsStep:    tsStep,
+		ptime:     ptime,
+		rtpRate:   int64(rtpRate),
+		epoch:     time.Now(),
+		rtcp:      rtcpSchedule{interval: interval, cname: cname},
 	}
 	s.remote.Store(&remote)
-	s.active.Store(&codecChoice{cfg.Codec, cfg.PayloadType})
+	s.active.Store(newCodecChoice(cfg.Codec, cfg.PayloadType, int(samples/int64(time.Second)), nil))
 	s.jb.init(int(tsStep))
 	// Random SSRC and initial sequence number and timestamp (RFC 3550 section 5.1).
 	s.hdr = rtp.Header{
@@ -268,8 +261,9 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 }
 
 // SamplesPerPacket returns the number of samples in each packet: the codec's sample rate
-// times the packet time, 160 for G.711 and 320 for G.722 at 20 ms.
-func (s *Session) SamplesPerPacket() int { return s.spp }
+// times the packet time, 160 for G.711 and 320 for G.722 at 20 ms. It changes when
+// SetCodec switches to a codec of another sample rate.
+func (s *Session) SamplesPerPacket() int { return s.active.Load().spp }
 
 // Run receives RTP into the jitter buffer, and sends and receives RTCP, until ctx is done;
 // then it sends an RTCP BYE, closes the socket and returns nil. If reading the socket fails
@@ -326,6 +320,10 @@ func (s *Session) handlePacket(buf []byte, now time.Time) {
 		return
 	}
 	h := &s.pkt.Header
+	// Under mu, so that a packet of the codec SetCodec replaces is not buffered as audio
+	// of the new one.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	kind := slotAudio
 	switch {
 	case h.PayloadType == s.active.Load().pt:
@@ -334,13 +332,9 @@ func (s *Session) handlePacket(buf []byte, now time.Time) {
 		// they hold their place in the jitter buffer, as silence.
 		kind = slotFiller
 	default:
-		s.mu.Lock()
 		s.otherPayload++
-		s.mu.Unlock()
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if kind == slotFiller {
 		s.events++
 		s.heard.event(s.pkt.Payload, h.Timestamp)
@@ -358,23 +352,76 @@ func (s *Session) arrivalClock(t time.Time) uint32 {
 	return uint32(sec*s.rtpRate + frac*s.rtpRate/int64(time.Second))
 }
 
-// A codecChoice is a codec with the payload type it was negotiated with.
+// A codecChoice is a codec with the payload type it was negotiated with, and what depends
+// on its sample rate. It is not changed once stored in Session.active, apart from plc.
 type codecChoice struct {
-	codec Codec
-	pt    uint8
+	codec      Codec
+	pt         uint8
+	spp        int        // samples per packet
+	plc        *concealer // used only by Receive
+	impairment codecImpairment
+}
+
+// newCodecChoice returns the choice of codec on payload type pt with packets of spp
+// samples. It conceals with plc, or with a concealer of its own if plc is nil.
+func newCodecChoice(codec Codec, pt uint8, spp int, plc *concealer) *codecChoice {
+	if plc == nil {
+		plc = newConcealer(codec.ClockRate(), spp)
+	}
+	return &codecChoice{codec: codec, pt: pt, spp: spp, plc: plc, impairment: impairmentOf(codec.Name())}
 }
 
 // SetCodec switches the session to codec on payload type pt, as a re-INVITE can, from the
-// next packet on. The new codec must have the same audio and RTP clock rates as the old,
-// so that packets keep their size in samples (PCMU and PCMA, for instance).
+// next packet on. The new codec must have the same RTP clock rate as the old, so that the
+// timestamps, the jitter buffer and the RTCP reports go on as they were (PCMU, PCMA and
+// G722 all count at 8000 Hz); its sample rate may differ. Then SamplesPerPacket changes
+// (from 160 to 320 going from G.711 to G.722 at 20 ms) and the caller of Send and Receive
+// must follow: a frame of the old size that crosses the switch is refused by Send and
+// comes back from Receive as silence. Packets of the old codec still buffered play as
+// silence too. Codec must be one of the session's own, not shared with another.
 func (s *Session) SetCodec(codec Codec, pt uint8) error {
-	old := s.active.Load().codec
-	if codec.ClockRate() != old.ClockRate() || codec.RTPClockRate() != old.RTPClockRate() {
-		return fmt.Errorf("switch codec from %s to %s: the sample rates differ (%d and %d Hz)",
-			old.Name(), codec.Name(), old.ClockRate(), codec.ClockRate())
+	if err := s.setCodec(codec, pt); err != nil {
+		return fmt.Errorf("switch codec to %s: %w", codecName(codec), err)
 	}
-	s.active.Store(&codecChoice{codec, pt})
 	return nil
+}
+
+func (s *Session) setCodec(codec Codec, pt uint8) error {
+	if codec == nil {
+		return errors.New("nil codec")
+	}
+	if pt > 127 || (s.dtmfPT != 0 && pt == s.dtmfPT) {
+		return fmt.Errorf("payload type %d is not in 0..127 apart from telephone-event's %d", pt, s.dtmfPT)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.active.Load()
+	if codec.RTPClockRate() != old.codec.RTPClockRate() {
+		return fmt.Errorf("the RTP clock rates of %s and %s differ (%d and %d Hz)",
+			old.codec.Name(), codec.Name(), old.codec.RTPClockRate(), codec.RTPClockRate())
+	}
+	rate := codec.ClockRate()
+	samples := int64(s.ptime) * int64(rate)
+	if rate <= 0 || samples%int64(time.Second) != 0 {
+		return fmt.Errorf("the packet time %v is not a whole number of %d Hz samples", s.ptime, rate)
+	}
+	plc := old.plc
+	if rate != old.codec.ClockRate() {
+		plc = nil // its history is at the old rate
+	}
+	s.active.Store(newCodecChoice(codec, pt, int(samples/int64(time.Second)), plc))
+	if codec != old.codec || pt != old.pt {
+		s.jb.silence()
+	}
+	return nil
+}
+
+// codecName is the name of codec, or "nil" for none.
+func codecName(codec Codec) string {
+	if codec == nil {
+		return "nil"
+	}
+	return codec.Name()
 }
 
 // Remote returns where the session sends RTP now.
@@ -402,8 +449,8 @@ func (s *Session) SetSending(on bool) { s.holding.Store(!on) }
 // still advances, as the audio's time has passed, but the sequence number does not.
 func (s *Session) Send(pcm []int16) error {
 	if s.holding.Load() {
-		if len(pcm) != s.spp {
-			return fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), s.spp)
+		if spp := s.SamplesPerPacket(); len(pcm) != spp {
+			return fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), spp)
 		}
 		s.hdr.Timestamp += s.tsStep // the far end does not want our audio; time goes on
 		return nil
@@ -422,10 +469,10 @@ func (s *Session) Send(pcm []int16) error {
 
 // packetize encodes pcm into the next RTP packet, in sendBuf, and advances the timestamp.
 func (s *Session) packetize(pcm []int16) ([]byte, error) {
-	if len(pcm) != s.spp {
-		return nil, fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), s.spp)
-	}
 	active := s.active.Load()
+	if len(pcm) != active.spp {
+		return nil, fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), active.spp)
+	}
 	s.hdr.PayloadType = active.pt
 	var event [4]byte
 	if ts, first, ok := s.dtmf.next(s.dtmfQueue, event[:], s.hdr.Timestamp, s.tsStep); ok {
@@ -469,22 +516,31 @@ func (s *Session) sent(n int) {
 // held back for the jitter buffer to grow) it fills concealment and reports false: the last
 // pitch period repeated and faded out over three packet times, then silence. A telephone
 // event plays as silence. The packet after concealment or silence fades in from it. pcm should
-// hold SamplesPerPacket samples; all of it is written.
+// hold SamplesPerPacket samples; all of it is written. If it holds another number, as when
+// SetCodec changed the sample rate since the caller looked, the packet due is played as
+// silence.
 func (s *Session) Receive(pcm []int16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	active := s.active.Load()
 	kind, payload := s.jb.pop(s.quiet)
+	if len(pcm) != active.spp {
+		clear(pcm)
+		s.quiet = true
+		s.concealed++
+		return false
+	}
 	if kind == slotAudio {
-		n := s.active.Load().codec.Decode(pcm, payload)
+		n := active.codec.Decode(pcm, payload)
 		clear(pcm[n:])
-		s.plc.played(pcm)
+		active.plc.played(pcm)
 		s.quiet = peak(pcm) <= quietPeak
 		return true
 	}
 	if kind == slotFiller {
-		s.plc.mute(pcm)
+		active.plc.mute(pcm)
 	} else {
-		s.plc.conceal(pcm)
+		active.plc.conceal(pcm)
 	}
 	s.quiet = peak(pcm) <= quietPeak
 	s.concealed++
@@ -543,7 +599,7 @@ func (s *Session) Stats() Stats {
 	}
 	if expected := s.jb.totalExpected(); s.packetsReceived > 0 && expected > 0 {
 		loss := 100 * float64(st.Lost+st.Late) / float64(expected)
-		st.R = s.impairment.rating(st.PlayoutDelay+s.ptime+st.RTT/2, loss)
+		st.R = s.active.Load().impairment.rating(st.PlayoutDelay+s.ptime+st.RTT/2, loss)
 		st.MOS = MOSFromR(st.R)
 	}
 	return st

@@ -639,7 +639,7 @@ func TestSessionMovesAndHolds(t *testing.T) {
 
 // TestSessionSwitchesCodec switches a running session from PCMU to PCMA, as a re-INVITE
 // that changes the codec does: the next packet goes out as PCMA on its payload type, and a
-// codec of another sample rate is refused.
+// codec whose RTP clock runs at another rate is refused.
 func TestSessionSwitchesCodec(t *testing.T) {
 	peer := listen(t)
 	s := newSession(t, listen(t), "PCMU", addrOf(peer))
@@ -666,8 +666,170 @@ func TestSessionSwitchesCodec(t *testing.T) {
 	if p.PayloadType != 8 || p.Payload[0] != g711.EncodeAlawFrame(frame[0]) {
 		t.Errorf("after the switch: payload type %d, first byte %#x; want PCMA on 8", p.PayloadType, p.Payload[0])
 	}
+	if err := s.SetCodec(fastClock{pcma}, 8); err == nil || !strings.Contains(err.Error(), "RTP clock rates") {
+		t.Errorf("switch to a 16 kHz RTP clock = %v, want a refusal naming the clock rates", err)
+	}
+	if err := s.SetCodec(pcma, 101); err == nil {
+		t.Error("switch to telephone-event's payload type succeeded")
+	}
+}
+
+// fastClock is a codec whose RTP clock runs at 16 kHz.
+type fastClock struct{ Codec }
+
+func (fastClock) RTPClockRate() int { return 16000 }
+
+// TestSessionSwitchesSampleRate switches two sessions that send each other a tone from
+// PCMU to G.722 and back, as a re-INVITE can: the packets change size with the sample rate,
+// a 6 kHz tone, which G.711 cannot carry, crosses while they are on G.722, and a 1 kHz tone
+// crosses again once they are back on PCMU. A frame of the old size is refused.
+func TestSessionSwitchesSampleRate(t *testing.T) {
+	ca, cb := listen(t), listen(t)
+	a := newSession(t, ca, "PCMU", addrOf(cb))
+	b := newSession(t, cb, "PCMU", addrOf(ca))
+	run(t, a)
+	run(t, b)
+	sent := 0
+	// exchange sends packets of a tone at freq each way and returns what b played of them.
+	exchange := func(rate int, freq float64, packets int) []int16 {
+		t.Helper()
+		spp := a.SamplesPerPacket()
+		if b.SamplesPerPacket() != spp || spp != rate/50 {
+			t.Fatalf("%d and %d samples per packet at %d Hz, want %d", spp, b.SamplesPerPacket(), rate, rate/50)
+		}
+		audio := tone(rate, freq, -12, float64(packets)*0.02)
+		frame := make([]int16, spp)
+		var got []int16
+		for i := range packets {
+			p := audio[i*spp : (i+1)*spp]
+			if err := a.Send(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Send(p); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+			waitFor(t, "packets", func() bool {
+				return a.Stats().PacketsReceived == uint64(sent) && b.Stats().PacketsReceived == uint64(sent)
+			})
+			a.Receive(frame)
+			b.Receive(frame)
+			got = append(got, frame...)
+		}
+		return got
+	}
+	switchTo := func(name string, pt uint8) {
+		t.Helper()
+		for _, s := range []*Session{a, b} {
+			c, _ := CodecByName(name)
+			if err := s.SetCodec(c, pt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	exchange(8000, 1000, 10)
+	switchTo("G722", 9)
+	if err := a.Send(make([]int16, 160)); err == nil {
+		t.Error("Send of a G.711 frame to a G.722 session succeeded")
+	}
+	heard := exchange(16000, 6000, 25)
+	// The packets buffered at the switch play as silence: judge what came after them.
+	if lvl := ToneLevel(heard[10*320:], 16000, 6000); lvl < -1 {
+		t.Errorf("on G.722: %.1f dB of the 6 kHz tone sent, want above -1", lvl)
+	}
+	switchTo("PCMU", 0)
+	heard = exchange(8000, 1000, 25)
+	if lvl := ToneLevel(heard[10*160:], 8000, 1000); lvl < -1 {
+		t.Errorf("back on PCMU: %.1f dB of the 1 kHz tone sent, want above -1", lvl)
+	}
+	if st := b.Stats(); st.OtherPayload != 0 || st.Malformed != 0 {
+		t.Errorf("stats %+v, want every packet of the codec in use", st)
+	}
+}
+
+// TestSessionCodecSwitchSilencesBufferedAudio buffers PCMU packets, then switches to G.722:
+// they play as silence, not as G.722 noise, and the G.722 packets after them play.
+func TestSessionCodecSwitchSilencesBufferedAudio(t *testing.T) {
+	s := newSession(t, listen(t), "PCMU", netip.MustParseAddrPort("127.0.0.1:9"))
+	pcmu, _ := CodecByName("PCMU")
+	loud := tone(8000, 1000, -6, 0.02)
+	payload := make([]byte, 160)
+	pcmu.Encode(payload, loud)
+	seq := uint16(0)
+	for range 3 {
+		s.handlePacket(packet(t, 0, seq, payload), time.Now())
+		seq++
+	}
 	g722, _ := CodecByName("G722")
-	if err := s.SetCodec(g722, 9); err == nil || !strings.Contains(err.Error(), "sample rates differ") {
-		t.Errorf("switch to G.722 = %v, want a refusal naming the sample rates", err)
+	if err := s.SetCodec(g722, 9); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]int16, s.SamplesPerPacket())
+	for i := range 3 {
+		if s.Receive(frame) || LevelDBFS(frame) > -60 {
+			t.Fatalf("PCMU packet %d after the switch: played at %.1f dBFS, want silence", i, LevelDBFS(frame))
+		}
+	}
+	// A PCMU packet that comes after the switch is not taken for G.722 either.
+	s.handlePacket(packet(t, 0, seq, payload), time.Now())
+	if st := s.Stats(); st.OtherPayload != 1 {
+		t.Errorf("%d packets of another payload type, want the late PCMU one", st.OtherPayload)
+	}
+	enc := NewG722()
+	wide := tone(16000, 6000, -6, 0.02)
+	wpayload := make([]byte, 160)
+	enc.Encode(wpayload, wide)
+	played := false
+	for range 6 {
+		s.handlePacket(packet(t, 9, seq, wpayload), time.Now())
+		seq++
+		played = s.Receive(frame) || played
+	}
+	if !played || LevelDBFS(frame) < -20 {
+		t.Errorf("G.722 after the switch: played %v, last packet at %.1f dBFS", played, LevelDBFS(frame))
+	}
+}
+
+// TestSessionSetCodecWhileRunning switches the codec back and forth while Run, Send,
+// Receive and Stats go on, for the race detector; the sender follows SamplesPerPacket as a
+// pump does.
+func TestSessionSetCodecWhileRunning(t *testing.T) {
+	peer := listen(t)
+	s := newSession(t, listen(t), "PCMU", addrOf(peer))
+	run(t, s)
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(done)
+		big := make([]int16, 320)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			frame := big[:s.SamplesPerPacket()]
+			_ = s.Send(frame) // one frame of the old size may cross a switch
+			s.Receive(frame)
+			_ = s.Stats()
+		}
+	}()
+	for i := range 100 {
+		name, pt := "G722", uint8(9)
+		if i%2 == 1 {
+			name, pt = "PCMU", 0
+		}
+		c, _ := CodecByName(name)
+		if err := s.SetCodec(c, pt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := peer.WriteToUDPAddrPort(packet(t, pt, uint16(i), make([]byte, 160)), addrOf(s.conn)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+	if got := s.SamplesPerPacket(); got != 160 {
+		t.Errorf("SamplesPerPacket = %d after switching back to PCMU, want 160", got)
 	}
 }

@@ -318,6 +318,16 @@ func TestBrowser(t *testing.T) {
 	if got := eval(`document.querySelector("#events li").textContent`); !strings.Contains(got, "Kitchen mute") {
 		t.Errorf("newest event: %q, want Kitchen's mute", got)
 	}
+	do("hold", chromedp.Click(chromedp.CSS(card+`form.hold button`)))
+	waitFor("the call on hold", field("state")+` === "on hold"`)
+	if got := eval(`document.querySelector('` + card + `form.hold button').getAttribute("aria-label")`); got != "Resume Kitchen" {
+		t.Errorf("hold button when held: %q, want Resume Kitchen", got)
+	}
+	do("resume", chromedp.Click(chromedp.CSS(card+`form.hold button`)))
+	waitFor("the call resumed", field("state")+` === "in call"`)
+	if got := dev.backend.hookCalls(); !slices.Contains(got, "hold 0") || !slices.Contains(got, "resume 0") {
+		t.Errorf("after hold and resume the backend was asked for %q", got)
+	}
 	if got := eval(`window.partylineMark || "reloaded"`); got != "the same page" {
 		t.Errorf("the page was %s to show the changes", got)
 	}

@@ -57,9 +57,9 @@ func validDigits(digits string) bool {
 	return true
 }
 
-// control asks a handset to join, leave, mute or unmute (the form's
-// "action", an Action), or to send the form's "digits" into its call
-// (action "digits").
+// control asks a handset to join, leave, mute, unmute, hold or resume (the
+// form's "action", an Action), or to send the form's "digits" into its
+// call (action "digits").
 func (s *server) control(w http.ResponseWriter, r *http.Request) {
 	i, ok := s.handsetIndex(w, r)
 	if !ok {
@@ -71,7 +71,7 @@ func (s *server) control(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.Contains(actions, a) {
-		s.buttonFailed(w, r, http.StatusBadRequest, fmt.Sprintf("action must be join, leave, mute, unmute or digits, not %q", a))
+		s.buttonFailed(w, r, http.StatusBadRequest, fmt.Sprintf("action must be join, leave, mute, unmute, hold, resume or digits, not %q", a))
 		return
 	}
 	if err := s.backend.Control(i, a); err != nil {

@@ -107,8 +107,8 @@ func TestControl(t *testing.T) {
 		{"mute outside a call", nil, "/handsets/0/control", "mute", nil, nil, http.StatusConflict, nil, "handset 1: not in a call", false},
 		{"mute outside a call, script", nil, "/handsets/0/control", "mute", json, nil, http.StatusConflict, nil, `{"error":"handset 1: not in a call"}`, false},
 		{"backend error", nil, "/handsets/1/control", "join", nil, errors.New("the handset is busy: try again"), http.StatusConflict, nil, "handset 2: the handset is busy", false},
-		{"unknown action", nil, "/handsets/0/control", "explode", nil, nil, http.StatusBadRequest, nil, `action must be join, leave, mute, unmute or digits, not "explode"`, false},
-		{"unknown action, script", nil, "/handsets/0/control", "explode", json, nil, http.StatusBadRequest, nil, `{"error":"action must be join, leave, mute, unmute or digits, not \"explode\""}`, false},
+		{"unknown action", nil, "/handsets/0/control", "explode", nil, nil, http.StatusBadRequest, nil, `action must be join, leave, mute, unmute, hold, resume or digits, not "explode"`, false},
+		{"unknown action, script", nil, "/handsets/0/control", "explode", json, nil, http.StatusBadRequest, nil, `{"error":"action must be join, leave, mute, unmute, hold, resume or digits, not \"explode\""}`, false},
 		{"no action", nil, "/handsets/0/control", "", nil, nil, http.StatusBadRequest, nil, "action must be", false},
 		{"no such handset", nil, "/handsets/7/control", "join", nil, nil, http.StatusBadRequest, nil, "no handset", false},
 		{"cross-site", nil, "/handsets/0/control", "join", header{"Sec-Fetch-Site", "cross-site"}, nil, http.StatusForbidden, nil, "", false},
@@ -192,5 +192,53 @@ func TestEventsResume(t *testing.T) {
 				t.Errorf("log events: got %q, want %q; stream:\n%s", got, tt.want, rec.Body)
 			}
 		})
+	}
+}
+
+// TestControlHold puts a handset's call on hold from the dashboard and takes it off again:
+// the backend is asked, the card says "on hold" and offers Resume, and outside a call the
+// hold is refused.
+func TestControlHold(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, f)
+	hold := func(action string, want int) {
+		t.Helper()
+		rec := c.post("/handsets/0/control", url.Values{"action": {action}}, "Accept", "application/json")
+		if rec.Code != want {
+			t.Fatalf("%s: status %d (body %q), want %d", action, rec.Code, rec.Body, want)
+		}
+	}
+	hold("hold", http.StatusConflict) // not in a call
+	if got := f.hookCalls(); len(got) != 0 {
+		t.Fatalf("backend calls %q outside a call, want none", got)
+	}
+	body := c.get("/").Body.String()
+	if want := `<button type="submit" aria-label="Hold Kitchen" disabled>Hold</button>`; !strings.Contains(body, want) {
+		t.Errorf("outside a call the page lacks %q", want)
+	}
+
+	f.mu.Lock()
+	f.status.Handsets[0].State, f.status.Handsets[0].Busy, f.status.Handsets[0].InCall = "in call", true, true
+	f.mu.Unlock()
+	hold("hold", http.StatusNoContent)
+	if h := f.Status().Handsets[0]; !h.Held || h.State != "on hold" {
+		t.Errorf("after hold: held %v, state %q; want held, on hold", h.Held, h.State)
+	}
+	body = c.get("/").Body.String()
+	for _, want := range []string{
+		`<span class="state state-on-hold" data-field="state">on hold</span>`,
+		`<input type="hidden" name="action" value="resume">`,
+		`<button type="submit" aria-label="Resume Kitchen">Resume</button>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("held, the page lacks %q", want)
+		}
+	}
+	hold("resume", http.StatusNoContent)
+	if h := f.Status().Handsets[0]; h.Held || h.State != "in call" {
+		t.Errorf("after resume: held %v, state %q; want in call", h.Held, h.State)
+	}
+	if got, want := f.hookCalls(), []string{"hold 0", "resume 0"}; !slices.Equal(got, want) {
+		t.Errorf("backend calls %q, want %q", got, want)
 	}
 }

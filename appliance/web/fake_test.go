@@ -66,8 +66,8 @@ func (f *fakeBackend) SetHook(i int, offHook bool) error {
 
 func (f *fakeBackend) Events() []Event { return f.events.Events() }
 
-// Control acts as the appliance does: join and leave move the state, mute
-// and unmute work only in a call.
+// Control acts as the appliance does: join and leave move the state, mute,
+// unmute, hold and resume work only in a call.
 func (f *fakeBackend) Control(i int, a Action) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -80,11 +80,14 @@ func (f *fakeBackend) Control(i int, a Action) error {
 		h.State, h.Busy, h.InCall, h.CallStart = "in call", true, true, time.Now()
 		h.Quality = &CallQuality{PacketsSent: 10, PacketsReceived: 9, Lost: 1, LossPercent: 10, JitterMS: 2.5, MOS: 4.1}
 	case a == ActionLeave && h.Busy:
-		h.State, h.Busy, h.InCall, h.Muted, h.CallStart, h.Quality = "idle", false, false, false, time.Time{}, nil
-	case (a == ActionMute || a == ActionUnmute) && !h.InCall:
+		h.State, h.Busy, h.InCall, h.Muted, h.Held, h.CallStart, h.Quality = "idle", false, false, false, false, time.Time{}, nil
+	case (a == ActionMute || a == ActionUnmute || a == ActionHold || a == ActionResume) && !h.InCall:
 		return errors.New("not in a call")
 	case a == ActionMute || a == ActionUnmute:
 		h.Muted = a == ActionMute
+	case a == ActionHold || a == ActionResume:
+		h.Held = a == ActionHold
+		h.State = map[bool]string{true: "on hold", false: "in call"}[h.Held]
 	}
 	f.calls = append(f.calls, fmt.Sprintf("%s %d", a, i))
 	f.events.Add(slog.LevelInfo, h.Name, string(a))

@@ -57,8 +57,9 @@ type Backend interface {
 	SetHook(handset int, offHook bool) error
 	// Control does what action says with handset i, as its buttons would.
 	// Asking for what is so already (Join while joining or in a call,
-	// Unmute while not muted) succeeds and changes nothing; Mute and
-	// Unmute outside a call are refused with an error.
+	// Unmute while not muted, Resume while not held) succeeds and changes
+	// nothing; Mute, Unmute, Hold and Resume outside a call are refused
+	// with an error.
 	Control(handset int, action Action) error
 	// SendDigits sends DTMF digits (1 to MaxDigits of 0-9, *, # and A-D,
 	// which the page checks) into handset i's call, as its keypad would.
@@ -105,10 +106,12 @@ const (
 	ActionLeave  Action = "leave"  // leave the call, or give up the join
 	ActionMute   Action = "mute"   // mute the microphone in the call
 	ActionUnmute Action = "unmute" // let the microphone through again
+	ActionHold   Action = "hold"   // put the call on hold: no audio goes either way
+	ActionResume Action = "resume" // take the call off hold
 )
 
 // actions are the actions the page accepts.
-var actions = []Action{ActionJoin, ActionLeave, ActionMute, ActionUnmute}
+var actions = []Action{ActionJoin, ActionLeave, ActionMute, ActionUnmute, ActionHold, ActionResume}
 
 // Status is what the dashboard shows.
 type Status struct {
@@ -155,6 +158,8 @@ type HandsetStatus struct {
 	// InCall reports an answered call, whose microphone can be muted.
 	InCall bool `json:"inCall"`
 	Muted  bool `json:"muted"` // the microphone is muted in the call
+	// Held reports a call we put on hold; its State is then "on hold".
+	Held bool `json:"held"`
 	// CallStart is when the call was answered; zero without one.
 	CallStart time.Time `json:"callStart,omitzero"`
 	// MicDBFS and EarDBFS are the microphone's and the earpiece's levels

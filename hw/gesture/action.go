@@ -21,6 +21,7 @@ const (
 	VolumeDown                       // earpiece quieter
 	SendPIN                          // send the conference PIN as DTMF
 	Record                           // start or stop recording the conference
+	Hold                             // put the call on hold, or take it off
 )
 
 var actionNames = map[Action]string{
@@ -31,6 +32,7 @@ var actionNames = map[Action]string{
 	VolumeDown:     "volume-down",
 	SendPIN:        "send-pin",
 	Record:         "record",
+	Hold:           "hold",
 }
 
 // String returns the action's name as ParseAction reads it, e.g. "join-leave".

@@ -10,6 +10,7 @@ func TestActionNames(t *testing.T) {
 	want := map[Action]string{
 		JoinLeave: "join-leave", Mute: "mute", NextConference: "next-conference",
 		VolumeUp: "volume-up", VolumeDown: "volume-down", SendPIN: "send-pin", Record: "record",
+		Hold: "hold",
 	}
 	for a, name := range want {
 		if a.String() != name {
@@ -23,7 +24,7 @@ func TestActionNames(t *testing.T) {
 		t.Errorf("%d actions, want %d", len(actionNames), len(want))
 	}
 	_, err := ParseAction("dance")
-	if err == nil || !strings.Contains(err.Error(), `unknown action "dance" (known: join-leave, mute,`) {
+	if err == nil || !strings.Contains(err.Error(), `unknown action "dance" (known: hold, join-leave, mute,`) {
 		t.Errorf("ParseAction(dance) error = %v, want one listing the actions", err)
 	}
 	if s := Action(99).String(); s != "action(99)" {

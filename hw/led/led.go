@@ -1,5 +1,5 @@
-// Package led drives an indicator light in a pattern (on, off, slow, fast or double blink)
-// on any hw.LED. It knows nothing of what the patterns mean.
+// Package led drives an indicator light in a pattern (on, off, slow, fast or double blink,
+// wink, slow flash) on any hw.LED. It knows nothing of what the patterns mean.
 package led
 
 import (
@@ -22,6 +22,7 @@ const (
 	FastBlink                  // 4 Hz: 125 ms on, 125 ms off
 	DoubleBlink                // two 100 ms flashes per second
 	Wink                       // lit, dark for 150 ms every second
+	SlowFlash                  // dark, lit for 200 ms every 1.5 s
 )
 
 // String returns the pattern's name, e.g. "slow blink".
@@ -39,6 +40,8 @@ func (p Pattern) String() string {
 		return "double blink"
 	case Wink:
 		return "wink"
+	case SlowFlash:
+		return "slow flash"
 	}
 	return "pattern(" + strconv.Itoa(int(p)) + ")"
 }
@@ -65,6 +68,8 @@ func (p Pattern) steps() []step {
 		}
 	case Wink:
 		return []step{{true, 850 * time.Millisecond}, {false, 150 * time.Millisecond}}
+	case SlowFlash:
+		return []step{{true, 200 * time.Millisecond}, {false, 1300 * time.Millisecond}}
 	}
 	return []step{{false, 0}}
 }

@@ -128,6 +128,7 @@
     }
     button(card.querySelector("form.call"), "action", h.busy ? "leave" : "join", h.busy ? "Leave" : "Join", h.name);
     button(card.querySelector("form.mute"), "action", h.muted ? "unmute" : "mute", h.muted ? "Unmute" : "Mute", h.name, !h.inCall);
+    button(card.querySelector("form.hold"), "action", h.held ? "resume" : "hold", h.held ? "Resume" : "Hold", h.name, !h.inCall);
     button(card.querySelector("form.hook"), "offhook", h.offHook ? "0" : "1", h.offHook ? "Replace" : "Lift", h.name);
     var digits = card.querySelector("form.digits");
     if (digits) digits.hidden = !h.inCall;
