@@ -58,6 +58,7 @@ type Appliance struct {
 	lines   []*Line
 	regs    *registrations
 	admin   net.Listener
+	sipFlag bool // the SIP listen address came from Config.SIPAddr
 
 	claims   *identityClaims // the identities our legs have in each conference
 	services *services       // the recorder and the announcer of every conference
@@ -156,6 +157,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		hw:      hwr,
 		regs:    newRegistrations(agent, log.With("part", "registration")),
 		admin:   admin,
+		sipFlag: cfg.SIPAddr != "",
 		bridges: bridges,
 		rosters: newRosters(agent, log.With("part", "roster")),
 

@@ -28,7 +28,7 @@ func (b backend) Status() web.Status {
 	if err != nil {
 		a.log.Error("read settings", "err", err)
 	}
-	st := web.Status{Board: a.profile.Name}
+	st := web.Status{Board: a.profile.Name, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag}}
 	for i, l := range a.lines {
 		ls := l.Status()
 		hs := web.HandsetStatus{

@@ -211,6 +211,14 @@ func (s *server) settings(w http.ResponseWriter, r *http.Request) {
 	s.renderSettings(w, http.StatusOK, nil, savedNotice(r.URL.Query().Get("saved")))
 }
 
+// sipNote says where the SIP listener is now and when a change to it applies.
+func sipNote(st SIPStatus) string {
+	if st.FromFlag {
+		return fmt.Sprintf("Listening on %s, as the -sip command-line flag says; this setting applies when the appliance is restarted without that flag.", st.Listening)
+	}
+	return fmt.Sprintf("Listening on %s. The SIP listener changes when the appliance restarts.", st.Listening)
+}
+
 func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, notice string) {
 	set, err := s.backend.Settings()
 	if err != nil {
@@ -227,7 +235,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}
 
 	p.SIP = formView{ID: "sip", Method: "post", Action: "/settings/sip", Submit: "Save",
-		Note: "The SIP listener changes when the appliance restarts.",
+		Note: sipNote(s.backend.Status().SIP),
 		Inputs: []inputView{func() inputView {
 			in := input("sip", "listen_addr", "Listen address (UDP host:port)", set.SIP.ListenAddr)
 			in.Required = true

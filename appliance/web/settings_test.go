@@ -349,3 +349,24 @@ func TestSettingsPage(t *testing.T) {
 		}
 	}
 }
+
+// TestSIPNoteSaysWhereItListens: the SIP form says where the listener is now, and when a
+// command-line flag, not the setting, chose it.
+func TestSIPNoteSaysWhereItListens(t *testing.T) {
+	for _, tt := range []struct {
+		st   SIPStatus
+		want string
+	}{
+		{SIPStatus{Listening: "0.0.0.0:5060"}, "Listening on 0.0.0.0:5060. The SIP listener changes when the appliance restarts."},
+		{SIPStatus{Listening: "127.0.0.1:5999", FromFlag: true}, "Listening on 127.0.0.1:5999, as the -sip command-line flag says"},
+	} {
+		f := newFake(t)
+		f.mu.Lock()
+		f.status.SIP = tt.st
+		f.mu.Unlock()
+		rec := loggedIn(t, f).get("/settings")
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), tt.want) {
+			t.Errorf("settings page (%d) lacks %q", rec.Code, tt.want)
+		}
+	}
+}

@@ -119,10 +119,17 @@ type Status struct {
 	Handsets      []HandsetStatus      `json:"handsets"`
 	Registrations []RegistrationStatus `json:"registrations"`
 	Rosters       []RosterStatus       `json:"rosters"`
+	SIP           SIPStatus            `json:"sip"`
 	// ServerTime is the appliance's clock when the page sent the status,
 	// so that the browser counts call times and expiries by it rather
 	// than by its own clock. The page sets it; a Backend leaves it zero.
 	ServerTime time.Time `json:"serverTime,omitzero"`
+}
+
+// SIPStatus is where the SIP agent listens.
+type SIPStatus struct {
+	Listening string `json:"listening"`          // the UDP host:port it is bound to
+	FromFlag  bool   `json:"fromFlag,omitempty"` // set on the command line, not by the settings
 }
 
 // RosterStatus is the roster of one conference the appliance's legs are in.
