@@ -216,7 +216,11 @@ func sipNote(st SIPStatus) string {
 	if st.FromFlag {
 		return fmt.Sprintf("Listening on %s, as the -sip command-line flag says; this setting applies when the appliance is restarted without that flag.", st.Listening)
 	}
-	return fmt.Sprintf("Listening on %s. The SIP listener changes when the appliance restarts.", st.Listening)
+	note := "The SIP listener changes when the appliance restarts."
+	if st.Listening == "" {
+		return note
+	}
+	return fmt.Sprintf("Listening on %s. %s", st.Listening, note)
 }
 
 func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, notice string) {
