@@ -38,6 +38,10 @@ type port struct {
 	// setLevels: the microphone into the call, the call into the earpiece, and the sidetone,
 	// the handset's own microphone mixed into its earpiece during a call.
 	micGain, earGain, sidetone atomic.Int32
+
+	// agc, when set, is the microphone's automatic gain control, applied after micGain.
+	// setAGC publishes a fresh one; from then on only the callback uses it.
+	agc atomic.Pointer[media.AGC]
 }
 
 // unityGain is a Q16 gain of 0 dB.
@@ -89,6 +93,25 @@ func (h *audioHub) setLevels(c int, micDB, earDB, sidetoneDB float64) error {
 	p.micGain.Store(q16(micDB))
 	p.earGain.Store(q16(earDB))
 	p.sidetone.Store(side)
+	return nil
+}
+
+// setAGC turns the automatic gain control of channel c's microphone on, starting at 0 dB,
+// or off.
+func (h *audioHub) setAGC(c int, on bool) error {
+	p, err := h.port(c)
+	if err != nil {
+		return err
+	}
+	if !on {
+		p.agc.Store(nil)
+		return nil
+	}
+	agc, err := media.NewAGC(h.format.SampleRate, media.DefaultAGC())
+	if err != nil {
+		return fmt.Errorf("microphone AGC: %w", err)
+	}
+	p.agc.Store(agc)
 	return nil
 }
 
@@ -167,6 +190,9 @@ func (h *audioHub) process(in, out []int16) {
 		micGain, earGain, side := p.micGain.Load(), p.earGain.Load(), p.sidetone.Load()
 		for f := range frames {
 			buf[f] = saturate(scale(in[f*channels+c], micGain))
+		}
+		if agc := p.agc.Load(); agc != nil {
+			agc.Process(buf)
 		}
 		p.mic.Write(buf)
 		n := p.ear.Read(buf)

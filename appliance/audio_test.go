@@ -192,3 +192,41 @@ func TestGainsAndSidetone(t *testing.T) {
 }
 
 func abs16(v int16) int16 { return max(v, -v) }
+
+// TestMicrophoneAGC runs a quiet microphone (a -40 dBFS tone) through the callback for 5 s
+// with the AGC off and on: off, the call gets it as it is; on, raised to the AGC's target.
+func TestMicrophoneAGC(t *testing.T) {
+	f := hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}
+	for _, tt := range []struct {
+		on       bool
+		wantDBFS float64
+	}{{false, -40}, {true, media.DefaultAGCTargetDBFS}} {
+		h := newAudioHub(f)
+		if err := h.setAGC(0, tt.on); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := h.port(0)
+		p.attached.Store(true)
+		tone := media.NewTone(f.SampleRate, 1000, -40)
+		mono := make([]int16, f.PeriodFrames)
+		in, out := make([]int16, f.PeriodFrames*f.Channels), make([]int16, f.PeriodFrames*f.Channels)
+		call := make([]int16, f.PeriodFrames)
+		for range 5 * f.SampleRate / f.PeriodFrames {
+			tone.Generate(mono)
+			for i, v := range mono {
+				in[i*f.Channels] = v
+			}
+			h.process(in, out)
+			p.mic.Read(call)
+		}
+		if got := media.LevelDBFS(call); math.Abs(got-tt.wantDBFS) > 1 {
+			t.Errorf("AGC on = %v: the call gets the -40 dBFS microphone at %.1f dBFS after 5 s, want %.1f", tt.on, got, tt.wantDBFS)
+		}
+		if n := testing.AllocsPerRun(10, func() { h.process(in, out); p.mic.Read(call) }); n != 0 {
+			t.Errorf("AGC on = %v: the device callback allocates %.0f times per period", tt.on, n)
+		}
+	}
+	if err := newAudioHub(f).setAGC(2, true); err == nil {
+		t.Error("setAGC on channel 3 of 2 succeeded, want an error")
+	}
+}

@@ -102,6 +102,7 @@ type Handset struct {
 	MicGainDB       float64 `json:"mic_gain_db"`
 	EarGainDB       float64 `json:"ear_gain_db"`
 	SidetonePercent int     `json:"sidetone_percent"`
+	MicAGC          bool    `json:"mic_agc"`
 }
 
 // A Conference is a conference bridge the handsets join, and what the
@@ -257,6 +258,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 				input(id, "mic_gain_db", "Microphone gain (dB)", number(h.MicGainDB)),
 				input(id, "ear_gain_db", "Earpiece gain (dB)", number(h.EarGainDB)),
 				input(id, "sidetone_percent", "Sidetone (%)", number(float64(h.SidetonePercent))),
+				checkbox(id, "mic_agc", "Automatic microphone gain", h.MicAGC),
 			},
 		}
 		for k := 9; k <= 11; k++ {
@@ -593,6 +595,7 @@ func (s *server) saveHandset(w http.ResponseWriter, r *http.Request) {
 		h.IdentityPrefix = formText(v, "identity_prefix")
 		h.AssertIdentity = v.Get("assert_identity") == "on"
 		h.Private = v.Get("private") == "on"
+		h.MicAGC = v.Get("mic_agc") == "on"
 		prefix := fmt.Sprintf("handsets[%d].", i)
 		if h.MicGainDB, err = formNumber(v, "mic_gain_db", prefix); err != nil {
 			return prefix, err

@@ -168,11 +168,11 @@ func TestSettingsSaved(t *testing.T) {
 				return s.Handsets[1] == Handset{ID: "h2", Name: "Garden", Channel: 1, Account: "alice", DisplayName: "Out back", Conference: "main"}
 			}},
 		{"handset levels", "/settings/handsets/h2",
-			url.Values{"name": {"Garden"}, "mic_gain_db": {"-6.5"}, "ear_gain_db": {"3"}, "sidetone_percent": {"10"}},
+			url.Values{"name": {"Garden"}, "mic_gain_db": {"-6.5"}, "ear_gain_db": {"3"}, "sidetone_percent": {"10"}, "mic_agc": {"on"}},
 			"/settings?saved=live#handset-h2",
 			func(s Settings) bool {
 				h := s.Handsets[1]
-				return h.MicGainDB == -6.5 && h.EarGainDB == 3 && h.SidetonePercent == 10
+				return h.MicGainDB == -6.5 && h.EarGainDB == 3 && h.SidetonePercent == 10 && h.MicAGC
 			}},
 		{"account over TLS", "/settings/accounts/alice",
 			url.Values{"user": {"alice"}, "domain": {"example.org"}, "transport": {"tls"}, "ca_file": {"/etc/partyline/ca.pem"}},
