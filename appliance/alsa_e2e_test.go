@@ -126,6 +126,11 @@ pcm.partyline_e2e_null { type null }
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	st, ok := r.app.AudioStats()
+	if !ok || st.Periods == 0 || st.Restarts != 0 || st.LastError != "" {
+		t.Errorf("AudioStats() = %+v, %v; want the ALSA device's, with periods and no failure", st, ok)
+	}
+	t.Logf("device stats: %+v", st)
 	r.board.Hook(0).Set(false)
 	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
 	if err := r.stop(); err != nil {
@@ -292,4 +297,13 @@ func fileSize(t *testing.T, path string) int {
 		t.Fatal(err)
 	}
 	return int(fi.Size())
+}
+
+func TestAudioStatsOnVirtualAudio(t *testing.T) {
+	dir := t.TempDir()
+	seedSettings(t, filepath.Join(dir, "partyline.db"), "127.0.0.1:9") // discard port: nobody answers
+	r := runAppliance(t, dir, sim.New(2))
+	if st, ok := r.app.AudioStats(); ok {
+		t.Errorf("AudioStats() on the sim board's virtual audio = %+v, true; want false", st)
+	}
 }
