@@ -69,7 +69,7 @@ func TestCallIsSampleExactOverALSA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
 	conf := fmt.Sprintf(`pcm.partyline_e2e {
 	type asym
 	playback.pcm "partyline_e2e_play"
@@ -86,7 +86,9 @@ pcm.partyline_e2e_null { type null }
 	}
 	t.Setenv("ALSA_CONFIG_PATH", "/usr/share/alsa/alsa.conf:"+confPath)
 
-	ctx, cancel := context.WithCancel(t.Context())
+	// Not t.Context(): that ends before the cleanups, and the pipe must feed the device
+	// until the appliance has stopped.
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var written int // frames written to the pipe; read after wg.Wait
 	var writeErr error
@@ -95,7 +97,9 @@ pcm.partyline_e2e_null { type null }
 		cancel()
 		wg.Wait()
 	}
-	defer stopFeed()
+	// Cleanups run last first: a test that fails stops the appliance (runAppliance's
+	// cleanup) while the pipe still feeds the device thread, which blocks reading it.
+	t.Cleanup(stopFeed)
 
 	sipp := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioEcho, RTPEcho: true})
 	kam := peertest.StartKamailio(t, peertest.KamailioConfig{
