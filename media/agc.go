@@ -49,10 +49,10 @@ func DefaultAGC() AGCConfig {
 }
 
 // An AGC is an automatic gain control for one microphone. It measures the input level
-// (smoothed over agcLevelTau) and moves its gain toward the one that brings that level to
-// the target, within the gain limits and no faster than the attack and release rates. While
-// the input is below the gate the gain holds, so silence is not pumped up to the maximum
-// gain. Process never allocates; it is meant for the audio callback. An AGC is not safe for
+// (smoothed over 100 ms) and moves its gain toward the one that brings that level to the
+// target, within the gain limits and no faster than the attack and release rates. While the
+// samples of a Process call are below the gate the gain holds, so silence and room noise
+// are not pumped up to the maximum gain. Process never allocates; it is meant for the audio callback. An AGC is not safe for
 // concurrent use.
 type AGC struct {
 	cfg    AGCConfig
