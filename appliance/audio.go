@@ -42,6 +42,11 @@ type port struct {
 	// agc, when set, is the microphone's automatic gain control, applied after micGain.
 	// setAGC publishes a fresh one; from then on only the callback uses it.
 	agc atomic.Pointer[media.AGC]
+
+	// earUnderruns counts the periods in which the earpiece ran dry during a call once its
+	// first audio had arrived: the pump was late. earStarted is callback only.
+	earUnderruns atomic.Uint64
+	earStarted   bool
 }
 
 // unityGain is a Q16 gain of 0 dB.
@@ -181,6 +186,7 @@ func (h *audioHub) process(in, out []int16) {
 		p.micMeter.add(in[:frames*channels], c, channels)
 		if !p.attached.Load() {
 			p.ear.Read(buf) // drop what a finished call left behind
+			p.earStarted = false
 			for f := range frames {
 				out[f*channels+c] = 0
 			}
@@ -196,6 +202,10 @@ func (h *audioHub) process(in, out []int16) {
 		}
 		p.mic.Write(buf)
 		n := p.ear.Read(buf)
+		if p.earStarted && n < frames {
+			p.earUnderruns.Add(1)
+		}
+		p.earStarted = p.earStarted || n > 0
 		clear(buf[n:])
 		for f := range frames {
 			// The sidetone comes straight from this period's microphone: no added delay.
@@ -225,6 +235,15 @@ func (h *audioHub) levels(c int) (mic, ear float64) {
 		return media.FloorDBFS, media.FloorDBFS
 	}
 	return p.micMeter.dBFS(), p.earMeter.dBFS()
+}
+
+// earUnderruns returns how many periods the earpiece of each channel ran dry during calls.
+func (h *audioHub) earUnderruns() []uint64 {
+	n := make([]uint64, len(h.ports))
+	for c, p := range h.ports {
+		n[c] = p.earUnderruns.Load()
+	}
+	return n
 }
 
 // A voiceStream is what a pump feeds: one call's media session.

@@ -230,3 +230,28 @@ func TestMicrophoneAGC(t *testing.T) {
 		t.Error("setAGC on channel 3 of 2 succeeded, want an error")
 	}
 }
+
+// TestEarpieceUnderruns counts the periods a call's earpiece runs dry, but not those before
+// the call's first audio.
+func TestEarpieceUnderruns(t *testing.T) {
+	f := hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}
+	h := newAudioHub(f)
+	p, _ := h.port(0)
+	p.attached.Store(true)
+	in, out := make([]int16, f.PeriodFrames*f.Channels), make([]int16, f.PeriodFrames*f.Channels)
+	h.process(in, out) // no audio yet: the call is starting
+	p.ear.Write(make([]int16, f.PeriodFrames+f.PeriodFrames/2))
+	h.process(in, out) // a full period
+	h.process(in, out) // half a period: ran dry
+	h.process(in, out) // nothing: ran dry
+	if got := h.earUnderruns(); got[0] != 2 || got[1] != 0 {
+		t.Errorf("earUnderruns() = %v, want [2 0]", got)
+	}
+	p.attached.Store(false)
+	h.process(in, out)
+	p.attached.Store(true)
+	h.process(in, out) // a new call, starting
+	if got := h.earUnderruns(); got[0] != 2 {
+		t.Errorf("earUnderruns() after a new call started = %v, want still [2 0]", got)
+	}
+}
