@@ -36,6 +36,11 @@ type Config struct {
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it), with
 	// as many handsets as it has; otherwise the appliance makes its own.
 	Sim *sim.Board
+
+	// Audio, when set, replaces the board's audio device with this ALSA PCM, one channel
+	// per handset; on the sim board the switches and lights stay virtual. Tests point it at
+	// an alsa-lib file PCM.
+	Audio *board.AudioProfile
 }
 
 // Defaults of the flags of cmd/partyline.
@@ -92,6 +97,13 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		// The sim board a test brings decides how many handsets there are.
 		profile.Handsets = make([]board.HandsetPins, cfg.Sim.Handsets())
 		profile.Audio.Channels = cfg.Sim.Handsets()
+	}
+	if cfg.Audio != nil {
+		if cfg.Audio.Device == "" || cfg.Audio.Channels != len(profile.Handsets) {
+			return nil, fmt.Errorf("audio device %q with %d channels: want an ALSA device with one channel for each of the %d handsets",
+				cfg.Audio.Device, cfg.Audio.Channels, len(profile.Handsets))
+		}
+		profile.Audio = *cfg.Audio
 	}
 	log.Info("board", "profile", profile.Name, "found", found, "handsets", len(profile.Handsets))
 

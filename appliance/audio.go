@@ -38,6 +38,15 @@ type port struct {
 	// setLevels: the microphone into the call, the call into the earpiece, and the sidetone,
 	// the handset's own microphone mixed into its earpiece during a call.
 	micGain, earGain, sidetone atomic.Int32
+
+	// agc, when set, is the microphone's automatic gain control, applied after micGain.
+	// setAGC publishes a fresh one; from then on only the callback uses it.
+	agc atomic.Pointer[media.AGC]
+
+	// earUnderruns counts the periods in which the earpiece ran dry during a call once its
+	// first audio had arrived: the pump was late. earStarted is callback only.
+	earUnderruns atomic.Uint64
+	earStarted   bool
 }
 
 // unityGain is a Q16 gain of 0 dB.
@@ -89,6 +98,25 @@ func (h *audioHub) setLevels(c int, micDB, earDB, sidetoneDB float64) error {
 	p.micGain.Store(q16(micDB))
 	p.earGain.Store(q16(earDB))
 	p.sidetone.Store(side)
+	return nil
+}
+
+// setAGC turns the automatic gain control of channel c's microphone on, starting at 0 dB,
+// or off.
+func (h *audioHub) setAGC(c int, on bool) error {
+	p, err := h.port(c)
+	if err != nil {
+		return err
+	}
+	if !on {
+		p.agc.Store(nil)
+		return nil
+	}
+	agc, err := media.NewAGC(h.format.SampleRate, media.DefaultAGC())
+	if err != nil {
+		return fmt.Errorf("microphone AGC: %w", err)
+	}
+	p.agc.Store(agc)
 	return nil
 }
 
@@ -158,6 +186,7 @@ func (h *audioHub) process(in, out []int16) {
 		p.micMeter.add(in[:frames*channels], c, channels)
 		if !p.attached.Load() {
 			p.ear.Read(buf) // drop what a finished call left behind
+			p.earStarted = false
 			for f := range frames {
 				out[f*channels+c] = 0
 			}
@@ -168,8 +197,15 @@ func (h *audioHub) process(in, out []int16) {
 		for f := range frames {
 			buf[f] = saturate(scale(in[f*channels+c], micGain))
 		}
+		if agc := p.agc.Load(); agc != nil {
+			agc.Process(buf)
+		}
 		p.mic.Write(buf)
 		n := p.ear.Read(buf)
+		if p.earStarted && n < frames {
+			p.earUnderruns.Add(1)
+		}
+		p.earStarted = p.earStarted || n > 0
 		clear(buf[n:])
 		for f := range frames {
 			// The sidetone comes straight from this period's microphone: no added delay.
@@ -199,6 +235,15 @@ func (h *audioHub) levels(c int) (mic, ear float64) {
 		return media.FloorDBFS, media.FloorDBFS
 	}
 	return p.micMeter.dBFS(), p.earMeter.dBFS()
+}
+
+// earUnderruns returns how many periods the earpiece of each channel ran dry during calls.
+func (h *audioHub) earUnderruns() []uint64 {
+	n := make([]uint64, len(h.ports))
+	for c, p := range h.ports {
+		n[c] = p.earUnderruns.Load()
+	}
+	return n
 }
 
 // A voiceStream is what a pump feeds: one call's media session.

@@ -298,3 +298,66 @@ func TestPumpFollowsTheSampleRate(t *testing.T) {
 		t.Errorf("earpiece after the switch: %.1f dB of the 6 kHz tone, level %.1f dBFS", lvl, media.LevelDBFS(ear))
 	}
 }
+
+// TestMicrophoneAGC runs a quiet microphone (a -40 dBFS tone) through the callback for 5 s
+// with the AGC off and on: off, the call gets it as it is; on, raised to the AGC's target.
+func TestMicrophoneAGC(t *testing.T) {
+	f := hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}
+	for _, tt := range []struct {
+		on       bool
+		wantDBFS float64
+	}{{false, -40}, {true, media.DefaultAGCTargetDBFS}} {
+		h := newAudioHub(f)
+		if err := h.setAGC(0, tt.on); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := h.port(0)
+		p.attached.Store(true)
+		tone := media.NewTone(f.SampleRate, 1000, -40)
+		mono := make([]int16, f.PeriodFrames)
+		in, out := make([]int16, f.PeriodFrames*f.Channels), make([]int16, f.PeriodFrames*f.Channels)
+		call := make([]int16, f.PeriodFrames)
+		for range 5 * f.SampleRate / f.PeriodFrames {
+			tone.Generate(mono)
+			for i, v := range mono {
+				in[i*f.Channels] = v
+			}
+			h.process(in, out)
+			p.mic.Read(call)
+		}
+		if got := media.LevelDBFS(call); math.Abs(got-tt.wantDBFS) > 1 {
+			t.Errorf("AGC on = %v: the call gets the -40 dBFS microphone at %.1f dBFS after 5 s, want %.1f", tt.on, got, tt.wantDBFS)
+		}
+		if n := testing.AllocsPerRun(10, func() { h.process(in, out); p.mic.Read(call) }); n != 0 {
+			t.Errorf("AGC on = %v: the device callback allocates %.0f times per period", tt.on, n)
+		}
+	}
+	if err := newAudioHub(f).setAGC(2, true); err == nil {
+		t.Error("setAGC on channel 3 of 2 succeeded, want an error")
+	}
+}
+
+// TestEarpieceUnderruns counts the periods a call's earpiece runs dry, but not those before
+// the call's first audio.
+func TestEarpieceUnderruns(t *testing.T) {
+	f := hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}
+	h := newAudioHub(f)
+	p, _ := h.port(0)
+	p.attached.Store(true)
+	in, out := make([]int16, f.PeriodFrames*f.Channels), make([]int16, f.PeriodFrames*f.Channels)
+	h.process(in, out) // no audio yet: the call is starting
+	p.ear.Write(make([]int16, f.PeriodFrames+f.PeriodFrames/2))
+	h.process(in, out) // a full period
+	h.process(in, out) // half a period: ran dry
+	h.process(in, out) // nothing: ran dry
+	if got := h.earUnderruns(); got[0] != 2 || got[1] != 0 {
+		t.Errorf("earUnderruns() = %v, want [2 0]", got)
+	}
+	p.attached.Store(false)
+	h.process(in, out)
+	p.attached.Store(true)
+	h.process(in, out) // a new call, starting
+	if got := h.earUnderruns(); got[0] != 2 {
+		t.Errorf("earUnderruns() after a new call started = %v, want still [2 0]", got)
+	}
+}

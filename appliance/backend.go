@@ -253,19 +253,25 @@ func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool,
 	return restart, toWebError(err)
 }
 
-// applyLevels sets the levels of the handsets whose levels changed from old to next, and
-// not their channel, in the audio hub: a call in progress hears them at once.
+// applyLevels sets the levels and the automatic gain of the handsets whose levels changed
+// from old to next, and not their channel, in the audio hub: a call in progress hears
+// them at once.
 func (b backend) applyLevels(old, next config.Settings) {
 	for _, h := range next.Handsets {
 		i := slices.IndexFunc(old.Handsets, func(o config.Handset) bool { return o.ID == h.ID && o.Channel == h.Channel })
 		if i < 0 {
 			continue
 		}
-		if o := old.Handsets[i]; o.MicGainDB == h.MicGainDB && o.EarGainDB == h.EarGainDB && o.SidetonePercent == h.SidetonePercent {
-			continue
+		o := old.Handsets[i]
+		if o.MicGainDB != h.MicGainDB || o.EarGainDB != h.EarGainDB || o.SidetonePercent != h.SidetonePercent {
+			if err := b.a.hw.hub.setLevels(h.Channel, h.MicGainDB, h.EarGainDB, sidetoneDB(h.SidetonePercent)); err != nil {
+				b.a.log.Warn("apply the handset's levels", "handset", h.ID, "err", err)
+			}
 		}
-		if err := b.a.hw.hub.setLevels(h.Channel, h.MicGainDB, h.EarGainDB, sidetoneDB(h.SidetonePercent)); err != nil {
-			b.a.log.Warn("apply the handset's levels", "handset", h.ID, "err", err)
+		if o.MicAGC != h.MicAGC {
+			if err := b.a.hw.hub.setAGC(h.Channel, h.MicAGC); err != nil {
+				b.a.log.Warn("apply the handset's automatic gain", "handset", h.ID, "err", err)
+			}
 		}
 	}
 }

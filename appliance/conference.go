@@ -45,6 +45,9 @@ func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
 	if err := c.hub.setLevels(plan.channel, plan.micGainDB, plan.earGainDB, sidetoneDB(plan.sidetonePercent)); err != nil {
 		return nil, fmt.Errorf("%s levels: %w", plan.name, err)
 	}
+	if err := c.hub.setAGC(plan.channel, plan.micAGC); err != nil {
+		return nil, fmt.Errorf("%s: %w", plan.name, err)
+	}
 	release := func() {}
 	if uri := plan.presentedURI(); uri != "" {
 		if release, err = c.claims.claim(plan.target, uri, plan.name); err != nil {
@@ -332,6 +335,7 @@ type joinPlan struct {
 
 	micGainDB, earGainDB float64 // the handset's levels, applied as the call starts
 	sidetonePercent      int
+	micAGC               bool
 }
 
 // planJoin checks that handset can join its conference and says what is missing if not.
@@ -364,6 +368,7 @@ func planJoin(set config.Settings, handset int) (joinPlan, error) {
 		micGainDB:       h.MicGainDB,
 		earGainDB:       h.EarGainDB,
 		sidetonePercent: h.SidetonePercent,
+		micAGC:          h.MicAGC,
 	}, nil
 }
 

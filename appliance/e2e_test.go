@@ -67,12 +67,16 @@ func startRig(t *testing.T, scenario string, edits ...func(*config.Settings)) *r
 	return r
 }
 
-// runAppliance starts an appliance on board with its settings in dir, logs in to its
-// admin page, and stops it when the test ends (or at r.stop).
-func runAppliance(t *testing.T, dir string, board *sim.Board) *rig {
+// runAppliance starts an appliance on board with its settings in dir, its Config changed
+// by each of edits, logs in to its admin page, and stops it when the test ends (or at r.stop).
+func runAppliance(t *testing.T, dir string, board *sim.Board, edits ...func(*appliance.Config)) *rig {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	a, err := appliance.New(appliance.Config{Board: "sim", DataDir: dir, AdminAddr: "127.0.0.1:0", Sim: board}, log)
+	cfg := appliance.Config{Board: "sim", DataDir: dir, AdminAddr: "127.0.0.1:0", Sim: board}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	a, err := appliance.New(cfg, log)
 	if err != nil {
 		t.Fatalf("appliance.New: %v", err)
 	}

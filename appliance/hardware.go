@@ -48,27 +48,18 @@ type handsetHW struct {
 
 // openHardware opens the hardware of profile, or uses simBoard on the sim board.
 func openHardware(p board.Profile, simBoard *sim.Board, log *slog.Logger) (*hardware, error) {
-	if p.Audio.Device == "" {
-		return openSim(p, simBoard, log), nil
+	if p.Name == board.Sim.Name || p.Audio.Device == "" {
+		return openSim(p, simBoard, log)
 	}
 	h := &hardware{sys: os.DirFS("/"), log: log}
 	if err := h.openHandsets(p); err != nil {
 		return nil, errors.Join(err, h.close())
 	}
 	h.setUpCodec(p.Codec)
-	dev, err := audio.Open(audio.Config{
-		Device:       p.Audio.Device,
-		SampleRate:   p.Audio.SampleRate,
-		Channels:     p.Audio.Channels,
-		PeriodFrames: p.Audio.PeriodFrames,
-		Periods:      2,
-	})
+	dev, err := h.openAudio(p.Audio)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("handset audio: %w", err), h.close())
+		return nil, errors.Join(err, h.close())
 	}
-	h.closers = append(h.closers, dev.Close)
-	h.audio = dev
-	h.hub = newAudioHub(dev.Format())
 	if spk, err := alert.Open(dev.Format().SampleRate); err != nil {
 		log.Warn("no alert speaker", "err", err)
 	} else {
@@ -321,7 +312,27 @@ func codecLayout(c board.CodecProfile) codec.Layout {
 	return l
 }
 
-func openSim(p board.Profile, b *sim.Board, log *slog.Logger) *hardware {
+// openAudio opens the ALSA device of a board's handsets and the hub on it.
+func (h *hardware) openAudio(a board.AudioProfile) (*audio.Device, error) {
+	dev, err := audio.Open(audio.Config{
+		Device:       a.Device,
+		SampleRate:   a.SampleRate,
+		Channels:     a.Channels,
+		PeriodFrames: a.PeriodFrames,
+		Periods:      2,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("handset audio: %w", err)
+	}
+	h.closers = append(h.closers, dev.Close)
+	h.audio = dev
+	h.hub = newAudioHub(dev.Format())
+	return dev, nil
+}
+
+// openSim uses b (or a new sim board) for the switches and lights, and for the audio too
+// unless p names an ALSA device.
+func openSim(p board.Profile, b *sim.Board, log *slog.Logger) (*hardware, error) {
 	if b == nil {
 		b = sim.New(len(p.Handsets))
 	}
@@ -329,8 +340,14 @@ func openSim(p board.Profile, b *sim.Board, log *slog.Logger) *hardware {
 	for i := range p.Handsets {
 		h.handsets = append(h.handsets, handsetHW{hook: b.Hook(i), button: b.Button(i), led: b.LED(i), mute: b.MuteButton(i)})
 	}
+	if p.Audio.Device != "" {
+		if _, err := h.openAudio(p.Audio); err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
 	h.hub = newAudioHub(b.Audio().Format())
-	return h
+	return h, nil
 }
 
 // close releases the hardware in the reverse order of opening.

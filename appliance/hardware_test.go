@@ -309,7 +309,10 @@ func TestHardwareRunStopsOnFailure(t *testing.T) {
 }
 
 func TestHardwareRunWithoutRunners(t *testing.T) {
-	h := openSim(board.Sim, nil, slog.New(slog.DiscardHandler))
+	h, err := openSim(board.Sim, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := h.run(t.Context()); err != nil {
 		t.Errorf("run on the sim board = %v, want nil at once", err)
 	}

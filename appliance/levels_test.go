@@ -38,4 +38,20 @@ func TestLevelsApplyAtOnce(t *testing.T) {
 	if p := hub.ports[0]; p.micGain.Load() != unityGain || p.earGain.Load() != unityGain {
 		t.Errorf("channel 0 gains %d, %d; want unity, untouched", p.micGain.Load(), p.earGain.Load())
 	}
+
+	// The automatic gain goes on and off at once too, on that handset's channel only.
+	for _, on := range []bool{true, false} {
+		if _, err := b.UpdateSettings(func(s *web.Settings) error {
+			s.Handsets[1].MicAGC = on
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := hub.ports[1].agc.Load() != nil; got != on {
+			t.Errorf("channel 1 AGC running = %v after saving mic_agc = %v", got, on)
+		}
+		if hub.ports[0].agc.Load() != nil {
+			t.Error("channel 0 AGC turned on by another handset's setting")
+		}
+	}
 }

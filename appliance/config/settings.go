@@ -103,10 +103,12 @@ type Handset struct {
 
 	// Levels: the microphone's gain into the call and the earpiece's gain, in dB
 	// (MinGainDB..MaxGainDB), and the sidetone, the share of the handset's own microphone
-	// mixed into its earpiece, in percent (0 = off).
+	// mixed into its earpiece, in percent (0 = off). MicAGC turns on the automatic gain
+	// control of the microphone (media.AGC), after MicGainDB.
 	MicGainDB       float64 `json:"mic_gain_db"`
 	EarGainDB       float64 `json:"ear_gain_db"`
 	SidetonePercent int     `json:"sidetone_percent"`
+	MicAGC          bool    `json:"mic_agc"`
 }
 
 // Limits of the handset levels.

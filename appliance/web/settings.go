@@ -103,6 +103,7 @@ type Handset struct {
 	MicGainDB       float64 `json:"mic_gain_db"`
 	EarGainDB       float64 `json:"ear_gain_db"`
 	SidetonePercent int     `json:"sidetone_percent"`
+	MicAGC          bool    `json:"mic_agc"`
 }
 
 // A Conference is a conference bridge the handsets join, and what the
@@ -179,7 +180,7 @@ var savedNotices = map[string]string{
 	"sip-restart":      "Saved. The SIP listener moves to the new address when the appliance restarts.",
 	"account-live":     "Saved; nothing changed.",
 	"account-restart":  "Saved. Calls use it from the next one; the registrations change when the appliance restarts.",
-	"handset-live":     "Saved. The levels apply at once; the rest from the handset's next call, and a call in progress keeps going.",
+	"handset-live":     "Saved. The levels and the automatic gain apply at once; the rest from the handset's next call, and a call in progress keeps going.",
 	"conference-live":  "Saved. Handsets use it from their next call, the recorder and the announcer from when the next handset joins; calls in progress keep going.",
 	"bridge-live":      "Saved. It applies from the next incoming call; bridged calls in progress keep going.",
 	"recordings-live":  "Saved. Recordings that start from now on keep this much space free; one in progress keeps the reserve it started with.",
@@ -300,6 +301,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 				input(id, "mic_gain_db", "Microphone gain (dB)", number(h.MicGainDB)),
 				input(id, "ear_gain_db", "Earpiece gain (dB)", number(h.EarGainDB)),
 				input(id, "sidetone_percent", "Sidetone (%)", number(float64(h.SidetonePercent))),
+				checkbox(id, "mic_agc", "Automatic microphone gain", h.MicAGC),
 			},
 		}
 		for k := 9; k <= 11; k++ {
@@ -663,6 +665,7 @@ func (s *server) saveHandset(w http.ResponseWriter, r *http.Request) {
 		h.IdentityPrefix = formText(v, "identity_prefix")
 		h.AssertIdentity = v.Get("assert_identity") == "on"
 		h.Private = v.Get("private") == "on"
+		h.MicAGC = v.Get("mic_agc") == "on"
 		prefix := fmt.Sprintf("handsets[%d].", i)
 		if h.MicGainDB, err = formNumber(v, "mic_gain_db", prefix); err != nil {
 			return prefix, err

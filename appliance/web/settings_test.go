@@ -188,11 +188,11 @@ func TestSettingsSaved(t *testing.T) {
 				return s.Handsets[1] == Handset{ID: "h2", Name: "Garden", Channel: 1, Account: "alice", DisplayName: "Out back", Conference: "main"}
 			}},
 		{"handset levels", "/settings/handsets/h2",
-			url.Values{"name": {"Garden"}, "mic_gain_db": {"-6.5"}, "ear_gain_db": {"3"}, "sidetone_percent": {"10"}},
+			url.Values{"name": {"Garden"}, "mic_gain_db": {"-6.5"}, "ear_gain_db": {"3"}, "sidetone_percent": {"10"}, "mic_agc": {"on"}},
 			"/settings?saved=handset-live#handset-h2",
 			func(s Settings) bool {
 				h := s.Handsets[1]
-				return h.MicGainDB == -6.5 && h.EarGainDB == 3 && h.SidetonePercent == 10
+				return h.MicGainDB == -6.5 && h.EarGainDB == 3 && h.SidetonePercent == 10 && h.MicAGC
 			}},
 		{"account over TLS", "/settings/accounts/alice",
 			url.Values{"user": {"alice"}, "domain": {"example.org"}, "transport": {"tls"}, "ca_file": {"/etc/partyline/ca.pem"}},
@@ -297,7 +297,7 @@ func TestSettingsSaved(t *testing.T) {
 	}
 
 	for query, want := range map[string]string{
-		"handset-live": "The levels apply at once", "conference-live": "from their next call",
+		"handset-live": "The levels and the automatic gain apply at once", "conference-live": "from their next call",
 		"account-restart": "the registrations change when the appliance restarts", "sip-restart": "when the appliance restarts",
 		"buttons-restart": "new button mapping when the appliance restarts", "pins-restart": "new pins when it restarts",
 		"metrics-live": "from now on", "recordings-live": "one in progress keeps the reserve",

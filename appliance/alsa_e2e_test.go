@@ -1,0 +1,313 @@
+package appliance_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"partyline/appliance"
+	"partyline/appliance/config"
+	"partyline/board"
+	"partyline/hw/sim"
+	"partyline/media"
+	"partyline/sip/peertest"
+)
+
+// The ALSA device of TestCallIsSampleExactOverALSA: 8 kHz, the rate of G.711, so that
+// neither direction resamples, two handsets, 5 ms periods.
+const (
+	alsaRate     = 8000
+	alsaChannels = 2
+	alsaPeriod   = 40
+	// alsaTable is how many frames of known microphone samples the test has, 64 s: more
+	// than the test runs, so a frame's index in it is its index in the capture.
+	alsaTable = 1 << 19
+)
+
+// TestCallIsSampleExactOverALSA makes a call through the real audio path: malgo's ALSA
+// backend on alsa-lib's file plugin, the appliance's hub, pump and media session, PCMU RTP to
+// SIPp's echo and back. Handset 1's microphone gets known samples, and its earpiece must
+// play exactly those samples, one round trip later.
+//
+// Pacing: the file plugin's slave is the null plugin, which does not keep time, so the
+// capture's infile is a named pipe that the test writes one period per period time.
+// alsa-lib's file plugin reads its infile only in readi (RW access, which miniaudio 0.11
+// always uses: its mmap path is compiled out) with a blocking read(2), so the pipe paces
+// the duplex device: each period waits for the test's next write, and the playback, which
+// the null slave takes at once, follows the capture period by period. The playback goes to
+// a plain file, read after the appliance stopped.
+//
+// Exactness: G.711 is lossy, but a sample that is itself a µ-law code's value encodes to
+// that code and decodes back unchanged. The microphone gets µ-law values from a seeded
+// random sequence, at 8 kHz (no resampler), with unity gains, no sidetone and no AGC, so
+// the tolerance is zero: every sample of a 2 s stretch of the earpiece must equal the
+// microphone sample one round trip (measured, not assumed) earlier.
+func TestCallIsSampleExactOverALSA(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	mic := mulawSamples(t, seed)
+	other := mulawSamples(t, seed+1) // handset 2's microphone: must reach nobody
+
+	dir := t.TempDir()
+	fifo, outPath := filepath.Join(dir, "mic.fifo"), filepath.Join(dir, "ear.raw")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	// Read-write, so that neither this open nor alsa-lib's read-only one waits for the
+	// other end; the pipe is non-blocking here, so writes take deadlines.
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	conf := fmt.Sprintf(`pcm.partyline_e2e {
+	type asym
+	playback.pcm "partyline_e2e_play"
+	capture.pcm "partyline_e2e_cap"
+	hint { show on description "partyline e2e" }
+}
+pcm.partyline_e2e_cap { type file slave.pcm "partyline_e2e_null" file "/dev/null" infile "%s" format "raw" }
+pcm.partyline_e2e_play { type file slave.pcm "partyline_e2e_null" file "%s" format "raw" }
+pcm.partyline_e2e_null { type null }
+`, fifo, outPath)
+	confPath := filepath.Join(dir, "asound.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALSA_CONFIG_PATH", "/usr/share/alsa/alsa.conf:"+confPath)
+
+	// Not t.Context(): that ends before the cleanups, and the pipe must feed the device
+	// until the appliance has stopped.
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var written int // frames written to the pipe; read after wg.Wait
+	var writeErr error
+	wg.Go(func() { written, writeErr = feedMicrophones(ctx, w, mic, other) })
+	stopFeed := func() {
+		cancel()
+		wg.Wait()
+	}
+	// Cleanups run last first: a test that fails stops the appliance (runAppliance's
+	// cleanup) while the pipe still feeds the device thread, which blocks reading it.
+	t.Cleanup(stopFeed)
+
+	sipp := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioEcho, RTPEcho: true})
+	kam := peertest.StartKamailio(t, peertest.KamailioConfig{
+		Domain: domain, Realm: realm,
+		Users:  map[string]string{"alice": password},
+		Routes: map[string]netip.AddrPort{"conf": sipp.Addr()},
+	})
+	seedSettings(t, filepath.Join(dir, "partyline.db"), kam.Addr().String(), func(s *config.Settings) {
+		h := &s.Handsets[0]
+		h.MicGainDB, h.EarGainDB, h.SidetonePercent = 0, 0, 0
+	})
+	r := runAppliance(t, dir, sim.New(alsaChannels), func(c *appliance.Config) {
+		c.Audio = &board.AudioProfile{Device: "partyline_e2e", SampleRate: alsaRate, Channels: alsaChannels, PeriodFrames: alsaPeriod}
+	})
+	r.waitFor("the account to register", 10*time.Second, registered)
+	r.board.Hook(0).Set(true)
+	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+
+	// Let 4 s of the call play (the 2 s checked start 1 s after the echo is first heard).
+	const frameBytes = 2 * alsaChannels
+	inCall := fileSize(t, outPath)
+	want := inCall + 4*alsaRate*frameBytes
+	deadline := time.Now().Add(20 * time.Second)
+	for fileSize(t, outPath) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the earpiece file grew from %d to %d bytes in 20 s, want %d: the device is not running in real time",
+				inCall, fileSize(t, outPath), want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	st := r.app.AudioStats()
+	if d := st.Device; !st.HasDevice || d.Periods == 0 || d.Restarts != 0 || d.LastError != "" {
+		t.Errorf("AudioStats() = %+v; want the ALSA device's, with periods and no failure", st)
+	}
+	t.Logf("audio stats: %+v", st)
+	r.board.Hook(0).Set(false)
+	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
+	if err := r.stop(); err != nil {
+		t.Errorf("Run returned %v, want nil", err)
+	}
+	stopFeed()
+	if writeErr != nil {
+		t.Fatalf("feed the microphones: %v", writeErr)
+	}
+	if written >= alsaTable {
+		t.Fatalf("wrote %d frames, more than the %d known samples", written, alsaTable)
+	}
+
+	raw, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	played := len(raw) / frameBytes
+	ear := make([][]int16, alsaChannels)
+	for c := range ear {
+		ear[c] = make([]int16, played)
+		for f := range played {
+			ear[c][f] = int16(binary.LittleEndian.Uint16(raw[f*frameBytes+2*c:]))
+		}
+	}
+	t.Logf("captured %d frames, played %d (%.1f s)", written, played, float64(played)/alsaRate)
+	for f, v := range ear[1] {
+		if v != 0 {
+			t.Fatalf("earpiece 2 (not in a call) plays %d at frame %d, want silence", v, f)
+		}
+	}
+
+	heard := -1
+	for f, v := range ear[0] {
+		if v != 0 {
+			heard = f
+			break
+		}
+	}
+	if heard < 0 {
+		t.Fatal("earpiece 1 played only silence")
+	}
+	// One packet's worth, 1 s after the echo is first heard, located in the microphone's
+	// samples, gives the round trip: the same duplex clock counts both.
+	const probe = 160
+	at := heard + alsaRate
+	if at+2*alsaRate > played {
+		t.Fatalf("echo first heard at frame %d of %d: less than 3 s of it", heard, played)
+	}
+	from := matches(mic[:written], ear[0][at:at+probe])
+	if len(from) != 1 {
+		t.Fatalf("earpiece frames %d..%d are found %d times in the microphone's samples, want once (%v)",
+			at, at+probe, len(from), from[:min(len(from), 5)])
+	}
+	delay := at - from[0]
+	t.Logf("round trip (microphone frame to earpiece frame): %d frames, %.1f ms; echo first heard at frame %d",
+		delay, float64(delay)*1000/alsaRate, heard)
+	if delay < 0 {
+		t.Fatalf("earpiece frame %d plays microphone frame %d, from the future", at, from[0])
+	}
+	// Zero tolerance: see the test's comment.
+	var bad, first int
+	for f := at; f < at+2*alsaRate; f++ {
+		if ear[0][f] != mic[f-delay] {
+			if bad == 0 {
+				first = f
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		// Tell a glitch (the delay changed: a late pump or a re-buffering jitter buffer
+		// inserted audio) from corrupted samples.
+		end := at + 2*alsaRate - probe
+		later := matches(mic[:written], ear[0][end:end+probe])
+		t.Errorf("%d of %d earpiece samples differ from the microphone's %d frames earlier; first at frame %d: %d, want %d; "+
+			"frames %d..%d are found at microphone frames %v",
+			bad, 2*alsaRate, delay, first, ear[0][first], mic[first-delay], end, end+probe, later[:min(len(later), 5)])
+	}
+}
+
+// mulawSamples returns alsaTable samples that G.711 µ-law codes exactly: the values of
+// random µ-law codes.
+func mulawSamples(t *testing.T, seed uint64) []int16 {
+	t.Helper()
+	codec, ok := media.CodecByName("PCMU")
+	if !ok {
+		t.Fatal("no PCMU codec")
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	codes := make([]byte, alsaTable)
+	for i := range codes {
+		codes[i] = byte(rng.Uint32())
+	}
+	s := make([]int16, alsaTable)
+	codec.Decode(s, codes)
+	back := make([]byte, alsaTable)
+	codec.Encode(back, s)
+	again := make([]int16, alsaTable)
+	codec.Decode(again, back)
+	for i := range s {
+		if again[i] != s[i] {
+			t.Fatalf("PCMU codes sample %d (%d) as %d: the samples are not exact under µ-law", i, s[i], again[i])
+		}
+	}
+	return s
+}
+
+// feedMicrophones writes the microphones' samples into the capture pipe, interleaved, one
+// period per tick of a period-time ticker, until ctx is done, and returns how many frames it
+// wrote. It never writes more than one period a tick: a late tick (the ticker drops them)
+// or a full pipe (the device is not reading yet) loses time, never samples, so the device
+// never gets a burst of periods to run through at once, as real hardware would not.
+func feedMicrophones(ctx context.Context, w *os.File, mics ...[]int16) (int, error) {
+	period := time.Duration(alsaPeriod) * time.Second / alsaRate
+	buf := make([]byte, alsaPeriod*len(mics)*2) // one period, under PIPE_BUF: written whole or not at all
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	frames := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return frames, nil
+		case <-tick.C:
+		}
+		if frames+alsaPeriod > len(mics[0]) {
+			return frames, errors.New("out of microphone samples")
+		}
+		for f := range alsaPeriod {
+			for c, m := range mics {
+				binary.LittleEndian.PutUint16(buf[(f*len(mics)+c)*2:], uint16(m[frames+f]))
+			}
+		}
+		if err := w.SetWriteDeadline(time.Now().Add(period)); err != nil {
+			return frames, err
+		}
+		if _, err := w.Write(buf); errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // the pipe is full: try again next tick
+		} else if err != nil {
+			return frames, fmt.Errorf("write capture pipe: %w", err)
+		}
+		frames += alsaPeriod
+	}
+}
+
+// matches returns every index at which want occurs in s.
+func matches(s, want []int16) []int {
+	var at []int
+	for i := 0; i+len(want) <= len(s); i++ {
+		if s[i] == want[0] && slices.Equal(s[i:i+len(want)], want) {
+			at = append(at, i)
+		}
+	}
+	return at
+}
+
+func fileSize(t *testing.T, path string) int {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(fi.Size())
+}
+
+func TestAudioStatsOnVirtualAudio(t *testing.T) {
+	dir := t.TempDir()
+	seedSettings(t, filepath.Join(dir, "partyline.db"), "127.0.0.1:9") // discard port: nobody answers
+	r := runAppliance(t, dir, sim.New(2))
+	if st := r.app.AudioStats(); st.HasDevice || len(st.EarpieceUnderruns) != 2 {
+		t.Errorf("AudioStats() on the sim board's virtual audio = %+v; want no device, two earpieces", st)
+	}
+}
