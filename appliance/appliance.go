@@ -65,6 +65,10 @@ type Appliance struct {
 	admin   net.Listener
 	sipFlag bool // the SIP listen address came from Config.SIPAddr
 
+	// buttonsMu makes the saves of the settings hand their button mappings to the lines
+	// in the order they were stored (see backend.UpdateSettings).
+	buttonsMu sync.Mutex
+
 	claims   *identityClaims // the identities our legs have in each conference
 	services *services       // the recorder and the announcer of every conference
 	bridges  *bridging       // callers bridged into conferences
@@ -185,7 +189,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	for i, h := range hwr.handsets {
 		l := newLine(i, h.hook, h.buttons(), h.led, conf, log.With("handset", i+1))
 		l.onTone = hwr.statusTone
-		l.mapping = mapping
+		l.setMapping(mapping)
 		l.onCallEnd = func(st lineStatus, err error) { a.recordCall(i, st, err) }
 		l.onRecord = func(h int) error { return a.services.toggleHandsetRecording(h) }
 		l.isRecorded = func(h int) bool { return a.services.handsetRecorded(h) }

@@ -223,32 +223,39 @@ func (b backend) Settings() (web.Settings, error) {
 // UpdateSettings implements web.Backend. Handsets and conferences are read
 // from the store at each join, so changes to them apply from the next call;
 // the handsets' levels also go to the audio hub at once, so that a call in
-// progress hears them. The SIP listener and the registrations are set up
-// once, in New and Run, the lines are bound to their channels, their pins
-// opened and their button mapping read in New: changes to the SIP settings,
-// the accounts, the handsets' IDs and channels, the pins or the button
-// mapping need a restart.
+// progress hears them, and a changed button mapping goes to every line, which
+// uses it from its next gesture on. The SIP listener and the registrations
+// are set up once, in New and Run, and the lines are bound to their channels
+// and their pins opened in New: changes to the SIP settings, the accounts,
+// the handsets' IDs and channels or the pins need a restart.
 func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool, err error) {
 	var old, saved config.Settings
+	var mapping gesture.Mapping
+	b.a.buttonsMu.Lock()
+	defer b.a.buttonsMu.Unlock()
 	err = b.a.store.Update(func(set *config.Settings) error {
 		ws := toWeb(*set)
 		if err := change(&ws); err != nil {
 			return err
 		}
 		next := fromWeb(ws)
-		if _, err := buttonMapping(next.Buttons); err != nil {
+		m, err := buttonMapping(next.Buttons)
+		if err != nil {
 			return err
 		}
 		if err := checkPins(b.a.profile, next.Pins); err != nil {
 			return err
 		}
 		restart = needsRestart(*set, next)
-		old, saved = *set, next
+		old, saved, mapping = *set, next, m
 		*set = next
 		return nil
 	})
 	if err == nil {
 		b.applyLevels(old, saved)
+		if !slices.Equal(old.Buttons, saved.Buttons) {
+			b.a.setMapping(mapping)
+		}
 	}
 	return restart, toWebError(err)
 }
@@ -288,7 +295,7 @@ func needsRestart(old, next config.Settings) bool {
 	}
 	return old.SIP != next.SIP ||
 		!slices.Equal(old.Accounts, next.Accounts) ||
-		!slices.Equal(old.Buttons, next.Buttons) || !slices.Equal(old.Pins, next.Pins) ||
+		!slices.Equal(old.Pins, next.Pins) ||
 		!slices.Equal(channels(old), channels(next))
 }
 

@@ -33,3 +33,25 @@ func TestSettingsSurviveTheAdminPage(t *testing.T) {
 		t.Errorf("through the admin page's types:\n got %+v\nwant %+v", got, set)
 	}
 }
+
+// TestButtonsApplyWithoutARestart: a changed button mapping needs no restart, changed pins
+// still do.
+func TestButtonsApplyWithoutARestart(t *testing.T) {
+	old := config.Settings{Buttons: []config.ButtonMapping{{Trigger: "mute:long-press", Action: "send-pin"}}}
+	buttons := old
+	buttons.Buttons = []config.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
+	if needsRestart(old, buttons) {
+		t.Error("a changed button mapping needs a restart")
+	}
+	if emptied := (config.Settings{}); needsRestart(old, emptied) {
+		t.Error("going back to the default button mapping needs a restart")
+	}
+	pins := old
+	pins.Pins = []config.PinOverride{{Handset: 0, Hook: "GPIO5"}}
+	if !needsRestart(old, pins) {
+		t.Error("changed pins need no restart, want one: the GPIO lines are opened at start")
+	}
+	if needsRestart(old, old) {
+		t.Error("unchanged settings need a restart")
+	}
+}

@@ -35,6 +35,15 @@ func buttonMapping(buttons []config.ButtonMapping) (gesture.Mapping, error) {
 	return m, nil
 }
 
+// setMapping hands the gesture mapping m to every line: each uses it from its next gesture
+// on. m must not be changed afterwards.
+func (a *Appliance) setMapping(m gesture.Mapping) {
+	for _, l := range a.lines {
+		l.setMapping(m)
+	}
+	a.log.Info("button mapping applied", "handsets", len(a.lines))
+}
+
 // buttonInputs are the inputs whose gestures the mapping maps: the hook and the buttons
 // that handsetHW.buttons names.
 var buttonInputs = []string{gesture.HookInput, "button", "mute"}

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"errors"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -60,7 +61,7 @@ func TestInvalidButtonMappingIsRefused(t *testing.T) {
 	if err := st.EnsureDefaults(2); err != nil {
 		t.Fatal(err)
 	}
-	b := backend{&Appliance{store: st}}
+	b := backend{&Appliance{store: st, log: slog.New(slog.DiscardHandler)}}
 	_, err = b.UpdateSettings(func(s *web.Settings) error {
 		s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "dance"}}
 		return nil
@@ -77,6 +78,48 @@ func TestInvalidButtonMappingIsRefused(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatalf("a valid mapping: %v", err)
+	}
+}
+
+// TestSavedButtonMappingReachesTheLines saves a mapping through the admin page's path: every
+// line has it at once, without a restart; a save that leaves the buttons alone keeps the
+// lines' mapping, and an emptied mapping is the default again.
+func TestSavedButtonMappingReachesTheLines(t *testing.T) {
+	st, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureDefaults(2); err != nil {
+		t.Fatal(err)
+	}
+	a := &Appliance{store: st, log: slog.New(slog.DiscardHandler)}
+	for i := range 2 {
+		a.lines = append(a.lines, newLine(i, nil, nil, nil, nil, a.log))
+	}
+	b := backend{a}
+	save := func(change func(*web.Settings)) {
+		t.Helper()
+		restart, err := b.UpdateSettings(func(s *web.Settings) error { change(s); return nil })
+		if err != nil || restart {
+			t.Fatalf("UpdateSettings = restart %v, %v; want no restart", restart, err)
+		}
+	}
+	want := gesture.Mapping{{Input: "mute", Gesture: gesture.LongPress}: gesture.Record}
+	save(func(s *web.Settings) { s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}} })
+	for i, l := range a.lines {
+		if got := *l.mapping.Load(); !maps.Equal(got, want) {
+			t.Errorf("line %d after the save: mapping %v, want %v", i+1, got, want)
+		}
+	}
+	before := a.lines[0].mapping.Load()
+	save(func(s *web.Settings) { s.Recordings.ReserveMB = 123 })
+	if a.lines[0].mapping.Load() != before {
+		t.Error("a save that left the buttons alone replaced the lines' mapping")
+	}
+	save(func(s *web.Settings) { s.Buttons = nil })
+	if got := *a.lines[1].mapping.Load(); !maps.Equal(got, gesture.DefaultMapping()) {
+		t.Errorf("after emptying the buttons: mapping %v, want the default", got)
 	}
 }
 

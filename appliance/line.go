@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"partyline/hw"
@@ -145,10 +146,12 @@ type lineStatus struct {
 // and of the buttons (short and long presses) do what the mapping says. Its state is owned
 // by the goroutine in Run; others send it events.
 type Line struct {
-	index     int
-	hook      hw.Switch
-	buttons   map[string]hw.Switch // by input name, e.g. "button", "mute"
-	mapping   gesture.Mapping
+	index   int
+	hook    hw.Switch
+	buttons map[string]hw.Switch // by input name, e.g. "button", "mute"
+	// mapping is what the gestures do; setMapping replaces it while the line runs. The
+	// mapping it points to is never changed.
+	mapping   atomic.Pointer[gesture.Mapping]
 	light     *led.Indicator
 	onTone    func(LineState)         // status tone on the alert speaker, may be nil
 	onCallEnd func(lineStatus, error) // call history of ended joins and calls, may be nil
@@ -180,17 +183,23 @@ type Line struct {
 // newLine makes the line of handset index. buttons are the handset's buttons by input name
 // ("button" for the call button, "mute"); the mapping says what their gestures do.
 func newLine(index int, hook hw.Switch, buttons map[string]hw.Switch, light hw.LED, conf joiner, log *slog.Logger) *Line {
-	return &Line{
+	l := &Line{
 		index:   index,
 		hook:    hook,
 		buttons: buttons,
-		mapping: gesture.DefaultMapping(),
 		light:   led.New(light),
 		conf:    conf,
 		log:     log,
 		events:  make(chan any, 8),
 	}
+	l.setMapping(gesture.DefaultMapping())
+	return l
 }
+
+// setMapping makes m what the line's gestures do from the next one that completes on: a
+// press already under way is mapped when it ends or is held long enough, and a call in
+// progress keeps going. m must not be changed afterwards. Safe from any goroutine.
+func (l *Line) setMapping(m gesture.Mapping) { l.mapping.Store(&m) }
 
 // Status returns a snapshot of the line, safe from any goroutine.
 func (l *Line) Status() lineStatus {
@@ -577,7 +586,7 @@ func (l *Line) setState(s LineState, detail string) {
 
 // watch turns the positions of the switch called input into gestures and forwards them to
 // Run: the hook's lifting and hanging up as hookMoved, every other gesture as the action the
-// mapping gives it.
+// mapping of the moment gives it.
 func (l *Line) watch(ctx context.Context, input string, sw hw.Switch, m gesture.Machine) {
 	err := gesture.Watch(ctx, sw, m, gesture.System, func(e gesture.Event) {
 		switch e.Gesture {
@@ -586,7 +595,7 @@ func (l *Line) watch(ctx context.Context, input string, sw hw.Switch, m gesture.
 		case gesture.OnHook:
 			l.post(ctx, hookMoved{false})
 		default:
-			if a, ok := l.mapping.Action(input, e.Gesture); ok {
+			if a, ok := l.mapping.Load().Action(input, e.Gesture); ok {
 				l.post(ctx, actionDo{a})
 			}
 		}

@@ -158,6 +158,19 @@ func holdRefused(w *world) {
 	defer w.conf.mu.Unlock()
 	w.conf.holdErr = errors.New("re-INVITE answered 488 Not Acceptable Here")
 }
+
+// remap gives the mute button the volume: held louder, pressed quieter.
+func remap(w *world) {
+	w.line.setMapping(gesture.Mapping{
+		{Input: "mute", Gesture: gesture.LongPress}:  gesture.VolumeUp,
+		{Input: "mute", Gesture: gesture.ShortPress}: gesture.VolumeDown,
+	})
+}
+
+// muteDown and muteUp press and release the mute button, as two steps.
+func muteDown(w *world) { w.mute.Set(true) }
+func muteUp(w *world)   { w.mute.Set(false) }
+
 func waitAMinute(*world) { time.Sleep(time.Minute) } // fake clock: returns at once
 func nowAnswer(w *world) {
 	w.conf.mu.Lock()
@@ -202,6 +215,10 @@ func TestLine(t *testing.T) {
 		{"hanging up while held leaves", true, nil, []step{lift, holdCall, replace}, Idle, led.Off, "", []string{"join", "hold true", "hangup"}},
 		{"a refused hold says so", true, nil, []step{lift, holdRefused, holdCall}, InCall, led.On,
 			"hold failed: re-INVITE answered 488 Not Acceptable Here", []string{"join", "hold true"}},
+		{"a new mapping applies from the next gesture, the call kept", true, nil, []step{lift, holdMute, remap, holdMute}, InCall, led.On, "",
+			[]string{"join", "digits 1234#", "louder +3"}},
+		{"a press under way takes the mapping of when it ends", true, nil, []step{lift, muteDown, remap, muteUp}, InCall, led.On, "",
+			[]string{"join", "louder -3"}},
 		{"the next call is not held", true, nil, []step{lift, holdCall, replace, lift}, InCall, led.On, "", []string{"join", "hold true", "hangup", "join"}},
 	}
 	for _, tt := range tests {
