@@ -133,7 +133,7 @@ func (f *fakeBackend) Settings() (Settings, error) {
 
 // UpdateSettings checks the button mapping's triggers and actions against
 // ButtonChoices, and says a restart is needed when the SIP listener, the
-// accounts, the button mapping or the pins change, as the appliance does.
+// accounts or the pins change, as the appliance does.
 func (f *fakeBackend) UpdateSettings(change func(*Settings) error) (restart bool, err error) {
 	err = f.store.Update(func(set *config.Settings) error {
 		ws := toWeb(*set)
@@ -151,7 +151,7 @@ func (f *fakeBackend) UpdateSettings(change func(*Settings) error) (restart bool
 		}
 		old := toWeb(*set)
 		restart = ws.SIP.ListenAddr != set.SIP.ListenAddr || !reflect.DeepEqual(old.Accounts, ws.Accounts) ||
-			!reflect.DeepEqual(old.Buttons, ws.Buttons) || !reflect.DeepEqual(old.Pins, ws.Pins)
+			!reflect.DeepEqual(old.Pins, ws.Pins)
 		*set = fromWeb(ws)
 		return nil
 	})

@@ -37,7 +37,7 @@ func buttonsForm(buttons []ButtonMapping, c ButtonChoices) formView {
 	}
 	form := formView{ID: "buttons", Method: "post", Action: "/settings/buttons", Submit: "Save",
 		Note: "What each gesture on a handset's hook switch and buttons does, the same on every handset. " +
-			"The handsets read the mapping when the appliance starts: changes apply after a restart."}
+			"Changes apply at once: every handset uses the new mapping from its next press or flash, and calls in progress keep going."}
 	if len(buttons) == 0 {
 		form.Note += " This is the default mapping."
 	}

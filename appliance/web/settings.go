@@ -184,11 +184,11 @@ var savedNotices = map[string]string{
 	"conference-live":  "Saved. Handsets use it from their next call, the recorder and the announcer from when the next handset joins; calls in progress keep going.",
 	"bridge-live":      "Saved. It applies from the next incoming call; bridged calls in progress keep going.",
 	"recordings-live":  "Saved. Recordings that start from now on keep this much space free; one in progress keeps the reserve it started with.",
-	"buttons-restart":  "Saved. The handsets use the new button mapping when the appliance restarts.",
+	"buttons-live":     "Saved. Every handset uses the new button mapping from its next press or flash; a press under way and calls in progress keep going.",
 	"pins-restart":     "Saved. The appliance opens the new pins when it restarts.",
 	"metrics-live":     "Saved. /metrics answers as configured from now on.",
-	"imported-live":    "Settings imported. Handsets use them from their next call, their levels and the metrics access at once; calls in progress keep going.",
-	"imported-restart": "Settings imported. Part of them (the SIP listener, the registrations, handset IDs and channels, pins or the button mapping) take effect when the appliance restarts.",
+	"imported-live":    "Settings imported. Handsets use them from their next call, their levels and the metrics access at once, the button mapping from their next press or flash; calls in progress keep going.",
+	"imported-restart": "Settings imported. Part of them (the SIP listener, the registrations, handset IDs and channels or pins) take effect when the appliance restarts.",
 }
 
 // savedNotice is the notice for the "saved" query q, "" for none. A section without its

@@ -260,7 +260,7 @@ func TestSettingsSaved(t *testing.T) {
 			"/settings?saved=buttons-live#buttons",
 			func(s Settings) bool { return s.Buttons == nil }},
 		{"button mapping", "/settings/buttons", url.Values{"mute:long-press": {"record"}, "button:short-press": {"join-leave"}, "hook:flash": {""}},
-			"/settings?saved=buttons-restart#buttons",
+			"/settings?saved=buttons-live#buttons",
 			func(s Settings) bool {
 				return reflect.DeepEqual(s.Buttons, []ButtonMapping{{"button:short-press", "join-leave"}, {"mute:long-press", "record"}})
 			}},
@@ -299,7 +299,7 @@ func TestSettingsSaved(t *testing.T) {
 	for query, want := range map[string]string{
 		"handset-live": "The levels and the automatic gain apply at once", "conference-live": "from their next call",
 		"account-restart": "the registrations change when the appliance restarts", "sip-restart": "when the appliance restarts",
-		"buttons-restart": "new button mapping when the appliance restarts", "pins-restart": "new pins when it restarts",
+		"buttons-live": "new button mapping from its next press", "pins-restart": "new pins when it restarts",
 		"metrics-live": "from now on", "recordings-live": "one in progress keeps the reserve",
 		"bridge-live": "next incoming call", "sip-live": "nothing changed", "new-thing-restart": "when the appliance restarts",
 	} {
@@ -340,7 +340,7 @@ func TestSettingsPage(t *testing.T) {
 		`action="/settings/buttons"`, "<legend>Hook switch</legend>", "<legend>Call button</legend>", "<legend>Mute button</legend>",
 		`<label for="buttons-mute-long-press">Long press</label>`, `<select id="buttons-mute-long-press" name="mute:long-press">`,
 		`<option value="send-pin" selected>send-pin</option>`, `<option value="">nothing</option>`, "This is the default mapping.",
-		"changes apply after a restart",
+		"Changes apply at once: every handset uses the new mapping from its next press or flash",
 		`action="/settings/pins/0"`, `action="/settings/pins/1"`, "Garden (handset 2)", `<label for="pins-1-mute_led">Mute LED</label>`,
 		`action="/settings/metrics"`, `<option value="loopback" selected>`, `<input id="metrics-token" name="token" type="password"`,
 	} {
