@@ -65,9 +65,9 @@ type Appliance struct {
 	admin   net.Listener
 	sipFlag bool // the SIP listen address came from Config.SIPAddr
 
-	// buttonsMu makes the saves of the settings hand their button mappings to the lines
-	// in the order they were stored (see backend.UpdateSettings).
-	buttonsMu sync.Mutex
+	// saveMu makes the saves of the settings apply what applies at once (levels, button
+	// mappings) in the order they were stored (see backend.UpdateSettings).
+	saveMu sync.Mutex
 
 	claims   *identityClaims // the identities our legs have in each conference
 	services *services       // the recorder and the announcer of every conference

@@ -231,8 +231,8 @@ func (b backend) Settings() (web.Settings, error) {
 func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool, err error) {
 	var old, saved config.Settings
 	var mapping gesture.Mapping
-	b.a.buttonsMu.Lock()
-	defer b.a.buttonsMu.Unlock()
+	b.a.saveMu.Lock()
+	defer b.a.saveMu.Unlock()
 	err = b.a.store.Update(func(set *config.Settings) error {
 		ws := toWeb(*set)
 		if err := change(&ws); err != nil {
