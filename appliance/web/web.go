@@ -1,6 +1,6 @@
 // Package web serves the appliance's admin page: a live dashboard of the
 // handsets (state, call, levels, RTP quality, with buttons to join, leave,
-// mute, send digits and move virtual hooks), the SIP registrations, the
+// mute, send digits and move virtual hooks), the audio device's health, the SIP registrations, the
 // conferences' rosters and the recent events; the call history; the settings pages with backup and restore;
 // the login that guards them all; and Prometheus metrics. It reads and
 // changes the appliance only through a Backend and knows nothing of SIP,
