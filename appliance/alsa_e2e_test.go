@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"partyline/appliance"
 	"partyline/appliance/config"
+	"partyline/appliance/web"
 	"partyline/board"
 	"partyline/hw/sim"
 	"partyline/media"
@@ -59,32 +62,7 @@ func TestCallIsSampleExactOverALSA(t *testing.T) {
 	other := mulawSamples(t, seed+1) // handset 2's microphone: must reach nobody
 
 	dir := t.TempDir()
-	fifo, outPath := filepath.Join(dir, "mic.fifo"), filepath.Join(dir, "ear.raw")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatalf("mkfifo: %v", err)
-	}
-	// Read-write, so that neither this open nor alsa-lib's read-only one waits for the
-	// other end; the pipe is non-blocking here, so writes take deadlines.
-	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	conf := fmt.Sprintf(`pcm.partyline_e2e {
-	type asym
-	playback.pcm "partyline_e2e_play"
-	capture.pcm "partyline_e2e_cap"
-	hint { show on description "partyline e2e" }
-}
-pcm.partyline_e2e_cap { type file slave.pcm "partyline_e2e_null" file "/dev/null" infile "%s" format "raw" }
-pcm.partyline_e2e_play { type file slave.pcm "partyline_e2e_null" file "%s" format "raw" }
-pcm.partyline_e2e_null { type null }
-`, fifo, outPath)
-	confPath := filepath.Join(dir, "asound.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("ALSA_CONFIG_PATH", "/usr/share/alsa/alsa.conf:"+confPath)
+	w, outPath := alsaFileDevice(t, dir)
 
 	// Not t.Context(): that ends before the cleanups, and the pipe must feed the device
 	// until the appliance has stopped.
@@ -111,9 +89,7 @@ pcm.partyline_e2e_null { type null }
 		h := &s.Handsets[0]
 		h.MicGainDB, h.EarGainDB, h.SidetonePercent = 0, 0, 0
 	})
-	r := runAppliance(t, dir, sim.New(alsaChannels), func(c *appliance.Config) {
-		c.Audio = &board.AudioProfile{Device: "partyline_e2e", SampleRate: alsaRate, Channels: alsaChannels, PeriodFrames: alsaPeriod}
-	})
+	r := runAppliance(t, dir, sim.New(alsaChannels), useALSAFileDevice)
 	r.waitFor("the account to register", 10*time.Second, registered)
 	r.board.Hook(0).Set(true)
 	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
@@ -216,6 +192,46 @@ pcm.partyline_e2e_null { type null }
 	}
 }
 
+// alsaFileDevice sets up, in dir, the ALSA device "partyline_e2e" that useALSAFileDevice
+// names (see TestCallIsSampleExactOverALSA): its capture reads the named pipe whose write
+// end it returns, its playback writes the file at outPath. The pipe is closed when the test
+// ends.
+func alsaFileDevice(t *testing.T, dir string) (w *os.File, outPath string) {
+	t.Helper()
+	fifo, outPath := filepath.Join(dir, "mic.fifo"), filepath.Join(dir, "ear.raw")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	// Read-write, so that neither this open nor alsa-lib's read-only one waits for the
+	// other end; the pipe is non-blocking here, so writes take deadlines.
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	conf := fmt.Sprintf(`pcm.partyline_e2e {
+	type asym
+	playback.pcm "partyline_e2e_play"
+	capture.pcm "partyline_e2e_cap"
+	hint { show on description "partyline e2e" }
+}
+pcm.partyline_e2e_cap { type file slave.pcm "partyline_e2e_null" file "/dev/null" infile "%s" format "raw" }
+pcm.partyline_e2e_play { type file slave.pcm "partyline_e2e_null" file "%s" format "raw" }
+pcm.partyline_e2e_null { type null }
+`, fifo, outPath)
+	confPath := filepath.Join(dir, "asound.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALSA_CONFIG_PATH", "/usr/share/alsa/alsa.conf:"+confPath)
+	return w, outPath
+}
+
+// useALSAFileDevice has the appliance use the ALSA device of alsaFileDevice.
+func useALSAFileDevice(c *appliance.Config) {
+	c.Audio = &board.AudioProfile{Device: "partyline_e2e", SampleRate: alsaRate, Channels: alsaChannels, PeriodFrames: alsaPeriod}
+}
+
 // mulawSamples returns alsaTable samples that G.711 µ-law codes exactly: the values of
 // random µ-law codes.
 func mulawSamples(t *testing.T, seed uint64) []int16 {
@@ -310,4 +326,108 @@ func TestAudioStatsOnVirtualAudio(t *testing.T) {
 	if st := r.app.AudioStats(); st.HasDevice || len(st.EarpieceUnderruns) != 2 {
 		t.Errorf("AudioStats() on the sim board's virtual audio = %+v; want no device, two earpieces", st)
 	}
+	if st := r.status(); st.Audio != nil {
+		t.Errorf("the admin page's status on virtual audio has an audio device: %+v", *st.Audio)
+	}
+	if m := r.metrics(); strings.Contains(m, "partyline_audio_") || !strings.Contains(m, `partyline_earpiece_underruns_total{handset="1",`) {
+		t.Errorf("metrics on virtual audio: want no audio device's counters, each earpiece's underruns; got\n%s", m)
+	}
+}
+
+// TestAudioDeviceCountersReachStatus runs the appliance on the ALSA device of
+// TestCallIsSampleExactOverALSA, starves its capture for a moment, and finds the overruns
+// and underruns that caused, with the device's other counters and each earpiece's, in the
+// admin page's status and its metrics.
+func TestAudioDeviceCountersReachStatus(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := alsaFileDevice(t, dir)
+	silence := make([]int16, alsaTable)
+	// feed starts feeding the microphones; stopFeed stops the current feed. The device
+	// thread blocks reading the pipe while nobody feeds it, so the cleanup that stops the
+	// feed, registered before runAppliance's, runs after the appliance has stopped.
+	var stopFeed func() error
+	feed := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := feedMicrophones(ctx, w, silence, silence)
+			done <- err
+		}()
+		stopFeed = func() error {
+			cancel()
+			return <-done
+		}
+	}
+	feed()
+	t.Cleanup(func() {
+		if err := stopFeed(); err != nil {
+			t.Errorf("feed the microphones: %v", err)
+		}
+	})
+	seedSettings(t, filepath.Join(dir, "partyline.db"), "127.0.0.1:9") // discard port: nobody answers
+	r := runAppliance(t, dir, sim.New(alsaChannels), useALSAFileDevice)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for r.app.AudioStats().Device.Periods < 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the device ran %d periods in 10 s, want 100", r.app.AudioStats().Device.Periods)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A stall of 100 periods: the device falls that far behind its clock, far more than the
+	// two periods it may, for every pace window after it.
+	before := r.app.AudioStats().Device
+	if err := stopFeed(); err != nil {
+		t.Fatalf("feed the microphones: %v", err)
+	}
+	time.Sleep(100 * alsaPeriod * time.Second / alsaRate)
+	feed()
+	r.waitFor("the stall's overruns", 10*time.Second, func(st web.Status) bool {
+		return st.Audio != nil && st.Audio.Overruns > before.Overruns && st.Audio.Underruns > before.Underruns
+	})
+
+	// The counters only grow: what the status says lies between what the device said just
+	// before and just after.
+	lo := r.app.AudioStats()
+	st := r.status()
+	hi := r.app.AudioStats()
+	if a := st.Audio; a == nil || a.Overruns < lo.Device.Overruns || a.Overruns > hi.Device.Overruns ||
+		a.Underruns < lo.Device.Underruns || a.Underruns > hi.Device.Underruns ||
+		a.Restarts != 0 || hi.Device.Restarts != 0 || a.LastError != "" || hi.Device.LastError != "" {
+		t.Errorf("status's audio device %+v; want between the device's %+v and %+v, with no reopen or error", a, lo.Device, hi.Device)
+	}
+	if len(st.Handsets) != alsaChannels {
+		t.Fatalf("status has %d handsets, want %d", len(st.Handsets), alsaChannels)
+	}
+	for i, h := range st.Handsets {
+		if h.EarpieceUnderruns < lo.EarpieceUnderruns[i] || h.EarpieceUnderruns > hi.EarpieceUnderruns[i] {
+			t.Errorf("handset %d's earpiece underruns %d; want between the audio's %d and %d", i+1, h.EarpieceUnderruns, lo.EarpieceUnderruns[i], hi.EarpieceUnderruns[i])
+		}
+	}
+	m := r.metrics()
+	for _, want := range []string{"partyline_audio_overruns_total ", "partyline_audio_underruns_total ", "partyline_audio_restarts_total 0\n",
+		`partyline_earpiece_underruns_total{handset="0",`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
+	t.Logf("audio stats: %+v", hi)
+}
+
+// metrics reads the admin page's Prometheus metrics.
+func (r *rig) metrics() string {
+	r.t.Helper()
+	res, err := r.http.Get(r.admin + "/metrics")
+	if err != nil {
+		r.t.Fatalf("GET /metrics: %v", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		r.t.Fatalf("GET /metrics: %s\n%s", res.Status, b)
+	}
+	return string(b)
 }

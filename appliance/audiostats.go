@@ -1,6 +1,9 @@
 package appliance
 
-import "partyline/hw/audio"
+import (
+	"partyline/appliance/web"
+	"partyline/hw/audio"
+)
 
 // AudioStats is what the appliance counts of its handsets' audio.
 type AudioStats struct {
@@ -22,4 +25,25 @@ func (a *Appliance) AudioStats() AudioStats {
 		s.Device, s.HasDevice = dev.Stats(), true
 	}
 	return s
+}
+
+// status is what the admin page shows of the audio device: nil when the audio is virtual.
+func (s AudioStats) status() *web.AudioStatus {
+	if !s.HasDevice {
+		return nil
+	}
+	return &web.AudioStatus{
+		Overruns:  s.Device.Overruns,
+		Underruns: s.Device.Underruns,
+		Restarts:  s.Device.Restarts,
+		LastError: s.Device.LastError,
+	}
+}
+
+// earpieceUnderruns is the earpiece underruns of channel, 0 for a channel the audio lacks.
+func (s AudioStats) earpieceUnderruns(channel int) uint64 {
+	if channel < 0 || channel >= len(s.EarpieceUnderruns) {
+		return 0
+	}
+	return s.EarpieceUnderruns[channel]
 }

@@ -29,6 +29,8 @@ func (b backend) Status() web.Status {
 		a.log.Error("read settings", "err", err)
 	}
 	st := web.Status{Board: a.profile.Name, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag}}
+	audio := a.AudioStats()
+	st.Audio = audio.status()
 	for i, l := range a.lines {
 		ls := l.Status()
 		hs := web.HandsetStatus{
@@ -60,6 +62,7 @@ func (b backend) Status() web.Status {
 		mic, ear := a.hw.hub.levels(channel)
 		// Whole dB: finer steps would only make the event stream send more.
 		hs.MicDBFS, hs.EarDBFS = math.Round(mic), math.Round(ear)
+		hs.EarpieceUnderruns = audio.earpieceUnderruns(channel)
 		if ls.State == InCall {
 			hs.Quality = callQuality(ls.Quality)
 		}

@@ -69,7 +69,8 @@ func (d *device) restart() {
 
 // TestBrowser drives the admin page in headless chromium as a user would:
 // first start, login, settings that survive a restart, a refused value, a
-// button mapped to another action that survives a reload, a hook lifted, a call joined and muted live, the call history, and a
+// button mapped to another action that survives a reload, a hook lifted, a call joined and muted live, the audio device's
+// health updated live, the call history, and a
 // backup restored. It saves screenshots, on a desktop and on a phone-sized
 // screen, to t.ArtifactDir(): `go test -artifacts -outputdir DIR` keeps
 // them.
@@ -257,6 +258,7 @@ func TestBrowser(t *testing.T) {
 
 	// A virtual hook is lifted, the handset joins and is muted from the
 	// page: each change shows live, without a reload.
+	dev.backend.setAudio(&AudioStatus{Overruns: 1, Underruns: 1})
 	do("open the dashboard", chromedp.Navigate(srv.URL+"/"))
 	const card = `#handsets .handset[data-index="0"] `
 	field := func(name string) string {
@@ -312,6 +314,17 @@ func TestBrowser(t *testing.T) {
 	waitFor("the levels", `document.querySelector('`+card+`[data-field=mic]').value === -24`)
 	if got := eval(`document.querySelector('` + card + `[data-field=ear]').getAttribute("aria-valuetext")`); got != "-14 dBFS" {
 		t.Errorf("earpiece meter says %q, want -14 dBFS", got)
+	}
+	dev.backend.setAudio(&AudioStatus{Overruns: 4, Underruns: 5, Restarts: 2, LastError: "device stopped unexpectedly"}, 3)
+	waitFor("the audio device's failure", `!document.querySelector('#audio [data-audio="error"]').hidden`)
+	if got := eval(`document.querySelector('#audio [data-audio="error"]').textContent`); got != "Last error: device stopped unexpectedly" {
+		t.Errorf("the audio device's error says %q", got)
+	}
+	if got := eval(`document.querySelector('#audio [data-audio="restarts"]').className + " " + document.querySelector('#audio [data-audio="restarts"]').textContent`); got != "alert 2 times" {
+		t.Errorf("the audio device's reopens: %q, want highlighted 2 times", got)
+	}
+	if got := eval(`document.querySelector('#audio [data-audio="overruns"]').textContent + "/" + document.querySelector('` + card + `[data-q="earpiece-underruns"]').textContent`); got != "4/3" {
+		t.Errorf("overruns/earpiece underruns shown: %s, want 4/3", got)
 	}
 	waitFor("the call time to count", field("calltime")+` === "0:01"`)
 	waitFor("the events", `document.querySelectorAll("#events li").length === 2`)

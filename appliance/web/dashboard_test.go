@@ -44,6 +44,43 @@ func TestDashboardInCall(t *testing.T) {
 	}
 }
 
+// TestDashboardAudio draws the audio device's health: none for virtual audio, the counters
+// of a device, its reopens and its last error highlighted, and each earpiece's underruns.
+func TestDashboardAudio(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, f)
+	if body := c.get("/").Body.String(); strings.Contains(body, `id="audio"`) || strings.Contains(body, "Audio device") {
+		t.Errorf("the page shows an audio device for virtual audio")
+	}
+
+	f.setAudio(&AudioStatus{Overruns: 12, Underruns: 11}, 0, 9)
+	body := c.get("/").Body.String()
+	for _, want := range []string{
+		`<h2 id="audio-title">Audio device</h2>`,
+		`<dd data-audio="overruns">12</dd>`,
+		`<dd data-audio="underruns">11</dd>`,
+		`<dd data-audio="restarts">never</dd>`,
+		`<p class="error" data-audio="error" role="status" hidden>`,
+		`<dd data-q="earpiece-underruns">0</dd>`,
+		`<dd data-q="earpiece-underruns">9</dd>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page with a healthy device lacks %q", want)
+		}
+	}
+
+	f.setAudio(&AudioStatus{Restarts: 3, LastError: `start: <device> "busy"`})
+	body = c.get("/").Body.String()
+	for _, want := range []string{
+		`<dd data-audio="restarts" class="alert">3 times</dd>`,
+		`<p class="error" data-audio="error" role="status">Last error: <span data-audio="error-text">start: &lt;device&gt; &#34;busy&#34;</span></p>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page with a failed device lacks %q", want)
+		}
+	}
+}
+
 func TestDashboardEvents(t *testing.T) {
 	f := newFake(t)
 	f.events.Add(slog.LevelInfo, "Kitchen", "joined sip:conf@example.org")

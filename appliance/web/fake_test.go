@@ -48,6 +48,10 @@ func (f *fakeBackend) Status() Status {
 	st := f.status
 	st.Handsets = slices.Clone(st.Handsets)
 	st.Registrations = slices.Clone(st.Registrations)
+	if st.Audio != nil {
+		audio := *st.Audio
+		st.Audio = &audio
+	}
 	return st
 }
 
@@ -212,6 +216,17 @@ func (f *fakeBackend) setLevels(i int, mic, ear float64) {
 	defer f.mu.Unlock()
 	f.status.Handsets[i].MicDBFS = mic
 	f.status.Handsets[i].EarDBFS = ear
+}
+
+// setAudio sets the audio device's health, nil for virtual audio, and each handset's
+// earpiece underruns, in order.
+func (f *fakeBackend) setAudio(a *AudioStatus, earpieceUnderruns ...uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Audio = a
+	for i, n := range earpieceUnderruns {
+		f.status.Handsets[i].EarpieceUnderruns = n
+	}
 }
 
 // hookCalls returns the hook moves and controls the backend was asked for.

@@ -40,7 +40,8 @@ var funcs = template.FuncMap{
 		}
 		return "live"
 	},
-	"fixed1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"fixed1":  func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"reopens": reopens,
 }
 
 // level says a meter's level in words: "-23 dBFS", or "silent".
@@ -49,6 +50,17 @@ func level(dbfs float64) string {
 		return "silent"
 	}
 	return fmt.Sprintf("%.0f dBFS", dbfs)
+}
+
+// reopens says how often the audio device was reopened: "never", "once", "3 times".
+func reopens(n uint64) string {
+	switch n {
+	case 0:
+		return "never"
+	case 1:
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
 }
 
 // clockDuration writes d as m:ss, or h:mm:ss from an hour, rounded down to

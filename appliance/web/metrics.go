@@ -34,6 +34,14 @@ var (
 		"Round-trip time of the handset's call, from RTCP; absent until measured.", []string{"handset", "name"}, nil)
 	callMOSDesc = prometheus.NewDesc("partyline_call_mos",
 		"Estimated mean opinion score of the audio the handset's call receives; absent until known.", []string{"handset", "name"}, nil)
+	earpieceUnderrunsDesc = prometheus.NewDesc("partyline_earpiece_underruns_total",
+		"Audio device periods in which the handset's earpiece ran dry in calls because the call's audio came late.", []string{"handset", "name"}, nil)
+	audioOverrunsDesc = prometheus.NewDesc("partyline_audio_overruns_total",
+		"Times the handsets' audio device lost captured microphone audio since it opened; absent with virtual audio.", nil, nil)
+	audioUnderrunsDesc = prometheus.NewDesc("partyline_audio_underruns_total",
+		"Times the handsets' audio device ran dry playing the earpieces since it opened; absent with virtual audio.", nil, nil)
+	audioRestartsDesc = prometheus.NewDesc("partyline_audio_restarts_total",
+		"Times the handsets' audio device was reopened after a failure; absent with virtual audio.", nil, nil)
 	registrationStateDesc = prometheus.NewDesc("partyline_registration_state",
 		"1 for the state the SIP account's registration is in.", []string{"account", "aor", "state"}, nil)
 	registrationExpiryDesc = prometheus.NewDesc("partyline_registration_expiry_timestamp_seconds",
@@ -54,18 +62,26 @@ func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- callJitterDesc
 	ch <- callRTTDesc
 	ch <- callMOSDesc
+	ch <- earpieceUnderrunsDesc
+	ch <- audioOverrunsDesc
+	ch <- audioUnderrunsDesc
+	ch <- audioRestartsDesc
 	ch <- registrationStateDesc
 	ch <- registrationExpiryDesc
 }
 
 // Collect implements prometheus.Collector.
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+		m, err := prometheus.NewConstMetric(d, t, v, labels...)
 		if err != nil {
 			m = prometheus.NewInvalidMetric(d, err) // fails the scrape with the reason
 		}
 		ch <- m
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) { metric(d, prometheus.GaugeValue, v, labels...) }
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		metric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	st := c.backend.Status()
 	for _, h := range st.Handsets {
@@ -75,6 +91,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(handsetMutedDesc, bit(h.Muted), i, h.Name)
 		gauge(handsetLevelDesc, h.MicDBFS, i, h.Name, "microphone")
 		gauge(handsetLevelDesc, h.EarDBFS, i, h.Name, "earpiece")
+		counter(earpieceUnderrunsDesc, h.EarpieceUnderruns, i, h.Name)
 		if !h.CallStart.IsZero() {
 			gauge(callStartDesc, float64(h.CallStart.UnixMilli())/1000, i, h.Name)
 		}
@@ -90,6 +107,11 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(callMOSDesc, q.MOS, i, h.Name)
 			}
 		}
+	}
+	if a := st.Audio; a != nil {
+		counter(audioOverrunsDesc, a.Overruns)
+		counter(audioUnderrunsDesc, a.Underruns)
+		counter(audioRestartsDesc, a.Restarts)
 	}
 	for _, r := range st.Registrations {
 		gauge(registrationStateDesc, 1, r.Account, r.AOR, r.State)

@@ -34,6 +34,26 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
+	if strings.Contains(body, "partyline_audio_") {
+		t.Errorf("metrics of virtual audio have the audio device's counters:\n%s", body)
+	}
+
+	// The audio device's health, and each earpiece's.
+	f.setAudio(&AudioStatus{Overruns: 3, Underruns: 5, Restarts: 2, LastError: "device stopped unexpectedly"}, 0, 7)
+	body = local.get("/metrics").Body.String()
+	for _, want := range []string{
+		"# TYPE partyline_audio_overruns_total counter\npartyline_audio_overruns_total 3\n",
+		"# TYPE partyline_audio_underruns_total counter\npartyline_audio_underruns_total 5\n",
+		"# TYPE partyline_audio_restarts_total counter\npartyline_audio_restarts_total 2\n",
+		"# TYPE partyline_earpiece_underruns_total counter\n" +
+			`partyline_earpiece_underruns_total{handset="0",name="Kitchen"} 0` + "\n" +
+			`partyline_earpiece_underruns_total{handset="1",name="Garden"} 7` + "\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics with an audio device lack %q", want)
+		}
+	}
+
 	// Collected at scrape time.
 	f.setState(0, "in call", "")
 	if body := local.get("/metrics").Body.String(); !strings.Contains(body, `partyline_handset_state{handset="0",name="Kitchen",state="in call"} 1`) {

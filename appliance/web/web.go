@@ -1,6 +1,6 @@
 // Package web serves the appliance's admin page: a live dashboard of the
 // handsets (state, call, levels, RTP quality, with buttons to join, leave,
-// mute, send digits and move virtual hooks), the SIP registrations, the
+// mute, send digits and move virtual hooks), the audio device's health, the SIP registrations, the
 // conferences' rosters and the recent events; the call history; the settings pages with backup and restore;
 // the login that guards them all; and Prometheus metrics. It reads and
 // changes the appliance only through a Backend and knows nothing of SIP,
@@ -120,6 +120,9 @@ type Status struct {
 	Registrations []RegistrationStatus `json:"registrations"`
 	Rosters       []RosterStatus       `json:"rosters"`
 	SIP           SIPStatus            `json:"sip"`
+	// Audio is the health of the handsets' audio device; nil when the audio
+	// is virtual, which keeps no such counters.
+	Audio *AudioStatus `json:"audio,omitempty"`
 	// ServerTime is the appliance's clock when the page sent the status,
 	// so that the browser counts call times and expiries by it rather
 	// than by its own clock. The page sets it; a Backend leaves it zero.
@@ -130,6 +133,16 @@ type Status struct {
 type SIPStatus struct {
 	Listening string `json:"listening"`          // the UDP host:port it is bound to
 	FromFlag  bool   `json:"fromFlag,omitempty"` // set on the command line, not by the settings
+}
+
+// AudioStatus is the health of the handsets' audio device since it opened.
+// It leaves out the periods processed, which grow all the time: the event
+// stream sends the status only when it changes.
+type AudioStatus struct {
+	Overruns  uint64 `json:"overruns"`  // times captured microphone audio was lost
+	Underruns uint64 `json:"underruns"` // times the earpieces' playback ran dry
+	Restarts  uint64 `json:"restarts"`  // times the device was reopened after a failure
+	LastError string `json:"lastError"` // the last failure or failed reopen; "" = none
 }
 
 // RosterStatus is the roster of one conference the appliance's legs are in.
@@ -175,6 +188,10 @@ type HandsetStatus struct {
 	EarDBFS float64 `json:"earDBFS"`
 	// Quality is the call's RTP figures; nil without a call.
 	Quality *CallQuality `json:"quality,omitempty"`
+	// EarpieceUnderruns counts the audio device's periods in which the
+	// handset's earpiece ran dry in calls because the call's audio came late
+	// from the network side, since the appliance started.
+	EarpieceUnderruns uint64 `json:"earpieceUnderruns"`
 }
 
 // SilenceDBFS is the level a handset's meter reads for silence.

@@ -1,5 +1,5 @@
 // The admin page's script: the dashboard kept up to date from the
-// server-sent events (handsets, registrations, rosters, recent events), its buttons
+// server-sent events (handsets, the audio device, registrations, rosters, recent events), its buttons
 // posted without reloading the page, call times and expiries counted by the
 // appliance's clock, and a question before anything is deleted. Every page
 // works without it. Values are formatted as the server formats them
@@ -80,6 +80,9 @@
     return dbfs <= -120 ? "silent" : Math.round(dbfs) + " dBFS";
   };
   var fixed1 = function (v) { return v.toFixed(1); };
+  var reopens = function (n) {
+    return n === 0 ? "never" : n === 1 ? "once" : n + " times";
+  };
   // button sets a form's hidden value and its button's label.
   var button = function (form, name, value, label, who, disabled) {
     if (!form) return;
@@ -126,12 +129,33 @@
       setq("rtt", q.rttMs ? fixed1(q.rttMs) + " ms" : "");
       setq("mos", q.mos ? fixed1(q.mos) : "");
     }
+    dl.querySelector('[data-q="earpiece-underruns"]').textContent = String(h.earpieceUnderruns || 0);
     button(card.querySelector("form.call"), "action", h.busy ? "leave" : "join", h.busy ? "Leave" : "Join", h.name);
     button(card.querySelector("form.mute"), "action", h.muted ? "unmute" : "mute", h.muted ? "Unmute" : "Mute", h.name, !h.inCall);
     button(card.querySelector("form.hold"), "action", h.held ? "resume" : "hold", h.held ? "Resume" : "Hold", h.name, !h.inCall);
     button(card.querySelector("form.hook"), "offhook", h.offHook ? "0" : "1", h.offHook ? "Replace" : "Lift", h.name);
     var digits = card.querySelector("form.digits");
     if (digits) digits.hidden = !h.inCall;
+  };
+
+  // The audio device's health, drawn as index.tmpl draws it; virtual audio has none.
+  var audio = function (a) {
+    var box = document.getElementById("audio");
+    if (!box) return;
+    box.hidden = !a;
+    if (!a) return;
+    var set = function (name, text) {
+      var el = box.querySelector('[data-audio="' + name + '"]');
+      if (el.textContent !== text) el.textContent = text;
+      return el;
+    };
+    set("overruns", String(a.overruns));
+    set("underruns", String(a.underruns));
+    var restarts = set("restarts", reopens(a.restarts));
+    if (a.restarts) restarts.className = "alert";
+    else restarts.removeAttribute("class");
+    set("error-text", a.lastError);
+    box.querySelector('[data-audio="error"]').hidden = !a.lastError;
   };
 
   var cell = function (row, label, text) {
@@ -254,6 +278,7 @@
     var status = JSON.parse(e.data);
     offset = Date.parse(status.serverTime) - Date.now() || offset;
     (status.handsets || []).forEach(update);
+    audio(status.audio);
     registrations(status.registrations);
     rosters(status.rosters);
     tick();

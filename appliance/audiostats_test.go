@@ -1,0 +1,30 @@
+package appliance
+
+import (
+	"testing"
+
+	"partyline/appliance/config"
+)
+
+// TestStatusEarpieceUnderruns finds each earpiece's underruns in the admin page's status
+// under the handset whose channel it is, with the handsets' channels crossed, and no audio
+// device on the sim board's virtual audio.
+func TestStatusEarpieceUnderruns(t *testing.T) {
+	a := newSimAppliance(t, nil)
+	run(t, a)
+	if err := a.store.Update(func(s *config.Settings) error {
+		s.Handsets[0].Channel, s.Handsets[1].Channel = 1, 0
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a.hw.hub.ports[0].earUnderruns.Add(3)
+	a.hw.hub.ports[1].earUnderruns.Add(7)
+	st := backend{a}.Status()
+	if got := []uint64{st.Handsets[0].EarpieceUnderruns, st.Handsets[1].EarpieceUnderruns}; got[0] != 7 || got[1] != 3 {
+		t.Errorf("earpiece underruns of handsets 1 and 2 on channels 1 and 0: got %v, want [7 3]", got)
+	}
+	if st.Audio != nil {
+		t.Errorf("status of virtual audio has an audio device: %+v", *st.Audio)
+	}
+}
