@@ -75,6 +75,26 @@ func TestDigitsFollowTelephoneEventChanges(t *testing.T) {
 		t.Errorf("SIPp received %d INFOs, want one with Signal=7:\n%s", len(infos), strings.Join(infos, "\n\n"))
 	}
 
+	// Our answers mirror telephone-event on 96 (RFC 3264 section 6.1), then leave it out.
+	answers := 0
+	for _, a := range r.sipp.Received("SIP/2.0 200") {
+		switch {
+		case strings.Contains(a, "CSeq: 1 INVITE"):
+			answers++
+			if !strings.Contains(a, " RTP/AVP 0 96\r\n") || !strings.Contains(a, "a=rtpmap:96 telephone-event/8000") {
+				t.Errorf("our 200 OK to the re-INVITE renumbering telephone-event does not answer it on 96:\n%s", a)
+			}
+		case strings.Contains(a, "CSeq: 2 INVITE"):
+			answers++
+			if strings.Contains(a, "telephone-event") {
+				t.Errorf("our 200 OK to the re-INVITE without telephone-event has it:\n%s", a)
+			}
+		}
+	}
+	if answers != 2 {
+		t.Errorf("SIPp received %d of our 200 OKs to its re-INVITEs, want 2", answers)
+	}
+
 	r.board.Hook(0).Set(false)
 	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
 	if err := r.sipp.Wait(10 * time.Second); err != nil {
