@@ -489,11 +489,8 @@ func (a *Agent) dialogRequest(ctx context.Context, sess dialogSession, laddr sip
 		req.AppendHeader(sipmsg.NewHeader("User-Agent", a.userAgent))
 	}
 	// As the caller built it: sipgo adds the dialog's headers, Route and
-	// Via as it sends, and will again for each retry. Clone fixes the
-	// destination as it is now, the remote target: without it a retry
-	// goes where its Route header says, like req.
+	// Via as it sends, and will again for each retry.
 	base := req.Clone()
-	base.SetDestination("")
 	res, err := a.dialogTransaction(ctx, sess, laddr, req, abort)
 	if err != nil || !isChallenge(res) {
 		return res, err
@@ -502,7 +499,10 @@ func (a *Agent) dialogRequest(ctx context.Context, sess dialogSession, laddr sip
 		return nil, fmt.Errorf("%s challenged with %d %s, and the call has no credentials", method, res.StatusCode, res.Reason)
 	}
 	for staleRetried := false; ; staleRetried = true {
+		// Clone fixes the destination at the remote target; cleared, the
+		// retry goes where its Route header says, like req.
 		retry := base.Clone()
+		retry.SetDestination("")
 		// The digest covers the request-URI as sent (RFC 2617 section
 		// 3.2.2), parameters and all.
 		if err := authorize(retry, req.Recipient.String(), res, auth); err != nil {
