@@ -236,25 +236,38 @@ func (l *conferenceLeg) hold(ctx context.Context, on bool) error {
 }
 
 // follow applies the media changes of the call's re-INVITEs to its session until the call
-// ends. codec is the one negotiated first.
+// ends. codec is the one negotiated first. When telephone-event goes away the digits go
+// by SIP INFO (sendDigits); when it comes back or is renumbered, as events on its new
+// payload type.
 func (l *conferenceLeg) follow(changes <-chan sip.Media, codec string) {
 	for m := range changes {
 		l.session.SetRemote(m.Remote)
 		l.session.SetSending(m.Direction.Sends() && !l.held.Load())
-		if m.Codec == codec {
-			continue
+		// telephone-event may take the payload type the old codec leaves: then it can
+		// move only after the codec.
+		dtmfErr := l.session.SetDTMFPayloadType(m.DTMFPayloadType)
+		if m.Codec != codec {
+			if err := l.switchCodec(m); err != nil {
+				l.log.Warn("the conference changed the codec", "call", l.call.ID(), "err", err)
+			} else {
+				codec = m.Codec
+			}
 		}
-		next, ok := media.CodecByName(m.Codec)
-		err := fmt.Errorf("codec %s is not supported", m.Codec)
-		if ok {
-			err = l.session.SetCodec(next, m.PayloadType)
+		if dtmfErr != nil {
+			if err := l.session.SetDTMFPayloadType(m.DTMFPayloadType); err != nil {
+				l.log.Warn("the conference changed telephone-event", "call", l.call.ID(), "err", err)
+			}
 		}
-		if err != nil {
-			l.log.Warn("the conference changed the codec", "call", l.call.ID(), "err", err)
-			continue
-		}
-		codec = m.Codec
 	}
+}
+
+// switchCodec switches the session to the codec of m.
+func (l *conferenceLeg) switchCodec(m sip.Media) error {
+	next, ok := media.CodecByName(m.Codec)
+	if !ok {
+		return fmt.Errorf("codec %s is not supported", m.Codec)
+	}
+	return l.session.SetCodec(next, m.PayloadType)
 }
 
 // sendDigits sends DTMF digits into the call as RFC 4733 telephone events or, where the

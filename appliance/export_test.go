@@ -27,3 +27,16 @@ func (a *Appliance) CallMedia(i int) (netip.AddrPort, string) {
 	}
 	return netip.AddrPort{}, ""
 }
+
+// CallDTMFPayloadType returns the payload type of telephone-event in the call of handset i
+// now, 0 when it has none or is not in a call.
+func (a *Appliance) CallDTMFPayloadType(i int) uint8 {
+	l := a.lines[i]
+	l.mu.Lock()
+	call := l.call
+	l.mu.Unlock()
+	if cl, ok := call.(*conferenceLeg); ok {
+		return cl.session.DTMFPayloadType()
+	}
+	return 0
+}

@@ -52,7 +52,7 @@ type dtmfDigit struct {
 // Send would otherwise send. It returns at once; the digits go out with the next packets.
 // Zero durations mean the defaults.
 func (s *Session) SendDTMF(digits string, duration, gap time.Duration) error {
-	if s.dtmfPT == 0 {
+	if s.dtmfPT.Load() == 0 {
 		return fmt.Errorf("send DTMF %q: %w", digits, ErrNoTelephoneEvent)
 	}
 	if duration <= 0 {
@@ -122,6 +122,19 @@ func (d *dtmfSender) next(queue <-chan dtmfDigit, p []byte, ts, step uint32) (ev
 		d.gapLeft = d.gapLength
 	}
 	return eventTS, first, true
+}
+
+// drop ends the digit sounding, if any, and empties queue: telephone-event is no longer
+// negotiated.
+func (d *dtmfSender) drop(queue <-chan dtmfDigit) {
+	*d = dtmfSender{}
+	for range dtmfQueue {
+		select {
+		case <-queue:
+		default:
+			return
+		}
+	}
 }
 
 // A dtmfReceiver notes the digits the far end sends, once each: an event is identified by

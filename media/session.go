@@ -133,7 +133,8 @@ type Stats struct {
 // Run receives on its own goroutine, into a jitter buffer, and sends the RTCP reports.
 // Send and Receive are called by another goroutine, or one each, once per packet time;
 // neither allocates. Send must not be called concurrently with itself, nor Receive with
-// itself. Stats, SetCodec, SetRemote and SetSending may be called from any goroutine.
+// itself. Stats, SetCodec, SetDTMFPayloadType, SetRemote and SetSending may be called from
+// any goroutine.
 //
 // Only datagrams whose source address is Remote's are accepted, from any port: a peer may
 // send from another port than the one it receives on, as symmetric RTP (RFC 4961)
@@ -143,7 +144,9 @@ type Session struct {
 	// active is the codec in use, its payload type and what depends on its sample rate;
 	// SetCodec replaces it, holding mu, while the session runs.
 	active atomic.Pointer[codecChoice]
-	dtmfPT uint8
+	// dtmfPT is the payload type of telephone-event, 0 for none; SetDTMFPayloadType
+	// changes it, holding mu, while the session runs.
+	dtmfPT atomic.Uint32
 	// remote is where RTP goes and the only address it is taken from (its address, any
 	// port), unmapped; SetRemote moves it while the session runs.
 	remote atomic.Pointer[netip.AddrPort]
@@ -233,7 +236,6 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 	remote := netip.AddrPortFrom(cfg.Remote.Addr().Unmap(), cfg.Remote.Port())
 	s := &Session{
 		conn:      conn,
-		dtmfPT:    cfg.DTMFPayloadType,
 		dtmfQueue: make(chan dtmfDigit, dtmfQueue),
 		ssrc:      rand.Uint32(),
 		tsStep:    tsStep,
@@ -243,6 +245,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		rtcp:      rtcpSchedule{interval: interval, cname: cname},
 	}
 	s.remote.Store(&remote)
+	s.dtmfPT.Store(uint32(cfg.DTMFPayloadType))
 	s.active.Store(newCodecChoice(cfg.Codec, cfg.PayloadType, int(samples/int64(time.Second)), nil))
 	s.jb.init(int(tsStep))
 	// Random SSRC and initial sequence number and timestamp (RFC 3550 section 5.1).
@@ -321,13 +324,14 @@ func (s *Session) handlePacket(buf []byte, now time.Time) {
 	}
 	h := &s.pkt.Header
 	// Under mu, so that a packet of the codec SetCodec replaces is not buffered as audio
-	// of the new one.
+	// of the new one, nor an event of the payload type SetDTMFPayloadType replaces taken.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kind := slotAudio
+	dtmfPT := uint8(s.dtmfPT.Load())
 	switch {
 	case h.PayloadType == s.active.Load().pt:
-	case s.dtmfPT != 0 && h.PayloadType == s.dtmfPT:
+	case dtmfPT != 0 && h.PayloadType == dtmfPT:
 		// Telephone events share the audio's sequence numbers (RFC 4733 section 2.1), so
 		// they hold their place in the jitter buffer, as silence.
 		kind = slotFiller
@@ -390,11 +394,11 @@ func (s *Session) setCodec(codec Codec, pt uint8) error {
 	if codec == nil {
 		return errors.New("nil codec")
 	}
-	if pt > 127 || (s.dtmfPT != 0 && pt == s.dtmfPT) {
-		return fmt.Errorf("payload type %d is not in 0..127 apart from telephone-event's %d", pt, s.dtmfPT)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if dtmfPT := uint8(s.dtmfPT.Load()); pt > 127 || (dtmfPT != 0 && pt == dtmfPT) {
+		return fmt.Errorf("payload type %d is not in 0..127 apart from telephone-event's %d", pt, dtmfPT)
+	}
 	old := s.active.Load()
 	if codec.RTPClockRate() != old.codec.RTPClockRate() {
 		return fmt.Errorf("the RTP clock rates of %s and %s differ (%d and %d Hz)",
@@ -415,6 +419,24 @@ func (s *Session) setCodec(codec Codec, pt uint8) error {
 	}
 	return nil
 }
+
+// SetDTMFPayloadType makes pt the payload type of RFC 4733 telephone-event, as a
+// re-INVITE can renumber it, or 0 when the call no longer has it. Events are sent, and
+// recognized on receipt, on pt from the next packet on; those of the old payload type are
+// counted as OtherPayload from then on. A digit sounding goes on on pt; when pt is 0, it
+// and the digits still queued are dropped and SendDTMF returns ErrNoTelephoneEvent.
+func (s *Session) SetDTMFPayloadType(pt uint8) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if codecPT := s.active.Load().pt; pt > 127 || (pt != 0 && pt == codecPT) {
+		return fmt.Errorf("switch telephone-event to payload type %d: not in 0..127 apart from the codec's %d", pt, codecPT)
+	}
+	s.dtmfPT.Store(uint32(pt))
+	return nil
+}
+
+// DTMFPayloadType returns the payload type of telephone-event now, 0 for none.
+func (s *Session) DTMFPayloadType() uint8 { return uint8(s.dtmfPT.Load()) }
 
 // codecName is the name of codec, or "nil" for none.
 func codecName(codec Codec) string {
@@ -475,11 +497,14 @@ func (s *Session) packetize(pcm []int16) ([]byte, error) {
 	}
 	s.hdr.PayloadType = active.pt
 	var event [4]byte
-	if ts, first, ok := s.dtmf.next(s.dtmfQueue, event[:], s.hdr.Timestamp, s.tsStep); ok {
+	dtmfPT := uint8(s.dtmfPT.Load())
+	if dtmfPT == 0 {
+		s.dtmf.drop(s.dtmfQueue) // telephone-event went away while digits were queued
+	} else if ts, first, ok := s.dtmf.next(s.dtmfQueue, event[:], s.hdr.Timestamp, s.tsStep); ok {
 		// A telephone event in place of this packet's audio: the codec still encodes the
 		// audio, so that a stateful codec (G.722) stays in step with the microphone.
 		h := s.hdr
-		h.PayloadType, h.Timestamp, h.Marker = s.dtmfPT, ts, first
+		h.PayloadType, h.Timestamp, h.Marker = dtmfPT, ts, first
 		n, err := h.MarshalTo(s.sendBuf[:])
 		if err != nil {
 			return nil, fmt.Errorf("send RTP event: %w", err)

@@ -479,18 +479,18 @@ type dialogSession interface {
 // A 401 or 407 answer is a challenge (a proxy or the far end wants
 // proof, RFC 3261 section 22.2): req goes once more, as a new transaction
 // with the dialog's next CSeq, with credentials of auth for it. A second
-// challenge is an error wrapping ErrChallengedAgain.
+// challenge is an error wrapping ErrChallengedAgain, unless it says
+// stale=true: then the nonce had expired and the credentials were right
+// (RFC 7616 section 3.3), and req goes once more with the new nonce. A
+// stale challenge is answered once only.
 func (a *Agent) dialogRequest(ctx context.Context, sess dialogSession, laddr sipmsg.Addr, auth sipgo.DigestAuth, req *sipmsg.Request, abort <-chan struct{}) (*sipmsg.Response, error) {
 	method := req.Method
 	if a.userAgent != "" {
 		req.AppendHeader(sipmsg.NewHeader("User-Agent", a.userAgent))
 	}
 	// As the caller built it: sipgo adds the dialog's headers, Route and
-	// Via as it sends, and will again for the retry. Clone fixes the
-	// destination as it is now, the remote target: without it the
-	// retry goes where its Route header says, like req.
-	retry := req.Clone()
-	retry.SetDestination("")
+	// Via as it sends, and will again for each retry.
+	base := req.Clone()
 	res, err := a.dialogTransaction(ctx, sess, laddr, req, abort)
 	if err != nil || !isChallenge(res) {
 		return res, err
@@ -498,20 +498,44 @@ func (a *Agent) dialogRequest(ctx context.Context, sess dialogSession, laddr sip
 	if auth.Username == "" {
 		return nil, fmt.Errorf("%s challenged with %d %s, and the call has no credentials", method, res.StatusCode, res.Reason)
 	}
-	// The digest covers the request-URI as sent (RFC 2617 section 3.2.2),
-	// parameters and all.
-	if err := authorize(retry, req.Recipient.String(), res, auth); err != nil {
-		return nil, fmt.Errorf("answer the %d challenge to %s: %w", res.StatusCode, method, err)
+	for staleRetried := false; ; staleRetried = true {
+		// Clone fixes the destination at the remote target; cleared, the
+		// retry goes where its Route header says, like req.
+		retry := base.Clone()
+		retry.SetDestination("")
+		// The digest covers the request-URI as sent (RFC 2617 section
+		// 3.2.2), parameters and all.
+		if err := authorize(retry, req.Recipient.String(), res, auth); err != nil {
+			return nil, fmt.Errorf("answer the %d challenge to %s: %w", res.StatusCode, method, err)
+		}
+		a.log.Debug("answering challenge", "method", method, "status", res.StatusCode, "stale", staleRetried, "call", callID(req))
+		res, err = a.dialogTransaction(ctx, sess, laddr, retry, abort)
+		if err != nil {
+			return nil, err
+		}
+		if !isChallenge(res) {
+			return res, nil
+		}
+		if staleRetried || !staleChallenge(res) {
+			return nil, fmt.Errorf("%s answered %d %s to the credentials of %s: %w", method, res.StatusCode, res.Reason, auth.Username, ErrChallengedAgain)
+		}
+		a.log.Info("nonce stale: answering the challenge once more", "method", method, "status", res.StatusCode, "call", callID(req))
 	}
-	a.log.Debug("answering challenge", "method", method, "status", res.StatusCode, "call", callID(req))
-	res, err = a.dialogTransaction(ctx, sess, laddr, retry, abort)
-	if err != nil {
-		return nil, err
+}
+
+// staleChallenge reports whether the challenge res (a 401 or 407) says
+// stale=true: the nonce of the credentials it refused had expired.
+func staleChallenge(res *sipmsg.Response) bool {
+	name := "WWW-Authenticate"
+	if res.StatusCode == sipmsg.StatusProxyAuthRequired {
+		name = "Proxy-Authenticate"
 	}
-	if isChallenge(res) {
-		return nil, fmt.Errorf("%s answered %d %s to the credentials of %s: %w", method, res.StatusCode, res.Reason, auth.Username, ErrChallengedAgain)
+	h := res.GetHeader(name)
+	if h == nil {
+		return false
 	}
-	return res, nil
+	chal, err := digest.ParseChallenge(h.Value())
+	return err == nil && chal.Stale
 }
 
 // ErrChallengedAgain is wrapped by the error of a request in a call that

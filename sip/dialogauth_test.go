@@ -89,6 +89,63 @@ func TestInDialogChallenge(t *testing.T) {
 // BYE's 401 challenge with credentials the far end can check.
 func TestInDialogChallengedAgain(t *testing.T) {
 	t.Parallel()
+	p, call := rawCall(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	infoErr := make(chan error, 1)
+	go func() { infoErr <- call.SendInfoDTMF(ctx, '1', 0) }()
+	info := p.receive(t, "INFO ")
+	p.send(p.response(info, "407 Proxy Authentication Required", "Proxy-Authenticate: "+fmt.Sprintf(digestChallenge, "n1")+"\r\n", ""))
+	again := p.receive(t, "INFO ")
+	checkDigest(t, again, "Proxy-Authorization", "n1")
+	if cseqOf(again) == cseqOf(info) {
+		t.Errorf("the INFO with credentials has the challenged one's CSeq %s", cseqOf(info))
+	}
+	p.send(p.response(again, "407 Proxy Authentication Required", "Proxy-Authenticate: "+fmt.Sprintf(digestChallenge, "n2")+"\r\n", ""))
+	select {
+	case err := <-infoErr:
+		if !errors.Is(err, ErrChallengedAgain) || !strings.Contains(err.Error(), "INFO answered 407") {
+			t.Errorf("SendInfoDTMF challenged twice = %v, want an INFO error wrapping %v", err, ErrChallengedAgain)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendInfoDTMF did not give up after the second challenge")
+	}
+
+	hungUp := make(chan error, 1)
+	go func() { hungUp <- call.Hangup(ctx) }()
+	bye := p.receive(t, "BYE ")
+	p.send(p.response(bye, "401 Unauthorized", "WWW-Authenticate: "+fmt.Sprintf(digestChallenge, "n3")+"\r\n", ""))
+	bye2 := p.receive(t, "BYE ")
+	checkDigest(t, bye2, "Authorization", "n3")
+	if header(bye2, "Proxy-Authorization") != "" {
+		t.Errorf("the BYE carries Proxy-Authorization for a 401:\n%s", bye2)
+	}
+	p.send(p.response(bye2, "200 OK", "", ""))
+	select {
+	case err := <-hungUp:
+		if err != nil {
+			t.Errorf("Hangup after a 401 = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Hangup did not return after the 200")
+	}
+	if err := call.Err(); err != nil {
+		t.Errorf("Err() = %v, want nil", err)
+	}
+	var info1, bye1 int
+	fmt.Sscan(cseqOf(info), &info1)
+	fmt.Sscan(cseqOf(bye2), &bye1)
+	if bye1 != info1+3 {
+		t.Errorf("CSeqs: challenged INFO %d, BYE with credentials %d; want every request numbered on", info1, bye1)
+	}
+}
+
+// digestChallenge is the challenge of the raw-peer tests, with a %s for the nonce.
+const digestChallenge = `Digest realm="` + testRealm + `", nonce="%s", qop="auth", algorithm=MD5`
+
+// rawCall returns a call joined to a raw-UDP conference.
+func rawCall(t *testing.T) (*rawConference, *Call) {
+	t.Helper()
 	a := startAgent(t)
 	p := &rawConference{rawPeer: newRawPeer(t, a)}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -110,74 +167,92 @@ func TestInDialogChallengedAgain(t *testing.T) {
 	if call == nil {
 		t.FailNow()
 	}
+	return p, call
+}
 
-	const chal = `Digest realm="` + testRealm + `", nonce="%s", qop="auth", algorithm=MD5`
-	// check returns the credentials in header name of req, failing the
-	// test unless they answer the challenge with nonce correctly.
-	check := func(req, name, nonce string) {
-		t.Helper()
-		cred, err := digest.ParseCredentials(header(req, name))
-		if err != nil {
-			t.Fatalf("%s %q: %v\n%s", name, header(req, name), err, req)
-		}
-		ruri := strings.Fields(req)[1]
-		c, err := digest.ParseChallenge(fmt.Sprintf(chal, nonce))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := digest.Digest(c, digest.Options{Method: strings.Fields(req)[0], URI: ruri, Username: testUser, Password: testPassword, Cnonce: cred.Cnonce, Count: cred.Nc})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cred.Username != testUser || cred.Realm != testRealm || cred.Nonce != nonce || cred.URI != ruri || cred.Response != want.Response {
-			t.Errorf("%s %q does not answer the challenge for %s with nonce %s", name, header(req, name), ruri, nonce)
-		}
+// checkDigest fails the test unless the credentials in header name of req answer
+// digestChallenge with nonce for our test account.
+func checkDigest(t *testing.T, req, name, nonce string) {
+	t.Helper()
+	cred, err := digest.ParseCredentials(header(req, name))
+	if err != nil {
+		t.Fatalf("%s %q: %v\n%s", name, header(req, name), err, req)
 	}
+	ruri := strings.Fields(req)[1]
+	c, err := digest.ParseChallenge(fmt.Sprintf(digestChallenge, nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := digest.Digest(c, digest.Options{Method: strings.Fields(req)[0], URI: ruri, Username: testUser, Password: testPassword, Cnonce: cred.Cnonce, Count: cred.Nc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred.Username != testUser || cred.Realm != testRealm || cred.Nonce != nonce || cred.URI != ruri || cred.Response != want.Response {
+		t.Errorf("%s %q does not answer the challenge for %s with nonce %s", name, header(req, name), ruri, nonce)
+	}
+}
+
+// TestInDialogStaleNonce answers a second challenge that says stale=true once more, with
+// the new nonce, and succeeds; a third challenge, stale or not, is an error wrapping
+// ErrChallengedAgain, so that a server that keeps saying stale is not answered forever.
+func TestInDialogStaleNonce(t *testing.T) {
+	t.Parallel()
+	p, call := rawCall(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	stale := func(nonce string) string {
+		return "Proxy-Authenticate: " + fmt.Sprintf(digestChallenge, nonce) + ", stale=true\r\n"
+	}
+	const fresh = "407 Proxy Authentication Required"
 
 	infoErr := make(chan error, 1)
 	go func() { infoErr <- call.SendInfoDTMF(ctx, '1', 0) }()
 	info := p.receive(t, "INFO ")
-	p.send(p.response(info, "407 Proxy Authentication Required", "Proxy-Authenticate: "+fmt.Sprintf(chal, "n1")+"\r\n", ""))
-	again := p.receive(t, "INFO ")
-	check(again, "Proxy-Authorization", "n1")
-	if cseqOf(again) == cseqOf(info) {
-		t.Errorf("the INFO with credentials has the challenged one's CSeq %s", cseqOf(info))
+	p.send(p.response(info, fresh, "Proxy-Authenticate: "+fmt.Sprintf(digestChallenge, "n1")+"\r\n", ""))
+	withN1 := p.receive(t, "INFO ")
+	checkDigest(t, withN1, "Proxy-Authorization", "n1")
+	p.send(p.response(withN1, fresh, stale("n2"), ""))
+	withN2 := p.receive(t, "INFO ")
+	checkDigest(t, withN2, "Proxy-Authorization", "n2")
+	if cseqOf(withN2) == cseqOf(withN1) {
+		t.Errorf("the INFO answering the stale challenge has the previous one's CSeq %s", cseqOf(withN1))
 	}
-	p.send(p.response(again, "407 Proxy Authentication Required", "Proxy-Authenticate: "+fmt.Sprintf(chal, "n2")+"\r\n", ""))
+	if n := strings.Count(withN2, "Proxy-Authorization:"); n != 1 {
+		t.Errorf("the INFO answering the stale challenge has %d Proxy-Authorization headers, want 1:\n%s", n, withN2)
+	}
+	p.send(p.response(withN2, "200 OK", "", ""))
 	select {
 	case err := <-infoErr:
-		if !errors.Is(err, ErrChallengedAgain) || !strings.Contains(err.Error(), "INFO answered 407") {
-			t.Errorf("SendInfoDTMF challenged twice = %v, want an INFO error wrapping %v", err, ErrChallengedAgain)
+		if err != nil {
+			t.Errorf("SendInfoDTMF after a stale nonce = %v, want nil", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("SendInfoDTMF did not give up after the second challenge")
+		t.Fatal("SendInfoDTMF did not return after the 200")
+	}
+
+	go func() { infoErr <- call.SendInfoDTMF(ctx, '2', 0) }()
+	info = p.receive(t, "INFO ")
+	p.send(p.response(info, fresh, "Proxy-Authenticate: "+fmt.Sprintf(digestChallenge, "n3")+"\r\n", ""))
+	p.send(p.response(p.receive(t, "INFO "), fresh, stale("n4"), ""))
+	p.send(p.response(p.receive(t, "INFO "), fresh, stale("n5"), ""))
+	select {
+	case err := <-infoErr:
+		if !errors.Is(err, ErrChallengedAgain) {
+			t.Errorf("SendInfoDTMF stale twice = %v, want an error wrapping %v", err, ErrChallengedAgain)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendInfoDTMF did not give up after the second stale challenge")
 	}
 
 	hungUp := make(chan error, 1)
 	go func() { hungUp <- call.Hangup(ctx) }()
-	bye := p.receive(t, "BYE ")
-	p.send(p.response(bye, "401 Unauthorized", "WWW-Authenticate: "+fmt.Sprintf(chal, "n3")+"\r\n", ""))
-	bye2 := p.receive(t, "BYE ")
-	check(bye2, "Authorization", "n3")
-	if header(bye2, "Proxy-Authorization") != "" {
-		t.Errorf("the BYE carries Proxy-Authorization for a 401:\n%s", bye2)
-	}
-	p.send(p.response(bye2, "200 OK", "", ""))
+	p.send(p.response(p.receive(t, "BYE "), "200 OK", "", ""))
 	select {
 	case err := <-hungUp:
 		if err != nil {
-			t.Errorf("Hangup after a 401 = %v, want nil", err)
+			t.Errorf("Hangup = %v, want nil", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Hangup did not return after the 200")
-	}
-	if err := call.Err(); err != nil {
-		t.Errorf("Err() = %v, want nil", err)
-	}
-	var info1, bye1 int
-	fmt.Sscan(cseqOf(info), &info1)
-	fmt.Sscan(cseqOf(bye2), &bye1)
-	if bye1 != info1+3 {
-		t.Errorf("CSeqs: challenged INFO %d, BYE with credentials %d; want every request numbered on", info1, bye1)
 	}
 }
