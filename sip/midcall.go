@@ -211,8 +211,9 @@ func (c *Call) answered(body []byte) (Media, error) {
 // end answered, with the media it agreed to in Media (and on
 // MediaChanges): Direction SendOnly or Inactive while held. A re-INVITE
 // answered 491 is sent once more after 2.1 to 4 s (RFC 3261 section 14.1),
-// one challenged with 401/407 once more with the account's credentials.
-// Hangup makes it give up.
+// one challenged with 401/407 once more with the account's credentials (and
+// again only if the challenge says the nonce went stale). Hangup makes it
+// give up.
 func (c *Call) Hold(ctx context.Context, on bool) error {
 	if err := c.hold(ctx, on); err != nil {
 		return fmt.Errorf("hold call %s (%v): %w", c.ID(), on, err)
@@ -325,8 +326,8 @@ func (c *Call) reinvite(ctx context.Context) (*sipmsg.Response, error) {
 // fallback for conference PINs when the far end negotiated no
 // telephone-event. duration is the tone length announced, in whole
 // milliseconds; 0 means DefaultInfoDTMFDuration. It returns once the far
-// end answered; a 401/407 challenge is answered once with the account's
-// credentials.
+// end answered; a 401/407 challenge is answered with the account's
+// credentials once, and once more only if its nonce went stale.
 func (c *Call) SendInfoDTMF(ctx context.Context, digit rune, duration time.Duration) error {
 	if err := c.sendInfoDTMF(ctx, digit, duration); err != nil {
 		return fmt.Errorf("send DTMF %q in call %s: %w", digit, c.ID(), err)
