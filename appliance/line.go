@@ -392,9 +392,6 @@ func (l *Line) setMuted(on bool) {
 		l.log.Info("microphone", "muted", on)
 	}
 	l.muted = on
-	l.mu.Lock()
-	l.status.Muted = on
-	l.mu.Unlock()
 	l.showLight()
 }
 
@@ -428,9 +425,6 @@ func (l *Line) holdFinished(ev holdDone) {
 	}
 	l.log.Info("call", "held", ev.on)
 	l.held = ev.on
-	l.mu.Lock()
-	l.status.Held = ev.on
-	l.mu.Unlock()
 	l.showLight()
 }
 
@@ -444,11 +438,17 @@ func (l *Line) recordingChanged() {
 }
 
 // showLight lights the LED for the line's state.
-func (l *Line) showLight() {
+func (l *Line) showLight() { l.publish(func() {}) }
+
+// publish runs change, which may update l.status and l.call, and lights the LED for the
+// line's state, all under l.mu with the held and muted flags, so that Status never shows a
+// state, a flag and a light that disagree.
+func (l *Line) publish(change func()) {
 	recorded := l.state == InCall && l.isRecorded != nil && l.isRecorded(l.index)
 	p := l.state.pattern(l.held, l.muted, recorded)
 	l.mu.Lock()
-	l.status.LED = p
+	change()
+	l.status.LED, l.status.Held, l.status.Muted = p, l.held, l.muted
 	l.mu.Unlock()
 	l.light.Set(p)
 }
@@ -563,22 +563,19 @@ func (l *Line) setState(s LineState, detail string) {
 		l.muted, l.held, l.holding = false, false, false
 	}
 	now := time.Now()
-	l.mu.Lock()
-	l.status.State = s
-	l.status.Since = now
-	l.status.Muted = l.muted
-	l.status.Held = l.held
-	if detail != "" || s == Joining {
-		l.status.Detail = detail
-	}
-	switch {
-	case s == InCall && prev != InCall:
-		l.status.CallStart, l.call = now, l.leg
-	case s != InCall:
-		l.status.CallStart, l.call = time.Time{}, nil
-	}
-	l.mu.Unlock()
-	l.showLight()
+	l.publish(func() {
+		l.status.State = s
+		l.status.Since = now
+		if detail != "" || s == Joining {
+			l.status.Detail = detail
+		}
+		switch {
+		case s == InCall && prev != InCall:
+			l.status.CallStart, l.call = now, l.leg
+		case s != InCall:
+			l.status.CallStart, l.call = time.Time{}, nil
+		}
+	})
 	if s != prev && l.onTone != nil {
 		l.onTone(s)
 	}
