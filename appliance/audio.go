@@ -44,9 +44,10 @@ type port struct {
 	agc atomic.Pointer[media.AGC]
 
 	// earUnderruns counts the periods in which the earpiece ran dry during a call once its
-	// first audio had arrived: the pump was late. earStarted is callback only.
+	// first audio had arrived: the pump was late.
 	earUnderruns atomic.Uint64
-	earStarted   bool
+	// earFill keeps the earpiece ring at its target fill; callback only.
+	earFill earFill
 }
 
 // unityGain is a Q16 gain of 0 dB.
@@ -168,8 +169,10 @@ func newAudioHub(f hw.AudioFormat) *audioHub {
 			mic:     media.NewRing(ringPeriods * f.PeriodFrames),
 			ear:     media.NewRing(ringPeriods * f.PeriodFrames),
 			tick:    make(chan struct{}, 1),
-			scratch: make([]int16, f.PeriodFrames),
+			earFill: newEarFill(f),
 		}
+		// Room for the samples the earpiece's fill control drops in a period.
+		p.scratch = make([]int16, f.PeriodFrames+p.earFill.maxDrop)
 		p.micGain.Store(unityGain)
 		p.earGain.Store(unityGain)
 		h.ports = append(h.ports, p)
@@ -186,7 +189,7 @@ func (h *audioHub) process(in, out []int16) {
 		p.micMeter.add(in[:frames*channels], c, channels)
 		if !p.attached.Load() {
 			p.ear.Read(buf) // drop what a finished call left behind
-			p.earStarted = false
+			p.earFill.reset()
 			for f := range frames {
 				out[f*channels+c] = 0
 			}
@@ -201,12 +204,9 @@ func (h *audioHub) process(in, out []int16) {
 			agc.Process(buf)
 		}
 		p.mic.Write(buf)
-		n := p.ear.Read(buf)
-		if p.earStarted && n < frames {
+		if p.earFill.read(p.ear, buf) {
 			p.earUnderruns.Add(1)
 		}
-		p.earStarted = p.earStarted || n > 0
-		clear(buf[n:])
 		for f := range frames {
 			// The sidetone comes straight from this period's microphone: no added delay.
 			out[f*channels+c] = saturate(scale(buf[f], earGain) + scale(in[f*channels+c], side))

@@ -149,8 +149,10 @@ func TestGainsAndSidetone(t *testing.T) {
 		call[fr] = int16(1000 * (fr%5 - 2))  // what the call plays
 	}
 	p.ear.Write(call)
-	h.process(in, out)
 	toCall := make([]int16, f.PeriodFrames)
+	h.process(in, out) // the call's audio starts after the earpiece's prime, a period of silence
+	p.mic.Read(toCall)
+	h.process(in, out)
 	if n := p.mic.Read(toCall); n != f.PeriodFrames {
 		t.Fatalf("the call got %d microphone samples, want %d", n, f.PeriodFrames)
 	}
@@ -347,6 +349,7 @@ func TestEarpieceUnderruns(t *testing.T) {
 	in, out := make([]int16, f.PeriodFrames*f.Channels), make([]int16, f.PeriodFrames*f.Channels)
 	h.process(in, out) // no audio yet: the call is starting
 	p.ear.Write(make([]int16, f.PeriodFrames+f.PeriodFrames/2))
+	h.process(in, out) // the prime: a period of silence first
 	h.process(in, out) // a full period
 	h.process(in, out) // half a period: ran dry
 	h.process(in, out) // nothing: ran dry
