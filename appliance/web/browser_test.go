@@ -233,16 +233,16 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("a refused URI was saved: %q", got.Conferences[0].URI)
 	}
 
-	// The mute button's long press is mapped to recording: the page says that waits for a
-	// restart, and the choice is still there after a reload.
+	// The mute button's long press is mapped to recording: the page says that applies at
+	// once, and the choice is still there after a reload.
 	do("open the settings", chromedp.Navigate(srv.URL+"/settings"))
 	if got := eval(`document.getElementById("buttons-mute-long-press").value`); got != "send-pin" {
 		t.Errorf("the mute button's long press before the change: %q, want the default send-pin", got)
 	}
 	do("map the mute button's long press to record", chromedp.SetValue(chromedp.ID("buttons-mute-long-press"), "record"))
 	submit("save the button mapping", "#buttons button[type=submit]")
-	if got := eval(`document.querySelector("[role=status]").textContent`); !strings.Contains(got, "when the appliance restarts") {
-		t.Errorf("after saving the button mapping: notice %q, want it to say it applies at a restart", got)
+	if got := eval(`document.querySelector("[role=status]").textContent`); !strings.Contains(got, "uses the new button mapping from its next press") {
+		t.Errorf("after saving the button mapping: notice %q, want it to say it applies at once", got)
 	}
 	do("reload the settings", chromedp.Reload())
 	if got := eval(`document.getElementById("buttons-mute-long-press").value`); got != "record" {
