@@ -7,11 +7,14 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"partyline/appliance/config"
@@ -24,7 +27,7 @@ import (
 
 // Config is what the appliance needs to start; everything else is in the settings store.
 type Config struct {
-	Board     string // "auto", "sim" or a board profile name
+	Board     string // "auto", "sim" or a board profile name; "" = the settings', else auto
 	DataDir   string // directory of the settings database
 	AdminAddr string // listen address of the admin page
 	SIPAddr   string // SIP listen address; "" = the one in the settings
@@ -45,7 +48,6 @@ type Config struct {
 
 // Defaults of the flags of cmd/partyline.
 const (
-	DefaultBoard     = "auto"
 	DefaultDataDir   = "data"
 	DefaultAdminAddr = "127.0.0.1:8080"
 )
@@ -64,6 +66,9 @@ type Appliance struct {
 	regs    *registrations
 	admin   net.Listener
 	sipFlag bool // the SIP listen address came from Config.SIPAddr
+
+	boardFound string // how the board profile was chosen, for the admin page
+	boardFlag  bool   // it came from Config.Board
 
 	// saveMu makes the saves of the settings apply what applies at once (levels, button
 	// mappings) in the order they were stored (see backend.UpdateSettings).
@@ -93,24 +98,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // New opens the settings, the hardware, the SIP socket and the admin page's socket, so that
 // every address is known, but starts nothing. A failed New releases what it opened.
 func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
-	profile, found, err := selectBoard(cfg.Board)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Sim != nil && profile.Name == board.Sim.Name {
-		// The sim board a test brings decides how many handsets there are.
-		profile.Handsets = make([]board.HandsetPins, cfg.Sim.Handsets())
-		profile.Audio.Channels = cfg.Sim.Handsets()
-	}
-	if cfg.Audio != nil {
-		if cfg.Audio.Device == "" || cfg.Audio.Channels != len(profile.Handsets) {
-			return nil, fmt.Errorf("audio device %q with %d channels: want an ALSA device with one channel for each of the %d handsets",
-				cfg.Audio.Device, cfg.Audio.Channels, len(profile.Handsets))
-		}
-		profile.Audio = *cfg.Audio
-	}
-	log.Info("board", "profile", profile.Name, "found", found, "handsets", len(profile.Handsets))
-
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -128,18 +115,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		return nil, err
 	}
 	closers = append(closers, store.Close)
-	if err := store.EnsureDefaults(len(profile.Handsets)); err != nil {
-		return nil, err
-	}
-	set, err := store.Settings()
-	if err != nil {
-		return nil, err
-	}
-
-	if profile, err = withPins(profile, set.Pins); err != nil {
-		return nil, err
-	}
-	hwr, err := openHardware(profile, cfg.Sim, log)
+	profile, found, set, hwr, err := openBoard(cfg, store, log)
 	if err != nil {
 		return nil, err
 	}
@@ -174,8 +150,11 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		regs:    newRegistrations(agent, log.With("part", "registration")),
 		admin:   admin,
 		sipFlag: cfg.SIPAddr != "",
-		bridges: bridges,
-		rosters: newRosters(agent, log.With("part", "roster")),
+
+		boardFound: found,
+		boardFlag:  cfg.Board != "",
+		bridges:    bridges,
+		rosters:    newRosters(agent, log.With("part", "roster")),
 
 		adminTLS:         adminTLS,
 		adminFingerprint: fingerprint,
@@ -281,8 +260,70 @@ func (a *Appliance) Run(ctx context.Context) error {
 	return runErr
 }
 
-// selectBoard turns the -board flag into a profile and says how it was chosen.
-func selectBoard(name string) (board.Profile, string, error) {
+// openBoard chooses the board profile (from the flag, else the settings saved before, else
+// detected), writes the first-start settings for its handsets, and opens its hardware with
+// the settings' pin overrides. The settings must not keep the device from starting: when
+// the board or the pins they choose do not open, openBoard logs why and opens the board the
+// flag names or detection finds, without pin overrides; found says so for the admin page.
+func openBoard(cfg Config, store *config.Store, log *slog.Logger) (p board.Profile, found string, set config.Settings, h *hardware, err error) {
+	saved, err := store.Settings()
+	if err != nil && !errors.Is(err, config.ErrNoSettings) {
+		return p, "", set, nil, err
+	}
+	p, found, h, err = openProfile(cfg, cfg.Board, saved.Board, saved.Pins, log)
+	if err != nil && ((cfg.Board == "" && saved.Board != "") || len(saved.Pins) > 0) {
+		log.Error("the board or the pins in the settings do not open; running without them", "err", err)
+		failed := err
+		p, found, h, err = openProfile(cfg, cfg.Board, "", nil, log)
+		found = fmt.Sprintf("%s, because the board or pins in the settings failed: %v", found, failed)
+	}
+	if err != nil {
+		return p, "", set, nil, err
+	}
+	log.Info("board", "profile", p.Name, "found", found, "handsets", len(p.Handsets))
+	if err := store.EnsureDefaults(len(p.Handsets)); err != nil {
+		return p, "", set, nil, errors.Join(err, h.close())
+	}
+	if set, err = store.Settings(); err != nil {
+		return p, "", set, nil, errors.Join(err, h.close())
+	}
+	return p, found, set, h, nil
+}
+
+// openProfile opens the hardware of the board selectBoard(flag, setting) chooses, fitted
+// to what cfg brings (a test's sim board or ALSA device), with pins overriding its lines.
+func openProfile(cfg Config, flag, setting string, pins []config.PinOverride, log *slog.Logger) (board.Profile, string, *hardware, error) {
+	p, found, err := selectBoard(flag, setting)
+	if err != nil {
+		return p, "", nil, err
+	}
+	if cfg.Sim != nil && p.Name == board.Sim.Name {
+		// The sim board a test brings decides how many handsets there are.
+		p.Handsets = make([]board.HandsetPins, cfg.Sim.Handsets())
+		p.Audio.Channels = cfg.Sim.Handsets()
+	}
+	if cfg.Audio != nil {
+		if cfg.Audio.Device == "" || cfg.Audio.Channels != len(p.Handsets) {
+			return p, "", nil, fmt.Errorf("audio device %q with %d channels: want an ALSA device with one channel for each of the %d handsets",
+				cfg.Audio.Device, cfg.Audio.Channels, len(p.Handsets))
+		}
+		p.Audio = *cfg.Audio
+	}
+	if p, err = withPins(p, pins); err != nil {
+		return p, "", nil, err
+	}
+	h, err := openHardware(p, cfg.Sim, log)
+	return p, found, h, err
+}
+
+// selectBoard chooses the board profile: flag (the -board flag, "" when not given) wins
+// over setting (the settings' board, "" when not set); "auto", or neither, detects it. It
+// says how the board was chosen.
+func selectBoard(flag, setting string) (board.Profile, string, error) {
+	name, how := flag, "chosen with -board"
+	if name == "" {
+		name, how = setting, "chosen in the settings"
+	}
 	if name == "" || name == "auto" {
 		p, found, err := board.Detect()
 		if err != nil {
@@ -292,9 +333,17 @@ func selectBoard(name string) (board.Profile, string, error) {
 	}
 	p, err := board.ByName(name)
 	if err != nil {
-		return board.Profile{}, "", err
+		return board.Profile{}, "", fmt.Errorf("board %s: %w", how, err)
 	}
-	return p, "chosen with -board", nil
+	return p, how, nil
+}
+
+// checkBoard checks the settings' board: "" (detect it) or the name of a profile.
+func checkBoard(name string) error {
+	if name == "" || slices.Contains(board.Names(), name) {
+		return nil
+	}
+	return &config.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q; the profiles are %s", name, strings.Join(board.Names(), ", "))}
 }
 
 // buttons returns the handset's buttons by the input names the gesture mapping uses.

@@ -13,6 +13,7 @@ import (
 
 	"partyline/appliance/config"
 	"partyline/appliance/web"
+	"partyline/board"
 	"partyline/hw/gesture"
 	"partyline/media"
 	"partyline/sip"
@@ -28,7 +29,7 @@ func (b backend) Status() web.Status {
 	if err != nil {
 		a.log.Error("read settings", "err", err)
 	}
-	st := web.Status{Board: a.profile.Name, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag}}
+	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag}}
 	audio := a.AudioStats()
 	st.Audio = audio.status()
 	for i, l := range a.lines {
@@ -249,6 +250,9 @@ func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool,
 		if err := checkPins(b.a.profile, next.Pins); err != nil {
 			return err
 		}
+		if err := checkBoard(next.Board); err != nil {
+			return err
+		}
 		restart = needsRestart(*set, next)
 		old, saved, mapping = *set, next, m
 		*set = next
@@ -299,6 +303,7 @@ func needsRestart(old, next config.Settings) bool {
 	return old.SIP != next.SIP ||
 		!slices.Equal(old.Accounts, next.Accounts) ||
 		!slices.Equal(old.Pins, next.Pins) ||
+		old.Board != next.Board ||
 		!slices.Equal(channels(old), channels(next))
 }
 
@@ -319,7 +324,7 @@ func (b backend) CheckAdminPassword(password string) (bool, error) {
 // The struct conversions stop compiling when the two packages' fields drift
 // apart.
 func toWeb(c config.Settings) web.Settings {
-	w := web.Settings{SIP: web.SIPSettings(c.SIP), Recordings: web.Recordings(c.Recordings), Metrics: web.MetricsSettings(c.Metrics)}
+	w := web.Settings{SIP: web.SIPSettings(c.SIP), Recordings: web.Recordings(c.Recordings), Metrics: web.MetricsSettings(c.Metrics), Board: c.Board}
 	for _, a := range c.Accounts {
 		w.Accounts = append(w.Accounts, web.Account(a))
 	}
@@ -342,7 +347,7 @@ func toWeb(c config.Settings) web.Settings {
 }
 
 func fromWeb(w web.Settings) config.Settings {
-	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics)}
+	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics), Board: w.Board}
 	for _, a := range w.Accounts {
 		c.Accounts = append(c.Accounts, config.Account(a))
 	}
@@ -619,3 +624,6 @@ func toWebRecordingError(err error) error {
 	}
 	return err
 }
+
+// Boards lists the board profiles the firmware knows.
+func (b backend) Boards() []string { return board.Names() }

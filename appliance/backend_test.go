@@ -22,6 +22,7 @@ func TestSettingsSurviveTheAdminPage(t *testing.T) {
 		Pins:       []config.PinOverride{{Handset: 1, Hook: "GPIO5", LED: "mcp23017:0x21:A0"}},
 		Buttons:    []config.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}},
 		Metrics:    config.MetricsSettings{Access: config.MetricsToken, Token: "metrics-token-0123456789"},
+		Board:      "pi-wm8960",
 	}
 	v := reflect.ValueOf(set)
 	for i := range v.NumField() {
@@ -50,6 +51,11 @@ func TestButtonsApplyWithoutARestart(t *testing.T) {
 	pins.Pins = []config.PinOverride{{Handset: 0, Hook: "GPIO5"}}
 	if !needsRestart(old, pins) {
 		t.Error("changed pins need no restart, want one: the GPIO lines are opened at start")
+	}
+	board := old
+	board.Board = "pi-octo"
+	if !needsRestart(old, board) {
+		t.Error("a changed board needs no restart, want one: the board is chosen at start")
 	}
 	if needsRestart(old, old) {
 		t.Error("unchanged settings need a restart")

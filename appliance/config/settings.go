@@ -24,6 +24,9 @@ type Settings struct {
 	// The appliance checks the names: this package does not know them.
 	Buttons []ButtonMapping `json:"buttons"`
 	Metrics MetricsSettings `json:"metrics"` // who may read /metrics
+	// Board is the name of the board profile to run on, "" to detect it at start. The
+	// appliance checks the name: this package does not know the profiles.
+	Board string `json:"board"`
 }
 
 // A ButtonMapping says what one gesture on a handset's input does, e.g. trigger

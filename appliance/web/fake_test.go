@@ -153,14 +153,20 @@ func (f *fakeBackend) UpdateSettings(change func(*Settings) error) (restart bool
 				return &config.FieldError{Field: fmt.Sprintf("buttons[%d].action", i), Msg: fmt.Sprintf("unknown action %q", b.Action)}
 			}
 		}
+		if ws.Board != "" && !slices.Contains(f.Boards(), ws.Board) {
+			return &config.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q", ws.Board)}
+		}
 		old := toWeb(*set)
 		restart = ws.SIP.ListenAddr != set.SIP.ListenAddr || !reflect.DeepEqual(old.Accounts, ws.Accounts) ||
-			!reflect.DeepEqual(old.Pins, ws.Pins)
+			!reflect.DeepEqual(old.Pins, ws.Pins) || old.Board != ws.Board
 		*set = fromWeb(ws)
 		return nil
 	})
 	return restart, toWebError(err)
 }
+
+// Boards offers the appliance's board profiles.
+func (f *fakeBackend) Boards() []string { return []string{"sim", "pi-wm8960", "pi-octo", "usb"} }
 
 // ButtonChoices offers what the appliance's gesture mapping has.
 func (f *fakeBackend) ButtonChoices() ButtonChoices {
@@ -246,7 +252,7 @@ func hookCall(i int, offHook bool) string {
 // toWeb and fromWeb convert as the appliance's backend does; the struct
 // conversions stop compiling if the two packages' fields drift apart.
 func toWeb(c config.Settings) Settings {
-	w := Settings{SIP: SIPSettings(c.SIP), Recordings: Recordings(c.Recordings), Metrics: MetricsSettings(c.Metrics)}
+	w := Settings{SIP: SIPSettings(c.SIP), Recordings: Recordings(c.Recordings), Metrics: MetricsSettings(c.Metrics), Board: c.Board}
 	for _, a := range c.Accounts {
 		w.Accounts = append(w.Accounts, Account(a))
 	}
@@ -269,7 +275,7 @@ func toWeb(c config.Settings) Settings {
 }
 
 func fromWeb(w Settings) config.Settings {
-	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics)}
+	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics), Board: w.Board}
 	for _, a := range w.Accounts {
 		c.Accounts = append(c.Accounts, config.Account(a))
 	}

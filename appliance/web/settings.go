@@ -27,6 +27,7 @@ type Settings struct {
 	Pins        []PinOverride   `json:"pins"`
 	Buttons     []ButtonMapping `json:"buttons"`
 	Metrics     MetricsSettings `json:"metrics"`
+	Board       string          `json:"board"` // the board profile's name; "" = detect it
 }
 
 // A Bridge takes incoming calls that dial User into a conference (see config.Bridge).
@@ -144,6 +145,7 @@ type settingsPage struct {
 	Bridges       []formView
 	NewBridge     formView
 	Buttons       formView
+	Board         formView
 	Pins          []formView
 	Metrics       formView
 	Export        formView
@@ -186,9 +188,11 @@ var savedNotices = map[string]string{
 	"recordings-live":  "Saved. Recordings that start from now on keep this much space free; one in progress keeps the reserve it started with.",
 	"buttons-live":     "Saved. Every handset uses the new button mapping from its next press or flash; a press under way and calls in progress keep going.",
 	"pins-restart":     "Saved. The appliance opens the new pins when it restarts.",
+	"board-live":       "Saved; nothing changed.",
+	"board-restart":    "Saved. The appliance runs on the new board profile when it restarts.",
 	"metrics-live":     "Saved. /metrics answers as configured from now on.",
 	"imported-live":    "Settings imported. Handsets use them from their next call, their levels and the metrics access at once, the button mapping from their next press or flash; calls in progress keep going.",
-	"imported-restart": "Settings imported. Part of them (the SIP listener, the registrations, handset IDs and channels or pins) take effect when the appliance restarts.",
+	"imported-restart": "Settings imported. Part of them (the SIP listener, the registrations, handset IDs and channels, the board or pins) take effect when the appliance restarts.",
 }
 
 // savedNotice is the notice for the "saved" query q, "" for none. A section without its
@@ -371,6 +375,8 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}
 	p.Metrics = metricsForm(set.Metrics)
 	f.apply(&p.Metrics)
+	p.Board = boardForm(set.Board, s.backend.Boards(), s.backend.Status())
+	f.apply(&p.Board)
 
 	p.Export = formView{ID: "export", Method: "get", Action: "/settings/export", Submit: "Download settings",
 		Note: "A JSON file of every setting. Without the secrets, importing it keeps the passwords stored for accounts of the same ID, and the stored metrics token.",

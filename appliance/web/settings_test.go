@@ -370,3 +370,50 @@ func TestSIPNoteSaysWhereItListens(t *testing.T) {
 		}
 	}
 }
+
+// TestBoardSetting saves a board profile, refuses an unknown one next to its field, and
+// says which board runs and when the flag overrides the setting.
+func TestBoardSetting(t *testing.T) {
+	f := newFake(t)
+	f.mu.Lock()
+	f.status.Board, f.status.BoardChosen = "sim", "chosen in the settings"
+	f.mu.Unlock()
+	c := loggedIn(t, f)
+	if rec := c.get("/settings"); !strings.Contains(rec.Body.String(), "Running on sim (chosen in the settings). A change applies when the appliance restarts.") {
+		t.Errorf("the board form does not say which board runs")
+	}
+	rec := c.post("/settings/board", url.Values{"board": {"pi-octo"}})
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/settings?saved=board-restart#board" {
+		t.Fatalf("save pi-octo: got %d to %q, want 303 to /settings?saved=board-restart#board", rec.Code, rec.Header().Get("Location"))
+	}
+	if got, _ := f.Settings(); got.Board != "pi-octo" {
+		t.Errorf("board after saving pi-octo: %q", got.Board)
+	}
+	if rec := c.get("/settings?saved=board-restart"); !strings.Contains(rec.Body.String(), "runs on the new board profile when it restarts") {
+		t.Errorf("the saved notice does not say the board changes at the restart")
+	}
+
+	rec = c.post("/settings/board", url.Values{"board": {"pi-zero-hat"}})
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("save an unknown board: got %d, want 400", rec.Code)
+	}
+	checkFieldError(t, rec.Body.String(), "board-board", `no board profile "pi-zero-hat"`)
+	if got, _ := f.Settings(); got.Board != "pi-octo" {
+		t.Errorf("a refused board changed the setting to %q", got.Board)
+	}
+
+	// Back to detection.
+	if rec := c.post("/settings/board", url.Values{"board": {""}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("save detection: got %d", rec.Code)
+	}
+	if got, _ := f.Settings(); got.Board != "" {
+		t.Errorf("board after choosing detection: %q, want \"\"", got.Board)
+	}
+
+	f.mu.Lock()
+	f.status.BoardFromFlag, f.status.BoardChosen = true, "chosen with -board"
+	f.mu.Unlock()
+	if rec := c.get("/settings"); !strings.Contains(rec.Body.String(), "unless it is started with the -board flag, which overrides this setting") {
+		t.Errorf("the board form does not say the -board flag overrides it")
+	}
+}

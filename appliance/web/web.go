@@ -84,6 +84,8 @@ type Backend interface {
 	// ButtonChoices returns what the button mapping can say: the
 	// triggers, the actions and the mapping that applies without one.
 	ButtonChoices() ButtonChoices
+	// Boards returns the names of the board profiles the settings may choose.
+	Boards() []string
 
 	// AdminPasswordSet reports whether the admin password has been set.
 	// Once it returns true it must not return false again.
@@ -115,7 +117,9 @@ var actions = []Action{ActionJoin, ActionLeave, ActionMute, ActionUnmute, Action
 
 // Status is what the dashboard shows.
 type Status struct {
-	Board         string               `json:"board"`
+	Board         string               `json:"board"`       // the board profile running
+	BoardChosen   string               `json:"boardChosen"` // how it was chosen, e.g. "chosen in the settings"
+	BoardFromFlag bool                 `json:"boardFromFlag,omitempty"`
 	Handsets      []HandsetStatus      `json:"handsets"`
 	Registrations []RegistrationStatus `json:"registrations"`
 	Rosters       []RosterStatus       `json:"rosters"`
@@ -263,6 +267,7 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("GET /settings", s.page(s.settings))
 	mux.Handle("POST /settings/sip", s.page(s.saveSIP))
 	mux.Handle("POST /settings/recordings", s.page(s.saveRecordings))
+	mux.Handle("POST /settings/board", s.page(s.saveBoard))
 	mux.Handle("POST /settings/accounts", s.page(s.addAccount))
 	mux.Handle("POST /settings/accounts/{id}", s.page(s.saveAccount))
 	mux.Handle("POST /settings/accounts/{id}/delete", s.page(s.deleteAccount))

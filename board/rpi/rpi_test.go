@@ -57,7 +57,7 @@ func TestUnit(t *testing.T) {
 		"Service.SupplementaryGroups": "gpio audio i2c",
 		"Service.StateDirectory":      "partyline",
 		"Service.EnvironmentFile":     "-/etc/default/partyline",
-		"Service.ExecStart":           "/usr/bin/partyline -board auto -data /var/lib/partyline $PARTYLINE_ARGS",
+		"Service.ExecStart":           "/usr/bin/partyline -data /var/lib/partyline $PARTYLINE_ARGS",
 		"Service.Restart":             "on-failure",
 		"Install.WantedBy":            "multi-user.target",
 	} {

@@ -16,7 +16,7 @@ import (
 
 func main() {
 	var cfg appliance.Config
-	flag.StringVar(&cfg.Board, "board", appliance.DefaultBoard, "board profile: auto, sim, or a board name")
+	flag.StringVar(&cfg.Board, "board", "", "board profile: auto, sim, or a board name, overriding the settings (default: the settings', else auto)")
 	flag.StringVar(&cfg.DataDir, "data", appliance.DefaultDataDir, "directory of the settings database")
 	flag.StringVar(&cfg.AdminAddr, "admin", appliance.DefaultAdminAddr, "listen address of the admin page")
 	flag.BoolVar(&cfg.AdminPlainHTTP, "admin-http", false, "serve the admin page over plain HTTP even when -admin is not a loopback address")
