@@ -94,14 +94,15 @@ func (e *earFill) reset() {
 func (e *earFill) restartWindow() { e.low, e.seen = math.MaxInt, 0 }
 
 // read fills buf with the next period of earpiece audio from ring, silence where there is
-// none, and reports whether the earpiece ran dry in a call whose audio had started. buf's
+// none. It returns how many samples of the ring's audio it dropped to catch up with a
+// backlog, and whether the earpiece ran dry in a call whose audio had started. buf's
 // capacity must leave room for maxDrop more samples.
-func (e *earFill) read(ring *media.Ring, buf []int16) (dry bool) {
+func (e *earFill) read(ring *media.Ring, buf []int16) (dropped int, dry bool) {
 	frames := len(buf)
 	if !e.started {
 		if ring.Len() == 0 {
 			clear(buf)
-			return false
+			return 0, false
 		}
 		e.started, e.pad = true, e.target
 		e.restartWindow()
@@ -113,7 +114,7 @@ func (e *earFill) read(ring *media.Ring, buf []int16) (dry bool) {
 		ring.Read(buf[:frames+d])
 		crossfade(buf[:frames+d], d)
 		e.drop -= d
-		n = frames
+		n, dropped = frames, d
 	} else {
 		e.drop = 0 // the ring ran low again: the backlog is gone
 		n += ring.Read(buf[n:])
@@ -121,7 +122,7 @@ func (e *earFill) read(ring *media.Ring, buf []int16) (dry bool) {
 	clear(buf[n:])
 	e.smooth(buf[:frames], n)
 	e.watch(ring.Len(), frames)
-	return n < frames
+	return dropped, n < frames
 }
 
 // smooth fades buf out into the gap that starts at buf[gap], if gap < len(buf), and fades in

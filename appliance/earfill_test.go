@@ -282,3 +282,26 @@ func TestEarpieceGapDoesNotClick(t *testing.T) {
 		t.Error("the earpiece never ran dry while allocations were measured")
 	}
 }
+
+// TestEarpieceCountsDroppedSamples counts what the fill control drops: nothing in steady
+// state, and after a stall the backlog it caught up with, which is the silence the
+// earpiece played while the pump stalled less the target fill's slack that silence used up.
+func TestEarpieceCountsDroppedSamples(t *testing.T) {
+	for _, packet := range []time.Duration{10 * time.Millisecond, 20 * time.Millisecond} {
+		for _, late := range []int{2, 5, 12} { // periods
+			r := newEarRig(t, packet)
+			frames := r.h.format.PeriodFrames
+			r.run(10 * earTestRate / frames)
+			if got := r.h.earDropped(); got[0] != 0 || got[1] != 0 {
+				t.Fatalf("%v packets: %v samples dropped in steady state, want none", packet, got)
+			}
+			r.stall(late)
+			// Four times the periods TestEarpieceCatchesUpAfterStalls gives the drop to end.
+			excess, drop := late*frames-r.p.earFill.target, r.p.earFill.maxDrop
+			r.run(4 * (2*r.p.earFill.window/frames + (excess+drop-1)/drop + len(r.mic)/frames))
+			if got := r.h.earDropped(); got[0] != uint64(excess) || got[1] != 0 {
+				t.Errorf("%v packets, pump %d periods late: %v samples dropped, want [%d 0]", packet, late, got, excess)
+			}
+		}
+	}
+}
