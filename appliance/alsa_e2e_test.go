@@ -323,14 +323,15 @@ func TestAudioStatsOnVirtualAudio(t *testing.T) {
 	dir := t.TempDir()
 	seedSettings(t, filepath.Join(dir, "partyline.db"), "127.0.0.1:9") // discard port: nobody answers
 	r := runAppliance(t, dir, sim.New(2))
-	if st := r.app.AudioStats(); st.HasDevice || len(st.EarpieceUnderruns) != 2 {
+	if st := r.app.AudioStats(); st.HasDevice || len(st.EarpieceUnderruns) != 2 || len(st.EarpieceDropped) != 2 {
 		t.Errorf("AudioStats() on the sim board's virtual audio = %+v; want no device, two earpieces", st)
 	}
 	if st := r.status(); st.Audio != nil {
 		t.Errorf("the admin page's status on virtual audio has an audio device: %+v", *st.Audio)
 	}
-	if m := r.metrics(); strings.Contains(m, "partyline_audio_") || !strings.Contains(m, `partyline_earpiece_underruns_total{handset="1",`) {
-		t.Errorf("metrics on virtual audio: want no audio device's counters, each earpiece's underruns; got\n%s", m)
+	if m := r.metrics(); strings.Contains(m, "partyline_audio_") || !strings.Contains(m, `partyline_earpiece_underruns_total{handset="1",`) ||
+		!strings.Contains(m, `partyline_earpiece_dropped_samples_total{handset="1",`) {
+		t.Errorf("metrics on virtual audio: want no audio device's counters, each earpiece's underruns and samples dropped; got\n%s", m)
 	}
 }
 

@@ -46,6 +46,9 @@ type port struct {
 	// earUnderruns counts the periods in which the earpiece ran dry during a call once its
 	// first audio had arrived: the pump was late.
 	earUnderruns atomic.Uint64
+	// earDropped counts the earpiece samples the fill control dropped to catch up with a
+	// backlog, as after a stall of the pump.
+	earDropped atomic.Uint64
 	// earFill keeps the earpiece ring at its target fill; callback only.
 	earFill earFill
 }
@@ -204,8 +207,12 @@ func (h *audioHub) process(in, out []int16) {
 			agc.Process(buf)
 		}
 		p.mic.Write(buf)
-		if p.earFill.read(p.ear, buf) {
+		dropped, dry := p.earFill.read(p.ear, buf)
+		if dry {
 			p.earUnderruns.Add(1)
+		}
+		if dropped > 0 {
+			p.earDropped.Add(uint64(dropped))
 		}
 		for f := range frames {
 			// The sidetone comes straight from this period's microphone: no added delay.
@@ -242,6 +249,16 @@ func (h *audioHub) earUnderruns() []uint64 {
 	n := make([]uint64, len(h.ports))
 	for c, p := range h.ports {
 		n[c] = p.earUnderruns.Load()
+	}
+	return n
+}
+
+// earDropped returns how many earpiece samples the fill control of each channel dropped to
+// catch up after a late pump.
+func (h *audioHub) earDropped() []uint64 {
+	n := make([]uint64, len(h.ports))
+	for c, p := range h.ports {
+		n[c] = p.earDropped.Load()
 	}
 	return n
 }

@@ -64,6 +64,7 @@ func (b backend) Status() web.Status {
 		// Whole dB: finer steps would only make the event stream send more.
 		hs.MicDBFS, hs.EarDBFS = math.Round(mic), math.Round(ear)
 		hs.EarpieceUnderruns = audio.earpieceUnderruns(channel)
+		hs.EarpieceDroppedSamples = audio.earpieceDropped(channel)
 		if ls.State == InCall {
 			hs.Quality = callQuality(ls.Quality)
 		}

@@ -24,6 +24,11 @@ import (
 //     a little each period, by crossfading each such period into audio a few samples later.
 //
 // In steady state nothing is ever dropped: the pump can only be late, which lowers the fill.
+//
+// When the earpiece runs dry all the same, it does not cut to silence: the last sample it
+// played falls linearly to zero over earFade, and when audio comes back it fades in over
+// earFade, so neither edge of the gap clicks. In steady state neither happens, and the
+// earpiece plays the ring's audio sample for sample.
 const (
 	// earTargetMax caps the target fill, which is one period: it adds its time to the
 	// one-way delay.
@@ -35,6 +40,10 @@ const (
 	// earDropShare is the largest share of a period's audio dropped in it: 1/8, so a
 	// catch-up plays at most 12.5% faster.
 	earDropShare = 8
+	// earFade is how long the earpiece takes to fade out into a gap and in after it: long
+	// enough that a full-scale step becomes steps no larger than a 1 kHz tone's own at
+	// -25 dBFS (96 of them at 48 kHz), short enough not to eat into the audio that comes back.
+	earFade = 2 * time.Millisecond
 )
 
 // An earFill plays a port's earpiece ring into the device at its target fill. All but its
@@ -44,12 +53,18 @@ type earFill struct {
 	high    int // above this for a whole window, the excess is dropped
 	window  int // samples
 	maxDrop int // samples dropped at most per period
+	fade    int // samples, earFade
 
 	started bool // the call's audio has started
 	pad     int  // samples of silence still to play before the ring's audio
 	drop    int  // samples still to drop
 	low     int  // the least the ring held after a period's read in this window
 	seen    int  // samples played in this window
+
+	last int16 // the last sample played
+	tail int   // what is left of the sample played before a gap: it falls to 0
+	fall int   // how much tail falls per sample
+	rise int   // samples the audio after a gap has faded in over, fade when faded in
 }
 
 func newEarFill(f hw.AudioFormat) earFill {
@@ -59,6 +74,7 @@ func newEarFill(f hw.AudioFormat) earFill {
 		high:    target + f.PeriodFrames/2,
 		window:  durationSamples(earWindow, f.SampleRate),
 		maxDrop: max(f.PeriodFrames/earDropShare, 1),
+		fade:    max(durationSamples(earFade, f.SampleRate), 1),
 	}
 	e.reset()
 	return e
@@ -71,20 +87,22 @@ func durationSamples(d time.Duration, rate int) int {
 // reset forgets the call: the next audio in the ring starts a new one.
 func (e *earFill) reset() {
 	e.started, e.pad, e.drop = false, 0, 0
+	e.last, e.tail, e.fall, e.rise = 0, 0, 0, e.fade
 	e.restartWindow()
 }
 
 func (e *earFill) restartWindow() { e.low, e.seen = math.MaxInt, 0 }
 
 // read fills buf with the next period of earpiece audio from ring, silence where there is
-// none, and reports whether the earpiece ran dry in a call whose audio had started. buf's
+// none. It returns how many samples of the ring's audio it dropped to catch up with a
+// backlog, and whether the earpiece ran dry in a call whose audio had started. buf's
 // capacity must leave room for maxDrop more samples.
-func (e *earFill) read(ring *media.Ring, buf []int16) (dry bool) {
+func (e *earFill) read(ring *media.Ring, buf []int16) (dropped int, dry bool) {
 	frames := len(buf)
 	if !e.started {
 		if ring.Len() == 0 {
 			clear(buf)
-			return false
+			return 0, false
 		}
 		e.started, e.pad = true, e.target
 		e.restartWindow()
@@ -96,15 +114,46 @@ func (e *earFill) read(ring *media.Ring, buf []int16) (dry bool) {
 		ring.Read(buf[:frames+d])
 		crossfade(buf[:frames+d], d)
 		e.drop -= d
-		n = frames
+		n, dropped = frames, d
 	} else {
 		e.drop = 0 // the ring ran low again: the backlog is gone
 		n += ring.Read(buf[n:])
 	}
 	clear(buf[n:])
+	e.smooth(buf[:frames], n)
 	e.watch(ring.Len(), frames)
-	return n < frames
+	return dropped, n < frames
 }
+
+// smooth fades buf out into the gap that starts at buf[gap], if gap < len(buf), and fades in
+// the audio that follows a gap, here or in later periods. A period that neither runs dry nor
+// follows a gap closely is left as it is.
+func (e *earFill) smooth(buf []int16, gap int) {
+	if gap == len(buf) && e.tail == 0 && e.rise == e.fade {
+		if gap > 0 {
+			e.last = buf[gap-1]
+		}
+		return
+	}
+	for i, v := range buf {
+		if i == gap && e.rise > 0 {
+			// A gap starts (rise 0 is one going on from the last period): what the earpiece
+			// played last falls to zero from here, and the audio after the gap fades in from
+			// nothing.
+			e.tail, e.rise = int(e.last), 0
+			e.fall = (abs(e.tail) + e.fade - 1) / e.fade
+		}
+		out := int64(int(v)*e.rise/e.fade + e.tail)
+		if i < gap && e.rise < e.fade {
+			e.rise++
+		}
+		e.tail -= max(-e.fall, min(e.fall, e.tail))
+		buf[i] = saturate(out)
+		e.last = buf[i]
+	}
+}
+
+func abs(v int) int { return max(v, -v) }
 
 // watch takes what the ring holds after a period of frames was read, and starts a drop when
 // it stayed above the high mark for a window.

@@ -224,3 +224,84 @@ func TestEarpieceDropDoesNotAllocate(t *testing.T) {
 		t.Errorf("the device callback allocates %.0f times per period while it drops audio, want 0", n)
 	}
 }
+
+// TestEarpieceGapDoesNotClick stalls the pump until the earpiece runs dry, and checks that
+// no sample-to-sample step around the gap exceeds the tone's own largest step, 2A·sin(πf/fs)
+// for its peak A, plus 2A/fade: going into the gap, the last sample falls to zero by at most
+// A/fade per sample; coming out, the audio's gain rises by 1/fade per sample, which adds at
+// most A/fade to the tone's step, while what is left of the fall adds at most another A/fade.
+// The 2 covers rounding. A hard cut would step by up to A. The callback allocates nothing
+// while the earpiece runs dry and fades back in.
+func TestEarpieceGapDoesNotClick(t *testing.T) {
+	peak := 32768 * math.Sqrt2 * math.Pow(10, earTestDBFS/20.)
+	toneStep := 2 * peak * math.Sin(math.Pi*earTestTone/earTestRate)
+	for _, packet := range []time.Duration{10 * time.Millisecond, 20 * time.Millisecond} {
+		for _, late := range []int{2, 3, 5, 12} { // periods: 10 to 60 ms, long enough to run dry
+			r := newEarRig(t, packet)
+			// Packets hold whole cycles of the tone: a quarter cycle ahead, each starts and
+			// ends at the tone's peak, where a gap would click the loudest.
+			r.tone.Generate(make([]int16, earTestRate/earTestTone/4))
+			r.run(50)
+			from := len(r.played)
+			burst := r.stall(late)
+			r.run(10)
+			if !slices.Contains(r.dry[burst-late+1:burst+1], true) {
+				t.Fatalf("%v packets, pump %d periods late: the earpiece never ran dry", packet, late)
+			}
+			bound := toneStep + 2*peak/float64(r.p.earFill.fade) + 2
+			worst, at := 0., 0
+			for i := from + 1; i < len(r.played); i++ {
+				if step := math.Abs(float64(r.played[i]) - float64(r.played[i-1])); step > worst {
+					worst, at = step, i
+				}
+			}
+			if worst > bound {
+				t.Errorf("%v packets, pump %d periods late: the earpiece steps by %.0f at sample %d, want at most %.0f (the tone's own steps are up to %.0f)",
+					packet, late, worst, at, bound, toneStep)
+			}
+			if late == 5 {
+				t.Logf("%v packets, pump %d periods late: largest step %.0f, bound %.0f, the tone's own %.0f, a hard cut's up to %.0f",
+					packet, late, worst, bound, toneStep, peak)
+			}
+		}
+	}
+	r := newEarRig(t, 20*time.Millisecond)
+	r.run(50)
+	n := testing.AllocsPerRun(4, func() {
+		for range 4 { // dry, fading out
+			r.h.process(r.in, r.out)
+		}
+		r.pump()
+		r.h.process(r.in, r.out) // back, fading in
+		r.pump()
+	})
+	if n != 0 {
+		t.Errorf("the device callback allocates %.0f times while the earpiece runs dry and comes back, want 0", n)
+	}
+	if r.p.earUnderruns.Load() == 0 {
+		t.Error("the earpiece never ran dry while allocations were measured")
+	}
+}
+
+// TestEarpieceCountsDroppedSamples counts what the fill control drops: nothing in steady
+// state, and after a stall the backlog it caught up with, which is the silence the
+// earpiece played while the pump stalled less the target fill's slack that silence used up.
+func TestEarpieceCountsDroppedSamples(t *testing.T) {
+	for _, packet := range []time.Duration{10 * time.Millisecond, 20 * time.Millisecond} {
+		for _, late := range []int{2, 5, 12} { // periods
+			r := newEarRig(t, packet)
+			frames := r.h.format.PeriodFrames
+			r.run(10 * earTestRate / frames)
+			if got := r.h.earDropped(); got[0] != 0 || got[1] != 0 {
+				t.Fatalf("%v packets: %v samples dropped in steady state, want none", packet, got)
+			}
+			r.stall(late)
+			// Four times the periods TestEarpieceCatchesUpAfterStalls gives the drop to end.
+			excess, drop := late*frames-r.p.earFill.target, r.p.earFill.maxDrop
+			r.run(4 * (2*r.p.earFill.window/frames + (excess+drop-1)/drop + len(r.mic)/frames))
+			if got := r.h.earDropped(); got[0] != uint64(excess) || got[1] != 0 {
+				t.Errorf("%v packets, pump %d periods late: %v samples dropped, want [%d 0]", packet, late, got, excess)
+			}
+		}
+	}
+}

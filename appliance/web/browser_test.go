@@ -316,6 +316,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("earpiece meter says %q, want -14 dBFS", got)
 	}
 	dev.backend.setAudio(&AudioStatus{Overruns: 4, Underruns: 5, Restarts: 2, LastError: "device stopped unexpectedly"}, 3)
+	dev.backend.setDropped(96)
 	waitFor("the audio device's failure", `!document.querySelector('#audio [data-audio="error"]').hidden`)
 	if got := eval(`document.querySelector('#audio [data-audio="error"]').textContent`); got != "Last error: device stopped unexpectedly" {
 		t.Errorf("the audio device's error says %q", got)
@@ -323,8 +324,8 @@ func TestBrowser(t *testing.T) {
 	if got := eval(`document.querySelector('#audio [data-audio="restarts"]').className + " " + document.querySelector('#audio [data-audio="restarts"]').textContent`); got != "alert 2 times" {
 		t.Errorf("the audio device's reopens: %q, want highlighted 2 times", got)
 	}
-	if got := eval(`document.querySelector('#audio [data-audio="overruns"]').textContent + "/" + document.querySelector('` + card + `[data-q="earpiece-underruns"]').textContent`); got != "4/3" {
-		t.Errorf("overruns/earpiece underruns shown: %s, want 4/3", got)
+	if got := eval(`document.querySelector('#audio [data-audio="overruns"]').textContent + "/" + document.querySelector('` + card + `[data-q="earpiece-underruns"]').textContent + "/" + document.querySelector('` + card + `[data-q="earpiece-dropped"]').textContent`); got != "4/3/96" {
+		t.Errorf("overruns/earpiece underruns/samples dropped shown: %s, want 4/3/96", got)
 	}
 	waitFor("the call time to count", field("calltime")+` === "0:01"`)
 	waitFor("the events", `document.querySelectorAll("#events li").length === 2`)

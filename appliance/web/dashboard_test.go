@@ -54,6 +54,7 @@ func TestDashboardAudio(t *testing.T) {
 	}
 
 	f.setAudio(&AudioStatus{Overruns: 12, Underruns: 11}, 0, 9)
+	f.setDropped(0, 480)
 	body := c.get("/").Body.String()
 	for _, want := range []string{
 		`<h2 id="audio-title">Audio device</h2>`,
@@ -63,6 +64,8 @@ func TestDashboardAudio(t *testing.T) {
 		`<p class="error" data-audio="error" role="status" hidden>`,
 		`<dd data-q="earpiece-underruns">0</dd>`,
 		`<dd data-q="earpiece-underruns">9</dd>`,
+		`<dd data-q="earpiece-dropped">0</dd>`,
+		`<dd data-q="earpiece-dropped">480</dd>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page with a healthy device lacks %q", want)

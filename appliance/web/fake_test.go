@@ -235,6 +235,15 @@ func (f *fakeBackend) setAudio(a *AudioStatus, earpieceUnderruns ...uint64) {
 	}
 }
 
+// setDropped sets each handset's earpiece samples dropped, in order.
+func (f *fakeBackend) setDropped(dropped ...uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, n := range dropped {
+		f.status.Handsets[i].EarpieceDroppedSamples = n
+	}
+}
+
 // hookCalls returns the hook moves and controls the backend was asked for.
 func (f *fakeBackend) hookCalls() []string {
 	f.mu.Lock()

@@ -29,7 +29,7 @@ func TestGoldenPages(t *testing.T) {
 			h.CallStart = time.Now().Add(-65 * time.Second)
 			h.MicDBFS, h.EarDBFS = -24, -14
 			h.Quality = &CallQuality{PacketsSent: 3250, PacketsReceived: 3244, Lost: 6, LossPercent: 0.18, JitterMS: 1.7, RTTMS: 12.5, MOS: 4.38}
-			h.EarpieceUnderruns = 4
+			h.EarpieceUnderruns, h.EarpieceDroppedSamples = 4, 960
 			f.status.Audio = &AudioStatus{Overruns: 2, Underruns: 3, Restarts: 1, LastError: "reopen: init device: device or resource busy"}
 			f.status.Registrations[0].Expires = time.Now().UTC().Add(4*time.Minute + 30*time.Second)
 			f.status.Registrations[0].NextAttempt = time.Now().UTC().Add(4 * time.Minute)

@@ -36,6 +36,8 @@ var (
 		"Estimated mean opinion score of the audio the handset's call receives; absent until known.", []string{"handset", "name"}, nil)
 	earpieceUnderrunsDesc = prometheus.NewDesc("partyline_earpiece_underruns_total",
 		"Audio device periods in which the handset's earpiece ran dry in calls because the call's audio came late.", []string{"handset", "name"}, nil)
+	earpieceDroppedDesc = prometheus.NewDesc("partyline_earpiece_dropped_samples_total",
+		"Earpiece samples dropped to catch up with the handset's call audio after it came late in a burst.", []string{"handset", "name"}, nil)
 	audioOverrunsDesc = prometheus.NewDesc("partyline_audio_overruns_total",
 		"Times the handsets' audio device lost captured microphone audio since it opened; absent with virtual audio.", nil, nil)
 	audioUnderrunsDesc = prometheus.NewDesc("partyline_audio_underruns_total",
@@ -63,6 +65,7 @@ func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- callRTTDesc
 	ch <- callMOSDesc
 	ch <- earpieceUnderrunsDesc
+	ch <- earpieceDroppedDesc
 	ch <- audioOverrunsDesc
 	ch <- audioUnderrunsDesc
 	ch <- audioRestartsDesc
@@ -92,6 +95,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(handsetLevelDesc, h.MicDBFS, i, h.Name, "microphone")
 		gauge(handsetLevelDesc, h.EarDBFS, i, h.Name, "earpiece")
 		counter(earpieceUnderrunsDesc, h.EarpieceUnderruns, i, h.Name)
+		counter(earpieceDroppedDesc, h.EarpieceDroppedSamples, i, h.Name)
 		if !h.CallStart.IsZero() {
 			gauge(callStartDesc, float64(h.CallStart.UnixMilli())/1000, i, h.Name)
 		}

@@ -40,6 +40,7 @@ func TestMetrics(t *testing.T) {
 
 	// The audio device's health, and each earpiece's.
 	f.setAudio(&AudioStatus{Overruns: 3, Underruns: 5, Restarts: 2, LastError: "device stopped unexpectedly"}, 0, 7)
+	f.setDropped(0, 1234)
 	body = local.get("/metrics").Body.String()
 	for _, want := range []string{
 		"# TYPE partyline_audio_overruns_total counter\npartyline_audio_overruns_total 3\n",
@@ -48,6 +49,9 @@ func TestMetrics(t *testing.T) {
 		"# TYPE partyline_earpiece_underruns_total counter\n" +
 			`partyline_earpiece_underruns_total{handset="0",name="Kitchen"} 0` + "\n" +
 			`partyline_earpiece_underruns_total{handset="1",name="Garden"} 7` + "\n",
+		"# TYPE partyline_earpiece_dropped_samples_total counter\n" +
+			`partyline_earpiece_dropped_samples_total{handset="0",name="Kitchen"} 0` + "\n" +
+			`partyline_earpiece_dropped_samples_total{handset="1",name="Garden"} 1234` + "\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics with an audio device lack %q", want)

@@ -196,6 +196,10 @@ type HandsetStatus struct {
 	// handset's earpiece ran dry in calls because the call's audio came late
 	// from the network side, since the appliance started.
 	EarpieceUnderruns uint64 `json:"earpieceUnderruns"`
+	// EarpieceDroppedSamples counts the earpiece samples dropped to catch up
+	// with the call's audio after it came late in a burst, audio the handset
+	// never played, since the appliance started.
+	EarpieceDroppedSamples uint64 `json:"earpieceDroppedSamples"`
 }
 
 // SilenceDBFS is the level a handset's meter reads for silence.

@@ -74,6 +74,14 @@ const (
 // errStopped is the failure reported when the device stops on its own.
 var errStopped = errors.New("device stopped unexpectedly")
 
+// stopTimeout bounds how long Run waits for the device to stop. miniaudio's ma_device_stop
+// waits for the device's thread to leave its read, and a capture read can block for good
+// (a driver that stopped delivering, or the ALSA file plugin's infile a pipe nobody feeds).
+const stopTimeout = 3 * time.Second
+
+// ErrStuck is what Run's error wraps when the device did not stop within stopTimeout.
+var ErrStuck = errors.New("audio thread stuck: the device did not stop")
+
 // A backend is one opened device: miniaudio's, or a test's stand-in.
 type backend interface {
 	format() hw.AudioFormat
@@ -103,6 +111,9 @@ type Device struct {
 
 	b      backend // nil while closed or between a failure and a reopen; owned by Run
 	closed bool
+	// stuck, once a stop of b timed out, delivers that stop's result if it ever returns;
+	// until then b is left alone: its thread is still in the device.
+	stuck <-chan error
 
 	process atomic.Pointer[func(in, out []int16)] // set by Run, cleared when it returns
 	running atomic.Bool                           // the backend was started by Run and not yet stopped by it
@@ -364,10 +375,20 @@ func (d *Device) Stats() Stats {
 // Run starts the device and calls process once per period until ctx is done, then stops
 // the device. When the device fails (it stops on its own, or does not start), Run records
 // the failure in Stats, logs it, and reopens the device with backoff, calling process again
-// once it runs. Run returns only when ctx is done: nil, or the error stopping the device.
+// once it runs. Run returns when ctx is done: nil, or the error stopping the device.
+//
+// When the device does not stop within stopTimeout, whether ctx is done or the device failed,
+// Run gives up on it and returns an error that wraps ErrStuck and names the device, which it
+// logs too. The device's C thread and
+// the goroutine waiting for its stop are then leaked while the thread stays stuck: nothing
+// can free a device whose thread is still in it. process is no longer called, even should
+// the thread come back, and Run refuses to start the device again.
 func (d *Device) Run(ctx context.Context, process func(in, out []int16)) error {
 	if d.closed {
 		return errors.New("run audio: device closed")
+	}
+	if d.stuck != nil {
+		return fmt.Errorf("run audio %q: %w", d.cfg.Device, ErrStuck)
 	}
 	d.process.Store(&process)
 	defer d.process.Store(nil)
@@ -378,6 +399,11 @@ func (d *Device) Run(ctx context.Context, process func(in, out []int16)) error {
 		}
 		began := time.Now()
 		err := d.runOnce(ctx)
+		if errors.Is(err, ErrStuck) {
+			d.setError(err)
+			d.log.Error("audio device stuck, giving up on it", "device", d.cfg.Device, "err", err)
+			return err
+		}
 		if ctx.Err() != nil {
 			return err
 		}
@@ -407,7 +433,10 @@ func (d *Device) runOnce(ctx context.Context) error {
 	case failure = <-d.failed:
 	}
 	d.running.Store(false)
-	err := d.b.stop()
+	err := d.stop()
+	if errors.Is(err, ErrStuck) {
+		return err
+	}
 	if failure != nil && ctx.Err() == nil {
 		return failure
 	}
@@ -415,6 +444,22 @@ func (d *Device) runOnce(ctx context.Context) error {
 		return fmt.Errorf("stop audio: %w", err)
 	}
 	return nil
+}
+
+// stop stops the backend, or gives up after stopTimeout and sets d.stuck, returning an
+// error that wraps ErrStuck.
+func (d *Device) stop() error {
+	done := make(chan error, 1)
+	go func(b backend) { done <- b.stop() }(d.b)
+	t := time.NewTimer(stopTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		d.stuck = done
+		return fmt.Errorf("stop audio %q: not stopped after %v: %w", d.cfg.Device, stopTimeout, ErrStuck)
+	}
 }
 
 // fail records and logs a failure and closes the failed backend.
@@ -486,11 +531,23 @@ func (b *backoff) next(now time.Time) time.Duration {
 	return at.Sub(now)
 }
 
-// Close releases the device. Run must have returned.
+// Close releases the device. Run must have returned. If Run gave up on a stuck device,
+// Close waits up to stopTimeout more for it to stop, and if it does not, returns an error
+// wrapping ErrStuck and leaves the device, its thread and its memory, leaked.
 func (d *Device) Close() error {
 	d.closed = true
 	if d.b == nil {
 		return nil
+	}
+	if d.stuck != nil {
+		t := time.NewTimer(stopTimeout)
+		defer t.Stop()
+		select {
+		case <-d.stuck: // it did stop in the end: its error was Run's to report
+			d.stuck = nil
+		case <-t.C:
+			return fmt.Errorf("close audio %q: left open: %w", d.cfg.Device, ErrStuck)
+		}
 	}
 	err := d.b.close()
 	d.b = nil

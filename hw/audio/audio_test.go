@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,5 +131,117 @@ pcm.partynull { type null }
 	}
 	if start%(2*channels) != 0 {
 		t.Errorf("played samples start at byte %d, not on a frame boundary", start)
+	}
+}
+
+// TestStuckStopReturns runs the ALSA file plugin with a named pipe as its capture's infile,
+// which alsa-lib reads with a blocking read(2): once the test stops feeding the pipe, the
+// device's thread stays in that read, and ma_device_stop would wait for it for good. Run
+// must give up after stopTimeout with an error naming the device, log it, and never call
+// process again. At the end the test feeds the pipe, the thread comes back, and Close
+// releases the device, so nothing outlives the test.
+func TestStuckStopReturns(t *testing.T) {
+	const channels, frames = 2, 240
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "in.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	// Read-write, so that neither this open nor alsa-lib's read-only one waits for the other
+	// end.
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	period := make([]byte, 2*channels*frames)
+	feed := func(periods int) {
+		t.Helper()
+		for range periods {
+			if _, err := w.Write(period); err != nil {
+				t.Errorf("feed the capture pipe: %v", err)
+				return
+			}
+		}
+	}
+	conf := fmt.Sprintf(`pcm.partystuck {
+	type asym
+	playback.pcm "partystuckplay"
+	capture.pcm "partystuckcap"
+}
+pcm.partystuckcap { type file slave.pcm "partystucknull" file "/dev/null" infile "%s" format "raw" }
+pcm.partystuckplay { type file slave.pcm "partystucknull" file "/dev/null" format "raw" }
+pcm.partystucknull { type null }
+`, fifo)
+	confPath := filepath.Join(dir, "asound.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALSA_CONFIG_PATH", "/usr/share/alsa/alsa.conf:"+confPath)
+
+	var logged bytes.Buffer // written by Run only, read after it returned
+	d, err := Open(Config{Device: "partystuck", SampleRate: 48000, Channels: channels, PeriodFrames: frames, Periods: 2,
+		Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		w.Close()
+		t.Fatal(err)
+	}
+	// Cleanup, should the test fail too: unblock the device's thread for good (the pipe's
+	// last writer closes, so its reads end), wait for Run, then release the device.
+	finished := make(chan struct{}) // closed when Run has returned
+	t.Cleanup(func() {
+		feed(8)
+		w.Close()
+		select {
+		case <-finished:
+		case <-time.After(10 * stopTimeout): // a failure bound
+			t.Errorf("Run has not returned %v after the pipe was fed: the device is left open", 10*stopTimeout)
+			return
+		}
+		if err := d.Close(); err != nil {
+			t.Errorf("Close after the pipe was fed = %v, want nil", err)
+		}
+	})
+
+	var calls atomic.Int64
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		defer close(finished)
+		done <- d.Run(ctx, func(in, out []int16) { calls.Add(1) })
+	}()
+	feed(20)
+	// The device runs and then waits in its read for more; a failure bound only.
+	for deadline := time.Now().Add(10 * time.Second); calls.Load() < 10; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process was called %d times in 10 s with 20 periods in the pipe, want at least 10", calls.Load())
+		}
+	}
+	cancel()
+	select {
+	case err = <-done:
+	case <-time.After(10 * stopTimeout): // a failure bound, not a measurement
+		t.Fatalf("Run has not returned %v after it was stopped: the stuck stop is not bounded", 10*stopTimeout)
+	}
+	if !errors.Is(err, ErrStuck) || !strings.Contains(err.Error(), `"partystuck"`) {
+		t.Errorf("Run = %v, want an error naming \"partystuck\" that wraps ErrStuck", err)
+	}
+	t.Logf("Run = %v", err)
+	if log := logged.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "device=partystuck") {
+		t.Errorf("Run logged %q, want an error naming the device", log)
+	}
+	if s := d.Stats(); !strings.Contains(s.LastError, "partystuck") {
+		t.Errorf("Stats().LastError = %q, want the stuck stop", s.LastError)
+	}
+	if err := d.Run(t.Context(), func(in, out []int16) {}); !errors.Is(err, ErrStuck) {
+		t.Errorf("Run on the stuck device again = %v, want ErrStuck", err)
+	}
+	before := calls.Load()
+	feed(8) // the thread comes back, finds no process, and stops
+	if err := d.Close(); err != nil {
+		t.Errorf("Close once the pipe was fed = %v, want nil", err)
+	}
+	if n := calls.Load(); n != before {
+		t.Errorf("process was called %d times after Run returned, want none", n-before)
 	}
 }

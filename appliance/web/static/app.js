@@ -130,6 +130,7 @@
       setq("mos", q.mos ? fixed1(q.mos) : "");
     }
     dl.querySelector('[data-q="earpiece-underruns"]').textContent = String(h.earpieceUnderruns || 0);
+    dl.querySelector('[data-q="earpiece-dropped"]').textContent = String(h.earpieceDroppedSamples || 0);
     button(card.querySelector("form.call"), "action", h.busy ? "leave" : "join", h.busy ? "Leave" : "Join", h.name);
     button(card.querySelector("form.mute"), "action", h.muted ? "unmute" : "mute", h.muted ? "Unmute" : "Mute", h.name, !h.inCall);
     button(card.querySelector("form.hold"), "action", h.held ? "resume" : "hold", h.held ? "Resume" : "Hold", h.name, !h.inCall);
