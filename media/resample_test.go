@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // resample converts in through r in packets of 20 ms at the input rate.
@@ -25,23 +26,24 @@ func resample(t testing.TB, r *Resampler, in []int16) []int16 {
 func settled(out []int16, rate int) []int16 { return out[rate/50:] }
 
 func TestResamplerGain(t *testing.T) {
-	tests := []struct {
+	type gainCase struct {
 		from, to int
 		freq     float64
-		maxDB    float64 // largest level change allowed: passband, or minus the stopband
-	}{
+		maxDB    float64 // largest level change allowed
+	}
+	tests := []gainCase{
 		{48000, 8000, 1000, 0.5},
 		{48000, 8000, 300, 0.5},
-		{48000, 8000, 3400, 0.5},
 		{48000, 16000, 1000, 0.5},
-		{48000, 16000, 7000, 0.5},
-		{16000, 8000, 3400, 0.5},
-		{8000, 48000, 1000, 0.5},
-		{8000, 48000, 3400, 0.5},
-		{16000, 48000, 7000, 0.5},
-		{8000, 16000, 3400, 0.5},
 		{32000, 48000, 1000, 0.5},
 		{48000, 48000, 1000, 0},
+	}
+	// The passband, swept up to and including its edge: 3.4 kHz at 8 kHz, 7 kHz at 16 kHz.
+	for _, rates := range resamplePairs {
+		pass := passbandEdge(min(rates[0], rates[1]))
+		for k := 1; k <= 6; k++ {
+			tests = append(tests, gainCase{rates[0], rates[1], math.Round(pass * float64(k) / 6), 0.5})
+		}
 	}
 	for _, tt := range tests {
 		t.Run(name(tt.from, tt.to, tt.freq), func(t *testing.T) {
@@ -62,19 +64,47 @@ func TestResamplerGain(t *testing.T) {
 	}
 }
 
+// resamplePairs are the conversions the appliance makes, the 48 kHz device to and from the
+// codec rates and a call bridged between G.711 and G.722, and two more of the supported rates.
+var resamplePairs = [][2]int{
+	{48000, 8000}, {8000, 48000}, {48000, 16000}, {16000, 48000},
+	{16000, 8000}, {8000, 16000}, {32000, 48000}, {48000, 24000},
+}
+
+// fold returns the frequency a tone at freq Hz appears at once sampled at rate Hz.
+func fold(freq float64, rate int) float64 {
+	f := math.Mod(freq, float64(rate))
+	return min(f, float64(rate)-f)
+}
+
+// attenuation returns by how much r lowers the level of a tone at freq Hz peaking at -1 dBFS.
+func attenuation(t *testing.T, r *Resampler, freq float64) float64 {
+	t.Helper()
+	in := tone(r.from, freq, -4, 0.5)
+	return LevelDBFS(in) - LevelDBFS(settled(resample(t, r, in), r.to))
+}
+
+// TestResamplerStopband checks that decimation attenuates by at least 60 dB what would fold
+// into the passband, from exactly the stopband edge (the lower rate less the passband edge)
+// up, and that interpolation leaves every image of a passband tone, the first at that same
+// edge, at least 60 dB below the tone.
 func TestResamplerStopband(t *testing.T) {
 	tests := []struct {
 		from, to int
 		freq     float64
 	}{
-		{48000, 8000, 4000},
+		{48000, 8000, 4600}, // the stopband edge, folding to the passband edge
 		{48000, 8000, 5000},
+		{48000, 8000, 7500},
 		{48000, 8000, 12000},
 		{48000, 8000, 23000},
-		{48000, 16000, 8000},
+		{48000, 16000, 9000}, // the stopband edge
 		{48000, 16000, 12000},
+		{48000, 16000, 23900},
+		{16000, 8000, 4600}, // the stopband edge
 		{16000, 8000, 5000},
 		{16000, 8000, 7900},
+		{48000, 24000, 13500}, // the stopband edge
 	}
 	for _, tt := range tests {
 		t.Run(name(tt.from, tt.to, tt.freq), func(t *testing.T) {
@@ -82,10 +112,108 @@ func TestResamplerStopband(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in := tone(tt.from, tt.freq, -4, 0.5) // peaks at -1 dBFS
-			out := settled(resample(t, r, in), tt.to)
-			if d := LevelDBFS(out) - LevelDBFS(in); d > -60 {
-				t.Errorf("attenuation %.1f dB, want at least 60", -d)
+			if a := attenuation(t, r, tt.freq); a < 60 {
+				t.Errorf("attenuation %.1f dB, want at least 60", a)
+			}
+		})
+	}
+	for _, rates := range [][2]int{{8000, 48000}, {16000, 48000}, {8000, 16000}} {
+		from, to := rates[0], rates[1]
+		pass := passbandEdge(from)
+		for k := 1; k <= 4; k++ {
+			freq := math.Round(pass * float64(k) / 4)
+			t.Run(name(from, to, freq)+"/images", func(t *testing.T) {
+				r, err := NewResampler(from, to)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := settled(resample(t, r, tone(from, freq, -4, 0.5)), to)
+				for base := from; float64(base)-freq < float64(to)/2; base += from {
+					for _, image := range []float64{float64(base) - freq, float64(base) + freq} {
+						if image >= float64(to)/2 {
+							continue
+						}
+						if got := ToneLevel(out, to, image); got > -60 {
+							t.Errorf("image at %v Hz at %.1f dB, want below -60", image, got)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestResamplerNothingAliasesIntoThePassband sweeps input tones over everything above the
+// lower rate's Nyquist frequency when decimating. A tone that folds into the passband must
+// come out at least 60 dB down; one between the Nyquist frequency and the stopband edge
+// folds into the transition band above the passband, where it may be heard partly.
+func TestResamplerNothingAliasesIntoThePassband(t *testing.T) {
+	const steps = 40
+	for _, rates := range [][2]int{{48000, 8000}, {16000, 8000}, {48000, 16000}} {
+		from, to := rates[0], rates[1]
+		t.Run(name(from, to, 0), func(t *testing.T) {
+			r, err := NewResampler(from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pass := passbandEdge(to)
+			lo, hi := float64(to)/2, float64(from)/2
+			into, worst := 0, math.Inf(1)
+			for k := range steps {
+				freq := math.Round(lo + (hi-lo)*(float64(k)+0.5)/steps)
+				if fold(freq, to) > pass {
+					continue
+				}
+				into++
+				a := attenuation(t, r, freq)
+				worst = min(worst, a)
+				if a < 60 {
+					t.Errorf("%v Hz folds to %v Hz, in the passband, attenuated %.1f dB, want at least 60", freq, fold(freq, to), a)
+				}
+			}
+			if into == 0 || into == steps {
+				t.Fatalf("%d of %d tones fold into the passband: the sweep misses a band", into, steps)
+			}
+			t.Logf("%d of %d tones above %v Hz fold into the passband, the least attenuated by %.1f dB", into, steps, lo, worst)
+		})
+	}
+}
+
+// groupDelay returns the design group delay of r: half its filter's length, at the rate the
+// filter runs at.
+func groupDelay(r *Resampler) time.Duration {
+	n := r.taps * r.up
+	return time.Duration(float64(n-1) / 2 / float64(r.from*r.up) * float64(time.Second))
+}
+
+// TestResamplerGroupDelay logs each conversion's group delay, checks that a click comes out
+// when it says, and that it stays within the half of maxResampleDelay that
+// TestPipelineLatency allows each of a call's two resamplers.
+func TestResamplerGroupDelay(t *testing.T) {
+	for _, rates := range resamplePairs {
+		from, to := rates[0], rates[1]
+		t.Run(name(from, to, 0), func(t *testing.T) {
+			r, err := NewResampler(from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := make([]int16, from/10)
+			in[from/50] = 16000
+			out := resample(t, r, in)
+			at := 0
+			for i, v := range out {
+				if abs16(v) > abs16(out[at]) {
+					at = i
+				}
+			}
+			measured := time.Duration(at)*time.Second/time.Duration(to) - 20*time.Millisecond
+			d := groupDelay(r)
+			t.Logf("%d to %d Hz: group delay %v (%d taps), a click out %v later", from, to, d.Round(time.Microsecond), r.taps*r.up, measured.Round(time.Microsecond))
+			if diff := (measured - d).Abs(); diff > time.Second/time.Duration(2*to)+time.Microsecond {
+				t.Errorf("a click came out %v later, want the group delay %v to within half an output sample", measured, d)
+			}
+			if d > maxResampleDelay/2 {
+				t.Errorf("group delay %v, want at most %v", d, maxResampleDelay/2)
 			}
 		})
 	}
