@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -60,4 +61,19 @@ func TestButtonsApplyWithoutARestart(t *testing.T) {
 	if needsRestart(old, old) {
 		t.Error("unchanged settings need a restart")
 	}
+}
+
+// newTestStore opens a settings store in the test's directory, with the first-start
+// settings of a two-handset board, until the test ends.
+func newTestStore(t *testing.T) *config.Store {
+	t.Helper()
+	st, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.EnsureDefaults(2); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

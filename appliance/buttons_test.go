@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -53,16 +52,9 @@ func TestButtonMapping(t *testing.T) {
 // TestInvalidButtonMappingIsRefused saves a mapping with an unknown action through the
 // admin page's path: it is refused naming the field, and the stored settings stay.
 func TestInvalidButtonMappingIsRefused(t *testing.T) {
-	st, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.EnsureDefaults(2); err != nil {
-		t.Fatal(err)
-	}
+	st := newTestStore(t)
 	b := backend{&Appliance{store: st, log: slog.New(slog.DiscardHandler)}}
-	_, err = b.UpdateSettings(func(s *web.Settings) error {
+	_, err := b.UpdateSettings(func(s *web.Settings) error {
 		s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "dance"}}
 		return nil
 	})
@@ -85,14 +77,7 @@ func TestInvalidButtonMappingIsRefused(t *testing.T) {
 // line has it at once, without a restart; a save that leaves the buttons alone keeps the
 // lines' mapping, and an emptied mapping is the default again.
 func TestSavedButtonMappingReachesTheLines(t *testing.T) {
-	st, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.EnsureDefaults(2); err != nil {
-		t.Fatal(err)
-	}
+	st := newTestStore(t)
 	a := &Appliance{store: st, log: slog.New(slog.DiscardHandler)}
 	for i := range 2 {
 		a.lines = append(a.lines, newLine(i, nil, nil, nil, nil, a.log))
@@ -126,14 +111,7 @@ func TestSavedButtonMappingReachesTheLines(t *testing.T) {
 // TestVolumeButtonsChangeTheEarpieceGain maps the volume actions and presses them: the
 // earpiece gain moves 3 dB a press, stays within its limits, and is kept in the settings.
 func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
-	st, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.EnsureDefaults(2); err != nil {
-		t.Fatal(err)
-	}
+	st := newTestStore(t)
 	c := &conferencing{store: st, hub: newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})}
 	for range 2 {
 		if _, err := c.louder(1, volumeStep); err != nil {

@@ -2,10 +2,8 @@ package appliance
 
 import (
 	"log/slog"
-	"path/filepath"
 	"testing"
 
-	"partyline/appliance/config"
 	"partyline/appliance/web"
 	"partyline/hw"
 )
@@ -13,14 +11,7 @@ import (
 // TestLevelsApplyAtOnce saves a handset's levels through the admin page's path: the audio
 // hub has them at once, for a call in progress, and another handset's stay as they were.
 func TestLevelsApplyAtOnce(t *testing.T) {
-	st, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.EnsureDefaults(2); err != nil {
-		t.Fatal(err)
-	}
+	st := newTestStore(t)
 	hub := newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
 	b := backend{&Appliance{store: st, hw: &hardware{hub: hub}, log: slog.New(slog.DiscardHandler)}}
 	restart, err := b.UpdateSettings(func(s *web.Settings) error {
