@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -142,33 +141,6 @@ func TestInDialogChallengedAgain(t *testing.T) {
 
 // digestChallenge is the challenge of the raw-peer tests, with a %s for the nonce.
 const digestChallenge = `Digest realm="` + testRealm + `", nonce="%s", qop="auth", algorithm=MD5`
-
-// rawCall returns a call joined to a raw-UDP conference.
-func rawCall(t *testing.T) (*rawConference, *Call) {
-	t.Helper()
-	a := startAgent(t)
-	p := &rawConference{rawPeer: newRawPeer(t, a)}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	joined := make(chan *Call, 1)
-	go func() {
-		call, err := a.Join(ctx, JoinRequest{
-			Target:     testConference,
-			Account:    Account{User: testUser, Password: testPassword, Domain: testDomain, Proxy: p.conn.LocalAddr().String()},
-			LocalMedia: netip.MustParseAddrPort("127.0.0.1:40006"),
-		})
-		if err != nil {
-			t.Errorf("Join: %v", err)
-		}
-		joined <- call
-	}()
-	p.accept(t)
-	call := <-joined
-	if call == nil {
-		t.FailNow()
-	}
-	return p, call
-}
 
 // checkDigest fails the test unless the credentials in header name of req answer
 // digestChallenge with nonce for our test account.

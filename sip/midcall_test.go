@@ -302,11 +302,9 @@ func (p *rawConference) inDialog(method string, cseq int, extra, body string) st
 		method, p.contact, p.port(), newToken(), p.from, p.to, p.callID, cseq, method, p.port(), extra, len(body), body)
 }
 
-// TestInDialogRequests checks what the agent does with the far end's
-// requests in a call: CSeq order, an offer it cannot take, crossing
-// offers, and a BYE that overtakes the ACK.
-func TestInDialogRequests(t *testing.T) {
-	t.Parallel()
+// rawCall returns a call joined to a raw-UDP conference.
+func rawCall(t *testing.T) (*rawConference, *Call) {
+	t.Helper()
 	a := startAgent(t)
 	p := &rawConference{rawPeer: newRawPeer(t, a)}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -315,8 +313,8 @@ func TestInDialogRequests(t *testing.T) {
 	go func() {
 		call, err := a.Join(ctx, JoinRequest{
 			Target:     testConference,
-			Account:    Account{User: testUser, Domain: testDomain, Proxy: p.conn.LocalAddr().String()},
-			LocalMedia: netip.MustParseAddrPort("127.0.0.1:40000"),
+			Account:    Account{User: testUser, Password: testPassword, Domain: testDomain, Proxy: p.conn.LocalAddr().String()},
+			LocalMedia: netip.MustParseAddrPort("127.0.0.1:40006"),
 		})
 		if err != nil {
 			t.Errorf("Join: %v", err)
@@ -328,6 +326,15 @@ func TestInDialogRequests(t *testing.T) {
 	if call == nil {
 		t.FailNow()
 	}
+	return p, call
+}
+
+// TestInDialogRequests checks what the agent does with the far end's
+// requests in a call: CSeq order, an offer it cannot take, crossing
+// offers, and a BYE that overtakes the ACK.
+func TestInDialogRequests(t *testing.T) {
+	t.Parallel()
+	p, call := rawCall(t)
 	expect := func(msg, wantStatus string) string {
 		t.Helper()
 		p.send(msg)
@@ -375,27 +382,9 @@ func TestInDialogRequests(t *testing.T) {
 // offer, and the answer comes in the ACK.
 func TestOfferlessReinvite(t *testing.T) {
 	t.Parallel()
-	a := startAgent(t)
-	p := &rawConference{rawPeer: newRawPeer(t, a)}
+	p, call := rawCall(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	joined := make(chan *Call, 1)
-	go func() {
-		call, err := a.Join(ctx, JoinRequest{
-			Target:     testConference,
-			Account:    Account{User: testUser, Domain: testDomain, Proxy: p.conn.LocalAddr().String()},
-			LocalMedia: netip.MustParseAddrPort("127.0.0.1:40000"),
-		})
-		if err != nil {
-			t.Errorf("Join: %v", err)
-		}
-		joined <- call
-	}()
-	p.accept(t)
-	call := <-joined
-	if call == nil {
-		t.FailNow()
-	}
 	p.send(p.inDialog("INVITE", 1, "", ""))
 	ok := p.finalFor(t, "1 INVITE")
 	if statusLine(ok) != "SIP/2.0 200 OK" || !strings.Contains(ok, "RTP/AVP 9 0 8 101") {
@@ -422,27 +411,9 @@ func TestOfferlessReinvite(t *testing.T) {
 // ACK got lost: each copy is acknowledged again.
 func TestHoldAckResent(t *testing.T) {
 	t.Parallel()
-	a := startAgent(t)
-	p := &rawConference{rawPeer: newRawPeer(t, a)}
+	p, call := rawCall(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	joined := make(chan *Call, 1)
-	go func() {
-		call, err := a.Join(ctx, JoinRequest{
-			Target:     testConference,
-			Account:    Account{User: testUser, Domain: testDomain, Proxy: p.conn.LocalAddr().String()},
-			LocalMedia: netip.MustParseAddrPort("127.0.0.1:40000"),
-		})
-		if err != nil {
-			t.Errorf("Join: %v", err)
-		}
-		joined <- call
-	}()
-	p.accept(t)
-	call := <-joined
-	if call == nil {
-		t.FailNow()
-	}
 	held := make(chan error, 1)
 	go func() { held <- call.Hold(ctx, true) }()
 	inv := p.receive(t, "INVITE ")
