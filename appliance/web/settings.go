@@ -234,6 +234,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 		s.fail(w, "read settings", err)
 		return
 	}
+	st := s.backend.Status()
 	p := settingsPage{frame: frame{Title: "Settings", Nav: "settings", LoggedIn: true, Notice: notice}}
 	var accountIDs, conferenceIDs []string
 	for _, a := range set.Accounts {
@@ -244,7 +245,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}
 
 	p.SIP = formView{ID: "sip", Method: "post", Action: "/settings/sip", Submit: "Save",
-		Note: sipNote(s.backend.Status().SIP),
+		Note: sipNote(st.SIP),
 		Inputs: []inputView{func() inputView {
 			in := input("sip", "listen_addr", "Listen address (UDP host:port)", set.SIP.ListenAddr)
 			in.Required = true
@@ -368,14 +369,14 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 
 	p.Buttons = buttonsForm(set.Buttons, s.backend.ButtonChoices())
 	f.apply(&p.Buttons)
-	for i, h := range s.backend.Status().Handsets {
+	for i, h := range st.Handsets {
 		form := pinsForm(i, h.Name, set.Pins)
 		f.apply(&form)
 		p.Pins = append(p.Pins, form)
 	}
 	p.Metrics = metricsForm(set.Metrics)
 	f.apply(&p.Metrics)
-	p.Board = boardForm(set.Board, s.backend.Boards(), s.backend.Status())
+	p.Board = boardForm(set.Board, s.backend.Boards(), st)
 	f.apply(&p.Board)
 
 	p.Export = formView{ID: "export", Method: "get", Action: "/settings/export", Submit: "Download settings",
