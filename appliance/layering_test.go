@@ -8,8 +8,10 @@ import (
 
 // TestLayering keeps the arrows of DESIGN.md pointing one way,
 // cmd -> appliance -> {appliance/web, appliance/config, sip, media, hw/..., board},
-// and keeps sipgo inside sip. It checks every package's direct imports, so that a rule
-// broken anywhere in the module is reported where it is broken.
+// and keeps sipgo inside sip. hw may use media's pure helpers (levels, WAV), and so may the
+// harness of real SIP peers, sip/peertest, which the binary must not link. It checks every
+// package's direct imports, so that a rule broken anywhere in the module is reported where
+// it is broken.
 func TestLayering(t *testing.T) {
 	const (
 		mod   = "partyline/"
@@ -25,9 +27,10 @@ func TestLayering(t *testing.T) {
 		{"partyline/appliance/web", nil},
 		{"partyline/appliance/config", nil},
 		{"partyline/appliance", []string{mod + "appliance/", mod + "sip", mod + "media", mod + "hw", mod + "board"}},
+		{"partyline/sip/peertest", []string{mod + "sip", mod + "media"}},
 		{"partyline/sip", []string{mod + "sip/"}},
 		{"partyline/media", nil},
-		{"partyline/hw", []string{mod + "hw"}},
+		{"partyline/hw", []string{mod + "hw", mod + "media"}},
 		{"partyline/board", nil},
 	}
 	foreignBanned := map[string][]string{
@@ -78,6 +81,23 @@ func TestLayering(t *testing.T) {
 			if !ok {
 				t.Errorf("%s imports %s: against the layering of DESIGN.md", pkg, imp)
 			}
+		}
+	}
+}
+
+// TestBinaryLinksNoTestHarness keeps the test harness of real peers out of the binary.
+func TestBinaryLinksNoTestHarness(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "partyline/cmd/partyline").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list -deps found only %q", deps)
+	}
+	for _, dep := range deps {
+		if strings.HasPrefix(dep, "partyline/sip/peertest") || dep == "testing" {
+			t.Errorf("the partyline binary links %s", dep)
 		}
 	}
 }

@@ -175,15 +175,16 @@ func TestPlayWAV(t *testing.T) {
 		file []byte
 		want string
 	}{
-		{"stereo", wav(1, 2, rate, 16, data, false), "PCM, 2 channels, 16-bit, 16000 Hz"},
-		{"8 kHz", wav(1, 1, 8000, 16, data, false), "8000 Hz"},
+		{"stereo", wav(1, 2, rate, 16, data, false), "16000 Hz stereo 16-bit PCM"},
+		{"8 kHz", wav(1, 1, 8000, 16, data, false), "file is 8000 Hz, speaker runs at 16000 Hz"},
 		{"8-bit", wav(1, 1, rate, 8, data, false), "8-bit"},
 		{"float", wav(3, 1, rate, 32, data, false), "IEEE float"},
 		{"µ-law", wav(7, 1, rate, 8, data, false), "µ-law"},
-		{"odd tag", wav(0x55, 1, rate, 16, data, false), "format 0x0055"},
+		{"odd tag", wav(0x55, 1, rate, 16, data, false), "MP3"},
+		{"unknown tag", wav(0x77, 1, rate, 16, data, false), "format 0x0077"},
 		{"not wav", []byte("RIFF\x00\x00\x00\x00AVI LIST"), "not a RIFF WAVE"},
-		{"truncated", wav(1, 1, rate, 16, data, false)[:50], "read data chunk"},
-		{"empty", nil, "read header"},
+		{"truncated", wav(1, 1, rate, 16, data, false)[:50], "truncated"},
+		{"empty", nil, "header"},
 	} {
 		err := s.PlayWAV(bytes.NewReader(tc.file))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"partyline/hw"
+	"partyline/media"
 )
 
 // Audio format of the sim board's device.
@@ -21,7 +22,6 @@ const (
 	keepFrames  = 3 * SampleRate // earpiece history per channel (>= 2 s)
 	levelFrames = SampleRate / 10
 	maxCatchUp  = 4 // periods processed at once when Run fell behind
-	floorDBFS   = -120
 )
 
 // tones are DTMF-like frequencies: distinct, none a harmonic of another, all in 300..3000 Hz.
@@ -175,35 +175,20 @@ func (a *Audio) Earpiece(i int, d time.Duration) []int16 {
 // silence or no handset i).
 func (a *Audio) EarpieceLevel(i int) float64 {
 	if i < 0 || i >= a.channels {
-		return floorDBFS
+		return media.FloorDBFS
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return levelDBFS(a.last(a.ear[i], levelFrames))
+	return media.LevelDBFS(a.last(a.ear[i], levelFrames))
 }
 
 // MicLevel returns the RMS level of the last 100 ms of microphone i in dBFS (-120 for
 // silence or no handset i).
 func (a *Audio) MicLevel(i int) float64 {
 	if i < 0 || i >= a.channels {
-		return floorDBFS
+		return media.FloorDBFS
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return levelDBFS(a.last(a.micH[i], levelFrames))
-}
-
-func levelDBFS(s []int16) float64 {
-	if len(s) == 0 {
-		return floorDBFS
-	}
-	var sum float64
-	for _, v := range s {
-		sum += float64(v) * float64(v)
-	}
-	rms := math.Sqrt(sum/float64(len(s))) / 32768
-	if rms == 0 {
-		return floorDBFS
-	}
-	return max(20*math.Log10(rms), floorDBFS)
+	return media.LevelDBFS(a.last(a.micH[i], levelFrames))
 }

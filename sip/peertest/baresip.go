@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"partyline/media"
 )
 
 // baresipRate is the sample rate of the audio baresip sends and records here: G.711's.
@@ -374,23 +376,24 @@ func (b *Baresip) kill() {
 
 // writeWAV writes 8 kHz mono 16-bit PCM as a WAV file.
 func writeWAV(path string, pcm []int16) error {
-	data := make([]byte, 44+2*len(pcm))
-	copy(data, "RIFF")
-	binary.LittleEndian.PutUint32(data[4:], uint32(36+2*len(pcm)))
-	copy(data[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(data[16:], 16)
-	binary.LittleEndian.PutUint16(data[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(data[22:], 1) // mono
-	binary.LittleEndian.PutUint32(data[24:], baresipRate)
-	binary.LittleEndian.PutUint32(data[28:], 2*baresipRate)
-	binary.LittleEndian.PutUint16(data[32:], 2)
-	binary.LittleEndian.PutUint16(data[34:], 16)
-	copy(data[36:], "data")
-	binary.LittleEndian.PutUint32(data[40:], uint32(2*len(pcm)))
-	for i, s := range pcm {
-		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(s))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
 	}
-	return os.WriteFile(path, data, 0o644)
+	werr := func() error {
+		w, err := media.NewWAVWriter(f, baresipRate)
+		if err != nil {
+			return err
+		}
+		if err := w.Write(pcm); err != nil {
+			return err
+		}
+		return w.Close()
+	}()
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	return werr
 }
 
 // readWAVSamples reads the 16-bit samples of a WAV file's data chunk, to the end of the
