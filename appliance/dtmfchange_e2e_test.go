@@ -133,13 +133,13 @@ func (r *rig) waitForDTMFPayloadType(pt uint8) {
 }
 
 // readEvents reads RTP at far until the telephone events on payload type 96 spell want, or
-// 10 s pass, and returns the digits they spelled (one per event, at its first end packet)
+// failsafe passes, and returns the digits they spelled (one per event, at its first end packet)
 // and where the RTP came from.
 // Any 4-byte payload on another payload type than 96 and PCMU's 0, such as an event on the
 // old 101, fails the test.
 func readEvents(t *testing.T, far *net.UDPConn, want string) (string, netip.AddrPort) {
 	t.Helper()
-	if err := far.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	if err := far.SetReadDeadline(time.Now().Add(failsafe)); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1500)
@@ -149,7 +149,7 @@ func readEvents(t *testing.T, far *net.UDPConn, want string) (string, netip.Addr
 		seen   bool
 		from   netip.AddrPort
 	)
-	for range 2000 { // 40 s of packets: more than the deadline lets through
+	for range 5000 { // 100 s of packets: more than the deadline lets through
 		n, src, err := far.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			t.Errorf("read RTP after the digits %q: %v", digits, err)

@@ -191,7 +191,7 @@ func TestRecorderAndAnnouncerTogether(t *testing.T) {
 	confs, _ := page.waitFor("the recording to start", recording)
 	file := page.file(confs[0].File)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := f.Await(ctx, func(cs []focus.CallInfo) bool {
 		c, ok := callOf(cs, "Announcer")
@@ -485,12 +485,11 @@ func TestRecordingFromTheAdminPage(t *testing.T) {
 	if code, body := page.post("/recordings/"+name+"/delete", nil); code != http.StatusConflict || !strings.Contains(body, "stop the recording first") {
 		t.Errorf("deleting the recording in progress: %d, want 409", code)
 	}
-	// Let half a second of audio reach the file before stopping (bounded: 10 s).
-	for range 100 {
+	// Let half a second of audio reach the file before stopping (bounded by failsafe).
+	for deadline := time.Now().Add(failsafe); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if fi, err := os.Stat(page.file(name)); err == nil && fi.Size() > 44+8000 {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	if code, _ := page.post("/conferences/main/recording", url.Values{"action": {"stop"}}); code != http.StatusSeeOther {
 		t.Fatalf("stop: got %d, want 303", code)
