@@ -61,12 +61,13 @@ type Proxy struct {
 	closed  bool
 	faults  [2]Fault
 	counts  [2]Counts
-	rng     *rand.Rand
+	rng     [2]*rand.Rand // per direction, so that the nth datagram's fate each way is repeatable
 	clients map[netip.AddrPort]*net.UDPConn // each client's socket toward the server
 }
 
 // Start starts a proxy for server on a free 127.0.0.1 port. seed makes its random losses
-// repeatable. The proxy stops when the test ends.
+// repeatable: with the same seed and Loss, the nth datagram going each way has the same
+// fate however the two ways interleave. The proxy stops when the test ends.
 func Start(t testing.TB, server netip.AddrPort, seed uint64) *Proxy {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -77,7 +78,7 @@ func Start(t testing.TB, server netip.AddrPort, seed uint64) *Proxy {
 		t:       t,
 		conn:    conn,
 		server:  server,
-		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		rng:     [2]*rand.Rand{rand.New(rand.NewPCG(seed, uint64(Up))), rand.New(rand.NewPCG(seed, uint64(Down)))},
 		clients: map[netip.AddrPort]*net.UDPConn{},
 	}
 	p.wg.Go(p.fromClients)
@@ -178,7 +179,7 @@ func (p *Proxy) fromServer(up *net.UDPConn, client netip.AddrPort) {
 func (p *Proxy) forward(d Direction, b []byte, send func([]byte) error) {
 	p.mu.Lock()
 	f := p.faults[d]
-	drop := f.Blackhole || (f.Loss > 0 && p.rng.Float64() < f.Loss)
+	drop := f.Blackhole || (f.Loss > 0 && p.rng[d].Float64() < f.Loss)
 	if drop {
 		p.counts[d].Dropped++
 	} else {
