@@ -61,7 +61,7 @@ type Proxy struct {
 	closed  bool
 	faults  [2]Fault
 	counts  [2]Counts
-	rng     [2]*rand.Rand // per direction, so that the nth datagram's fate each way is repeatable
+	rng     [2]*rand.Rand                   // per direction, so that the nth datagram's fate each way is repeatable
 	clients map[netip.AddrPort]*net.UDPConn // each client's socket toward the server
 }
 
