@@ -112,8 +112,8 @@ func run(t *testing.T, a *Appliance) {
 			if err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(5 * time.Second):
-			t.Error("the appliance did not stop within 5 s")
+		case <-time.After(failsafe):
+			t.Errorf("the appliance did not stop within %v", failsafe)
 		}
 	})
 }
@@ -148,7 +148,7 @@ func TestAdminOverHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Jar: jar, Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+	client := &http.Client{Jar: jar, Timeout: failsafe, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		// A self-signed certificate: trusted here, as a user does, by its fingerprint.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
@@ -279,7 +279,7 @@ func TestBackendControl(t *testing.T) {
 	if err := b.Control(0, web.ActionJoin); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for !strings.Contains(b.Status().Handsets[0].Detail, "has no conference to join") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the failed join does not show: %+v", b.Status().Handsets[0])

@@ -11,6 +11,10 @@ import (
 	"partyline/media"
 )
 
+// failsafe bounds the waits of the package's own tests for a goroutine or a peer to get
+// somewhere: only what never happens takes that long, however busy the machine is.
+const failsafe = time.Minute
+
 // feed runs n device periods through the hub: channel 0's microphone a 1 kHz square wave
 // at half of full scale (-6 dBFS), channel 1's silent.
 func feed(h *audioHub, n int) {
@@ -98,18 +102,18 @@ func TestMuteSendsSilence(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
-	// run feeds half a second of audio and waits (bounded) until the pump has sent it.
+	// run feeds half a second of audio and waits until the pump has sent it (a failsafe
+	// bounds the wait).
 	run := func() (int16, int) {
 		t.Helper()
 		for range 25 {
 			feed(h, 4) // 20 ms
 			time.Sleep(2 * time.Millisecond)
 		}
-		for range 100 {
-			if p.mic.Len() < len(pu.devFrame) {
-				break
+		for deadline := time.Now().Add(failsafe); p.mic.Len() >= len(pu.devFrame); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the pump left %d samples of the microphone unsent for %v", p.mic.Len(), failsafe)
 			}
-			time.Sleep(5 * time.Millisecond)
 		}
 		return s.reset()
 	}

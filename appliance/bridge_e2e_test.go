@@ -135,8 +135,8 @@ func TestBridgeCallerIntoConference(t *testing.T) {
 			f := focus.Start(t, focus.Config{UniqueIdentities: true})
 			f.Tone("room", conferenceHz, 0.2)
 			agent := startBridge(t, f, nil)
-			b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 30*time.Second)})
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
+			ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 			defer cancel()
 			leg := bridgedCall(t, ctx, f, agent, b)
 			if side == "caller" {
@@ -167,7 +167,7 @@ func TestBridgeConferenceRefuses(t *testing.T) {
 	f := focus.Start(t, focus.Config{Refuse: func(focus.CallInfo) (int, string) { return 486, "Busy Here" }})
 	agent := startBridge(t, f, nil)
 	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, time.Second)})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
 		t.Fatalf("baresip dial: %v", err)
@@ -195,7 +195,7 @@ func TestBridgeUnknownUser(t *testing.T) {
 	f := focus.Start(t, focus.Config{})
 	agent := startBridge(t, f, nil)
 	b := peertest.StartBaresip(t, peertest.BaresipConfig{Source: sine(callerHz, time.Second)})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := b.Dial(fmt.Sprintf("sip:nobody@%v", agent.Addr())); err != nil {
 		t.Fatalf("baresip dial: %v", err)
@@ -218,7 +218,7 @@ func TestBridgeCallerCancelsWhileJoining(t *testing.T) {
 	f := focus.Start(t, focus.Config{AnswerDelay: time.Minute})
 	agent := startBridge(t, f, nil)
 	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, time.Second)})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
 		t.Fatalf("baresip dial: %v", err)
@@ -250,8 +250,8 @@ func TestBridgeIdentityInUse(t *testing.T) {
 	f := focus.Start(t, focus.Config{})
 	f.Tone("room", conferenceHz, 0.2)
 	agent := startBridge(t, f, nil)
-	first := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 30*time.Second)})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	first := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	bridgedCall(t, ctx, f, agent, first)
 
@@ -278,8 +278,8 @@ func TestBridgeGeneratedIdentity(t *testing.T) {
 	agent := startBridge(t, f, func(set *config.Settings) {
 		set.Bridges[0].Identity, set.Bridges[0].IdentityPrefix = config.BridgeGenerated, "guest"
 	})
-	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 30*time.Second)})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
 		t.Fatalf("baresip dial: %v", err)

@@ -69,11 +69,11 @@ func (e *relayEnd) send(pt uint8, seq uint16, ts uint32, marker bool, payload []
 	}
 }
 
-// receive returns the next RTP packet, failing the test if none comes within 5 s.
+// receive returns the next RTP packet, failing the test if none comes within failsafe.
 func (e *relayEnd) receive() rtp.Packet {
 	e.t.Helper()
 	buf := make([]byte, 1500)
-	_ = e.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = e.conn.SetReadDeadline(time.Now().Add(failsafe))
 	n, from, err := e.conn.ReadFromUDPAddrPort(buf)
 	if err != nil {
 		e.t.Fatalf("receive: %v", err)
@@ -190,8 +190,8 @@ func TestRelayDTMF(t *testing.T) {
 			if got != (info{'5', 100 * time.Millisecond}) {
 				t.Errorf("INFO %+v, want digit 5 for 100 ms", got)
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("no SIP INFO within 5 s")
+		case <-time.After(failsafe):
+			t.Fatalf("no SIP INFO within %v", failsafe)
 		}
 		select {
 		case got := <-infos:

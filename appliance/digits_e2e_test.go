@@ -15,7 +15,7 @@ import (
 // handset without a call refuses them with 409.
 func TestDigitsFromTheAdminPage(t *testing.T) {
 	r := startRig(t, peertest.ScenarioEcho)
-	r.waitFor("the account to register", 10*time.Second, registered)
+	r.waitFor("the account to register", registered)
 	post := func(handset, digits string) int {
 		t.Helper()
 		req, err := http.NewRequest("POST", r.admin+"/handsets/"+handset+"/control",
@@ -36,13 +36,13 @@ func TestDigitsFromTheAdminPage(t *testing.T) {
 		t.Errorf("digits to a handset without a call: got %d, want 409", code)
 	}
 	r.board.Hook(0).Set(true)
-	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+	r.waitFor("handset 1 in the call", handsetState(0, "in call"))
 	before := r.app.HeardDigits(0) // the conference's PIN, if it has one
 	const digits = "42*#"
 	if code := post("0", digits); code != http.StatusNoContent {
 		t.Fatalf("digits in a call: got %d, want 204", code)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for r.app.HeardDigits(0) != before+digits && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -50,7 +50,7 @@ func TestDigitsFromTheAdminPage(t *testing.T) {
 		t.Errorf("the conference echoed the digits %q, want %q", got, before+digits)
 	}
 	r.board.Hook(0).Set(false)
-	if err := r.sipp.Wait(10 * time.Second); err != nil {
+	if err := r.sipp.Wait(failsafe); err != nil {
 		t.Errorf("SIPp conference: %v", err)
 	}
 }

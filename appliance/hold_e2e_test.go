@@ -23,16 +23,16 @@ func TestHandsetHoldsAndResumesTheCall(t *testing.T) {
 			{Trigger: "mute:short-press", Action: "hold"},
 		}
 	})
-	r.waitFor("the account to register", 10*time.Second, registered)
+	r.waitFor("the account to register", registered)
 	r.board.Hook(0).Set(true)
-	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+	r.waitFor("handset 1 in the call", handsetState(0, "in call"))
 	r.hearsItsOwnTone("in the call")
 
 	sw := r.board.MuteButton(0)
 	sw.Set(true)
 	time.Sleep(100 * time.Millisecond) // a short press: released well before the long-press time
 	sw.Set(false)
-	st := r.waitFor("the mute button, mapped to hold, to hold the call", 10*time.Second, handsetState(0, "on hold"))
+	st := r.waitFor("the mute button, mapped to hold, to hold the call", handsetState(0, "on hold"))
 	if h := st.Handsets[0]; !h.Held || !h.InCall || h.LED != "slow flash" {
 		t.Errorf("on hold: held %v, in call %v, LED %q; want held, in call, slow flash", h.Held, h.InCall, h.LED)
 	}
@@ -54,22 +54,22 @@ func TestHandsetHoldsAndResumesTheCall(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("resume: %s", res.Status)
 	}
-	st = r.waitFor("the dashboard to resume the call", 10*time.Second, handsetState(0, "in call"))
+	st = r.waitFor("the dashboard to resume the call", handsetState(0, "in call"))
 	if h := st.Handsets[0]; h.Held || h.LED != "on" {
 		t.Errorf("resumed: held %v, LED %q; want not held, on", h.Held, h.LED)
 	}
 	if invites := r.sipp.Received("INVITE "); len(invites) != 3 || !strings.Contains(invites[2], "a=sendrecv") {
 		t.Fatalf("SIPp received %d INVITEs, want a third offering a=sendrecv:\n%s", len(invites), strings.Join(invites, "\n\n"))
 	}
-	r.waitFor("RTP to flow again", 10*time.Second, func(st web.Status) bool {
+	r.waitFor("RTP to flow again", func(st web.Status) bool {
 		q := st.Handsets[0].Quality
 		return q != nil && q.PacketsSent > before
 	})
 	r.hearsItsOwnTone("resumed")
 
 	r.board.Hook(0).Set(false)
-	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
-	if err := r.sipp.Wait(10 * time.Second); err != nil {
+	r.waitFor("handset 1 idle", handsetState(0, "idle"))
+	if err := r.sipp.Wait(failsafe); err != nil {
 		t.Errorf("SIPp conference: %v", err)
 	}
 }

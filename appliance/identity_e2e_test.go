@@ -38,7 +38,7 @@ func TestTwoHandsetsInOneConferenceUnderTheirOwnIdentities(t *testing.T) {
 	})
 	r.board.Hook(0).Set(true)
 	r.board.Hook(1).Set(true)
-	r.waitFor("both handsets in the call", 10*time.Second, func(st web.Status) bool {
+	r.waitFor("both handsets in the call", func(st web.Status) bool {
 		return handsetState(0, "in call")(st) && handsetState(1, "in call")(st)
 	})
 
@@ -74,7 +74,7 @@ func TestTwoHandsetsInOneConferenceUnderTheirOwnIdentities(t *testing.T) {
 	// The focus mixes: each earpiece carries the other handset's tone and not its own.
 	for i := range 2 {
 		own, other := sim.ToneHz(i), sim.ToneHz(1-i)
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(failsafe)
 		for {
 			heard := r.board.Audio().Earpiece(i, 500*time.Millisecond)
 			o, x := media.ToneLevel(heard, sim.SampleRate, other), media.ToneLevel(heard, sim.SampleRate, own)
@@ -90,7 +90,7 @@ func TestTwoHandsetsInOneConferenceUnderTheirOwnIdentities(t *testing.T) {
 
 	r.board.Hook(0).Set(false)
 	r.board.Hook(1).Set(false)
-	r.waitFor("both handsets idle", 5*time.Second, func(st web.Status) bool {
+	r.waitFor("both handsets idle", func(st web.Status) bool {
 		return handsetState(0, "idle")(st) && handsetState(1, "idle")(st)
 	})
 	if err := f.Await(t.Context(), func(cs []focus.CallInfo) bool {
@@ -115,7 +115,7 @@ func TestServerRefusalOfAnIdentityIsReported(t *testing.T) {
 		h2.Account, h2.Identity, h2.IdentityURI = "alice", config.IdentityImpersonate, "sip:desk2@"+domain
 	})
 	r.board.Hook(1).Set(true)
-	st := r.waitFor("handset 2 refused", 10*time.Second, handsetState(1, "failed"))
+	st := r.waitFor("handset 2 refused", handsetState(1, "failed"))
 	want := "the conference refused sip:desk2@" + domain + ": 486 Already In Conference"
 	if got := st.Handsets[1].Detail; !strings.Contains(got, want) {
 		t.Errorf("detail = %q, want it to contain %q", got, want)

@@ -57,9 +57,9 @@ func TestSavedButtonMappingAppliesWhileRunning(t *testing.T) {
 // the microphone live.
 func TestCallKeepsGoingAcrossAButtonSave(t *testing.T) {
 	r := startRig(t, peertest.ScenarioEcho)
-	r.waitFor("the account to register", 10*time.Second, registered)
+	r.waitFor("the account to register", registered)
 	r.board.Hook(0).Set(true)
-	start := r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call")).Handsets[0].CallStart
+	start := r.waitFor("handset 1 in the call", handsetState(0, "in call")).Handsets[0].CallStart
 	r.hearsItsOwnTone("in the call")
 
 	r.saveButtons(url.Values{
@@ -91,8 +91,8 @@ func TestCallKeepsGoingAcrossAButtonSave(t *testing.T) {
 	r.hearsItsOwnTone("after the press")
 
 	r.board.Hook(0).Set(false)
-	r.waitFor("handset 1 idle", 5*time.Second, handsetState(0, "idle"))
-	if err := r.sipp.Wait(10 * time.Second); err != nil {
+	r.waitFor("handset 1 idle", handsetState(0, "idle"))
+	if err := r.sipp.Wait(failsafe); err != nil {
 		t.Errorf("SIPp conference (expects one call and its BYE): %v", err)
 	}
 }
@@ -135,13 +135,13 @@ func (r *rig) holdUntil(sw *sim.Switch, what string, cond func() bool) {
 	r.waitUntil(what, cond)
 }
 
-// waitUntil polls cond every 100 ms, for at most 10 s.
+// waitUntil polls cond every 100 ms, for at most failsafe.
 func (r *rig) waitUntil(what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for !cond() {
 		if time.Now().After(deadline) {
-			r.t.Fatalf("waited 10 s for %s", what)
+			r.t.Fatalf("waited %v for %s", failsafe, what)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -18,9 +18,9 @@ import (
 // through SIPp's echo, and our 200 OK to the first re-INVITE answers G.722 on payload 9.
 func TestConferenceSwitchesTheCallToG722AndBack(t *testing.T) {
 	r := startRig(t, peertest.ScenarioRecode)
-	r.waitFor("the account to register", 10*time.Second, registered)
+	r.waitFor("the account to register", registered)
 	r.board.Hook(0).Set(true)
-	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
+	r.waitFor("handset 1 in the call", handsetState(0, "in call"))
 
 	r.waitForCodec("G722")
 	r.hearsItsOwnTone("on G.722")
@@ -48,7 +48,7 @@ func TestConferenceSwitchesTheCallToG722AndBack(t *testing.T) {
 	r.hearsItsOwnTone("back on PCMU")
 
 	r.board.Hook(0).Set(false)
-	if err := r.sipp.Wait(10 * time.Second); err != nil {
+	if err := r.sipp.Wait(failsafe); err != nil {
 		t.Errorf("SIPp conference: %v", err)
 	}
 }
@@ -56,7 +56,7 @@ func TestConferenceSwitchesTheCallToG722AndBack(t *testing.T) {
 // waitForCodec waits until handset 1's call uses codec.
 func (r *rig) waitForCodec(codec string) {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for {
 		if _, got := r.app.CallMedia(0); got == codec {
 			return
@@ -74,7 +74,7 @@ func (r *rig) waitForCodec(codec string) {
 func (r *rig) hearsItsOwnTone(when string) {
 	r.t.Helper()
 	own, other := sim.ToneHz(0), sim.ToneHz(1)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for {
 		time.Sleep(600 * time.Millisecond) // what is heard now left the microphone after the switch
 		heard := r.board.Audio().Earpiece(0, 500*time.Millisecond)

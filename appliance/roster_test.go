@@ -74,17 +74,16 @@ func trunk(f *focus.Focus) sip.Account {
 	return sip.Account{User: "trunk", Domain: bridgeDomain, Proxy: f.Addr().String()}
 }
 
-// awaitRoster polls the rosters (at most 10 s, every 20 ms) until cond holds for the
-// room's, and returns it.
+// awaitRoster polls the rosters (every 20 ms, for at most failsafe) until cond holds for
+// the room's, and returns it.
 func awaitRoster(t *testing.T, r *rosters, what string, cond func(web.RosterStatus) bool) web.RosterStatus {
 	t.Helper()
 	var last []web.RosterStatus
-	for range 500 {
+	for deadline := time.Now().Add(failsafe); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		last = r.status()
 		if len(last) == 1 && cond(last[0]) {
 			return last[0]
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s: rosters %+v", what, last)
 	return web.RosterStatus{}

@@ -65,8 +65,8 @@ func runServiceRig(t *testing.T, dir string, free func(string) (uint64, error)) 
 		select {
 		case err := <-result:
 			return err
-		case <-time.After(5 * time.Second):
-			t.Fatal("appliance did not stop within 5 s")
+		case <-time.After(failsafe):
+			t.Fatalf("appliance did not stop within %v", failsafe)
 			return nil
 		}
 	}
@@ -102,16 +102,16 @@ func (p *servicesPage) state() ([]web.ConferenceRecorder, []web.Recording) {
 }
 
 // waitFor polls the recordings every 100 ms for at most limit until cond holds.
-func (p *servicesPage) waitFor(what string, limit time.Duration, cond func([]web.ConferenceRecorder, []web.Recording) bool) ([]web.ConferenceRecorder, []web.Recording) {
+func (p *servicesPage) waitFor(what string, cond func([]web.ConferenceRecorder, []web.Recording) bool) ([]web.ConferenceRecorder, []web.Recording) {
 	p.t.Helper()
-	deadline := time.Now().Add(limit)
+	deadline := time.Now().Add(failsafe)
 	for {
 		confs, recs := p.state()
 		if cond(confs, recs) {
 			return confs, recs
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("waited %v for %s; conferences %+v, recordings %+v", limit, what, confs, recs)
+			p.t.Fatalf("waited %v for %s; conferences %+v, recordings %+v", failsafe, what, confs, recs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -187,11 +187,11 @@ func TestRecorderAndAnnouncerTogether(t *testing.T) {
 	}, nil)
 	f.Tone("conf", other, 0.1)
 	r.board.Hook(1).Set(true) // handset 2's microphone plays sim.ToneHz(1), far from both tones
-	r.waitFor("handset 2 in the call", 10*time.Second, handsetState(1, "in call"))
-	confs, _ := page.waitFor("the recording to start", 10*time.Second, recording)
+	r.waitFor("handset 2 in the call", handsetState(1, "in call"))
+	confs, _ := page.waitFor("the recording to start", recording)
 	file := page.file(confs[0].File)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := f.Await(ctx, func(cs []focus.CallInfo) bool {
 		c, ok := callOf(cs, "Announcer")
@@ -201,7 +201,7 @@ func TestRecorderAndAnnouncerTogether(t *testing.T) {
 	}
 	// Record on for a second and a half without the announcer, as the flushed header shows.
 	_, after, _ := headerSizes(t, file)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for _, data, _ := headerSizes(t, file); data < after+24000; _, data, _ = headerSizes(t, file) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the recording did not grow: %d bytes", data)
@@ -209,7 +209,7 @@ func TestRecorderAndAnnouncerTogether(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	r.board.Hook(1).Set(false)
-	_, recs := page.waitFor("the recording to finish", 10*time.Second, func(_ []web.ConferenceRecorder, recs []web.Recording) bool {
+	_, recs := page.waitFor("the recording to finish", func(_ []web.ConferenceRecorder, recs []web.Recording) bool {
 		return len(recs) == 1 && recs[0].State == web.RecordingFinished
 	})
 
@@ -339,7 +339,7 @@ func TestRecordingSurvivesSIGKILL(t *testing.T) {
 
 	// The next start repairs it.
 	_, page := runServiceRig(t, dir, nil)
-	_, recs := page.waitFor("the recording to be recovered", 10*time.Second, func(_ []web.ConferenceRecorder, recs []web.Recording) bool {
+	_, recs := page.waitFor("the recording to be recovered", func(_ []web.ConferenceRecorder, recs []web.Recording) bool {
 		return len(recs) == 1 && recs[0].State == web.RecordingRecovered
 	})
 	riff, data, size = headerSizes(t, file)
@@ -437,11 +437,11 @@ func TestDiskNearlyFullStopsTheRecording(t *testing.T) {
 		set.Recordings.ReserveMB = 200
 	}, func(string) (uint64, error) { return free.Load(), nil })
 	r.board.Hook(0).Set(true)
-	r.waitFor("handset 1 in the call", 10*time.Second, handsetState(0, "in call"))
-	page.waitFor("the recording to start", 10*time.Second, recording)
+	r.waitFor("handset 1 in the call", handsetState(0, "in call"))
+	page.waitFor("the recording to start", recording)
 
 	free.Store(150_000_000)
-	confs, recs := page.waitFor("the recording to stop", 15*time.Second, func(confs []web.ConferenceRecorder, recs []web.Recording) bool {
+	confs, recs := page.waitFor("the recording to stop", func(confs []web.ConferenceRecorder, recs []web.Recording) bool {
 		return !confs[0].Recording && len(recs) == 1 && recs[0].State != web.RecordingInProgress
 	})
 	if confs[0].Detail != "stopped: disk nearly full" || recs[0].State != web.RecordingDiskFull || recs[0].Detail != "stopped: disk nearly full" {
@@ -468,7 +468,7 @@ func TestRecordingFromTheAdminPage(t *testing.T) {
 	if code, _ := page.post("/conferences/main/recording", url.Values{"action": {"start"}}); code != http.StatusSeeOther {
 		t.Fatalf("start: got %d, want 303", code)
 	}
-	confs, _ := page.waitFor("the recording to start", 10*time.Second, recording)
+	confs, _ := page.waitFor("the recording to start", recording)
 	name := confs[0].File
 	if c, ok := callOf(f.Calls(), "Recorder"); !ok || c.State != focus.Up || c.Privacy != "id" || !strings.HasPrefix(c.From, "sip:rec-") {
 		t.Errorf("the recorder's call %+v, want up, hidden, generated", c)
@@ -485,17 +485,16 @@ func TestRecordingFromTheAdminPage(t *testing.T) {
 	if code, body := page.post("/recordings/"+name+"/delete", nil); code != http.StatusConflict || !strings.Contains(body, "stop the recording first") {
 		t.Errorf("deleting the recording in progress: %d, want 409", code)
 	}
-	// Let half a second of audio reach the file before stopping (bounded: 10 s).
-	for range 100 {
+	// Let half a second of audio reach the file before stopping (bounded by failsafe).
+	for deadline := time.Now().Add(failsafe); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if fi, err := os.Stat(page.file(name)); err == nil && fi.Size() > 44+8000 {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	if code, _ := page.post("/conferences/main/recording", url.Values{"action": {"stop"}}); code != http.StatusSeeOther {
 		t.Fatalf("stop: got %d, want 303", code)
 	}
-	page.waitFor("the recording to finish", 10*time.Second, func(_ []web.ConferenceRecorder, recs []web.Recording) bool {
+	page.waitFor("the recording to finish", func(_ []web.ConferenceRecorder, recs []web.Recording) bool {
 		return len(recs) == 1 && recs[0].State == web.RecordingFinished
 	})
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"partyline/appliance/config"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
@@ -35,7 +37,7 @@ func TestSixHandsetsJoinOneConference(t *testing.T) {
 
 	dir := t.TempDir()
 	db := filepath.Join(dir, "partyline.db")
-	st, err := config.Open(db)
+	st, err := config.Open(db, config.WithPasswordCost(bcrypt.MinCost)) // a quick login
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestSixHandsetsJoinOneConference(t *testing.T) {
 		}
 		return true
 	}
-	r.waitFor("the four accounts to register", 15*time.Second, allRegistered)
+	r.waitFor("the four accounts to register", allRegistered)
 
 	for i := range n {
 		board.Hook(i).Set(true)
@@ -95,7 +97,7 @@ func TestSixHandsetsJoinOneConference(t *testing.T) {
 		}
 		return true
 	}
-	r.waitFor("all six handsets in the call", 20*time.Second, allInCall)
+	r.waitFor("all six handsets in the call", allInCall)
 
 	invites := sipp.Received("INVITE ")
 	if len(invites) != n {
@@ -128,7 +130,7 @@ func TestSixHandsetsJoinOneConference(t *testing.T) {
 	checkTones := func(when string) {
 		t.Helper()
 		for i := range n {
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(failsafe)
 			for !hearsOwnTone(i) {
 				if time.Now().After(deadline) {
 					t.Fatalf("%s: earpiece %d does not hear its own tone back", when, i+1)
@@ -140,7 +142,7 @@ func TestSixHandsetsJoinOneConference(t *testing.T) {
 	checkTones("in the call")
 
 	kam.Restart(t)
-	r.waitFor("the accounts to register again after Kamailio's restart", 30*time.Second, func(st web.Status) bool {
+	r.waitFor("the accounts to register again after Kamailio's restart", func(st web.Status) bool {
 		return allRegistered(st) && kam.Registered("desk1") && kam.Registered("desk2") && kam.Registered("desk3") && kam.Registered("trunk")
 	})
 	if st := r.status(); !allInCall(st) {
@@ -151,7 +153,7 @@ func TestSixHandsetsJoinOneConference(t *testing.T) {
 	for i := range n {
 		board.Hook(i).Set(false)
 	}
-	if err := sipp.Wait(20 * time.Second); err != nil {
+	if err := sipp.Wait(failsafe); err != nil {
 		t.Errorf("SIPp conference: %v", err)
 	}
 }

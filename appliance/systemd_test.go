@@ -31,7 +31,7 @@ func TestTellSystemd(t *testing.T) {
 	read := func() string {
 		t.Helper()
 		buf := make([]byte, 256)
-		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = conn.SetReadDeadline(time.Now().Add(failsafe))
 		n, err := conn.Read(buf)
 		if err != nil {
 			t.Fatalf("read notification: %v", err)

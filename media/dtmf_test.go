@@ -27,7 +27,7 @@ func TestSendDTMFOnTheWire(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := peer.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	if err := peer.SetReadDeadline(time.Now().Add(failsafe)); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1500)

@@ -14,7 +14,7 @@ func readPackets(t *testing.T, peer interface {
 	SetReadDeadline(time.Time) error
 }, n int) []rtp.Packet {
 	t.Helper()
-	if err := peer.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	if err := peer.SetReadDeadline(time.Now().Add(failsafe)); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1500)

@@ -54,7 +54,7 @@ func TestNewRingRejectsZeroCapacity(t *testing.T) {
 func TestRingConcurrent(t *testing.T) {
 	const total = 50_000
 	q := NewRing(97)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		chunk := make([]int16, 31)

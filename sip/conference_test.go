@@ -36,7 +36,7 @@ func (l *leg) echoRTP(t *testing.T, round int) {
 		t.Fatalf("%s: send RTP: %v", l.name, err)
 	}
 	buf := make([]byte, 1500)
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for {
 		_ = l.rtp.SetReadDeadline(deadline)
 		n, _, err := l.rtp.ReadFromUDP(buf)
@@ -88,7 +88,7 @@ func TestConferenceSixIdentities(t *testing.T) {
 		}
 		return true
 	}
-	waitFor(t, "all six accounts registered", 10*time.Second, allRegistered)
+	waitFor(t, "all six accounts registered", failsafe, allRegistered)
 
 	trunk := func(uri string) Identity { return Identity{Mode: IdentityImpersonate, URI: uri, Assert: true} }
 	legs := []*leg{
@@ -113,7 +113,7 @@ func TestConferenceSixIdentities(t *testing.T) {
 		l.req.LocalMedia = rtp.LocalAddr().(*net.UDPAddr).AddrPort()
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, l := range legs {
@@ -183,7 +183,7 @@ func TestConferenceSixIdentities(t *testing.T) {
 	// Kamailio restarts and forgets every binding; each account notices
 	// (a keep-alive unanswered, or the next refresh) and registers again.
 	k.Restart(t)
-	waitFor(t, "all six accounts registered again after the restart", 15*time.Second, func() bool {
+	waitFor(t, "all six accounts registered again after the restart", failsafe, func() bool {
 		for user := range users {
 			if k.Registrations(user) == 0 {
 				return false
@@ -207,7 +207,7 @@ func TestConferenceSixIdentities(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := s.Wait(10 * time.Second); err != nil {
+	if err := s.Wait(failsafe); err != nil {
 		t.Errorf("SIPp: %v", err)
 	}
 }

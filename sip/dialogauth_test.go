@@ -20,7 +20,7 @@ import (
 func TestInDialogChallenge(t *testing.T) {
 	t.Parallel()
 	r := startRigWith(t, peertest.ScenarioHeldInfo, func(c *peertest.KamailioConfig) { c.ChallengeInDialog = true })
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	call, err := r.agent.Join(ctx, r.request())
 	if err != nil {
@@ -89,7 +89,7 @@ func TestInDialogChallenge(t *testing.T) {
 func TestInDialogChallengedAgain(t *testing.T) {
 	t.Parallel()
 	p, call := rawCall(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	infoErr := make(chan error, 1)
 	go func() { infoErr <- call.SendInfoDTMF(ctx, '1', 0) }()
@@ -106,7 +106,7 @@ func TestInDialogChallengedAgain(t *testing.T) {
 		if !errors.Is(err, ErrChallengedAgain) || !strings.Contains(err.Error(), "INFO answered 407") {
 			t.Errorf("SendInfoDTMF challenged twice = %v, want an INFO error wrapping %v", err, ErrChallengedAgain)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(failsafe):
 		t.Fatal("SendInfoDTMF did not give up after the second challenge")
 	}
 
@@ -125,7 +125,7 @@ func TestInDialogChallengedAgain(t *testing.T) {
 		if err != nil {
 			t.Errorf("Hangup after a 401 = %v, want nil", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(failsafe):
 		t.Fatal("Hangup did not return after the 200")
 	}
 	if err := call.Err(); err != nil {
@@ -170,7 +170,7 @@ func checkDigest(t *testing.T, req, name, nonce string) {
 func TestInDialogStaleNonce(t *testing.T) {
 	t.Parallel()
 	p, call := rawCall(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	stale := func(nonce string) string {
 		return "Proxy-Authenticate: " + fmt.Sprintf(digestChallenge, nonce) + ", stale=true\r\n"
@@ -198,7 +198,7 @@ func TestInDialogStaleNonce(t *testing.T) {
 		if err != nil {
 			t.Errorf("SendInfoDTMF after a stale nonce = %v, want nil", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(failsafe):
 		t.Fatal("SendInfoDTMF did not return after the 200")
 	}
 
@@ -212,7 +212,7 @@ func TestInDialogStaleNonce(t *testing.T) {
 		if !errors.Is(err, ErrChallengedAgain) {
 			t.Errorf("SendInfoDTMF stale twice = %v, want an error wrapping %v", err, ErrChallengedAgain)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(failsafe):
 		t.Fatal("SendInfoDTMF did not give up after the second stale challenge")
 	}
 
@@ -224,7 +224,7 @@ func TestInDialogStaleNonce(t *testing.T) {
 		if err != nil {
 			t.Errorf("Hangup = %v, want nil", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(failsafe):
 		t.Fatal("Hangup did not return after the 200")
 	}
 }

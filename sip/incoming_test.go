@@ -57,8 +57,8 @@ func nextIncoming(t *testing.T, calls <-chan *Incoming) *Incoming {
 	select {
 	case in := <-calls:
 		return in
-	case <-time.After(5 * time.Second):
-		t.Fatal("no incoming call within 5 s")
+	case <-time.After(failsafe):
+		t.Fatalf("no incoming call within %v", failsafe)
 		return nil
 	}
 }
@@ -67,8 +67,8 @@ func waitDone(t *testing.T, what string, done <-chan struct{}) {
 	t.Helper()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s did not end within 5 s", what)
+	case <-time.After(failsafe):
+		t.Fatalf("%s did not end within %v", what, failsafe)
 	}
 }
 
@@ -161,7 +161,7 @@ func TestIncomingCanceled(t *testing.T) {
 		t.Errorf("Answer after CANCEL: %v, want ErrCallerCanceled", err)
 	}
 	for range 3 { // 200 to the CANCEL, 487 to the INVITE, in either order
-		if got := statusLine(p.final(5 * time.Second)); got == "SIP/2.0 487 Request Terminated" {
+		if got := statusLine(p.final(failsafe)); got == "SIP/2.0 487 Request Terminated" {
 			return
 		}
 	}
@@ -172,7 +172,7 @@ func TestIncomingWithoutOffer(t *testing.T) {
 	callee, _ := startCallee(t)
 	p := newRawPeer(t, callee)
 	p.send(p.request("INVITE"))
-	if got := statusLine(p.final(5 * time.Second)); got != "SIP/2.0 488 Not Acceptable Here" {
+	if got := statusLine(p.final(failsafe)); got != "SIP/2.0 488 Not Acceptable Here" {
 		t.Errorf("got %q, want 488", got)
 	}
 }

@@ -63,18 +63,18 @@ var originVersion = regexp.MustCompile(`(?m)^o=partyline \d+ (\d+) `)
 func TestRemoteHold(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, peertest.ScenarioHold)
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	call, err := r.agent.Join(ctx, r.request())
 	if err != nil {
 		t.Fatalf("Join: %v", err)
 	}
 	sippMedia := r.sipp.MediaAddr()
-	held := nextChange(t, call, 5*time.Second)
+	held := nextChange(t, call, failsafe)
 	if want := (Media{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 101, Remote: sippMedia, Direction: RecvOnly}); held != want {
 		t.Errorf("held: media %+v, want %+v", held, want)
 	}
-	moved := nextChange(t, call, 5*time.Second)
+	moved := nextChange(t, call, failsafe)
 	wantMoved := Media{Codec: "PCMA", PayloadType: 8, DTMFPayloadType: 101, Remote: netip.AddrPortFrom(sippMedia.Addr(), sippMedia.Port()+2), Direction: SendRecv}
 	if moved != wantMoved {
 		t.Errorf("resumed: media %+v, want %+v", moved, wantMoved)
@@ -116,7 +116,7 @@ func TestRemoteHold(t *testing.T) {
 func TestHold(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, peertest.ScenarioHeld)
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	call, err := r.agent.Join(ctx, r.request())
 	if err != nil {
@@ -128,7 +128,7 @@ func TestHold(t *testing.T) {
 	if got := call.Media().Direction; got != SendOnly {
 		t.Errorf("held: Direction %v, want %v", got, SendOnly)
 	}
-	if m := nextChange(t, call, time.Second); m.Direction != SendOnly {
+	if m := nextChange(t, call, failsafe); m.Direction != SendOnly {
 		t.Errorf("held: change %+v, want Direction %v", m, SendOnly)
 	}
 	if err := call.Hold(ctx, false); err != nil {
@@ -175,7 +175,7 @@ func TestHold(t *testing.T) {
 func TestSendInfoDTMF(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, peertest.ScenarioInfo)
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	call, err := r.agent.Join(ctx, r.request())
 	if err != nil {
@@ -239,11 +239,11 @@ func (p *rawConference) accept(t *testing.T) {
 }
 
 // receive returns the next message starting with prefix, failing the test
-// if none comes within 5 s.
+// if none comes within failsafe.
 func (p *rawConference) receive(t *testing.T, prefix string) string {
 	t.Helper()
 	buf := make([]byte, 65535)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for {
 		_ = p.conn.SetReadDeadline(deadline)
 		n, _, err := p.conn.ReadFromUDP(buf)
@@ -257,11 +257,11 @@ func (p *rawConference) receive(t *testing.T, prefix string) string {
 }
 
 // finalFor returns the next final response whose CSeq is cseq, failing
-// the test if none comes within 3 s. Others (a 2xx resent while its ACK
+// the test if none comes within failsafe. Others (a 2xx resent while its ACK
 // is missing) are skipped.
 func (p *rawConference) finalFor(t *testing.T, cseq string) string {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for time.Now().Before(deadline) {
 		if m := p.final(time.Until(deadline)); m != "" && cseqOf(m) == cseq {
 			return m
@@ -307,7 +307,7 @@ func rawCall(t *testing.T) (*rawConference, *Call) {
 	t.Helper()
 	a := startAgent(t)
 	p := &rawConference{rawPeer: newRawPeer(t, a)}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	joined := make(chan *Call, 1)
 	go func() {
@@ -361,14 +361,14 @@ func TestInDialogRequests(t *testing.T) {
 	}
 	// Not acknowledged yet: a second offer crosses it.
 	expect(p.inDialog("INVITE", 10, "Content-Type: application/sdp\r\n", sdp("sendrecv")), "491 Request Pending")
-	if m := nextChange(t, call, time.Second); m.Direction != Inactive || m.Codec != "PCMA" || m.Remote.Port() != 7002 {
+	if m := nextChange(t, call, failsafe); m.Direction != Inactive || m.Codec != "PCMA" || m.Remote.Port() != 7002 {
 		t.Errorf("media after the inactive offer: %+v", m)
 	}
 	// The BYE overtakes the ACK: the call ends, the late ACK is dropped.
 	expect(p.inDialog("BYE", 11, "", ""), "200 OK")
 	select {
 	case <-call.Done():
-	case <-time.After(3 * time.Second):
+	case <-time.After(failsafe):
 		t.Fatal("call not ended by BYE")
 	}
 	if err := call.Err(); !errors.Is(err, ErrRemoteHangup) {
@@ -383,7 +383,7 @@ func TestInDialogRequests(t *testing.T) {
 func TestOfferlessReinvite(t *testing.T) {
 	t.Parallel()
 	p, call := rawCall(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	p.send(p.inDialog("INVITE", 1, "", ""))
 	ok := p.finalFor(t, "1 INVITE")
@@ -392,7 +392,7 @@ func TestOfferlessReinvite(t *testing.T) {
 	}
 	answer := "v=0\r\no=- 1 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7006 RTP/AVP 8\r\na=recvonly\r\n"
 	p.send(p.inDialog("ACK", 1, "Content-Type: application/sdp\r\n", answer))
-	if m := nextChange(t, call, 3*time.Second); m.Codec != "PCMA" || m.Remote.Port() != 7006 || m.Direction != SendOnly {
+	if m := nextChange(t, call, failsafe); m.Codec != "PCMA" || m.Remote.Port() != 7006 || m.Direction != SendOnly {
 		t.Errorf("media after the answer in the ACK: %+v", m)
 	}
 	hungUp := make(chan error, 1)
@@ -412,7 +412,7 @@ func TestOfferlessReinvite(t *testing.T) {
 func TestHoldAckResent(t *testing.T) {
 	t.Parallel()
 	p, call := rawCall(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	held := make(chan error, 1)
 	go func() { held <- call.Hold(ctx, true) }()

@@ -30,7 +30,7 @@ func TestUnparsableDatagramIsAWarning(t *testing.T) {
 	p := newRawPeer(t, a)
 	garbage := "NOT SIP " + strings.Repeat("A", 4000)
 	p.send(garbage)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for !strings.Contains(buf.String(), "does not parse") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

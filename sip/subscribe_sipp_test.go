@@ -137,7 +137,7 @@ func TestSubscribeFollowsSIPpNotifications(t *testing.T) {
 		t.Errorf("after the partial notification: %+v, want Carol muted, Alice not", got)
 	}
 	// The stale notification changes nothing; the next one unmutes Carol.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(failsafe)
 	for {
 		got = w.await(t, "sip:alice@partyline.test", "sip:carol@partyline.test")
 		if !got[1].Muted {
@@ -152,7 +152,7 @@ func TestSubscribeFollowsSIPpNotifications(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Subscribe: %v", err)
 	}
-	if err := s.Wait(10 * time.Second); err != nil {
+	if err := s.Wait(failsafe); err != nil {
 		t.Errorf("SIPp (expects the unsubscribe): %v", err)
 	}
 }

@@ -33,7 +33,7 @@ func (w *rosterWatch) report(ps []confinfo.Participant) {
 // await waits until the roster lists exactly uris.
 func (w *rosterWatch) await(t *testing.T, uris ...string) []confinfo.Participant {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(failsafe)
 	for {
 		w.mu.Lock()
 		last, changed := w.last, w.changed

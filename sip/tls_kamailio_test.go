@@ -120,12 +120,12 @@ func TestKamailioTLS(t *testing.T) {
 	acc := Account{User: testUser, Password: testPassword, Domain: testDomain, Proxy: k.TLSAddr().String(), Transport: TransportTLS, CAFile: pki.CAFile, KeepAlive: -1}
 	rec := &recorder{}
 	stop := keepRegistered(t, a, acc, rec)
-	waitFor(t, "registered over TLS", 5*time.Second, func() bool { return k.Registered(testUser) })
+	waitFor(t, "registered over TLS", failsafe, func() bool { return k.Registered(testUser) })
 	if b := k.Binding(testUser); !strings.Contains(b, ";transport=tls") || !strings.Contains(b, "tls:127.0.0.1:") {
 		t.Errorf("binding is not a TLS contact that came over TLS:\n%s", b)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	call, err := a.Join(ctx, JoinRequest{Target: testConference, DisplayName: "Desk TLS", Account: acc, LocalMedia: netip.MustParseAddrPort("127.0.0.1:40008")})
 	if err != nil {
@@ -136,13 +136,13 @@ func TestKamailioTLS(t *testing.T) {
 	}
 	select {
 	case <-call.Done():
-	case <-time.After(8 * time.Second):
+	case <-time.After(failsafe):
 		t.Fatal("the conference's BYE did not end the call")
 	}
 	if err := call.Err(); !errors.Is(err, ErrRemoteHangup) {
 		t.Errorf("Err() = %v, want %v", err, ErrRemoteHangup)
 	}
-	if err := s.Wait(10 * time.Second); err != nil {
+	if err := s.Wait(failsafe); err != nil {
 		t.Errorf("SIPp: %v", err)
 	}
 	// Kamailio relayed our INVITE from TLS to UDP: its Via on top, ours
@@ -172,7 +172,7 @@ func TestKamailioTLSInDialog(t *testing.T) {
 	k := startTLSKamailio(t, pki, s.Addr(), true)
 	a := startAgent(t)
 	acc := Account{User: testUser, Password: testPassword, Domain: testDomain, Proxy: k.TLSAddr().String(), Transport: TransportTLS, CAFile: pki.CAFile}
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	call, err := a.Join(ctx, JoinRequest{Target: testConference, Account: acc, LocalMedia: netip.MustParseAddrPort("127.0.0.1:40012")})
 	if err != nil {
@@ -187,7 +187,7 @@ func TestKamailioTLSInDialog(t *testing.T) {
 	if err := call.Hangup(ctx); err != nil {
 		t.Fatalf("Hangup: %v", err)
 	}
-	if err := s.Wait(10 * time.Second); err != nil {
+	if err := s.Wait(failsafe); err != nil {
 		t.Errorf("SIPp: %v", err)
 	}
 	for _, m := range []string{"INVITE", "INFO", "BYE"} {
@@ -221,7 +221,7 @@ func TestKamailioTLSUntrusted(t *testing.T) {
 
 	rec := &recorder{}
 	stop := keepRegistered(t, a, acc, rec)
-	waitFor(t, "Failed reported", 5*time.Second, func() bool { return rec.last().State == Failed })
+	waitFor(t, "Failed reported", failsafe, func() bool { return rec.last().State == Failed })
 	if d := rec.last().Detail; !strings.Contains(d, want) {
 		t.Errorf("Detail %q, want it to say %q", d, want)
 	}
@@ -229,7 +229,7 @@ func TestKamailioTLSUntrusted(t *testing.T) {
 		t.Errorf("KeepRegistered = %v, want nil", err)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	call, err := a.Join(ctx, JoinRequest{Target: testConference, Account: acc, LocalMedia: netip.MustParseAddrPort("127.0.0.1:40010")})
 	if err == nil {

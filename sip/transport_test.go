@@ -43,12 +43,12 @@ func TestTCP(t *testing.T) {
 	acc := Account{User: testUser, Password: testPassword, Domain: testDomain, Proxy: k.Addr().String(), Transport: "TCP", KeepAlive: 200 * time.Millisecond}
 	rec := &recorder{}
 	stop := keepRegistered(t, a, acc, rec)
-	waitFor(t, "registered over TCP", 5*time.Second, func() bool { return k.Registered(testUser) })
+	waitFor(t, "registered over TCP", failsafe, func() bool { return k.Registered(testUser) })
 	if b := k.Binding(testUser); !strings.Contains(b, ";transport=tcp") || !strings.Contains(b, "tcp:127.0.0.1:") {
 		t.Errorf("binding is not a TCP contact that came over TCP:\n%s", b)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	call, err := a.Join(ctx, JoinRequest{Target: testConference, DisplayName: "Desk TCP", Account: acc, LocalMedia: netip.MustParseAddrPort("127.0.0.1:40002")})
 	if err != nil {
@@ -56,13 +56,13 @@ func TestTCP(t *testing.T) {
 	}
 	select {
 	case <-call.Done():
-	case <-time.After(8 * time.Second):
+	case <-time.After(failsafe):
 		t.Fatal("the conference's BYE did not end the call")
 	}
 	if err := call.Err(); !errors.Is(err, ErrRemoteHangup) {
 		t.Errorf("Err() = %v, want %v", err, ErrRemoteHangup)
 	}
-	if err := s.Wait(10 * time.Second); err != nil {
+	if err := s.Wait(failsafe); err != nil {
 		t.Errorf("SIPp: %v", err)
 	}
 	invites := s.Received("INVITE ")
@@ -76,7 +76,7 @@ func TestTCP(t *testing.T) {
 	// hour's lifetime, the keep-alive on a new connection brings it back.
 	before := k.Binding(testUser)
 	k.Restart(t)
-	waitFor(t, "registered again over a new connection", 10*time.Second, func() bool { return k.Registered(testUser) })
+	waitFor(t, "registered again over a new connection", failsafe, func() bool { return k.Registered(testUser) })
 	if after := k.Binding(testUser); after == before {
 		t.Errorf("the binding after the restart is the one before:\n%s", after)
 	}
@@ -183,7 +183,7 @@ func startTLSPeer(t *testing.T, cert tls.Certificate) *tlsPeer {
 			return
 		}
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), failsafe)
 			defer cancel()
 			_ = dlg.Bye(ctx)
 		})
@@ -225,12 +225,12 @@ func TestTLS(t *testing.T) {
 
 	rec := &recorder{}
 	stop := keepRegistered(t, a, acc, rec)
-	waitFor(t, "registered over TLS", 5*time.Second, func() bool { return rec.last().State == Registered })
+	waitFor(t, "registered over TLS", failsafe, func() bool { return rec.last().State == Registered })
 	if seen := p.seen(); !strings.Contains(seen, "REGISTER sip:"+testDomain+" SIP/2.0 Contact: <sip:alice@127.0.0.1:") || !strings.Contains(seen, ";transport=tls>") {
 		t.Errorf("REGISTER over TLS lacks our TLS Contact:\n%s", seen)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	call, err := a.Join(ctx, JoinRequest{Target: testConference, Account: acc, LocalMedia: netip.MustParseAddrPort("127.0.0.1:40004")})
 	if err != nil {
@@ -242,7 +242,7 @@ func TestTLS(t *testing.T) {
 	// The peer's BYE comes over the connection we opened.
 	select {
 	case <-call.Done():
-	case <-time.After(5 * time.Second):
+	case <-time.After(failsafe):
 		t.Fatal("the peer's BYE did not end the call")
 	}
 	if err := call.Err(); !errors.Is(err, ErrRemoteHangup) {
@@ -265,7 +265,7 @@ func TestTLS(t *testing.T) {
 		a2 := startAgent(t)
 		rec := &recorder{}
 		stop := keepRegistered(t, a2, bad, rec)
-		waitFor(t, name+": Failed reported", 5*time.Second, func() bool { return rec.last().State == Failed })
+		waitFor(t, name+": Failed reported", failsafe, func() bool { return rec.last().State == Failed })
 		if d := rec.last().Detail; !strings.Contains(d, "certificate") {
 			t.Errorf("%s: Detail %q, want a certificate error", name, d)
 		}

@@ -24,16 +24,16 @@ const MaxAdminPasswordBytes = 72
 const passwordCost = bcrypt.DefaultCost
 
 // hashAdminPassword checks that plain can be an admin password and hashes
-// it. A password it refuses is reported as a *FieldError on
-// "admin_password".
-func hashAdminPassword(plain string) ([]byte, error) {
+// it at the store's cost. A password it refuses is reported as a
+// *FieldError on "admin_password".
+func (s *Store) hashAdminPassword(plain string) ([]byte, error) {
 	if plain == "" {
 		return nil, fieldErr("admin_password", "must not be empty")
 	}
 	if len(plain) > MaxAdminPasswordBytes {
 		return nil, fieldErr("admin_password", "must be at most %d bytes long", MaxAdminPasswordBytes)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(plain), passwordCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(plain), s.passwordCost)
 	if err != nil {
 		return nil, fmt.Errorf("hash admin password: %w", err)
 	}
@@ -44,7 +44,7 @@ func hashAdminPassword(plain string) ([]byte, error) {
 // its bcrypt hash is stored. An empty password, or one longer than
 // MaxAdminPasswordBytes, is refused with a *FieldError.
 func (s *Store) SetAdminPassword(plain string) error {
-	h, err := hashAdminPassword(plain)
+	h, err := s.hashAdminPassword(plain)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (s *Store) InitAdminPassword(plain string) error {
 	if set { // the common refusal, without hashing first
 		return fmt.Errorf("set first admin password: %w", ErrAdminPasswordSet)
 	}
-	h, err := hashAdminPassword(plain) // slow: outside the write transaction
+	h, err := s.hashAdminPassword(plain) // slow: outside the write transaction
 	if err != nil {
 		return err
 	}

@@ -3,11 +3,13 @@ package config
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestAdminPassword(t *testing.T) {
@@ -46,6 +48,9 @@ func TestAdminPassword(t *testing.T) {
 	if bytes.Contains(stored, []byte(first)) || !bytes.HasPrefix(stored, []byte("$2a$")) {
 		t.Errorf("stored value %q is not a bcrypt hash of the password", stored)
 	}
+	if cost, err := bcrypt.Cost(stored); err != nil || cost != bcrypt.DefaultCost {
+		t.Errorf("bcrypt cost of the stored hash = %d, %v; want bcrypt's default %d", cost, err, bcrypt.DefaultCost)
+	}
 
 	// SetAdminPassword replaces it, and the new one survives a reopen.
 	const second = "battery staple"
@@ -62,6 +67,41 @@ func TestAdminPassword(t *testing.T) {
 	defer s2.Close()
 	if ok, err := s2.CheckAdminPassword(second); err != nil || !ok {
 		t.Errorf("CheckAdminPassword(new) after reopen: got %v, %v; want true, nil", ok, err)
+	}
+}
+
+// TestAdminPasswordCost checks the cost tests lower: a store opened with WithPasswordCost
+// hashes at that cost, and a store opened without it checks that hash all the same.
+func TestAdminPasswordCost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.db")
+	s, err := Open(path, WithPasswordCost(bcrypt.MinCost))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "quick to check"
+	if err := s.SetAdminPassword(password); err != nil {
+		t.Fatal(err)
+	}
+	var stored []byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		stored = bytes.Clone(tx.Bucket(adminBucket).Get(passwordHashKey))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := bcrypt.Cost(stored); err != nil || cost != bcrypt.MinCost {
+		t.Errorf("bcrypt cost with WithPasswordCost(%d) = %d, %v", bcrypt.MinCost, cost, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if ok, err := s2.CheckAdminPassword(password); err != nil || !ok {
+		t.Errorf("CheckAdminPassword on a default store = %v, %v; want true, nil", ok, err)
 	}
 }
 

@@ -30,13 +30,26 @@ var ErrNoSettings = errors.New("no settings saved")
 
 // A Store is an open settings file. It is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db           *bolt.DB
+	passwordCost int // bcrypt cost of new admin password hashes
+}
+
+// An Option changes how Open sets up a Store.
+type Option func(*Store)
+
+// WithPasswordCost makes the Store hash new admin passwords at the given
+// bcrypt cost instead of bcrypt's default. Only tests that do not test the
+// hash itself use it (with bcrypt.MinCost), so that logging in stays quick
+// under the race detector on a busy machine. A password is always checked
+// at the cost its hash was made with.
+func WithPasswordCost(cost int) Option {
+	return func(s *Store) { s.passwordCost = cost }
 }
 
 // Open opens the settings file at path, creating it if needed (its
 // directory must exist), and migrates it to SchemaVersion. A file written
 // by a newer version of the firmware is refused.
-func Open(path string) (*Store, error) {
+func Open(path string, opts ...Option) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open settings %s: %w", path, err)
@@ -45,7 +58,11 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open settings %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, passwordCost: passwordCost}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s, nil
 }
 
 // migrate brings the file to SchemaVersion step by step.

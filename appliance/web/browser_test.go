@@ -127,7 +127,7 @@ func TestBrowser(t *testing.T) {
 	// do runs steps with a time limit; the browser outlives it.
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, failsafe)
 		defer cancel()
 		if err := chromedp.Do(sctx, steps...); err != nil {
 			t.Fatalf("%s: %v", what, err)
@@ -136,7 +136,7 @@ func TestBrowser(t *testing.T) {
 	// submit clicks a submit button and waits for the page it leads to.
 	submit := func(what, button string) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, failsafe)
 		defer cancel()
 		if _, err := chromedp.Run(sctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(button)))); err != nil {
 			t.Fatalf("%s: %v", what, err)
@@ -144,7 +144,7 @@ func TestBrowser(t *testing.T) {
 	}
 	eval := func(js string) string {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, failsafe)
 		defer cancel()
 		v, err := chromedp.Run(sctx, chromedp.Evaluate[string](js))
 		if err != nil {
@@ -155,7 +155,7 @@ func TestBrowser(t *testing.T) {
 	location := func() string { return eval("location.pathname + location.search") }
 	screenshot := func(name string) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, failsafe)
 		defer cancel()
 		png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 		if err != nil {
@@ -221,7 +221,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the URI input is described by %q, want its error", got)
 	}
 	// Chromium applies autofocus when it next renders, a moment after the load.
-	focused := chromedp.Poll[chromedp.Void](`document.activeElement.id === "conference-main-uri"`, chromedp.WithPollingTimeout(5*time.Second))
+	focused := chromedp.Poll[chromedp.Void](`document.activeElement.id === "conference-main-uri"`, chromedp.WithPollingTimeout(failsafe))
 	if _, err := chromedp.Run(ctx, focused); err != nil {
 		t.Errorf("focus is on %q, want the invalid input", eval(`document.activeElement.id`))
 	}
@@ -266,9 +266,9 @@ func TestBrowser(t *testing.T) {
 	}
 	waitFor := func(what, cond string) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, failsafe)
 		defer cancel()
-		if err := chromedp.Do(sctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		if err := chromedp.Do(sctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(failsafe))); err != nil {
 			t.Fatalf("%s: %v; the page says %q; the backend was asked for %q", what, err, eval(`document.getElementById("live-problem").textContent`), dev.backend.hookCalls())
 		}
 	}
@@ -373,7 +373,7 @@ func TestBrowser(t *testing.T) {
 	}
 	do("open the settings", chromedp.Navigate(srv.URL+"/settings"))
 	downloads := t.TempDir()
-	dctx, cancelDownload := context.WithTimeout(ctx, 20*time.Second)
+	dctx, cancelDownload := context.WithTimeout(ctx, failsafe)
 	defer cancelDownload()
 	progress := chromedp.Events(dctx, browser.DownloadProgress)
 	do("export", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {

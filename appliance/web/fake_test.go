@@ -15,8 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"partyline/appliance/config"
 )
+
+// failsafe bounds the waits for the browser or the server to get somewhere: only what
+// never happens takes that long, however busy the machine is.
+const failsafe = time.Minute
 
 // The secrets the tests look for in every response and log line.
 const (
@@ -331,10 +337,12 @@ func seedSettings() config.Settings {
 	}
 }
 
-// openStore opens a settings file in dir, seeding it with seedSettings if it is new.
+// openStore opens a settings file in dir, seeding it with seedSettings if it is new. Its
+// admin password hashes at bcrypt's least cost: logging in is not what is tested, and it
+// stays quick under the race detector on a busy machine.
 func openStore(t *testing.T, dir string) *config.Store {
 	t.Helper()
-	st, err := config.Open(filepath.Join(dir, "settings.db"))
+	st, err := config.Open(filepath.Join(dir, "settings.db"), config.WithPasswordCost(bcrypt.MinCost))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,7 +148,7 @@ func TestEventsSendChanges(t *testing.T) {
 	srv := httptest.NewServer(c.h)
 	defer srv.Close()
 
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events", nil)
 	if err != nil {
@@ -323,7 +323,7 @@ func TestScriptLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	c := &http.Client{Jar: jar, Timeout: failsafe}
 	res, err := c.PostForm(srv.URL+"/login", url.Values{"password": {adminPassword}})
 	if err != nil {
 		t.Fatalf("POST /login: %v", err)

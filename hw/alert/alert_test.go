@@ -65,9 +65,9 @@ pcm.alertnull { type null }
 	for i, v := range beep {
 		binary.LittleEndian.PutUint32(want[4*i:], math.Float32bits(float32(v)/32768))
 	}
+	// The beep is written within milliseconds; the deadline is a failsafe for a busy machine.
 	var got []byte
-	for range 50 { // the beep is written within milliseconds
-		time.Sleep(20 * time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		got = readHead(t, outPath, headBytes)
 		if bytes.Contains(got, want) {
 			break

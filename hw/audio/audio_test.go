@@ -18,6 +18,10 @@ import (
 	"github.com/gen2brain/malgo"
 )
 
+// failsafe bounds the waits for what a device does in a few periods: only a device that
+// never gets there takes that long, however busy the machine is.
+const failsafe = time.Minute
+
 // TestNullBackendConstant fails once malgo fixes BackendNull, so nullBackend can go.
 func TestNullBackendConstant(t *testing.T) {
 	if malgo.BackendNull != 13 {
@@ -35,12 +39,17 @@ func TestNullBackendRuns(t *testing.T) {
 	if got, want := d.Format().Channels, cfg.Channels; got != want {
 		t.Errorf("Format().Channels = %d, want %d", got, want)
 	}
+	// Run until process has been called 60 times (300 ms of audio), with a failsafe for
+	// a device that never runs.
+	const wantCalls = 60
 	var calls, badLen atomic.Int64
 	want := cfg.PeriodFrames * cfg.Channels
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	err = d.Run(ctx, func(in, out []int16) {
-		calls.Add(1)
+		if calls.Add(1) == wantCalls {
+			cancel()
+		}
 		if len(in) != want || len(out) != want {
 			badLen.Add(1)
 		}
@@ -49,8 +58,8 @@ func TestNullBackendRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run = %v, want nil", err)
 	}
-	if calls.Load() == 0 {
-		t.Error("process was never called")
+	if n := calls.Load(); n < wantCalls {
+		t.Errorf("process was called %d times in %v, want %d", n, failsafe, wantCalls)
 	}
 	if n := badLen.Load(); n != 0 {
 		t.Errorf("%d callbacks had buffers of the wrong length, want %d samples", n, want)
@@ -62,7 +71,7 @@ func TestNullBackendRuns(t *testing.T) {
 	if s.Restarts != 0 || s.LastError != "" {
 		t.Errorf("Stats() = %+v, want no restarts and no error", s)
 	}
-	t.Logf("%d callbacks, %d frames in 300 ms; %+v", calls.Load(), calls.Load()*int64(cfg.PeriodFrames), s)
+	t.Logf("%d callbacks, %d frames; %+v", calls.Load(), calls.Load()*int64(cfg.PeriodFrames), s)
 }
 
 func TestOpenUnknownDevice(t *testing.T) {
@@ -110,10 +119,21 @@ pcm.partynull { type null }
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	// Run until all of the file and a few periods more went through process, so that the
+	// last of it has reached the playback file, with a failsafe for a device that stalls.
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
-	if err := d.Run(ctx, func(in, out []int16) { copy(out, in) }); err != nil {
+	var played int
+	if err := d.Run(ctx, func(in, out []int16) {
+		copy(out, in)
+		if played += len(in) / channels; played >= frames+4*240 {
+			cancel()
+		}
+	}); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
+	}
+	if played < frames+4*240 {
+		t.Fatalf("%d frames went through process in %v, want %d", played, failsafe, frames+4*240)
 	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
@@ -212,9 +232,9 @@ pcm.partystucknull { type null }
 	}()
 	feed(20)
 	// The device runs and then waits in its read for more; a failure bound only.
-	for deadline := time.Now().Add(10 * time.Second); calls.Load() < 10; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(failsafe); calls.Load() < 10; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("process was called %d times in 10 s with 20 periods in the pipe, want at least 10", calls.Load())
+			t.Fatalf("process was called %d times in %v with 20 periods in the pipe, want at least 10", calls.Load(), failsafe)
 		}
 	}
 	cancel()

@@ -23,8 +23,9 @@ import (
 // fails to bind or to become ready.
 const startAttempts = 3
 
-// readyTimeout bounds how long a peer may take to become ready.
-const readyTimeout = 5 * time.Second
+// readyTimeout bounds how long a peer may take to become ready: a failsafe, generous
+// for a busy machine. A peer that exits (a port lost to a race) is noticed at once.
+const readyTimeout = 30 * time.Second
 
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago:
 // it binds port 0 and releases it. The peer may still lose the race for it,

@@ -38,8 +38,9 @@ import (
 const DefaultRecordLimit = 60 * time.Second
 
 const (
-	// readyTimeout bounds how long Start waits for sipgo to take over the socket.
-	readyTimeout = 5 * time.Second
+	// readyTimeout bounds how long Start waits for sipgo to take over the socket: a
+	// failsafe, generous for a busy machine.
+	readyTimeout = 30 * time.Second
 	// requestTimeout bounds each request the focus sends (BYE, NOTIFY).
 	requestTimeout = 5 * time.Second
 	// allowed lists the methods the focus answers, for Allow headers.
