@@ -33,39 +33,44 @@ func (h sipgoHandler) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (h sipgoHandler) Handle(ctx context.Context, r slog.Record) error {
+	var out slog.Record
 	switch {
 	case r.Message == unparsableMessage:
-	case r.Message == keylessRequest && keyless(r):
-		if !h.malformed.allow() || !h.next.Enabled(ctx, slog.LevelWarn) {
+		if !h.logMalformed(ctx) {
 			return nil
 		}
-		out := slog.NewRecord(r.Time, slog.LevelWarn, "answered 400 to a SIP request without Via or CSeq", r.PC)
+		out = slog.NewRecord(r.Time, slog.LevelWarn, "dropped a SIP message that does not parse", r.PC)
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key != "data" {
+				out.AddAttrs(a)
+				return true
+			}
+			data := a.Value.String()
+			out.AddAttrs(slog.Int("bytes", len(data)))
+			if len(data) > unparsablePrefix {
+				data = data[:unparsablePrefix]
+			}
+			out.AddAttrs(slog.String("start", data))
+			return true
+		})
+	case r.Message == keylessRequest && keyless(r):
+		if !h.logMalformed(ctx) {
+			return nil
+		}
+		out = slog.NewRecord(r.Time, slog.LevelWarn, "answered 400 to a SIP request without Via or CSeq", r.PC)
 		r.Attrs(func(a slog.Attr) bool {
 			out.AddAttrs(a)
 			return true
 		})
-		return h.next.Handle(ctx, out)
 	default:
 		return h.next.Handle(ctx, r)
 	}
-	if !h.malformed.allow() || !h.next.Enabled(ctx, slog.LevelWarn) {
-		return nil
-	}
-	out := slog.NewRecord(r.Time, slog.LevelWarn, "dropped a SIP message that does not parse", r.PC)
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key != "data" {
-			out.AddAttrs(a)
-			return true
-		}
-		data := a.Value.String()
-		out.AddAttrs(slog.Int("bytes", len(data)))
-		if len(data) > unparsablePrefix {
-			data = data[:unparsablePrefix]
-		}
-		out.AddAttrs(slog.String("start", data))
-		return true
-	})
 	return h.next.Handle(ctx, out)
+}
+
+// logMalformed counts a malformed message and reports whether to log it.
+func (h sipgoHandler) logMalformed(ctx context.Context) bool {
+	return h.malformed.allow() && h.next.Enabled(ctx, slog.LevelWarn)
 }
 
 // keyless reports whether r, a keylessRequest record, is about a request
