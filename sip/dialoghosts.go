@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -19,7 +20,10 @@ import (
 // headers name. The Call-ID and tags alone prove nothing: they cross the
 // network in clear text. A re-INVITE, BYE or INFO from any other host is
 // answered 403 and changes nothing (not the media, not the remote target,
-// not the CSeq expected next); such an ACK is dropped.
+// not the CSeq expected next); such an ACK is dropped. NOTIFYs of a
+// subscription are held to the same rule (see subscription.fromHost), the
+// next hop of the SUBSCRIBE standing in for the dialog's hosts until its
+// 2xx names them, as the first NOTIFY may come before it.
 
 // resolveTimeout bounds the DNS lookup of a remote target given by name.
 const resolveTimeout = 2 * time.Second
@@ -60,18 +64,32 @@ func (c *Call) fromDialogHost(req *sipmsg.Request) bool {
 	if slices.Contains(c.hosts, from) {
 		return true
 	}
-	host := strings.Trim(c.remoteTarget().Host, "[]")
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a.Unmap() == from
+	addrs, err := lookupHost(context.Background(), c.remoteTarget().Host)
+	if err != nil {
+		c.log.Debug("look up the remote target", "err", err)
+		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	return slices.Contains(addrs, from)
+}
+
+// lookupHost returns the addresses of host, a URI's host part: itself if
+// it is an IP address (in brackets or not), or what DNS says of the name,
+// waiting resolveTimeout at most.
+func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	host = strings.Trim(host, "[]")
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		c.log.Debug("look up the remote target", "host", host, "err", err)
-		return false
+		return nil, fmt.Errorf("look up %s: %w", host, err)
 	}
-	return slices.ContainsFunc(addrs, func(a netip.Addr) bool { return a.Unmap() == from })
+	for i, a := range addrs {
+		addrs[i] = a.Unmap()
+	}
+	return addrs, nil
 }
 
 // acceptHost answers 403 and returns false if req does not come from one

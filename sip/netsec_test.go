@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"partyline/sip/confinfo"
+	"partyline/sip/peertest/focus"
 )
 
 // strangerPeer returns a raw SIP peer on 127.0.0.2: another host than the
@@ -193,4 +196,70 @@ func TestMalformedFlood(t *testing.T) {
 	if got := a.MalformedMessages(); got != flood {
 		t.Errorf("MalformedMessages() = %d after a good call, want %d", got, flood)
 	}
+}
+
+// TestNotifyFromAnotherHost sends a NOTIFY into a live roster
+// subscription from 127.0.0.2, listing a participant who is not there: it
+// is refused with 403 and the roster stays as the conference says.
+func TestNotifyFromAnotherHost(t *testing.T) {
+	f := focus.Start(t, focus.Config{Events: true})
+	a := startAgent(t)
+	acc := Account{User: "trunk", Domain: "partyline.test", Proxy: f.Addr().String()}
+	w := newRosterWatch()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Subscribe(ctx, SubscribeRequest{Target: "sip:room@partyline.test", Account: acc, OnRoster: w.report})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Subscribe: %v", err)
+		}
+	}()
+	one, err := a.Join(t.Context(), JoinRequest{
+		Target: "sip:room@partyline.test", Account: acc,
+		Identity:   Identity{Mode: IdentityImpersonate, URI: "sip:one@partyline.test"},
+		LocalMedia: netip.MustParseAddrPort("127.0.0.1:40014"),
+	})
+	if err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	defer one.Hangup(t.Context())
+	w.await(t, "sip:one@partyline.test")
+
+	a.mu.Lock()
+	var key subscriptionKey
+	for k := range a.subs {
+		key = k
+	}
+	a.mu.Unlock()
+	stranger := strangerPeer(t, a)
+	body := `<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" entity="sip:room@partyline.test" state="full" version="99">
+<users><user entity="sip:evil@partyline.test" state="full"><display-text>Evil</display-text></user></users></conference-info>`
+	notify := stranger.request("NOTIFY",
+		"From: <sip:room@partyline.test>;tag=conf",
+		"To: <sip:trunk@partyline.test>;tag="+key.localTag,
+		"Call-ID: "+key.callID,
+		"Event: conference",
+		"Subscription-State: active;expires=600",
+		"Content-Type: "+confinfo.ContentType)
+	notify = strings.Replace(notify, "Content-Length: 0\r\n\r\n", fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body), 1)
+	notify = strings.ReplaceAll(notify, "127.0.0.1:"+fmt.Sprint(stranger.port()), stranger.conn.LocalAddr().String())
+	stranger.send(notify)
+	if got := statusLine(stranger.final(3 * time.Second)); got != "SIP/2.0 403 Not From A Host Of The Dialog" {
+		t.Errorf("NOTIFY from 127.0.0.2: got %q, want 403", got)
+	}
+	// The conference's next notification is taken, in order: the forged one,
+	// had it been taken at version 99, would have made it look stale.
+	two, err := a.Join(t.Context(), JoinRequest{
+		Target: "sip:room@partyline.test", Account: acc,
+		Identity:   Identity{Mode: IdentityImpersonate, URI: "sip:two@partyline.test"},
+		LocalMedia: netip.MustParseAddrPort("127.0.0.1:40016"),
+	})
+	if err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	defer two.Hangup(t.Context())
+	w.await(t, "sip:one@partyline.test", "sip:two@partyline.test")
 }
