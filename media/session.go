@@ -145,11 +145,11 @@ type Stats struct {
 // Only datagrams from Remote, its address and its port, are accepted: the session expects
 // symmetric RTP, the peer sending from the port its SDP names for receiving, as RFC 4961
 // asks of every peer and conference servers do. It does not latch on to the first source
-// heard instead: whoever sent first would own the stream. So another host,
-// or another port of the peer's host, cannot slip audio into the call; what they send is
-// counted as Foreign. A peer that sends from another port than it receives on is heard
-// not at all, and the RTP timeout (TimedOut) says so. A change of SSRC, which then can
-// come only from Remote, restarts the received stream.
+// heard instead: whoever sent first would own the stream. So neither another host nor
+// another port of the peer's host can slip audio into the call; what they send is counted
+// as Foreign. A peer that sends from another port than it receives on is not heard at
+// all, and the RTP timeout (TimedOut) says so. A change of SSRC, which then can come only
+// from Remote, restarts the received stream.
 type Session struct {
 	conn *net.UDPConn
 	// active is the codec in use, its payload type and what depends on its sample rate;
