@@ -29,7 +29,7 @@ func (b backend) Status() web.Status {
 	if err != nil {
 		a.log.Error("read settings", "err", err)
 	}
-	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag}}
+	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag, Malformed: a.agent.MalformedMessages()}}
 	audio := a.AudioStats()
 	st.Audio = audio.status()
 	for i, l := range a.lines {
@@ -101,6 +101,7 @@ func callQuality(s media.Stats) *web.CallQuality {
 		JitterMS:        round1(float64(s.Jitter) / float64(time.Millisecond)),
 		RTTMS:           round1(float64(s.RTT) / float64(time.Millisecond)),
 		MOS:             math.Round(s.MOS*100) / 100,
+		Foreign:         s.Foreign,
 	}
 	q.LossPercent = lossPercent(s)
 	return q

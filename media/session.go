@@ -42,7 +42,8 @@ type SessionConfig struct {
 	// DTMFPayloadType is the negotiated payload type of RFC 4733 telephone-event, or 0 if
 	// none was negotiated.
 	DTMFPayloadType uint8
-	// Remote is where RTP is sent, and the address RTP is accepted from.
+	// Remote is where RTP is sent, and the only address and port RTP and RTCP are
+	// accepted from.
 	Remote netip.AddrPort
 	// PacketTime is the audio duration of each packet; 0 means DefaultPacketTime. It must
 	// be a whole number of samples and of RTP clock ticks of Codec, and at most
@@ -55,6 +56,10 @@ type SessionConfig struct {
 	// CNAME is the canonical name RTCP reports carry (RFC 3550 section 6.5.1); empty means
 	// a random one per session, as RFC 7022 recommends.
 	CNAME string
+	// RTPTimeout is how long RTP may stay away, while it is expected (see
+	// SetRTPExpected), before TimedOut reports it; 0 means DefaultRTPTimeout, and a
+	// negative timeout never reports.
+	RTPTimeout time.Duration
 }
 
 // Stats are the counters of a Session, as reported by Session.Stats.
@@ -78,7 +83,8 @@ type Stats struct {
 	Discarded uint64
 	// Malformed counts datagrams from Remote that were not valid RTP.
 	Malformed uint64
-	// Foreign counts datagrams from addresses other than Remote's, dropped.
+	// Foreign counts datagrams from anywhere but Remote, dropped unread: from another
+	// address, or from another port of Remote's.
 	Foreign uint64
 	// Events counts telephone-event packets (RFC 4733). They are not played.
 	Events uint64
@@ -133,12 +139,17 @@ type Stats struct {
 // Run receives on its own goroutine, into a jitter buffer, and sends the RTCP reports.
 // Send and Receive are called by another goroutine, or one each, once per packet time;
 // neither allocates. Send must not be called concurrently with itself, nor Receive with
-// itself. Stats, SetCodec, SetDTMFPayloadType, SetRemote and SetSending may be called from
-// any goroutine.
+// itself. Stats, SetCodec, SetDTMFPayloadType, SetRemote, SetSending and SetRTPExpected
+// may be called from any goroutine.
 //
-// Only datagrams whose source address is Remote's are accepted, from any port: a peer may
-// send from another port than the one it receives on, as symmetric RTP (RFC 4961)
-// recommends but does not require. A change of SSRC restarts the received stream.
+// Only datagrams from Remote, its address and its port, are accepted: the session expects
+// symmetric RTP, the peer sending from the port its SDP names for receiving, as RFC 4961
+// asks of every peer and conference servers do. It does not latch on to the first source
+// heard instead: whoever sent first would own the stream. So neither another host nor
+// another port of the peer's host can slip audio into the call; what they send is counted
+// as Foreign. A peer that sends from another port than it receives on is not heard at
+// all, and the RTP timeout (TimedOut) says so. A change of SSRC, which then can come only
+// from Remote, restarts the received stream.
 type Session struct {
 	conn *net.UDPConn
 	// active is the codec in use, its payload type and what depends on its sample rate;
@@ -147,8 +158,8 @@ type Session struct {
 	// dtmfPT is the payload type of telephone-event, 0 for none; SetDTMFPayloadType
 	// changes it, holding mu, while the session runs.
 	dtmfPT atomic.Uint32
-	// remote is where RTP goes and the only address it is taken from (its address, any
-	// port), unmapped; SetRemote moves it while the session runs.
+	// remote is where RTP goes and the only address and port it is taken from, unmapped;
+	// SetRemote moves it while the session runs.
 	remote atomic.Pointer[netip.AddrPort]
 	// holding stops Send from sending, while the audio's time goes on (SetSending).
 	holding atomic.Bool
@@ -157,6 +168,13 @@ type Session struct {
 	ptime   time.Duration // packet time
 	rtpRate int64         // RTP clock rate
 	epoch   time.Time     // arrival clock origin
+
+	// The RTP timeout (see watchRTP): none if rtpTimeout is negative. lastRTP is when RTP
+	// last arrived, or the wait for it last started afresh, as a time since epoch.
+	rtpTimeout time.Duration
+	lastRTP    atomic.Int64
+	unexpected atomic.Bool   // no RTP is expected now (SetRTPExpected)
+	timedOut   chan struct{} // closed when the timeout passed
 
 	// Used only by Send, apart from the DTMF queue.
 	hdr     rtp.Header
@@ -232,6 +250,10 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 	if cname == "" {
 		cname = randomCNAME()
 	}
+	timeout := cfg.RTPTimeout
+	if timeout == 0 {
+		timeout = DefaultRTPTimeout
+	}
 
 	remote := netip.AddrPortFrom(cfg.Remote.Addr().Unmap(), cfg.Remote.Port())
 	s := &Session{
@@ -243,6 +265,9 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		rtpRate:   int64(rtpRate),
 		epoch:     time.Now(),
 		rtcp:      rtcpSchedule{interval: interval, cname: cname},
+
+		rtpTimeout: timeout,
+		timedOut:   make(chan struct{}),
 	}
 	s.remote.Store(&remote)
 	s.dtmfPT.Store(uint32(cfg.DTMFPayloadType))
@@ -268,9 +293,9 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 // SetCodec switches to a codec of another sample rate.
 func (s *Session) SamplesPerPacket() int { return s.active.Load().spp }
 
-// Run receives RTP into the jitter buffer, and sends and receives RTCP, until ctx is done;
-// then it sends an RTCP BYE, closes the socket and returns nil. If reading the socket fails
-// first, Run closes it and returns the error.
+// Run receives RTP into the jitter buffer, sends and receives RTCP, and watches for the
+// RTP timeout, until ctx is done; then it sends an RTCP BYE, closes the socket and returns
+// nil. If reading the socket fails first, Run closes it and returns the error.
 //
 // RTCP goes over the RTP socket, multiplexed as RFC 5761 describes (SDP "a=rtcp-mux"): the
 // appliance opens one socket per call leg. Datagrams whose second octet is 192 to 223 are
@@ -285,6 +310,7 @@ func (s *Session) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { s.sendReports(ctx) })
+	wg.Go(func() { s.watchRTP(ctx) })
 	// Unblock the read when ctx is done; the deadline stays in the past.
 	stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(time.Now()) })
 	defer stop()
@@ -296,7 +322,7 @@ func (s *Session) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("receive RTP: %w", err)
 		}
-		if from.Addr().Unmap() != s.remote.Load().Addr() {
+		if remote := s.remote.Load(); from.Addr().Unmap() != remote.Addr() || from.Port() != remote.Port() {
 			s.mu.Lock()
 			s.foreign++
 			s.mu.Unlock()
@@ -312,7 +338,7 @@ func (s *Session) Run(ctx context.Context) error {
 
 // handlePacket parses one datagram from Remote that arrived at now and buffers it for
 // Receive. It counts, and otherwise ignores, anything that is not RTP of the session's
-// payload types.
+// payload types; RTP of any payload type keeps the RTP timeout away.
 func (s *Session) handlePacket(buf []byte, now time.Time) {
 	arrival := s.arrivalClock(now)
 	// pion/rtp does not check the version, and its errors for short headers allocate.
@@ -322,6 +348,7 @@ func (s *Session) handlePacket(buf []byte, now time.Time) {
 		s.mu.Unlock()
 		return
 	}
+	s.lastRTP.Store(int64(now.Sub(s.epoch)))
 	h := &s.pkt.Header
 	// Under mu, so that a packet of the codec SetCodec replaces is not buffered as audio
 	// of the new one, nor an event of the payload type SetDTMFPayloadType replaces taken.
@@ -453,7 +480,7 @@ func (s *Session) Remote() netip.AddrPort { return *s.remote.Load() }
 func (s *Session) Codec() Codec { return s.active.Load().codec }
 
 // SetRemote moves the far end of the session to remote, as a re-INVITE can: RTP goes
-// there from the next packet on, and is taken only from its address.
+// there from the next packet on, and is taken only from there, its address and port.
 func (s *Session) SetRemote(remote netip.AddrPort) {
 	r := netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	s.remote.Store(&r)

@@ -315,23 +315,77 @@ func TestSessionSurvivesMalformedPackets(t *testing.T) {
 	}
 }
 
+// TestSessionIgnoresOtherSources plays the hijack of a call's media: while the peer sends a
+// 1 kHz tone, a host next to it (127.0.0.2) and another port of the peer's own host send a
+// 440 Hz tone under a new SSRC, each packet ahead of the peer's, and RTCP. The earpiece
+// hears only the peer's tone, the stream never restarts, and every foreign datagram is
+// counted.
 func TestSessionIgnoresOtherSources(t *testing.T) {
 	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
 	if err != nil {
-		t.Skipf("cannot bind 127.0.0.2: %v", err)
+		t.Fatalf("listen on 127.0.0.2: %v", err)
 	}
 	defer stranger.Close()
-	peer := listen(t)
+	peer, neighbour := listen(t), listen(t) // the peer, and another port of its host
 	s := newSession(t, listen(t), "PCMU", addrOf(peer))
 	run(t, s)
-	for seq := range uint16(3) {
-		if _, err := stranger.WriteToUDPAddrPort(packet(t, 0, seq, make([]byte, 160)), addrOf(s.conn)); err != nil {
+
+	const packets = 50
+	spp := s.SamplesPerPacket()
+	ours, theirs := tone(8000, 1000, -12, packets*0.02), tone(8000, 440, -6, packets*0.02)
+	encode := func(pcm []int16) []byte {
+		b := make([]byte, spp)
+		s.active.Load().codec.Encode(b, pcm)
+		return b
+	}
+	bye := []byte{0x81, 203, 0, 1, 0, 0, 0xba, 0xad} // RTCP BYE of SSRC 0xbaad
+	var got []int16
+	frame := make([]int16, spp)
+	for i := range packets {
+		seq := uint16(i)
+		forged := rtp.Packet{
+			Header:  rtp.Header{Version: 2, PayloadType: 0, Marker: i == 0, SequenceNumber: seq + 1000, Timestamp: uint32(seq) * 160, SSRC: 0xbaad},
+			Payload: encode(theirs[i*spp : (i+1)*spp]),
+		}
+		b, err := forged.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*net.UDPConn{stranger, neighbour} {
+			if _, err := c.WriteToUDPAddrPort(b, addrOf(s.conn)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := peer.WriteToUDPAddrPort(packet(t, 0, seq, encode(ours[i*spp:(i+1)*spp])), addrOf(s.conn)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the packets", func() bool {
+			st := s.Stats()
+			return st.PacketsReceived+st.Foreign == uint64(3*(i+1))
+		})
+		if i > 0 { // playout starts at 2 packets buffered
+			if !s.Receive(frame) {
+				t.Fatalf("Receive after %d packets: nothing due", i+1)
+			}
+			got = append(got, frame...)
+		}
+	}
+	for _, c := range []*net.UDPConn{stranger, neighbour} {
+		if _, err := c.WriteToUDPAddrPort(bye, addrOf(s.conn)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "foreign packets", func() bool { return s.Stats().Foreign == 3 })
-	if st := s.Stats(); st.PacketsReceived != 0 || s.Receive(make([]int16, 160)) {
-		t.Errorf("received %d packets from another address, want none played", st.PacketsReceived)
+	waitFor(t, "the RTCP", func() bool { st := s.Stats(); return st.PacketsReceived+st.Foreign+st.RTCPReceived == 3*packets+2 })
+
+	if lvl := ToneLevel(got, 8000, 1000); lvl < -1 {
+		t.Errorf("the earpiece's 1 kHz tone (the peer's) is at %.1f dB, want above -1", lvl)
+	}
+	if lvl := ToneLevel(got, 8000, 440); lvl > -40 {
+		t.Errorf("the earpiece's 440 Hz tone (the forger's) is at %.1f dB, want below -40", lvl)
+	}
+	if st := s.Stats(); st.PacketsReceived != packets || st.Resets != 0 || st.RTCPReceived != 0 || st.Foreign != 2*packets+2 {
+		t.Errorf("took %d packets and %d RTCP, restarted %d times, dropped %d as foreign: want the peer's %d packets only, no restart, and the %d others dropped",
+			st.PacketsReceived, st.RTCPReceived, st.Resets, st.Foreign, packets, 2*packets+2)
 	}
 }
 

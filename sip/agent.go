@@ -72,6 +72,10 @@ type Agent struct {
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
 	incoming  func(*Incoming)
+	// malformed counts, and limits the logging of, messages that do not
+	// parse or lack what every request needs; refused, requests in a call
+	// from a host not of its dialog.
+	malformed, refused *floodLog
 
 	started atomic.Bool
 	ready   chan struct{} // closed once sipgo sends from the socket
@@ -132,8 +136,10 @@ func NewAgent(cfg Config) (*Agent, error) {
 		subs:      make(map[subscriptionKey]*subscription),
 		roots:     make(map[string]*x509.CertPool),
 		caFiles:   make(map[[2]string]bool),
+		malformed: newFloodLog("SIP messages that do not parse or lack what every request needs"),
+		refused:   newFloodLog("requests in calls from hosts not of their dialogs"),
 	}
-	sipgoLog := slog.New(sipgoHandler{log.Handler()}).With("sipgo", true)
+	sipgoLog := slog.New(sipgoHandler{next: log.Handler(), malformed: a.malformed}).With("sipgo", true)
 	a.sipgoLog = sipgoLog
 	a.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(uaName(cfg.UserAgent)),
@@ -177,6 +183,12 @@ func uaName(s string) string {
 // Addr returns the address the socket is bound to.
 func (a *Agent) Addr() netip.AddrPort { return a.addr }
 
+// MalformedMessages returns how many messages the agent dropped, or
+// answered 400, since it started because they do not parse or lack what
+// every request needs (RFC 3261 section 8.1.1). Only a few a minute are
+// logged.
+func (a *Agent) MalformedMessages() uint64 { return a.malformed.total.Load() }
+
 // Run serves SIP on the socket until ctx is done, then ends the calls still
 // up (without BYE: hang up before) and closes the socket. It returns nil
 // when ctx ended it. An Agent runs once.
@@ -190,6 +202,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { served <- a.srv.ServeUDP(a.conn) })
+	logCtx, stopLogs := context.WithCancel(ctx)
+	wg.Go(func() { a.malformed.run(logCtx, a.log) })
+	wg.Go(func() { a.refused.run(logCtx, a.log) })
 	err := a.awaitListener(ctx, served)
 	if err == nil && ctx.Err() == nil {
 		close(a.ready)
@@ -201,6 +216,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.conn.Close() // ends ServeUDP
+	stopLogs()
 	wg.Wait()
 	a.endCalls(errStopped)
 	return err

@@ -69,6 +69,9 @@ type Call struct {
 	local     netip.AddrPort        // our RTP address
 	sdpID     uint64                // the o= session ID of our descriptions
 	identity  string                // the From URI
+	// hosts are where requests in the dialog may come from besides the
+	// remote target (see dialogHosts).
+	hosts []netip.Addr
 
 	done    chan struct{}
 	endOnce sync.Once
@@ -309,6 +312,7 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		local:      local,
 		sdpID:      sdpID,
 		identity:   identity,
+		hosts:      dialogHosts(res.Source(), res),
 		done:       make(chan struct{}),
 		stopping:   make(chan struct{}),
 		offer:      make(chan struct{}, 1),

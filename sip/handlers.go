@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"log/slog"
 	"strings"
 
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -52,6 +53,9 @@ func (a *Agent) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		a.reply(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
+	if !c.acceptHost(req, tx) {
+		return
+	}
 	c.onReinvite(req, tx)
 }
 
@@ -62,12 +66,16 @@ func (a *Agent) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 // invalid, or of no call (it came after the BYE), is dropped.
 func (a *Agent) onAck(req *sipmsg.Request, _ sipmsg.ServerTransaction) {
 	if reason := badRequest(req); reason != "" {
-		a.log.Info("bad ACK dropped", "source", req.Source(), "reason", reason)
+		a.malformed.log(a.log, slog.LevelInfo, "bad ACK dropped", "source", req.Source(), "reason", reason)
 		return
 	}
 	c, ok := a.findCall(req)
 	if !ok {
 		a.log.Debug("ACK of no call ignored", "call", callID(req))
+		return
+	}
+	if !c.fromDialogHost(req) {
+		a.refused.log(c.log, slog.LevelWarn, "ACK in a call dropped: not from a host of its dialog", "source", req.Source())
 		return
 	}
 	c.ack(req)
@@ -83,7 +91,7 @@ func (a *Agent) onBye(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		a.reply(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	if !c.acceptCSeq(req, tx) {
+	if !c.acceptHost(req, tx) || !c.acceptCSeq(req, tx) {
 		return
 	}
 	a.reply(tx, req, sipmsg.StatusOK, "OK")
@@ -110,7 +118,7 @@ func (a *Agent) onInfo(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		a.reply(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	if !c.acceptCSeq(req, tx) {
+	if !c.acceptHost(req, tx) || !c.acceptCSeq(req, tx) {
 		return
 	}
 	a.reply(tx, req, sipmsg.StatusOK, "OK")
@@ -138,7 +146,7 @@ func (a *Agent) valid(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
 	if reason == "" {
 		return true
 	}
-	a.log.Info("bad request", "request", req.StartLine(), "source", req.Source(), "reason", reason)
+	a.malformed.log(a.log, slog.LevelInfo, "bad request", "request", req.StartLine(), "source", req.Source(), "reason", reason)
 	a.reply(tx, req, sipmsg.StatusBadRequest, reason)
 	return false
 }

@@ -206,6 +206,7 @@ func (in *Incoming) newCall(local netip.AddrPort) *Call {
 		local:      local,
 		sdpID:      sdpID,
 		identity:   req.To().Address.String(),
+		hosts:      dialogHosts(req.Source(), req),
 		done:       make(chan struct{}),
 		stopping:   make(chan struct{}),
 		offer:      make(chan struct{}, 1),

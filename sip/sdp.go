@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -320,10 +321,13 @@ func parseSDP(body []byte) (*sdpSession, error) {
 // and the index of the stream. The Direction is ours: the mirror of the
 // stream's.
 //
-// A connection address of 0.0.0.0 is the old way of putting a stream on
-// hold (RFC 3264 section 8.4): with hold it is taken as such, Remote left
-// invalid (the earlier one stays) and sending off; without, it is an
-// error, as in a first answer, which must say where to send.
+// The connection address must be one host's (see checkUnicast): audio
+// sent to a broadcast or multicast address would go to every host on the
+// network. The one exception is 0.0.0.0 (or ::), the old way of putting a
+// stream on hold (RFC 3264 section 8.4): with hold, in a re-INVITE's
+// offer or answer, it is taken as such, Remote left invalid (the earlier
+// one stays) and sending off; without, as in a first offer or answer,
+// which must say where to send, it is refused like the rest.
 func (sess *sdpSession) negotiate(hold bool) (Media, int, error) {
 	at := -1
 	for i, s := range sess.streams {
@@ -348,12 +352,11 @@ func (sess *sdpSession) negotiate(hold bool) (Media, int, error) {
 		dir = st.dir
 	}
 	m := Media{Remote: netip.AddrPortFrom(conn, st.port), Direction: dir.mirror()}
-	switch {
-	case hold && conn.IsUnspecified():
+	if hold && conn.Unmap().IsUnspecified() {
 		m.Remote = netip.AddrPort{}
 		m.Direction = m.Direction.and(RecvOnly)
-	case conn.IsUnspecified() || conn.IsMulticast():
-		return Media{}, 0, fmt.Errorf("connection address %v is not a unicast address", conn)
+	} else if err := checkUnicast(conn); err != nil {
+		return Media{}, 0, err
 	}
 	for _, pt := range st.formats {
 		name, rate, ok := st.codec(pt)
@@ -371,6 +374,68 @@ func (sess *sdpSession) negotiate(hold bool) (Media, int, error) {
 		return Media{}, 0, fmt.Errorf("no common codec: payload types %v listed", st.formats)
 	}
 	return m, at, nil
+}
+
+// checkUnicast returns an error unless a, a connection address, names
+// one host: not the unspecified address, nor a multicast or broadcast
+// address, nor one of the IPv4 blocks no host has (0.0.0.0/8 is "this
+// network", 240.0.0.0/4 reserved and 255.255.255.255 in it), nor the
+// broadcast address of one of our own IPv4 networks. That last one
+// depends on the networks we are on: a broadcast address of a network
+// elsewhere looks like any host's and is refused by the router there.
+func checkUnicast(a netip.Addr) error {
+	a = a.Unmap()
+	var why string
+	switch {
+	case a.IsUnspecified():
+		why = "the unspecified address"
+	case a.IsMulticast():
+		why = "a multicast address"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		why = "the broadcast address"
+	case a.Is4() && a.As4()[0] == 0:
+		why = `in 0.0.0.0/8, "this network"`
+	case a.Is4() && a.As4()[0] >= 240:
+		why = "in 240.0.0.0/4, reserved"
+	case localBroadcast(a):
+		why = "the broadcast address of a network we are on"
+	default:
+		return nil
+	}
+	return fmt.Errorf("connection address %v is %s, not a unicast address", a, why)
+}
+
+// localBroadcast reports whether a is the broadcast address of one of the
+// IPv4 networks of our interfaces (which a UDP socket in Go may send to).
+func localBroadcast(a netip.Addr) bool {
+	if !a.Is4() {
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ia := range addrs {
+		ipn, ok := ia.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, mask := ipn.IP.To4(), ipn.Mask
+		if ip == nil || len(mask) != net.IPv4len {
+			continue
+		}
+		if ones, _ := mask.Size(); ones > 30 {
+			continue // point-to-point links and single hosts have no broadcast address
+		}
+		var bcast [4]byte
+		for i := range bcast {
+			bcast[i] = ip[i] | ^mask[i]
+		}
+		if a == netip.AddrFrom4(bcast) {
+			return true
+		}
+	}
+	return false
 }
 
 // codec returns the encoding name and clock rate of payload type pt: from

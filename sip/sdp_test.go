@@ -83,7 +83,18 @@ func TestParseAnswer(t *testing.T) {
 		{"SRTP", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/SAVP 0\r\n", Media{}, "no accepted"},
 		{"no c=", head + "m=audio 7000 RTP/AVP 0\r\n", Media{}, "no connection address"},
 		{"hold address", head + "c=IN IP4 0.0.0.0\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "not a unicast"},
-		{"multicast", head + "c=IN IP4 224.2.1.1/127\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "not a unicast"},
+		{"multicast", head + "c=IN IP4 224.2.1.1/127\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "is a multicast address, not a unicast"},
+		{"all hosts", head + "c=IN IP4 224.0.0.1\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "is a multicast address"},
+		{"broadcast", head + "c=IN IP4 255.255.255.255\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "is the broadcast address, not a unicast"},
+		{"broadcast at media level", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0\r\nc=IN IP4 255.255.255.255\r\n", Media{}, "is the broadcast address"},
+		{"broadcast of our loopback network", head + "c=IN IP4 127.255.255.255\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "broadcast address of a network we are on"},
+		{"reserved", head + "c=IN IP4 240.0.0.1\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "reserved"},
+		{"this network", head + "c=IN IP4 0.1.2.3\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "this network"},
+		{"IPv6 multicast", head + "c=IN IP6 ff02::1\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "is a multicast address"},
+		{"IPv4-mapped broadcast", head + "c=IN IP6 ::ffff:255.255.255.255\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "is the broadcast address"},
+		{"IPv6 unspecified", head + "c=IN IP6 ::\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "unspecified address, not a unicast"},
+		{"host next to a broadcast address", head + "c=IN IP4 127.255.255.254\r\nm=audio 7000 RTP/AVP 0\r\n",
+			Media{"PCMU", 0, 0, netip.MustParseAddrPort("127.255.255.254:7000"), SendRecv}, ""},
 		{"IP4 with IPv6 address", head + "c=IN IP4 ::1\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "not an IP4 address"},
 		{"port too big", head + "c=IN IP4 10.0.0.2\r\nm=audio 70000 RTP/AVP 0\r\n", Media{}, "not a port"},
 		{"format not a payload type", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0 pcmu\r\n", Media{}, "not an RTP payload type"},
@@ -133,7 +144,7 @@ func FuzzParseAnswer(f *testing.F) {
 		if m.PayloadType > 127 || m.DTMFPayloadType > 127 {
 			t.Errorf("payload types %d, %d", m.PayloadType, m.DTMFPayloadType)
 		}
-		if a := m.Remote.Addr(); !m.Remote.IsValid() || m.Remote.Port() == 0 || a.IsUnspecified() || a.IsMulticast() {
+		if !m.Remote.IsValid() || m.Remote.Port() == 0 || checkUnicast(m.Remote.Addr()) != nil {
 			t.Errorf("remote %v", m.Remote)
 		}
 	})

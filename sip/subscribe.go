@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,8 +53,12 @@ type subscription struct {
 	ended    chan struct{} // the conference ended the subscription (Subscription-State: terminated)
 	endOnce  sync.Once
 
-	mu     sync.Mutex // guards roster, and serializes notifications
+	mu     sync.Mutex // guards following, and serializes notifications
 	roster confinfo.Roster
+	// hosts are where NOTIFYs may come from: the next hop of our
+	// SUBSCRIBEs, and the dialog's hosts once a 2xx named them (see
+	// dialogHosts), with the conference's Contact.
+	hosts []netip.Addr
 }
 
 // Subscribe subscribes to the conference event package of req.Target
@@ -108,7 +115,13 @@ func (a *Agent) subscribe(ctx context.Context, req SubscribeRequest) error {
 // the conference ends it, or a SUBSCRIBE fails.
 func (a *Agent) subscription(ctx context.Context, req SubscribeRequest, acc Account, target sipmsg.Uri, expires time.Duration) error {
 	route, _ := acc.route() // validated by Subscribe
-	client, host, err := a.prepare(acc, nextHop(route, target, acc.transport()))
+	hop := nextHop(route, target, acc.transport())
+	client, host, err := a.prepare(acc, hop)
+	if err != nil {
+		return err
+	}
+	hopHost, _, _ := net.SplitHostPort(hop)
+	hopAddrs, err := lookupHost(ctx, hopHost)
 	if err != nil {
 		return err
 	}
@@ -119,6 +132,7 @@ func (a *Agent) subscription(ctx context.Context, req SubscribeRequest, acc Acco
 		onRoster: req.OnRoster,
 		gap:      make(chan struct{}, 1),
 		ended:    make(chan struct{}),
+		hosts:    hopAddrs,
 	}
 	key := subscriptionKey{callID: callID, localTag: fromTag}
 	a.mu.Lock()
@@ -157,6 +171,7 @@ func (a *Agent) subscription(ctx context.Context, req SubscribeRequest, acc Acco
 	if contact := res.Contact(); contact != nil {
 		sub.Recipient = *contact.Address.Clone()
 	}
+	s.addHosts(res, sub.Recipient)
 	sub.RemoveHeader("Route")
 	rrs := res.GetHeaders("Record-Route")
 	for i := len(rrs) - 1; i >= 0; i-- {
@@ -187,6 +202,7 @@ func (a *Agent) subscription(ctx context.Context, req SubscribeRequest, acc Acco
 		if err != nil {
 			return fmt.Errorf("refresh: %w", err)
 		}
+		s.addHosts(res, sub.Recipient)
 		granted = grantedExpires(res, expires)
 	}
 }
@@ -258,8 +274,41 @@ func (a *Agent) onNotify(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		a.reply(tx, req, sipmsg.StatusCallTransactionDoesNotExists, "Subscription Does Not Exist")
 		return
 	}
+	if !s.fromHost(req) {
+		a.refused.log(s.log, slog.LevelWarn, "NOTIFY refused: not from a host of its subscription", "source", req.Source())
+		a.reply(tx, req, sipmsg.StatusForbidden, "Not From A Host Of The Dialog")
+		return
+	}
 	a.reply(tx, req, sipmsg.StatusOK, "OK")
 	s.notified(req)
+}
+
+// addHosts adds the hosts of the subscription's dialog that res, a 2xx to
+// SUBSCRIBE, names, and that of target, the conference's Contact, if it is
+// an IP address.
+func (s *subscription) addHosts(res *sipmsg.Response, target sipmsg.Uri) {
+	hosts := dialogHosts(res.Source(), res)
+	if a, err := netip.ParseAddr(strings.Trim(target.Host, "[]")); err == nil {
+		hosts = append(hosts, a.Unmap())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range hosts {
+		if !slices.Contains(s.hosts, h) {
+			s.hosts = append(s.hosts, h)
+		}
+	}
+}
+
+// fromHost reports whether req comes from one of the subscription's hosts.
+func (s *subscription) fromHost(req *sipmsg.Request) bool {
+	src, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.hosts, src.Addr().Unmap())
 }
 
 // notified applies a NOTIFY's document and reads its Subscription-State.

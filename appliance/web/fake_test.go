@@ -88,7 +88,7 @@ func (f *fakeBackend) Control(i int, a Action) error {
 	switch {
 	case a == ActionJoin && !h.Busy:
 		h.State, h.Busy, h.InCall, h.CallStart = "in call", true, true, time.Now()
-		h.Quality = &CallQuality{PacketsSent: 10, PacketsReceived: 9, Lost: 1, LossPercent: 10, JitterMS: 2.5, MOS: 4.1}
+		h.Quality = &CallQuality{PacketsSent: 10, PacketsReceived: 9, Lost: 1, LossPercent: 10, JitterMS: 2.5, MOS: 4.1, Foreign: 42}
 	case a == ActionLeave && h.Busy:
 		h.State, h.Busy, h.InCall, h.Muted, h.Held, h.CallStart, h.Quality = "idle", false, false, false, false, time.Time{}, nil
 	case (a == ActionMute || a == ActionUnmute || a == ActionHold || a == ActionResume) && !h.InCall:
@@ -381,6 +381,7 @@ func testStatus() Status {
 		Registrations: []RegistrationStatus{
 			{Account: "alice", AOR: "sip:alice@example.org", State: "registered", Expires: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)},
 		},
+		SIP: SIPStatus{Malformed: 5000},
 	}
 }
 

@@ -32,6 +32,8 @@ var (
 		"Interarrival jitter of the audio the handset's call receives (RFC 3550).", []string{"handset", "name"}, nil)
 	callRTTDesc = prometheus.NewDesc("partyline_call_rtt_seconds",
 		"Round-trip time of the handset's call, from RTCP; absent until measured.", []string{"handset", "name"}, nil)
+	callForeignDesc = prometheus.NewDesc("partyline_call_foreign_datagrams_total",
+		"Datagrams that came to the handset's call's RTP port from anywhere but the far end's address and port, dropped.", []string{"handset", "name"}, nil)
 	callMOSDesc = prometheus.NewDesc("partyline_call_mos",
 		"Estimated mean opinion score of the audio the handset's call receives; absent until known.", []string{"handset", "name"}, nil)
 	earpieceUnderrunsDesc = prometheus.NewDesc("partyline_earpiece_underruns_total",
@@ -48,6 +50,8 @@ var (
 		"1 for the state the SIP account's registration is in.", []string{"account", "aor", "state"}, nil)
 	registrationExpiryDesc = prometheus.NewDesc("partyline_registration_expiry_timestamp_seconds",
 		"When the SIP account's registration expires, as a Unix time; absent while it has none.", []string{"account"}, nil)
+	sipMalformedDesc = prometheus.NewDesc("partyline_sip_malformed_total",
+		"SIP messages dropped, or answered 400, because they do not parse or lack what every request needs.", nil, nil)
 )
 
 // statusCollector turns Backend.Status into metrics when Prometheus scrapes.
@@ -64,6 +68,7 @@ func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- callJitterDesc
 	ch <- callRTTDesc
 	ch <- callMOSDesc
+	ch <- callForeignDesc
 	ch <- earpieceUnderrunsDesc
 	ch <- earpieceDroppedDesc
 	ch <- audioOverrunsDesc
@@ -71,6 +76,7 @@ func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- audioRestartsDesc
 	ch <- registrationStateDesc
 	ch <- registrationExpiryDesc
+	ch <- sipMalformedDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -110,6 +116,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 			if q.MOS > 0 {
 				gauge(callMOSDesc, q.MOS, i, h.Name)
 			}
+			counter(callForeignDesc, q.Foreign, i, h.Name)
 		}
 	}
 	if a := st.Audio; a != nil {
@@ -117,6 +124,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(audioUnderrunsDesc, a.Underruns)
 		counter(audioRestartsDesc, a.Restarts)
 	}
+	counter(sipMalformedDesc, st.SIP.Malformed)
 	for _, r := range st.Registrations {
 		gauge(registrationStateDesc, 1, r.Account, r.AOR, r.State)
 		if !r.Expires.IsZero() {

@@ -26,6 +26,7 @@ func TestMetrics(t *testing.T) {
 		`partyline_handset_muted{handset="0",name="Kitchen"} 0`,
 		`partyline_handset_level_dbfs{direction="microphone",handset="1",name="Garden"} -31`,
 		`partyline_handset_level_dbfs{direction="earpiece",handset="0",name="Kitchen"} -120`,
+		"# TYPE partyline_sip_malformed_total counter\npartyline_sip_malformed_total 5000\n",
 		"go_goroutines ",
 		"process_cpu_seconds_total ",
 	} {
@@ -74,6 +75,7 @@ func TestMetrics(t *testing.T) {
 		`partyline_call_rtp_packets{handset="0",kind="lost",name="Kitchen"} 1`,
 		`partyline_call_jitter_seconds{handset="0",name="Kitchen"} 0.0025`,
 		`partyline_call_mos{handset="0",name="Kitchen"} 4.1`,
+		"# TYPE partyline_call_foreign_datagrams_total counter\n" + `partyline_call_foreign_datagrams_total{handset="0",name="Kitchen"} 42`,
 		`partyline_call_start_timestamp_seconds{handset="0",name="Kitchen"} `,
 	} {
 		if !strings.Contains(body, want) {

@@ -137,6 +137,9 @@ type Status struct {
 type SIPStatus struct {
 	Listening string `json:"listening"`          // the UDP host:port it is bound to
 	FromFlag  bool   `json:"fromFlag,omitempty"` // set on the command line, not by the settings
+	// Malformed counts the SIP messages dropped, or answered 400, since the
+	// appliance started because they do not parse or lack what every request needs.
+	Malformed uint64 `json:"malformed"`
 }
 
 // AudioStatus is the health of the handsets' audio device since it opened.
@@ -214,6 +217,9 @@ type CallQuality struct {
 	JitterMS        float64 `json:"jitterMs"`    // interarrival jitter (RFC 3550 section 6.4.1)
 	RTTMS           float64 `json:"rttMs"`       // round-trip time from RTCP; 0 = not measured
 	MOS             float64 `json:"mos"`         // estimated mean opinion score, 1 to 4.5; 0 = not known yet
+	// Foreign counts the datagrams that came to the call's RTP port from anywhere but the
+	// far end's address and port, and were dropped.
+	Foreign uint64 `json:"foreign"`
 }
 
 // RegistrationStatus is one SIP account's registration.
