@@ -49,6 +49,7 @@ check:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -run 'DoesNotAllocate' ./media/... ./appliance/...
 
 ## bench: every benchmark once, to show allocations per packet and keep them compiling.
 bench:

@@ -97,8 +97,8 @@ func rtcpDelay(interval time.Duration, first bool) time.Duration {
 // sendReport sends one compound RTCP packet, counting it or its failure.
 func (s *Session) sendReport(now time.Time, bye bool) {
 	b, err := s.report(now, bye)
-	if err == nil && s.srtp != nil {
-		b, err = s.srtp.protectRTCP(s.rtcp.enc[:], b)
+	if keys := s.srtp.Load(); err == nil && keys != nil {
+		b, err = keys.protectRTCP(s.rtcp.enc[:], b)
 	}
 	if err == nil {
 		_, err = s.conn.WriteToUDPAddrPort(b, *s.remote.Load())

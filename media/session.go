@@ -183,8 +183,9 @@ type Session struct {
 	unexpected atomic.Bool   // no RTP is expected now (SetRTPExpected)
 	timedOut   chan struct{} // closed when the timeout passed
 
-	// srtp protects what is sent and checks what arrives; nil for plain RTP.
-	srtp *srtpPair
+	// srtp protects what is sent and checks what arrives; nil for plain RTP. SetSRTP
+	// replaces it while the session runs.
+	srtp atomic.Pointer[srtpPair]
 
 	// Used only by Send, apart from the DTMF queue. encBuf and encHdr take a packet
 	// protected with SRTP.
@@ -289,12 +290,12 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		rtpRate:   int64(rtpRate),
 		epoch:     time.Now(),
 		rtcp:      rtcpSchedule{interval: interval, cname: cname},
-		srtp:      keys,
 
 		rtpTimeout: timeout,
 		timedOut:   make(chan struct{}),
 	}
 	s.remote.Store(&remote)
+	s.srtp.Store(keys)
 	s.dtmfPT.Store(uint32(cfg.DTMFPayloadType))
 	s.active.Store(newCodecChoice(cfg.Codec, cfg.PayloadType, int(samples/int64(time.Second)), nil))
 	s.jb.init(int(tsStep))
@@ -354,8 +355,8 @@ func (s *Session) Run(ctx context.Context) error {
 			continue
 		}
 		buf, control := s.readBuf[:n], isRTCP(s.readBuf[:n])
-		if s.srtp != nil {
-			if buf, err = s.unprotect(buf, control); err != nil {
+		if keys := s.srtp.Load(); keys != nil {
+			if buf, err = s.unprotect(keys, buf, control); err != nil {
 				s.mu.Lock()
 				s.unauthenticated++
 				s.mu.Unlock()
@@ -371,11 +372,27 @@ func (s *Session) Run(ctx context.Context) error {
 }
 
 // unprotect checks and decrypts an SRTP or SRTCP datagram into decBuf.
-func (s *Session) unprotect(buf []byte, control bool) ([]byte, error) {
+func (s *Session) unprotect(keys *srtpPair, buf []byte, control bool) ([]byte, error) {
 	if control {
-		return s.srtp.unprotectRTCP(s.decBuf[:], buf)
+		return keys.unprotectRTCP(s.decBuf[:], buf)
 	}
-	return s.srtp.unprotectRTP(s.decBuf[:], buf, &s.decHdr)
+	return keys.unprotectRTP(s.decBuf[:], buf, &s.decHdr)
+}
+
+// SetSRTP changes the SRTP keys of the running session, when a re-INVITE changed them
+// (RFC 4568 section 6.4); nil turns SRTP off. Packets in flight under the old keys are
+// dropped as Unauthenticated.
+func (s *Session) SetSRTP(keys *SRTPKeys) error {
+	if keys == nil {
+		s.srtp.Store(nil)
+		return nil
+	}
+	p, err := newSRTPPair(*keys)
+	if err != nil {
+		return fmt.Errorf("set SRTP keys: %w", err)
+	}
+	s.srtp.Store(p)
+	return nil
 }
 
 // handlePacket parses one datagram from Remote that arrived at now and buffers it for
@@ -551,8 +568,8 @@ func (s *Session) Send(pcm []int16) error {
 		return err
 	}
 	plainLen := len(pkt)
-	if s.srtp != nil {
-		if pkt, err = s.srtp.protectRTP(s.encBuf[:], pkt, &s.encHdr); err != nil {
+	if keys := s.srtp.Load(); keys != nil {
+		if pkt, err = keys.protectRTP(s.encBuf[:], pkt, &s.encHdr); err != nil {
 			return fmt.Errorf("send RTP: %w", err)
 		}
 	}

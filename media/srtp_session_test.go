@@ -103,6 +103,9 @@ func TestSRTPOnTheWire(t *testing.T) {
 // TestSRTPSessionDoesNotAllocate: protecting what is sent and checking what arrives keep
 // the media path free of allocations.
 func TestSRTPSessionDoesNotAllocate(t *testing.T) {
+	if raceDetector {
+		t.Skip("pion/srtp's sync.Pool allocates under the race detector; make test runs this test without it")
+	}
 	ka, kb := NewSRTPKey(), NewSRTPKey()
 	pcmu, _ := CodecByName("PCMU")
 	s, err := NewSession(listen(t), SessionConfig{Codec: pcmu, PayloadType: 0, Remote: addrOf(listen(t)),
@@ -133,7 +136,7 @@ func TestSRTPSessionDoesNotAllocate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dec, err := s.unprotect(p, false)
+		dec, err := s.unprotect(s.srtp.Load(), p, false)
 		if err != nil {
 			t.Fatal(err)
 		}
