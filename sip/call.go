@@ -86,7 +86,7 @@ type Call struct {
 
 	mu         sync.Mutex // guards following
 	media      Media
-	crypto     *ourCrypto // our SRTP key; nil for a plain call. Not changed once set.
+	crypto     *ourCrypto      // our SRTP key; nil for a plain call. Not changed once set.
 	target     sipmsg.Uri      // the remote target: the far end's Contact (RFC 3261 section 12.2.1.1)
 	held       bool            // whether we hold the call
 	remoteWant Direction       // what the far end's last offer allows us
