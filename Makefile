@@ -9,7 +9,7 @@ ARGS        ?=
 # Debian packages: what building needs (cgo for oto and malgo), what the tests run against,
 # and what the arm64 cross build and its emulated tests need.
 APT_BUILD := gcc pkg-config libasound2-dev
-APT_TEST  := kamailio kamailio-tls-modules sip-tester baresip-core chromium fonts-dejavu-core ffmpeg
+APT_TEST  := kamailio kamailio-tls-modules sip-tester baresip-core chromium fonts-dejavu-core ffmpeg tshark
 APT_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libasound2-dev:arm64 curl
 
 # apt-get as root, or through sudo for a developer who is not.
