@@ -9,7 +9,7 @@ ARGS        ?=
 # Debian packages: what building needs (cgo for oto and malgo), what the tests run against,
 # and what the arm64 cross build and its emulated tests need.
 APT_BUILD := gcc pkg-config libasound2-dev
-APT_TEST  := kamailio kamailio-tls-modules sip-tester baresip-core chromium fonts-dejavu-core ffmpeg
+APT_TEST  := kamailio kamailio-tls-modules sip-tester baresip-core chromium fonts-dejavu-core ffmpeg tshark
 APT_STRESS := stress-ng
 APT_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libasound2-dev:arm64 curl
 
@@ -50,6 +50,7 @@ check:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -run 'DoesNotAllocate' ./media/... ./appliance/...
 
 ## test-stress: the steps of make test (check, unit, bench), RUNS times (default 3), each from
 ## a cold start (an empty GOCACHE of its own and no cached test results) with stress-ng loading

@@ -123,6 +123,13 @@ func planBridge(set config.Settings, in *sip.Incoming) (bridgePlan, int, string)
 		return bridgePlan{}, 480, "Temporarily Unavailable: the bridge has no account"
 	}
 	p := bridgePlan{bridge: br.ID, target: conf.URI, account: sipAccount(acc)}
+	// The relay moves packets as they are: the bridge's conference leg is plain RTP.
+	switch p.account.SRTP {
+	case sip.SRTPRequired:
+		return bridgePlan{}, 503, "Service Unavailable: the bridge's account requires SRTP, which a bridge cannot relay"
+	case sip.SRTPOffered:
+		p.account.SRTP = sip.SRTPOff
+	}
 	if br.Identity == config.BridgeGenerated {
 		p.identity = sip.Identity{Mode: sip.IdentityGenerated, Prefix: br.IdentityPrefix, Assert: br.AssertIdentity}
 		return p, 0, ""
@@ -343,8 +350,12 @@ func newLegMedia(m sip.Media) (*legMedia, error) {
 	}, nil
 }
 
-// callLeg returns the relay leg of call on conn.
+// callLeg returns the relay leg of call on conn. The relay moves packets as they are, so
+// it cannot take an encrypted call.
 func callLeg(name string, conn *net.UDPConn, call *sip.Call) (*relayLeg, error) {
+	if call.Media().SRTP.On() {
+		return nil, fmt.Errorf("%s leg: encrypted with SRTP, which the bridge cannot relay", name)
+	}
 	m, err := newLegMedia(call.Media())
 	if err != nil {
 		return nil, fmt.Errorf("%s leg: %w", name, err)

@@ -190,7 +190,7 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, re
 		}
 	})
 	// A re-INVITE from the conference moves the media, holds it or changes its codec.
-	l.wg.Go(func() { l.follow(call.MediaChanges(), m.Codec) })
+	l.wg.Go(func() { l.follow(call.MediaChanges(), m) })
 	// The media stops when the call ends, from either side; then the identity is free.
 	l.wg.Go(func() {
 		select {
@@ -236,11 +236,18 @@ func (l *conferenceLeg) hold(ctx context.Context, on bool) error {
 }
 
 // follow applies the media changes of the call's re-INVITEs to its session until the call
-// ends. codec is the one negotiated first. When telephone-event goes away the digits go
+// ends. first is what was negotiated first. When telephone-event goes away the digits go
 // by SIP INFO (sendDigits); when it comes back or is renumbered, as events on its new
-// payload type.
-func (l *conferenceLeg) follow(changes <-chan sip.Media, codec string) {
+// payload type. New SRTP keys take over at once.
+func (l *conferenceLeg) follow(changes <-chan sip.Media, first sip.Media) {
+	codec, keys := first.Codec, first.SRTP
 	for m := range changes {
+		if m.SRTP != keys {
+			if err := l.session.SetSRTP(srtpKeys(m.SRTP)); err != nil {
+				l.log.Warn("the conference changed the SRTP keys", "call", l.call.ID(), "err", err)
+			}
+			keys = m.SRTP
+		}
 		l.session.SetRemote(m.Remote)
 		l.session.SetSending(m.Direction.Sends() && !l.held.Load())
 		// telephone-event may take the payload type the old codec leaves: then it can

@@ -81,5 +81,6 @@ func sipAccount(a config.Account) sip.Account {
 		Expires:   time.Duration(a.ExpiresSeconds) * time.Second,
 		Transport: a.Transport,
 		CAFile:    a.CAFile,
+		SRTP:      a.SRTP,
 	}
 }

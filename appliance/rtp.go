@@ -26,6 +26,15 @@ func localMedia(conn *net.UDPConn) netip.AddrPort {
 	return netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 }
 
+// srtpKeys converts the SRTP keys a call settled for its media session: nil for plain
+// RTP.
+func srtpKeys(k sip.SRTPKeys) *media.SRTPKeys {
+	if !k.On() {
+		return nil
+	}
+	return &media.SRTPKeys{Local: k.Local[:], Remote: k.Remote[:]}
+}
+
 // callSession makes the media session of a negotiated call on conn, with packets of
 // ptime (0: the default). It returns the codec too.
 func callSession(call *sip.Call, conn *net.UDPConn, ptime time.Duration) (*media.Session, media.Codec, error) {
@@ -40,6 +49,7 @@ func callSession(call *sip.Call, conn *net.UDPConn, ptime time.Duration) (*media
 		DTMFPayloadType: m.DTMFPayloadType,
 		Remote:          m.Remote,
 		PacketTime:      ptime,
+		SRTP:            srtpKeys(m.SRTP),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start media: %w", err)

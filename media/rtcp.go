@@ -29,6 +29,8 @@ type rtcpSchedule struct {
 	// packetsSent at the last two reports, newest first: a session that sent RTP since
 	// the report before last reports as a sender (RFC 3550 section 6.3.8).
 	sentAt [2]uint64
+	// enc takes a report protected with SRTCP.
+	enc [maxDatagram + srtpOverhead]byte
 }
 
 // rtcpState is what RTCP reports told, and what the next report needs of the last ones;
@@ -95,6 +97,9 @@ func rtcpDelay(interval time.Duration, first bool) time.Duration {
 // sendReport sends one compound RTCP packet, counting it or its failure.
 func (s *Session) sendReport(now time.Time, bye bool) {
 	b, err := s.report(now, bye)
+	if keys := s.srtp.Load(); err == nil && keys != nil {
+		b, err = keys.protectRTCP(s.rtcp.enc[:], b)
+	}
 	if err == nil {
 		_, err = s.conn.WriteToUDPAddrPort(b, *s.remote.Load())
 	}

@@ -60,6 +60,10 @@ type SessionConfig struct {
 	// SetRTPExpected), before TimedOut reports it; 0 means DefaultRTPTimeout, and a
 	// negative timeout never reports.
 	RTPTimeout time.Duration
+	// SRTP, when set, encrypts and authenticates the call's RTP and RTCP with these keys
+	// (RFC 3711, AES_CM_128_HMAC_SHA1_80): nothing goes out in clear, and what comes in
+	// unauthenticated, or again, is dropped and counted as Unauthenticated.
+	SRTP *SRTPKeys
 }
 
 // Stats are the counters of a Session, as reported by Session.Stats.
@@ -83,6 +87,9 @@ type Stats struct {
 	Discarded uint64
 	// Malformed counts datagrams from Remote that were not valid RTP.
 	Malformed uint64
+	// Unauthenticated counts datagrams from Remote that an SRTP session dropped: not
+	// authentic under the peer's key, or replayed.
+	Unauthenticated uint64
 	// Foreign counts datagrams from anywhere but Remote, dropped unread: from another
 	// address, or from another port of Remote's.
 	Foreign uint64
@@ -176,9 +183,16 @@ type Session struct {
 	unexpected atomic.Bool   // no RTP is expected now (SetRTPExpected)
 	timedOut   chan struct{} // closed when the timeout passed
 
-	// Used only by Send, apart from the DTMF queue.
+	// srtp protects what is sent and checks what arrives; nil for plain RTP. SetSRTP
+	// replaces it while the session runs.
+	srtp atomic.Pointer[srtpPair]
+
+	// Used only by Send, apart from the DTMF queue. encBuf and encHdr take a packet
+	// protected with SRTP.
 	hdr     rtp.Header
 	sendBuf [maxDatagram]byte
+	encBuf  [maxDatagram + srtpOverhead]byte
+	encHdr  rtp.Header
 	dtmf    dtmfSender
 	// dtmfQueue carries the digits of SendDTMF, from any goroutine, to Send.
 	dtmfQueue chan dtmfDigit
@@ -188,8 +202,11 @@ type Session struct {
 	lastTS                              atomic.Uint32
 	lastSend                            atomic.Int64
 
-	// Used only by Run and handlePacket.
-	readBuf [maxDatagram]byte
+	// Used only by Run and handlePacket. decBuf and decHdr take a packet that arrived
+	// protected with SRTP.
+	readBuf [maxDatagram + srtpOverhead]byte
+	decBuf  [maxDatagram + srtpOverhead]byte
+	decHdr  rtp.Header
 	pkt     rtp.Packet
 
 	// Used only by Receive.
@@ -201,6 +218,7 @@ type Session struct {
 	mu                                        sync.Mutex // guards following
 	jb                                        jitterBuffer
 	packetsReceived, bytesReceived, malformed uint64
+	unauthenticated                           uint64
 	foreign, events, otherPayload, concealed  uint64
 	reports                                   rtcpState
 	heard                                     dtmfReceiver
@@ -255,6 +273,13 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		timeout = DefaultRTPTimeout
 	}
 
+	var keys *srtpPair
+	if cfg.SRTP != nil {
+		var err error
+		if keys, err = newSRTPPair(*cfg.SRTP); err != nil {
+			return nil, fmt.Errorf("new RTP session: SessionConfig.SRTP: %w", err)
+		}
+	}
 	remote := netip.AddrPortFrom(cfg.Remote.Addr().Unmap(), cfg.Remote.Port())
 	s := &Session{
 		conn:      conn,
@@ -270,6 +295,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		timedOut:   make(chan struct{}),
 	}
 	s.remote.Store(&remote)
+	s.srtp.Store(keys)
 	s.dtmfPT.Store(uint32(cfg.DTMFPayloadType))
 	s.active.Store(newCodecChoice(cfg.Codec, cfg.PayloadType, int(samples/int64(time.Second)), nil))
 	s.jb.init(int(tsStep))
@@ -328,12 +354,45 @@ func (s *Session) Run(ctx context.Context) error {
 			s.mu.Unlock()
 			continue
 		}
-		if isRTCP(s.readBuf[:n]) {
-			s.handleRTCP(s.readBuf[:n], time.Now())
+		buf, control := s.readBuf[:n], isRTCP(s.readBuf[:n])
+		if keys := s.srtp.Load(); keys != nil {
+			if buf, err = s.unprotect(keys, buf, control); err != nil {
+				s.mu.Lock()
+				s.unauthenticated++
+				s.mu.Unlock()
+				continue
+			}
+		}
+		if control {
+			s.handleRTCP(buf, time.Now())
 			continue
 		}
-		s.handlePacket(s.readBuf[:n], time.Now())
+		s.handlePacket(buf, time.Now())
 	}
+}
+
+// unprotect checks and decrypts an SRTP or SRTCP datagram into decBuf.
+func (s *Session) unprotect(keys *srtpPair, buf []byte, control bool) ([]byte, error) {
+	if control {
+		return keys.unprotectRTCP(s.decBuf[:], buf)
+	}
+	return keys.unprotectRTP(s.decBuf[:], buf, &s.decHdr)
+}
+
+// SetSRTP changes the SRTP keys of the running session, when a re-INVITE changed them
+// (RFC 4568 section 6.4); nil turns SRTP off. Packets in flight under the old keys are
+// dropped as Unauthenticated.
+func (s *Session) SetSRTP(keys *SRTPKeys) error {
+	if keys == nil {
+		s.srtp.Store(nil)
+		return nil
+	}
+	p, err := newSRTPPair(*keys)
+	if err != nil {
+		return fmt.Errorf("set SRTP keys: %w", err)
+	}
+	s.srtp.Store(p)
+	return nil
 }
 
 // handlePacket parses one datagram from Remote that arrived at now and buffers it for
@@ -508,11 +567,17 @@ func (s *Session) Send(pcm []int16) error {
 	if err != nil {
 		return err
 	}
+	plainLen := len(pkt)
+	if keys := s.srtp.Load(); keys != nil {
+		if pkt, err = keys.protectRTP(s.encBuf[:], pkt, &s.encHdr); err != nil {
+			return fmt.Errorf("send RTP: %w", err)
+		}
+	}
 	remote := *s.remote.Load()
 	if _, err := s.conn.WriteToUDPAddrPort(pkt, remote); err != nil {
 		return fmt.Errorf("send RTP to %s: %w", remote, err)
 	}
-	s.sent(len(pkt))
+	s.sent(plainLen)
 	return nil
 }
 
@@ -629,6 +694,7 @@ func (s *Session) Stats() Stats {
 		Duplicates:         s.jb.duplicates,
 		Discarded:          s.jb.discarded,
 		Malformed:          s.malformed,
+		Unauthenticated:    s.unauthenticated,
 		Foreign:            s.foreign,
 		Events:             s.events,
 		OtherPayload:       s.otherPayload,

@@ -43,6 +43,10 @@ type Account struct {
 	// accepts the server's certificate from, instead of the system's.
 	// Certificates are always verified, including the host name.
 	CAFile string
+	// SRTP is SRTPOff (also ""), SRTPOffered or SRTPRequired: whether the
+	// account's calls offer SRTP keys (RFC 4568), and whether they must be
+	// encrypted. Keys travel in the SDP: use it with TLS.
+	SRTP string
 	// KeepAlive is the interval of the OPTIONS keep-alives sent to the
 	// registrar while registered; 0 means DefaultKeepAlive, negative
 	// sends none. A keep-alive without answer fails the registration,

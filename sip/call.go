@@ -86,6 +86,7 @@ type Call struct {
 
 	mu         sync.Mutex // guards following
 	media      Media
+	crypto     *ourCrypto      // our SRTP key; nil for a plain call. Not changed once set.
 	target     sipmsg.Uri      // the remote target: the far end's Contact (RFC 3261 section 12.2.1.1)
 	held       bool            // whether we hold the call
 	remoteWant Direction       // what the far end's last offer allows us
@@ -275,7 +276,8 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 	}
 
 	sdpID := rand.Uint64() >> 2
-	inv := a.invite(req, who, acc.requestURI(target), route, host, local, sdpID)
+	crypto := newOurCrypto(acc.SRTP)
+	inv := a.invite(req, who, acc.requestURI(target), route, host, local, sdpID, crypto)
 	callID := inv.CallID().Value()
 	fromTag, _ := inv.From().Params.Get("tag")
 	identity := who.from.String()
@@ -298,7 +300,19 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 
 	res := sess.InviteResponse
 	remoteTag, _ := res.To().Params.Get("tag")
-	media, mediaErr := answerMedia(res)
+	want := srtpNone
+	switch {
+	case crypto != nil && crypto.savp:
+		want = srtpMust
+	case crypto != nil:
+		want = srtpOptional
+	}
+	media, mediaErr := answerMedia(res, want)
+	if !media.SRTP.On() {
+		crypto = nil // offered, and answered in plain RTP
+	} else {
+		media.SRTP.Local = crypto.key
+	}
 	c := &Call{
 		agent:      a,
 		log:        log,
@@ -318,6 +332,7 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		offer:      make(chan struct{}, 1),
 		acks:       make(chan *sipmsg.Request, 4),
 		media:      media,
+		crypto:     crypto,
 		target:     *inv.Recipient.Clone(),
 		sdpVersion: sdpID,
 		lastSDP:    inv.Body(),
@@ -340,7 +355,8 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		}
 		return nil, fmt.Errorf("bad SDP answer: %w", mediaErr)
 	}
-	log.Info("call established", "codec", media.Codec, "remote_media", media.Remote, "dtmf_pt", media.DTMFPayloadType, "direction", media.Direction)
+	log.Info("call established", "codec", media.Codec, "remote_media", media.Remote, "dtmf_pt", media.DTMFPayloadType,
+		"direction", media.Direction, "srtp", media.SRTP.On())
 	return c, nil
 }
 
@@ -351,7 +367,7 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 // The Contact's user is the From user and a token of the call's own, so
 // that no two legs share one, whatever identities they present; the agent
 // routes requests in a dialog by its Call-ID and tags all the same.
-func (a *Agent) invite(req JoinRequest, who presented, ruri sipmsg.Uri, route *sipmsg.RouteHeader, host netip.Addr, local netip.AddrPort, sdpID uint64) *sipmsg.Request {
+func (a *Agent) invite(req JoinRequest, who presented, ruri sipmsg.Uri, route *sipmsg.RouteHeader, host netip.Addr, local netip.AddrPort, sdpID uint64, crypto *ourCrypto) *sipmsg.Request {
 	inv := sipmsg.NewRequest(sipmsg.INVITE, ruri)
 	from := &sipmsg.FromHeader{DisplayName: quoteDisplayName(req.DisplayName), Address: who.from, Params: sipmsg.NewParams()}
 	from.Params.Add("tag", newToken())
@@ -375,7 +391,7 @@ func (a *Agent) invite(req JoinRequest, who presented, ruri sipmsg.Uri, route *s
 		inv.AppendHeader(sipmsg.NewHeader("User-Agent", a.userAgent))
 	}
 	inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-	inv.SetBody(offerSDP(local, sdpID))
+	inv.SetBody(offerSDP(local, sdpID, crypto))
 	inv.SetTransport(req.Account.sipTransport())
 	return inv
 }
@@ -622,12 +638,40 @@ func conferenceURI(s string, acc Account) (sipmsg.Uri, error) {
 	return u.sipURI(), nil
 }
 
-// answerMedia returns the media an INVITE's 2xx answer settles.
-func answerMedia(res *sipmsg.Response) (Media, error) {
+// answerMedia returns the media an INVITE's 2xx answer settles, taking of
+// SRTP what srtp says.
+func answerMedia(res *sipmsg.Response, srtp srtpWant) (Media, error) {
 	if err := sdpBody(res); err != nil {
 		return Media{}, err
 	}
-	return parseAnswer(res.Body())
+	return parseAnswer(res.Body(), srtp)
+}
+
+// srtpWant is what the call's exchanges in the dialog take of SRTP: an
+// encrypted call stays encrypted, a plain one plain.
+func (c *Call) srtpWant() srtpWant {
+	if c.crypto != nil {
+		return srtpMust
+	}
+	return srtpNone
+}
+
+// withCrypto adds our key to o, a description of ours in the dialog, if
+// the call is encrypted: tag answers the far end's a=crypto (in an offer of
+// ours, the one its last answer took).
+func (c *Call) withCrypto(o sdpOut, tag int, savp bool) sdpOut {
+	if c.crypto != nil {
+		o.crypto, o.cryptoTag, o.savp = &c.crypto.key, tag, savp
+	}
+	return o
+}
+
+// withKey completes the keys of m, settled in the dialog, with ours.
+func (c *Call) withKey(m Media) Media {
+	if c.crypto != nil {
+		m.SRTP.Local = c.crypto.key
+	}
+	return m
 }
 
 // sdpBody checks that m carries an SDP body by its Content-Type.

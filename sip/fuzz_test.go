@@ -58,19 +58,26 @@ func FuzzParseURI(f *testing.F) {
 // the offer's, and settles the same codec in the mirrored direction.
 func FuzzAnswerOffer(f *testing.F) {
 	f.Add([]byte(sippAnswer))
-	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1))
+	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, nil))
 	f.Add([]byte("v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=video 7002 RTP/AVP 31\r\nm=audio 7000 RTP/AVP 8 96\r\na=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n"))
 	f.Add([]byte("v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\na=inactive\r\nm=audio 7000 RTP/SAVP 0\r\nm=audio 7000 RTP/AVP 0\r\nc=IN IP4 10.0.0.2\r\n"))
+	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, newOurCrypto(SRTPRequired)))
+	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, newOurCrypto(SRTPOffered)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		offer, err := parseSDP(b)
 		if err != nil {
 			return
 		}
-		m, at, err := offer.negotiate(true)
+		m, at, err := offer.negotiate(true, srtpOptional)
 		if err != nil {
 			return
 		}
-		body := writeSDP(sdpOut{local: netip.MustParseAddrPort("192.0.2.1:4000"), id: 1, version: 2, dir: m.Direction, audio: m.formats(), offer: offer, audioAt: at})
+		o := sdpOut{local: netip.MustParseAddrPort("192.0.2.1:4000"), id: 1, version: 2, dir: m.Direction, audio: m.formats(), offer: offer, audioAt: at}
+		key := m.SRTP.Remote // answered with the same key, to check it comes back
+		if m.SRTP.On() {
+			o.crypto, o.cryptoTag, o.savp = &key, m.cryptoTag, m.savp
+		}
+		body := writeSDP(o)
 		answer, err := parseSDP(body)
 		if err != nil {
 			t.Fatalf("our answer does not parse: %v\n%s", err, body)
@@ -78,11 +85,12 @@ func FuzzAnswerOffer(f *testing.F) {
 		if len(answer.streams) != len(offer.streams) {
 			t.Fatalf("answer has %d m= lines, the offer %d:\n%s", len(answer.streams), len(offer.streams), body)
 		}
-		got, at2, err := answer.negotiate(false)
+		got, at2, err := answer.negotiate(false, srtpOptional)
 		if err != nil || at2 != at {
 			t.Fatalf("our answer negotiates to stream %d, %v (want %d):\n%s", at2, err, at, body)
 		}
-		if got.Codec != m.Codec || got.PayloadType != m.PayloadType || got.DTMFPayloadType != m.DTMFPayloadType || got.Direction != m.Direction.mirror() {
+		if got.Codec != m.Codec || got.PayloadType != m.PayloadType || got.DTMFPayloadType != m.DTMFPayloadType || got.Direction != m.Direction.mirror() ||
+			got.SRTP.Remote != m.SRTP.Remote || got.savp != m.savp {
 			t.Fatalf("answer settles %+v, the offer %+v:\n%s", got, m, body)
 		}
 	})

@@ -365,7 +365,7 @@ func incomingOffer(req *sipmsg.Request) (*sdpSession, Media, int, error) {
 	if err != nil {
 		return nil, Media{}, 0, err
 	}
-	m, at, err := offer.negotiate(false)
+	m, at, err := offer.negotiate(false, srtpNone)
 	if err != nil {
 		return nil, Media{}, 0, err
 	}

@@ -59,13 +59,13 @@ func (c *Call) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	)
 	if offerless {
 		c.mu.Lock()
-		body = c.sdpLocked(sdpOut{dir: c.localWant().and(c.remoteWant), audio: ourFormats})
+		body = c.sdpLocked(c.withCrypto(sdpOut{dir: c.localWant().and(c.remoteWant), audio: ourFormats}, max(c.media.cryptoTag, 1), c.media.savp))
 		c.mu.Unlock()
 	} else {
 		sess, err := parseSDP(req.Body())
 		var at int
 		if err == nil {
-			next, at, err = sess.negotiate(true)
+			next, at, err = sess.negotiate(true, c.srtpWant())
 		}
 		if err != nil {
 			release()
@@ -79,7 +79,8 @@ func (c *Call) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		if !next.Remote.IsValid() {
 			next.Remote = c.media.Remote
 		}
-		body = c.sdpLocked(sdpOut{dir: next.Direction, audio: next.formats(), offer: sess, audioAt: at})
+		next = c.withKey(next)
+		body = c.sdpLocked(c.withCrypto(sdpOut{dir: next.Direction, audio: next.formats(), offer: sess, audioAt: at}, next.cryptoTag, next.savp))
 		c.mu.Unlock()
 	}
 	if contact := req.Contact(); contact != nil {
@@ -195,14 +196,14 @@ func (c *Call) answered(body []byte) (Media, error) {
 	if err != nil {
 		return Media{}, err
 	}
-	m, _, err := sess.negotiate(true)
+	m, _, err := sess.negotiate(true, c.srtpWant())
 	if err != nil {
 		return Media{}, err
 	}
 	if !m.Remote.IsValid() {
 		m.Remote = c.Media().Remote
 	}
-	return m, nil
+	return c.withKey(m), nil
 }
 
 // Hold puts the call on hold (on) with a re-INVITE offering a=sendonly
@@ -296,7 +297,7 @@ func (c *Call) reack(seq uint32) bool {
 func (c *Call) reinvite(ctx context.Context) (*sipmsg.Response, error) {
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
-		body := c.sdpLocked(sdpOut{dir: c.localWant().and(c.remoteWant), audio: c.media.formats()})
+		body := c.sdpLocked(c.withCrypto(sdpOut{dir: c.localWant().and(c.remoteWant), audio: c.media.formats()}, max(c.media.cryptoTag, 1), c.media.savp))
 		c.mu.Unlock()
 		req := sipmsg.NewRequest(sipmsg.INVITE, c.remoteTarget())
 		req.AppendHeader(c.contact.Clone())

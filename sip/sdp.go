@@ -32,7 +32,22 @@ type Media struct {
 	// RecvOnly or Inactive while the far end holds us, SendOnly while we
 	// hold it.
 	Direction Direction
+	// SRTP holds the keys of an encrypted call; its zero value means plain
+	// RTP.
+	SRTP SRTPKeys
+
+	cryptoTag int  // the tag of the far end's a=crypto that the keys answer
+	savp      bool // the stream is RTP/SAVP
 }
+
+// srtpWant is what an offer/answer exchange takes of SRTP.
+type srtpWant uint8
+
+const (
+	srtpNone     srtpWant = iota // plain RTP/AVP only; keys are passed over
+	srtpOptional                 // RTP/AVP or RTP/SAVP; the call is encrypted if keys came
+	srtpMust                     // keys must come, or the exchange fails
+)
 
 // A Direction says which ways a media stream flows, seen from our side
 // (RFC 3264 section 5.1, RFC 4566 section 6). The zero value is SendRecv.
@@ -125,8 +140,12 @@ func (m Media) formats() []sdpFormat {
 // offerSDP returns our first offer (RFC 3264 section 5): one audio stream
 // on local offering G.722, PCMU, PCMA and telephone-event, 20 ms packets,
 // sendrecv.
-func offerSDP(local netip.AddrPort, sessionID uint64) []byte {
-	return writeSDP(sdpOut{local: local, id: sessionID, version: sessionID, dir: SendRecv, audio: ourFormats})
+func offerSDP(local netip.AddrPort, sessionID uint64, crypto *ourCrypto) []byte {
+	o := sdpOut{local: local, id: sessionID, version: sessionID, dir: SendRecv, audio: ourFormats}
+	if crypto != nil {
+		o.crypto, o.cryptoTag, o.savp = &crypto.key, 1, crypto.savp
+	}
+	return writeSDP(o)
 }
 
 // sdpOut is a session description of ours: one audio stream and, in an
@@ -140,6 +159,11 @@ type sdpOut struct {
 	// that the audio answers; offer is nil in an offer of ours.
 	offer   *sdpSession
 	audioAt int
+	// crypto, when not nil, is our SRTP key, sent as a=crypto with
+	// cryptoTag; savp makes the stream RTP/SAVP.
+	crypto    *[SRTPKeyLen]byte
+	cryptoTag int
+	savp      bool
 }
 
 // writeSDP renders a session description.
@@ -160,7 +184,11 @@ func writeSDP(o sdpOut) []byte {
 	line("c=IN %s %s", ipVer, ip)
 	line("t=0 0")
 	audio := func() {
-		b.WriteString("m=audio " + strconv.Itoa(int(o.local.Port())) + " RTP/AVP")
+		proto := " RTP/AVP"
+		if o.savp {
+			proto = " RTP/SAVP"
+		}
+		b.WriteString("m=audio " + strconv.Itoa(int(o.local.Port())) + proto)
 		for _, f := range o.audio {
 			b.WriteString(" " + strconv.Itoa(int(f.pt)))
 		}
@@ -172,6 +200,9 @@ func writeSDP(o sdpOut) []byte {
 			if f.name == "telephone-event" {
 				line("a=fmtp:%d 0-16", f.pt)
 			}
+		}
+		if o.crypto != nil {
+			line("a=%s", cryptoLine(o.cryptoTag, *o.crypto))
 		}
 		line("a=ptime:20")
 		line("a=%s", o.dir)
@@ -211,18 +242,19 @@ type sdpStream struct {
 	hasDir      bool             // whether it has one (else the session's applies)
 	rtpmap      map[uint8]string // payload type -> "name/rate[/channels]"
 	seenPT      map[uint8]bool   // payload types listed in the m= line
+	crypto      []sdpCrypto      // a=crypto attributes of our suite, in order
 }
 
 // parseAnswer reads an SDP answer (RFC 4566) to our first offer and
 // returns the negotiated media. It is strict about the grammar of what it
 // reads and returns an error, never a partial result, for anything it
 // cannot use.
-func parseAnswer(body []byte) (Media, error) {
+func parseAnswer(body []byte, srtp srtpWant) (Media, error) {
 	sess, err := parseSDP(body)
 	if err != nil {
 		return Media{}, err
 	}
-	m, _, err := sess.negotiate(false)
+	m, _, err := sess.negotiate(false, srtp)
 	return m, err
 }
 
@@ -328,10 +360,17 @@ func parseSDP(body []byte) (*sdpSession, error) {
 // offer or answer, it is taken as such, Remote left invalid (the earlier
 // one stays) and sending off; without, as in a first offer or answer,
 // which must say where to send, it is refused like the rest.
-func (sess *sdpSession) negotiate(hold bool) (Media, int, error) {
+//
+// srtp says what it takes of SRTP: with srtpNone only RTP/AVP streams, and
+// their keys are passed over; otherwise RTP/SAVP streams too, and the first
+// a=crypto of our suite gives the far end's key (Media.SRTP.Remote; the
+// caller fills in Local). An RTP/SAVP stream without a usable key is
+// refused, and so, with srtpMust, is a stream without one.
+func (sess *sdpSession) negotiate(hold bool, srtp srtpWant) (Media, int, error) {
 	at := -1
 	for i, s := range sess.streams {
-		if s.media == "audio" && s.port != 0 && strings.EqualFold(s.proto, "RTP/AVP") {
+		savp := strings.EqualFold(s.proto, "RTP/SAVP")
+		if s.media == "audio" && s.port != 0 && (strings.EqualFold(s.proto, "RTP/AVP") || savp && srtp != srtpNone) {
 			at = i
 			break
 		}
@@ -372,6 +411,17 @@ func (sess *sdpSession) negotiate(hold bool) (Media, int, error) {
 	}
 	if m.Codec == "" {
 		return Media{}, 0, fmt.Errorf("no common codec: payload types %v listed", st.formats)
+	}
+	if srtp != srtpNone {
+		m.savp = strings.EqualFold(st.proto, "RTP/SAVP")
+		switch {
+		case len(st.crypto) > 0:
+			m.SRTP.Remote, m.cryptoTag = st.crypto[0].key, st.crypto[0].tag
+		case m.savp:
+			return Media{}, 0, fmt.Errorf("RTP/SAVP stream without a key of %s", srtpSuite)
+		case srtp == srtpMust:
+			return Media{}, 0, errors.New("no SRTP key: the far end does not encrypt the call")
+		}
 	}
 	return m, at, nil
 }
@@ -469,6 +519,16 @@ func (s *sdpStream) attribute(value string) error {
 		s.dir, s.hasDir = d, true
 		return nil
 	}
+	if v, ok := strings.CutPrefix(value, "crypto:"); ok {
+		c, usable, err := parseCrypto(v)
+		if err != nil {
+			return err
+		}
+		if usable {
+			s.crypto = append(s.crypto, c)
+		}
+		return nil
+	}
 	rest, ok := strings.CutPrefix(value, "rtpmap:")
 	if !ok {
 		return nil
@@ -507,7 +567,7 @@ func parseMediaLine(value string) (*sdpStream, error) {
 		}
 	}
 	st := &sdpStream{media: f[0], port: uint16(port), proto: f[2], firstFormat: f[3], rtpmap: map[uint8]string{}, seenPT: map[uint8]bool{}}
-	if !strings.EqualFold(st.proto, "RTP/AVP") {
+	if !strings.EqualFold(st.proto, "RTP/AVP") && !strings.EqualFold(st.proto, "RTP/SAVP") {
 		return st, nil // formats of other protocols need not be payload types
 	}
 	for _, ft := range f[3:] {

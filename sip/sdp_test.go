@@ -12,7 +12,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 func TestOfferSDP(t *testing.T) {
-	got := offerSDP(netip.MustParseAddrPort("192.0.2.10:40000"), 1234)
+	got := offerSDP(netip.MustParseAddrPort("192.0.2.10:40000"), 1234, nil)
 	golden := filepath.Join("testdata", "offer.sdp")
 	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
@@ -27,7 +27,7 @@ func TestOfferSDP(t *testing.T) {
 		t.Errorf("offer:\n%s\nwant (%s):\n%s", got, golden, want)
 	}
 	// Our own offer is a valid answer to itself.
-	m, err := parseAnswer(got)
+	m, err := parseAnswer(got, srtpNone)
 	if err != nil {
 		t.Fatalf("parseAnswer(offer): %v", err)
 	}
@@ -61,18 +61,18 @@ func TestParseAnswer(t *testing.T) {
 		want    Media
 		wantErr string // substring of the error; "" for success
 	}{
-		{"sipp answer", sippAnswer, Media{"PCMU", 0, 101, netip.MustParseAddrPort("127.0.0.1:6000"), SendRecv}, ""},
-		{"crlf", crlf(sippAnswer), Media{"PCMU", 0, 101, netip.MustParseAddrPort("127.0.0.1:6000"), SendRecv}, ""},
+		{"sipp answer", sippAnswer, Media{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 101, Remote: netip.MustParseAddrPort("127.0.0.1:6000"), Direction: SendRecv}, ""},
+		{"crlf", crlf(sippAnswer), Media{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 101, Remote: netip.MustParseAddrPort("127.0.0.1:6000"), Direction: SendRecv}, ""},
 		{"answerer prefers PCMA", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 8 0\r\n",
-			Media{"PCMA", 8, 0, netip.MustParseAddrPort("10.0.0.2:7000"), SendRecv}, ""},
+			Media{Codec: "PCMA", PayloadType: 8, DTMFPayloadType: 0, Remote: netip.MustParseAddrPort("10.0.0.2:7000"), Direction: SendRecv}, ""},
 		{"dynamic telephone-event, media-level c=", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0 96\r\nc=IN IP4 10.0.0.3\r\na=rtpmap:96 telephone-event/8000\r\n",
-			Media{"PCMU", 0, 96, netip.MustParseAddrPort("10.0.0.3:7000"), SendRecv}, ""},
+			Media{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 96, Remote: netip.MustParseAddrPort("10.0.0.3:7000"), Direction: SendRecv}, ""},
 		{"no telephone-event", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0\r\n",
-			Media{"PCMU", 0, 0, netip.MustParseAddrPort("10.0.0.2:7000"), SendRecv}, ""},
+			Media{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 0, Remote: netip.MustParseAddrPort("10.0.0.2:7000"), Direction: SendRecv}, ""},
 		{"rejected video first", head + "c=IN IP4 10.0.0.2\r\nm=video 0 RTP/AVP 31\r\nm=audio 7000 RTP/AVP 8\r\n",
-			Media{"PCMA", 8, 0, netip.MustParseAddrPort("10.0.0.2:7000"), SendRecv}, ""},
+			Media{Codec: "PCMA", PayloadType: 8, DTMFPayloadType: 0, Remote: netip.MustParseAddrPort("10.0.0.2:7000"), Direction: SendRecv}, ""},
 		{"telephone-event at 16 kHz ignored", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0 97\r\na=rtpmap:97 telephone-event/16000\r\n",
-			Media{"PCMU", 0, 0, netip.MustParseAddrPort("10.0.0.2:7000"), SendRecv}, ""},
+			Media{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 0, Remote: netip.MustParseAddrPort("10.0.0.2:7000"), Direction: SendRecv}, ""},
 		{"peertest bad sdp", "this is not a session description\n\n", Media{}, "line 1"},
 		{"empty", "", Media{}, "empty"},
 		{"no v=", "o=- 1 2 IN IP4 10.0.0.1\r\n", Media{}, "want v=0"},
@@ -94,7 +94,7 @@ func TestParseAnswer(t *testing.T) {
 		{"IPv4-mapped broadcast", head + "c=IN IP6 ::ffff:255.255.255.255\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "is the broadcast address"},
 		{"IPv6 unspecified", head + "c=IN IP6 ::\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "unspecified address, not a unicast"},
 		{"host next to a broadcast address", head + "c=IN IP4 127.255.255.254\r\nm=audio 7000 RTP/AVP 0\r\n",
-			Media{"PCMU", 0, 0, netip.MustParseAddrPort("127.255.255.254:7000"), SendRecv}, ""},
+			Media{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 0, Remote: netip.MustParseAddrPort("127.255.255.254:7000"), Direction: SendRecv}, ""},
 		{"IP4 with IPv6 address", head + "c=IN IP4 ::1\r\nm=audio 7000 RTP/AVP 0\r\n", Media{}, "not an IP4 address"},
 		{"port too big", head + "c=IN IP4 10.0.0.2\r\nm=audio 70000 RTP/AVP 0\r\n", Media{}, "not a port"},
 		{"format not a payload type", head + "c=IN IP4 10.0.0.2\r\nm=audio 7000 RTP/AVP 0 pcmu\r\n", Media{}, "not an RTP payload type"},
@@ -109,7 +109,7 @@ func TestParseAnswer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseAnswer([]byte(tt.sdp))
+			got, err := parseAnswer([]byte(tt.sdp), srtpNone)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("parseAnswer = %+v, %v; want an error containing %q", got, err, tt.wantErr)
@@ -128,10 +128,10 @@ func TestParseAnswer(t *testing.T) {
 func FuzzParseAnswer(f *testing.F) {
 	f.Add([]byte(sippAnswer))
 	f.Add([]byte(crlf(sippAnswer)))
-	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1))
+	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, nil))
 	f.Add([]byte("this is not a session description\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseAnswer(b)
+		m, err := parseAnswer(b, srtpNone)
 		if err != nil {
 			if m != (Media{}) {
 				t.Errorf("parseAnswer returned %+v with error %v", m, err)

@@ -71,6 +71,10 @@ type Account struct {
 	// against the system's CAs, or those in CAFile.
 	Transport string `json:"transport"`
 	CAFile    string `json:"ca_file"`
+	// SRTP is whether the account's calls are encrypted: "off" (also ""), "offered" (if the
+	// far end answers with keys) or "required" (or the call fails). The keys travel in the
+	// SDP, so only TLS keeps them secret.
+	SRTP string `json:"srtp"`
 }
 
 // LogValue implements slog.LogValuer; it leaves the password out.
@@ -213,6 +217,11 @@ func (s Settings) Validate() error {
 		case "", "udp", "tcp", "tls":
 		default:
 			return fieldErr(f+"transport", "%q is not udp, tcp or tls", a.Transport)
+		}
+		switch a.SRTP {
+		case "", "off", "offered", "required":
+		default:
+			return fieldErr(f+"srtp", "%q is not off, offered or required", a.SRTP)
 		}
 		if a.CAFile != "" && (a.Transport != "tls" || !strings.HasPrefix(a.CAFile, "/") || hasControl(a.CAFile)) {
 			return fieldErr(f+"ca_file", "a CA file is for tls, and needs an absolute path")

@@ -124,6 +124,18 @@ func transportSelection(formID, value string) inputView {
 	return in
 }
 
+// srtpSelection makes the select of an account's SRTP mode.
+func srtpSelection(formID, value string) inputView {
+	in := input(formID, "srtp", "Encrypted media (SRTP)", value)
+	in.Type = "select"
+	in.Options = []optionView{{Value: "", Label: "off"}, {Value: "offered", Label: "offered"}, {Value: "required", Label: "required"}}
+	if value == "off" {
+		value = ""
+	}
+	in.selectValue(value)
+	return in
+}
+
 // checkbox makes the checkbox name of the form formID; it posts "on" when ticked.
 func checkbox(formID, name, label string, checked bool) inputView {
 	in := input(formID, name, label, "on")

@@ -63,6 +63,7 @@ type Account struct {
 	ExpiresSeconds int    `json:"expires_seconds"` // 0 = the appliance's default
 	Transport      string `json:"transport"`       // "udp" (""), "tcp" or "tls"
 	CAFile         string `json:"ca_file"`         // tls: the CAs to trust, "" = the system's
+	SRTP           string `json:"srtp"`            // "off" (""), "offered" or "required"
 }
 
 // LogValue implements slog.LogValuer; it leaves the password out.
@@ -409,9 +410,11 @@ func accountForm(id string, a Account) formView {
 			input(id, "expires_seconds", "Registration lifetime (seconds)", ""),
 			transportSelection(id, a.Transport),
 			input(id, "ca_file", "CA file (TLS)", a.CAFile),
+			srtpSelection(id, a.SRTP),
 		},
 	}
 	form.Inputs[7].Hint = "Absolute path of the PEM file of the CAs to trust; empty = the system's."
+	form.Inputs[8].Hint = "Offered: encrypted when the far end answers with keys. Required: encrypted, or the call fails. The keys travel in the signalling: only TLS keeps them secret. Bridges relay plain RTP only."
 	form.Inputs[0].Required = true
 	form.Inputs[1].Hint = "Empty = the user."
 	if a.ID != "" {
@@ -590,6 +593,7 @@ func (a *Account) fill(v url.Values, prefix string) error {
 	a.Domain = formText(v, "domain")
 	a.Proxy = formText(v, "proxy")
 	a.Transport = formText(v, "transport")
+	a.SRTP = formText(v, "srtp")
 	a.CAFile = formText(v, "ca_file")
 	a.ExpiresSeconds = 0
 	if e := formText(v, "expires_seconds"); e != "" {

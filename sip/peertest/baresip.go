@@ -33,6 +33,11 @@ type BaresipConfig struct {
 	User        string  // the user of its address, sip:<User>@127.0.0.1; "" means "caller"
 	DisplayName string  // the display name of its From header; "" for none
 	Source      []int16 // the audio it sends in a call, 8 kHz mono, once (it does not loop)
+	// Answer has it answer the calls it gets at once.
+	Answer bool
+	// MediaEnc is its media encryption (baresip's mediaenc): "" for none, "srtp" (offered),
+	// "srtp-mand" (RTP/SAVP, required).
+	MediaEnc string
 }
 
 // A BaresipEvent is an event baresip reports on its control socket, e.g. type
@@ -112,6 +117,7 @@ func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig)
 		"audio_channels 1",
 		"module_path /usr/lib/baresip/modules",
 		"module g711.so",
+		"module srtp.so",
 		"module aufile.so",
 		"module sndfile.so",
 		"module ctrl_tcp.so",
@@ -126,7 +132,14 @@ func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig)
 		user = "caller"
 	}
 	uri := fmt.Sprintf("sip:%s@127.0.0.1", user)
-	account := "<" + uri + ">;regint=0;audio_codecs=PCMU,PCMA\n"
+	account := "<" + uri + ">;regint=0;audio_codecs=PCMU,PCMA"
+	if cfg.Answer {
+		account += ";answermode=auto"
+	}
+	if cfg.MediaEnc != "" {
+		account += ";mediaenc=" + cfg.MediaEnc
+	}
+	account += "\n"
 	if cfg.DisplayName != "" {
 		account = strconv.Quote(cfg.DisplayName) + " " + account
 	}
