@@ -28,6 +28,10 @@ const DefaultConference = "main"
 // ErrNoSettings is returned by Settings when nothing has been saved yet.
 var ErrNoSettings = errors.New("no settings saved")
 
+// ErrInUse is returned (wrapped) by Open when another process has the settings file open:
+// a running appliance.
+var ErrInUse = errors.New("the settings file is in use by another process (is partyline running?)")
+
 // A Store is an open settings file. It is safe for concurrent use.
 type Store struct {
 	db *bolt.DB
@@ -38,6 +42,9 @@ type Store struct {
 // by a newer version of the firmware is refused.
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) { // the file lock stayed taken
+		return nil, fmt.Errorf("open settings %s: %w", path, ErrInUse)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open settings %s: %w", path, err)
 	}
