@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -52,8 +52,9 @@ const (
 	// MaxPasswordChecks is how many password hashes (logins, the first
 	// password, password changes) run at once; more wait for a turn.
 	MaxPasswordChecks = 2
-	// maxPasswordWaiters is how many more may wait for a turn; past them,
-	// and after passwordWait, the answer is 503 with Retry-After.
+	// maxPasswordWaiters is how many more may wait for a turn in each of
+	// hashGate's queues; past them, and after passwordWait, the answer is
+	// 503 with Retry-After.
 	maxPasswordWaiters = 16
 	passwordWait       = 5 * time.Second
 )
@@ -140,10 +141,11 @@ type limiter struct {
 }
 
 // attempt counts a check from p as failed until succeeded or undo says
-// otherwise, so that guesses sent in parallel count too. If p has failed
-// MaxLoginFailures times within LoginWindow, it counts nothing and returns
-// false with how long p must wait.
-func (l *limiter) attempt(p netip.Prefix) (wait time.Duration, ok bool) {
+// otherwise, so that guesses sent in parallel count too; clean says that p
+// had no failures before. If p has failed MaxLoginFailures times within
+// LoginWindow, it counts nothing and returns false with how long p must
+// wait.
+func (l *limiter) attempt(p netip.Prefix) (wait time.Duration, clean, ok bool) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -152,13 +154,13 @@ func (l *limiter) attempt(p netip.Prefix) (wait time.Duration, ok bool) {
 	}
 	recent := l.recent(p, now)
 	if len(recent) >= MaxLoginFailures {
-		return recent[0].Add(LoginWindow).Sub(now), false
+		return recent[0].Add(LoginWindow).Sub(now), false, false
 	}
 	if len(recent) == 0 && len(l.fails) >= maxLoginPrefixes {
 		l.evict(now)
 	}
 	l.fails[p] = append(recent, now)
-	return 0, true
+	return 0, len(recent) == 0, true
 }
 
 // evict makes room for one more prefix: it drops the expired ones, or else
@@ -227,43 +229,69 @@ func clientPrefix(a netip.Addr) netip.Prefix {
 	return p
 }
 
-// hashGate bounds how many password hashes run at once.
+// hashGate bounds how many password hashes run at once. Callers wait for a
+// turn in two queues, each first come first served: checks from networks
+// that have not failed lately go first, so that guesses queued from
+// failing networks cannot hold up the owner.
 type hashGate struct {
-	slots   chan struct{} // a token per hash running
-	waiting atomic.Int32  // callers waiting for a slot
-}
-
-func newHashGate() *hashGate {
-	return &hashGate{slots: make(chan struct{}, MaxPasswordChecks)}
+	mu      sync.Mutex // guards following
+	running int
+	queues  [2][]chan struct{} // [0] from networks without recent failures, [1] the rest; closed = your turn
 }
 
 // enter waits for a turn, for at most passwordWait and while ctx lasts, and
-// reports whether it got one. With maxPasswordWaiters waiting already, it
-// does not wait. A caller that got a turn calls leave.
-func (g *hashGate) enter(ctx context.Context) bool {
-	select {
-	case g.slots <- struct{}{}:
-		return true
-	default:
+// reports whether it got one; clean says the client's network has no
+// recent failures. With maxPasswordWaiters waiting in its queue already,
+// it does not wait. A caller that got a turn calls leave.
+func (g *hashGate) enter(ctx context.Context, clean bool) bool {
+	q := 1
+	if clean {
+		q = 0
 	}
-	if g.waiting.Add(1) > maxPasswordWaiters {
-		g.waiting.Add(-1)
+	g.mu.Lock()
+	if g.running < MaxPasswordChecks && len(g.queues[0]) == 0 && len(g.queues[1]) == 0 {
+		g.running++
+		g.mu.Unlock()
+		return true
+	}
+	if len(g.queues[q]) >= maxPasswordWaiters {
+		g.mu.Unlock()
 		return false
 	}
-	defer g.waiting.Add(-1)
+	turn := make(chan struct{})
+	g.queues[q] = append(g.queues[q], turn)
+	g.mu.Unlock()
+
 	t := time.NewTimer(passwordWait)
 	defer t.Stop()
 	select {
-	case g.slots <- struct{}{}:
+	case <-turn:
 		return true
 	case <-t.C:
-		return false
 	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i := slices.Index(g.queues[q], turn); i >= 0 {
+		g.queues[q] = slices.Delete(g.queues[q], i, i+1)
 		return false
 	}
+	return true // the turn came as the wait ended
 }
 
-func (g *hashGate) leave() { <-g.slots }
+// leave hands the turn to the first waiter, if any.
+func (g *hashGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for q := range g.queues {
+		if len(g.queues[q]) > 0 {
+			close(g.queues[q][0])
+			g.queues[q] = g.queues[q][1:]
+			return
+		}
+	}
+	g.running--
+}
 
 // checkGate is how a password check starts: it reads the form (see
 // readForm), counts the attempt against the client's prefix (see limiter)
@@ -274,7 +302,7 @@ func (g *hashGate) leave() { <-g.slots }
 func (s *server) checkGate(w http.ResponseWriter, r *http.Request, what string, refuse func(code int, fe *FieldError)) (prefix netip.Prefix, done func(), ok bool) {
 	client := clientAddr(r)
 	prefix = clientPrefix(client)
-	wait, ok := s.logins.attempt(prefix)
+	wait, clean, ok := s.logins.attempt(prefix)
 	if !ok {
 		secs := int(math.Ceil(wait.Seconds()))
 		s.log.Warn(what+" refused", "client", client, "reason", "too many failures", "retry_after_s", secs)
@@ -283,7 +311,7 @@ func (s *server) checkGate(w http.ResponseWriter, r *http.Request, what string, 
 			Msg: fmt.Sprintf("Too many failed attempts from your network. Try again in %d seconds.", secs)})
 		return prefix, nil, false
 	}
-	if !s.hashes.enter(r.Context()) {
+	if !s.hashes.enter(r.Context(), clean) {
 		s.logins.undo(prefix)
 		s.log.Warn(what+" refused", "client", client, "reason", "too many password checks at once")
 		w.Header().Set("Retry-After", "1")

@@ -250,7 +250,7 @@ type server struct {
 	log      *slog.Logger
 	sessions sessions
 	logins   limiter
-	hashes   *hashGate
+	hashes   hashGate
 	hosts    hostCheck
 	// passwordSet caches a true Backend.AdminPasswordSet, which stays true.
 	passwordSet atomic.Bool
@@ -259,7 +259,7 @@ type server struct {
 // Handler returns the admin page's HTTP handler; the package documentation
 // says who may reach what.
 func Handler(b Backend, log *slog.Logger) http.Handler {
-	s := &server{backend: b, log: log, hashes: newHashGate(), hosts: hostCheck{settings: b.Settings}}
+	s := &server{backend: b, log: log, hosts: hostCheck{settings: b.Settings}}
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", noListing(http.FileServerFS(content)))
 	mux.HandleFunc("GET /setup", s.setupPage)
