@@ -319,7 +319,7 @@ func TestHugeLoginBody(t *testing.T) {
 	const bound = 32 << 20 // what may be read before the refusal, socket buffers included
 
 	for _, tt := range []struct {
-		name   string
+		name string
 		// body returns the body to send, its type, and a func that waits until
 		// nothing reads r any more.
 		body   func(r *countingReader) (io.ReadCloser, string, func())
