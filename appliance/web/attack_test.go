@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -19,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -30,8 +32,15 @@ import (
 // returns its base URL.
 func serve(t *testing.T, h http.Handler) string {
 	t.Helper()
+	return serveWith(t, h, func(*http.Server) {})
+}
+
+// serveWith is serve with the server changed by change first.
+func serveWith(t *testing.T, h http.Handler, change func(*http.Server)) string {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(h)
 	ts.Config = NewServer(t.Context(), h, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	change(ts.Config)
 	ts.Listener = LimitConnections(ts.Listener, MaxConnsPerClient)
 	ts.Start()
 	t.Cleanup(ts.Close)
@@ -516,4 +525,74 @@ func TestStaticNoListing(t *testing.T) {
 	if code, body := get(t, c, base, "/static/app.js", ""); code != http.StatusOK || len(body) == 0 {
 		t.Errorf("GET /static/app.js: got %d, want 200", code)
 	}
+}
+
+// TestEventStreamOutlivesWriteTimeout: the dashboard's event stream keeps going past the
+// server's WriteTimeout, which ends every other answer. The timeout is shortened here so
+// that the test need not wait a minute.
+func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, f)
+	const timeout = 300 * time.Millisecond
+	base := serveWith(t, c.h, func(s *http.Server) { s.WriteTimeout = timeout })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(c.cookie)
+	res, err := from("127.0.0.1").Do(req)
+	if err != nil {
+		t.Fatalf("GET /events: %v", err)
+	}
+	defer res.Body.Close()
+	stream := sseReader{bufio.NewScanner(res.Body)}
+	var st Status
+	stream.next(t, "", &st)
+	time.Sleep(3 * timeout)
+	f.setState(0, "dialing", "")
+	stream.next(t, "", &st)
+	if st.Handsets[0].State != "dialing" {
+		t.Errorf("event after the write timeout: state %q, want dialing", st.Handsets[0].State)
+	}
+
+	// Other answers are still bounded by it: a page is written before the timeout.
+	if code, _ := get(t, from("127.0.0.1"), base, "/login", ""); code != http.StatusOK {
+		t.Errorf("GET /login: got %d, want 200", code)
+	}
+}
+
+// TestLimiterTableBounded: the table of failures never holds more than
+// maxLoginPrefixes networks and makes room by forgetting the one whose last failure is
+// oldest; IPv6 clients count by /64.
+func TestLimiterTableBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var l limiter
+		p := func(i int) netip.Prefix {
+			return clientPrefix(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}))
+		}
+		for i := range maxLoginPrefixes + 10 {
+			if _, clean, ok := l.attempt(p(i)); !ok || !clean {
+				t.Fatalf("first failure of network %d: ok %v, clean %v; want both", i, ok, clean)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if n := len(l.fails); n != maxLoginPrefixes {
+			t.Errorf("table holds %d networks, want %d", n, maxLoginPrefixes)
+		}
+		if _, ok := l.fails[p(0)]; ok {
+			t.Error("the oldest network was kept")
+		}
+		if _, ok := l.fails[p(maxLoginPrefixes+9)]; !ok {
+			t.Error("the newest network was forgotten")
+		}
+
+		a := netip.MustParseAddr("2001:db8:1:2:aaaa::1")
+		b := netip.MustParseAddr("2001:db8:1:2:bbbb::2")
+		other := netip.MustParseAddr("2001:db8:1:3::1")
+		if clientPrefix(a) != clientPrefix(b) || clientPrefix(a) == clientPrefix(other) || clientPrefix(a).Bits() != 64 {
+			t.Errorf("IPv6 prefixes: %v %v %v, want the first two the same /64", clientPrefix(a), clientPrefix(b), clientPrefix(other))
+		}
+	})
 }
