@@ -81,7 +81,7 @@ func TestChangePassword(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name, current, password, confirm, field, msg string
-		code                                        int
+		code                                         int
 	}{
 		{"wrong current", "not it", next, next, "password-current", "Wrong password.", http.StatusForbidden},
 		{"too short", adminPassword, "short", "short", "password-password", "at least 10 needed", http.StatusBadRequest},
