@@ -10,17 +10,26 @@
 // the recordings page: play, download and delete the recordings, and start
 // and stop recording each conference.
 //
-// Access: until an admin password is set, every page sends the browser to
-// /setup to choose one. After that every page but /login needs a session:
-// POST /login with the form field "password" answers with a session cookie
-// (HttpOnly, SameSite=Strict, and Secure over HTTPS) that lasts
-// SessionLifetime or until POST /logout. Sessions live in memory, so a
-// restart logs everyone out. Failed logins are limited per client address
-// (MaxLoginFailures per LoginWindow, then 429 Too Many Requests with
-// Retry-After). Requests from other sites that change anything are refused
+// Access: the page answers only requests whose Host names the appliance (an
+// address of the machine, localhost, its host name, or a name in the settings'
+// AdminPage.Hosts) and refuses the rest with 421, which keeps other sites out
+// through DNS rebinding. Until an admin password is set, every page sends the
+// browser to /setup to choose one, which needs the one-time setup code the
+// appliance made at start; the browser that sets it is logged in. After that
+// every page but /login needs a session: POST /login with the form field
+// "password" answers with a session cookie (HttpOnly, SameSite=Strict, and
+// Secure over HTTPS) that lasts SessionLifetime or until POST /logout. Sessions
+// live in memory, so a restart logs everyone out. The settings page changes the
+// password, given the current one, and ends the other sessions. Failed password
+// checks (logins, setup codes, current passwords) are limited per client
+// network, /24 or /64 (MaxLoginFailures per LoginWindow, then 429 Too Many
+// Requests with Retry-After), and at most MaxPasswordChecks hashes run at once
+// (then 503). Request bodies are bounded, and the password forms take only
+// urlencoded bodies. Requests from other sites that change anything are refused
 // with 403 (http.CrossOriginProtection). /metrics answers as the metrics
 // settings say: loopback clients without a session and others only with one
-// (the default), any client with the bearer token, or nobody.
+// (the default), any client with the bearer token, or nobody. NewServer and
+// LimitConnections bound how long and how many connections a client may hold.
 //
 // Scripts: GET /api/status, GET /api/history and GET /api/recordings answer
 // JSON; GET /events
