@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // DefaultListenAddr is the SIP listen address EnsureDefaults writes.
@@ -42,7 +43,7 @@ type Store struct {
 // by a newer version of the firmware is refused.
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) { // the file lock stayed taken
+	if errors.Is(err, berrors.ErrTimeout) { // the file lock stayed taken
 		return nil, fmt.Errorf("open settings %s: %w", path, ErrInUse)
 	}
 	if err != nil {
