@@ -528,13 +528,13 @@ func TestStaticNoListing(t *testing.T) {
 }
 
 // TestEventStreamOutlivesWriteTimeout: the dashboard's event stream keeps going past the
-// server's WriteTimeout, which ends every other answer. The timeout is shortened here so
-// that the test need not wait a minute.
+// server's WriteTimeout and ReadTimeout, which end every other exchange. The timeouts are
+// shortened here so that the test need not wait a minute.
 func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
 	f := newFake(t)
 	c := loggedIn(t, f)
 	const timeout = 300 * time.Millisecond
-	base := serveWith(t, c.h, func(s *http.Server) { s.WriteTimeout = timeout })
+	base := serveWith(t, c.h, func(s *http.Server) { s.WriteTimeout, s.ReadTimeout = timeout, timeout })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/events", nil)

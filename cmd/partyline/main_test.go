@@ -88,6 +88,9 @@ func TestBinaryServesAdminPageAndStopsOnInterrupt(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "setup-code")); !os.IsNotExist(err) {
 		t.Errorf("the used setup code file is still there: %v", err)
 	}
+	if out, err := exec.Command(bin, "setup-code", "-data", data).CombinedOutput(); err == nil || !strings.Contains(string(out), "password is set already") {
+		t.Errorf("setup-code with a password set: %v, %s; want a failure that says why", err, out)
+	}
 
 	// While partyline runs, reset-password refuses and says why.
 	if out, err := exec.Command(bin, "reset-password", "-data", data).CombinedOutput(); err == nil || !strings.Contains(string(out), "stop it first") {
