@@ -39,9 +39,7 @@ func (s *server) saveAdminHosts(w http.ResponseWriter, r *http.Request) {
 			hosts = append(hosts, strings.TrimSuffix(h, "."))
 		}
 		own := requestHost(r)
-		inUse := slices.Contains(set.AdminPage.Hosts, own) &&
-			!(hostCheck{settings: func() (Settings, error) { return Settings{}, nil }}).allowed(r, own)
-		if inUse && !slices.Contains(hosts, own) {
+		if !ownName(r, own) && slices.Contains(set.AdminPage.Hosts, own) && !slices.Contains(hosts, own) {
 			return "admin_page.", &FieldError{Field: "admin_page.hosts",
 				Msg: fmt.Sprintf("This browser reaches the page as %s: keep it in the list, or open the page by another name first.", own)}
 		}

@@ -59,10 +59,19 @@ func quoteHost(host string) string {
 	return `"` + strings.ToValidUTF8(host, "?") + `"`
 }
 
-// allowed reports whether host is localhost, an address of the appliance, its host name
-// (or host name.local), or a name the settings allow. The cheap answers come first; the
-// settings are read only for a name none of them allows.
+// allowed reports whether host is one of the appliance's own names (see ownName) or a
+// name the settings allow. The settings are read only for a name that is not its own.
 func (hc hostCheck) allowed(r *http.Request, host string) bool {
+	if ownName(r, host) {
+		return true
+	}
+	set, err := hc.settings()
+	return err == nil && host != "" && slices.Contains(set.AdminPage.Hosts, host)
+}
+
+// ownName reports whether host, as requestHost returns it, is localhost, an address of
+// the appliance, or its host name (or host name.local).
+func ownName(r *http.Request, host string) bool {
 	if host == "" {
 		return false
 	}
@@ -72,15 +81,13 @@ func (hc hostCheck) allowed(r *http.Request, host string) bool {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return isOwnAddr(r, ip.WithZone("").Unmap())
 	}
-	if name, err := os.Hostname(); err == nil && name != "" {
-		name = strings.ToLower(name)
-		short, _, _ := strings.Cut(name, ".")
-		if host == name || host == short || host == short+".local" || host == name+".local" {
-			return true
-		}
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		return false
 	}
-	set, err := hc.settings()
-	return err == nil && slices.Contains(set.AdminPage.Hosts, host)
+	name = strings.ToLower(name)
+	short, _, _ := strings.Cut(name, ".")
+	return host == name || host == short || host == short+".local" || host == name+".local"
 }
 
 // isOwnAddr reports whether ip is a loopback address, the address the request came in
