@@ -293,19 +293,20 @@ func (g *hashGate) leave() {
 	g.running--
 }
 
-// checkGate is how a password check starts: it reads the form (see
-// readForm), counts the attempt against the client's prefix (see limiter)
-// and waits for a turn to hash (see hashGate). When it returns ok, the
-// caller checks, calls done when it is through with the hash, and tells
-// the limiter how the check went; otherwise the answer has been sent,
-// through refuse for a limit.
+// checkGate is how a password check starts, once the form is read: it
+// counts the attempt against the client's network (see limiter) and waits
+// for a turn to hash (see hashGate). When it returns ok, the caller checks,
+// calls done when it is through with the hash, and tells the limiter how the
+// check went; otherwise it has answered through refuse. Refusals are logged
+// at debug level only, so that a storm of them cannot flood the log; the
+// failed checks before them are logged as warnings.
 func (s *server) checkGate(w http.ResponseWriter, r *http.Request, what string, refuse func(code int, fe *FieldError)) (prefix netip.Prefix, done func(), ok bool) {
 	client := clientAddr(r)
 	prefix = clientPrefix(client)
 	wait, clean, ok := s.logins.attempt(prefix)
 	if !ok {
 		secs := int(math.Ceil(wait.Seconds()))
-		s.log.Warn(what+" refused", "client", client, "reason", "too many failures", "retry_after_s", secs)
+		s.log.Debug(what+" refused", "client", client, "reason", "too many failures", "retry_after_s", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		refuse(http.StatusTooManyRequests, &FieldError{Field: "password",
 			Msg: fmt.Sprintf("Too many failed attempts from your network. Try again in %d seconds.", secs)})
@@ -313,7 +314,7 @@ func (s *server) checkGate(w http.ResponseWriter, r *http.Request, what string, 
 	}
 	if !s.hashes.enter(r.Context(), clean) {
 		s.logins.undo(prefix)
-		s.log.Warn(what+" refused", "client", client, "reason", "too many password checks at once")
+		s.log.Debug(what+" refused", "client", client, "reason", "too many password checks at once")
 		w.Header().Set("Retry-After", "1")
 		refuse(http.StatusServiceUnavailable, &FieldError{Field: "password",
 			Msg: "The appliance is busy checking other passwords. Try again in a moment."})
