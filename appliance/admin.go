@@ -104,14 +104,10 @@ func (a *Appliance) adminURL() string {
 func (a *Appliance) serveAdmin(ctx context.Context) error {
 	b := serviceBackend{backend{a}, a.services}
 	log := a.log.With("part", "web")
-	srv := &http.Server{
-		Handler:           web.Handler(b, log),
-		ReadHeaderTimeout: 5 * time.Second,
-		// Requests end with the appliance, so that live event streams do not hold up Shutdown.
-		BaseContext: func(net.Listener) context.Context { return ctx },
-		// Mostly TLS handshakes that browsers give up, until the user accepts the certificate.
-		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		TLSConfig: a.adminTLS,
+	srv := web.NewServer(ctx, web.Handler(b, log), log)
+	srv.TLSConfig = a.adminTLS
+	if err := announceSetupCode(a.store, a.adminURL(), log); err != nil {
+		return err
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -127,10 +123,11 @@ func (a *Appliance) serveAdmin(ctx context.Context) error {
 	})
 	defer stop()
 	var err error
+	l := web.LimitConnections(a.admin, web.MaxConnsPerClient)
 	if a.adminTLS != nil {
-		err = srv.ServeTLS(a.admin, "", "") // the certificate is in TLSConfig
+		err = srv.ServeTLS(l, "", "") // the certificate is in TLSConfig
 	} else {
-		err = srv.Serve(a.admin)
+		err = srv.Serve(l)
 	}
 	if !errors.Is(err, http.ErrServerClosed) {
 		return err

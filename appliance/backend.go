@@ -313,8 +313,13 @@ func needsRestart(old, next config.Settings) bool {
 func (b backend) AdminPasswordSet() (bool, error) { return b.a.store.AdminPasswordSet() }
 
 // InitAdminPassword implements web.Backend.
-func (b backend) InitAdminPassword(password string) error {
-	return toWebError(b.a.store.InitAdminPassword(password))
+func (b backend) InitAdminPassword(setupCode, password string) error {
+	return toWebError(b.a.store.InitAdminPassword(setupCode, password))
+}
+
+// SetAdminPassword implements web.Backend.
+func (b backend) SetAdminPassword(password string) error {
+	return toWebError(b.a.store.SetAdminPassword(password))
 }
 
 // CheckAdminPassword implements web.Backend.
@@ -327,6 +332,7 @@ func (b backend) CheckAdminPassword(password string) (bool, error) {
 // apart.
 func toWeb(c config.Settings) web.Settings {
 	w := web.Settings{SIP: web.SIPSettings(c.SIP), Recordings: web.Recordings(c.Recordings), Metrics: web.MetricsSettings(c.Metrics), Board: c.Board}
+	w.AdminPage = web.AdminPageSettings(c.AdminPage)
 	for _, a := range c.Accounts {
 		w.Accounts = append(w.Accounts, web.Account(a))
 	}
@@ -350,6 +356,7 @@ func toWeb(c config.Settings) web.Settings {
 
 func fromWeb(w web.Settings) config.Settings {
 	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics), Board: w.Board}
+	c.AdminPage = config.AdminPageSettings(w.AdminPage)
 	for _, a := range w.Accounts {
 		c.Accounts = append(c.Accounts, config.Account(a))
 	}
@@ -379,6 +386,8 @@ func toWebError(err error) error {
 		return &web.FieldError{Field: fe.Field, Msg: fe.Msg}
 	case errors.Is(err, config.ErrAdminPasswordSet):
 		return fmt.Errorf("%w", web.ErrPasswordSet)
+	case errors.Is(err, config.ErrWrongSetupCode):
+		return fmt.Errorf("%w", web.ErrWrongSetupCode)
 	}
 	return err
 }

@@ -47,7 +47,7 @@ func srtpCallToBaresip(t *testing.T, mode, baresipMode string) {
 	})
 	r := runAppliance(t, dir, sim.New(2))
 	r.board.Hook(0).Set(true)
-	r.waitFor("handset 1 in the call", time.Minute, handsetState(0, "in call"))
+	r.waitFor("handset 1 in the call", handsetState(0, "in call"))
 
 	// The handset hears baresip's tone.
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // failsafe
@@ -78,7 +78,7 @@ func srtpCallToBaresip(t *testing.T, mode, baresipMode string) {
 		}
 	}
 	r.board.Hook(0).Set(false)
-	r.waitFor("handset 1 idle", time.Minute, handsetState(0, "idle"))
+	r.waitFor("handset 1 idle", handsetState(0, "idle"))
 
 	ours, theirs := capture.rtp(t, b.Addr().Port())
 	if len(ours) < 50 || len(theirs) < 50 {

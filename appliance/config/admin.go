@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
@@ -57,17 +59,22 @@ func (s *Store) SetAdminPassword(plain string) error {
 	return nil
 }
 
-// InitAdminPassword sets the admin password on first start: like
-// SetAdminPassword, but if a password is set already it changes nothing and
-// returns an error wrapping ErrAdminPasswordSet. Two browsers racing to set
-// the first password cannot both win.
-func (s *Store) InitAdminPassword(plain string) error {
+// InitAdminPassword sets the admin password on first start, if setupCode is the code in
+// the setup code file (see NewSetupCode): like SetAdminPassword, but if a password is set
+// already it changes nothing and returns an error wrapping ErrAdminPasswordSet. Two
+// browsers racing to set the first password cannot both win. A wrong code, or none made,
+// is an error wrapping ErrWrongSetupCode. Once the password is set, the code file is
+// removed.
+func (s *Store) InitAdminPassword(setupCode, plain string) error {
 	set, err := s.AdminPasswordSet()
 	if err != nil {
 		return err
 	}
 	if set { // the common refusal, without hashing first
 		return fmt.Errorf("set first admin password: %w", ErrAdminPasswordSet)
+	}
+	if err := s.checkSetupCode(setupCode); err != nil {
+		return fmt.Errorf("set first admin password: %w", err)
 	}
 	h, err := s.hashAdminPassword(plain) // slow: outside the write transaction
 	if err != nil {
@@ -82,6 +89,22 @@ func (s *Store) InitAdminPassword(plain string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("set first admin password: %w", err)
+	}
+	if err := os.Remove(s.setupCodePath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the used setup code: %w", err)
+	}
+	return nil
+}
+
+// ClearAdminPassword forgets the admin password, so that the page asks for a new one,
+// with a new setup code, from the next start (see PrepareSetupCode). It is how the owner
+// resets a forgotten password on the device itself.
+func (s *Store) ClearAdminPassword() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(adminBucket).Delete(passwordHashKey)
+	})
+	if err != nil {
+		return fmt.Errorf("clear admin password: %w", err)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"bytes"
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -21,10 +23,11 @@ func TestAdminPassword(t *testing.T) {
 		t.Errorf("CheckAdminPassword with none set: got %v, %v; want false, nil", ok, err)
 	}
 	const first = "correct horse"
-	if err := s.InitAdminPassword(first); err != nil {
+	code := prepareCode(t, s)
+	if err := s.InitAdminPassword(code, first); err != nil {
 		t.Fatalf("InitAdminPassword: %v", err)
 	}
-	if err := s.InitAdminPassword("another one"); !errors.Is(err, ErrAdminPasswordSet) {
+	if err := s.InitAdminPassword(code, "another one"); !errors.Is(err, ErrAdminPasswordSet) {
 		t.Errorf("second InitAdminPassword: got %v, want ErrAdminPasswordSet", err)
 	}
 	for _, tt := range []struct {
@@ -114,8 +117,9 @@ func TestAdminPasswordRefused(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := openTemp(t)
+			code := prepareCode(t, s)
 			for name, set := range map[string]func(string) error{
-				"InitAdminPassword": s.InitAdminPassword,
+				"InitAdminPassword": func(p string) error { return s.InitAdminPassword(code, p) },
 				"SetAdminPassword":  s.SetAdminPassword,
 			} {
 				err := set(tt.password)
@@ -128,6 +132,92 @@ func TestAdminPasswordRefused(t *testing.T) {
 				t.Errorf("AdminPasswordSet after a refusal: got %v, %v; want false, nil", set, err)
 			}
 		})
+	}
+}
+
+// prepareCode makes s's setup code and returns it.
+func prepareCode(t *testing.T, s *Store) string {
+	t.Helper()
+	code, _, err := s.PrepareSetupCode()
+	if err != nil || code == "" {
+		t.Fatalf("PrepareSetupCode: got %q, %v; want a code", code, err)
+	}
+	return code
+}
+
+// TestSetupCode: the first password needs the code from the file, which only its owner
+// can read; a wrong code changes nothing; the code is gone once used, and a cleared
+// password needs a new one.
+func TestSetupCode(t *testing.T) {
+	s, dbPath := openTemp(t)
+	dir := filepath.Dir(dbPath)
+	code, path, err := s.PrepareSetupCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != filepath.Join(dir, SetupCodeFile) {
+		t.Errorf("code file %s, want %s", path, filepath.Join(dir, SetupCodeFile))
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("code file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if got, err := ReadSetupCode(dir); err != nil || got != code {
+		t.Errorf("ReadSetupCode: got %q, %v; want %q", got, err, code)
+	}
+	if len(strings.ReplaceAll(code, "-", "")) != setupCodeDigits {
+		t.Errorf("code %q: want %d digits", code, setupCodeDigits)
+	}
+	if again := prepareCode(t, s); again == code {
+		t.Errorf("a second start made the same code %q", code)
+	} else {
+		code = again
+	}
+
+	for _, wrong := range []string{"", "000000000000", code + "1"} {
+		if err := s.InitAdminPassword(wrong, "correct horse"); !errors.Is(err, ErrWrongSetupCode) {
+			t.Errorf("InitAdminPassword with code %q: got %v, want ErrWrongSetupCode", wrong, err)
+		}
+	}
+	if set, err := s.AdminPasswordSet(); err != nil || set {
+		t.Fatalf("a wrong code set the password: %v, %v", set, err)
+	}
+	// Typed without the dashes and with spaces, it is the same code.
+	typed := " " + strings.ReplaceAll(code, "-", " ") + " "
+	if err := s.InitAdminPassword(typed, "correct horse"); err != nil {
+		t.Fatalf("InitAdminPassword with the code: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the used code file is still there: %v", err)
+	}
+	if c, _, err := s.PrepareSetupCode(); err != nil || c != "" {
+		t.Errorf("PrepareSetupCode with a password set: got %q, %v; want no code", c, err)
+	}
+
+	// A reset password asks for a new code; the old one no longer works.
+	if err := s.ClearAdminPassword(); err != nil {
+		t.Fatal(err)
+	}
+	if set, err := s.AdminPasswordSet(); err != nil || set {
+		t.Fatalf("after ClearAdminPassword: set %v, %v", set, err)
+	}
+	if err := s.InitAdminPassword(code, "another password"); !errors.Is(err, ErrWrongSetupCode) {
+		t.Errorf("InitAdminPassword before a new start made a code: got %v, want ErrWrongSetupCode", err)
+	}
+	fresh := prepareCode(t, s)
+	if err := s.InitAdminPassword(fresh, "another password"); err != nil {
+		t.Errorf("InitAdminPassword with the new code: %v", err)
+	}
+}
+
+// TestOpenInUse: a second Open of a file a process holds says that it is in use.
+func TestOpenInUse(t *testing.T) {
+	_, path := openTemp(t)
+	if _, err := Open(path); !errors.Is(err, ErrInUse) {
+		t.Errorf("Open of an open file: got %v, want ErrInUse", err)
 	}
 }
 

@@ -24,6 +24,8 @@ type Settings struct {
 	// The appliance checks the names: this package does not know them.
 	Buttons []ButtonMapping `json:"buttons"`
 	Metrics MetricsSettings `json:"metrics"` // who may read /metrics
+	// AdminPage says which host names the admin page answers to.
+	AdminPage AdminPageSettings `json:"admin_page"`
 	// Board is the name of the board profile to run on, "" to detect it at start. The
 	// appliance checks the name: this package does not know the profiles.
 	Board string `json:"board"`
@@ -301,6 +303,9 @@ func (s Settings) Validate() error {
 		return err
 	}
 	if err := checkMetrics(s.Metrics); err != nil {
+		return err
+	}
+	if err := checkAdminPage(s.AdminPage); err != nil {
 		return err
 	}
 	return checkBridges(s.Bridges, accounts, conferences)

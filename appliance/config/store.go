@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // DefaultListenAddr is the SIP listen address EnsureDefaults writes.
@@ -27,6 +28,10 @@ const DefaultConference = "main"
 
 // ErrNoSettings is returned by Settings when nothing has been saved yet.
 var ErrNoSettings = errors.New("no settings saved")
+
+// ErrInUse is returned (wrapped) by Open when another process has the settings file open:
+// a running appliance.
+var ErrInUse = errors.New("the settings file is in use by another process (is partyline running?)")
 
 // A Store is an open settings file. It is safe for concurrent use.
 type Store struct {
@@ -51,6 +56,9 @@ func WithPasswordCost(cost int) Option {
 // by a newer version of the firmware is refused.
 func Open(path string, opts ...Option) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, berrors.ErrTimeout) { // the file lock stayed taken
+		return nil, fmt.Errorf("open settings %s: %w", path, ErrInUse)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open settings %s: %w", path, err)
 	}

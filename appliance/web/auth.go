@@ -1,13 +1,17 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
+	"mime"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -35,12 +39,24 @@ const (
 // admin password is set already.
 var ErrPasswordSet = errors.New("the admin password is set already")
 
+// ErrWrongSetupCode is what Backend.InitAdminPassword returns (wrapped) when the
+// setup code is not the one the appliance made at start.
+var ErrWrongSetupCode = errors.New("wrong setup code")
+
 // Bounds on the tables below, so that no client can make them grow without
-// limit.
+// limit, and on the password checks, so that guessing cannot take the CPU.
 const (
 	maxSessions      = 64
-	maxLoginClients  = 1024
+	maxLoginPrefixes = 1024
 	sessionTokenSize = 32 // bytes of randomness in a session token
+	// MaxPasswordChecks is how many password hashes (logins, the first
+	// password, password changes) run at once; more wait for a turn.
+	MaxPasswordChecks = 2
+	// maxPasswordWaiters is how many more may wait for a turn in each of
+	// hashGate's queues; past them, and after passwordWait, the answer is
+	// 503 with Retry-After.
+	maxPasswordWaiters = 16
+	passwordWait       = 5 * time.Second
 )
 
 // sessions is the table of logged-in browsers, in memory.
@@ -103,58 +119,241 @@ func (ss *sessions) end(token string) {
 	delete(ss.expires, token)
 }
 
-// limiter counts failed logins per client address.
-type limiter struct {
-	mu    sync.Mutex             // guards following
-	fails map[string][]time.Time // by client, oldest first, all within LoginWindow
+// endOthers ends every session but keep's, after the password changed.
+func (ss *sessions) endOthers(keep string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for t := range ss.expires {
+		if t != keep {
+			delete(ss.expires, t)
+		}
+	}
 }
 
-// attempt counts a login by client as failed until succeeded says
-// otherwise, so that guesses sent in parallel count too. If client has
-// failed MaxLoginFailures times within LoginWindow, it counts nothing and
-// returns false with how long the client must wait.
-func (l *limiter) attempt(client string) (wait time.Duration, ok bool) {
+// limiter counts failed password checks (logins, setup codes, password
+// changes) per network prefix of the client (see clientPrefix). Its table
+// is bounded: when it is full, the prefix whose last failure is oldest
+// makes room, so that many guessers can make it forget each other but never
+// lock out a prefix that has not failed.
+type limiter struct {
+	mu    sync.Mutex                   // guards following
+	fails map[netip.Prefix][]time.Time // by prefix, oldest first, all within LoginWindow
+}
+
+// attempt counts a check from p as failed until succeeded or undo says
+// otherwise, so that guesses sent in parallel count too; clean says that p
+// had no failures before. If p has failed MaxLoginFailures times within
+// LoginWindow, it counts nothing and returns false with how long p must
+// wait.
+func (l *limiter) attempt(p netip.Prefix) (wait time.Duration, clean, ok bool) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fails == nil {
-		l.fails = make(map[string][]time.Time)
+		l.fails = make(map[netip.Prefix][]time.Time)
 	}
-	recent := l.recent(client, now)
+	recent := l.recent(p, now)
 	if len(recent) >= MaxLoginFailures {
-		return recent[0].Add(LoginWindow).Sub(now), false
+		return recent[0].Add(LoginWindow).Sub(now), false, false
 	}
-	if len(recent) == 0 && len(l.fails) >= maxLoginClients {
-		for c := range l.fails {
-			l.recent(c, now)
-		}
-		if len(l.fails) >= maxLoginClients {
-			return LoginWindow, false // too many clients guessing at once
-		}
+	if len(recent) == 0 && len(l.fails) >= maxLoginPrefixes {
+		l.evict(now)
 	}
-	l.fails[client] = append(recent, now)
-	return 0, true
+	l.fails[p] = append(recent, now)
+	return 0, len(recent) == 0, true
 }
 
-// recent drops client's failures older than LoginWindow and returns the rest.
-func (l *limiter) recent(client string, now time.Time) []time.Time {
-	ts := l.fails[client]
+// evict makes room for one more prefix: it drops the expired ones, or else
+// the one whose last failure is oldest.
+func (l *limiter) evict(now time.Time) {
+	var oldest netip.Prefix
+	var oldestLast time.Time
+	for p := range l.fails {
+		ts := l.recent(p, now)
+		if len(ts) == 0 {
+			continue
+		}
+		if last := ts[len(ts)-1]; oldestLast.IsZero() || last.Before(oldestLast) {
+			oldest, oldestLast = p, last
+		}
+	}
+	if len(l.fails) >= maxLoginPrefixes {
+		delete(l.fails, oldest)
+	}
+}
+
+// recent drops p's failures older than LoginWindow and returns the rest.
+func (l *limiter) recent(p netip.Prefix, now time.Time) []time.Time {
+	ts := l.fails[p]
 	for len(ts) > 0 && now.Sub(ts[0]) >= LoginWindow {
 		ts = ts[1:]
 	}
 	if len(ts) == 0 {
-		delete(l.fails, client)
+		delete(l.fails, p)
 		return nil
 	}
-	l.fails[client] = ts
+	l.fails[p] = ts
 	return ts
 }
 
-// succeeded forgets client's failures after a successful login.
-func (l *limiter) succeeded(client string) {
+// undo takes back p's last attempt: it was not checked after all.
+func (l *limiter) undo(p netip.Prefix) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.fails, client)
+	if ts := l.fails[p]; len(ts) > 1 {
+		l.fails[p] = ts[:len(ts)-1]
+	} else {
+		delete(l.fails, p)
+	}
+}
+
+// succeeded forgets p's failures after a successful check.
+func (l *limiter) succeeded(p netip.Prefix) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.fails, p)
+}
+
+// clientPrefix is the network a client address is counted in: its /24 for
+// IPv4 and its /64 for IPv6, what one host can easily change its address
+// within.
+func clientPrefix(a netip.Addr) netip.Prefix {
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, err := a.Prefix(bits)
+	if err != nil { // no address: all such clients count together
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// hashGate bounds how many password hashes run at once. Callers wait for a
+// turn in two queues, each first come first served: checks from networks
+// that have not failed lately go first, so that guesses queued from
+// failing networks cannot hold up the owner.
+type hashGate struct {
+	mu      sync.Mutex // guards following
+	running int
+	queues  [2][]chan struct{} // [0] from networks without recent failures, [1] the rest; closed = your turn
+}
+
+// enter waits for a turn, for at most passwordWait and while ctx lasts, and
+// reports whether it got one; clean says the client's network has no
+// recent failures. With maxPasswordWaiters waiting in its queue already,
+// it does not wait. A caller that got a turn calls leave.
+func (g *hashGate) enter(ctx context.Context, clean bool) bool {
+	q := 1
+	if clean {
+		q = 0
+	}
+	g.mu.Lock()
+	if g.running < MaxPasswordChecks && len(g.queues[0]) == 0 && len(g.queues[1]) == 0 {
+		g.running++
+		g.mu.Unlock()
+		return true
+	}
+	if len(g.queues[q]) >= maxPasswordWaiters {
+		g.mu.Unlock()
+		return false
+	}
+	turn := make(chan struct{})
+	g.queues[q] = append(g.queues[q], turn)
+	g.mu.Unlock()
+
+	t := time.NewTimer(passwordWait)
+	defer t.Stop()
+	select {
+	case <-turn:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i := slices.Index(g.queues[q], turn); i >= 0 {
+		g.queues[q] = slices.Delete(g.queues[q], i, i+1)
+		return false
+	}
+	return true // the turn came as the wait ended
+}
+
+// leave hands the turn to the first waiter, if any.
+func (g *hashGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for q := range g.queues {
+		if len(g.queues[q]) > 0 {
+			close(g.queues[q][0])
+			g.queues[q] = g.queues[q][1:]
+			return
+		}
+	}
+	g.running--
+}
+
+// checkGate is how a password check starts, once the form is read: it
+// counts the attempt against the client's network (see limiter) and waits
+// for a turn to hash (see hashGate). When it returns ok, the caller checks,
+// calls done when it is through with the hash, and tells the limiter how the
+// check went; otherwise it has answered through refuse. Refusals are logged
+// at debug level only, so that a storm of them cannot flood the log; the
+// failed checks before them are logged as warnings.
+func (s *server) checkGate(w http.ResponseWriter, r *http.Request, what string, refuse func(code int, fe *FieldError)) (prefix netip.Prefix, done func(), ok bool) {
+	client := clientAddr(r)
+	prefix = clientPrefix(client)
+	wait, clean, ok := s.logins.attempt(prefix)
+	if !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		s.log.Debug(what+" refused", "client", client, "reason", "too many failures", "retry_after_s", secs)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		refuse(http.StatusTooManyRequests, &FieldError{Field: "password",
+			Msg: fmt.Sprintf("Too many failed attempts from your network. Try again in %d seconds.", secs)})
+		return prefix, nil, false
+	}
+	if !s.hashes.enter(r.Context(), clean) {
+		s.logins.undo(prefix)
+		s.log.Debug(what+" refused", "client", client, "reason", "too many password checks at once")
+		w.Header().Set("Retry-After", "1")
+		refuse(http.StatusServiceUnavailable, &FieldError{Field: "password",
+			Msg: "The appliance is busy checking other passwords. Try again in a moment."})
+		return prefix, nil, false
+	}
+	return prefix, s.hashes.leave, true
+}
+
+// maxFormBytes bounds the body of every request but a settings import.
+const maxFormBytes = 64 << 10
+
+// limitBodies bounds every request's body to maxFormBytes, except the
+// settings import's, which sets its own bound.
+func limitBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != importPath {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// readForm reads a urlencoded form, what the password forms send, into
+// r.PostForm; anything else, a multipart body in particular, is refused
+// before it is read. It answers a refusal itself and returns false.
+func readForm(w http.ResponseWriter, r *http.Request) bool {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
+		http.Error(w, "send the form as application/x-www-form-urlencoded", http.StatusUnsupportedMediaType)
+		return false
+	}
+	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			http.Error(w, "form too large", http.StatusRequestEntityTooLarge)
+			return false
+		}
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
 }
 
 // clientAddr is the address a request came from, without its port.
@@ -236,8 +435,11 @@ func setupForm() formView {
 	return formView{
 		ID: "setup", Method: "post", Action: "/setup", Submit: "Set password",
 		Inputs: []inputView{
+			{ID: "setup-code", Name: "code", Label: "Setup code", Type: "text", Mode: "numeric",
+				Required: true, Autocomplete: "off", Autofocus: true,
+				Hint: "The appliance wrote it to its log when it started, and `partyline setup-code` shows it on the device."},
 			{ID: "setup-password", Name: "password", Label: "Admin password", Type: "password",
-				Required: true, Autocomplete: "new-password", Autofocus: true,
+				Required: true, Autocomplete: "new-password",
 				Hint: fmt.Sprintf("At least %d characters.", MinPasswordLength)},
 			{ID: "setup-confirm", Name: "confirm", Label: "Admin password again", Type: "password",
 				Required: true, Autocomplete: "new-password"},
@@ -250,8 +452,10 @@ func (s *server) renderSetup(w http.ResponseWriter, code int, fe *FieldError) {
 	form.setError("", fe)
 	s.render(w, code, "form.tmpl", &formPage{
 		frame: frame{Title: "Set the admin password"},
-		Intro: "This appliance has no admin password yet. Choose one: it guards every page, and there is no default.",
-		Form:  form,
+		Intro: "This appliance has no admin password yet. Choose one: it guards every page, and there is no default. " +
+			"To show that the appliance is yours, enter the setup code it made when it started: it is in its log " +
+			"(journalctl -u partyline), and `partyline setup-code` run on the device prints it.",
+		Form: form,
 	})
 }
 
@@ -268,7 +472,21 @@ func (s *server) setupPage(w http.ResponseWriter, r *http.Request) {
 	s.renderSetup(w, http.StatusOK, nil)
 }
 
-// setup sets the first admin password and sends the browser to log in with it.
+// checkNewPassword checks the new password and its confirmation as the
+// forms call them, before anything is hashed.
+func checkNewPassword(form url.Values) *FieldError {
+	password := form.Get("password")
+	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
+		return &FieldError{Field: "password", Msg: fmt.Sprintf("Too short: %d characters, at least %d needed.", n, MinPasswordLength)}
+	}
+	if form.Get("confirm") != password {
+		return &FieldError{Field: "confirm", Msg: "Does not match the password above."}
+	}
+	return nil
+}
+
+// setup sets the first admin password, if the setup code is right, and
+// logs the browser in with it.
 func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 	set, err := s.adminPasswordSet()
 	if err != nil {
@@ -279,30 +497,44 @@ func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	password := r.PostFormValue("password")
-	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
-		s.renderSetup(w, http.StatusBadRequest, &FieldError{Field: "password",
-			Msg: fmt.Sprintf("Too short: %d characters, at least %d needed.", n, MinPasswordLength)})
+	if !readForm(w, r) {
 		return
 	}
-	if r.PostFormValue("confirm") != password {
-		s.renderSetup(w, http.StatusBadRequest, &FieldError{Field: "confirm", Msg: "Does not match the password above."})
+	if fe := checkNewPassword(r.PostForm); fe != nil {
+		s.renderSetup(w, http.StatusBadRequest, fe)
 		return
 	}
-	err = s.backend.InitAdminPassword(password)
+	prefix, done, ok := s.checkGate(w, r, "setup", func(code int, fe *FieldError) {
+		fe.Field = "code"
+		s.renderSetup(w, code, fe)
+	})
+	if !ok {
+		return
+	}
+	err = s.backend.InitAdminPassword(r.PostForm.Get("code"), r.PostForm.Get("password"))
+	done()
 	var fe *FieldError
 	switch {
 	case errors.Is(err, ErrPasswordSet):
+		s.logins.undo(prefix)
 		s.passwordSet.Store(true)
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	case errors.Is(err, ErrWrongSetupCode):
+		s.log.Warn("setup refused", "client", clientAddr(r), "reason", "wrong setup code")
+		s.renderSetup(w, http.StatusForbidden, &FieldError{Field: "code",
+			Msg: "Wrong setup code. It is in the appliance's log, and `partyline setup-code` shows it on the device."})
 	case errors.As(err, &fe):
+		s.logins.undo(prefix)
 		s.renderSetup(w, http.StatusBadRequest, &FieldError{Field: "password", Msg: fe.Msg})
 	case err != nil:
+		s.logins.undo(prefix)
 		s.fail(w, "set admin password", err)
 	default:
+		s.logins.succeeded(prefix)
 		s.passwordSet.Store(true)
 		s.log.Info("admin password set", "client", clientAddr(r))
-		http.Redirect(w, r, "/login?set=1", http.StatusSeeOther)
+		s.startSession(w, r)
+		http.Redirect(w, r, "/?set", http.StatusSeeOther)
 	}
 }
 
@@ -322,7 +554,6 @@ func (s *server) renderLogin(w http.ResponseWriter, code int, notice string, fe 
 
 // loginNotices are what /login says after a redirect, by its query.
 var loginNotices = map[string]string{
-	"set": "The admin password is set. Log in with it.",
 	"out": "Logged out.",
 }
 
@@ -359,27 +590,33 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/setup", http.StatusSeeOther)
 		return
 	}
-	client := clientAddr(r)
-	wait, ok := s.logins.attempt(client.String())
-	if !ok {
-		secs := int(math.Ceil(wait.Seconds()))
-		s.log.Warn("login refused", "client", client, "reason", "too many failures", "retry_after_s", secs)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		s.renderLogin(w, http.StatusTooManyRequests, "", &FieldError{Field: "password",
-			Msg: fmt.Sprintf("Too many failed logins. Try again in %d seconds.", secs)})
+	if !readForm(w, r) {
 		return
 	}
-	ok, err = s.backend.CheckAdminPassword(r.PostFormValue("password"))
+	prefix, done, ok := s.checkGate(w, r, "login", func(code int, fe *FieldError) { s.renderLogin(w, code, "", fe) })
+	if !ok {
+		return
+	}
+	ok, err = s.backend.CheckAdminPassword(r.PostForm.Get("password"))
+	done()
 	if err != nil {
+		s.logins.undo(prefix)
 		s.fail(w, "check admin password", err)
 		return
 	}
 	if !ok {
-		s.log.Warn("login failed", "client", client)
+		s.log.Warn("login failed", "client", clientAddr(r))
 		s.renderLogin(w, http.StatusUnauthorized, "", &FieldError{Field: "password", Msg: "Wrong password."})
 		return
 	}
-	s.logins.succeeded(client.String())
+	s.logins.succeeded(prefix)
+	s.startSession(w, r)
+	s.log.Info("logged in", "client", clientAddr(r))
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// startSession starts a session and gives the browser its cookie.
+func (s *server) startSession(w http.ResponseWriter, r *http.Request) {
 	token, expires := s.sessions.create()
 	http.SetCookie(w, &http.Cookie{
 		Name:     SessionCookie,
@@ -391,8 +628,6 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		SameSite: http.SameSiteStrictMode,
 		Secure:   r.TLS != nil,
 	})
-	s.log.Info("logged in", "client", client)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // logout ends the session and sends the browser to the login page.

@@ -31,7 +31,7 @@ func TestFirstStart(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /setup: got %d, want 200", rec.Code)
 	}
-	for _, want := range []string{`name="password"`, `name="confirm"`, `autocomplete="new-password"`, "At least 10 characters"} {
+	for _, want := range []string{`name="code"`, `name="password"`, `name="confirm"`, `autocomplete="new-password"`, "At least 10 characters", "partyline setup-code"} {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("setup page lacks %q", want)
 		}
@@ -44,7 +44,7 @@ func TestFirstStart(t *testing.T) {
 		{"too short in characters", "ääääääääá", "ääääääääá", "setup-password", "9 characters"},
 		{"confirmation differs", "long enough 1", "long enough 2", "setup-confirm", "Does not match"},
 	} {
-		rec := c.post("/setup", url.Values{"password": {tt.password}, "confirm": {tt.confirm}})
+		rec := c.post("/setup", url.Values{"code": {f.setupCode}, "password": {tt.password}, "confirm": {tt.confirm}})
 		if rec.Code != http.StatusBadRequest {
 			t.Errorf("%s: got %d, want 400", tt.name, rec.Code)
 		}
@@ -54,22 +54,41 @@ func TestFirstStart(t *testing.T) {
 		}
 	}
 
-	rec = c.post("/setup", url.Values{"password": {adminPassword}, "confirm": {adminPassword}})
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/login?set=1" {
-		t.Fatalf("POST /setup: got %d to %q, want 303 to /login?set=1", rec.Code, rec.Header().Get("Location"))
+	// Without the setup code, or with a wrong one, nothing is set.
+	for _, code := range []string{"", "0000-0000-0000"} {
+		rec := c.post("/setup", url.Values{"code": {code}, "password": {adminPassword}, "confirm": {adminPassword}})
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("setup code %q: got %d, want 403", code, rec.Code)
+		}
+		checkFieldError(t, rec.Body.String(), "setup-code", "Wrong setup code")
+		if set, _ := f.AdminPasswordSet(); set {
+			t.Fatalf("setup code %q set the password", code)
+		}
+	}
+
+	// With it, the password is set and the browser is logged in at once.
+	rec = c.post("/setup", url.Values{"code": {f.setupCode}, "password": {adminPassword}, "confirm": {adminPassword}})
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/?set" {
+		t.Fatalf("POST /setup: got %d to %q, want 303 to /?set", rec.Code, rec.Header().Get("Location"))
+	}
+	for _, ck := range rec.Result().Cookies() {
+		if ck.Name == SessionCookie {
+			c.cookie = ck
+		}
 	}
 	if ok, _ := f.CheckAdminPassword(adminPassword); !ok {
 		t.Fatal("the password set is not the admin password")
 	}
-	if rec := c.get("/login?set=1"); !strings.Contains(rec.Body.String(), "The admin password is set") {
-		t.Errorf("login page after setup lacks the notice: %s", rec.Body)
+	if rec := c.get("/?set"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "The admin password is set") {
+		t.Errorf("dashboard after setup: got %d, want 200 with the notice: %s", rec.Code, rec.Body)
 	}
+	c.cookie = nil
 
 	// Once set, setup is closed: it cannot replace the password.
 	if rec := c.get("/setup"); rec.Header().Get("Location") != "/login" {
 		t.Errorf("GET /setup after setup: got %d to %q, want 303 to /login", rec.Code, rec.Header().Get("Location"))
 	}
-	rec = c.post("/setup", url.Values{"password": {"another password"}, "confirm": {"another password"}})
+	rec = c.post("/setup", url.Values{"code": {f.setupCode}, "password": {"another password"}, "confirm": {"another password"}})
 	if rec.Header().Get("Location") != "/login" {
 		t.Errorf("POST /setup after setup: got %d to %q, want 303 to /login", rec.Code, rec.Header().Get("Location"))
 	}
@@ -163,10 +182,15 @@ func TestLoginRateLimit(t *testing.T) {
 		}
 		checkFieldError(t, rec.Body.String(), "login-password", "Try again in 55 seconds")
 
-		// Another address is not held up.
-		other := &client{t: t, h: h, remote: "192.0.2.8:4000"}
+		// Its whole /24 is held up, as one guesser can change its address within it;
+		// another network is not.
+		neighbour := &client{t: t, h: h, remote: "192.0.2.200:4000"}
+		if rec := neighbour.login(adminPassword); rec.Code != http.StatusTooManyRequests {
+			t.Errorf("a client in the same /24: got %d, want 429", rec.Code)
+		}
+		other := &client{t: t, h: h, remote: "198.51.100.8:4000"}
 		if rec := other.login(adminPassword); rec.Code != http.StatusSeeOther {
-			t.Errorf("another client: got %d, want 303", rec.Code)
+			t.Errorf("another network: got %d, want 303", rec.Code)
 		}
 
 		// Once the first failure is LoginWindow old, one more try is allowed.

@@ -47,6 +47,7 @@ type device struct {
 	handler atomic.Pointer[http.Handler]
 	store   *config.Store // of the current handler
 	backend *fakeBackend  // of the current handler
+	code    string        // the setup code the last start made, "" once a password is set
 }
 
 func (d *device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +56,11 @@ func (d *device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (d *device) start() {
 	d.store = openStore(d.t, d.dir)
+	code, _, err := d.store.PrepareSetupCode() // as the appliance does at start
+	if err != nil {
+		d.t.Fatalf("setup code: %v", err)
+	}
+	d.code = code
 	d.backend = &fakeBackend{store: d.store, storePassword: true, status: testStatus()}
 	h := Handler(d.backend, slog.New(slog.NewTextHandler(d.t.Output(), nil)))
 	d.handler.Store(&h)
@@ -153,6 +159,7 @@ func TestBrowser(t *testing.T) {
 		return v
 	}
 	location := func() string { return eval("location.pathname + location.search") }
+	var loginWith func(password string)
 	screenshot := func(name string) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, failsafe)
@@ -169,26 +176,45 @@ func TestBrowser(t *testing.T) {
 	}
 	login := func() {
 		t.Helper()
-		do("log in", chromedp.SendKeys(chromedp.ID("login-password"), adminPassword))
+		loginWith(adminPassword)
+	}
+	loginWith = func(password string) {
+		t.Helper()
+		do("log in", chromedp.SendKeys(chromedp.ID("login-password"), password))
 		submit("log in", "#login button[type=submit]")
 		if got := location(); got != "/" {
 			t.Fatalf("after logging in: at %s, want /", got)
 		}
 	}
 
-	// First start: every page leads to setting the password.
+	// First start: every page leads to setting the password, which needs the setup code.
 	do("open the settings", chromedp.Navigate(srv.URL+"/settings"))
 	if got := location(); got != "/setup" {
 		t.Fatalf("first start: at %s, want /setup", got)
 	}
-	do("choose a password",
+	do("choose a password with a wrong code",
+		chromedp.SendKeys(chromedp.ID("setup-code"), "1111-2222-3333"),
+		chromedp.SendKeys(chromedp.ID("setup-password"), adminPassword),
+		chromedp.SendKeys(chromedp.ID("setup-confirm"), adminPassword))
+	submit("set the password with a wrong code", "#setup button[type=submit]")
+	if got := eval(`document.getElementById("setup-code-error").textContent`); !strings.Contains(got, "Wrong setup code") {
+		t.Errorf("error next to the setup code: got %q", got)
+	}
+	if set, _ := dev.backend.AdminPasswordSet(); set {
+		t.Fatal("a wrong setup code set the password")
+	}
+	screenshot("setup-wrong-code.png")
+	do("choose a password with the code",
+		chromedp.SetValue(chromedp.ID("setup-code"), dev.code),
 		chromedp.SendKeys(chromedp.ID("setup-password"), adminPassword),
 		chromedp.SendKeys(chromedp.ID("setup-confirm"), adminPassword))
 	submit("set the password", "#setup button[type=submit]")
-	if got := location(); got != "/login?set=1" {
-		t.Fatalf("after setting the password: at %s, want /login?set=1", got)
+	if got := location(); got != "/?set" {
+		t.Fatalf("after setting the password: at %s, want /?set, logged in", got)
 	}
-	login()
+	if got := eval(`document.querySelector("[role=status]").textContent`); !strings.Contains(got, "logged in") {
+		t.Errorf("after setting the password: notice %q, want it to say the browser is logged in", got)
+	}
 
 	// A handset's conference changes, and the change survives a restart.
 	do("open the settings", chromedp.Navigate(srv.URL+"/settings"))
@@ -414,6 +440,32 @@ func TestBrowser(t *testing.T) {
 	if got, _ := dev.backend.Settings(); !reflect.DeepEqual(got, want) {
 		t.Errorf("settings after export and import:\n got %+v\nwant %+v", got, want)
 	}
+
+	// The password is changed on the settings page; a wrong current password is refused.
+	const newPassword = "a new admin password"
+	changePassword := func(what, current string) {
+		t.Helper()
+		do("open the settings", chromedp.Navigate(srv.URL+"/settings#password"))
+		do(what,
+			chromedp.SendKeys(chromedp.ID("password-current"), current),
+			chromedp.SendKeys(chromedp.ID("password-password"), newPassword),
+			chromedp.SendKeys(chromedp.ID("password-confirm"), newPassword))
+		submit(what, "#password button[type=submit]")
+	}
+	changePassword("change the password with a wrong current one", "not the password")
+	if got := eval(`document.getElementById("password-current-error").textContent`); !strings.Contains(got, "Wrong password") {
+		t.Errorf("error next to the current password: got %q", got)
+	}
+	if ok, _ := dev.backend.CheckAdminPassword(adminPassword); !ok {
+		t.Fatal("a wrong current password changed the password")
+	}
+	changePassword("change the password", adminPassword)
+	if got := eval(`document.querySelector("[role=status]").textContent`); !strings.Contains(got, "admin password is changed") {
+		t.Errorf("after changing the password: notice %q", got)
+	}
+	screenshot("settings-password.png")
+	submit("log out", "form.logout button")
+	loginWith(newPassword)
 
 	cancel()
 	console.Wait()

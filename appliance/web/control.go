@@ -130,7 +130,7 @@ func (s *server) buttonFailed(w http.ResponseWriter, r *http.Request, code int, 
 		}{msg})
 	case code == http.StatusConflict:
 		// Show the dashboard again with the error, rather than redirecting it away.
-		s.renderDashboard(w, code, msg)
+		s.renderDashboard(w, code, msg, "")
 	default:
 		http.Error(w, msg, code)
 	}

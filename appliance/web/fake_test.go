@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,12 @@ type fakeBackend struct {
 
 	events      EventLog
 	fingerprint string // what TLSFingerprint returns
+
+	setupCode string // the first password's code, made as the appliance makes it
+	// checkDelay makes each password check take that long, so that a test sees how many
+	// run at once: checking counts them, maxChecking is the most there were.
+	checkDelay            time.Duration
+	checking, maxChecking atomic.Int32
 
 	mu       sync.Mutex // guards following
 	status   Status
@@ -193,20 +200,46 @@ func (f *fakeBackend) AdminPasswordSet() (bool, error) {
 	return f.password != "", nil
 }
 
-func (f *fakeBackend) InitAdminPassword(p string) error {
+func (f *fakeBackend) InitAdminPassword(code, p string) error {
+	defer f.checked()()
 	if f.storePassword {
-		return toWebError(f.store.InitAdminPassword(p))
+		return toWebError(f.store.InitAdminPassword(code, p))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.password != "" {
 		return fmt.Errorf("init: %w", ErrPasswordSet)
 	}
+	if code != f.setupCode {
+		return fmt.Errorf("init: %w", ErrWrongSetupCode)
+	}
 	f.password = p
 	return nil
 }
 
+func (f *fakeBackend) SetAdminPassword(p string) error {
+	defer f.checked()()
+	if f.storePassword {
+		return toWebError(f.store.SetAdminPassword(p))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.password = p
+	return nil
+}
+
+// checked counts a password check from its start to when the returned func is called,
+// which it makes last at least checkDelay.
+func (f *fakeBackend) checked() func() {
+	n := f.checking.Add(1)
+	for m := f.maxChecking.Load(); n > m && !f.maxChecking.CompareAndSwap(m, n); m = f.maxChecking.Load() {
+	}
+	time.Sleep(f.checkDelay)
+	return func() { f.checking.Add(-1) }
+}
+
 func (f *fakeBackend) CheckAdminPassword(p string) (bool, error) {
+	defer f.checked()()
 	if f.storePassword {
 		return f.store.CheckAdminPassword(p)
 	}
@@ -268,6 +301,7 @@ func hookCall(i int, offHook bool) string {
 // conversions stop compiling if the two packages' fields drift apart.
 func toWeb(c config.Settings) Settings {
 	w := Settings{SIP: SIPSettings(c.SIP), Recordings: Recordings(c.Recordings), Metrics: MetricsSettings(c.Metrics), Board: c.Board}
+	w.AdminPage = AdminPageSettings(c.AdminPage)
 	for _, a := range c.Accounts {
 		w.Accounts = append(w.Accounts, Account(a))
 	}
@@ -291,6 +325,7 @@ func toWeb(c config.Settings) Settings {
 
 func fromWeb(w Settings) config.Settings {
 	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics), Board: w.Board}
+	c.AdminPage = config.AdminPageSettings(w.AdminPage)
 	for _, a := range w.Accounts {
 		c.Accounts = append(c.Accounts, config.Account(a))
 	}
@@ -319,6 +354,8 @@ func toWebError(err error) error {
 		return &FieldError{Field: fe.Field, Msg: fe.Msg}
 	case errors.Is(err, config.ErrAdminPasswordSet):
 		return fmt.Errorf("%w", ErrPasswordSet)
+	case errors.Is(err, config.ErrWrongSetupCode):
+		return fmt.Errorf("%w", ErrWrongSetupCode)
 	}
 	return err
 }
@@ -334,6 +371,8 @@ func seedSettings() config.Settings {
 			{ID: "h2", Name: "Garden", Channel: 1},
 		},
 		Conferences: []config.Conference{{ID: "main", Name: "Main", URI: "sip:conf@example.org", PIN: "1234"}},
+		// httptest.NewRequest names this host; the admin page answers only to names it knows.
+		AdminPage: config.AdminPageSettings{Hosts: []string{"example.com"}},
 	}
 }
 
@@ -365,7 +404,13 @@ func newFake(t *testing.T) *fakeBackend {
 // newFakeFirstStart returns a fake with no admin password yet.
 func newFakeFirstStart(t *testing.T) *fakeBackend {
 	t.Helper()
-	return &fakeBackend{store: openStore(t, t.TempDir()), status: testStatus()}
+	f := &fakeBackend{store: openStore(t, t.TempDir()), status: testStatus()}
+	code, _, err := f.store.PrepareSetupCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.setupCode = code
+	return f
 }
 
 // testStatus is the status a fake starts with.

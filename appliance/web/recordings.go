@@ -168,6 +168,10 @@ func (s *server) recording(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("download") != "" {
 		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	}
+	// A long recording may take longer than WriteTimeout to download.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.log.Debug("recording download: clear write deadline", "err", err)
+	}
 	http.ServeContent(w, r, name, fi.ModTime(), f)
 }
 

@@ -28,6 +28,8 @@ type Settings struct {
 	Buttons     []ButtonMapping `json:"buttons"`
 	Metrics     MetricsSettings `json:"metrics"`
 	Board       string          `json:"board"` // the board profile's name; "" = detect it
+
+	AdminPage AdminPageSettings `json:"admin_page"` // the host names the page answers to
 }
 
 // A Bridge takes incoming calls that dial User into a conference (see config.Bridge).
@@ -149,6 +151,8 @@ type settingsPage struct {
 	Board         formView
 	Pins          []formView
 	Metrics       formView
+	AdminHosts    formView
+	Password      formView
 	Export        formView
 	Import        formView
 }
@@ -192,6 +196,8 @@ var savedNotices = map[string]string{
 	"board-live":       "Saved; nothing changed.",
 	"board-restart":    "Saved. The appliance runs on the new board profile when it restarts.",
 	"metrics-live":     "Saved. /metrics answers as configured from now on.",
+	"admin-live":       "Saved. The admin page answers to these names from now on.",
+	"password-live":    "The admin password is changed. Other browsers logged in with the old one are logged out.",
 	"imported-live":    "Settings imported. Handsets use them from their next call, their levels and the metrics access at once, the button mapping from their next press or flash; calls in progress keep going.",
 	"imported-restart": "Settings imported. Part of them (the SIP listener, the registrations, handset IDs and channels, the board or pins) take effect when the appliance restarts.",
 }
@@ -377,6 +383,10 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}
 	p.Metrics = metricsForm(set.Metrics)
 	f.apply(&p.Metrics)
+	p.AdminHosts = adminHostsForm(set.AdminPage)
+	f.apply(&p.AdminHosts)
+	p.Password = passwordForm()
+	f.apply(&p.Password)
 	p.Board = boardForm(set.Board, s.backend.Boards(), st)
 	f.apply(&p.Board)
 

@@ -10,17 +10,26 @@
 // the recordings page: play, download and delete the recordings, and start
 // and stop recording each conference.
 //
-// Access: until an admin password is set, every page sends the browser to
-// /setup to choose one. After that every page but /login needs a session:
-// POST /login with the form field "password" answers with a session cookie
-// (HttpOnly, SameSite=Strict, and Secure over HTTPS) that lasts
-// SessionLifetime or until POST /logout. Sessions live in memory, so a
-// restart logs everyone out. Failed logins are limited per client address
-// (MaxLoginFailures per LoginWindow, then 429 Too Many Requests with
-// Retry-After). Requests from other sites that change anything are refused
+// Access: the page answers only requests whose Host names the appliance (an
+// address of the machine, localhost, its host name, or a name in the settings'
+// AdminPage.Hosts) and refuses the rest with 421, which keeps other sites out
+// through DNS rebinding. Until an admin password is set, every page sends the
+// browser to /setup to choose one, which needs the one-time setup code the
+// appliance made at start; the browser that sets it is logged in. After that
+// every page but /login needs a session: POST /login with the form field
+// "password" answers with a session cookie (HttpOnly, SameSite=Strict, and
+// Secure over HTTPS) that lasts SessionLifetime or until POST /logout. Sessions
+// live in memory, so a restart logs everyone out. The settings page changes the
+// password, given the current one, and ends the other sessions. Failed password
+// checks (logins, setup codes, current passwords) are limited per client
+// network, /24 or /64 (MaxLoginFailures per LoginWindow, then 429 Too Many
+// Requests with Retry-After), and at most MaxPasswordChecks hashes run at once
+// (then 503). Request bodies are bounded, and the password forms take only
+// urlencoded bodies. Requests from other sites that change anything are refused
 // with 403 (http.CrossOriginProtection). /metrics answers as the metrics
 // settings say: loopback clients without a session and others only with one
-// (the default), any client with the bearer token, or nobody.
+// (the default), any client with the bearer token, or nobody. NewServer and
+// LimitConnections bound how long and how many connections a client may hold.
 //
 // Scripts: GET /api/status, GET /api/history and GET /api/recordings answer
 // JSON; GET /events
@@ -33,6 +42,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -90,10 +100,16 @@ type Backend interface {
 	// AdminPasswordSet reports whether the admin password has been set.
 	// Once it returns true it must not return false again.
 	AdminPasswordSet() (bool, error)
-	// InitAdminPassword sets the first admin password. If one is set
-	// already it changes nothing and returns an error wrapping
-	// ErrPasswordSet; a password it refuses is a *FieldError.
-	InitAdminPassword(password string) error
+	// InitAdminPassword sets the first admin password if setupCode is the
+	// one-time code the appliance made at start; otherwise it changes
+	// nothing and returns an error wrapping ErrWrongSetupCode. If a
+	// password is set already it changes nothing and returns an error
+	// wrapping ErrPasswordSet; a password it refuses is a *FieldError.
+	InitAdminPassword(setupCode, password string) error
+	// SetAdminPassword replaces the admin password; a password it refuses
+	// is a *FieldError. The page calls it only after checking the current
+	// one.
+	SetAdminPassword(password string) error
 	// CheckAdminPassword reports whether password is the admin password.
 	// It may be slow (a password hash), which makes guessing slow too.
 	CheckAdminPassword(password string) (bool, error)
@@ -249,6 +265,8 @@ type server struct {
 	log      *slog.Logger
 	sessions sessions
 	logins   limiter
+	hashes   hashGate
+	hosts    hostCheck
 	// passwordSet caches a true Backend.AdminPasswordSet, which stays true.
 	passwordSet atomic.Bool
 }
@@ -256,9 +274,9 @@ type server struct {
 // Handler returns the admin page's HTTP handler; the package documentation
 // says who may reach what.
 func Handler(b Backend, log *slog.Logger) http.Handler {
-	s := &server{backend: b, log: log}
+	s := &server{backend: b, log: log, hosts: hostCheck{settings: b.Settings}}
 	mux := http.NewServeMux()
-	mux.Handle("GET /static/", http.FileServerFS(content))
+	mux.Handle("GET /static/", noListing(http.FileServerFS(content)))
 	mux.HandleFunc("GET /setup", s.setupPage)
 	mux.HandleFunc("POST /setup", s.setup)
 	mux.HandleFunc("GET /login", s.loginPage)
@@ -291,8 +309,10 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("POST /settings/buttons", s.page(s.saveButtons))
 	mux.Handle("POST /settings/pins/{handset}", s.page(s.savePins))
 	mux.Handle("POST /settings/metrics", s.page(s.saveMetrics))
+	mux.Handle("POST /settings/admin-hosts", s.page(s.saveAdminHosts))
+	mux.Handle("POST /settings/password", s.page(s.changePassword))
 	mux.Handle("GET /settings/export", s.page(s.export))
-	mux.Handle("POST /settings/import", s.page(s.importSettings))
+	mux.Handle("POST "+importPath, s.page(s.importSettings))
 	if rec, ok := b.(Recorder); ok {
 		s.recorder = rec
 		mux.Handle("GET /recordings", s.page(s.recordingsPage))
@@ -301,7 +321,21 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 		mux.Handle("POST /recordings/{name}/delete", s.page(s.deleteRecording))
 		mux.Handle("POST /conferences/{id}/recording", s.page(s.setRecording))
 	}
-	return secureHeaders(http.NewCrossOriginProtection().Handler(mux))
+	return secureHeaders(s.hosts.handler(limitBodies(http.NewCrossOriginProtection().Handler(mux))))
+}
+
+// importPath is where the settings import posts its file.
+const importPath = "/settings/import"
+
+// noListing answers 404 for a directory rather than listing its files.
+func noListing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // secureHeaders keeps the pages out of other sites' frames and scripts.
@@ -344,12 +378,16 @@ type dashboardPage struct {
 }
 
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
-	s.renderDashboard(w, http.StatusOK, "")
+	var notice string
+	if r.URL.Query().Has("set") {
+		notice = "The admin password is set, and this browser is logged in with it."
+	}
+	s.renderDashboard(w, http.StatusOK, "", notice)
 }
 
-func (s *server) renderDashboard(w http.ResponseWriter, code int, problem string) {
+func (s *server) renderDashboard(w http.ResponseWriter, code int, problem, notice string) {
 	p := &dashboardPage{
-		frame:  frame{Title: "Dashboard", Nav: "dashboard", LoggedIn: true, Error: problem},
+		frame:  frame{Title: "Dashboard", Nav: "dashboard", LoggedIn: true, Error: problem, Notice: notice},
 		Status: s.backend.Status(),
 	}
 	p.ServerTime = time.Now()
@@ -417,6 +455,11 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	token := sessionToken(r)
 	after := lastEventID(r)
 	rc := http.NewResponseController(w)
+	// The stream outlasts the server's WriteTimeout; it ends with the session,
+	// the client or the server instead.
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		s.log.Debug("event stream: clear write deadline", "err", err)
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)

@@ -1,11 +1,18 @@
 // Command partyline runs the SIP conferencing appliance: it joins the board's handsets to
 // their conferences and serves the admin page.
+//
+// Two subcommands help the owner claim the admin page on the device itself:
+//
+//	partyline setup-code [-data DIR]      prints the one-time code that setting the first admin password needs
+//	partyline reset-password [-data DIR]  clears the admin password, with partyline stopped
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,12 +22,22 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		if cmd, ok := subcommands[os.Args[1]]; ok {
+			os.Exit(cmd(os.Args[2:], os.Stdout, os.Stderr))
+		}
+	}
 	var cfg appliance.Config
 	flag.StringVar(&cfg.Board, "board", "", "board profile: auto, sim, or a board name, overriding the settings (default: the settings', else auto)")
 	flag.StringVar(&cfg.DataDir, "data", appliance.DefaultDataDir, "directory of the settings database")
 	flag.StringVar(&cfg.AdminAddr, "admin", appliance.DefaultAdminAddr, "listen address of the admin page")
 	flag.BoolVar(&cfg.AdminPlainHTTP, "admin-http", false, "serve the admin page over plain HTTP even when -admin is not a loopback address")
 	flag.StringVar(&cfg.SIPAddr, "sip", "", "SIP listen address (UDP host:port), overriding the settings")
+	flag.Usage = func() {
+		out := flag.CommandLine.Output()
+		fmt.Fprintf(out, "usage: partyline [flags]\n       partyline setup-code [-data DIR]\n       partyline reset-password [-data DIR]\n\nflags:\n")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -31,4 +48,60 @@ func main() {
 		fmt.Fprintln(os.Stderr, "partyline:", err)
 		os.Exit(1)
 	}
+}
+
+// subcommands run with their arguments and return the exit status.
+var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
+	"setup-code":     setupCode,
+	"reset-password": resetPassword,
+}
+
+// dataFlag parses a subcommand's only flag, -data.
+func dataFlag(name string, args []string, stderr io.Writer) (dir string, ok bool) {
+	fs := flag.NewFlagSet("partyline "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&dir, "data", appliance.DefaultDataDir, "directory of the settings database")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "partyline %s: unexpected argument %q\n", name, fs.Arg(0))
+		return "", false
+	}
+	return dir, true
+}
+
+// setupCode prints the setup code that setting the first admin password needs.
+func setupCode(args []string, stdout, stderr io.Writer) int {
+	dir, ok := dataFlag("setup-code", args, stderr)
+	if !ok {
+		return 2
+	}
+	code, err := appliance.SetupCode(dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "partyline setup-code:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, code)
+	return 0
+}
+
+// resetPassword clears the admin password, so that the next start asks for a new one.
+func resetPassword(args []string, stdout, stderr io.Writer) int {
+	dir, ok := dataFlag("reset-password", args, stderr)
+	if !ok {
+		return 2
+	}
+	err := appliance.ResetAdminPassword(dir)
+	if errors.Is(err, appliance.ErrRunning) {
+		fmt.Fprintln(stderr, "partyline reset-password: partyline is running on", dir+": stop it first (systemctl stop partyline), then run this again")
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "partyline reset-password:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "The admin password is cleared. Start partyline again; it makes a new setup code,")
+	fmt.Fprintln(stdout, "which `partyline setup-code` prints, and the admin page asks for a new password.")
+	return 0
 }

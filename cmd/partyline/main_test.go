@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,47 +60,114 @@ func TestBinaryServesAdminPageAndStopsOnInterrupt(t *testing.T) {
 	st.Close()
 
 	admin := freeTCPAddr(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "-board", "sim", "-data", data, "-admin", admin)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("partyline output:\n%s", logs.String())
-		}
-	})
+	proc := startBinary(t, bin, data, admin)
 
-	// First start: the page asks for an admin password before anything else; once it is
-	// set and the user has logged in, the dashboard shows the sim board's handsets.
+	// First start: the page asks for an admin password and the setup code before anything
+	// else; the code is in the log and `partyline setup-code` prints it. A wrong code
+	// sets nothing; with the right one the user is logged in at once and the dashboard
+	// shows the sim board's handsets.
 	base := "http://" + admin
-	if page := getWithin(t, base+"/", failsafe); !strings.Contains(page, "Admin password") {
-		t.Fatalf("first start does not ask for an admin password:\n%s", page)
+	if page := getWithin(t, base+"/", failsafe); !strings.Contains(page, "Admin password") || !strings.Contains(page, "Setup code") {
+		t.Fatalf("first start does not ask for an admin password and the setup code:\n%s", page)
 	}
-	jar, err := cookiejar.New(nil)
+	code := runOK(t, bin, "setup-code", "-data", data)
+	if !strings.Contains(proc.logs.String(), "setup_code="+code) {
+		t.Errorf("the log lacks the setup code %s:\n%s", code, proc.logs.String())
+	}
+	browser := newBrowser(t)
+	const password = "make-run-password"
+	res, err := browser.PostForm(base+"/setup", url.Values{"code": {"0000-0000-0000"}, "password": {password}, "confirm": {password}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	browser := &http.Client{Jar: jar, Timeout: failsafe}
-	const password = "make-run-password"
-	postForm(t, browser, base+"/setup", url.Values{"password": {password}, "confirm": {password}})
-	page := postForm(t, browser, base+"/login", url.Values{"password": {password}})
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("setup with a wrong code: got %s, want 403", res.Status)
+	}
+	page := postForm(t, browser, base+"/setup", url.Values{"code": {code}, "password": {password}, "confirm": {password}})
 	for _, want := range []string{"sim", "Handset 1", "Handset 2"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(data, "setup-code")); !os.IsNotExist(err) {
+		t.Errorf("the used setup code file is still there: %v", err)
+	}
+	if out, err := exec.Command(bin, "setup-code", "-data", data).CombinedOutput(); err == nil || !strings.Contains(string(out), "password is set already") {
+		t.Errorf("setup-code with a password set: %v, %s; want a failure that says why", err, out)
+	}
 
+	// While partyline runs, reset-password refuses and says why.
+	if out, err := exec.Command(bin, "reset-password", "-data", data).CombinedOutput(); err == nil || !strings.Contains(string(out), "stop it first") {
+		t.Errorf("reset-password while running: %v, %s; want a failure that says to stop partyline first", err, out)
+	}
+
+	proc.interrupt(t)
+	// The database was closed: it opens again without waiting for a lock.
+	st, err = config.Open(db)
+	if err != nil {
+		t.Fatalf("reopen the database after stop: %v", err)
+	}
+	st.Close()
+
+	// With partyline stopped, reset-password clears the password: the next start asks
+	// for a new one with a new code, and the old password no longer logs in.
+	runOK(t, bin, "reset-password", "-data", data)
+	startBinary(t, bin, data, admin)
+	if page := getWithin(t, base+"/", failsafe); !strings.Contains(page, "Setup code") {
+		t.Fatalf("after reset-password the page does not ask for a new password:\n%s", page)
+	}
+	if fresh := runOK(t, bin, "setup-code", "-data", data); fresh == code {
+		t.Errorf("the start after a reset reused the old setup code")
+	}
+	res, err = newBrowser(t).PostForm(base+"/login", url.Values{"password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Request.URL.Path != "/setup" {
+		t.Errorf("the old password after a reset: ended at %s, want /setup", res.Request.URL.Path)
+	}
+}
+
+// binary is a running partyline.
+type binary struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan error
+}
+
+// startBinary runs bin on the sim board with its data in data and the admin page on
+// admin; the test's end kills it if it still runs.
+func startBinary(t *testing.T, bin, data, admin string) *binary {
+	t.Helper()
+	p := &binary{logs: &syncBuffer{}, exited: make(chan error, 1)}
+	p.cmd = exec.Command(bin, "-board", "sim", "-data", data, "-admin", admin)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("partyline output:\n%s", p.logs.String())
+		}
+	})
+	return p
+}
+
+// interrupt stops p as Ctrl-C would, and checks that it exits at once with status 0.
+func (p *binary) interrupt(t *testing.T) {
+	t.Helper()
 	interrupted := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
+	case err := <-p.exited:
+		p.exited <- err // for the cleanup
 		if err != nil {
 			t.Fatalf("partyline exited with %v after SIGINT, want status 0", err)
 		}
@@ -107,12 +175,48 @@ func TestBinaryServesAdminPageAndStopsOnInterrupt(t *testing.T) {
 	case <-time.After(failsafe):
 		t.Fatalf("partyline still running %v after SIGINT", failsafe)
 	}
-	// The database was closed: it opens again without waiting for a lock.
-	st, err = config.Open(db)
+}
+
+// syncBuffer is a bytes.Buffer that the process writes while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runOK runs bin with args, expects success and returns its output, trimmed.
+func runOK(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
-		t.Fatalf("reopen the database after stop: %v", err)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("partyline %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 	}
-	st.Close()
+	return strings.TrimSpace(string(out))
+}
+
+// newBrowser returns an HTTP client that keeps cookies, as a browser does.
+func newBrowser(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: failsafe}
 }
 
 // postForm posts a form as a browser would, follows the redirect and returns the page.
