@@ -31,6 +31,8 @@ type BaresipConfig struct {
 	User        string  // the user of its address, sip:<User>@127.0.0.1; "" means "caller"
 	DisplayName string  // the display name of its From header; "" for none
 	Source      []int16 // the audio it sends in a call, 8 kHz mono, once (it does not loop)
+	// AuthUser and Password, when set, answer a 401 or 407 challenge to its calls.
+	AuthUser, Password string
 }
 
 // A BaresipEvent is an event baresip reports on its control socket, e.g. type
@@ -124,7 +126,11 @@ func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig)
 		user = "caller"
 	}
 	uri := fmt.Sprintf("sip:%s@127.0.0.1", user)
-	account := "<" + uri + ">;regint=0;audio_codecs=PCMU,PCMA\n"
+	account := "<" + uri + ">;regint=0;audio_codecs=PCMU,PCMA"
+	if cfg.AuthUser != "" {
+		account += ";auth_user=" + cfg.AuthUser + ";auth_pass=" + cfg.Password
+	}
+	account += "\n"
 	if cfg.DisplayName != "" {
 		account = strconv.Quote(cfg.DisplayName) + " " + account
 	}
