@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"partyline/appliance/callin"
 	"partyline/appliance/config"
 	"partyline/media"
 	"partyline/sip"
@@ -37,24 +39,47 @@ const (
 // then it relays the media between the two calls until either ends, and hangs up the
 // other. It never sends the caller's call on to the conference URI (a back-to-back call
 // with the conference as destination): the conference leg is a join of its own.
+//
+// Calls in are closed by default: offer admits a caller only if the bridge it dialled
+// says it may call (see admit), before anything is done for the call.
 type bridging struct {
-	store *config.Store
-	log   *slog.Logger
-	calls chan *sip.Incoming
+	store   *config.Store
+	log     *slog.Logger
+	calls   chan *admission
+	guard   *sip.DigestGuard
+	proxies *proxyAddrs
+	limits  callin.Limiter
 }
 
 // newBridging returns the bridging of the settings in store. Its offer method is the SIP
 // agent's Config.OnIncoming; run does the bridging.
 func newBridging(store *config.Store, log *slog.Logger) *bridging {
-	return &bridging{store: store, log: log, calls: make(chan *sip.Incoming, bridgeQueue)}
+	return &bridging{
+		store:   store,
+		log:     log,
+		calls:   make(chan *admission, bridgeQueue),
+		guard:   sip.NewDigestGuard(digestRealm),
+		proxies: newProxyAddrs(),
+	}
 }
 
-// offer hands an incoming call to run, or refuses it as busy when bridgeQueue calls wait
-// already.
+// offer judges an incoming call and hands it to run if it is admitted, or refuses it as
+// busy when bridgeQueue calls wait already.
 func (b *bridging) offer(in *sip.Incoming) {
+	set, err := b.store.Settings()
+	if err != nil {
+		b.log.Warn("incoming call refused: settings unreadable", "err", err)
+		b.reject(in, 500, "Server Internal Error")
+		return
+	}
+	adm, ok := b.admit(set, in)
+	if !ok {
+		return
+	}
 	select {
-	case b.calls <- in:
+	case b.calls <- adm:
 	default:
+		adm.release()
 		b.log.Warn("incoming call refused: too many waiting", "from", in.From())
 		b.reject(in, 486, "Busy Here")
 	}
@@ -68,13 +93,17 @@ func (b *bridging) run(ctx context.Context, agent *sip.Agent, claims *identityCl
 	defer wg.Wait()
 	for {
 		select {
-		case in := <-b.calls:
-			wg.Go(func() { b.bridge(ctx, agent, claims, rosters, in) })
+		case adm := <-b.calls:
+			wg.Go(func() {
+				defer adm.release()
+				b.bridge(ctx, agent, claims, rosters, adm.in, adm.plan)
+			})
 		case <-ctx.Done():
 			for {
 				select {
-				case in := <-b.calls:
-					b.reject(in, 503, "Service Unavailable: shutting down")
+				case adm := <-b.calls:
+					adm.release()
+					b.reject(adm.in, 503, "Service Unavailable: shutting down")
 				default:
 					return
 				}
@@ -98,22 +127,11 @@ type bridgePlan struct {
 	displayName string
 }
 
-// planBridge finds the bridge that in dialled, by its Request-URI user or else its To
-// user, and works out the conference leg. It returns the status and reason to refuse
+// planBridge works out the conference leg of in, a call to br. The caller's identity is
+// presented only if trusted says it may be; otherwise the leg gets a generated identity,
+// or the call is refused, as the bridge says. It returns the status and reason to refuse
 // the caller with if it cannot be bridged.
-func planBridge(set config.Settings, in *sip.Incoming) (bridgePlan, int, string) {
-	var br config.Bridge
-	found := false
-	for _, user := range []string{in.User(), in.ToUser()} {
-		for _, cand := range set.Bridges {
-			if !found && user != "" && cand.User == user {
-				br, found = cand, true
-			}
-		}
-	}
-	if !found {
-		return bridgePlan{}, 404, "Not Found"
-	}
+func planBridge(set config.Settings, br config.Bridge, in *sip.Incoming, trusted bool) (bridgePlan, int, string) {
 	conf, ok := findConference(set, br.Conference)
 	if !ok || conf.URI == "" {
 		return bridgePlan{}, 480, "Temporarily Unavailable: the conference has no URI"
@@ -130,8 +148,11 @@ func planBridge(set config.Settings, in *sip.Incoming) (bridgePlan, int, string)
 	case sip.SRTPOffered:
 		p.account.SRTP = sip.SRTPOff
 	}
-	if br.Identity == config.BridgeGenerated {
-		p.identity = sip.Identity{Mode: sip.IdentityGenerated, Prefix: br.IdentityPrefix, Assert: br.AssertIdentity}
+	if br.Identity != config.BridgeGenerated && !trusted && br.Untrusted == config.UntrustedRefuse {
+		return bridgePlan{}, 403, "Forbidden: the caller's identity is not trusted"
+	}
+	if br.Identity == config.BridgeGenerated || !trusted {
+		p.identity = sip.Identity{Mode: sip.IdentityGenerated, Prefix: cmp.Or(br.IdentityPrefix, generatedCallerPrefix), Assert: br.AssertIdentity}
 		return p, 0, ""
 	}
 	p.identity = sip.Identity{Mode: sip.IdentityImpersonate, URI: in.From(), Assert: br.AssertIdentity}
@@ -142,23 +163,11 @@ func planBridge(set config.Settings, in *sip.Incoming) (bridgePlan, int, string)
 	return p, 0, ""
 }
 
-// bridge bridges one caller, or refuses it with a final answer.
-func (b *bridging) bridge(ctx context.Context, agent *sip.Agent, claims *identityClaims, rosters *rosters, in *sip.Incoming) {
-	log := b.log.With("call", in.ID(), "from", in.From())
-	set, err := b.store.Settings()
-	if err != nil {
-		log.Warn("incoming call refused: settings unreadable", "err", err)
-		b.reject(in, 500, "Server Internal Error")
-		return
-	}
-	plan, status, reason := planBridge(set, in)
-	if status != 0 {
-		log.Info("incoming call refused", "user", in.User(), "status", status, "reason", reason)
-		b.reject(in, status, reason)
-		return
-	}
-	log = log.With("bridge", plan.bridge, "conference", plan.target)
+// bridge bridges one admitted caller as plan says, or refuses it with a final answer.
+func (b *bridging) bridge(ctx context.Context, agent *sip.Agent, claims *identityClaims, rosters *rosters, in *sip.Incoming, plan bridgePlan) {
+	log := b.log.With("call", in.ID(), "from", in.From(), "bridge", plan.bridge, "conference", plan.target)
 	release := func() {}
+	var err error
 	if plan.identity.Mode == sip.IdentityImpersonate {
 		holder := "Bridged caller " + in.From()
 		if release, err = claims.claim(plan.target, plan.identity.URI, holder); err != nil {

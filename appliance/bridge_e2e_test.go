@@ -20,9 +20,24 @@ import (
 // bridgeDomain is the domain of the bridge rig's trusted account.
 const bridgeDomain = "partyline.test"
 
+// The digest credentials the rig's bridge asks its callers for.
+const (
+	bridgeAuthUser = "lobby-caller"
+	bridgeSecret   = "lobby-s3cret"
+)
+
+// startCaller starts baresip as a caller that holds the bridge's credentials: the bridge
+// trusts it to call in as itself.
+func startCaller(t *testing.T, cfg peertest.BaresipConfig) *peertest.Baresip {
+	t.Helper()
+	cfg.AuthUser, cfg.Password = bridgeAuthUser, bridgeSecret
+	return peertest.StartBaresip(t, cfg)
+}
+
 // startBridge runs a SIP agent on 127.0.0.1 whose incoming calls go to a bridging with
-// one bridge, "lobby", into the conference "room" on f, through a trusted account; edit
-// changes the settings first. It stops at the end of the test, the bridging first, as
+// one bridge, "lobby", into the conference "room" on f, through a trusted account; the
+// bridge admits callers with its digest credentials (see startCaller). edit changes the
+// settings first. It stops at the end of the test, the bridging first, as
 // the appliance stops its work before SIP.
 func startBridge(t *testing.T, f *focus.Focus, edit func(*config.Settings)) *sip.Agent {
 	t.Helper()
@@ -34,7 +49,8 @@ func startBridge(t *testing.T, f *focus.Focus, edit func(*config.Settings)) *sip
 		SIP:         config.SIPSettings{ListenAddr: "127.0.0.1:0"},
 		Accounts:    []config.Account{{ID: "trunk", User: "trunk", Domain: bridgeDomain, Proxy: f.Addr().String()}},
 		Conferences: []config.Conference{{ID: "room", Name: "Room", URI: "sip:room@" + bridgeDomain}},
-		Bridges:     []config.Bridge{{ID: "lobby", User: "lobby", Conference: "room", Account: "trunk", AssertIdentity: true}},
+		Bridges: []config.Bridge{{ID: "lobby", User: "lobby", Conference: "room", Account: "trunk", AssertIdentity: true,
+			AuthUser: bridgeAuthUser, AuthPassword: bridgeSecret}},
 	}
 	if edit != nil {
 		edit(&set)
@@ -135,7 +151,7 @@ func TestBridgeCallerIntoConference(t *testing.T) {
 			f := focus.Start(t, focus.Config{UniqueIdentities: true})
 			f.Tone("room", conferenceHz, 0.2)
 			agent := startBridge(t, f, nil)
-			b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
+			b := startCaller(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
 			ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 			defer cancel()
 			leg := bridgedCall(t, ctx, f, agent, b)
@@ -166,7 +182,7 @@ func TestBridgeCallerIntoConference(t *testing.T) {
 func TestBridgeConferenceRefuses(t *testing.T) {
 	f := focus.Start(t, focus.Config{Refuse: func(focus.CallInfo) (int, string) { return 486, "Busy Here" }})
 	agent := startBridge(t, f, nil)
-	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, time.Second)})
+	b := startCaller(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, time.Second)})
 	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
@@ -194,7 +210,7 @@ func TestBridgeConferenceRefuses(t *testing.T) {
 func TestBridgeUnknownUser(t *testing.T) {
 	f := focus.Start(t, focus.Config{})
 	agent := startBridge(t, f, nil)
-	b := peertest.StartBaresip(t, peertest.BaresipConfig{Source: sine(callerHz, time.Second)})
+	b := startCaller(t, peertest.BaresipConfig{Source: sine(callerHz, time.Second)})
 	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := b.Dial(fmt.Sprintf("sip:nobody@%v", agent.Addr())); err != nil {
@@ -217,7 +233,7 @@ func TestBridgeUnknownUser(t *testing.T) {
 func TestBridgeCallerCancelsWhileJoining(t *testing.T) {
 	f := focus.Start(t, focus.Config{AnswerDelay: time.Minute})
 	agent := startBridge(t, f, nil)
-	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, time.Second)})
+	b := startCaller(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, time.Second)})
 	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
@@ -250,12 +266,12 @@ func TestBridgeIdentityInUse(t *testing.T) {
 	f := focus.Start(t, focus.Config{})
 	f.Tone("room", conferenceHz, 0.2)
 	agent := startBridge(t, f, nil)
-	first := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
+	first := startCaller(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
 	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	bridgedCall(t, ctx, f, agent, first)
 
-	second := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", Source: sine(callerHz, time.Second)})
+	second := startCaller(t, peertest.BaresipConfig{User: "carol", Source: sine(callerHz, time.Second)})
 	if err := second.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
 		t.Fatalf("baresip dial: %v", err)
 	}
@@ -278,7 +294,7 @@ func TestBridgeGeneratedIdentity(t *testing.T) {
 	agent := startBridge(t, f, func(set *config.Settings) {
 		set.Bridges[0].Identity, set.Bridges[0].IdentityPrefix = config.BridgeGenerated, "guest"
 	})
-	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
+	b := startCaller(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
 	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
 	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +81,16 @@ func (in *Incoming) User() string { return in.req.Recipient.User }
 // the caller wrote it.
 func (in *Incoming) ToUser() string { return in.req.To().Address.User }
 
+// Source returns the address the INVITE came from: the caller's, or that of the last
+// proxy on its way.
+func (in *Incoming) Source() netip.AddrPort {
+	ap, err := netip.ParseAddrPort(in.req.Source())
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
 // ID returns the call's Call-ID.
 func (in *Incoming) ID() string { return callID(in.req) }
 
@@ -109,6 +120,17 @@ func (in *Incoming) Ringing() error {
 // "Conference refused: 486 Busy Here". The reason is made safe for the
 // wire.
 func (in *Incoming) Reject(status int, reason string) error {
+	return in.reject(status, reason)
+}
+
+// RejectRetryAfter declines the call like Reject and asks the caller to try again after
+// d (a Retry-After header, RFC 3261 20.33), e.g. 503 when the appliance is at its limit.
+func (in *Incoming) RejectRetryAfter(status int, reason string, d time.Duration) error {
+	return in.reject(status, reason, sipmsg.NewHeader("Retry-After", strconv.Itoa(int(d.Round(time.Second)/time.Second))))
+}
+
+// reject declines the call with status, reason and the extra headers.
+func (in *Incoming) reject(status int, reason string, headers ...sipmsg.Header) error {
 	if status < 400 || status > 699 {
 		return fmt.Errorf("reject call %s: status %d is not 400-699", in.ID(), status)
 	}
@@ -118,7 +140,11 @@ func (in *Incoming) Reject(status int, reason string) error {
 		return errIncomingDone
 	}
 	in.state = incomingFinished
-	in.agent.respond(in.tx, sipmsg.NewResponseFromRequest(in.req, status, reasonSafe(reason), nil))
+	res := sipmsg.NewResponseFromRequest(in.req, status, reasonSafe(reason), nil)
+	for _, h := range headers {
+		res.AppendHeader(h)
+	}
+	in.agent.respond(in.tx, res)
 	in.log.Info("incoming call declined", "status", status, "reason", reason)
 	in.finish(errNoAnswerSent)
 	return nil

@@ -57,6 +57,17 @@ type SIPSettings struct {
 	// ListenAddr is the UDP host:port to listen on, DefaultListenAddr by
 	// default; port 0 picks a free port.
 	ListenAddr string `json:"listen_addr"`
+	// MaxBridgedCalls bounds the callers bridged at once over all bridges; 0 means
+	// DefaultMaxBridgedCalls.
+	MaxBridgedCalls int `json:"max_bridged_calls"`
+}
+
+// BridgedCalls returns the limit of callers bridged at once over all bridges.
+func (s SIPSettings) BridgedCalls() int {
+	if s.MaxBridgedCalls == 0 {
+		return DefaultMaxBridgedCalls
+	}
+	return s.MaxBridgedCalls
 }
 
 // An Account is a SIP account the handsets call from.
@@ -189,6 +200,9 @@ func fieldErr(field, format string, args ...any) *FieldError {
 
 // Validate reports the first invalid setting as a *FieldError, or nil.
 func (s Settings) Validate() error {
+	if s.SIP.MaxBridgedCalls < 0 || s.SIP.MaxBridgedCalls > maxBridgeCalls {
+		return fieldErr("sip.max_bridged_calls", "%d is not 0 (the default, %d) to %d", s.SIP.MaxBridgedCalls, DefaultMaxBridgedCalls, maxBridgeCalls)
+	}
 	if err := checkHostPort("sip.listen_addr", s.SIP.ListenAddr, true); err != nil {
 		return err
 	}

@@ -31,9 +31,13 @@ func (s *server) export(w http.ResponseWriter, r *http.Request) {
 	}
 	withPasswords := r.URL.Query().Get("include_passwords") == "1"
 	set.Accounts = slices.Clone(set.Accounts) // the backend's copy stays as it is
+	set.Bridges = slices.Clone(set.Bridges)
 	if !withPasswords {
 		for i := range set.Accounts {
 			set.Accounts[i].Password = ""
+		}
+		for i := range set.Bridges {
+			set.Bridges[i].AuthPassword = ""
 		}
 		set.Metrics.Token = ""
 	}
@@ -61,8 +65,8 @@ func nonNil[T any](s []T) []T {
 }
 
 // importSettings replaces the settings with an uploaded file's, after
-// checking all of it. Accounts the file has without a password keep the
-// password stored for the account of the same ID, and a file without a
+// checking all of it. Accounts and bridges the file has without a password
+// keep the password stored for the one of the same ID, and a file without a
 // metrics token keeps the stored token.
 func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 	refuse := func(fe *FieldError) {
@@ -103,6 +107,14 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 			}
 			if j := slices.IndexFunc(set.Accounts, func(b Account) bool { return b.ID == a.ID }); j >= 0 {
 				imported.Accounts[i].Password = set.Accounts[j].Password
+			}
+		}
+		for i, b := range imported.Bridges {
+			if b.AuthPassword != "" || b.AuthUser == "" {
+				continue
+			}
+			if j := slices.IndexFunc(set.Bridges, func(c Bridge) bool { return c.ID == b.ID }); j >= 0 {
+				imported.Bridges[i].AuthPassword = set.Bridges[j].AuthPassword
 			}
 		}
 		if imported.Metrics.Token == "" {

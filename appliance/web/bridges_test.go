@@ -103,3 +103,69 @@ func TestBridgeSettings(t *testing.T) {
 		t.Errorf("after deleting: %+v, want none", got)
 	}
 }
+
+// TestBridgeCallersSettings sets who may call a bridge on the settings page: the
+// networks, the proxy, the digest credentials (whose password is never shown and is kept
+// when the form leaves it empty), what becomes of untrusted callers and the limit; a bad
+// network is refused next to its input.
+func TestBridgeCallersSettings(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, f)
+	form := url.Values{"id": {"door"}, "user": {"7000"}, "conference": {"main"}, "identity": {"caller"}, "account": {"alice"},
+		"allow_networks": {"192.0.2.0/24, 2001:db8::5"}, "allow_proxy": {"on"}, "auth_user": {"gate"},
+		"auth_password": {"door-s3cret"}, "untrusted": {"refuse"}, "max_calls": {"3"}}
+	if rec := c.post("/settings/bridges", form); rec.Code != http.StatusSeeOther {
+		t.Fatalf("add: got %d; body:\n%s", rec.Code, rec.Body)
+	}
+	want := Bridge{ID: "door", User: "7000", Conference: "main", Identity: "caller", Account: "alice",
+		AllowNetworks: []string{"192.0.2.0/24", "2001:db8::5"}, AllowProxy: true, AuthUser: "gate", AuthPassword: "door-s3cret",
+		Untrusted: "refuse", MaxCalls: 3}
+	stored := func() Bridge {
+		t.Helper()
+		set, err := f.Settings()
+		if err != nil || len(set.Bridges) != 1 {
+			t.Fatalf("settings: %v, %+v", err, set.Bridges)
+		}
+		return set.Bridges[0]
+	}
+	if got := stored(); !reflect.DeepEqual(got, want) {
+		t.Errorf("after adding: %+v, want %+v", got, want)
+	}
+	body := c.get("/settings").Body.String()
+	if strings.Contains(body, "door-s3cret") {
+		t.Error("the settings page shows the bridge's password")
+	}
+	for _, s := range []string{`value="192.0.2.0/24, 2001:db8::5"`, `<option value="refuse" selected>`, `id="bridge-door-max_calls" name="max_calls" type="text" value="3"`} {
+		if !strings.Contains(body, s) {
+			t.Errorf("settings page lacks %q", s)
+		}
+	}
+	exported := c.get("/settings/export").Body.String()
+	if !strings.Contains(exported, `"auth_user": "gate"`) || strings.Contains(exported, "door-s3cret") {
+		t.Errorf("the export without passwords should name the bridge's user, not its password:\n%s", exported)
+	}
+	if withPasswords := c.get("/settings/export?include_passwords=1").Body.String(); !strings.Contains(withPasswords, "door-s3cret") {
+		t.Error("the export with passwords lacks the bridge's password")
+	}
+
+	form.Del("id")
+	form.Set("auth_password", "")
+	form.Set("max_calls", "")
+	if rec := c.post("/settings/bridges/door", form); rec.Code != http.StatusSeeOther {
+		t.Fatalf("edit: got %d; body:\n%s", rec.Code, rec.Body)
+	}
+	want.MaxCalls = 0
+	if got := stored(); !reflect.DeepEqual(got, want) {
+		t.Errorf("after saving with an empty password: %+v, want %+v (the password kept)", got, want)
+	}
+
+	form.Set("allow_networks", "192.0.2.0/24 192.0.2.300")
+	rec := c.post("/settings/bridges/door", form)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("bad network: got %d, want 400", rec.Code)
+	}
+	checkFieldError(t, rec.Body.String(), "bridge-door-allow_networks", `"192.0.2.300" is not a network`)
+	if got := stored(); !reflect.DeepEqual(got, want) {
+		t.Errorf("a refused form changed the bridge to %+v", got)
+	}
+}

@@ -159,8 +159,10 @@ func (f *formView) setError(prefix string, fe *FieldError) {
 		return
 	}
 	if name, ok := strings.CutPrefix(fe.Field, prefix); ok {
+		// A list's item, such as allow_networks[1], belongs to the list's input.
+		base, _, _ := strings.Cut(name, "[")
 		for _, in := range f.inputs() {
-			if in.Name == name {
+			if in.Name == name || in.Name == base {
 				in.Error = fe.Msg
 				in.Autofocus = true
 				return

@@ -41,6 +41,13 @@ type Bridge struct {
 	IdentityPrefix string `json:"identity_prefix"` // starts a generated identity's user
 	AssertIdentity bool   `json:"assert_identity"` // adds P-Asserted-Identity
 	Account        string `json:"account"`         // the trusted account that joins
+
+	AllowNetworks []string `json:"allow_networks"` // who may call: these networks (untrusted identity)
+	AllowProxy    bool     `json:"allow_proxy"`    // who may call: the account's proxy (trusted)
+	AuthUser      string   `json:"auth_user"`      // who may call: digest credentials (trusted)
+	AuthPassword  string   `json:"auth_password"`  // write-only
+	Untrusted     string   `json:"untrusted"`      // "generated" (also "") or "refuse"
+	MaxCalls      int      `json:"max_calls"`      // callers at once, 0 = the appliance's default
 }
 
 // Recordings configures where the recorder stops.
@@ -50,7 +57,8 @@ type Recordings struct {
 
 // SIPSettings configures the SIP listener.
 type SIPSettings struct {
-	ListenAddr string `json:"listen_addr"` // UDP host:port
+	ListenAddr      string `json:"listen_addr"`       // UDP host:port
+	MaxBridgedCalls int    `json:"max_bridged_calls"` // bridged callers at once, 0 = the appliance's default
 }
 
 // An Account is a SIP account the handsets call from. Its password is
@@ -472,6 +480,13 @@ func bridgeForm(id string, b Bridge, conferenceIDs, accountIDs []string) formVie
 		{Value: "generated", Label: "generated for each call"},
 	}
 	identity.selectValue(cmp.Or(b.Identity, "caller"))
+	untrusted := input(id, "untrusted", "Callers who are not trusted", "")
+	untrusted.Type = "select"
+	untrusted.Options = []optionView{
+		{Value: "generated", Label: "join under a generated identity"},
+		{Value: "refuse", Label: "are refused"},
+	}
+	untrusted.selectValue(cmp.Or(b.Untrusted, "generated"))
 	form := formView{ID: id, Method: "post", Submit: "Save",
 		Note: "Changes apply from the next incoming call; a bridged call in progress keeps going.",
 		Inputs: []inputView{
@@ -481,17 +496,37 @@ func bridgeForm(id string, b Bridge, conferenceIDs, accountIDs []string) formVie
 			input(id, "identity_prefix", "Prefix of generated identities", b.IdentityPrefix),
 			checkbox(id, "assert_identity", "Send P-Asserted-Identity", b.AssertIdentity),
 			selection(id, "account", "Trusted account that joins", b.Account, "none", accountIDs),
+			input(id, "allow_networks", "Callers from these networks", strings.Join(b.AllowNetworks, ", ")),
+			checkbox(id, "allow_proxy", "Calls relayed by the account's registrar or proxy", b.AllowProxy),
+			input(id, "auth_user", "Callers with this user name", b.AuthUser),
+			{ID: id + "-auth_password", Name: "auth_password", Label: "and this password", Type: "password", Autocomplete: "new-password"},
+			untrusted,
+			input(id, "max_calls", "Callers at once", ""),
 		},
 	}
 	form.Inputs[0].Required = true
 	form.Inputs[0].Hint = "The user part of the address callers dial, such as an account's user or a number."
 	form.Inputs[1].Required = true
-	form.Inputs[2].Hint = "The caller's: the conference sees the caller's address and name. Generated: a new address for every call."
+	form.Inputs[2].Hint = "The caller's: the conference sees the caller's address and name, if the caller is trusted (below). Generated: a new address for every call."
 	form.Inputs[3].Hint = "Generated only."
 	form.Inputs[5].Required = true
 	form.Inputs[5].Hint = "Authenticates the bridged calls; the server must let it present other identities."
+	form.Inputs[6].Hint = "Who may call: nobody until one of these three is set. Networks such as 192.0.2.0/24 or single addresses, separated by commas. Anyone there can claim any address, so these callers are not trusted."
+	form.Inputs[7].Hint = "The account's proxy (else its domain) authenticated the caller: trusted."
+	form.Inputs[8].Hint = "Callers are asked for these credentials (digest): those who give them are trusted."
+	form.Inputs[9].Hint = "Never shown; empty keeps the stored one."
+	form.Inputs[10].Hint = "A caller who is not trusted, or who claims the address of one of our handsets."
+	if b.MaxCalls != 0 {
+		form.Inputs[11].Value = strconv.Itoa(b.MaxCalls)
+	}
+	form.Inputs[11].Mode = "numeric"
+	form.Inputs[11].Hint = fmt.Sprintf("Empty = %d. More callers hear 503 and are asked to try again later.", defaultBridgeCalls)
 	return form
 }
+
+// defaultBridgeCalls is the appliance's limit of callers at once per bridge, for the
+// form's hint.
+const defaultBridgeCalls = 2
 
 // save runs change on the saved settings and the posted form, and saves the
 // result. A refusal draws the settings page again with the form that
@@ -751,22 +786,48 @@ func (s *server) deleteConference(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// fill sets b from a bridge form.
-func (b *Bridge) fill(v url.Values) {
+// fill sets b, whose fields are named with prefix, from a bridge form. An empty
+// password keeps the stored one; an empty user name clears both.
+func (b *Bridge) fill(v url.Values, prefix string) error {
 	b.User = formText(v, "user")
 	b.Conference = formText(v, "conference")
 	b.Identity = formText(v, "identity")
 	b.IdentityPrefix = formText(v, "identity_prefix")
 	b.AssertIdentity = v.Get("assert_identity") == "on"
 	b.Account = formText(v, "account")
+	b.AllowNetworks = nil
+	if nets := strings.Fields(strings.ReplaceAll(formText(v, "allow_networks"), ",", " ")); len(nets) > 0 {
+		b.AllowNetworks = nets
+	}
+	b.AllowProxy = v.Get("allow_proxy") == "on"
+	b.AuthUser = formText(v, "auth_user")
+	if p := v.Get("auth_password"); p != "" {
+		b.AuthPassword = p
+	}
+	if b.AuthUser == "" {
+		b.AuthPassword = ""
+	}
+	b.Untrusted = formText(v, "untrusted")
+	b.MaxCalls = 0
+	if e := formText(v, "max_calls"); e != "" {
+		n, err := strconv.Atoi(e)
+		if err != nil {
+			return &FieldError{Field: prefix + "max_calls", Msg: fmt.Sprintf("%q is not a whole number of callers", e)}
+		}
+		b.MaxCalls = n
+	}
+	return nil
 }
 
 func (s *server) addBridge(w http.ResponseWriter, r *http.Request) {
 	s.save(w, r, "new-bridge", func(set *Settings, v url.Values) (string, error) {
 		b := Bridge{ID: formText(v, "id")}
-		b.fill(v)
+		prefix := fmt.Sprintf("bridges[%d].", len(set.Bridges))
+		if err := b.fill(v, prefix); err != nil {
+			return prefix, err
+		}
 		set.Bridges = append(set.Bridges, b)
-		return fmt.Sprintf("bridges[%d].", len(set.Bridges)-1), nil
+		return prefix, nil
 	})
 }
 
@@ -777,8 +838,8 @@ func (s *server) saveBridge(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return "", err
 		}
-		set.Bridges[i].fill(v)
-		return fmt.Sprintf("bridges[%d].", i), nil
+		prefix := fmt.Sprintf("bridges[%d].", i)
+		return prefix, set.Bridges[i].fill(v, prefix)
 	})
 }
 

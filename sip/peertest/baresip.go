@@ -38,6 +38,8 @@ type BaresipConfig struct {
 	// MediaEnc is its media encryption (baresip's mediaenc): "" for none, "srtp" (offered),
 	// "srtp-mand" (RTP/SAVP, required).
 	MediaEnc string
+	// AuthUser and Password, when set, answer a 401 or 407 challenge to its calls.
+	AuthUser, Password string
 }
 
 // A BaresipEvent is an event baresip reports on its control socket, e.g. type
@@ -133,6 +135,9 @@ func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig)
 	}
 	uri := fmt.Sprintf("sip:%s@127.0.0.1", user)
 	account := "<" + uri + ">;regint=0;audio_codecs=PCMU,PCMA"
+	if cfg.AuthUser != "" {
+		account += ";auth_user=" + cfg.AuthUser + ";auth_pass=" + cfg.Password
+	}
 	if cfg.Answer {
 		account += ";answermode=auto"
 	}
