@@ -122,10 +122,14 @@ func TestUnitSecurity(t *testing.T) {
 	t.Logf("systemd-analyze security: exposure level %s", m[1])
 }
 
-func TestSmokeScript(t *testing.T) {
-	out, err := exec.Command("sh", "-n", "smoke-arm64.sh").CombinedOutput()
-	if err != nil {
-		t.Errorf("sh -n smoke-arm64.sh: %v\n%s", err, out)
+// TestScriptsParse checks the shell of the scripts that need qemu-user or root to run
+// (make test-arm64 and make deb-test run them).
+func TestScriptsParse(t *testing.T) {
+	for _, script := range []string{"smoke-arm64.sh", "deb-test.sh", "mkdeb.sh", "version.sh"} {
+		out, err := exec.Command("sh", "-n", script).CombinedOutput()
+		if err != nil {
+			t.Errorf("sh -n %s: %v\n%s", script, err, out)
+		}
 	}
 }
 
