@@ -40,6 +40,9 @@ run: build
 # build (commit, "-dirty" for uncommitted changes): partyline -version prints both.
 DEB_VERSION ?= $(shell sh board/rpi/version.sh 2>/dev/null || echo 0.1.0)
 BUILD_ID    ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+# Evaluated once, so that a commit made during a build cannot split it between two versions.
+DEB_VERSION := $(DEB_VERSION)
+BUILD_ID    := $(BUILD_ID)
 VERSION_LDFLAGS = -X main.version=$(DEB_VERSION) -X main.build=$(BUILD_ID)
 
 ## build: the partyline binary for this machine.
@@ -64,15 +67,16 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 200x -benchmem ./media/... ./appliance/...
 
 ## cross: partyline for Raspberry Pi OS (linux/arm64), with Debian's aarch64 cross compiler,
-## position-independent (PIE) as Debian builds its binaries.
+## position-independent (PIE) with full RELRO, as Debian hardens its binaries.
 cross: deps-cross modules
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc \
 	PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
-		$(GO) build -trimpath -buildmode=pie -ldflags='-s -w $(VERSION_LDFLAGS)' -o $(BIN)/partyline-arm64 ./cmd/partyline
+		$(GO) build -trimpath -buildmode=pie -ldflags='-s -w -extldflags=-Wl,-z,relro,-z,now $(VERSION_LDFLAGS)' -o $(BIN)/partyline-arm64 ./cmd/partyline
 	@file $(BIN)/partyline-arm64 2>/dev/null || true
 
 # The package's date (changelog, file times): the commit's, so that a build is reproducible.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
 # MAINTAINER (name <address>) overrides the package's Maintainer field.
 MAINTAINER ?= partyline maintainers <maintainers@partyline.invalid>
 LINTIAN    ?= lintian --fail-on error
@@ -89,6 +93,7 @@ deb: cross deps-deb
 
 # deb-test's first package: the version of the commit before (a lower one), same code.
 DEB_OLD_VERSION ?= $(shell sh board/rpi/version.sh HEAD~1 2>/dev/null || echo 0.0.0)
+DEB_OLD_VERSION := $(DEB_OLD_VERSION)
 
 ## deb-test (as root): the package installed into an arm64 Debian 12 root under qemu-user,
 ## upgraded from the previous commit's version, removed and purged (board/rpi/deb-test.sh).

@@ -104,7 +104,9 @@ install -d -m 0755 "$root/DEBIAN"
 for script in postinst prerm postrm; do
 	install -m 0755 "$files/$script" "$root/DEBIAN/$script"
 done
+# The conffile, whose checksum dpkg keeps itself, outside md5sums as dh_md5sums does.
 echo /etc/default/partyline >"$root/DEBIAN/conffiles"
+(cd "$root" && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' | sed 's|^\./||' | LC_ALL=C sort | xargs md5sum) >"$root/DEBIAN/md5sums"
 
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: partyline

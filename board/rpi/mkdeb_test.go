@@ -97,7 +97,7 @@ func TestDeb(t *testing.T) {
 
 	info := dpkgDeb(t, "--info", deb)
 	for _, want := range []string{" Package: partyline\n", " Version: 1.2.3~rc1\n", " Architecture: " + arch + "\n",
-		" Maintainer: " + testMaintainer + "\n", " postinst ", " prerm ", " postrm ", " conffiles "} {
+		" Maintainer: " + testMaintainer + "\n", " postinst ", " prerm ", " postrm ", " conffiles ", " md5sums "} {
 		if !strings.Contains(info, want) {
 			t.Errorf("dpkg-deb --info lacks %q:\n%s", want, info)
 		}
