@@ -143,6 +143,11 @@ in_root() {
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive \
 		chroot "$root" "$@" </dev/null
 }
+# dsh runs deb-systemd-helper in the root, which refuses to run outside a maintainer script
+# unless told the package.
+dsh() {
+	in_root env DPKG_MAINTSCRIPT_PACKAGE=partyline deb-systemd-helper "$@"
+}
 # dpkg_in_root runs dpkg in the root and shows its output on failure.
 dpkg_in_root() {
 	out=$(in_root dpkg "$@" 2>&1) || fail "dpkg $*: $out"
@@ -211,10 +216,10 @@ enabled() {
 		[ "$(readlink "$root$wants")" = /lib/systemd/system/partyline.service ] ||
 			fail "$wants is not a link to the unit after $step"
 		[ -e "$root$dsh/multi-user.target.wants/partyline.service" ] || fail "deb-systemd-helper does not record the service enabled after $step"
-		in_root deb-systemd-helper is-enabled partyline.service || fail "deb-systemd-helper is-enabled: no after $step"
+		dsh --quiet is-enabled partyline.service || fail "deb-systemd-helper is-enabled: no after $step"
 	else
 		absent "$wants"
-		if in_root deb-systemd-helper is-enabled partyline.service; then
+		if dsh --quiet is-enabled partyline.service; then
 			fail "deb-systemd-helper is-enabled: yes after $step"
 		fi
 	fi
@@ -228,7 +233,7 @@ enabled yes
 
 step="the administrator's changes"
 echo 'PARTYLINE_ARGS="-admin 127.0.0.1:8080"  # deb-test' >>"$root/etc/default/partyline"
-in_root deb-systemd-helper disable partyline.service >/dev/null
+dsh disable partyline.service >/dev/null
 enabled no
 
 step="upgrade to $new_version"
@@ -239,7 +244,7 @@ grep -q '# deb-test$' "$root/etc/default/partyline" || fail "the upgrade lost th
 ok "$step: the edit of /etc/default/partyline is kept"
 
 step="reinstall of $new_version, enabled"
-in_root deb-systemd-helper enable partyline.service >/dev/null
+dsh enable partyline.service >/dev/null
 dpkg_in_root -i /tmp/new.deb >/dev/null
 installed "$new_version"
 enabled yes
@@ -247,9 +252,11 @@ enabled yes
 # The installed binary, as the unit runs it (its user and groups, its state directory as
 # StateDirectory= makes it), on the sim board, on loopback ports the kernel picks.
 step="the service's binary"
+gid=$(in_root id -g partyline)
 gids=$(in_root id -G partyline | tr ' ' ,)
-install -d -m 0750 -o "$uid" -g "$(in_root id -g partyline)" "$root/var/lib/partyline"
-chroot --userspec="$uid:$(in_root id -g partyline)" --groups="$gids" "$root" \
+install -d -m 0750 -o "$uid" -g "$gid" "$root/var/lib/partyline"
+: >"$log"
+chroot --userspec="$uid:$gid" --groups="$gids" "$root" \
 	env -i PATH=/usr/bin:/bin LC_ALL=C \
 	/usr/bin/partyline -data /var/lib/partyline -board sim -admin 127.0.0.1:0 -sip 127.0.0.1:0 \
 	</dev/null >"$log" 2>&1 &
@@ -258,7 +265,7 @@ page=
 i=0
 while [ $i -lt 600 ]; do
 	kill -0 "$pid" 2>/dev/null || fail "partyline exited before serving its admin page"
-	addr=$(sed -n 's/.*msg="partyline running" admin=http:\/\/\([^ ]*\).*/\1/p' "$log")
+	addr=$(sed -n 's/.*msg="partyline running" admin=http:\/\/\([^ ]*\).*/\1/p' "$log") || true
 	if [ -n "$addr" ] && page=$(curl -fsSL --max-time 2 "http://$addr/" 2>/dev/null); then
 		break
 	fi
@@ -282,13 +289,13 @@ status=0
 wait "$pid" || status=$?
 pid=
 [ "$status" -eq 0 ] || fail "partyline exited with status $status after SIGINT"
-owner=$(stat -c %U:%G "$root/var/lib/partyline/partyline.db" 2>/dev/null) || fail "no settings database"
-[ "$owner" = partyline:partyline ] || fail "the settings database belongs to $owner, not partyline"
+owner=$(stat -c %u:%g "$root/var/lib/partyline/partyline.db" 2>/dev/null) || fail "no settings database"
+[ "$owner" = "$uid:$gid" ] || fail "the settings database belongs to $owner, not partyline ($uid:$gid)"
 ok "$step: served its first-start page at http://$addr/ under qemu-user as user partyline, stopped on SIGINT"
 
 # What the appliance keeps besides its settings: a recording and a prompt.
 for kept in recordings/deb-test.wav prompts/deb-test.wav; do
-	install -D -m 0640 -o "$uid" -g "$(in_root id -g partyline)" /dev/null "$root/var/lib/partyline/$kept"
+	install -D -m 0640 -o "$uid" -g "$gid" /dev/null "$root/var/lib/partyline/$kept"
 done
 
 step="remove"
