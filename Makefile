@@ -12,6 +12,9 @@ APT_BUILD := gcc pkg-config libasound2-dev
 APT_TEST  := kamailio kamailio-tls-modules sip-tester baresip-core chromium fonts-dejavu-core ffmpeg tshark
 APT_STRESS := stress-ng
 APT_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libasound2-dev:arm64 curl
+# The package: building it (dpkg-deb, readelf for its libc dependency, groff for the manual
+# page), lintian, and the install test's arm64 Debian root.
+APT_DEB   := dpkg binutils groff-base lintian debootstrap qemu-user-static curl
 
 # apt-get as root, or through sudo for a developer who is not.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -28,15 +31,24 @@ define install-missing
 	fi
 endef
 
-.PHONY: run build test test-stress check unit bench cross test-arm64 deb deps-build deps-test deps-stress deps-cross modules clean
+.PHONY: run build test test-stress check unit bench cross test-arm64 deb deb-test deps-build deps-test deps-stress deps-cross deps-deb modules clean
 
 ## run: install what is missing, build, and run on the embedded defaults (sim board here).
 run: build
 	./$(BIN)/partyline $(ARGS)
 
+# The version of this commit, which grows with every commit (board/rpi/version.sh), and the
+# build (commit, "-dirty" for uncommitted changes): partyline -version prints both.
+DEB_VERSION ?= $(shell sh board/rpi/version.sh 2>/dev/null || echo 0.1.0)
+BUILD_ID    ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+# Evaluated once, so that a commit made during a build cannot split it between two versions.
+DEB_VERSION := $(DEB_VERSION)
+BUILD_ID    := $(BUILD_ID)
+VERSION_LDFLAGS = -X main.version=$(DEB_VERSION) -X main.build=$(BUILD_ID)
+
 ## build: the partyline binary for this machine.
 build: deps-build modules
-	$(GO) build -trimpath -o $(BIN)/partyline ./cmd/partyline
+	$(GO) build -trimpath -ldflags='$(VERSION_LDFLAGS)' -o $(BIN)/partyline ./cmd/partyline
 
 ## test: install what is missing and run every test, with the race detector, against the
 ## real peers (Kamailio, SIPp, baresip) and real ALSA (file plugin).
@@ -80,18 +92,43 @@ test-stress: deps-build deps-test deps-stress modules
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 200x -benchmem ./media/... ./appliance/...
 
-## cross: partyline for Raspberry Pi OS (linux/arm64), with Debian's aarch64 cross compiler.
+## cross: partyline for Raspberry Pi OS (linux/arm64), with Debian's aarch64 cross compiler,
+## position-independent (PIE) with full RELRO, as Debian hardens its binaries.
 cross: deps-cross modules
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc \
 	PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig \
-		$(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/partyline-arm64 ./cmd/partyline
+		$(GO) build -trimpath -buildmode=pie -ldflags='-s -w -extldflags=-Wl,-z,relro,-z,now $(VERSION_LDFLAGS)' -o $(BIN)/partyline-arm64 ./cmd/partyline
 	@file $(BIN)/partyline-arm64 2>/dev/null || true
 
-DEB_VERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The package's date (changelog, file times): the commit's, so that a build is reproducible.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
+# MAINTAINER (name <address>) overrides the package's Maintainer field.
+MAINTAINER ?= partyline maintainers <maintainers@partyline.invalid>
+LINTIAN    ?= lintian --fail-on error
+QEMU       ?= qemu-aarch64-static
 
-## deb: the arm64 package for Raspberry Pi OS, bin/partyline_$(DEB_VERSION)_arm64.deb.
-deb: cross
-	sh board/rpi/mkdeb.sh -b $(BIN)/partyline-arm64 -v $(DEB_VERSION) -a arm64 -o $(BIN)
+## deb: the arm64 package for Raspberry Pi OS, bin/partyline_$(DEB_VERSION)_arm64.deb, with
+## its manual page generated from the flags (partyline -man, run under qemu-user); lintian
+## must find no error in it.
+deb: cross deps-deb
+	$(QEMU) $(BIN)/partyline-arm64 -man >$(BIN)/partyline.8
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) MAINTAINER='$(MAINTAINER)' sh board/rpi/mkdeb.sh \
+		-b $(BIN)/partyline-arm64 -m $(BIN)/partyline.8 -v $(DEB_VERSION) -a arm64 -o $(BIN)
+	$(LINTIAN) $(BIN)/partyline_$(DEB_VERSION)_arm64.deb
+
+# deb-test's first package: the version of the commit before (a lower one), same code.
+DEB_OLD_VERSION ?= $(shell sh board/rpi/version.sh HEAD~1 2>/dev/null || echo 0.0.0)
+DEB_OLD_VERSION := $(DEB_OLD_VERSION)
+
+## deb-test (as root): the package installed into an arm64 Debian 12 root under qemu-user,
+## upgraded from the previous commit's version, removed and purged (board/rpi/deb-test.sh).
+## The root is bootstrapped once into /var/cache/partyline-deb-test (DEB_TEST_CACHE).
+deb-test: deps-deb
+	$(MAKE) deb DEB_VERSION='$(DEB_OLD_VERSION)' BIN=$(BIN)/deb-test-old LINTIAN=true
+	$(MAKE) deb DEB_VERSION='$(DEB_VERSION)'
+	sh board/rpi/deb-test.sh $(BIN)/deb-test-old/partyline_$(DEB_OLD_VERSION)_arm64.deb \
+		$(BIN)/partyline_$(DEB_VERSION)_arm64.deb
 
 ## test-arm64: the unit tests of the pure packages, built for arm64 and run under qemu-user,
 ## then the arm64 binary itself on the sim board under qemu-user, serving its admin page.
@@ -115,6 +152,9 @@ deps-stress:
 deps-cross:
 	@dpkg --print-foreign-architectures | grep -qx arm64 || $(SUDO) dpkg --add-architecture arm64
 	$(call install-missing,$(APT_CROSS))
+
+deps-deb:
+	$(call install-missing,$(APT_DEB))
 
 modules:
 	$(GO) mod download

@@ -2,39 +2,85 @@ package rpi
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// buildDeb runs mkdeb.sh on a dummy binary and returns the package's path.
-func buildDeb(t *testing.T) string {
+// testMaintainer is the Maintainer the tests give mkdeb.sh.
+const testMaintainer = "Partyline Test <test@partyline.invalid>"
+
+// buildDeb runs mkdeb.sh on a dynamically linked binary of this machine (a copy of
+// /bin/true, so that the package's libc dependency is computed from a real ELF file and
+// lintian sees a binary of the package's architecture) with a small manual page, and
+// returns the package's path and its architecture.
+func buildDeb(t *testing.T) (deb, arch string) {
 	t.Helper()
-	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		t.Skip("dpkg-deb not installed (it is on Debian): cannot build the package")
+	for _, tool := range []string{"dpkg-deb", "dpkg", "readelf"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian dpkg, binutils): cannot build the package", tool)
+		}
 	}
-	dir := t.TempDir()
-	binary := filepath.Join(dir, "partyline-arm64")
-	if err := os.WriteFile(binary, []byte("#!/bin/sh\necho partyline\n"), 0o644); err != nil {
+	out, err := exec.Command("dpkg", "--print-architecture").Output()
+	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "out")
-	cmd := exec.Command("sh", "mkdeb.sh", "-b", binary, "-v", "1.2.3~rc1", "-a", "arm64", "-o", out)
+	arch = strings.TrimSpace(string(out))
+	dir := t.TempDir()
+	elf, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skipf("no /bin/true to package: %v", err)
+	}
+	binary := filepath.Join(dir, "partyline")
+	if err := os.WriteFile(binary, elf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	man := filepath.Join(dir, "partyline.8")
+	page := ".TH PARTYLINE 8 \"\" \"partyline 1.2.3~rc1\" \"System Administration\"\n.SH NAME\npartyline \\- test page\n"
+	if err := os.WriteFile(man, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outDir := filepath.Join(dir, "out")
+	cmd := exec.Command("sh", "mkdeb.sh", "-b", binary, "-m", man, "-v", "1.2.3~rc1", "-a", arch, "-o", outDir)
+	cmd.Env = append(os.Environ(), "MAINTAINER="+testMaintainer, "SOURCE_DATE_EPOCH=1796500000")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	path, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("mkdeb.sh: %v\n%s", err, stderr.Bytes())
 	}
-	want := filepath.Join(out, "partyline_1.2.3~rc1_arm64.deb")
+	want := filepath.Join(outDir, "partyline_1.2.3~rc1_"+arch+".deb")
 	if got := strings.TrimSpace(string(path)); got != want {
 		t.Fatalf("mkdeb.sh printed %q, want %q", got, want)
 	}
-	return want
+	return want, arch
+}
+
+// gunzip returns the content of the gzip file at path.
+func gunzip(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return string(b)
 }
 
 func dpkgDeb(t *testing.T, args ...string) string {
@@ -47,14 +93,18 @@ func dpkgDeb(t *testing.T, args ...string) string {
 }
 
 func TestDeb(t *testing.T) {
-	deb := buildDeb(t)
+	deb, arch := buildDeb(t)
 
 	info := dpkgDeb(t, "--info", deb)
-	for _, want := range []string{" Package: partyline\n", " Version: 1.2.3~rc1\n", " Architecture: arm64\n",
-		" Depends: libasound2, adduser\n", " postinst ", " prerm ", " postrm "} {
+	for _, want := range []string{" Package: partyline\n", " Version: 1.2.3~rc1\n", " Architecture: " + arch + "\n",
+		" Maintainer: " + testMaintainer + "\n", " postinst ", " prerm ", " postrm ", " conffiles ", " md5sums "} {
 		if !strings.Contains(info, want) {
 			t.Errorf("dpkg-deb --info lacks %q:\n%s", want, info)
 		}
+	}
+	// libc6 at least as new as the newest GLIBC_ symbol version the binary needs.
+	if !regexp.MustCompile(`(?m)^ Depends: libc6 \(>= 2\.[0-9]+(\.[0-9]+)?\), libasound2, adduser$`).MatchString(info) {
+		t.Errorf("dpkg-deb --info: Depends is not libc6 (>= 2.N), libasound2, adduser:\n%s", info)
 	}
 
 	// Files: mode, owner and path of every regular file.
@@ -66,11 +116,17 @@ func TestDeb(t *testing.T) {
 		}
 	}
 	want := []string{
+		"-rw-r--r-- root/root ./etc/default/partyline",
 		"-rw-r--r-- root/root ./lib/systemd/system/partyline.service",
 		"-rwxr-xr-x root/root ./usr/bin/partyline",
 		"-rw-r--r-- root/root ./usr/share/doc/partyline/README.Debian",
+		"-rw-r--r-- root/root ./usr/share/doc/partyline/changelog.gz",
+		"-rw-r--r-- root/root ./usr/share/doc/partyline/copyright",
+		"-rw-r--r-- root/root ./usr/share/man/man8/partyline.8.gz",
 		"-rw-r--r-- root/root ./usr/share/partyline/asound.conf",
-		"-rw-r--r-- root/root ./usr/share/partyline/config.txt",
+		"-rw-r--r-- root/root ./usr/share/partyline/config-pi-octo.txt",
+		"-rw-r--r-- root/root ./usr/share/partyline/config-pi-wm8960.txt",
+		"-rw-r--r-- root/root ./usr/share/partyline/config-usb.txt",
 	}
 	if !slices.Equal(files, want) {
 		t.Errorf("dpkg-deb --contents files:\n%s\nwant:\n%s", strings.Join(files, "\n"), strings.Join(want, "\n"))
@@ -80,10 +136,14 @@ func TestDeb(t *testing.T) {
 	root := t.TempDir()
 	dpkgDeb(t, "--extract", deb, root)
 	for name, path := range map[string]string{
-		"partyline.service": "lib/systemd/system/partyline.service",
-		"asound.conf":       "usr/share/partyline/asound.conf",
-		"config.txt":        "usr/share/partyline/config.txt",
-		"README.Debian":     "usr/share/doc/partyline/README.Debian",
+		"partyline.service":    "lib/systemd/system/partyline.service",
+		"default":              "etc/default/partyline",
+		"asound.conf":          "usr/share/partyline/asound.conf",
+		"config-pi-wm8960.txt": "usr/share/partyline/config-pi-wm8960.txt",
+		"config-pi-octo.txt":   "usr/share/partyline/config-pi-octo.txt",
+		"config-usb.txt":       "usr/share/partyline/config-usb.txt",
+		"README.Debian":        "usr/share/doc/partyline/README.Debian",
+		"copyright":            "usr/share/doc/partyline/copyright",
 	} {
 		embedded, err := fs.ReadFile(Files(), name)
 		if err != nil {
@@ -97,8 +157,21 @@ func TestDeb(t *testing.T) {
 			t.Errorf("packaged %s differs from the embedded %s", path, name)
 		}
 	}
+	if got := gunzip(t, filepath.Join(root, "usr/share/man/man8/partyline.8.gz")); !strings.HasPrefix(got, ".TH PARTYLINE 8 ") {
+		t.Errorf("packaged manual page: %q", got)
+	}
+	// The changelog: one entry for the version, signed by the maintainer on SOURCE_DATE_EPOCH.
+	changelog := gunzip(t, filepath.Join(root, "usr/share/doc/partyline/changelog.gz"))
+	if want := "partyline (1.2.3~rc1) unstable; urgency=medium\n\n  * Snapshot 1.2.3~rc1 of partyline.\n\n" +
+		" -- " + testMaintainer + "  Sat, 05 Dec 2026 19:46:40 +0000\n"; changelog != want {
+		t.Errorf("changelog.Debian:\n%s\nwant:\n%s", changelog, want)
+	}
+
 	control := t.TempDir()
 	dpkgDeb(t, "--control", deb, control)
+	if b, err := os.ReadFile(filepath.Join(control, "conffiles")); err != nil || string(b) != "/etc/default/partyline\n" {
+		t.Errorf("conffiles: %q, %v; want /etc/default/partyline", b, err)
+	}
 	for _, name := range []string{"postinst", "prerm", "postrm"} {
 		embedded, _ := fs.ReadFile(Files(), name)
 		packaged, err := os.ReadFile(filepath.Join(control, name))
@@ -133,25 +206,105 @@ func TestMkdebRefusesBadArguments(t *testing.T) {
 		t.Skip("dpkg-deb not installed (it is on Debian)")
 	}
 	dir := t.TempDir()
-	binary := filepath.Join(dir, "partyline")
-	if err := os.WriteFile(binary, []byte("x"), 0o755); err != nil {
-		t.Fatal(err)
+	binary, man := filepath.Join(dir, "partyline"), filepath.Join(dir, "partyline.8")
+	for _, f := range []string{binary, man} {
+		if err := os.WriteFile(f, []byte("x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"-b", binary}, "usage:"},
-		{[]string{"-b", filepath.Join(dir, "absent"), "-v", "1"}, "no binary"},
-		{[]string{"-b", binary, "-v", "v1.0"}, "does not start with a digit"},
-		{[]string{"-b", binary, "-v", "1.0 beta"}, "characters other than"},
-		{[]string{"-b", binary, "-v", "1.0", "-a", "ARM64"}, "not a Debian architecture"},
+		{[]string{"-b", binary, "-m", man}, "usage:"},
+		{[]string{"-b", binary, "-v", "1"}, "usage:"},
+		{[]string{"-b", filepath.Join(dir, "absent"), "-m", man, "-v", "1"}, "no binary"},
+		{[]string{"-b", binary, "-m", filepath.Join(dir, "absent.8"), "-v", "1"}, "no manual page"},
+		{[]string{"-b", binary, "-m", man, "-v", "v1.0"}, "does not start with a digit"},
+		{[]string{"-b", binary, "-m", man, "-v", "1.0 beta"}, "characters other than"},
+		{[]string{"-b", binary, "-m", man, "-v", "1.0", "-a", "ARM64"}, "not a Debian architecture"},
+		{[]string{"-b", binary, "-m", man, "-v", "1.0", "-o", filepath.Join(dir, "out")}, "MAINTAINER partyline@localhost is not"},
 	} {
 		cmd := exec.Command("sh", append([]string{"mkdeb.sh"}, tt.args...)...)
-		cmd.Dir = "."
+		cmd.Env = append(os.Environ(), "MAINTAINER=partyline@localhost")
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tt.want) {
 			t.Errorf("mkdeb.sh %q: %v, %q; want a failure with %q", tt.args, err, out, tt.want)
+		}
+	}
+}
+
+// TestLintian runs Debian's lintian on a package built by mkdeb.sh: it must report no error
+// (issue 17: copyright, changelog, libc dependency, maintainer address, manual page).
+// make deb runs it on the real arm64 package too.
+func TestLintian(t *testing.T) {
+	if _, err := exec.LookPath("lintian"); err != nil {
+		t.Skip("lintian not installed (make deps-deb installs it)")
+	}
+	deb, _ := buildDeb(t)
+	out, err := exec.Command("lintian", "--fail-on", "error", "--tag-display-limit", "0", deb).CombinedOutput()
+	if err != nil {
+		t.Errorf("lintian: %v\n%s", err, out)
+	}
+	for line := range strings.Lines(string(out)) {
+		if strings.HasPrefix(line, "E: ") {
+			t.Errorf("lintian error: %s", line)
+		}
+	}
+	t.Logf("lintian:\n%s", out)
+}
+
+// TestVersionsIncrease checks version.sh on a repository of its own: every commit's version
+// is higher for dpkg than its parent's, even for commits made within the same second (a
+// rebase) and whatever their hashes.
+func TestVersionsIncrease(t *testing.T) {
+	for _, tool := range []string{"git", "dpkg"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	script, err := filepath.Abs("version.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := t.TempDir()
+	git := func(date string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@partyline.invalid",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@partyline.invalid",
+			"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date, "GIT_CONFIG_GLOBAL=/dev/null")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	version := func() string {
+		t.Helper()
+		cmd := exec.Command("sh", script)
+		cmd.Dir = repo
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("version.sh: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("", "init", "-q")
+	var versions []string
+	// Two commits in one second (UTC+2, to check the time is UTC), then one a day later.
+	for i, date := range []string{"2026-12-06T22:30:00+02:00", "2026-12-06T22:30:00+02:00", "2026-12-07T09:00:00+02:00"} {
+		git(date, "commit", "-q", "--allow-empty", "-m", "commit "+strconv.Itoa(i))
+		versions = append(versions, version())
+	}
+	hash := git("", "rev-parse", "--short=12", "HEAD")
+	if want := "0.1.0+git20261207070000.3.g" + hash; versions[2] != want {
+		t.Errorf("version %q, want %q", versions[2], want)
+	}
+	for i := 1; i < len(versions); i++ {
+		if err := exec.Command("dpkg", "--compare-versions", versions[i-1], "lt", versions[i]).Run(); err != nil {
+			t.Errorf("dpkg --compare-versions %s lt %s: %v; each build must be newer than the one before", versions[i-1], versions[i], err)
 		}
 	}
 }

@@ -1,19 +1,23 @@
 // Package rpi is what partyline installs on Raspberry Pi OS: the systemd unit, the ALSA
 // names for the WM8960 HAT, the config.txt lines of each board and the package scripts,
-// kept in files/ and embedded here; mkdeb.sh lays them out into the .deb, and
-// smoke-arm64.sh checks that the arm64 binary starts and stops under qemu-user. Notify is
-// the service's side of systemd's readiness and watchdog protocol.
+// kept in files/ and embedded here. mkdeb.sh lays them out into the .deb (version.sh gives
+// its version), smoke-arm64.sh checks that the arm64 binary starts and stops under
+// qemu-user, and deb-test.sh installs, upgrades and purges the package in an arm64 Debian
+// root. Notify is the service's side of systemd's readiness and watchdog protocol.
 //
 // The package installs
 //
 //	/usr/bin/partyline                        the binary
-//	/lib/systemd/system/partyline.service     the unit: Type=notify, WatchdogSec=30
+//	/lib/systemd/system/partyline.service     the unit: Type=notify, WatchdogSec=30, hardened
+//	/etc/default/partyline                    PARTYLINE_ARGS, a conffile (commented out)
 //	/usr/share/partyline/asound.conf          ALSA names (not /etc/asound.conf: never clobbered)
-//	/usr/share/partyline/config.txt           overlay lines, as documentation
-//	/usr/share/doc/partyline/README.Debian    the setup steps
+//	/usr/share/partyline/config-BOARD.txt     each board's config.txt lines, as documentation
+//	/usr/share/man/man8/partyline.8.gz        the manual page (partyline -man)
+//	/usr/share/doc/partyline/                 README.Debian, copyright, changelog.gz
 //
 // and its postinst creates the system user partyline in the groups gpio, audio and i2c
-// (creating a group that is missing) and enables and starts the service.
+// (creating a group that is missing) and, through deb-systemd-helper, enables the service
+// on the first installation only, then starts it if it is enabled.
 package rpi
 
 import (
@@ -35,38 +39,26 @@ var files = func() fs.FS {
 }()
 
 // Files returns the files the package installs and its maintainer scripts, by name:
-// partyline.service, asound.conf, config.txt, README.Debian, postinst, prerm, postrm.
+// partyline.service, default (/etc/default/partyline), asound.conf, config-BOARD.txt,
+// README.Debian, copyright, postinst, prerm, postrm.
 func Files() fs.FS { return files }
 
-// ConfigTxt returns the lines the board called board needs in the Pi's config.txt, from
-// config.txt: the lines every board needs, then the board's own. It reports false for a
-// board config.txt does not mention.
+// ConfigTxt returns the lines the board called board needs in the Pi's config.txt, the
+// active lines of config-BOARD.txt. It reports false for a board without such a file.
 func ConfigTxt(board string) ([]string, bool) {
-	raw, err := fs.ReadFile(files, "config.txt")
+	if board == "" || strings.ContainsAny(board, "/.") {
+		return nil, false
+	}
+	raw, err := fs.ReadFile(files, "config-"+board+".txt")
 	if err != nil {
 		return nil, false
 	}
-	var (
-		lines   []string
-		section string // "" before the first "# board NAME:" line: every board's
-		found   bool
-	)
+	var lines []string
 	for line := range strings.Lines(string(raw)) {
 		line = strings.TrimSpace(line)
-		if name, ok := strings.CutPrefix(line, "# board "); ok {
-			section, _, _ = strings.Cut(name, ":")
-			found = found || section == board
-			continue
-		}
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if section == "" || section == board {
+		if line != "" && !strings.HasPrefix(line, "#") {
 			lines = append(lines, line)
 		}
-	}
-	if !found {
-		return nil, false
 	}
 	return lines, true
 }
