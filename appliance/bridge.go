@@ -16,6 +16,7 @@ import (
 	"github.com/pion/rtp"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/media"
 	"partyline/sip"
 )
@@ -101,8 +102,8 @@ type bridgePlan struct {
 // planBridge finds the bridge that in dialled, by its Request-URI user or else its To
 // user, and works out the conference leg. It returns the status and reason to refuse
 // the caller with if it cannot be bridged.
-func planBridge(set config.Settings, in *sip.Incoming) (bridgePlan, int, string) {
-	var br config.Bridge
+func planBridge(set settings.Settings, in *sip.Incoming) (bridgePlan, int, string) {
+	var br settings.Bridge
 	found := false
 	for _, user := range []string{in.User(), in.ToUser()} {
 		for _, cand := range set.Bridges {
@@ -123,7 +124,7 @@ func planBridge(set config.Settings, in *sip.Incoming) (bridgePlan, int, string)
 		return bridgePlan{}, 480, "Temporarily Unavailable: the bridge has no account"
 	}
 	p := bridgePlan{bridge: br.ID, target: conf.URI, account: sipAccount(acc)}
-	if br.Identity == config.BridgeGenerated {
+	if br.Identity == settings.BridgeGenerated {
 		p.identity = sip.Identity{Mode: sip.IdentityGenerated, Prefix: br.IdentityPrefix, Assert: br.AssertIdentity}
 		return p, 0, ""
 	}

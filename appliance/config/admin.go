@@ -6,6 +6,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
+
+	"partyline/appliance/settings"
 )
 
 // ErrAdminPasswordSet is returned by InitAdminPassword when an admin
@@ -24,14 +26,14 @@ const MaxAdminPasswordBytes = 72
 const passwordCost = bcrypt.DefaultCost
 
 // hashAdminPassword checks that plain can be an admin password and hashes
-// it. A password it refuses is reported as a *FieldError on
+// it. A password it refuses is reported as a *settings.FieldError on
 // "admin_password".
 func hashAdminPassword(plain string) ([]byte, error) {
 	if plain == "" {
-		return nil, fieldErr("admin_password", "must not be empty")
+		return nil, &settings.FieldError{Field: "admin_password", Msg: "must not be empty"}
 	}
 	if len(plain) > MaxAdminPasswordBytes {
-		return nil, fieldErr("admin_password", "must be at most %d bytes long", MaxAdminPasswordBytes)
+		return nil, &settings.FieldError{Field: "admin_password", Msg: fmt.Sprintf("must be at most %d bytes long", MaxAdminPasswordBytes)}
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(plain), passwordCost)
 	if err != nil {
@@ -42,7 +44,7 @@ func hashAdminPassword(plain string) ([]byte, error) {
 
 // SetAdminPassword sets the admin password, replacing any set before. Only
 // its bcrypt hash is stored. An empty password, or one longer than
-// MaxAdminPasswordBytes, is refused with a *FieldError.
+// MaxAdminPasswordBytes, is refused with a *settings.FieldError.
 func (s *Store) SetAdminPassword(plain string) error {
 	h, err := hashAdminPassword(plain)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"partyline/appliance/settings"
 )
 
 func TestAdminPassword(t *testing.T) {
@@ -79,9 +81,9 @@ func TestAdminPasswordRefused(t *testing.T) {
 				"SetAdminPassword":  s.SetAdminPassword,
 			} {
 				err := set(tt.password)
-				var fe *FieldError
+				var fe *settings.FieldError
 				if !errors.As(err, &fe) || fe.Field != "admin_password" || !strings.Contains(fe.Msg, tt.msg) {
-					t.Errorf("%s: got %v, want a *FieldError on admin_password saying %q", name, err, tt.msg)
+					t.Errorf("%s: got %v, want a *settings.FieldError on admin_password saying %q", name, err, tt.msg)
 				}
 			}
 			if set, err := s.AdminPasswordSet(); err != nil || set {
@@ -110,7 +112,7 @@ func TestUpdate(t *testing.T) {
 
 	t.Run("change refused", func(t *testing.T) {
 		refusal := errors.New("no such handset")
-		err := s.Update(func(set *Settings) error {
+		err := s.Update(func(set *settings.Settings) error {
 			set.Handsets[0].Name = "changed"
 			return refusal
 		})
@@ -120,19 +122,19 @@ func TestUpdate(t *testing.T) {
 		unchanged(t)
 	})
 	t.Run("invalid result", func(t *testing.T) {
-		err := s.Update(func(set *Settings) error {
+		err := s.Update(func(set *settings.Settings) error {
 			set.Handsets[0].Name = "changed"
 			set.Conferences[0].URI = "http://example.org"
 			return nil
 		})
-		var fe *FieldError
+		var fe *settings.FieldError
 		if !errors.As(err, &fe) || fe.Field != "conferences[0].uri" {
-			t.Errorf("got %v, want a *FieldError on conferences[0].uri", err)
+			t.Errorf("got %v, want a *settings.FieldError on conferences[0].uri", err)
 		}
 		unchanged(t)
 	})
 	t.Run("valid", func(t *testing.T) {
-		err := s.Update(func(set *Settings) error {
+		err := s.Update(func(set *settings.Settings) error {
 			set.Handsets[1].Conference = "main"
 			return nil
 		})
@@ -151,7 +153,7 @@ func TestUpdate(t *testing.T) {
 
 func TestUpdateEmptyStore(t *testing.T) {
 	s, _ := openTemp(t)
-	err := s.Update(func(set *Settings) error {
+	err := s.Update(func(set *settings.Settings) error {
 		if len(set.Handsets) != 0 {
 			t.Errorf("settings of an empty store: got %+v, want zero", set)
 		}

@@ -12,17 +12,19 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"partyline/appliance/settings"
 )
 
 // call returns the n-th test call, which started n minutes after a fixed time.
-func call(n int) HistoryRecord {
-	return HistoryRecord{
+func call(n int) settings.CallRecord {
+	return settings.CallRecord{
 		Handset:    "Kitchen",
 		Identity:   `"Kitchen" <sip:alice@example.org>`,
 		Conference: "sip:conf@example.org",
 		Start:      time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Minute),
 		Duration:   time.Duration(n) * time.Second,
-		End:        EndRemote,
+		End:        settings.EndRemote,
 		MOS:        4.2,
 	}
 }
@@ -37,8 +39,8 @@ func TestHistoryEmpty(t *testing.T) {
 
 func TestHistoryNewestFirst(t *testing.T) {
 	s, _ := openTemp(t)
-	failed := HistoryRecord{Handset: "Garden", Start: call(0).Start, End: EndFailed, Status: 486, Detail: "486 Busy Here"}
-	for _, r := range []HistoryRecord{call(1), failed, call(3)} {
+	failed := settings.CallRecord{Handset: "Garden", Start: call(0).Start, End: settings.EndFailed, Status: 486, Detail: "486 Busy Here"}
+	for _, r := range []settings.CallRecord{call(1), failed, call(3)} {
 		if err := s.AppendHistory(r); err != nil {
 			t.Fatalf("AppendHistory: %v", err)
 		}
@@ -47,14 +49,14 @@ func TestHistoryNewestFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []HistoryRecord{call(3), failed, call(1)}; !reflect.DeepEqual(got, want) {
+	if want := []settings.CallRecord{call(3), failed, call(1)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("History(0):\n got %+v\nwant %+v", got, want)
 	}
 	got, err = s.History(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []HistoryRecord{call(3), failed}; !reflect.DeepEqual(got, want) {
+	if want := []settings.CallRecord{call(3), failed}; !reflect.DeepEqual(got, want) {
 		t.Errorf("History(2):\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -110,11 +112,11 @@ func TestHistoryBounded(t *testing.T) {
 
 func TestHistoryRefusesBadRecords(t *testing.T) {
 	s, _ := openTemp(t)
-	for name, change := range map[string]func(*HistoryRecord){
-		"unknown end":       func(r *HistoryRecord) { r.End = "exploded" },
-		"no handset":        func(r *HistoryRecord) { r.Handset = "" },
-		"no start":          func(r *HistoryRecord) { r.Start = time.Time{} },
-		"negative duration": func(r *HistoryRecord) { r.Duration = -time.Second },
+	for name, change := range map[string]func(*settings.CallRecord){
+		"unknown end":       func(r *settings.CallRecord) { r.End = "exploded" },
+		"no handset":        func(r *settings.CallRecord) { r.Handset = "" },
+		"no start":          func(r *settings.CallRecord) { r.Start = time.Time{} },
+		"negative duration": func(r *settings.CallRecord) { r.Duration = -time.Second },
 	} {
 		r := call(1)
 		change(&r)

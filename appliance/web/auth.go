@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"partyline/appliance/settings"
 )
 
 // Access defaults; the package documentation says how they are used.
@@ -45,8 +48,25 @@ const (
 
 // sessions is the table of logged-in browsers, in memory.
 type sessions struct {
+	ended Changes // notified when sessions end before their time: logout, or making room
+
 	mu      sync.Mutex           // guards following
 	expires map[string]time.Time // by token
+}
+
+// subscribe returns a channel that receives a value when sessions end before their
+// expiry, until ctx is done.
+func (ss *sessions) subscribe(ctx context.Context) <-chan struct{} { return ss.ended.Subscribe(ctx) }
+
+// expiry returns when the session of token ends, and false if it has ended.
+func (ss *sessions) expiry(token string) (time.Time, bool) {
+	if !ss.valid(token) {
+		return time.Time{}, false
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	exp, ok := ss.expires[token]
+	return exp, ok
 }
 
 // create starts a session and returns its token and expiry. When the table
@@ -76,6 +96,7 @@ func (ss *sessions) create() (token string, expires time.Time) {
 			}
 		}
 		delete(ss.expires, oldest)
+		ss.ended.Notify() // its event streams end
 	}
 	ss.expires[token] = expires
 	return token, expires
@@ -99,8 +120,9 @@ func (ss *sessions) valid(token string) bool {
 // end ends the session of token, if there is one.
 func (ss *sessions) end(token string) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	delete(ss.expires, token)
+	ss.mu.Unlock()
+	ss.ended.Notify()
 }
 
 // limiter counts failed logins per client address.
@@ -245,7 +267,7 @@ func setupForm() formView {
 	}
 }
 
-func (s *server) renderSetup(w http.ResponseWriter, code int, fe *FieldError) {
+func (s *server) renderSetup(w http.ResponseWriter, code int, fe *settings.FieldError) {
 	form := setupForm()
 	form.setError("", fe)
 	s.render(w, code, "form.tmpl", &formPage{
@@ -281,22 +303,22 @@ func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 	}
 	password := r.PostFormValue("password")
 	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
-		s.renderSetup(w, http.StatusBadRequest, &FieldError{Field: "password",
+		s.renderSetup(w, http.StatusBadRequest, &settings.FieldError{Field: "password",
 			Msg: fmt.Sprintf("Too short: %d characters, at least %d needed.", n, MinPasswordLength)})
 		return
 	}
 	if r.PostFormValue("confirm") != password {
-		s.renderSetup(w, http.StatusBadRequest, &FieldError{Field: "confirm", Msg: "Does not match the password above."})
+		s.renderSetup(w, http.StatusBadRequest, &settings.FieldError{Field: "confirm", Msg: "Does not match the password above."})
 		return
 	}
 	err = s.backend.InitAdminPassword(password)
-	var fe *FieldError
+	var fe *settings.FieldError
 	switch {
 	case errors.Is(err, ErrPasswordSet):
 		s.passwordSet.Store(true)
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	case errors.As(err, &fe):
-		s.renderSetup(w, http.StatusBadRequest, &FieldError{Field: "password", Msg: fe.Msg})
+		s.renderSetup(w, http.StatusBadRequest, &settings.FieldError{Field: "password", Msg: fe.Msg})
 	case err != nil:
 		s.fail(w, "set admin password", err)
 	default:
@@ -314,7 +336,7 @@ func loginForm() formView {
 	}
 }
 
-func (s *server) renderLogin(w http.ResponseWriter, code int, notice string, fe *FieldError) {
+func (s *server) renderLogin(w http.ResponseWriter, code int, notice string, fe *settings.FieldError) {
 	form := loginForm()
 	form.setError("", fe)
 	s.render(w, code, "form.tmpl", &formPage{frame: frame{Title: "Log in", Notice: notice}, Form: form})
@@ -365,7 +387,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		secs := int(math.Ceil(wait.Seconds()))
 		s.log.Warn("login refused", "client", client, "reason", "too many failures", "retry_after_s", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		s.renderLogin(w, http.StatusTooManyRequests, "", &FieldError{Field: "password",
+		s.renderLogin(w, http.StatusTooManyRequests, "", &settings.FieldError{Field: "password",
 			Msg: fmt.Sprintf("Too many failed logins. Try again in %d seconds.", secs)})
 		return
 	}
@@ -376,7 +398,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.log.Warn("login failed", "client", client)
-		s.renderLogin(w, http.StatusUnauthorized, "", &FieldError{Field: "password", Msg: "Wrong password."})
+		s.renderLogin(w, http.StatusUnauthorized, "", &settings.FieldError{Field: "password", Msg: "Wrong password."})
 		return
 	}
 	s.logins.succeeded(client.String())
