@@ -325,3 +325,57 @@ func TestCallQuality(t *testing.T) {
 		t.Errorf("loss without packets: got %v, want 0", got)
 	}
 }
+
+// TestStatusPushed follows the admin backend's change notifications, as an event stream
+// does, on a running sim appliance: a saved setting, a lifted handset and an event each
+// arrive as a notification after which the status or the event log shows them.
+func TestStatusPushed(t *testing.T) {
+	a := newSimAppliance(t, nil)
+	run(t, a)
+	b := backend{a}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	changed := b.Subscribe(ctx)
+	// waitFor waits for a notification after which ok says the change shows.
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		failsafe := time.After(10 * time.Second)
+		for {
+			select {
+			case <-changed:
+				if ok() {
+					return
+				}
+			case <-failsafe:
+				t.Fatalf("%s: not told within 10 s", what)
+			}
+		}
+	}
+	// drain forgets a notification told before: the next must come from what the test does.
+	drain := func() {
+		select {
+		case <-changed:
+		default:
+		}
+	}
+	drain()
+	_, err := b.UpdateSettings(func(set *settings.Settings) error {
+		set.Handsets[0].Name = "Kitchen"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the new name", func() bool { return b.Status().Handsets[0].Name == "Kitchen" })
+	drain()
+	if err := b.SetHook(1, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the lifted handset", func() bool { return b.Status().Handsets[1].OffHook })
+	drain()
+	a.events.Add(slog.LevelInfo, "test", "pushed")
+	waitFor("the event", func() bool {
+		events := b.Events()
+		return events[len(events)-1].Text == "pushed"
+	})
+}

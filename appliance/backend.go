@@ -469,7 +469,7 @@ type serviceBackend struct {
 }
 
 // UpdateSettings implements web.Backend, as backend does, and refuses an announcement
-// whose prompt files are missing or cannot be played (a *web.FieldError naming the file).
+// whose prompt files are missing or cannot be played (a *settings.FieldError naming the file).
 // Only the announcements that change are checked: a prompt file removed since it was
 // configured does not block saving anything else; the announcer logs it when it comes to
 // it.

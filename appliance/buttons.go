@@ -11,7 +11,7 @@ import (
 )
 
 // buttonMapping turns the button settings into the gesture mapping of every handset: the
-// default mapping when there are none. An invalid entry is a *config.FieldError naming it.
+// default mapping when there are none. An invalid entry is a *settings.FieldError naming it.
 func buttonMapping(buttons []settings.ButtonMapping) (gesture.Mapping, error) {
 	if len(buttons) == 0 {
 		return gesture.DefaultMapping(), nil

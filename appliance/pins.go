@@ -36,7 +36,7 @@ func withPins(p board.Profile, pins []settings.PinOverride) (board.Profile, erro
 // opening the lines: the handset exists, an expander pin is on one of the board's
 // expanders, and a GPIO line is not one the board reserves. Overrides that pass can still
 // fail when the appliance opens them at its next start (a GPIO line the machine lacks, a
-// line used twice). An invalid override is a *config.FieldError naming it.
+// line used twice). An invalid override is a *settings.FieldError naming it.
 func checkPins(p board.Profile, pins []settings.PinOverride) error {
 	for i, o := range pins {
 		f := fmt.Sprintf("pins[%d].", i)

@@ -953,7 +953,7 @@ func (f *fileSource) next(pcm []int16) bool {
 	return true
 }
 
-// openPrompt returns the source of prompt name (see config.ParsePrompt) at rate Hz in
+// openPrompt returns the source of prompt name (see settings.ParsePrompt) at rate Hz in
 // packets of spp samples; prompt files are in dir.
 func openPrompt(dir, name string, rate, spp int) (promptSource, error) {
 	p, err := settings.ParsePrompt(name)

@@ -228,3 +228,79 @@ func TestTLSCertificateGenerateFails(t *testing.T) {
 		t.Errorf("after failed generations: got %q, %v; want a new pair stored", cert, err)
 	}
 }
+
+// TestAppendHistoryNeverWaits holds the file's write lock, as a slow write would, while a
+// call is recorded: AppendHistory returns all the same, History shows the call once the
+// lock is let go, and Close writes what is still queued.
+func TestAppendHistoryNeverWaits(t *testing.T) {
+	s, path := openTemp(t)
+	tx, err := s.db.Begin(true) // the file's one writer, until Rollback
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan error, 1)
+	go func() {
+		for n := 1; n <= 3; n++ {
+			if err := s.AppendHistory(call(n)); err != nil {
+				returned <- err
+				return
+			}
+		}
+		returned <- nil
+	}()
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatalf("AppendHistory: %v", err)
+		}
+	case <-time.After(failsafe):
+		t.Fatalf("AppendHistory waited %v for the file's write lock", failsafe)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.History(0)
+	if want := []settings.CallRecord{call(3), call(2), call(1)}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("History after the lock was let go: %+v, %v; want %+v", got, err, want)
+	}
+
+	for n := 4; n <= 40; n++ {
+		if err := s.AppendHistory(call(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err = s2.History(0)
+	if err != nil || len(got) != 40 || got[0] != call(40) || got[39] != call(1) {
+		t.Errorf("after Close and reopening: %d calls, newest %+v, %v; want the 40 recorded", len(got), got[0], err)
+	}
+}
+
+// TestHistoryQueueBounded records more calls than the history keeps while the file is
+// locked: the queue keeps the newest MaxHistory, as the history would.
+func TestHistoryQueueBounded(t *testing.T) {
+	s, _ := openTemp(t)
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= MaxHistory+5; n++ {
+		if err := s.AppendHistory(call(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.History(0)
+	if err != nil || len(got) != MaxHistory || got[0] != call(MaxHistory+5) || got[MaxHistory-1] != call(6) {
+		t.Errorf("History: %d calls, %v; want calls %d down to 6", len(got), err, MaxHistory+5)
+	}
+}

@@ -1,8 +1,10 @@
 // Package config stores the appliance's settings in a bbolt file: the SIP
 // listener, accounts, handsets and conferences, the admin password's hash,
 // the call history, the admin page's certificate and the list of recordings.
-// It validates settings before saving them and knows nothing of SIP, audio or
-// the web page.
+// The types it stores, and their validation, are appliance/settings'; it
+// validates settings before saving them and knows nothing of SIP, audio or
+// the web page. It serves the settings from memory (Store.Current) and tells
+// of their changes (Snapshot.Changed), so that no loop needs to read the file.
 package config
 
 import (
