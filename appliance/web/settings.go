@@ -14,6 +14,9 @@ import (
 	"partyline/appliance/settings"
 )
 
+// settingsPage is the settings page. Its secrets, the accounts' passwords and the metrics
+// token, are write-only: never shown, kept when a form leaves them empty, and exported
+// only when asked to.
 type settingsPage struct {
 	frame
 	SIP           formView
