@@ -279,6 +279,29 @@ func TestEventsStopWithSession(t *testing.T) {
 	})
 }
 
+// TestEventsStopAtSessionEnd: a stream ends when its session runs out, though nothing
+// changes to wake it.
+func TestEventsStopAtSessionEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := loggedIn(t, newFake(t))
+		_, done := streamEvents(t.Context(), c)
+		time.Sleep(SessionLifetime - time.Second)
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("event stream ended before its session")
+		default:
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("event stream still running after its session ended")
+		}
+	})
+}
+
 func TestUnauthenticated(t *testing.T) {
 	c := &client{t: t, h: newHandler(newFake(t))}
 	for _, tt := range []struct {
