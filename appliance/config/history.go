@@ -19,8 +19,9 @@ const MaxHistory = 200
 
 // AppendHistory adds a call that has ended to the call history. It checks rec and queues
 // it for the store's writer, which adds it and drops the oldest calls beyond MaxHistory in
-// one transaction: AppendHistory never waits for the file. History sees the call at once;
-// a write that fails later is logged with slog.Default, as nobody waits for it then.
+// one transaction: AppendHistory never waits for the file. History waits for the queue,
+// so it shows the call; a write that fails later is logged with slog.Default, as nobody
+// waits for it then.
 func (s *Store) AppendHistory(rec settings.CallRecord) error {
 	if err := rec.Check(); err != nil {
 		return fmt.Errorf("append call history: %w", err)
