@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/media"
 	"partyline/sip"
@@ -217,15 +217,15 @@ func TestRecordCall(t *testing.T) {
 		name string
 		st   lineStatus
 		err  error
-		want config.HistoryRecord
+		want settings.CallRecord
 	}{
-		{"we hung up", inCall, nil, config.HistoryRecord{End: config.EndLocal, Duration: 90 * time.Second, MOS: 4.26, LossPercent: 1}},
-		{"the far end hung up", inCall, sip.ErrRemoteHangup, config.HistoryRecord{End: config.EndRemote, Duration: 90 * time.Second, MOS: 4.26, LossPercent: 1}},
-		{"the media broke", inCall, errors.New("RTP socket closed"), config.HistoryRecord{End: config.EndFailed, Duration: 90 * time.Second, Detail: "RTP socket closed", MOS: 4.26, LossPercent: 1}},
-		{"refused", lineStatus{State: Joining}, &sip.JoinError{Status: 486, Reason: "Busy Here"}, config.HistoryRecord{End: config.EndFailed, Status: 486, Detail: "486 Busy Here"}},
-		{"refused, wrapped", lineStatus{State: Joining}, errors.Join(errors.New("join"), &sip.JoinError{Status: 403, Reason: "Forbidden"}), config.HistoryRecord{End: config.EndFailed, Status: 403, Detail: "403 Forbidden"}},
-		{"given up", lineStatus{State: Joining}, nil, config.HistoryRecord{End: config.EndCancelled}},
-		{"given up, cancelled", lineStatus{State: Joining}, context.Canceled, config.HistoryRecord{End: config.EndCancelled}},
+		{"we hung up", inCall, nil, settings.CallRecord{End: settings.EndLocal, Duration: 90 * time.Second, MOS: 4.26, LossPercent: 1}},
+		{"the far end hung up", inCall, sip.ErrRemoteHangup, settings.CallRecord{End: settings.EndRemote, Duration: 90 * time.Second, MOS: 4.26, LossPercent: 1}},
+		{"the media broke", inCall, errors.New("RTP socket closed"), settings.CallRecord{End: settings.EndFailed, Duration: 90 * time.Second, Detail: "RTP socket closed", MOS: 4.26, LossPercent: 1}},
+		{"refused", lineStatus{State: Joining}, &sip.JoinError{Status: 486, Reason: "Busy Here"}, settings.CallRecord{End: settings.EndFailed, Status: 486, Detail: "486 Busy Here"}},
+		{"refused, wrapped", lineStatus{State: Joining}, errors.Join(errors.New("join"), &sip.JoinError{Status: 403, Reason: "Forbidden"}), settings.CallRecord{End: settings.EndFailed, Status: 403, Detail: "403 Forbidden"}},
+		{"given up", lineStatus{State: Joining}, nil, settings.CallRecord{End: settings.EndCancelled}},
+		{"given up, cancelled", lineStatus{State: Joining}, context.Canceled, settings.CallRecord{End: settings.EndCancelled}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := time.Now()
@@ -286,10 +286,12 @@ func TestBackendControl(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The admin page's watcher starts beside the lines: wait for its first event too.
+	wants := []string{"has no conference to join", "appliance: started on the sim board", "Handset 1: join, asked on the admin page"}
 	var texts []string
-	for !strings.Contains(strings.Join(texts, "\n"), "has no conference to join") {
+	for !containsAll(strings.Join(texts, "\n"), wants) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the event log lacks the failed join: %q", texts)
+			t.Fatalf("the event log lacks one of %q: %q", wants, texts)
 		}
 		time.Sleep(20 * time.Millisecond)
 		texts = texts[:0]
@@ -297,15 +299,20 @@ func TestBackendControl(t *testing.T) {
 			texts = append(texts, e.Source+": "+e.Text)
 		}
 	}
-	for _, want := range []string{"appliance: started on the sim board", "Handset 1: join, asked on the admin page"} {
-		if !strings.Contains(strings.Join(texts, "\n"), want) {
-			t.Errorf("the event log lacks %q: %q", want, texts)
-		}
-	}
 	st := b.Status().Handsets[0]
 	if st.Busy || st.InCall || st.Quality != nil || st.MicDBFS != math.Round(st.MicDBFS) || st.MicDBFS > 0 {
 		t.Errorf("handset 1 after the failed join: %+v", st)
 	}
+}
+
+// containsAll reports whether s contains every one of subs.
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestCallQuality(t *testing.T) {
@@ -317,4 +324,58 @@ func TestCallQuality(t *testing.T) {
 	if got := lossPercent(media.Stats{}); got != 0 {
 		t.Errorf("loss without packets: got %v, want 0", got)
 	}
+}
+
+// TestStatusPushed follows the admin backend's change notifications, as an event stream
+// does, on a running sim appliance: a saved setting, a lifted handset and an event each
+// arrive as a notification after which the status or the event log shows them.
+func TestStatusPushed(t *testing.T) {
+	a := newSimAppliance(t, nil)
+	run(t, a)
+	b := backend{a}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	changed := b.Subscribe(ctx)
+	// waitFor waits for a notification after which ok says the change shows.
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		failsafe := time.After(10 * time.Second)
+		for {
+			select {
+			case <-changed:
+				if ok() {
+					return
+				}
+			case <-failsafe:
+				t.Fatalf("%s: not told within 10 s", what)
+			}
+		}
+	}
+	// drain forgets a notification told before: the next must come from what the test does.
+	drain := func() {
+		select {
+		case <-changed:
+		default:
+		}
+	}
+	drain()
+	_, err := b.UpdateSettings(func(set *settings.Settings) error {
+		set.Handsets[0].Name = "Kitchen"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the new name", func() bool { return b.Status().Handsets[0].Name == "Kitchen" })
+	drain()
+	if err := b.SetHook(1, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the lifted handset", func() bool { return b.Status().Handsets[1].OffHook })
+	drain()
+	a.events.Add(slog.LevelInfo, "test", "pushed")
+	waitFor("the event", func() bool {
+		events := b.Events()
+		return events[len(events)-1].Text == "pushed"
+	})
 }

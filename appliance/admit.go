@@ -4,12 +4,12 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"partyline/appliance/settings"
 	"strings"
 	"sync"
 	"time"
 
 	"partyline/appliance/callin"
-	"partyline/appliance/config"
 	"partyline/sip"
 )
 
@@ -39,7 +39,7 @@ type admission struct {
 // bridge it dialled, who may call that bridge, the identity the caller may present and
 // the limits on calls at once. It answers a call it does not admit itself (404, 401, 403
 // or 503) and returns false.
-func (b *bridging) admit(set config.Settings, in *sip.Incoming) (*admission, bool) {
+func (b *bridging) admit(set settings.Settings, in *sip.Incoming) (*admission, bool) {
 	log := b.log.With("call", in.ID(), "from", in.From(), "source", in.Source())
 	br, found := findBridge(set, in)
 	if !found {
@@ -94,7 +94,7 @@ func (b *bridging) admit(set config.Settings, in *sip.Incoming) (*admission, boo
 
 // findBridge finds the bridge that in dialled, by its Request-URI user or else its To
 // user.
-func findBridge(set config.Settings, in *sip.Incoming) (config.Bridge, bool) {
+func findBridge(set settings.Settings, in *sip.Incoming) (settings.Bridge, bool) {
 	for _, user := range []string{in.User(), in.ToUser()} {
 		for _, br := range set.Bridges {
 			if user != "" && br.User == user {
@@ -102,12 +102,12 @@ func findBridge(set config.Settings, in *sip.Incoming) (config.Bridge, bool) {
 			}
 		}
 	}
-	return config.Bridge{}, false
+	return settings.Bridge{}, false
 }
 
 // ourAddress reports whether uri is the address of one of our accounts or the identity
 // a handset of ours presents: a caller claiming it is not who it says.
-func ourAddress(set config.Settings, uri string) bool {
+func ourAddress(set settings.Settings, uri string) bool {
 	claimed, err := sip.ParseURI(uri)
 	if err != nil {
 		return true // nothing we can compare: not to be presented as is
@@ -155,7 +155,7 @@ func newProxyAddrs() *proxyAddrs {
 
 // isProxy reports whether src is an address of the proxy of account (its Proxy, else its
 // Domain). A host name that does not resolve matches nothing.
-func (p *proxyAddrs) isProxy(set config.Settings, account string, src netip.Addr) bool {
+func (p *proxyAddrs) isProxy(set settings.Settings, account string, src netip.Addr) bool {
 	acc, ok := findAccount(set, account)
 	if !ok {
 		return false

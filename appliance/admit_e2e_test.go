@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"partyline/appliance/settings"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"partyline/appliance/config"
 	"partyline/sip"
 	"partyline/sip/peertest"
 	"partyline/sip/peertest/focus"
@@ -51,23 +51,23 @@ func TestBridgeRefusesCallersNotAllowed(t *testing.T) {
 	carol := peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller"}
 	for _, tc := range []struct {
 		name   string
-		edit   func(*config.Settings)
+		edit   func(*settings.Settings)
 		caller peertest.BaresipConfig
 	}{
-		{"no rule: closed by default", func(set *config.Settings) {
+		{"no rule: closed by default", func(set *settings.Settings) {
 			set.Bridges[0].AuthUser, set.Bridges[0].AuthPassword = "", ""
 		}, carol},
 		{"no credentials", nil, carol},
 		{"wrong password", nil, peertest.BaresipConfig{User: "carol", AuthUser: bridgeAuthUser, Password: "guess"}},
 		{"another user's name", nil, peertest.BaresipConfig{User: "carol", AuthUser: "mallory", Password: bridgeSecret}},
-		{"network not listed", func(set *config.Settings) {
+		{"network not listed", func(set *settings.Settings) {
 			set.Bridges[0].AuthUser, set.Bridges[0].AuthPassword = "", ""
 			set.Bridges[0].AllowNetworks = []string{"127.0.0.2"}
 		}, carol},
-		{"listed network, untrusted identity refused", func(set *config.Settings) {
+		{"listed network, untrusted identity refused", func(set *settings.Settings) {
 			set.Bridges[0].AuthUser, set.Bridges[0].AuthPassword = "", ""
 			set.Bridges[0].AllowNetworks = []string{"127.0.0.0/8"}
-			set.Bridges[0].Untrusted = config.UntrustedRefuse
+			set.Bridges[0].Untrusted = settings.UntrustedRefuse
 		}, carol},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,19 +84,19 @@ func TestBridgeRefusesCallersNotAllowed(t *testing.T) {
 func TestBridgeUntrustedCallerGetsAGeneratedIdentity(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		edit func(*config.Settings)
+		edit func(*settings.Settings)
 		user string
 	}{
-		{"listed network", func(set *config.Settings) {
+		{"listed network", func(set *settings.Settings) {
 			set.Bridges[0].AuthUser, set.Bridges[0].AuthPassword = "", ""
 			set.Bridges[0].AllowNetworks = []string{"127.0.0.0/8"}
 		}, "carol"},
-		{"a handset's identity", func(set *config.Settings) {
-			set.Handsets = []config.Handset{{ID: "alice", Name: "Alice", Account: "trunk", Conference: "room",
-				Identity: config.IdentityImpersonate, IdentityURI: "sip:alice@127.0.0.1"}}
+		{"a handset's identity", func(set *settings.Settings) {
+			set.Handsets = []settings.Handset{{ID: "alice", Name: "Alice", Account: "trunk", Conference: "room",
+				Identity: settings.IdentityImpersonate, IdentityURI: "sip:alice@127.0.0.1"}}
 		}, "alice"},
-		{"an account's address", func(set *config.Settings) {
-			set.Accounts = append(set.Accounts, config.Account{ID: "own", User: "alice", Domain: "127.0.0.1"})
+		{"an account's address", func(set *settings.Settings) {
+			set.Accounts = append(set.Accounts, settings.Account{ID: "own", User: "alice", Domain: "127.0.0.1"})
 		}, "alice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,7 +127,7 @@ func TestBridgeUntrustedCallerGetsAGeneratedIdentity(t *testing.T) {
 // the callers they say they are, and refuses the same call from another address.
 func TestBridgeTrustsItsProxyOnly(t *testing.T) {
 	f := focus.Start(t, focus.Config{})
-	agent := startBridge(t, f, func(set *config.Settings) {
+	agent := startBridge(t, f, func(set *settings.Settings) {
 		set.Bridges[0].AuthUser, set.Bridges[0].AuthPassword = "", ""
 		set.Bridges[0].AllowProxy = true // the proxy is the focus, on 127.0.0.1
 	})
@@ -159,7 +159,7 @@ func TestBridgeTrustsItsProxyOnly(t *testing.T) {
 // before anything is done for them; once a bridged call ends, the next caller gets in.
 func TestBridgeLimitsCallsAtOnce(t *testing.T) {
 	f := focus.Start(t, focus.Config{})
-	agent := startBridge(t, f, func(set *config.Settings) { set.Bridges[0].MaxCalls = 2 })
+	agent := startBridge(t, f, func(set *settings.Settings) { set.Bridges[0].MaxCalls = 2 })
 	ctx, cancel := context.WithTimeout(t.Context(), 3*failsafe) // a dozen calls
 	defer cancel()
 

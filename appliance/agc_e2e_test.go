@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/hw/sim"
 	"partyline/media"
 	"partyline/sip/peertest"
@@ -15,7 +15,7 @@ import (
 // its AGC on: through SIPp's echo its tone comes back at the AGC's target level, not 20 dB
 // below the microphone.
 func TestMicrophoneAGCRaisesAQuietHandset(t *testing.T) {
-	r := startRig(t, peertest.ScenarioEcho, func(set *config.Settings) {
+	r := startRig(t, peertest.ScenarioEcho, func(set *settings.Settings) {
 		set.Handsets[0].MicGainDB, set.Handsets[0].MicAGC = -20, true
 	})
 	r.waitFor("the account to register", registered)

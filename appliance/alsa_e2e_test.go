@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"partyline/appliance"
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
 	"partyline/hw/sim"
@@ -85,7 +85,7 @@ func TestCallIsSampleExactOverALSA(t *testing.T) {
 		Users:  map[string]string{"alice": password},
 		Routes: map[string]netip.AddrPort{"conf": sipp.Addr()},
 	})
-	seedSettings(t, filepath.Join(dir, "partyline.db"), kam.Addr().String(), func(s *config.Settings) {
+	seedSettings(t, filepath.Join(dir, "partyline.db"), kam.Addr().String(), func(s *settings.Settings) {
 		h := &s.Handsets[0]
 		h.MicGainDB, h.EarGainDB, h.SidetonePercent = 0, 0, 0
 	})

@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
 	"partyline/hw"
@@ -84,6 +85,7 @@ type Appliance struct {
 	adminTLS         *tls.Config
 	adminFingerprint string
 	events           web.EventLog
+	changes          web.Changes // tells the event streams of changes (see backend.watch)
 }
 
 // Run starts the appliance described by cfg and runs it until ctx is done.
@@ -265,7 +267,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 // the settings' pin overrides. The settings must not keep the device from starting: when
 // the board or the pins they choose do not open, openBoard logs why and opens the board the
 // flag names or detection finds, without pin overrides; found says so for the admin page.
-func openBoard(cfg Config, store *config.Store, log *slog.Logger) (p board.Profile, found string, set config.Settings, h *hardware, err error) {
+func openBoard(cfg Config, store *config.Store, log *slog.Logger) (p board.Profile, found string, set settings.Settings, h *hardware, err error) {
 	saved, err := store.Settings()
 	if err != nil && !errors.Is(err, config.ErrNoSettings) {
 		return p, "", set, nil, err
@@ -292,7 +294,7 @@ func openBoard(cfg Config, store *config.Store, log *slog.Logger) (p board.Profi
 
 // openProfile opens the hardware of the board selectBoard(flag, setting) chooses, fitted
 // to what cfg brings (a test's sim board or ALSA device), with pins overriding its lines.
-func openProfile(cfg Config, flag, setting string, pins []config.PinOverride, log *slog.Logger) (board.Profile, string, *hardware, error) {
+func openProfile(cfg Config, flag, setting string, pins []settings.PinOverride, log *slog.Logger) (board.Profile, string, *hardware, error) {
 	p, found, err := selectBoard(flag, setting)
 	if err != nil {
 		return p, "", nil, err
@@ -343,7 +345,7 @@ func checkBoard(name string) error {
 	if name == "" || slices.Contains(board.Names(), name) {
 		return nil
 	}
-	return &config.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q; the profiles are %s", name, strings.Join(board.Names(), ", "))}
+	return &settings.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q; the profiles are %s", name, strings.Join(board.Names(), ", "))}
 }
 
 // buttons returns the handset's buttons by the input names the gesture mapping uses.

@@ -3,7 +3,7 @@ package appliance
 import (
 	"testing"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 )
 
 // TestStatusEarpieceUnderruns finds each earpiece's underruns and samples dropped in the admin page's status
@@ -12,7 +12,7 @@ import (
 func TestStatusEarpieceUnderruns(t *testing.T) {
 	a := newSimAppliance(t, nil)
 	run(t, a)
-	if err := a.store.Update(func(s *config.Settings) error {
+	if err := a.store.Update(func(s *settings.Settings) error {
 		s.Handsets[0].Channel, s.Handsets[1].Channel = 1, 0
 		return nil
 	}); err != nil {

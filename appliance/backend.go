@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"reflect"
 	"slices"
 	"time"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
 	"partyline/hw/gesture"
@@ -25,10 +27,7 @@ type backend struct{ a *Appliance }
 // Status implements web.Backend.
 func (b backend) Status() web.Status {
 	a := b.a
-	set, err := a.store.Settings()
-	if err != nil {
-		a.log.Error("read settings", "err", err)
-	}
+	set := a.store.Current().Settings // shared: read only
 	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag, Malformed: a.agent.MalformedMessages()}}
 	audio := a.AudioStats()
 	st.Audio = audio.status()
@@ -85,7 +84,7 @@ func (b backend) Status() web.Status {
 }
 
 // handsetName is the name of handset i in set, or "Handset i+1" if set has none.
-func handsetName(set config.Settings, i int) string {
+func handsetName(set settings.Settings, i int) string {
 	if i < len(set.Handsets) {
 		return set.Handsets[i].Name
 	}
@@ -174,8 +173,7 @@ func (b backend) Control(handset int, action web.Action) error {
 	if err := l.Do(do); err != nil {
 		return err
 	}
-	set, _ := b.a.store.Settings() // only for the name: the zero settings give a default
-	b.a.events.Add(slog.LevelInfo, handsetName(set, handset), string(action)+", asked on the admin page")
+	b.a.events.Add(slog.LevelInfo, handsetName(b.a.store.Current().Settings, handset), string(action)+", asked on the admin page")
 	return nil
 }
 
@@ -196,68 +194,50 @@ func (b backend) SendDigits(handset int, digits string) error {
 		}
 		return err
 	}
-	set, _ := b.a.store.Settings() // only for the name: the zero settings give a default
-	b.a.events.Add(slog.LevelInfo, handsetName(set, handset), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
+	b.a.events.Add(slog.LevelInfo, handsetName(b.a.store.Current().Settings, handset), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
 	return nil
 }
 
 // History implements web.Backend.
-func (b backend) History() ([]web.CallRecord, error) {
-	recs, err := b.a.store.History(0)
-	if err != nil {
-		return nil, err
-	}
-	calls := make([]web.CallRecord, 0, len(recs))
-	for _, r := range recs {
-		calls = append(calls, web.CallRecord(r))
-	}
-	return calls, nil
-}
+func (b backend) History() ([]settings.CallRecord, error) { return b.a.store.History(0) }
 
 // TLSFingerprint implements web.Backend.
 func (b backend) TLSFingerprint() string { return b.a.adminFingerprint }
 
 // Settings implements web.Backend.
-func (b backend) Settings() (web.Settings, error) {
-	set, err := b.a.store.Settings()
-	if err != nil {
-		return web.Settings{}, err
-	}
-	return toWeb(set), nil
-}
+func (b backend) Settings() (settings.Settings, error) { return b.a.store.Settings() }
+
+// Subscribe implements web.Backend: see watch.
+func (b backend) Subscribe(ctx context.Context) <-chan struct{} { return b.a.changes.Subscribe(ctx) }
 
 // UpdateSettings implements web.Backend. Handsets and conferences are read
 // from the store at each join, so changes to them apply from the next call;
 // the handsets' levels also go to the audio hub at once, so that a call in
 // progress hears them, and a changed button mapping goes to every line, which
-// uses it from its next gesture on. The SIP listener and the registrations
-// are set up once, in New and Run, and the lines are bound to their channels
-// and their pins opened in New: changes to the SIP settings, the accounts,
-// the handsets' IDs and channels or the pins need a restart.
-func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool, err error) {
-	var old, saved config.Settings
+// uses it from its next gesture on. What the appliance sets up only when it
+// starts is in settings.NeedsRestart.
+func (b backend) UpdateSettings(change func(*settings.Settings) error) (restart bool, err error) {
+	var old, saved settings.Settings
 	var mapping gesture.Mapping
 	b.a.saveMu.Lock()
 	defer b.a.saveMu.Unlock()
-	err = b.a.store.Update(func(set *config.Settings) error {
-		ws := toWeb(*set)
-		if err := change(&ws); err != nil {
+	err = b.a.store.Update(func(set *settings.Settings) error {
+		prev := set.Clone()
+		if err := change(set); err != nil {
 			return err
 		}
-		next := fromWeb(ws)
-		m, err := buttonMapping(next.Buttons)
+		m, err := buttonMapping(set.Buttons)
 		if err != nil {
 			return err
 		}
-		if err := checkPins(b.a.profile, next.Pins); err != nil {
+		if err := checkPins(b.a.profile, set.Pins); err != nil {
 			return err
 		}
-		if err := checkBoard(next.Board); err != nil {
+		if err := checkBoard(set.Board); err != nil {
 			return err
 		}
-		restart = needsRestart(*set, next)
-		old, saved, mapping = *set, next, m
-		*set = next
+		restart = settings.NeedsRestart(prev, *set)
+		old, saved, mapping = prev, set.Clone(), m
 		return nil
 	})
 	if err == nil {
@@ -272,9 +252,9 @@ func (b backend) UpdateSettings(change func(*web.Settings) error) (restart bool,
 // applyLevels sets the levels and the automatic gain of the handsets whose levels changed
 // from old to next, and not their channel, in the audio hub: a call in progress hears
 // them at once.
-func (b backend) applyLevels(old, next config.Settings) {
+func (b backend) applyLevels(old, next settings.Settings) {
 	for _, h := range next.Handsets {
-		i := slices.IndexFunc(old.Handsets, func(o config.Handset) bool { return o.ID == h.ID && o.Channel == h.Channel })
+		i := slices.IndexFunc(old.Handsets, func(o settings.Handset) bool { return o.ID == h.ID && o.Channel == h.Channel })
 		if i < 0 {
 			continue
 		}
@@ -290,23 +270,6 @@ func (b backend) applyLevels(old, next config.Settings) {
 			}
 		}
 	}
-}
-
-// needsRestart reports whether going from old to next changes something the
-// appliance reads only when it starts.
-func needsRestart(old, next config.Settings) bool {
-	channels := func(s config.Settings) []string {
-		var c []string
-		for _, h := range s.Handsets {
-			c = append(c, fmt.Sprintf("%s@%d", h.ID, h.Channel))
-		}
-		return c
-	}
-	return old.SIP != next.SIP ||
-		!slices.Equal(old.Accounts, next.Accounts) ||
-		!slices.Equal(old.Pins, next.Pins) ||
-		old.Board != next.Board ||
-		!slices.Equal(channels(old), channels(next))
 }
 
 // AdminPasswordSet implements web.Backend.
@@ -327,63 +290,9 @@ func (b backend) CheckAdminPassword(password string) (bool, error) {
 	return b.a.store.CheckAdminPassword(password)
 }
 
-// toWeb and fromWeb convert settings between the store and the admin page.
-// The struct conversions stop compiling when the two packages' fields drift
-// apart.
-func toWeb(c config.Settings) web.Settings {
-	w := web.Settings{SIP: web.SIPSettings(c.SIP), Recordings: web.Recordings(c.Recordings), Metrics: web.MetricsSettings(c.Metrics), Board: c.Board}
-	w.AdminPage = web.AdminPageSettings(c.AdminPage)
-	for _, a := range c.Accounts {
-		w.Accounts = append(w.Accounts, web.Account(a))
-	}
-	for _, h := range c.Handsets {
-		w.Handsets = append(w.Handsets, web.Handset(h))
-	}
-	for _, cf := range c.Conferences {
-		w.Conferences = append(w.Conferences, web.Conference(cf))
-	}
-	for _, br := range c.Bridges {
-		w.Bridges = append(w.Bridges, web.Bridge(br))
-	}
-	for _, pin := range c.Pins {
-		w.Pins = append(w.Pins, web.PinOverride(pin))
-	}
-	for _, m := range c.Buttons {
-		w.Buttons = append(w.Buttons, web.ButtonMapping(m))
-	}
-	return w
-}
-
-func fromWeb(w web.Settings) config.Settings {
-	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics), Board: w.Board}
-	c.AdminPage = config.AdminPageSettings(w.AdminPage)
-	for _, a := range w.Accounts {
-		c.Accounts = append(c.Accounts, config.Account(a))
-	}
-	for _, h := range w.Handsets {
-		c.Handsets = append(c.Handsets, config.Handset(h))
-	}
-	for _, cf := range w.Conferences {
-		c.Conferences = append(c.Conferences, config.Conference(cf))
-	}
-	for _, br := range w.Bridges {
-		c.Bridges = append(c.Bridges, config.Bridge(br))
-	}
-	for _, pin := range w.Pins {
-		c.Pins = append(c.Pins, config.PinOverride(pin))
-	}
-	for _, m := range w.Buttons {
-		c.Buttons = append(c.Buttons, config.ButtonMapping(m))
-	}
-	return c
-}
-
-// toWebError turns the store's errors into those the admin page knows.
+// toWebError turns the store's refusals of a first password into the admin page's.
 func toWebError(err error) error {
-	var fe *config.FieldError
 	switch {
-	case errors.As(err, &fe):
-		return &web.FieldError{Field: fe.Field, Msg: fe.Msg}
 	case errors.Is(err, config.ErrAdminPasswordSet):
 		return fmt.Errorf("%w", web.ErrPasswordSet)
 	case errors.Is(err, config.ErrWrongSetupCode):
@@ -393,7 +302,7 @@ func toWebError(err error) error {
 }
 
 // identity is how a handset appears in its conference: display name and SIP URI.
-func identity(set config.Settings, h config.Handset) string {
+func identity(set settings.Settings, h settings.Handset) string {
 	acc, ok := findAccount(set, h.Account)
 	if !ok {
 		return ""
@@ -403,9 +312,9 @@ func identity(set config.Settings, h config.Handset) string {
 		display = h.Name
 	}
 	switch h.Identity {
-	case config.IdentityImpersonate:
+	case settings.IdentityImpersonate:
 		return fmt.Sprintf("%q <%s>", display, h.IdentityURI)
-	case config.IdentityGenerated:
+	case settings.IdentityGenerated:
 		prefix := cmp.Or(h.IdentityPrefix, sip.DefaultGeneratedPrefix)
 		return fmt.Sprintf("%q <sip:%s-…@%s>, new for every call", display, prefix, acc.Domain)
 	}
@@ -417,13 +326,11 @@ func identity(set config.Settings, h config.Handset) string {
 // its CallStart says whether and when the call was answered, its Quality the call's
 // figures. err is why it ended: nil when we hung up or gave up the join, sip.ErrRemoteHangup
 // when the far end hung up, a *sip.JoinError when the conference refused the join, or any
-// other failure. It writes to the settings file, which takes a few milliseconds.
+// other failure. It reads the settings' snapshot and leaves the writing to the store's
+// history writer: it never waits for the settings file.
 func (a *Appliance) recordCall(handset int, st lineStatus, err error) {
-	set, serr := a.store.Settings()
-	if serr != nil {
-		a.log.Error("read settings", "err", serr)
-	}
-	rec := config.HistoryRecord{Handset: handsetName(set, handset), Start: time.Now()}
+	set := a.store.Current().Settings // shared: read only
+	rec := settings.CallRecord{Handset: handsetName(set, handset), Start: time.Now()}
 	if handset < len(set.Handsets) {
 		h := set.Handsets[handset]
 		rec.Identity = identity(set, h)
@@ -440,21 +347,21 @@ func (a *Appliance) recordCall(handset int, st lineStatus, err error) {
 	var refused *sip.JoinError
 	switch {
 	case err == nil && st.CallStart.IsZero(), errors.Is(err, context.Canceled) && st.CallStart.IsZero():
-		rec.End = config.EndCancelled
+		rec.End = settings.EndCancelled
 	case err == nil:
-		rec.End = config.EndLocal
+		rec.End = settings.EndLocal
 	case errors.Is(err, sip.ErrRemoteHangup):
-		rec.End = config.EndRemote
+		rec.End = settings.EndRemote
 	case errors.As(err, &refused):
-		rec.End, rec.Status, rec.Detail = config.EndFailed, refused.Status, refused.Error()
+		rec.End, rec.Status, rec.Detail = settings.EndFailed, refused.Status, refused.Error()
 	default:
-		rec.End, rec.Detail = config.EndFailed, err.Error()
+		rec.End, rec.Detail = settings.EndFailed, err.Error()
 	}
-	level, text := slog.LevelInfo, "call ended: "+web.CallRecord(rec).Ended()
+	level, text := slog.LevelInfo, "call ended: "+rec.Ended()
 	if rec.Duration > 0 {
-		text = fmt.Sprintf("call ended after %s: %s", rec.Duration, web.CallRecord(rec).Ended())
+		text = fmt.Sprintf("call ended after %s: %s", rec.Duration, rec.Ended())
 	}
-	if rec.End == config.EndFailed {
+	if rec.End == settings.EndFailed {
 		level = slog.LevelWarn
 	}
 	a.events.Add(level, rec.Handset, text)
@@ -463,16 +370,26 @@ func (a *Appliance) recordCall(handset int, st lineStatus, err error) {
 	}
 }
 
-// watch notes in the event log what changes in the handsets and the registrations, as seen
-// every web.PollInterval, until ctx is done. A change that comes and goes between two looks
-// is not seen: the call history and the appliance's log have every call.
+// sampleInterval is how often watch looks at what has no change notification of its own.
+const sampleInterval = 250 * time.Millisecond
+
+// watch notes in the event log what changes in the handsets and the registrations, and
+// tells the admin page's event streams (a.changes) when the dashboard's status or the
+// event log changes, until ctx is done. New events and saved settings are told at once.
+// The lines, registrations, rosters and levels have no change notification of their own:
+// watch looks at them, in memory, every sampleInterval, and works out the whole status only
+// while an event stream listens. A change that comes and goes between two looks is not
+// seen: the call history and the appliance's log have every call.
 func (b backend) watch(ctx context.Context) {
 	a := b.a
+	added := a.events.Subscribe(ctx)
 	a.events.Add(slog.LevelInfo, "appliance", "started on the "+a.profile.Name+" board")
 	// From the zero status, so the first look reports what is not plain idle already.
 	lines := make([]lineStatus, len(a.lines))
 	regs := map[string]sip.Registration{}
-	ticker := time.NewTicker(web.PollInterval)
+	snap := a.store.Current()
+	var shown web.Status // the status as the event streams were last told of it
+	ticker := time.NewTicker(sampleInterval)
 	defer ticker.Stop()
 	for {
 		for i, l := range a.lines {
@@ -486,10 +403,21 @@ func (b backend) watch(ctx context.Context) {
 			}
 			regs[r.account] = r.reg
 		}
+		if a.changes.Subscribed() {
+			if st := b.Status(); !reflect.DeepEqual(st, shown) {
+				shown = st
+				a.changes.Notify()
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+		case <-added:
+			a.changes.Notify()
+		case <-snap.Changed():
+			snap = a.store.Current()
+			a.changes.Notify()
 		}
 	}
 }
@@ -499,8 +427,7 @@ func (b backend) handsetChanged(i int, old, cur lineStatus) {
 	if old.State == cur.State && old.Detail == cur.Detail && old.Muted == cur.Muted && old.OffHook == cur.OffHook && old.Held == cur.Held {
 		return
 	}
-	set, _ := b.a.store.Settings() // only for the names: the zero settings give defaults
-	name := handsetName(set, i)
+	name := handsetName(b.a.store.Current().Settings, i)
 	add := func(level slog.Level, text string) { b.a.events.Add(level, name, text) }
 	if old.OffHook != cur.OffHook {
 		add(slog.LevelInfo, map[bool]string{true: "lifted", false: "put down"}[cur.OffHook])
@@ -551,22 +478,22 @@ type serviceBackend struct {
 }
 
 // UpdateSettings implements web.Backend, as backend does, and refuses an announcement
-// whose prompt files are missing or cannot be played (a *web.FieldError naming the file).
+// whose prompt files are missing or cannot be played (a *settings.FieldError naming the file).
 // Only the announcements that change are checked: a prompt file removed since it was
 // configured does not block saving anything else; the announcer logs it when it comes to
 // it.
-func (b serviceBackend) UpdateSettings(change func(*web.Settings) error) (restart bool, err error) {
-	return b.backend.UpdateSettings(func(ws *web.Settings) error {
-		old := fromWeb(*ws)
-		if err := change(ws); err != nil {
+func (b serviceBackend) UpdateSettings(change func(*settings.Settings) error) (restart bool, err error) {
+	return b.backend.UpdateSettings(func(set *settings.Settings) error {
+		old := set.Clone()
+		if err := change(set); err != nil {
 			return err
 		}
-		for i, c := range ws.Conferences {
+		for i, c := range set.Conferences {
 			if prev, ok := findConference(old, c.ID); ok && slices.Equal(prev.Announce, c.Announce) {
 				continue
 			}
 			if err := checkPrompts(promptsDir(b.svc.cfg.dir), c.Announce); err != nil {
-				return &web.FieldError{Field: fmt.Sprintf("conferences[%d].announce", i), Msg: err.Error()}
+				return &settings.FieldError{Field: fmt.Sprintf("conferences[%d].announce", i), Msg: err.Error()}
 			}
 		}
 		return nil
@@ -574,24 +501,11 @@ func (b serviceBackend) UpdateSettings(change func(*web.Settings) error) (restar
 }
 
 // Recordings implements web.Recorder.
-func (b serviceBackend) Recordings() ([]web.Recording, error) {
-	recs, err := b.a.store.Recordings()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]web.Recording, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, web.Recording(r))
-	}
-	return out, nil
-}
+func (b serviceBackend) Recordings() ([]settings.Recording, error) { return b.a.store.Recordings() }
 
 // Recorders implements web.Recorder.
 func (b serviceBackend) Recorders() ([]web.ConferenceRecorder, error) {
-	set, err := b.a.store.Settings()
-	if err != nil {
-		return nil, err
-	}
+	set := b.a.store.Current().Settings // shared: read only
 	var out []web.ConferenceRecorder
 	for _, c := range set.Conferences {
 		st := b.svc.statusOf(c.ID)

@@ -8,12 +8,12 @@ import (
 	"testing"
 
 	"partyline/appliance/config"
-	"partyline/appliance/web"
+	"partyline/appliance/settings"
 )
 
 // storeSettings writes the first-start settings of a two-handset board into dir, changed by
 // change, as an earlier run of the appliance would have left them.
-func storeSettings(t *testing.T, dir string, change func(*config.Settings)) {
+func storeSettings(t *testing.T, dir string, change func(*settings.Settings)) {
 	t.Helper()
 	st, err := config.Open(filepath.Join(dir, databaseFile))
 	if err != nil {
@@ -23,7 +23,7 @@ func storeSettings(t *testing.T, dir string, change func(*config.Settings)) {
 	if err := st.EnsureDefaults(2); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Update(func(s *config.Settings) error { change(s); return nil }); err != nil {
+	if err := st.Update(func(s *settings.Settings) error { change(s); return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -43,18 +43,18 @@ func startFrom(t *testing.T, dir, board string) *Appliance {
 // overrides it; a board name the backend does not know is refused, naming the profiles.
 func TestBoardFromTheSettings(t *testing.T) {
 	dir := t.TempDir()
-	storeSettings(t, dir, func(s *config.Settings) { s.Board = "sim" })
+	storeSettings(t, dir, func(s *settings.Settings) { s.Board = "sim" })
 	a := startFrom(t, dir, "")
 	if st := (backend{a}).Status(); st.Board != "sim" || st.BoardChosen != "chosen in the settings" || st.BoardFromFlag {
 		t.Errorf("status: board %q, %q, from the flag %v; want sim, chosen in the settings", st.Board, st.BoardChosen, st.BoardFromFlag)
 	}
 	b := backend{a}
-	_, err := b.UpdateSettings(func(s *web.Settings) error { s.Board = "pi-zero-hat"; return nil })
-	var fe *web.FieldError
+	_, err := b.UpdateSettings(func(s *settings.Settings) error { s.Board = "pi-zero-hat"; return nil })
+	var fe *settings.FieldError
 	if !errors.As(err, &fe) || fe.Field != "board" || !strings.Contains(fe.Msg, "pi-wm8960") {
 		t.Errorf("an unknown board: %v, want an error on board listing the profiles", err)
 	}
-	if restart, err := b.UpdateSettings(func(s *web.Settings) error { s.Board = "pi-octo"; return nil }); err != nil || !restart {
+	if restart, err := b.UpdateSettings(func(s *settings.Settings) error { s.Board = "pi-octo"; return nil }); err != nil || !restart {
 		t.Errorf("choose pi-octo: restart %v, %v; want a restart", restart, err)
 	}
 
@@ -71,11 +71,11 @@ func TestBadBoardSettingsDoNotStopTheAppliance(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		flag   string
-		change func(*config.Settings)
+		change func(*settings.Settings)
 	}{
-		{"a board not fitted", "", func(s *config.Settings) { s.Board = "pi-octo" }},
-		{"pins of a handset the board lacks", "sim", func(s *config.Settings) {
-			s.Pins = []config.PinOverride{{Handset: 5, Hook: "GPIO5"}}
+		{"a board not fitted", "", func(s *settings.Settings) { s.Board = "pi-octo" }},
+		{"pins of a handset the board lacks", "sim", func(s *settings.Settings) {
+			s.Pins = []settings.PinOverride{{Handset: 5, Hook: "GPIO5"}}
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +94,7 @@ func TestBadBoardSettingsDoNotStopTheAppliance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := config.Settings{}
+			want := settings.Settings{}
 			tt.change(&want)
 			if set.Board != want.Board || len(set.Pins) != len(want.Pins) {
 				t.Errorf("settings after the fallback: board %q, pins %v; want them kept", set.Board, set.Pins)

@@ -18,6 +18,7 @@ import (
 
 	"partyline/appliance/callin"
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/media"
 	"partyline/sip"
 )
@@ -131,7 +132,7 @@ type bridgePlan struct {
 // presented only if trusted says it may be; otherwise the leg gets a generated identity,
 // or the call is refused, as the bridge says. It returns the status and reason to refuse
 // the caller with if it cannot be bridged.
-func planBridge(set config.Settings, br config.Bridge, in *sip.Incoming, trusted bool) (bridgePlan, int, string) {
+func planBridge(set settings.Settings, br settings.Bridge, in *sip.Incoming, trusted bool) (bridgePlan, int, string) {
 	conf, ok := findConference(set, br.Conference)
 	if !ok || conf.URI == "" {
 		return bridgePlan{}, 480, "Temporarily Unavailable: the conference has no URI"
@@ -148,10 +149,10 @@ func planBridge(set config.Settings, br config.Bridge, in *sip.Incoming, trusted
 	case sip.SRTPOffered:
 		p.account.SRTP = sip.SRTPOff
 	}
-	if br.Identity != config.BridgeGenerated && !trusted && br.Untrusted == config.UntrustedRefuse {
+	if br.Identity != settings.BridgeGenerated && !trusted && br.Untrusted == settings.UntrustedRefuse {
 		return bridgePlan{}, 403, "Forbidden: the caller's identity is not trusted"
 	}
-	if br.Identity == config.BridgeGenerated || !trusted {
+	if br.Identity == settings.BridgeGenerated || !trusted {
 		p.identity = sip.Identity{Mode: sip.IdentityGenerated, Prefix: cmp.Or(br.IdentityPrefix, generatedCallerPrefix), Assert: br.AssertIdentity}
 		return p, 0, ""
 	}

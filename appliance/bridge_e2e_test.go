@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/media"
 	"partyline/sip"
 	"partyline/sip/peertest"
@@ -39,17 +40,17 @@ func startCaller(t *testing.T, cfg peertest.BaresipConfig) *peertest.Baresip {
 // bridge admits callers with its digest credentials (see startCaller). edit changes the
 // settings first. It stops at the end of the test, the bridging first, as
 // the appliance stops its work before SIP.
-func startBridge(t *testing.T, f *focus.Focus, edit func(*config.Settings)) *sip.Agent {
+func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings)) *sip.Agent {
 	t.Helper()
 	store, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := config.Settings{
-		SIP:         config.SIPSettings{ListenAddr: "127.0.0.1:0"},
-		Accounts:    []config.Account{{ID: "trunk", User: "trunk", Domain: bridgeDomain, Proxy: f.Addr().String()}},
-		Conferences: []config.Conference{{ID: "room", Name: "Room", URI: "sip:room@" + bridgeDomain}},
-		Bridges: []config.Bridge{{ID: "lobby", User: "lobby", Conference: "room", Account: "trunk", AssertIdentity: true,
+	set := settings.Settings{
+		SIP:         settings.SIPSettings{ListenAddr: "127.0.0.1:0"},
+		Accounts:    []settings.Account{{ID: "trunk", User: "trunk", Domain: bridgeDomain, Proxy: f.Addr().String()}},
+		Conferences: []settings.Conference{{ID: "room", Name: "Room", URI: "sip:room@" + bridgeDomain}},
+		Bridges: []settings.Bridge{{ID: "lobby", User: "lobby", Conference: "room", Account: "trunk", AssertIdentity: true,
 			AuthUser: bridgeAuthUser, AuthPassword: bridgeSecret}},
 	}
 	if edit != nil {
@@ -291,8 +292,8 @@ func TestBridgeIdentityInUse(t *testing.T) {
 // conference sees neither the caller's address nor its name.
 func TestBridgeGeneratedIdentity(t *testing.T) {
 	f := focus.Start(t, focus.Config{})
-	agent := startBridge(t, f, func(set *config.Settings) {
-		set.Bridges[0].Identity, set.Bridges[0].IdentityPrefix = config.BridgeGenerated, "guest"
+	agent := startBridge(t, f, func(set *settings.Settings) {
+		set.Bridges[0].Identity, set.Bridges[0].IdentityPrefix = settings.BridgeGenerated, "guest"
 	})
 	b := startCaller(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, 2*time.Minute)})
 	ctx, cancel := context.WithTimeout(t.Context(), failsafe)

@@ -5,14 +5,14 @@ import (
 	"slices"
 	"strings"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/hw/gesture"
 )
 
 // buttonMapping turns the button settings into the gesture mapping of every handset: the
-// default mapping when there are none. An invalid entry is a *config.FieldError naming it.
-func buttonMapping(buttons []config.ButtonMapping) (gesture.Mapping, error) {
+// default mapping when there are none. An invalid entry is a *settings.FieldError naming it.
+func buttonMapping(buttons []settings.ButtonMapping) (gesture.Mapping, error) {
 	if len(buttons) == 0 {
 		return gesture.DefaultMapping(), nil
 	}
@@ -21,14 +21,14 @@ func buttonMapping(buttons []config.ButtonMapping) (gesture.Mapping, error) {
 		f := fmt.Sprintf("buttons[%d].", i)
 		t, err := gesture.ParseTrigger(b.Trigger)
 		if err != nil {
-			return nil, &config.FieldError{Field: f + "trigger", Msg: err.Error()}
+			return nil, &settings.FieldError{Field: f + "trigger", Msg: err.Error()}
 		}
 		if _, dup := m[t]; dup {
-			return nil, &config.FieldError{Field: f + "trigger", Msg: fmt.Sprintf("%s is mapped twice", t)}
+			return nil, &settings.FieldError{Field: f + "trigger", Msg: fmt.Sprintf("%s is mapped twice", t)}
 		}
 		a, err := gesture.ParseAction(b.Action)
 		if err != nil {
-			return nil, &config.FieldError{Field: f + "action", Msg: err.Error()}
+			return nil, &settings.FieldError{Field: f + "action", Msg: err.Error()}
 		}
 		m[t] = a
 	}
@@ -65,8 +65,8 @@ func (b backend) ButtonChoices() web.ButtonChoices {
 		c.Actions = append(c.Actions, a.String())
 	}
 	for t, a := range gesture.DefaultMapping() {
-		c.Default = append(c.Default, web.ButtonMapping{Trigger: t.String(), Action: a.String()})
+		c.Default = append(c.Default, settings.ButtonMapping{Trigger: t.String(), Action: a.String()})
 	}
-	slices.SortFunc(c.Default, func(x, y web.ButtonMapping) int { return strings.Compare(x.Trigger, y.Trigger) })
+	slices.SortFunc(c.Default, func(x, y settings.ButtonMapping) int { return strings.Compare(x.Trigger, y.Trigger) })
 	return c
 }

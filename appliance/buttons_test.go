@@ -7,8 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"partyline/appliance/config"
-	"partyline/appliance/web"
+	"partyline/appliance/settings"
 	"partyline/hw"
 	"partyline/hw/gesture"
 )
@@ -18,7 +17,7 @@ func TestButtonMapping(t *testing.T) {
 	if err != nil || len(m) != len(gesture.DefaultMapping()) {
 		t.Fatalf("no settings: %v, %v; want the default mapping", m, err)
 	}
-	m, err = buttonMapping([]config.ButtonMapping{
+	m, err = buttonMapping([]settings.ButtonMapping{
 		{Trigger: "mute:long-press", Action: "record"}, {Trigger: "hook:flash", Action: "mute"}, {Trigger: "button:long-press", Action: "hold"},
 	})
 	if err != nil {
@@ -34,15 +33,15 @@ func TestButtonMapping(t *testing.T) {
 		t.Error("a configured mapping kept a default entry it does not name")
 	}
 	for _, tt := range []struct {
-		buttons []config.ButtonMapping
+		buttons []settings.ButtonMapping
 		field   string
 	}{
-		{[]config.ButtonMapping{{Trigger: "mute:wiggle", Action: "record"}}, "buttons[0].trigger"},
-		{[]config.ButtonMapping{{Trigger: "hook:flash", Action: "mute"}, {Trigger: "mute:long-press", Action: "dance"}}, "buttons[1].action"},
-		{[]config.ButtonMapping{{Trigger: "hook:flash", Action: "mute"}, {Trigger: "hook:flash", Action: "record"}}, "buttons[1].trigger"},
+		{[]settings.ButtonMapping{{Trigger: "mute:wiggle", Action: "record"}}, "buttons[0].trigger"},
+		{[]settings.ButtonMapping{{Trigger: "hook:flash", Action: "mute"}, {Trigger: "mute:long-press", Action: "dance"}}, "buttons[1].action"},
+		{[]settings.ButtonMapping{{Trigger: "hook:flash", Action: "mute"}, {Trigger: "hook:flash", Action: "record"}}, "buttons[1].trigger"},
 	} {
 		_, err := buttonMapping(tt.buttons)
-		var fe *config.FieldError
+		var fe *settings.FieldError
 		if !errors.As(err, &fe) || fe.Field != tt.field {
 			t.Errorf("%+v: err = %v, want a field error on %s", tt.buttons, err, tt.field)
 		}
@@ -54,19 +53,19 @@ func TestButtonMapping(t *testing.T) {
 func TestInvalidButtonMappingIsRefused(t *testing.T) {
 	st := newTestStore(t)
 	b := backend{&Appliance{store: st, log: slog.New(slog.DiscardHandler)}}
-	_, err := b.UpdateSettings(func(s *web.Settings) error {
-		s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "dance"}}
+	_, err := b.UpdateSettings(func(s *settings.Settings) error {
+		s.Buttons = []settings.ButtonMapping{{Trigger: "mute:long-press", Action: "dance"}}
 		return nil
 	})
-	var fe *web.FieldError
+	var fe *settings.FieldError
 	if !errors.As(err, &fe) || fe.Field != "buttons[0].action" {
 		t.Fatalf("UpdateSettings = %v, want a field error on buttons[0].action", err)
 	}
 	if set, err := st.Settings(); err != nil || len(set.Buttons) != 0 {
 		t.Errorf("after the refusal: buttons %+v, %v; want none stored", set.Buttons, err)
 	}
-	if _, err := b.UpdateSettings(func(s *web.Settings) error {
-		s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
+	if _, err := b.UpdateSettings(func(s *settings.Settings) error {
+		s.Buttons = []settings.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
 		return nil
 	}); err != nil {
 		t.Fatalf("a valid mapping: %v", err)
@@ -83,26 +82,28 @@ func TestSavedButtonMappingReachesTheLines(t *testing.T) {
 		a.lines = append(a.lines, newLine(i, nil, nil, nil, nil, a.log))
 	}
 	b := backend{a}
-	save := func(change func(*web.Settings)) {
+	save := func(change func(*settings.Settings)) {
 		t.Helper()
-		restart, err := b.UpdateSettings(func(s *web.Settings) error { change(s); return nil })
+		restart, err := b.UpdateSettings(func(s *settings.Settings) error { change(s); return nil })
 		if err != nil || restart {
 			t.Fatalf("UpdateSettings = restart %v, %v; want no restart", restart, err)
 		}
 	}
 	want := gesture.Mapping{{Input: "mute", Gesture: gesture.LongPress}: gesture.Record}
-	save(func(s *web.Settings) { s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}} })
+	save(func(s *settings.Settings) {
+		s.Buttons = []settings.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
+	})
 	for i, l := range a.lines {
 		if got := *l.mapping.Load(); !maps.Equal(got, want) {
 			t.Errorf("line %d after the save: mapping %v, want %v", i+1, got, want)
 		}
 	}
 	before := a.lines[0].mapping.Load()
-	save(func(s *web.Settings) { s.Recordings.ReserveMB = 123 })
+	save(func(s *settings.Settings) { s.Recordings.ReserveMB = 123 })
 	if a.lines[0].mapping.Load() != before {
 		t.Error("a save that left the buttons alone replaced the lines' mapping")
 	}
-	save(func(s *web.Settings) { s.Buttons = nil })
+	save(func(s *settings.Settings) { s.Buttons = nil })
 	if got := *a.lines[1].mapping.Load(); !maps.Equal(got, gesture.DefaultMapping()) {
 		t.Errorf("after emptying the buttons: mapping %v, want the default", got)
 	}
@@ -131,8 +132,8 @@ func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if set, _ := st.Settings(); set.Handsets[1].EarGainDB != config.MinGainDB {
-		t.Errorf("after thirty presses down: %g dB, want the floor %d", set.Handsets[1].EarGainDB, config.MinGainDB)
+	if set, _ := st.Settings(); set.Handsets[1].EarGainDB != settings.MinGainDB {
+		t.Errorf("after thirty presses down: %g dB, want the floor %d", set.Handsets[1].EarGainDB, settings.MinGainDB)
 	}
 }
 
@@ -147,9 +148,9 @@ func TestButtonChoices(t *testing.T) {
 	if len(c.Actions) != len(gesture.Actions()) || !slices.Contains(c.Actions, "record") || !slices.Contains(c.Actions, "join-leave") {
 		t.Errorf("actions %q, want every gesture action", c.Actions)
 	}
-	var def []config.ButtonMapping
+	var def []settings.ButtonMapping
 	for _, m := range c.Default {
-		def = append(def, config.ButtonMapping(m))
+		def = append(def, settings.ButtonMapping(m))
 	}
 	m, err := buttonMapping(def)
 	if err != nil || !maps.Equal(m, gesture.DefaultMapping()) {

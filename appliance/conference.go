@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/media"
 	"partyline/sip"
 )
@@ -102,13 +103,13 @@ func (c *conferencing) place(ctx context.Context, plan joinPlan, port *port, rel
 // louder implements joiner: the gain changes in the settings, within their limits, and in
 // the audio hub at once, so that a call in progress hears it.
 func (c *conferencing) louder(handset int, deltaDB float64) (float64, error) {
-	var h config.Handset
-	err := c.store.Update(func(set *config.Settings) error {
+	var h settings.Handset
+	err := c.store.Update(func(set *settings.Settings) error {
 		if handset < 0 || handset >= len(set.Handsets) {
 			return fmt.Errorf("handset %d is not configured", handset+1)
 		}
 		p := &set.Handsets[handset]
-		p.EarGainDB = max(config.MinGainDB, min(config.MaxGainDB, p.EarGainDB+deltaDB))
+		p.EarGainDB = max(settings.MinGainDB, min(settings.MaxGainDB, p.EarGainDB+deltaDB))
 		h = *p
 		return nil
 	})
@@ -138,7 +139,7 @@ func (c *conferencing) pin(handset int) (string, error) {
 // next conference in the list, round, and returns the new one's name.
 func (c *conferencing) nextConference(handset int) (string, error) {
 	var name string
-	err := c.store.Update(func(set *config.Settings) error {
+	err := c.store.Update(func(set *settings.Settings) error {
 		if handset < 0 || handset >= len(set.Handsets) {
 			return fmt.Errorf("handset %d is not configured", handset+1)
 		}
@@ -359,7 +360,7 @@ type joinPlan struct {
 }
 
 // planJoin checks that handset can join its conference and says what is missing if not.
-func planJoin(set config.Settings, handset int) (joinPlan, error) {
+func planJoin(set settings.Settings, handset int) (joinPlan, error) {
 	if handset < 0 || handset >= len(set.Handsets) {
 		return joinPlan{}, fmt.Errorf("handset %d is not configured", handset+1)
 	}
@@ -393,7 +394,7 @@ func planJoin(set config.Settings, handset int) (joinPlan, error) {
 }
 
 // sipIdentity is how handset h presents itself on the wire.
-func sipIdentity(h config.Handset) sip.Identity {
+func sipIdentity(h settings.Handset) sip.Identity {
 	return sip.Identity{
 		Mode:    sip.IdentityMode(h.Identity),
 		URI:     h.IdentityURI,
@@ -415,20 +416,20 @@ func (p joinPlan) presentedURI() string {
 	return p.account.AOR()
 }
 
-func findConference(set config.Settings, id string) (config.Conference, bool) {
+func findConference(set settings.Settings, id string) (settings.Conference, bool) {
 	for _, c := range set.Conferences {
 		if c.ID == id {
 			return c, true
 		}
 	}
-	return config.Conference{}, false
+	return settings.Conference{}, false
 }
 
-func findAccount(set config.Settings, id string) (config.Account, bool) {
+func findAccount(set settings.Settings, id string) (settings.Account, bool) {
 	for _, a := range set.Accounts {
 		if id != "" && a.ID == id {
 			return a, true
 		}
 	}
-	return config.Account{}, false
+	return settings.Account{}, false
 }

@@ -19,6 +19,7 @@ import (
 
 	"partyline/appliance"
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
 	"partyline/media"
@@ -55,7 +56,7 @@ type rig struct {
 
 // startRig starts the peers and an appliance whose settings are those of seedSettings,
 // changed by each of edits.
-func startRig(t *testing.T, scenario string, edits ...func(*config.Settings)) *rig {
+func startRig(t *testing.T, scenario string, edits ...func(*settings.Settings)) *rig {
 	t.Helper()
 	sipp := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: scenario, RTPEcho: true})
 	kam := peertest.StartKamailio(t, peertest.KamailioConfig{
@@ -112,7 +113,7 @@ func runAppliance(t *testing.T, dir string, board *sim.Board, edits ...func(*app
 
 // seedSettings writes the settings a user would enter: one account, handset 1 using it
 // with its own display name, and the conference URI.
-func seedSettings(t *testing.T, path, proxy string, edits ...func(*config.Settings)) {
+func seedSettings(t *testing.T, path, proxy string, edits ...func(*settings.Settings)) {
 	t.Helper()
 	st, err := config.Open(path, config.WithPasswordCost(bcrypt.MinCost)) // a quick login
 	if err != nil {
@@ -130,7 +131,7 @@ func seedSettings(t *testing.T, path, proxy string, edits ...func(*config.Settin
 		t.Fatal(err)
 	}
 	set.SIP.ListenAddr = "127.0.0.1:0"
-	set.Accounts = []config.Account{{ID: "alice", User: "alice", Password: password, Domain: domain, Proxy: proxy}}
+	set.Accounts = []settings.Account{{ID: "alice", User: "alice", Password: password, Domain: domain, Proxy: proxy}}
 	set.Handsets[0].Account = "alice"
 	set.Handsets[0].DisplayName = displayOne
 	set.Conferences[0].URI = "sip:conf@" + domain
@@ -264,7 +265,7 @@ func TestHandsetJoinsAndHearsItsOwnToneBack(t *testing.T) {
 
 	r.board.Hook(0).Set(false)
 	r.waitFor("handset 1 idle", handsetState(0, "idle"))
-	if calls := r.history(); len(calls) != 1 || calls[0].End != web.EndLocal || calls[0].Duration <= 0 || calls[0].MOS == 0 {
+	if calls := r.history(); len(calls) != 1 || calls[0].End != settings.EndLocal || calls[0].Duration <= 0 || calls[0].MOS == 0 {
 		t.Errorf("call history: %+v, want one call we hung up, with its duration and MOS", calls)
 	}
 	if err := r.sipp.Wait(failsafe); err != nil {
@@ -306,20 +307,20 @@ func TestBusyConferenceShowsTheReasonAndReturnsToIdle(t *testing.T) {
 	if h := st.Handsets[0]; h.LED != "off" {
 		t.Errorf("LED of an idle handset = %q, want off", h.LED)
 	}
-	if calls := r.history(); len(calls) != 1 || calls[0].End != web.EndFailed || calls[0].Status != 486 {
+	if calls := r.history(); len(calls) != 1 || calls[0].End != settings.EndFailed || calls[0].Status != 486 {
 		t.Errorf("call history: %+v, want one call refused with 486", calls)
 	}
 }
 
 // history reads the admin page's call history API.
-func (r *rig) history() []web.CallRecord {
+func (r *rig) history() []settings.CallRecord {
 	r.t.Helper()
 	res, err := r.http.Get(r.admin + "/api/history")
 	if err != nil {
 		r.t.Fatalf("GET /api/history: %v", err)
 	}
 	defer res.Body.Close()
-	var calls []web.CallRecord
+	var calls []settings.CallRecord
 	if err := json.NewDecoder(res.Body).Decode(&calls); err != nil {
 		r.t.Fatalf("decode history: %v", err)
 	}
@@ -359,7 +360,7 @@ func TestConferenceHangingUpEndsTheCall(t *testing.T) {
 	}
 	r.board.Hook(0).Set(false)
 	r.waitFor("handset 1 idle", handsetState(0, "idle"))
-	if calls := r.history(); len(calls) != 1 || calls[0].End != web.EndRemote {
+	if calls := r.history(); len(calls) != 1 || calls[0].End != settings.EndRemote {
 		t.Errorf("call history: %+v, want one call the far end hung up", calls)
 	}
 }
@@ -378,7 +379,7 @@ func TestMalformedAnswerFailsTheJoinClearly(t *testing.T) {
 }
 
 func TestSameIdentityTwiceIsRefusedLocally(t *testing.T) {
-	r := startRig(t, peertest.ScenarioEcho, func(set *config.Settings) {
+	r := startRig(t, peertest.ScenarioEcho, func(set *settings.Settings) {
 		set.Handsets[1].Account = "alice" // both handsets as alice, in the same conference
 	})
 	r.waitFor("the account to register", registered)
@@ -416,7 +417,7 @@ func TestSameIdentityTwiceIsRefusedLocally(t *testing.T) {
 // call hears its own PIN back, each digit once.
 func TestPINIsSentAsTelephoneEvents(t *testing.T) {
 	const pin = "4711#"
-	r := startRig(t, peertest.ScenarioEcho, func(set *config.Settings) { set.Conferences[0].PIN = pin })
+	r := startRig(t, peertest.ScenarioEcho, func(set *settings.Settings) { set.Conferences[0].PIN = pin })
 	r.waitFor("the account to register", registered)
 	r.board.Hook(0).Set(true)
 	r.waitFor("handset 1 in the call", handsetState(0, "in call"))
@@ -506,7 +507,7 @@ func TestWidebandCallHearsItsOwnTone(t *testing.T) {
 // TestHandsetLevelsApplyToTheCall sets handset 1's microphone 12 dB down and its earpiece
 // 6 dB up: its own tone comes back through SIPp's echo 6 dB below the microphone's level.
 func TestHandsetLevelsApplyToTheCall(t *testing.T) {
-	r := startRig(t, peertest.ScenarioEcho, func(set *config.Settings) {
+	r := startRig(t, peertest.ScenarioEcho, func(set *settings.Settings) {
 		set.Handsets[0].MicGainDB, set.Handsets[0].EarGainDB = -12, 6
 	})
 	r.waitFor("the account to register", registered)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/sip/peertest"
 )
@@ -17,8 +17,8 @@ import (
 // a=sendrecv, no RTP is sent while held, the LED slow-flashes and the dashboard says "on
 // hold"; after the resume RTP flows again and the handset hears its own tone back.
 func TestHandsetHoldsAndResumesTheCall(t *testing.T) {
-	r := startRig(t, peertest.ScenarioHeld, func(set *config.Settings) {
-		set.Buttons = []config.ButtonMapping{
+	r := startRig(t, peertest.ScenarioHeld, func(set *settings.Settings) {
+		set.Buttons = []settings.ButtonMapping{
 			{Trigger: "button:short-press", Action: "join-leave"},
 			{Trigger: "mute:short-press", Action: "hold"},
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
 	"partyline/media"
@@ -15,7 +15,7 @@ import (
 
 // startFocusRig runs an appliance whose account alice reaches a mixing conference focus
 // directly, with each handset's settings changed by edit.
-func startFocusRig(t *testing.T, f *focus.Focus, edit func(*config.Settings)) *rig {
+func startFocusRig(t *testing.T, f *focus.Focus, edit func(*settings.Settings)) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	seedSettings(t, filepath.Join(dir, "partyline.db"), f.Addr().String(), edit)
@@ -29,12 +29,12 @@ func startFocusRig(t *testing.T, f *focus.Focus, edit func(*config.Settings)) *r
 // identity is checked on the wire, and each handset hears the other's tone, not its own.
 func TestTwoHandsetsInOneConferenceUnderTheirOwnIdentities(t *testing.T) {
 	f := focus.Start(t, focus.Config{UniqueIdentities: true})
-	r := startFocusRig(t, f, func(set *config.Settings) {
+	r := startFocusRig(t, f, func(set *settings.Settings) {
 		set.Conferences[0].URI = "sip:room@" + domain
 		h1, h2 := &set.Handsets[0], &set.Handsets[1]
-		h1.Identity, h1.IdentityURI, h1.AssertIdentity = config.IdentityImpersonate, "sip:desk1@"+domain, true
+		h1.Identity, h1.IdentityURI, h1.AssertIdentity = settings.IdentityImpersonate, "sip:desk1@"+domain, true
 		h2.Account, h2.DisplayName = "alice", "Recorder Desk"
-		h2.Identity, h2.IdentityPrefix, h2.Private, h2.AssertIdentity = config.IdentityGenerated, "desk", true, true
+		h2.Identity, h2.IdentityPrefix, h2.Private, h2.AssertIdentity = settings.IdentityGenerated, "desk", true, true
 	})
 	r.board.Hook(0).Set(true)
 	r.board.Hook(1).Set(true)
@@ -109,10 +109,10 @@ func TestServerRefusalOfAnIdentityIsReported(t *testing.T) {
 		}
 		return 0, ""
 	}})
-	r := startFocusRig(t, f, func(set *config.Settings) {
+	r := startFocusRig(t, f, func(set *settings.Settings) {
 		set.Conferences[0].URI = "sip:room@" + domain
 		h2 := &set.Handsets[1]
-		h2.Account, h2.Identity, h2.IdentityURI = "alice", config.IdentityImpersonate, "sip:desk2@"+domain
+		h2.Account, h2.Identity, h2.IdentityURI = "alice", settings.IdentityImpersonate, "sip:desk2@"+domain
 	})
 	r.board.Hook(1).Set(true)
 	st := r.waitFor("handset 2 refused", handsetState(1, "failed"))

@@ -8,10 +8,11 @@ import (
 
 // TestLayering keeps the arrows of DESIGN.md pointing one way,
 // cmd -> appliance -> {appliance/web, appliance/config, sip, media, hw/..., board},
-// and keeps sipgo inside sip. hw may use media's pure helpers (levels, WAV), and so may the
-// harness of real SIP peers, sip/peertest, which the binary must not link. It checks every
-// package's direct imports, so that a rule broken anywhere in the module is reported where
-// it is broken.
+// with {appliance/web, appliance/config} -> appliance/settings, the one schema of the
+// settings, which imports nothing of ours; and keeps sipgo inside sip. hw may use media's
+// pure helpers (levels, WAV), and so may the harness of real SIP peers, sip/peertest, which
+// the binary must not link. It checks every package's direct imports, so that a rule
+// broken anywhere in the module is reported where it is broken.
 func TestLayering(t *testing.T) {
 	const (
 		mod   = "partyline/"
@@ -24,8 +25,9 @@ func TestLayering(t *testing.T) {
 		allowed []string
 	}{
 		{"partyline/cmd/", []string{mod + "appliance"}},
-		{"partyline/appliance/web", nil},
-		{"partyline/appliance/config", nil},
+		{"partyline/appliance/settings", nil},
+		{"partyline/appliance/web", []string{mod + "appliance/settings"}},
+		{"partyline/appliance/config", []string{mod + "appliance/settings"}},
 		{"partyline/appliance", []string{mod + "appliance/", mod + "sip", mod + "media", mod + "hw", mod + "board"}},
 		{"partyline/sip/peertest", []string{mod + "sip", mod + "media"}},
 		{"partyline/sip", []string{mod + "sip/"}},
@@ -33,6 +35,8 @@ func TestLayering(t *testing.T) {
 		{"partyline/hw", []string{mod + "hw", mod + "media"}},
 		{"partyline/board", nil},
 	}
+	// stdlibOnly lists the packages that may import nothing but the standard library.
+	stdlibOnly := map[string]bool{mod + "appliance/settings": true}
 	foreignBanned := map[string][]string{
 		"partyline/media": {"net/http", "periph.io/", "github.com/gen2brain/malgo", "github.com/hajimehoshi/oto"},
 		"partyline/board": {"periph.io/"},
@@ -63,6 +67,9 @@ func TestLayering(t *testing.T) {
 		for _, imp := range imports {
 			if strings.HasPrefix(imp, sipgo) && pkg != mod+"sip" && !strings.HasPrefix(pkg, mod+"sip/") {
 				t.Errorf("%s imports %s: only sip may use sipgo", pkg, imp)
+			}
+			if first, _, _ := strings.Cut(imp, "/"); stdlibOnly[pkg] && strings.Contains(first, ".") {
+				t.Errorf("%s imports %s: it may use only the standard library", pkg, imp)
 			}
 			for _, banned := range foreignBanned[pkg] {
 				if strings.HasPrefix(imp, banned) {

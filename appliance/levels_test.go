@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"partyline/appliance/web"
+	"partyline/appliance/settings"
 	"partyline/hw"
 )
 
@@ -14,7 +14,7 @@ func TestLevelsApplyAtOnce(t *testing.T) {
 	st := newTestStore(t)
 	hub := newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
 	b := backend{&Appliance{store: st, hw: &hardware{hub: hub}, log: slog.New(slog.DiscardHandler)}}
-	restart, err := b.UpdateSettings(func(s *web.Settings) error {
+	restart, err := b.UpdateSettings(func(s *settings.Settings) error {
 		s.Handsets[1].MicGainDB, s.Handsets[1].EarGainDB, s.Handsets[1].SidetonePercent = -6, 3, 10
 		return nil
 	})
@@ -32,7 +32,7 @@ func TestLevelsApplyAtOnce(t *testing.T) {
 
 	// The automatic gain goes on and off at once too, on that handset's channel only.
 	for _, on := range []bool{true, false} {
-		if _, err := b.UpdateSettings(func(s *web.Settings) error {
+		if _, err := b.UpdateSettings(func(s *settings.Settings) error {
 			s.Handsets[1].MicAGC = on
 			return nil
 		}); err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"partyline/appliance/config"
-	"partyline/appliance/web"
+	"partyline/appliance/settings"
 	"partyline/hw/sim"
 	"partyline/sip/peertest"
 )
@@ -21,9 +21,9 @@ import (
 func TestSavedButtonMappingAppliesWhileRunning(t *testing.T) {
 	dir := t.TempDir()
 	// No account, so no peers: choosing a conference and the volume need no call.
-	seedSettings(t, filepath.Join(dir, "partyline.db"), "", func(set *config.Settings) {
+	seedSettings(t, filepath.Join(dir, "partyline.db"), "", func(set *settings.Settings) {
 		set.Accounts, set.Handsets[0].Account = nil, ""
-		set.Conferences = append(set.Conferences, config.Conference{ID: "side", Name: "Side", URI: "sip:side@" + domain})
+		set.Conferences = append(set.Conferences, settings.Conference{ID: "side", Name: "Side", URI: "sip:side@" + domain})
 	})
 	r := runAppliance(t, dir, sim.New(2))
 	detail := func(want string) func() bool {
@@ -112,14 +112,14 @@ func (r *rig) saveButtons(choices url.Values) {
 }
 
 // settings reads the stored settings as the Settings page exports them.
-func (r *rig) settings() web.Settings {
+func (r *rig) settings() settings.Settings {
 	r.t.Helper()
 	res, err := r.http.Get(r.admin + "/settings/export")
 	if err != nil {
 		r.t.Fatalf("export the settings: %v", err)
 	}
 	defer res.Body.Close()
-	var set web.Settings
+	var set settings.Settings
 	if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
 		r.t.Fatalf("decode the exported settings: %v", err)
 	}

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"slices"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/board"
 )
 
 // withPins returns the profile p with the pin overrides of the settings applied: each
 // override's lines replace the profile's lines of its handset; empty ones keep them.
-func withPins(p board.Profile, pins []config.PinOverride) (board.Profile, error) {
+func withPins(p board.Profile, pins []settings.PinOverride) (board.Profile, error) {
 	if len(pins) == 0 {
 		return p, nil
 	}
@@ -36,18 +36,18 @@ func withPins(p board.Profile, pins []config.PinOverride) (board.Profile, error)
 // opening the lines: the handset exists, an expander pin is on one of the board's
 // expanders, and a GPIO line is not one the board reserves. Overrides that pass can still
 // fail when the appliance opens them at its next start (a GPIO line the machine lacks, a
-// line used twice). An invalid override is a *config.FieldError naming it.
-func checkPins(p board.Profile, pins []config.PinOverride) error {
+// line used twice). An invalid override is a *settings.FieldError naming it.
+func checkPins(p board.Profile, pins []settings.PinOverride) error {
 	for i, o := range pins {
 		f := fmt.Sprintf("pins[%d].", i)
 		if o.Handset < 0 || o.Handset >= len(p.Handsets) {
-			return &config.FieldError{Field: f + "handset", Msg: fmt.Sprintf("the %s board has %d handsets", p.Name, len(p.Handsets))}
+			return &settings.FieldError{Field: f + "handset", Msg: fmt.Sprintf("the %s board has %d handsets", p.Name, len(p.Handsets))}
 		}
 		for _, l := range []struct{ field, line string }{
 			{"hook", o.Hook}, {"button", o.Button}, {"led", o.LED}, {"mute", o.Mute}, {"mute_led", o.MuteLED},
 		} {
 			if err := checkLine(p, l.line); err != nil {
-				return &config.FieldError{Field: f + l.field, Msg: err.Error()}
+				return &settings.FieldError{Field: f + l.field, Msg: err.Error()}
 			}
 		}
 	}

@@ -6,8 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"partyline/appliance/config"
-	"partyline/appliance/web"
+	"partyline/appliance/settings"
 	"partyline/board"
 )
 
@@ -17,7 +16,7 @@ func TestPinOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := p.Handsets[1]
-	got, err := withPins(p, []config.PinOverride{{Handset: 1, Hook: "GPIO5", LED: "GPIO6"}})
+	got, err := withPins(p, []settings.PinOverride{{Handset: 1, Hook: "GPIO5", LED: "GPIO6"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +30,7 @@ func TestPinOverrides(t *testing.T) {
 	if p.Handsets[1] != before {
 		t.Error("the override changed the profile it was given")
 	}
-	_, err = withPins(p, []config.PinOverride{{Handset: 5, Hook: "GPIO5"}})
+	_, err = withPins(p, []settings.PinOverride{{Handset: 5, Hook: "GPIO5"}})
 	if err == nil || !strings.Contains(err.Error(), "has 2 handsets") {
 		t.Errorf("an override of handset 6 on a two-handset board: %v, want an error", err)
 	}
@@ -44,19 +43,19 @@ func TestCheckPins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkPins(p, []config.PinOverride{{Handset: 5, Hook: "mcp23017:0x21:A0", LED: "GPIO6"}}); err != nil {
+	if err := checkPins(p, []settings.PinOverride{{Handset: 5, Hook: "mcp23017:0x21:A0", LED: "GPIO6"}}); err != nil {
 		t.Errorf("a valid override: %v", err)
 	}
 	for _, tt := range []struct {
-		pin   config.PinOverride
+		pin   settings.PinOverride
 		field string
 	}{
-		{config.PinOverride{Handset: 6, Hook: "GPIO6"}, "pins[0].handset"},
-		{config.PinOverride{Handset: 0, Mute: "mcp23017:0x27:A0"}, "pins[0].mute"},
-		{config.PinOverride{Handset: 0, MuteLED: p.Reserved[0]}, "pins[0].mute_led"},
+		{settings.PinOverride{Handset: 6, Hook: "GPIO6"}, "pins[0].handset"},
+		{settings.PinOverride{Handset: 0, Mute: "mcp23017:0x27:A0"}, "pins[0].mute"},
+		{settings.PinOverride{Handset: 0, MuteLED: p.Reserved[0]}, "pins[0].mute_led"},
 	} {
-		err := checkPins(p, []config.PinOverride{tt.pin})
-		var fe *config.FieldError
+		err := checkPins(p, []settings.PinOverride{tt.pin})
+		var fe *settings.FieldError
 		if !errors.As(err, &fe) || fe.Field != tt.field {
 			t.Errorf("%+v: %v, want an error on %s", tt.pin, err, tt.field)
 		}
@@ -75,19 +74,19 @@ func TestPinsAndButtonsThroughTheBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.UpdateSettings(func(s *web.Settings) error {
-		s.Pins = []web.PinOverride{{Handset: len(a.lines), Hook: "GPIO5"}}
+	_, err = b.UpdateSettings(func(s *settings.Settings) error {
+		s.Pins = []settings.PinOverride{{Handset: len(a.lines), Hook: "GPIO5"}}
 		return nil
 	})
-	var fe *web.FieldError
+	var fe *settings.FieldError
 	if !errors.As(err, &fe) || fe.Field != "pins[0].handset" {
 		t.Errorf("pins of handset %d on a %d-handset board: %v, want an error on pins[0].handset", len(a.lines)+1, len(a.lines), err)
 	}
 	if after, _ := a.store.Settings(); !reflect.DeepEqual(after, before) {
 		t.Errorf("refused pins changed the settings: %+v", after.Pins)
 	}
-	mapping := func(s *web.Settings) error {
-		s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
+	mapping := func(s *settings.Settings) error {
+		s.Buttons = []settings.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
 		return nil
 	}
 	if restart, err := b.UpdateSettings(mapping); err != nil || restart {

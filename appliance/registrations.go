@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/sip"
 )
 
@@ -33,7 +33,7 @@ func newRegistrations(agent *sip.Agent, log *slog.Logger) *registrations {
 }
 
 // run registers every account until ctx is done, then unregisters them all and returns.
-func (r *registrations) run(ctx context.Context, accounts []config.Account) {
+func (r *registrations) run(ctx context.Context, accounts []settings.Account) {
 	var wg sync.WaitGroup
 	for _, a := range accounts {
 		acc := sipAccount(a)
@@ -71,7 +71,7 @@ func (r *registrations) snapshot() []accountState {
 }
 
 // sipAccount turns a stored account into what the SIP agent needs.
-func sipAccount(a config.Account) sip.Account {
+func sipAccount(a settings.Account) sip.Account {
 	return sip.Account{
 		User:      a.User,
 		AuthUser:  a.AuthUser,

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/media"
 	"partyline/sip"
 )
@@ -100,7 +101,7 @@ type servicePlan struct {
 
 // planService says how a service leg with the given display name and identity prefix joins
 // conference c, or why it cannot.
-func planService(set config.Settings, c config.Conference, name, prefix string) (servicePlan, error) {
+func planService(set settings.Settings, c settings.Conference, name, prefix string) (servicePlan, error) {
 	if c.URI == "" {
 		return servicePlan{}, fmt.Errorf("conference %s has no URI", c.ID)
 	}
@@ -460,7 +461,7 @@ func (s *services) reconcile(ctx context.Context) {
 }
 
 // follow applies the rules of services to conference c, which has n handsets of ours in it.
-func (s *services) follow(ctx context.Context, set config.Settings, c config.Conference, cs *conferenceServices, n int) {
+func (s *services) follow(ctx context.Context, set settings.Settings, c settings.Conference, cs *conferenceServices, n int) {
 	switch {
 	case n > 0 && cs.handsets == 0: // the first handset joined: a fresh start
 		cs.held, cs.announce = false, len(c.Announce) > 0
@@ -592,14 +593,14 @@ func (s *services) post(ctx context.Context, ev any) {
 }
 
 // reserve is the free space a recording leaves, in bytes.
-func reserve(set config.Settings) uint64 {
-	return uint64(cmp.Or(set.Recordings.ReserveMB, config.DefaultReserveMB)) * 1_000_000
+func reserve(set settings.Settings) uint64 {
+	return uint64(cmp.Or(set.Recordings.ReserveMB, settings.DefaultReserveMB)) * 1_000_000
 }
 
 // startRecorder starts the recorder of conference c, unless the disk is nearly full or the
 // settings do not let it join.
-func (s *services) startRecorder(ctx context.Context, set config.Settings, c config.Conference, cs *conferenceServices) error {
-	plan, err := planService(set, c, recorderName, cmp.Or(c.RecorderPrefix, config.DefaultRecorderPrefix))
+func (s *services) startRecorder(ctx context.Context, set settings.Settings, c settings.Conference, cs *conferenceServices) error {
+	plan, err := planService(set, c, recorderName, cmp.Or(c.RecorderPrefix, settings.DefaultRecorderPrefix))
 	if err != nil {
 		cs.status = recorderStatus{Detail: "not started: " + err.Error()}
 		return err
@@ -626,8 +627,8 @@ func (s *services) startRecorder(ctx context.Context, set config.Settings, c con
 }
 
 // startAnnouncer starts the announcer of conference c.
-func (s *services) startAnnouncer(ctx context.Context, set config.Settings, c config.Conference, cs *conferenceServices) error {
-	plan, err := planService(set, c, announcerName, cmp.Or(c.AnnouncerPrefix, config.DefaultAnnouncerPrefix))
+func (s *services) startAnnouncer(ctx context.Context, set settings.Settings, c settings.Conference, cs *conferenceServices) error {
+	plan, err := planService(set, c, announcerName, cmp.Or(c.AnnouncerPrefix, settings.DefaultAnnouncerPrefix))
 	if err != nil {
 		return err
 	}
@@ -676,7 +677,7 @@ func (s *services) record(ctx, runCtx context.Context, l *serviceLeg, plan servi
 		log.Error("create recording", "err", err)
 		return serviceEnded{leg: l, detail: "failed: " + err.Error(), hold: true}
 	}
-	rec := config.Recording{File: name, Conference: conference, Start: start, SampleRate: call.sampleRate(), State: config.RecordingInProgress}
+	rec := settings.Recording{File: name, Conference: conference, Start: start, SampleRate: call.sampleRate(), State: settings.RecordingInProgress}
 	ww, err := s.beginRecording(f, rec)
 	if err != nil {
 		log.Error("start recording", "file", name, "err", err)
@@ -698,11 +699,11 @@ func (s *services) record(ctx, runCtx context.Context, l *serviceLeg, plan servi
 	rec.Duration = ww.Duration()
 	switch {
 	case ended.detail == detailDiskFull:
-		rec.State = config.RecordingDiskFull
+		rec.State = settings.RecordingDiskFull
 	case ended.hold && ended.detail != detailRemoteEnded:
-		rec.State = config.RecordingFailed
+		rec.State = settings.RecordingFailed
 	default:
-		rec.State = config.RecordingFinished
+		rec.State = settings.RecordingFinished
 	}
 	rec.Detail = ended.detail
 	if err := s.cfg.store.SaveRecording(rec); err != nil {
@@ -715,7 +716,7 @@ func (s *services) record(ctx, runCtx context.Context, l *serviceLeg, plan servi
 // beginRecording writes the header of rec's new file f, makes it a valid empty WAV file on
 // the disk, and only then adds rec to the store, so that the store never lists a file that
 // does not exist.
-func (s *services) beginRecording(f *os.File, rec config.Recording) (*media.WAVWriter, error) {
+func (s *services) beginRecording(f *os.File, rec settings.Recording) (*media.WAVWriter, error) {
 	ww, err := media.NewWAVWriter(f, rec.SampleRate)
 	if err != nil {
 		return nil, err
@@ -801,15 +802,15 @@ func (s *services) recoverRecordings() {
 		return
 	}
 	for _, r := range recs {
-		if r.State != config.RecordingInProgress {
+		if r.State != settings.RecordingInProgress {
 			continue
 		}
 		samples, err := repairRecording(filepath.Join(s.cfg.dir, recordingsFolder, r.File))
 		if err != nil {
 			s.cfg.log.Error("recover recording", "file", r.File, "err", err)
-			r.State, r.Detail = config.RecordingFailed, "not recovered: "+err.Error()
+			r.State, r.Detail = settings.RecordingFailed, "not recovered: "+err.Error()
 		} else {
-			r.State, r.Detail = config.RecordingRecovered, "the appliance stopped while recording; repaired when it started again"
+			r.State, r.Detail = settings.RecordingRecovered, "the appliance stopped while recording; repaired when it started again"
 			r.Duration = time.Duration(samples) * time.Second / time.Duration(r.SampleRate)
 			s.cfg.log.Info("recording recovered", "file", r.File, "duration", r.Duration)
 		}
@@ -952,10 +953,10 @@ func (f *fileSource) next(pcm []int16) bool {
 	return true
 }
 
-// openPrompt returns the source of prompt name (see config.ParsePrompt) at rate Hz in
+// openPrompt returns the source of prompt name (see settings.ParsePrompt) at rate Hz in
 // packets of spp samples; prompt files are in dir.
 func openPrompt(dir, name string, rate, spp int) (promptSource, error) {
-	p, err := config.ParsePrompt(name)
+	p, err := settings.ParsePrompt(name)
 	if err != nil {
 		return nil, err
 	}
@@ -995,7 +996,7 @@ func loadPrompt(dir, name string) (rate int, samples []int16, err error) {
 // first that cannot why, naming it.
 func checkPrompts(dir string, prompts []string) error {
 	for _, name := range prompts {
-		p, err := config.ParsePrompt(name)
+		p, err := settings.ParsePrompt(name)
 		if err != nil {
 			return err
 		}
@@ -1013,9 +1014,9 @@ func checkPrompts(dir string, prompts []string) error {
 func promptsDir(dir string) string { return filepath.Join(dir, promptsFolder) }
 
 // recordingPath returns the path of recording name, which must be a recording's name
-// (config.CheckRecordingName), so that it stays inside the recordings folder.
+// (settings.CheckRecordingName), so that it stays inside the recordings folder.
 func (s *services) recordingPath(name string) (string, error) {
-	if err := config.CheckRecordingName(name); err != nil {
+	if err := settings.CheckRecordingName(name); err != nil {
 		return "", err
 	}
 	return filepath.Join(s.cfg.dir, recordingsFolder, name), nil

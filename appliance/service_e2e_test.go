@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"partyline/appliance"
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
 	"partyline/media"
@@ -40,7 +40,7 @@ type servicesPage struct {
 // startServiceRig runs an appliance with its service legs, whose account alice reaches
 // the focus f directly, with its settings changed by edit; free stands in for the free
 // space of the file system (nil = the file system's).
-func startServiceRig(t *testing.T, f *focus.Focus, edit func(*config.Settings), free func(string) (uint64, error)) (*rig, *servicesPage) {
+func startServiceRig(t *testing.T, f *focus.Focus, edit func(*settings.Settings), free func(string) (uint64, error)) (*rig, *servicesPage) {
 	t.Helper()
 	dir := t.TempDir()
 	seedSettings(t, filepath.Join(dir, "partyline.db"), f.Addr().String(), edit)
@@ -84,7 +84,7 @@ func runServiceRig(t *testing.T, dir string, free func(string) (uint64, error)) 
 }
 
 // state reads GET /api/recordings.
-func (p *servicesPage) state() ([]web.ConferenceRecorder, []web.Recording) {
+func (p *servicesPage) state() ([]web.ConferenceRecorder, []settings.Recording) {
 	p.t.Helper()
 	res, err := p.http.Get(p.url + "/api/recordings")
 	if err != nil {
@@ -93,7 +93,7 @@ func (p *servicesPage) state() ([]web.ConferenceRecorder, []web.Recording) {
 	defer res.Body.Close()
 	var v struct {
 		Conferences []web.ConferenceRecorder `json:"conferences"`
-		Recordings  []web.Recording          `json:"recordings"`
+		Recordings  []settings.Recording     `json:"recordings"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&v); err != nil {
 		p.t.Fatalf("decode recordings: %v", err)
@@ -102,7 +102,7 @@ func (p *servicesPage) state() ([]web.ConferenceRecorder, []web.Recording) {
 }
 
 // waitFor polls the recordings every 100 ms for at most limit until cond holds.
-func (p *servicesPage) waitFor(what string, cond func([]web.ConferenceRecorder, []web.Recording) bool) ([]web.ConferenceRecorder, []web.Recording) {
+func (p *servicesPage) waitFor(what string, cond func([]web.ConferenceRecorder, []settings.Recording) bool) ([]web.ConferenceRecorder, []settings.Recording) {
 	p.t.Helper()
 	deadline := time.Now().Add(failsafe)
 	for {
@@ -117,7 +117,7 @@ func (p *servicesPage) waitFor(what string, cond func([]web.ConferenceRecorder, 
 	}
 }
 
-func recording(confs []web.ConferenceRecorder, _ []web.Recording) bool {
+func recording(confs []web.ConferenceRecorder, _ []settings.Recording) bool {
 	return len(confs) > 0 && confs[0].Recording
 }
 
@@ -180,7 +180,7 @@ func callOf(calls []focus.CallInfo, name string) (focus.CallInfo, bool) {
 func TestRecorderAndAnnouncerTogether(t *testing.T) {
 	const announced, other = 700, 1400
 	f := focus.Start(t, focus.Config{UniqueIdentities: true})
-	r, page := startServiceRig(t, f, func(set *config.Settings) {
+	r, page := startServiceRig(t, f, func(set *settings.Settings) {
 		set.Handsets[1].Account = "alice"
 		set.Conferences[0].Record = true
 		set.Conferences[0].Announce = []string{fmt.Sprintf("tone:%d:3s", announced)}
@@ -209,8 +209,8 @@ func TestRecorderAndAnnouncerTogether(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	r.board.Hook(1).Set(false)
-	_, recs := page.waitFor("the recording to finish", func(_ []web.ConferenceRecorder, recs []web.Recording) bool {
-		return len(recs) == 1 && recs[0].State == web.RecordingFinished
+	_, recs := page.waitFor("the recording to finish", func(_ []web.ConferenceRecorder, recs []settings.Recording) bool {
+		return len(recs) == 1 && recs[0].State == settings.RecordingFinished
 	})
 
 	// The identities on the wire: three distinct ones, the service legs' generated and hidden.
@@ -291,7 +291,7 @@ const recorderHelperEnv = "PARTYLINE_RECORDER_HELPER_DIR"
 func TestRecordingSurvivesSIGKILL(t *testing.T) {
 	f := focus.Start(t, focus.Config{})
 	dir := t.TempDir()
-	seedSettings(t, filepath.Join(dir, "partyline.db"), f.Addr().String(), func(set *config.Settings) {
+	seedSettings(t, filepath.Join(dir, "partyline.db"), f.Addr().String(), func(set *settings.Settings) {
 		set.Conferences[0].Record = true
 	})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRecorderHelperProcess$", "-test.count=1")
@@ -339,8 +339,8 @@ func TestRecordingSurvivesSIGKILL(t *testing.T) {
 
 	// The next start repairs it.
 	_, page := runServiceRig(t, dir, nil)
-	_, recs := page.waitFor("the recording to be recovered", func(_ []web.ConferenceRecorder, recs []web.Recording) bool {
-		return len(recs) == 1 && recs[0].State == web.RecordingRecovered
+	_, recs := page.waitFor("the recording to be recovered", func(_ []web.ConferenceRecorder, recs []settings.Recording) bool {
+		return len(recs) == 1 && recs[0].State == settings.RecordingRecovered
 	})
 	riff, data, size = headerSizes(t, file)
 	samples := (size - 44) / 2
@@ -432,7 +432,7 @@ func TestDiskNearlyFullStopsTheRecording(t *testing.T) {
 	var free atomic.Uint64
 	free.Store(1 << 40)
 	f := focus.Start(t, focus.Config{})
-	r, page := startServiceRig(t, f, func(set *config.Settings) {
+	r, page := startServiceRig(t, f, func(set *settings.Settings) {
 		set.Conferences[0].Record = true
 		set.Recordings.ReserveMB = 200
 	}, func(string) (uint64, error) { return free.Load(), nil })
@@ -441,10 +441,10 @@ func TestDiskNearlyFullStopsTheRecording(t *testing.T) {
 	page.waitFor("the recording to start", recording)
 
 	free.Store(150_000_000)
-	confs, recs := page.waitFor("the recording to stop", func(confs []web.ConferenceRecorder, recs []web.Recording) bool {
-		return !confs[0].Recording && len(recs) == 1 && recs[0].State != web.RecordingInProgress
+	confs, recs := page.waitFor("the recording to stop", func(confs []web.ConferenceRecorder, recs []settings.Recording) bool {
+		return !confs[0].Recording && len(recs) == 1 && recs[0].State != settings.RecordingInProgress
 	})
-	if confs[0].Detail != "stopped: disk nearly full" || recs[0].State != web.RecordingDiskFull || recs[0].Detail != "stopped: disk nearly full" {
+	if confs[0].Detail != "stopped: disk nearly full" || recs[0].State != settings.RecordingDiskFull || recs[0].Detail != "stopped: disk nearly full" {
 		t.Errorf("recorder %+v, recording %+v; want both stopped: disk nearly full", confs[0], recs[0])
 	}
 	if c, ok := callOf(f.Calls(), "Recorder"); !ok || c.State != focus.Ended {
@@ -464,7 +464,7 @@ func TestDiskNearlyFullStopsTheRecording(t *testing.T) {
 // stops it and deletes it.
 func TestRecordingFromTheAdminPage(t *testing.T) {
 	f := focus.Start(t, focus.Config{})
-	_, page := startServiceRig(t, f, func(*config.Settings) {}, nil)
+	_, page := startServiceRig(t, f, func(*settings.Settings) {}, nil)
 	if code, _ := page.post("/conferences/main/recording", url.Values{"action": {"start"}}); code != http.StatusSeeOther {
 		t.Fatalf("start: got %d, want 303", code)
 	}
@@ -494,8 +494,8 @@ func TestRecordingFromTheAdminPage(t *testing.T) {
 	if code, _ := page.post("/conferences/main/recording", url.Values{"action": {"stop"}}); code != http.StatusSeeOther {
 		t.Fatalf("stop: got %d, want 303", code)
 	}
-	page.waitFor("the recording to finish", func(_ []web.ConferenceRecorder, recs []web.Recording) bool {
-		return len(recs) == 1 && recs[0].State == web.RecordingFinished
+	page.waitFor("the recording to finish", func(_ []web.ConferenceRecorder, recs []settings.Recording) bool {
+		return len(recs) == 1 && recs[0].State == settings.RecordingFinished
 	})
 
 	res, err = page.http.Get(page.url + "/recordings/" + name + "?download=1")

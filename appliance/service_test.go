@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/media"
 	"partyline/sip"
@@ -114,7 +115,7 @@ type serviceWorld struct {
 
 // newServiceWorld makes the world with conference main changed by edit, and starts the
 // service legs, which stop at the end of the test.
-func newServiceWorld(t *testing.T, edit func(*config.Conference)) *serviceWorld {
+func newServiceWorld(t *testing.T, edit func(*settings.Conference)) *serviceWorld {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := config.Open(filepath.Join(dir, "partyline.db"))
@@ -122,15 +123,15 @@ func newServiceWorld(t *testing.T, edit func(*config.Conference)) *serviceWorld 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	conf := config.Conference{ID: "main", Name: "Main", URI: "sip:conf@example.org"}
+	conf := settings.Conference{ID: "main", Name: "Main", URI: "sip:conf@example.org"}
 	if edit != nil {
 		edit(&conf)
 	}
-	set := config.Settings{
-		SIP:         config.SIPSettings{ListenAddr: "127.0.0.1:0"},
-		Accounts:    []config.Account{{ID: "alice", User: "alice", Domain: "example.org"}},
-		Handsets:    []config.Handset{{ID: "h1", Name: "Handset 1", Channel: 0, Account: "alice", Conference: "main"}, {ID: "h2", Name: "Handset 2", Channel: 1, Account: "alice", Conference: "main"}},
-		Conferences: []config.Conference{conf},
+	set := settings.Settings{
+		SIP:         settings.SIPSettings{ListenAddr: "127.0.0.1:0"},
+		Accounts:    []settings.Account{{ID: "alice", User: "alice", Domain: "example.org"}},
+		Handsets:    []settings.Handset{{ID: "h1", Name: "Handset 1", Channel: 0, Account: "alice", Conference: "main"}, {ID: "h2", Name: "Handset 2", Channel: 1, Account: "alice", Conference: "main"}},
+		Conferences: []settings.Conference{conf},
 	}
 	if err := store.Save(set); err != nil {
 		t.Fatal(err)
@@ -212,7 +213,7 @@ func (w *serviceWorld) dialed() []*fakeServiceCall {
 	return slices.Clone(w.calls)
 }
 
-func (w *serviceWorld) recordings() []config.Recording {
+func (w *serviceWorld) recordings() []settings.Recording {
 	w.t.Helper()
 	recs, err := w.store.Recordings()
 	if err != nil {
@@ -248,7 +249,7 @@ func (w *serviceWorld) readRecording(name string, whole bool) []int16 {
 // in it, under a hidden generated identity, and checks the file and its record.
 func TestRecordingFollowsTheHandsets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newServiceWorld(t, func(c *config.Conference) { c.Record = true })
+		w := newServiceWorld(t, func(c *settings.Conference) { c.Record = true })
 		w.start()
 		if calls := w.dialed(); len(calls) != 0 {
 			t.Fatalf("%d calls placed with no handset in the conference", len(calls))
@@ -261,7 +262,7 @@ func TestRecordingFollowsTheHandsets(t *testing.T) {
 		}
 		p := calls[0].plan
 		want := servicePlan{target: "sip:conf@example.org", displayName: recorderName, account: p.account,
-			identity: sipIdentityGenerated(config.DefaultRecorderPrefix)}
+			identity: sipIdentityGenerated(settings.DefaultRecorderPrefix)}
 		if p != want || p.account.AOR() != "sip:alice@example.org" {
 			t.Errorf("recorder's plan %+v, want %+v as alice", p, want)
 		}
@@ -270,7 +271,7 @@ func TestRecordingFollowsTheHandsets(t *testing.T) {
 			t.Fatalf("status %+v, want recording, seen from handsets 1 and 2 but not a third", st)
 		}
 		recs := w.recordings()
-		if len(recs) != 1 || recs[0].State != config.RecordingInProgress || recs[0].File != st.File || recs[0].Conference != "main" {
+		if len(recs) != 1 || recs[0].State != settings.RecordingInProgress || recs[0].File != st.File || recs[0].Conference != "main" {
 			t.Fatalf("recordings %+v, want %s in progress", recs, st.File)
 		}
 		if want := "main-20000101T000000Z.wav"; st.File != want {
@@ -294,7 +295,7 @@ func TestRecordingFollowsTheHandsets(t *testing.T) {
 			t.Fatalf("after the last handset left: hung up %v, recording %v; want hung up, not recording", calls[0].isHungUp(), w.svc.recording("main"))
 		}
 		recs = w.recordings()
-		if len(recs) != 1 || recs[0].State != config.RecordingFinished || recs[0].Detail != "" {
+		if len(recs) != 1 || recs[0].State != settings.RecordingFinished || recs[0].Detail != "" {
 			t.Fatalf("recordings %+v, want one finished", recs)
 		}
 		samples := w.readRecording(st.File, true)
@@ -379,7 +380,7 @@ func TestRecordingAskedFor(t *testing.T) {
 // handsets are in it: it stays stopped until the last handset has left and one joins again.
 func TestStoppedRecordingStaysStopped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newServiceWorld(t, func(c *config.Conference) { c.Record = true })
+		w := newServiceWorld(t, func(c *settings.Conference) { c.Record = true })
 		w.start()
 		w.set(0)
 		if err := w.svc.setRecording(t.Context(), "main", false); err != nil {
@@ -402,7 +403,7 @@ func TestStoppedRecordingStaysStopped(t *testing.T) {
 // conference, which fails; the first handset to join still starts the automatic one.
 func TestFailureWithoutHandsetsDoesNotHold(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newServiceWorld(t, func(c *config.Conference) { c.Record = true })
+		w := newServiceWorld(t, func(c *settings.Conference) { c.Record = true })
 		w.refuse = errors.New("503 Service Unavailable")
 		w.start()
 		if err := w.svc.setRecording(t.Context(), "main", true); err != nil {
@@ -426,7 +427,7 @@ func TestFailureWithoutHandsetsDoesNotHold(t *testing.T) {
 // while the handsets stay.
 func TestRecorderJoinRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newServiceWorld(t, func(c *config.Conference) { c.Record = true })
+		w := newServiceWorld(t, func(c *settings.Conference) { c.Record = true })
 		w.refuse = &sip.JoinError{Status: 403, Reason: "Forbidden"}
 		w.start()
 		w.set(0)
@@ -444,14 +445,14 @@ func TestRecorderJoinRefused(t *testing.T) {
 // keeps it stopped, and refuses to start another.
 func TestDiskNearlyFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newServiceWorld(t, func(c *config.Conference) { c.Record = true })
+		w := newServiceWorld(t, func(c *settings.Conference) { c.Record = true })
 		w.start()
 		w.set(0)
 		if !w.svc.recording("main") {
 			t.Fatal("not recording")
 		}
 		w.mu.Lock()
-		w.free = config.DefaultReserveMB*1_000_000 - 1
+		w.free = settings.DefaultReserveMB*1_000_000 - 1
 		w.mu.Unlock()
 		time.Sleep(diskCheckInterval)
 		w.settle()
@@ -460,7 +461,7 @@ func TestDiskNearlyFull(t *testing.T) {
 			t.Fatalf("status %+v, want stopped: disk nearly full", st)
 		}
 		recs := w.recordings()
-		if len(recs) != 1 || recs[0].State != config.RecordingDiskFull || recs[0].Detail != "stopped: disk nearly full" || recs[0].Duration < time.Second {
+		if len(recs) != 1 || recs[0].State != settings.RecordingDiskFull || recs[0].Detail != "stopped: disk nearly full" || recs[0].Duration < time.Second {
 			t.Fatalf("recordings %+v, want one stopped-disk-full with its duration", recs)
 		}
 		if samples := w.readRecording(recs[0].File, true); time.Duration(len(samples))*time.Second/8000 != recs[0].Duration {
@@ -489,7 +490,7 @@ func TestReserveFromSettings(t *testing.T) {
 		mb   int
 		want uint64
 	}{{0, 100_000_000}, {1, 1_000_000}, {2048, 2_048_000_000}} {
-		if got := reserve(config.Settings{Recordings: config.Recordings{ReserveMB: tt.mb}}); got != tt.want {
+		if got := reserve(settings.Settings{Recordings: settings.Recordings{ReserveMB: tt.mb}}); got != tt.want {
 			t.Errorf("reserve of %d MB = %d bytes, want %d", tt.mb, got, tt.want)
 		}
 	}
@@ -498,7 +499,7 @@ func TestReserveFromSettings(t *testing.T) {
 // TestConferenceHangsUpOnTheRecorder ends the recording with the call.
 func TestConferenceHangsUpOnTheRecorder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newServiceWorld(t, func(c *config.Conference) { c.Record = true })
+		w := newServiceWorld(t, func(c *settings.Conference) { c.Record = true })
 		w.start()
 		w.set(0)
 		w.dialed()[0].end()
@@ -506,7 +507,7 @@ func TestConferenceHangsUpOnTheRecorder(t *testing.T) {
 		if st := w.svc.statusOf("main"); st.Recording || st.Detail != "stopped: the conference hung up" {
 			t.Errorf("status %+v, want stopped: the conference hung up", st)
 		}
-		if recs := w.recordings(); len(recs) != 1 || recs[0].State != config.RecordingFinished {
+		if recs := w.recordings(); len(recs) != 1 || recs[0].State != settings.RecordingFinished {
 			t.Errorf("recordings %+v, want one finished", recs)
 		}
 		if n := len(w.dialed()); n != 1 {
@@ -551,7 +552,7 @@ func tone(rate int, hz float64, d time.Duration) []int16 {
 // leaves. A file in the wrong format is skipped and logged, naming it.
 func TestAnnouncerPlaysThenLeaves(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newServiceWorld(t, func(c *config.Conference) {
+		w := newServiceWorld(t, func(c *settings.Conference) {
 			c.Record = true
 			c.Announce = []string{"tone:700:400ms", "hello.wav", "stereo.wav", "missing.wav", "tone:0:200ms"}
 			c.AnnouncerPrefix = "voice"
@@ -634,7 +635,7 @@ func writeStereoWAV(t *testing.T, path string) {
 // TestAnnouncerLoops plays again and again while handsets are in, and leaves with the last.
 func TestAnnouncerLoops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newServiceWorld(t, func(c *config.Conference) {
+		w := newServiceWorld(t, func(c *settings.Conference) {
 			c.Announce = []string{"tone:440:100ms"}
 			c.AnnounceLoop = true
 		})
@@ -664,7 +665,7 @@ func TestAnnouncerLoops(t *testing.T) {
 // TestAnnouncerWithNothingToPlay leaves at once.
 func TestAnnouncerWithNothingToPlay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newServiceWorld(t, func(c *config.Conference) {
+		w := newServiceWorld(t, func(c *settings.Conference) {
 			c.Announce = []string{"gone.wav"}
 			c.AnnounceLoop = true
 		})
@@ -706,10 +707,10 @@ func TestRecoverRecordings(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.Close()
-		rec := config.Recording{File: name, Conference: "main", Start: start, SampleRate: 8000, State: config.RecordingInProgress}
-		finished := config.Recording{File: "main-old.wav", Conference: "main", Start: start.Add(-time.Hour), Duration: time.Minute, SampleRate: 8000, State: config.RecordingFinished}
-		lost := config.Recording{File: "main-lost.wav", Conference: "main", Start: start.Add(-2 * time.Hour), SampleRate: 8000, State: config.RecordingInProgress}
-		for _, r := range []config.Recording{rec, finished, lost} {
+		rec := settings.Recording{File: name, Conference: "main", Start: start, SampleRate: 8000, State: settings.RecordingInProgress}
+		finished := settings.Recording{File: "main-old.wav", Conference: "main", Start: start.Add(-time.Hour), Duration: time.Minute, SampleRate: 8000, State: settings.RecordingFinished}
+		lost := settings.Recording{File: "main-lost.wav", Conference: "main", Start: start.Add(-2 * time.Hour), SampleRate: 8000, State: settings.RecordingInProgress}
+		for _, r := range []settings.Recording{rec, finished, lost} {
 			if err := w.store.SaveRecording(r); err != nil {
 				t.Fatal(err)
 			}
@@ -721,7 +722,7 @@ func TestRecoverRecordings(t *testing.T) {
 			t.Fatalf("recordings %+v", recs)
 		}
 		got := recs[0]
-		if got.State != config.RecordingRecovered || got.Duration != 1500*time.Millisecond {
+		if got.State != settings.RecordingRecovered || got.Duration != 1500*time.Millisecond {
 			t.Errorf("recovered %+v, want recovered, 1.5 s", got)
 		}
 		if samples := w.readRecording(name, true); len(samples) != 12000 {
@@ -730,7 +731,7 @@ func TestRecoverRecordings(t *testing.T) {
 		if recs[1] != finished {
 			t.Errorf("a finished recording changed: %+v", recs[1])
 		}
-		if recs[2].State != config.RecordingFailed || !strings.Contains(recs[2].Detail, "not recovered") {
+		if recs[2].State != settings.RecordingFailed || !strings.Contains(recs[2].Detail, "not recovered") {
 			t.Errorf("a recording whose file is gone: %+v, want failed, not recovered", recs[2])
 		}
 	})
@@ -793,11 +794,11 @@ func TestPromptsCheckedWhenSaved(t *testing.T) {
 		{[]string{"../partyline.db"}, "must not start with a dot"},
 		{[]string{"tone:440"}, "want tone:<Hz>:<duration>"},
 	} {
-		_, err := b.UpdateSettings(func(s *web.Settings) error {
+		_, err := b.UpdateSettings(func(s *settings.Settings) error {
 			s.Conferences[0].Announce = tt.announce
 			return nil
 		})
-		var fe *web.FieldError
+		var fe *settings.FieldError
 		switch {
 		case tt.want == "" && err != nil:
 			t.Errorf("announce %q: %v, want it saved", tt.announce, err)
@@ -810,7 +811,7 @@ func TestPromptsCheckedWhenSaved(t *testing.T) {
 	if err := os.Remove(filepath.Join(promptsDir(w.dir), "ok.wav")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.UpdateSettings(func(s *web.Settings) error {
+	if _, err := b.UpdateSettings(func(s *settings.Settings) error {
 		s.Conferences[0].Name = "Renamed"
 		return nil
 	}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
 	"partyline/media"
@@ -47,22 +48,22 @@ func TestSixHandsetsJoinOneConference(t *testing.T) {
 	if err := st.SetAdminPassword(adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	err = st.Update(func(set *config.Settings) error {
+	err = st.Update(func(set *settings.Settings) error {
 		set.SIP.ListenAddr = "127.0.0.1:0"
 		set.Conferences[0].URI = "sip:conf@" + domain
-		set.Accounts = []config.Account{{ID: "trunk", User: "trunk", Password: password, Domain: domain, Proxy: kam.Addr().String(), ExpiresSeconds: 60}}
+		set.Accounts = []settings.Account{{ID: "trunk", User: "trunk", Password: password, Domain: domain, Proxy: kam.Addr().String(), ExpiresSeconds: 60}}
 		for i := 1; i <= 3; i++ {
 			u := fmt.Sprintf("desk%d", i)
-			set.Accounts = append(set.Accounts, config.Account{ID: u, User: u, Password: password, Domain: domain, Proxy: kam.Addr().String(), ExpiresSeconds: 60})
+			set.Accounts = append(set.Accounts, settings.Account{ID: u, User: u, Password: password, Domain: domain, Proxy: kam.Addr().String(), ExpiresSeconds: 60})
 			set.Handsets[i-1].Account = u
 		}
 		for i := 3; i < 5; i++ {
 			h := &set.Handsets[i]
-			h.Account, h.Identity, h.AssertIdentity = "trunk", config.IdentityImpersonate, true
+			h.Account, h.Identity, h.AssertIdentity = "trunk", settings.IdentityImpersonate, true
 			h.IdentityURI = fmt.Sprintf("sip:desk%d@%s", i+1, domain)
 		}
 		h := &set.Handsets[5]
-		h.Account, h.Identity, h.IdentityPrefix, h.Private = "trunk", config.IdentityGenerated, "guest", true
+		h.Account, h.Identity, h.IdentityPrefix, h.Private = "trunk", settings.IdentityGenerated, "guest", true
 		return nil
 	})
 	st.Close()

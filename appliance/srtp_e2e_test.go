@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os/exec"
+	"partyline/appliance/settings"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"partyline/appliance/config"
 	"partyline/hw/sim"
 	"partyline/media"
 	"partyline/sip/peertest"
@@ -40,7 +40,7 @@ func srtpCallToBaresip(t *testing.T, mode, baresipMode string) {
 	capture := startCapture(t)
 
 	dir := t.TempDir()
-	seedSettings(t, filepath.Join(dir, "partyline.db"), b.Addr().String(), func(set *config.Settings) {
+	seedSettings(t, filepath.Join(dir, "partyline.db"), b.Addr().String(), func(set *settings.Settings) {
 		set.Accounts[0].Domain = "127.0.0.1"
 		set.Accounts[0].SRTP = mode
 		set.Conferences[0].URI = b.URI()

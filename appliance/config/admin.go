@@ -8,6 +8,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
+
+	"partyline/appliance/settings"
 )
 
 // ErrAdminPasswordSet is returned by InitAdminPassword when an admin
@@ -27,13 +29,13 @@ const passwordCost = bcrypt.DefaultCost
 
 // hashAdminPassword checks that plain can be an admin password and hashes
 // it at the store's cost. A password it refuses is reported as a
-// *FieldError on "admin_password".
+// *settings.FieldError on "admin_password".
 func (s *Store) hashAdminPassword(plain string) ([]byte, error) {
 	if plain == "" {
-		return nil, fieldErr("admin_password", "must not be empty")
+		return nil, &settings.FieldError{Field: "admin_password", Msg: "must not be empty"}
 	}
 	if len(plain) > MaxAdminPasswordBytes {
-		return nil, fieldErr("admin_password", "must be at most %d bytes long", MaxAdminPasswordBytes)
+		return nil, &settings.FieldError{Field: "admin_password", Msg: fmt.Sprintf("must be at most %d bytes long", MaxAdminPasswordBytes)}
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(plain), s.passwordCost)
 	if err != nil {
@@ -44,7 +46,7 @@ func (s *Store) hashAdminPassword(plain string) ([]byte, error) {
 
 // SetAdminPassword sets the admin password, replacing any set before. Only
 // its bcrypt hash is stored. An empty password, or one longer than
-// MaxAdminPasswordBytes, is refused with a *FieldError.
+// MaxAdminPasswordBytes, is refused with a *settings.FieldError.
 func (s *Store) SetAdminPassword(plain string) error {
 	h, err := s.hashAdminPassword(plain)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
+
+	"partyline/appliance/settings"
 )
 
 func TestAdminPassword(t *testing.T) {
@@ -123,9 +125,9 @@ func TestAdminPasswordRefused(t *testing.T) {
 				"SetAdminPassword":  s.SetAdminPassword,
 			} {
 				err := set(tt.password)
-				var fe *FieldError
+				var fe *settings.FieldError
 				if !errors.As(err, &fe) || fe.Field != "admin_password" || !strings.Contains(fe.Msg, tt.msg) {
-					t.Errorf("%s: got %v, want a *FieldError on admin_password saying %q", name, err, tt.msg)
+					t.Errorf("%s: got %v, want a *settings.FieldError on admin_password saying %q", name, err, tt.msg)
 				}
 			}
 			if set, err := s.AdminPasswordSet(); err != nil || set {
@@ -240,7 +242,7 @@ func TestUpdate(t *testing.T) {
 
 	t.Run("change refused", func(t *testing.T) {
 		refusal := errors.New("no such handset")
-		err := s.Update(func(set *Settings) error {
+		err := s.Update(func(set *settings.Settings) error {
 			set.Handsets[0].Name = "changed"
 			return refusal
 		})
@@ -250,19 +252,19 @@ func TestUpdate(t *testing.T) {
 		unchanged(t)
 	})
 	t.Run("invalid result", func(t *testing.T) {
-		err := s.Update(func(set *Settings) error {
+		err := s.Update(func(set *settings.Settings) error {
 			set.Handsets[0].Name = "changed"
 			set.Conferences[0].URI = "http://example.org"
 			return nil
 		})
-		var fe *FieldError
+		var fe *settings.FieldError
 		if !errors.As(err, &fe) || fe.Field != "conferences[0].uri" {
-			t.Errorf("got %v, want a *FieldError on conferences[0].uri", err)
+			t.Errorf("got %v, want a *settings.FieldError on conferences[0].uri", err)
 		}
 		unchanged(t)
 	})
 	t.Run("valid", func(t *testing.T) {
-		err := s.Update(func(set *Settings) error {
+		err := s.Update(func(set *settings.Settings) error {
 			set.Handsets[1].Conference = "main"
 			return nil
 		})
@@ -281,7 +283,7 @@ func TestUpdate(t *testing.T) {
 
 func TestUpdateEmptyStore(t *testing.T) {
 	s, _ := openTemp(t)
-	err := s.Update(func(set *Settings) error {
+	err := s.Update(func(set *settings.Settings) error {
 		if len(set.Handsets) != 0 {
 			t.Errorf("settings of an empty store: got %+v, want zero", set)
 		}

@@ -12,17 +12,19 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"partyline/appliance/settings"
 )
 
 // call returns the n-th test call, which started n minutes after a fixed time.
-func call(n int) HistoryRecord {
-	return HistoryRecord{
+func call(n int) settings.CallRecord {
+	return settings.CallRecord{
 		Handset:    "Kitchen",
 		Identity:   `"Kitchen" <sip:alice@example.org>`,
 		Conference: "sip:conf@example.org",
 		Start:      time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Minute),
 		Duration:   time.Duration(n) * time.Second,
-		End:        EndRemote,
+		End:        settings.EndRemote,
 		MOS:        4.2,
 	}
 }
@@ -37,8 +39,8 @@ func TestHistoryEmpty(t *testing.T) {
 
 func TestHistoryNewestFirst(t *testing.T) {
 	s, _ := openTemp(t)
-	failed := HistoryRecord{Handset: "Garden", Start: call(0).Start, End: EndFailed, Status: 486, Detail: "486 Busy Here"}
-	for _, r := range []HistoryRecord{call(1), failed, call(3)} {
+	failed := settings.CallRecord{Handset: "Garden", Start: call(0).Start, End: settings.EndFailed, Status: 486, Detail: "486 Busy Here"}
+	for _, r := range []settings.CallRecord{call(1), failed, call(3)} {
 		if err := s.AppendHistory(r); err != nil {
 			t.Fatalf("AppendHistory: %v", err)
 		}
@@ -47,14 +49,14 @@ func TestHistoryNewestFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []HistoryRecord{call(3), failed, call(1)}; !reflect.DeepEqual(got, want) {
+	if want := []settings.CallRecord{call(3), failed, call(1)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("History(0):\n got %+v\nwant %+v", got, want)
 	}
 	got, err = s.History(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []HistoryRecord{call(3), failed}; !reflect.DeepEqual(got, want) {
+	if want := []settings.CallRecord{call(3), failed}; !reflect.DeepEqual(got, want) {
 		t.Errorf("History(2):\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -110,11 +112,11 @@ func TestHistoryBounded(t *testing.T) {
 
 func TestHistoryRefusesBadRecords(t *testing.T) {
 	s, _ := openTemp(t)
-	for name, change := range map[string]func(*HistoryRecord){
-		"unknown end":       func(r *HistoryRecord) { r.End = "exploded" },
-		"no handset":        func(r *HistoryRecord) { r.Handset = "" },
-		"no start":          func(r *HistoryRecord) { r.Start = time.Time{} },
-		"negative duration": func(r *HistoryRecord) { r.Duration = -time.Second },
+	for name, change := range map[string]func(*settings.CallRecord){
+		"unknown end":       func(r *settings.CallRecord) { r.End = "exploded" },
+		"no handset":        func(r *settings.CallRecord) { r.Handset = "" },
+		"no start":          func(r *settings.CallRecord) { r.Start = time.Time{} },
+		"negative duration": func(r *settings.CallRecord) { r.Duration = -time.Second },
 	} {
 		r := call(1)
 		change(&r)
@@ -224,5 +226,81 @@ func TestTLSCertificateGenerateFails(t *testing.T) {
 	cert, _, err := s.TLSCertificate(func() ([]byte, []byte, error) { return []byte("c"), []byte("k"), nil })
 	if err != nil || string(cert) != "c" {
 		t.Errorf("after failed generations: got %q, %v; want a new pair stored", cert, err)
+	}
+}
+
+// TestAppendHistoryNeverWaits holds the file's write lock, as a slow write would, while a
+// call is recorded: AppendHistory returns all the same, History shows the call once the
+// lock is let go, and Close writes what is still queued.
+func TestAppendHistoryNeverWaits(t *testing.T) {
+	s, path := openTemp(t)
+	tx, err := s.db.Begin(true) // the file's one writer, until Rollback
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan error, 1)
+	go func() {
+		for n := 1; n <= 3; n++ {
+			if err := s.AppendHistory(call(n)); err != nil {
+				returned <- err
+				return
+			}
+		}
+		returned <- nil
+	}()
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatalf("AppendHistory: %v", err)
+		}
+	case <-time.After(failsafe):
+		t.Fatalf("AppendHistory waited %v for the file's write lock", failsafe)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.History(0)
+	if want := []settings.CallRecord{call(3), call(2), call(1)}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("History after the lock was let go: %+v, %v; want %+v", got, err, want)
+	}
+
+	for n := 4; n <= 40; n++ {
+		if err := s.AppendHistory(call(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err = s2.History(0)
+	if err != nil || len(got) != 40 || got[0] != call(40) || got[39] != call(1) {
+		t.Errorf("after Close and reopening: %d calls, newest %+v, %v; want the 40 recorded", len(got), got[0], err)
+	}
+}
+
+// TestHistoryQueueBounded records more calls than the history keeps while the file is
+// locked: the queue keeps the newest MaxHistory, as the history would.
+func TestHistoryQueueBounded(t *testing.T) {
+	s, _ := openTemp(t)
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= MaxHistory+5; n++ {
+		if err := s.AppendHistory(call(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.History(0)
+	if err != nil || len(got) != MaxHistory || got[0] != call(MaxHistory+5) || got[MaxHistory-1] != call(6) {
+		t.Errorf("History: %d calls, %v; want calls %d down to 6", len(got), err, MaxHistory+5)
 	}
 }

@@ -12,17 +12,19 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"partyline/appliance/settings"
 )
 
 // recording returns the n-th test recording, which started n minutes after a fixed time.
-func recording(n int) Recording {
-	return Recording{
+func recording(n int) settings.Recording {
+	return settings.Recording{
 		File:       fmt.Sprintf("main-%02d.wav", n),
 		Conference: "main",
 		Start:      time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Minute),
 		Duration:   time.Duration(n) * time.Second,
 		SampleRate: 8000,
-		State:      RecordingFinished,
+		State:      settings.RecordingFinished,
 	}
 }
 
@@ -38,12 +40,12 @@ func TestRecordings(t *testing.T) {
 	}
 	// Replacing keeps one record per file.
 	changed := recording(2)
-	changed.State, changed.Detail = RecordingDiskFull, "stopped: disk nearly full"
+	changed.State, changed.Detail = settings.RecordingDiskFull, "stopped: disk nearly full"
 	if err := s.SaveRecording(changed); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Recordings()
-	if want := []Recording{recording(3), changed, recording(1)}; err != nil || !reflect.DeepEqual(got, want) {
+	if want := []settings.Recording{recording(3), changed, recording(1)}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("Recordings: got %+v, %v; want newest first %+v", got, err, want)
 	}
 	if r, err := s.Recording("main-02.wav"); err != nil || !reflect.DeepEqual(r, changed) {
@@ -84,17 +86,17 @@ func TestRecordingsBounded(t *testing.T) {
 
 func TestRecordingRefused(t *testing.T) {
 	for _, tt := range []struct {
-		change func(*Recording)
+		change func(*settings.Recording)
 		want   string
 	}{
-		{func(r *Recording) { r.State = "paused" }, `state "paused"`},
-		{func(r *Recording) { r.Conference = "" }, "no conference"},
-		{func(r *Recording) { r.Start = time.Time{} }, "no start time"},
-		{func(r *Recording) { r.Duration = -time.Second }, "negative duration"},
-		{func(r *Recording) { r.SampleRate = 0 }, "sample rate"},
-		{func(r *Recording) { r.File = "../x.wav" }, "must not start with a dot"},
-		{func(r *Recording) { r.File = "sub/x.wav" }, "may contain only"},
-		{func(r *Recording) { r.File = "x.mp3" }, "not a .wav file"},
+		{func(r *settings.Recording) { r.State = "paused" }, `state "paused"`},
+		{func(r *settings.Recording) { r.Conference = "" }, "no conference"},
+		{func(r *settings.Recording) { r.Start = time.Time{} }, "no start time"},
+		{func(r *settings.Recording) { r.Duration = -time.Second }, "negative duration"},
+		{func(r *settings.Recording) { r.SampleRate = 0 }, "sample rate"},
+		{func(r *settings.Recording) { r.File = "../x.wav" }, "must not start with a dot"},
+		{func(r *settings.Recording) { r.File = "sub/x.wav" }, "may contain only"},
+		{func(r *settings.Recording) { r.File = "x.mp3" }, "not a .wav file"},
 	} {
 		s, _ := openTemp(t)
 		r := recording(1)
@@ -104,41 +106,6 @@ func TestRecordingRefused(t *testing.T) {
 		}
 		if recs, _ := s.Recordings(); len(recs) != 0 {
 			t.Errorf("a refused recording was stored: %+v", recs)
-		}
-	}
-}
-
-func TestParsePrompt(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want Prompt
-		err  string
-	}{
-		{"tone:440:1s", Prompt{ToneHz: 440, Duration: time.Second}, ""},
-		{"tone:0:250ms", Prompt{Duration: 250 * time.Millisecond}, ""},
-		{"tone:697.5:20ms", Prompt{ToneHz: 697.5, Duration: 20 * time.Millisecond}, ""},
-		{"welcome.wav", Prompt{File: "welcome.wav"}, ""},
-		{"Recorded_2-b.WAV", Prompt{File: "Recorded_2-b.WAV"}, ""},
-		{"tone:440", Prompt{}, `tone "tone:440": want tone:<Hz>:<duration>`},
-		{"tone:loud:1s", Prompt{}, `"loud" is not a frequency`},
-		{"tone:4000:1s", Prompt{}, "is not a frequency of 0 to 3900 Hz"},
-		{"tone:-1:1s", Prompt{}, "is not a frequency"},
-		{"tone:440:10ms", Prompt{}, "is not a duration of 20ms to 10m0s"},
-		{"tone:440:11m", Prompt{}, "is not a duration"},
-		{"tone:440:forever", Prompt{}, "is not a duration"},
-		{"", Prompt{}, "an empty prompt"},
-		{".hidden.wav", Prompt{}, "must not start with a dot"},
-		{"welcome.mp3", Prompt{}, "not a .wav file"},
-		{"a b.wav", Prompt{}, "may contain only"},
-		{"dir/welcome.wav", Prompt{}, "may contain only"},
-		{strings.Repeat("a", 101) + ".wav", Prompt{}, "longer than 100"},
-	} {
-		got, err := ParsePrompt(tt.in)
-		switch {
-		case tt.err == "" && (err != nil || got != tt.want):
-			t.Errorf("ParsePrompt(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
-		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-			t.Errorf("ParsePrompt(%q) error %v, want one saying %q", tt.in, err, tt.err)
 		}
 	}
 }

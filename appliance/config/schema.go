@@ -11,15 +11,15 @@ import (
 // Layout (schema version 4):
 //
 //	meta     schema_version -> the schema version as a decimal string ("4")
-//	settings current        -> Settings as JSON
+//	settings current        -> settings.Settings as JSON
 //	admin    password_hash  -> bcrypt hash of the admin password; absent until it is set
-//	history  8-byte big-endian sequence -> HistoryRecord as JSON, at most MaxHistory of them
+//	history  8-byte big-endian sequence -> settings.CallRecord as JSON, at most MaxHistory of them
 //	tls      cert           -> the admin page's certificate, PEM; absent until it is made
 //	tls      key            -> its private key, PKCS #8 PEM: a secret, never logged or exported
-//	recordings <file name>  -> Recording as JSON, one per WAV file, at most MaxRecordings of them
+//	recordings <file name>  -> settings.Recording as JSON, one per WAV file, at most MaxRecordings of them
 //
 // Version 1 had no admin bucket; version 2 had no history and no tls bucket; version 3 had
-// no recordings bucket. A field added to Settings needs no new version when its zero value
+// no recordings bucket. A field added to settings.Settings needs no new version when its zero value
 // keeps the old behaviour, as Settings.Metrics does: older files read as before.
 var (
 	metaBucket       = []byte("meta")

@@ -1,8 +1,10 @@
 // Package config stores the appliance's settings in a bbolt file: the SIP
 // listener, accounts, handsets and conferences, the admin password's hash,
 // the call history, the admin page's certificate and the list of recordings.
-// It validates settings before saving them and knows nothing of SIP, audio or
-// the web page.
+// The types it stores, and their validation, are appliance/settings'; it
+// validates settings before saving them and knows nothing of SIP, audio or
+// the web page. It serves the settings from memory (Store.Current) and tells
+// of their changes (Snapshot.Changed), so that no loop needs to read the file.
 package config
 
 import (
@@ -10,18 +12,18 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"partyline/appliance/settings"
 )
 
 // DefaultListenAddr is the SIP listen address EnsureDefaults writes.
 const DefaultListenAddr = "0.0.0.0:5060"
-
-// DefaultExpiresSeconds is the registration lifetime used when
-// Account.ExpiresSeconds is 0.
-const DefaultExpiresSeconds = 300
 
 // DefaultConference is the ID of the conference EnsureDefaults creates.
 const DefaultConference = "main"
@@ -34,9 +36,22 @@ var ErrNoSettings = errors.New("no settings saved")
 var ErrInUse = errors.New("the settings file is in use by another process (is partyline running?)")
 
 // A Store is an open settings file. It is safe for concurrent use.
+//
+// It keeps the settings last committed in memory, as an immutable Snapshot that Current
+// returns without touching the file; every successful write replaces it, and closes the
+// replaced snapshot's Changed channel, so that loops learn of changes without polling.
+// Calls are added to the call history by a writer goroutine of the store's own, so that
+// AppendHistory never waits for the file.
 type Store struct {
 	db           *bolt.DB
 	passwordCost int // bcrypt cost of new admin password hashes
+
+	// writeMu makes the settings' writes and the snapshots they publish happen in the same
+	// order: bbolt orders the writes, but publishing follows the commit.
+	writeMu sync.Mutex
+	current atomic.Pointer[Snapshot]
+
+	history *historyWriter
 }
 
 // An Option changes how Open sets up a Store.
@@ -50,6 +65,23 @@ type Option func(*Store)
 func WithPasswordCost(cost int) Option {
 	return func(s *Store) { s.passwordCost = cost }
 }
+
+// A Snapshot is the settings as one commit left them. Every reader shares it: read it,
+// never change it or what its slices hold; Settings.Clone makes a copy to change.
+type Snapshot struct {
+	// Settings are the saved settings; the zero Settings when Saved is false.
+	Settings settings.Settings
+	// Saved is false until settings are saved for the first time.
+	Saved bool
+	// Version counts the commits that changed the settings since Open, from 0.
+	Version uint64
+	changed chan struct{} // closed when a newer snapshot replaces this one
+}
+
+// Changed returns a channel that is closed once a newer snapshot has replaced this one. A
+// writer never waits for its readers: those that fall behind see the newest snapshot
+// when they look again, and nothing in between.
+func (s *Snapshot) Changed() <-chan struct{} { return s.changed }
 
 // Open opens the settings file at path, creating it if needed (its
 // directory must exist), and migrates it to SchemaVersion. A file written
@@ -66,10 +98,24 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open settings %s: %w", path, err)
 	}
-	s := &Store{db: db, passwordCost: passwordCost}
+	snap := &Snapshot{changed: make(chan struct{})}
+	err = db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(settingsBucket).Get(settingsKey)
+		if v == nil {
+			return nil
+		}
+		snap.Saved = true
+		return decode(v, &snap.Settings)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open settings %s: %w", path, err)
+	}
+	s := &Store{db: db, history: newHistoryWriter(db), passwordCost: passwordCost}
 	for _, opt := range opts {
 		opt(s)
 	}
+	s.current.Store(snap)
 	return s, nil
 }
 
@@ -101,46 +147,90 @@ func migrate(tx *bolt.Tx) error {
 	return nil
 }
 
-// Close closes the file.
+// Close writes the calls AppendHistory has queued, stops the history's writer and closes
+// the file. The store must not be used afterwards.
 func (s *Store) Close() error {
+	s.history.stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close settings: %w", err)
 	}
 	return nil
 }
 
-// Settings returns the saved settings, or ErrNoSettings if none were saved.
-func (s *Store) Settings() (Settings, error) {
-	var set Settings
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(settingsBucket).Get(settingsKey)
-		if v == nil {
-			return ErrNoSettings
-		}
-		// Unmarshal copies: v is invalid once the transaction ends.
-		if err := json.Unmarshal(v, &set); err != nil {
-			return fmt.Errorf("decode settings: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return Settings{}, fmt.Errorf("read settings: %w", err)
+// Current returns the settings last committed, without reading the file: cheap enough for
+// any loop. The snapshot is shared; see Snapshot.
+func (s *Store) Current() *Snapshot { return s.current.Load() }
+
+// Settings returns a copy of the current settings that the caller may change, or
+// ErrNoSettings if none were saved. It reads memory, not the file.
+func (s *Store) Settings() (settings.Settings, error) {
+	snap := s.Current()
+	if !snap.Saved {
+		return settings.Settings{}, fmt.Errorf("read settings: %w", ErrNoSettings)
 	}
-	return set, nil
+	return snap.Settings.Clone(), nil
+}
+
+// decode reads stored settings. Unmarshal copies: v may be invalid once its transaction
+// ends.
+func decode(v []byte, set *settings.Settings) error {
+	if err := json.Unmarshal(v, set); err != nil {
+		return fmt.Errorf("decode settings: %w", err)
+	}
+	return nil
+}
+
+// commit runs change on the stored settings (the zero Settings if none are stored) in one
+// write transaction, and stores the result if change returns true; then it publishes
+// what was stored as the new snapshot. The caller holds s.writeMu.
+func (s *Store) commit(change func(set *settings.Settings, saved bool) (store bool, err error)) error {
+	var next *Snapshot
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(settingsBucket)
+		var set settings.Settings
+		v := bk.Get(settingsKey)
+		if v != nil {
+			if err := decode(v, &set); err != nil {
+				return err
+			}
+		}
+		ok, err := change(&set, v != nil)
+		if err != nil || !ok {
+			return err
+		}
+		b, err := json.Marshal(set)
+		if err != nil {
+			return fmt.Errorf("encode settings: %w", err)
+		}
+		// The snapshot is decoded from what is stored, so that it shares nothing with
+		// the caller's change and reads as the file will after a restart.
+		next = &Snapshot{Saved: true, changed: make(chan struct{})}
+		if err := decode(b, &next.Settings); err != nil {
+			return err
+		}
+		return bk.Put(settingsKey, b)
+	})
+	if err != nil || next == nil {
+		return err
+	}
+	prev := s.Current()
+	next.Version = prev.Version + 1
+	s.current.Store(next)
+	close(prev.changed)
+	return nil
 }
 
 // Save validates set and writes it in one transaction. If set is invalid
-// it returns a *FieldError and the stored settings stay as they were.
-func (s *Store) Save(set Settings) error {
+// it returns a *settings.FieldError and the stored settings stay as they were.
+func (s *Store) Save(set settings.Settings) error {
 	if err := set.Validate(); err != nil {
 		return err
 	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		return fmt.Errorf("encode settings: %w", err)
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(settingsBucket).Put(settingsKey, b)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err := s.commit(func(stored *settings.Settings, _ bool) (bool, error) {
+		*stored = set
+		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("save settings: %w", err)
@@ -151,32 +241,23 @@ func (s *Store) Save(set Settings) error {
 // Update changes the settings in one transaction: it calls change with
 // the saved settings (zero Settings if none are saved) and saves what change
 // leaves there if that is valid. If change returns an error, Update returns
-// it as it is; if the result is invalid, it returns a *FieldError. Either
+// it as it is; if the result is invalid, it returns a *settings.FieldError. Either
 // way the stored settings stay as they were. change must be quick: it runs
 // while the file is locked for writing.
-func (s *Store) Update(change func(*Settings) error) error {
+func (s *Store) Update(change func(*settings.Settings) error) error {
 	var rejected error // change's error or the validation error, returned unwrapped
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(settingsBucket)
-		var set Settings
-		if v := bk.Get(settingsKey); v != nil {
-			if err := json.Unmarshal(v, &set); err != nil {
-				return fmt.Errorf("decode settings: %w", err)
-			}
-		}
-		if err := change(&set); err != nil {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err := s.commit(func(set *settings.Settings, _ bool) (bool, error) {
+		if err := change(set); err != nil {
 			rejected = err
-			return err
+			return false, err
 		}
 		if err := set.Validate(); err != nil {
 			rejected = err
-			return err
+			return false, err
 		}
-		b, err := json.Marshal(set)
-		if err != nil {
-			return fmt.Errorf("encode settings: %w", err)
-		}
-		return bk.Put(settingsKey, b)
+		return true, nil
 	})
 	if rejected != nil {
 		return rejected
@@ -192,15 +273,15 @@ func (s *Store) Update(change func(*Settings) error) error {
 // in conference DefaultConference, that conference with no URI yet, and no
 // account. It does nothing if settings exist.
 func (s *Store) EnsureDefaults(handsets int) error {
-	if handsets < 0 || handsets > maxChannel+1 {
-		return fmt.Errorf("ensure defaults: %d handsets, want 0..%d", handsets, maxChannel+1)
+	if handsets < 0 || handsets > settings.MaxChannel+1 {
+		return fmt.Errorf("ensure defaults: %d handsets, want 0..%d", handsets, settings.MaxChannel+1)
 	}
-	set := Settings{
-		SIP:         SIPSettings{ListenAddr: DefaultListenAddr},
-		Conferences: []Conference{{ID: DefaultConference, Name: "Main"}},
+	set := settings.Settings{
+		SIP:         settings.SIPSettings{ListenAddr: DefaultListenAddr},
+		Conferences: []settings.Conference{{ID: DefaultConference, Name: "Main"}},
 	}
 	for i := range handsets {
-		set.Handsets = append(set.Handsets, Handset{
+		set.Handsets = append(set.Handsets, settings.Handset{
 			ID:         fmt.Sprintf("handset-%d", i+1),
 			Name:       fmt.Sprintf("Handset %d", i+1),
 			Channel:    i,
@@ -210,16 +291,14 @@ func (s *Store) EnsureDefaults(handsets int) error {
 	if err := set.Validate(); err != nil {
 		return fmt.Errorf("ensure defaults: %w", err)
 	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		return fmt.Errorf("ensure defaults: %w", err)
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(settingsBucket)
-		if bk.Get(settingsKey) != nil {
-			return nil
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err := s.commit(func(stored *settings.Settings, saved bool) (bool, error) {
+		if saved {
+			return false, nil
 		}
-		return bk.Put(settingsKey, b)
+		*stored = set
+		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("ensure defaults: %w", err)

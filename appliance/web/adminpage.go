@@ -5,17 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"partyline/appliance/settings"
 	"slices"
 	"strings"
 )
 
-// AdminPageSettings says which host names the admin page answers to (see
-// config.AdminPageSettings).
-type AdminPageSettings struct {
-	Hosts []string `json:"hosts"` // names or addresses besides the appliance's own
-}
-
-func adminHostsForm(a AdminPageSettings) formView {
+func adminHostsForm(a settings.AdminPageSettings) formView {
 	const id = "admin-hosts"
 	hosts := input(id, "hosts", "Other host names", strings.Join(a.Hosts, " "))
 	hosts.Autocomplete = "off"
@@ -31,7 +26,7 @@ func adminHostsForm(a AdminPageSettings) formView {
 // saveAdminHosts saves the host names. It refuses a list without the name this browser
 // uses, when only the list allows it: the next page would be refused.
 func (s *server) saveAdminHosts(w http.ResponseWriter, r *http.Request) {
-	s.save(w, r, "admin-hosts", func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "admin-hosts", func(set *settings.Settings, v url.Values) (string, error) {
 		hosts := []string{}
 		for h := range strings.FieldsFuncSeq(strings.ToLower(v.Get("hosts")), func(r rune) bool {
 			return r == ' ' || r == ',' || r == '\t' || r == '\n' || r == '\r'
@@ -40,7 +35,7 @@ func (s *server) saveAdminHosts(w http.ResponseWriter, r *http.Request) {
 		}
 		own := requestHost(r)
 		if !ownName(r, own) && slices.Contains(set.AdminPage.Hosts, own) && !slices.Contains(hosts, own) {
-			return "admin_page.", &FieldError{Field: "admin_page.hosts",
+			return "admin_page.", &settings.FieldError{Field: "admin_page.hosts",
 				Msg: fmt.Sprintf("This browser reaches the page as %s: keep it in the list, or open the page by another name first.", own)}
 		}
 		set.AdminPage.Hosts = hosts
@@ -70,14 +65,14 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !readForm(w, r) {
 		return
 	}
-	refuse := func(code int, fe *FieldError) {
+	refuse := func(code int, fe *settings.FieldError) {
 		s.renderSettings(w, code, &failure{form: "password", err: fe}, "")
 	}
 	if fe := checkNewPassword(r.PostForm); fe != nil {
 		refuse(http.StatusBadRequest, fe)
 		return
 	}
-	prefix, done, ok := s.checkGate(w, r, "password change", func(code int, fe *FieldError) {
+	prefix, done, ok := s.checkGate(w, r, "password change", func(code int, fe *settings.FieldError) {
 		fe.Field = "current"
 		refuse(code, fe)
 	})
@@ -89,14 +84,14 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request) {
 		err = s.backend.SetAdminPassword(r.PostForm.Get("password"))
 	}
 	done()
-	var fe *FieldError
+	var fe *settings.FieldError
 	switch {
 	case err == nil && !ok:
 		s.log.Warn("password change refused", "client", clientAddr(r), "reason", "wrong current password")
-		refuse(http.StatusForbidden, &FieldError{Field: "current", Msg: "Wrong password."})
+		refuse(http.StatusForbidden, &settings.FieldError{Field: "current", Msg: "Wrong password."})
 	case errors.As(err, &fe):
 		s.logins.undo(prefix)
-		refuse(http.StatusBadRequest, &FieldError{Field: "password", Msg: fe.Msg})
+		refuse(http.StatusBadRequest, &settings.FieldError{Field: "password", Msg: fe.Msg})
 	case err != nil:
 		s.logins.undo(prefix)
 		s.fail(w, "change admin password", err)

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"partyline/appliance/settings"
 	"reflect"
 	"runtime"
 	"strings"
@@ -176,7 +177,7 @@ func TestDNSRebindingRefused(t *testing.T) {
 	if code, _ := get(t, c, base, "/metrics", "partyline.example.org"); code != http.StatusMisdirectedRequest {
 		t.Fatalf("GET /metrics as a name not configured yet: got %d, want 421", code)
 	}
-	if _, err := f.UpdateSettings(func(s *Settings) error {
+	if _, err := f.UpdateSettings(func(s *settings.Settings) error {
 		s.AdminPage.Hosts = append(s.AdminPage.Hosts, "partyline.example.org")
 		return nil
 	}); err != nil {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"partyline/appliance/settings"
 )
 
 // Access defaults; the package documentation says how they are used.
@@ -61,8 +63,25 @@ const (
 
 // sessions is the table of logged-in browsers, in memory.
 type sessions struct {
+	ended Changes // notified when sessions end before their time: logout, or making room
+
 	mu      sync.Mutex           // guards following
 	expires map[string]time.Time // by token
+}
+
+// subscribe returns a channel that receives a value when sessions end before their
+// expiry, until ctx is done.
+func (ss *sessions) subscribe(ctx context.Context) <-chan struct{} { return ss.ended.Subscribe(ctx) }
+
+// expiry returns when the session of token ends, and false if it has ended.
+func (ss *sessions) expiry(token string) (time.Time, bool) {
+	if !ss.valid(token) {
+		return time.Time{}, false
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	exp, ok := ss.expires[token]
+	return exp, ok
 }
 
 // create starts a session and returns its token and expiry. When the table
@@ -92,6 +111,7 @@ func (ss *sessions) create() (token string, expires time.Time) {
 			}
 		}
 		delete(ss.expires, oldest)
+		ss.ended.Notify() // its event streams end
 	}
 	ss.expires[token] = expires
 	return token, expires
@@ -115,8 +135,9 @@ func (ss *sessions) valid(token string) bool {
 // end ends the session of token, if there is one.
 func (ss *sessions) end(token string) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	delete(ss.expires, token)
+	ss.mu.Unlock()
+	ss.ended.Notify()
 }
 
 // endOthers ends every session but keep's, after the password changed.
@@ -300,7 +321,7 @@ func (g *hashGate) leave() {
 // check went; otherwise it has answered through refuse. Refusals are logged
 // at debug level only, so that a storm of them cannot flood the log; the
 // failed checks before them are logged as warnings.
-func (s *server) checkGate(w http.ResponseWriter, r *http.Request, what string, refuse func(code int, fe *FieldError)) (prefix netip.Prefix, done func(), ok bool) {
+func (s *server) checkGate(w http.ResponseWriter, r *http.Request, what string, refuse func(code int, fe *settings.FieldError)) (prefix netip.Prefix, done func(), ok bool) {
 	client := clientAddr(r)
 	prefix = clientPrefix(client)
 	wait, clean, ok := s.logins.attempt(prefix)
@@ -308,7 +329,7 @@ func (s *server) checkGate(w http.ResponseWriter, r *http.Request, what string, 
 		secs := int(math.Ceil(wait.Seconds()))
 		s.log.Debug(what+" refused", "client", client, "reason", "too many failures", "retry_after_s", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		refuse(http.StatusTooManyRequests, &FieldError{Field: "password",
+		refuse(http.StatusTooManyRequests, &settings.FieldError{Field: "password",
 			Msg: fmt.Sprintf("Too many failed attempts from your network. Try again in %d seconds.", secs)})
 		return prefix, nil, false
 	}
@@ -316,7 +337,7 @@ func (s *server) checkGate(w http.ResponseWriter, r *http.Request, what string, 
 		s.logins.undo(prefix)
 		s.log.Debug(what+" refused", "client", client, "reason", "too many password checks at once")
 		w.Header().Set("Retry-After", "1")
-		refuse(http.StatusServiceUnavailable, &FieldError{Field: "password",
+		refuse(http.StatusServiceUnavailable, &settings.FieldError{Field: "password",
 			Msg: "The appliance is busy checking other passwords. Try again in a moment."})
 		return prefix, nil, false
 	}
@@ -447,7 +468,7 @@ func setupForm() formView {
 	}
 }
 
-func (s *server) renderSetup(w http.ResponseWriter, code int, fe *FieldError) {
+func (s *server) renderSetup(w http.ResponseWriter, code int, fe *settings.FieldError) {
 	form := setupForm()
 	form.setError("", fe)
 	s.render(w, code, "form.tmpl", &formPage{
@@ -474,13 +495,13 @@ func (s *server) setupPage(w http.ResponseWriter, r *http.Request) {
 
 // checkNewPassword checks the new password and its confirmation as the
 // forms call them, before anything is hashed.
-func checkNewPassword(form url.Values) *FieldError {
+func checkNewPassword(form url.Values) *settings.FieldError {
 	password := form.Get("password")
 	if n := utf8.RuneCountInString(password); n < MinPasswordLength {
-		return &FieldError{Field: "password", Msg: fmt.Sprintf("Too short: %d characters, at least %d needed.", n, MinPasswordLength)}
+		return &settings.FieldError{Field: "password", Msg: fmt.Sprintf("Too short: %d characters, at least %d needed.", n, MinPasswordLength)}
 	}
 	if form.Get("confirm") != password {
-		return &FieldError{Field: "confirm", Msg: "Does not match the password above."}
+		return &settings.FieldError{Field: "confirm", Msg: "Does not match the password above."}
 	}
 	return nil
 }
@@ -504,7 +525,7 @@ func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 		s.renderSetup(w, http.StatusBadRequest, fe)
 		return
 	}
-	prefix, done, ok := s.checkGate(w, r, "setup", func(code int, fe *FieldError) {
+	prefix, done, ok := s.checkGate(w, r, "setup", func(code int, fe *settings.FieldError) {
 		fe.Field = "code"
 		s.renderSetup(w, code, fe)
 	})
@@ -513,7 +534,7 @@ func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 	}
 	err = s.backend.InitAdminPassword(r.PostForm.Get("code"), r.PostForm.Get("password"))
 	done()
-	var fe *FieldError
+	var fe *settings.FieldError
 	switch {
 	case errors.Is(err, ErrPasswordSet):
 		s.logins.undo(prefix)
@@ -521,11 +542,11 @@ func (s *server) setup(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	case errors.Is(err, ErrWrongSetupCode):
 		s.log.Warn("setup refused", "client", clientAddr(r), "reason", "wrong setup code")
-		s.renderSetup(w, http.StatusForbidden, &FieldError{Field: "code",
+		s.renderSetup(w, http.StatusForbidden, &settings.FieldError{Field: "code",
 			Msg: "Wrong setup code. It is in the appliance's log, and `partyline setup-code` shows it on the device."})
 	case errors.As(err, &fe):
 		s.logins.undo(prefix)
-		s.renderSetup(w, http.StatusBadRequest, &FieldError{Field: "password", Msg: fe.Msg})
+		s.renderSetup(w, http.StatusBadRequest, &settings.FieldError{Field: "password", Msg: fe.Msg})
 	case err != nil:
 		s.logins.undo(prefix)
 		s.fail(w, "set admin password", err)
@@ -546,7 +567,7 @@ func loginForm() formView {
 	}
 }
 
-func (s *server) renderLogin(w http.ResponseWriter, code int, notice string, fe *FieldError) {
+func (s *server) renderLogin(w http.ResponseWriter, code int, notice string, fe *settings.FieldError) {
 	form := loginForm()
 	form.setError("", fe)
 	s.render(w, code, "form.tmpl", &formPage{frame: frame{Title: "Log in", Notice: notice}, Form: form})
@@ -593,7 +614,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	if !readForm(w, r) {
 		return
 	}
-	prefix, done, ok := s.checkGate(w, r, "login", func(code int, fe *FieldError) { s.renderLogin(w, code, "", fe) })
+	prefix, done, ok := s.checkGate(w, r, "login", func(code int, fe *settings.FieldError) { s.renderLogin(w, code, "", fe) })
 	if !ok {
 		return
 	}
@@ -606,7 +627,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.log.Warn("login failed", "client", clientAddr(r))
-		s.renderLogin(w, http.StatusUnauthorized, "", &FieldError{Field: "password", Msg: "Wrong password."})
+		s.renderLogin(w, http.StatusUnauthorized, "", &settings.FieldError{Field: "password", Msg: "Wrong password."})
 		return
 	}
 	s.logins.succeeded(prefix)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"partyline/appliance/settings"
 )
 
 // maxImportBytes bounds an uploaded settings file; real ones are a few KiB.
@@ -69,7 +71,7 @@ func nonNil[T any](s []T) []T {
 // keep the password stored for the one of the same ID, and a file without a
 // metrics token keeps the stored token.
 func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
-	refuse := func(fe *FieldError) {
+	refuse := func(fe *settings.FieldError) {
 		s.log.Info("import refused", "field", fe.Field, "reason", fe.Msg)
 		s.renderSettings(w, http.StatusBadRequest, &failure{form: "import", err: fe}, "")
 	}
@@ -77,16 +79,16 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseMultipartForm(maxImportBytes); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			refuse(&FieldError{Field: "file", Msg: fmt.Sprintf("The file is larger than %d KiB: not a settings file.", maxImportBytes>>10)})
+			refuse(&settings.FieldError{Field: "file", Msg: fmt.Sprintf("The file is larger than %d KiB: not a settings file.", maxImportBytes>>10)})
 			return
 		}
-		refuse(&FieldError{Field: "file", Msg: "Choose a settings file to import."})
+		refuse(&settings.FieldError{Field: "file", Msg: "Choose a settings file to import."})
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
 	file, _, err := r.FormFile("file")
 	if err != nil {
-		refuse(&FieldError{Field: "file", Msg: "Choose a settings file to import."})
+		refuse(&settings.FieldError{Field: "file", Msg: "Choose a settings file to import."})
 		return
 	}
 	defer file.Close()
@@ -97,15 +99,15 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	imported, err := decodeSettings(data)
 	if err != nil {
-		refuse(&FieldError{Field: "file", Msg: "Not imported: " + err.Error()})
+		refuse(&settings.FieldError{Field: "file", Msg: "Not imported: " + err.Error()})
 		return
 	}
-	restart, err := s.backend.UpdateSettings(func(set *Settings) error {
+	restart, err := s.backend.UpdateSettings(func(set *settings.Settings) error {
 		for i, a := range imported.Accounts {
 			if a.Password != "" {
 				continue
 			}
-			if j := slices.IndexFunc(set.Accounts, func(b Account) bool { return b.ID == a.ID }); j >= 0 {
+			if j := slices.IndexFunc(set.Accounts, func(b settings.Account) bool { return b.ID == a.ID }); j >= 0 {
 				imported.Accounts[i].Password = set.Accounts[j].Password
 			}
 		}
@@ -113,7 +115,7 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 			if b.AuthPassword != "" || b.AuthUser == "" {
 				continue
 			}
-			if j := slices.IndexFunc(set.Bridges, func(c Bridge) bool { return c.ID == b.ID }); j >= 0 {
+			if j := slices.IndexFunc(set.Bridges, func(c settings.Bridge) bool { return c.ID == b.ID }); j >= 0 {
 				imported.Bridges[i].AuthPassword = set.Bridges[j].AuthPassword
 			}
 		}
@@ -123,10 +125,10 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 		*set = imported
 		return nil
 	})
-	var fe *FieldError
+	var fe *settings.FieldError
 	switch {
 	case errors.As(err, &fe):
-		refuse(&FieldError{Field: "file", Msg: "Not imported: " + fe.Error()})
+		refuse(&settings.FieldError{Field: "file", Msg: "Not imported: " + fe.Error()})
 	case err != nil:
 		s.fail(w, "import settings", err)
 	default:
@@ -137,21 +139,21 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 
 // decodeSettings reads an exported settings file strictly: one JSON object with
 // every required section and no field Settings lacks.
-func decodeSettings(data []byte) (Settings, error) {
+func decodeSettings(data []byte) (settings.Settings, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
-		return Settings{}, jsonError(data, err)
+		return settings.Settings{}, jsonError(data, err)
 	}
 	for _, name := range requiredSections {
 		if _, ok := top[name]; !ok {
-			return Settings{}, fmt.Errorf("the file has no %q section: is it a whole partyline settings export?", name)
+			return settings.Settings{}, fmt.Errorf("the file has no %q section: is it a whole partyline settings export?", name)
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var set Settings
+	var set settings.Settings
 	if err := dec.Decode(&set); err != nil {
-		return Settings{}, jsonError(data, err)
+		return settings.Settings{}, jsonError(data, err)
 	}
 	return set, nil
 }

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"partyline/appliance/settings"
 )
 
 // upload posts data as the import form's file.
@@ -30,7 +32,7 @@ func (c *client) upload(data []byte) *httptest.ResponseRecorder {
 func TestExportImport(t *testing.T) {
 	f := newFake(t)
 	c := loggedIn(t, f)
-	setMetrics(t, f, MetricsSettings{Access: MetricsToken, Token: metricsSecret})
+	setMetrics(t, f, settings.MetricsSettings{Access: settings.MetricsToken, Token: metricsSecret})
 	want, err := f.Settings()
 	if err != nil {
 		t.Fatal(err)
@@ -47,12 +49,12 @@ func TestExportImport(t *testing.T) {
 	if bytes.Contains(exported, []byte(accountSecret)) || bytes.Contains(exported, []byte(metricsSecret)) {
 		t.Fatalf("export without the box ticked has a secret:\n%s", exported)
 	}
-	var file Settings
+	var file settings.Settings
 	if err := json.Unmarshal(exported, &file); err != nil {
 		t.Fatalf("export is not JSON: %v", err)
 	}
 	withoutPasswords := want
-	withoutPasswords.Accounts = []Account{want.Accounts[0]}
+	withoutPasswords.Accounts = []settings.Account{want.Accounts[0]}
 	withoutPasswords.Accounts[0].Password = ""
 	withoutPasswords.Metrics.Token = ""
 	if !reflect.DeepEqual(file, withoutPasswords) {
@@ -91,7 +93,7 @@ func TestExportImport(t *testing.T) {
 }
 
 func TestImportRefused(t *testing.T) {
-	valid, err := json.Marshal(toWeb(seedSettings()))
+	valid, err := json.Marshal(seedSettings())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,10 +156,10 @@ func TestImportRefused(t *testing.T) {
 func TestImportFromAnOlderRelease(t *testing.T) {
 	f := newFake(t)
 	c := loggedIn(t, f)
-	seed := toWeb(seedSettings())
-	if _, err := f.UpdateSettings(func(s *Settings) error {
-		s.Bridges = []Bridge{{ID: "b", User: "bridge", Conference: s.Conferences[0].ID, Account: s.Accounts[0].ID}}
-		s.Buttons = []ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
+	seed := seedSettings()
+	if _, err := f.UpdateSettings(func(s *settings.Settings) error {
+		s.Bridges = []settings.Bridge{{ID: "b", User: "bridge", Conference: s.Conferences[0].ID, Account: s.Accounts[0].ID}}
+		s.Buttons = []settings.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+
+	"partyline/appliance/settings"
 )
 
 // boardForm draws the choice of the board profile: detected at start, or one of boards.
@@ -24,7 +26,7 @@ func boardForm(setting string, boards []string, st Status) formView {
 }
 
 func (s *server) saveBoard(w http.ResponseWriter, r *http.Request) {
-	s.save(w, r, "board", func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "board", func(set *settings.Settings, v url.Values) (string, error) {
 		set.Board = formText(v, "board")
 		return "", nil
 	})

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"partyline/appliance/settings"
 )
 
 // TestBridgeSettings adds a bridge on the settings page, edits it, has
@@ -13,7 +15,7 @@ import (
 func TestBridgeSettings(t *testing.T) {
 	f := newFake(t)
 	c := loggedIn(t, f)
-	bridges := func() []Bridge {
+	bridges := func() []settings.Bridge {
 		t.Helper()
 		set, err := f.Settings()
 		if err != nil {
@@ -64,7 +66,7 @@ func TestBridgeSettings(t *testing.T) {
 
 	saved("/settings/bridges", url.Values{"id": {"desk"}, "user": {" 7000 "}, "conference": {"main"}, "identity": {"caller"}, "account": {"alice"}},
 		"/settings?saved=bridge-live#new-bridge")
-	if got, want := bridges(), []Bridge{{ID: "desk", User: "7000", Conference: "main", Identity: "caller", Account: "alice"}}; !reflect.DeepEqual(got, want) {
+	if got, want := bridges(), []settings.Bridge{{ID: "desk", User: "7000", Conference: "main", Identity: "caller", Account: "alice"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after adding: %+v, want %+v", got, want)
 	}
 	body := c.get("/settings").Body.String()
@@ -86,7 +88,7 @@ func TestBridgeSettings(t *testing.T) {
 	edit := url.Values{"user": {"7001"}, "conference": {"main"}, "identity": {"generated"}, "identity_prefix": {"br"},
 		"assert_identity": {"on"}, "account": {"alice"}}
 	saved("/settings/bridges/desk", edit, "/settings?saved=bridge-live#bridge-desk")
-	if got, want := bridges(), []Bridge{{ID: "desk", User: "7001", Conference: "main", Identity: "generated", IdentityPrefix: "br",
+	if got, want := bridges(), []settings.Bridge{{ID: "desk", User: "7001", Conference: "main", Identity: "generated", IdentityPrefix: "br",
 		AssertIdentity: true, Account: "alice"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after editing: %+v, want %+v", got, want)
 	}
@@ -117,10 +119,10 @@ func TestBridgeCallersSettings(t *testing.T) {
 	if rec := c.post("/settings/bridges", form); rec.Code != http.StatusSeeOther {
 		t.Fatalf("add: got %d; body:\n%s", rec.Code, rec.Body)
 	}
-	want := Bridge{ID: "door", User: "7000", Conference: "main", Identity: "caller", Account: "alice",
+	want := settings.Bridge{ID: "door", User: "7000", Conference: "main", Identity: "caller", Account: "alice",
 		AllowNetworks: []string{"192.0.2.0/24", "2001:db8::5"}, AllowProxy: true, AuthUser: "gate", AuthPassword: "door-s3cret",
 		Untrusted: "refuse", MaxCalls: 3}
-	stored := func() Bridge {
+	stored := func() settings.Bridge {
 		t.Helper()
 		set, err := f.Settings()
 		if err != nil || len(set.Bridges) != 1 {

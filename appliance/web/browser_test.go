@@ -20,18 +20,19 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 )
 
 // historySeed is the call history the browser test shows.
-func historySeed() []config.HistoryRecord {
+func historySeed() []settings.CallRecord {
 	start := time.Date(2026, 3, 2, 14, 5, 0, 0, time.Local)
-	return []config.HistoryRecord{
+	return []settings.CallRecord{
 		{Handset: "Kitchen", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org",
-			Start: start, Duration: 12*time.Minute + 31*time.Second, End: config.EndRemote, MOS: 4.28, LossPercent: 0.4},
-		{Handset: "Garden", Conference: "sip:conf@example.org", Start: start.Add(20 * time.Minute), End: config.EndFailed,
+			Start: start, Duration: 12*time.Minute + 31*time.Second, End: settings.EndRemote, MOS: 4.28, LossPercent: 0.4},
+		{Handset: "Garden", Conference: "sip:conf@example.org", Start: start.Add(20 * time.Minute), End: settings.EndFailed,
 			Status: 486, Detail: "486 Busy Here"},
 		{Handset: "Kitchen", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org",
-			Start: start.Add(time.Hour), Duration: 47 * time.Second, End: config.EndLocal, MOS: 4.39},
+			Start: start.Add(time.Hour), Duration: 47 * time.Second, End: settings.EndLocal, MOS: 4.39},
 	}
 }
 
@@ -278,7 +279,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("after a reload the call button's short press is %q, want join-leave as before", got)
 	}
 	screenshot("settings-buttons.png")
-	if got, _ := dev.backend.Settings(); !slices.Contains(got.Buttons, ButtonMapping{Trigger: "mute:long-press", Action: "record"}) {
+	if got, _ := dev.backend.Settings(); !slices.Contains(got.Buttons, settings.ButtonMapping{Trigger: "mute:long-press", Action: "record"}) {
 		t.Errorf("stored button mapping: %+v, want mute:long-press mapped to record", got.Buttons)
 	}
 
@@ -326,12 +327,10 @@ func TestBrowser(t *testing.T) {
 	if got := dev.backend.hookCalls(); !slices.Contains(got, "digits 0 12#") {
 		t.Errorf("after sending digits the backend was asked for %q", got)
 	}
-	dev.backend.mu.Lock()
-	dev.backend.status.Rosters = []RosterStatus{{Conference: "sip:conf@example.org", Participants: []RosterEntry{
+	dev.backend.setRosters([]RosterStatus{{Conference: "sip:conf@example.org", Participants: []RosterEntry{
 		{URI: "sip:alice@example.org", DisplayName: "Kitchen", Status: "connected", Ours: true},
 		{URI: "sip:zoe@example.org", DisplayName: "Zoë", Status: "on-hold", Muted: true},
-	}}}
-	dev.backend.mu.Unlock()
+	}}})
 	waitFor("the roster", `document.querySelectorAll("#rosters tbody tr").length === 2`)
 	if got := eval(`document.querySelector("#rosters tbody tr:nth-child(2)").textContent`); got != "sip:zoe@example.orgZoëon-holdmuted" {
 		t.Errorf("the roster's second row says %q", got)

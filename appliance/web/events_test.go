@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 )
 
 func TestEventLog(t *testing.T) {
@@ -58,5 +60,72 @@ func TestFormat(t *testing.T) {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
 		}
+	}
+}
+
+// TestChanges: every subscriber hears of a change, changes told while a subscriber is busy
+// come as one, a slow subscriber never holds up Notify, and a subscription ends with its
+// context.
+func TestChanges(t *testing.T) {
+	var c Changes
+	if c.Subscribed() {
+		t.Fatal("a new Changes has subscribers")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	a, b := c.Subscribe(ctx), c.Subscribe(t.Context())
+	if !c.Subscribed() {
+		t.Fatal("no subscribers after Subscribe")
+	}
+	for range 3 {
+		c.Notify() // nobody reads yet: must not block
+	}
+	for name, ch := range map[string]<-chan struct{}{"a": a, "b": b} {
+		select {
+		case <-ch:
+		default:
+			t.Errorf("subscriber %s was not told", name)
+		}
+		select {
+		case <-ch:
+			t.Errorf("subscriber %s was told twice of changes told while it was busy", name)
+		default:
+		}
+	}
+	cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		n := len(c.subs)
+		c.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers after one's context ended, want 1", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Notify()
+	select {
+	case <-a:
+		t.Error("a subscriber whose context ended was told")
+	default:
+	}
+	select {
+	case <-b:
+	default:
+		t.Error("the subscriber left was not told")
+	}
+}
+
+// TestEventLogTells: adding an event tells the log's subscribers.
+func TestEventLogTells(t *testing.T) {
+	var l EventLog
+	added := l.Subscribe(t.Context())
+	l.Add(slog.LevelInfo, "Kitchen", "lifted")
+	select {
+	case <-added:
+	default:
+		t.Error("Add told nobody")
 	}
 }

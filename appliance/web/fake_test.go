@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 )
 
 // failsafe bounds the waits for the browser or the server to get somewhere: only what
@@ -40,7 +41,8 @@ type fakeBackend struct {
 	storePassword bool
 
 	events      EventLog
-	fingerprint string // what TLSFingerprint returns
+	changes     Changes // notified by the setters that change the status
+	fingerprint string  // what TLSFingerprint returns
 
 	setupCode string // the first password's code, made as the appliance makes it
 	// checkDelay makes each password check take that long, so that a test sees how many
@@ -68,8 +70,30 @@ func (f *fakeBackend) Status() Status {
 	return st
 }
 
+// Subscribe tells of the status's changes and of new events, as the appliance does.
+func (f *fakeBackend) Subscribe(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	status, events := f.changes.Subscribe(ctx), f.events.Subscribe(ctx)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-status:
+			case <-events:
+			}
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return out
+}
+
 // SetHook moves the hook, and the state with it, as a sim board would.
 func (f *fakeBackend) SetHook(i int, offHook bool) error {
+	defer f.changes.Notify() // after the unlock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.hookErr != nil {
@@ -86,6 +110,7 @@ func (f *fakeBackend) Events() []Event { return f.events.Events() }
 // Control acts as the appliance does: join and leave move the state, mute,
 // unmute, hold and resume work only in a call.
 func (f *fakeBackend) Control(i int, a Action) error {
+	defer f.changes.Notify() // after the unlock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.hookErr != nil {
@@ -126,53 +151,34 @@ func (f *fakeBackend) SendDigits(i int, digits string) error {
 }
 
 // History reads the store's call history, as the appliance does.
-func (f *fakeBackend) History() ([]CallRecord, error) {
-	recs, err := f.store.History(0)
-	if err != nil {
-		return nil, err
-	}
-	var calls []CallRecord
-	for _, r := range recs {
-		calls = append(calls, CallRecord(r))
-	}
-	return calls, nil
-}
+func (f *fakeBackend) History() ([]settings.CallRecord, error) { return f.store.History(0) }
 
 func (f *fakeBackend) TLSFingerprint() string { return f.fingerprint }
 
-func (f *fakeBackend) Settings() (Settings, error) {
-	set, err := f.store.Settings()
-	if err != nil {
-		return Settings{}, err
-	}
-	return toWeb(set), nil
-}
+func (f *fakeBackend) Settings() (settings.Settings, error) { return f.store.Settings() }
 
 // UpdateSettings checks the button mapping's triggers and actions against
-// ButtonChoices, and says a restart is needed when the SIP listener, the
-// accounts or the pins change, as the appliance does.
-func (f *fakeBackend) UpdateSettings(change func(*Settings) error) (restart bool, err error) {
-	err = f.store.Update(func(set *config.Settings) error {
-		ws := toWeb(*set)
-		if err := change(&ws); err != nil {
+// ButtonChoices and the board against Boards, and says when a restart is
+// needed, as the appliance does.
+func (f *fakeBackend) UpdateSettings(change func(*settings.Settings) error) (restart bool, err error) {
+	err = f.store.Update(func(set *settings.Settings) error {
+		old := set.Clone()
+		if err := change(set); err != nil {
 			return err
 		}
 		c := f.ButtonChoices()
-		for i, b := range ws.Buttons {
+		for i, b := range set.Buttons {
 			if !slices.Contains(c.Triggers, b.Trigger) {
-				return &config.FieldError{Field: fmt.Sprintf("buttons[%d].trigger", i), Msg: fmt.Sprintf("unknown trigger %q", b.Trigger)}
+				return &settings.FieldError{Field: fmt.Sprintf("buttons[%d].trigger", i), Msg: fmt.Sprintf("unknown trigger %q", b.Trigger)}
 			}
 			if !slices.Contains(c.Actions, b.Action) {
-				return &config.FieldError{Field: fmt.Sprintf("buttons[%d].action", i), Msg: fmt.Sprintf("unknown action %q", b.Action)}
+				return &settings.FieldError{Field: fmt.Sprintf("buttons[%d].action", i), Msg: fmt.Sprintf("unknown action %q", b.Action)}
 			}
 		}
-		if ws.Board != "" && !slices.Contains(f.Boards(), ws.Board) {
-			return &config.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q", ws.Board)}
+		if set.Board != "" && !slices.Contains(f.Boards(), set.Board) {
+			return &settings.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q", set.Board)}
 		}
-		old := toWeb(*set)
-		restart = ws.SIP.ListenAddr != set.SIP.ListenAddr || !reflect.DeepEqual(old.Accounts, ws.Accounts) ||
-			!reflect.DeepEqual(old.Pins, ws.Pins) || old.Board != ws.Board
-		*set = fromWeb(ws)
+		restart = settings.NeedsRestart(old, *set)
 		return nil
 	})
 	return restart, toWebError(err)
@@ -186,7 +192,7 @@ func (f *fakeBackend) ButtonChoices() ButtonChoices {
 	return ButtonChoices{
 		Triggers: []string{"hook:flash", "button:short-press", "button:long-press", "mute:short-press", "mute:long-press"},
 		Actions:  []string{"join-leave", "mute", "next-conference", "volume-up", "volume-down", "send-pin", "record"},
-		Default: []ButtonMapping{{Trigger: "button:long-press", Action: "next-conference"}, {Trigger: "button:short-press", Action: "join-leave"},
+		Default: []settings.ButtonMapping{{Trigger: "button:long-press", Action: "next-conference"}, {Trigger: "button:short-press", Action: "join-leave"},
 			{Trigger: "hook:flash", Action: "mute"}, {Trigger: "mute:long-press", Action: "send-pin"}, {Trigger: "mute:short-press", Action: "mute"}},
 	}
 }
@@ -249,6 +255,7 @@ func (f *fakeBackend) CheckAdminPassword(p string) (bool, error) {
 }
 
 func (f *fakeBackend) setState(i int, state, detail string) {
+	defer f.changes.Notify() // after the unlock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status.Handsets[i].State = state
@@ -257,6 +264,7 @@ func (f *fakeBackend) setState(i int, state, detail string) {
 
 // setLevels sets handset i's meters.
 func (f *fakeBackend) setLevels(i int, mic, ear float64) {
+	defer f.changes.Notify() // after the unlock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status.Handsets[i].MicDBFS = mic
@@ -266,6 +274,7 @@ func (f *fakeBackend) setLevels(i int, mic, ear float64) {
 // setAudio sets the audio device's health, nil for virtual audio, and each handset's
 // earpiece underruns, in order.
 func (f *fakeBackend) setAudio(a *AudioStatus, earpieceUnderruns ...uint64) {
+	defer f.changes.Notify() // after the unlock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status.Audio = a
@@ -276,11 +285,20 @@ func (f *fakeBackend) setAudio(a *AudioStatus, earpieceUnderruns ...uint64) {
 
 // setDropped sets each handset's earpiece samples dropped, in order.
 func (f *fakeBackend) setDropped(dropped ...uint64) {
+	defer f.changes.Notify() // after the unlock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, n := range dropped {
 		f.status.Handsets[i].EarpieceDroppedSamples = n
 	}
+}
+
+// setRosters sets the conferences' rosters.
+func (f *fakeBackend) setRosters(r []RosterStatus) {
+	defer f.changes.Notify() // after the unlock
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Rosters = r
 }
 
 // hookCalls returns the hook moves and controls the backend was asked for.
@@ -297,61 +315,9 @@ func hookCall(i int, offHook bool) string {
 	return fmt.Sprintf("replace %d", i)
 }
 
-// toWeb and fromWeb convert as the appliance's backend does; the struct
-// conversions stop compiling if the two packages' fields drift apart.
-func toWeb(c config.Settings) Settings {
-	w := Settings{SIP: SIPSettings(c.SIP), Recordings: Recordings(c.Recordings), Metrics: MetricsSettings(c.Metrics), Board: c.Board}
-	w.AdminPage = AdminPageSettings(c.AdminPage)
-	for _, a := range c.Accounts {
-		w.Accounts = append(w.Accounts, Account(a))
-	}
-	for _, h := range c.Handsets {
-		w.Handsets = append(w.Handsets, Handset(h))
-	}
-	for _, cf := range c.Conferences {
-		w.Conferences = append(w.Conferences, Conference(cf))
-	}
-	for _, br := range c.Bridges {
-		w.Bridges = append(w.Bridges, Bridge(br))
-	}
-	for _, pin := range c.Pins {
-		w.Pins = append(w.Pins, PinOverride(pin))
-	}
-	for _, m := range c.Buttons {
-		w.Buttons = append(w.Buttons, ButtonMapping(m))
-	}
-	return w
-}
-
-func fromWeb(w Settings) config.Settings {
-	c := config.Settings{SIP: config.SIPSettings(w.SIP), Recordings: config.Recordings(w.Recordings), Metrics: config.MetricsSettings(w.Metrics), Board: w.Board}
-	c.AdminPage = config.AdminPageSettings(w.AdminPage)
-	for _, a := range w.Accounts {
-		c.Accounts = append(c.Accounts, config.Account(a))
-	}
-	for _, h := range w.Handsets {
-		c.Handsets = append(c.Handsets, config.Handset(h))
-	}
-	for _, cf := range w.Conferences {
-		c.Conferences = append(c.Conferences, config.Conference(cf))
-	}
-	for _, br := range w.Bridges {
-		c.Bridges = append(c.Bridges, config.Bridge(br))
-	}
-	for _, pin := range w.Pins {
-		c.Pins = append(c.Pins, config.PinOverride(pin))
-	}
-	for _, m := range w.Buttons {
-		c.Buttons = append(c.Buttons, config.ButtonMapping(m))
-	}
-	return c
-}
-
+// toWebError turns the store's refusals of a first password into the page's.
 func toWebError(err error) error {
-	var fe *config.FieldError
 	switch {
-	case errors.As(err, &fe):
-		return &FieldError{Field: fe.Field, Msg: fe.Msg}
 	case errors.Is(err, config.ErrAdminPasswordSet):
 		return fmt.Errorf("%w", ErrPasswordSet)
 	case errors.Is(err, config.ErrWrongSetupCode):
@@ -362,17 +328,17 @@ func toWebError(err error) error {
 
 // seedSettings are the settings every test starts from: an account with a
 // password to keep secret, two handsets, one conference.
-func seedSettings() config.Settings {
-	return config.Settings{
-		SIP:      config.SIPSettings{ListenAddr: "0.0.0.0:5060"},
-		Accounts: []config.Account{{ID: "alice", User: "alice", Password: accountSecret, Domain: "example.org", Proxy: "127.0.0.1:5060"}},
-		Handsets: []config.Handset{
+func seedSettings() settings.Settings {
+	return settings.Settings{
+		SIP:      settings.SIPSettings{ListenAddr: "0.0.0.0:5060"},
+		Accounts: []settings.Account{{ID: "alice", User: "alice", Password: accountSecret, Domain: "example.org", Proxy: "127.0.0.1:5060"}},
+		Handsets: []settings.Handset{
 			{ID: "h1", Name: "Kitchen", Channel: 0, Account: "alice", DisplayName: `"Kitchen"`, Conference: "main"},
 			{ID: "h2", Name: "Garden", Channel: 1},
 		},
-		Conferences: []config.Conference{{ID: "main", Name: "Main", URI: "sip:conf@example.org", PIN: "1234"}},
+		Conferences: []settings.Conference{{ID: "main", Name: "Main", URI: "sip:conf@example.org", PIN: "1234"}},
 		// httptest.NewRequest names this host; the admin page answers only to names it knows.
-		AdminPage: config.AdminPageSettings{Hosts: []string{"example.com"}},
+		AdminPage: settings.AdminPageSettings{Hosts: []string{"example.com"}},
 	}
 }
 

@@ -3,6 +3,8 @@ package web
 import (
 	"net/url"
 	"strings"
+
+	"partyline/appliance/settings"
 )
 
 // A formView is one form as a template draws it.
@@ -154,7 +156,7 @@ func (in *inputView) selectValue(v string) {
 // setError puts fe next to the input it names, which is fe.Field after
 // prefix, and focuses it. An error about anything else goes at the top of
 // the form with its full path.
-func (f *formView) setError(prefix string, fe *FieldError) {
+func (f *formView) setError(prefix string, fe *settings.FieldError) {
 	if fe == nil {
 		return
 	}

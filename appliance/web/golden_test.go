@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden pages in testdata")
@@ -36,10 +36,10 @@ func TestGoldenPages(t *testing.T) {
 		}, false},
 		{"history", "/history", func(f *fakeBackend) {
 			start := time.Date(2026, 3, 2, 14, 5, 0, 0, time.UTC)
-			for _, r := range []config.HistoryRecord{
+			for _, r := range []settings.CallRecord{
 				{Handset: "Kitchen", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org",
-					Start: start, Duration: 12*time.Minute + 31*time.Second, End: config.EndRemote, MOS: 4.28, LossPercent: 0.4},
-				{Handset: "Garden", Conference: "sip:conf@example.org", Start: start.Add(20 * time.Minute), End: config.EndFailed,
+					Start: start, Duration: 12*time.Minute + 31*time.Second, End: settings.EndRemote, MOS: 4.28, LossPercent: 0.4},
+				{Handset: "Garden", Conference: "sip:conf@example.org", Start: start.Add(20 * time.Minute), End: settings.EndFailed,
 					Status: 486, Detail: "486 Busy Here"},
 			} {
 				if err := f.store.AppendHistory(r); err != nil {
@@ -49,10 +49,10 @@ func TestGoldenPages(t *testing.T) {
 		}, false},
 		{"recordings", "/recordings", func(*fakeBackend) {}, true},
 		{"settings", "/settings", func(f *fakeBackend) {
-			if _, err := f.UpdateSettings(func(s *Settings) error {
-				s.Buttons = []ButtonMapping{{Trigger: "button:short-press", Action: "join-leave"}, {Trigger: "mute:long-press", Action: "record"}}
-				s.Pins = []PinOverride{{Handset: 1, Hook: "GPIO5", MuteLED: "mcp23017:0x20:B7"}}
-				s.Metrics = MetricsSettings{Access: MetricsToken, Token: metricsSecret}
+			if _, err := f.UpdateSettings(func(s *settings.Settings) error {
+				s.Buttons = []settings.ButtonMapping{{Trigger: "button:short-press", Action: "join-leave"}, {Trigger: "mute:long-press", Action: "record"}}
+				s.Pins = []settings.PinOverride{{Handset: 1, Hook: "GPIO5", MuteLED: "mcp23017:0x20:B7"}}
+				s.Metrics = settings.MetricsSettings{Access: settings.MetricsToken, Token: metricsSecret}
 				return nil
 			}); err != nil {
 				t.Fatal(err)

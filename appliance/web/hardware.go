@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"partyline/appliance/settings"
 )
 
 // ButtonChoices is what the button mapping on the settings page offers.
@@ -18,7 +20,7 @@ type ButtonChoices struct {
 	// Actions are the names of what a gesture can do, such as "record".
 	Actions []string
 	// Default is the mapping that applies while the settings have none.
-	Default []ButtonMapping
+	Default []settings.ButtonMapping
 }
 
 // inputLabels name a handset's inputs on the page; any other input shows its own name.
@@ -26,7 +28,7 @@ var inputLabels = map[string]string{"hook": "Hook switch", "button": "Call butto
 
 // buttonsForm draws the button mapping: a fieldset per input, a choice of action per
 // gesture. Without a mapping in the settings it shows the default one.
-func buttonsForm(buttons []ButtonMapping, c ButtonChoices) formView {
+func buttonsForm(buttons []settings.ButtonMapping, c ButtonChoices) formView {
 	current := buttons
 	if len(current) == 0 {
 		current = c.Default
@@ -65,18 +67,18 @@ func buttonsForm(buttons []ButtonMapping, c ButtonChoices) formView {
 func (s *server) saveButtons(w http.ResponseWriter, r *http.Request) {
 	c := s.backend.ButtonChoices()
 	var order []string // the trigger of each mapping saved; "" for one the form does not offer
-	s.saveLocal(w, r, "buttons", func(set *Settings, v url.Values) (string, error) {
+	s.saveLocal(w, r, "buttons", func(set *settings.Settings, v url.Values) (string, error) {
 		const prefix = "buttons."
-		var next []ButtonMapping
+		var next []settings.ButtonMapping
 		order = nil
 		for _, t := range c.Triggers {
 			if a := formText(v, t); a != "" {
-				next = append(next, ButtonMapping{Trigger: t, Action: a})
+				next = append(next, settings.ButtonMapping{Trigger: t, Action: a})
 				order = append(order, t)
 			}
 		}
 		if len(next) == 0 {
-			return prefix, &FieldError{Field: "buttons", Msg: "map at least one gesture: a mapping without any is the default mapping"}
+			return prefix, &settings.FieldError{Field: "buttons", Msg: "map at least one gesture: a mapping without any is the default mapping"}
 		}
 		if len(set.Buttons) == 0 && sameMapping(next, c.Default) {
 			return prefix, nil // the default mapping, which the settings have already
@@ -89,20 +91,20 @@ func (s *server) saveButtons(w http.ResponseWriter, r *http.Request) {
 		}
 		set.Buttons = next
 		return prefix, nil
-	}, func(fe *FieldError) *FieldError {
+	}, func(fe *settings.FieldError) *settings.FieldError {
 		rest, ok := strings.CutPrefix(fe.Field, "buttons[")
 		n, _, found := strings.Cut(rest, "].")
 		k, err := strconv.Atoi(n)
 		if !ok || !found || err != nil || k < 0 || k >= len(order) || order[k] == "" {
 			return fe
 		}
-		return &FieldError{Field: "buttons." + order[k], Msg: fe.Msg}
+		return &settings.FieldError{Field: "buttons." + order[k], Msg: fe.Msg}
 	})
 }
 
 // sameMapping reports whether a and b map the same triggers to the same actions.
-func sameMapping(a, b []ButtonMapping) bool {
-	m := func(l []ButtonMapping) map[string]string {
+func sameMapping(a, b []settings.ButtonMapping) bool {
+	m := func(l []settings.ButtonMapping) map[string]string {
 		out := map[string]string{}
 		for _, e := range l {
 			out[e.Trigger] = e.Action
@@ -113,9 +115,9 @@ func sameMapping(a, b []ButtonMapping) bool {
 }
 
 // pinsForm draws the pin overrides of handset i, called name.
-func pinsForm(i int, name string, pins []PinOverride) formView {
-	var o PinOverride
-	if k := slices.IndexFunc(pins, func(p PinOverride) bool { return p.Handset == i }); k >= 0 {
+func pinsForm(i int, name string, pins []settings.PinOverride) formView {
+	var o settings.PinOverride
+	if k := slices.IndexFunc(pins, func(p settings.PinOverride) bool { return p.Handset == i }); k >= 0 {
 		o = pins[k]
 	}
 	id := fmt.Sprintf("pins-%d", i)
@@ -138,14 +140,14 @@ func (s *server) savePins(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	s.save(w, r, fmt.Sprintf("pins-%d", i), func(set *Settings, v url.Values) (string, error) {
-		o := PinOverride{Handset: i, Hook: formText(v, "hook"), Button: formText(v, "button"), LED: formText(v, "led"),
+	s.save(w, r, fmt.Sprintf("pins-%d", i), func(set *settings.Settings, v url.Values) (string, error) {
+		o := settings.PinOverride{Handset: i, Hook: formText(v, "hook"), Button: formText(v, "button"), LED: formText(v, "led"),
 			Mute: formText(v, "mute"), MuteLED: formText(v, "mute_led")}
-		k := slices.IndexFunc(set.Pins, func(p PinOverride) bool { return p.Handset == i })
+		k := slices.IndexFunc(set.Pins, func(p settings.PinOverride) bool { return p.Handset == i })
 		switch {
-		case o == PinOverride{Handset: i} && k >= 0:
+		case o == settings.PinOverride{Handset: i} && k >= 0:
 			set.Pins = slices.Delete(set.Pins, k, k+1)
-		case o == PinOverride{Handset: i}:
+		case o == settings.PinOverride{Handset: i}:
 		case k >= 0:
 			set.Pins[k] = o
 		default:

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 )
 
 func TestHistoryEmpty(t *testing.T) {
@@ -29,12 +29,12 @@ func TestHistoryEmpty(t *testing.T) {
 func TestHistoryPage(t *testing.T) {
 	f := newFake(t)
 	start := time.Date(2026, 3, 1, 9, 30, 0, 0, time.Local)
-	for _, r := range []config.HistoryRecord{
+	for _, r := range []settings.CallRecord{
 		{Handset: "Kitchen", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org",
-			Start: start, Duration: 3*time.Minute + 7*time.Second, End: config.EndLocal, MOS: 4.31, LossPercent: 0.25},
-		{Handset: "Garden", Conference: "sip:conf@example.org", Start: start.Add(time.Hour), End: config.EndFailed, Status: 486, Detail: "486 Busy Here"},
-		{Handset: "Kitchen", Start: start.Add(2 * time.Hour), Duration: 2 * time.Hour, End: config.EndRemote},
-		{Handset: "Kitchen", Start: start.Add(3 * time.Hour), End: config.EndCancelled},
+			Start: start, Duration: 3*time.Minute + 7*time.Second, End: settings.EndLocal, MOS: 4.31, LossPercent: 0.25},
+		{Handset: "Garden", Conference: "sip:conf@example.org", Start: start.Add(time.Hour), End: settings.EndFailed, Status: 486, Detail: "486 Busy Here"},
+		{Handset: "Kitchen", Start: start.Add(2 * time.Hour), Duration: 2 * time.Hour, End: settings.EndRemote},
+		{Handset: "Kitchen", Start: start.Add(3 * time.Hour), End: settings.EndCancelled},
 	} {
 		if err := f.store.AppendHistory(r); err != nil {
 			t.Fatal(err)
@@ -58,24 +58,12 @@ func TestHistoryPage(t *testing.T) {
 		t.Errorf("the history is not newest first")
 	}
 
-	var got []CallRecord
+	var got []settings.CallRecord
 	if err := json.Unmarshal(c.get("/api/history").Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := f.History()
 	if !reflect.DeepEqual(got, want) || len(got) != 4 {
 		t.Errorf("GET /api/history:\n got %+v\nwant %+v", got, want)
-	}
-}
-
-// TestEndsAgree keeps the two packages' names for how a call ended the same:
-// the appliance converts one record to the other as it is.
-func TestEndsAgree(t *testing.T) {
-	for web, cfg := range map[string]string{
-		EndLocal: config.EndLocal, EndRemote: config.EndRemote, EndFailed: config.EndFailed, EndCancelled: config.EndCancelled,
-	} {
-		if web != cfg {
-			t.Errorf("web says %q where config says %q", web, cfg)
-		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"partyline/appliance/settings"
 	"slices"
 	"strings"
 )
@@ -17,7 +18,7 @@ import (
 type hostCheck struct {
 	// settings returns the saved settings, whose AdminPage.Hosts are names allowed
 	// besides the appliance's own.
-	settings func() (Settings, error)
+	settings func() (settings.Settings, error)
 }
 
 // handler serves h to requests whose host is allowed (see allowed) and answers the rest

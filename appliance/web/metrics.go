@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"partyline/appliance/settings"
 )
 
 // Metrics of the appliance's state, read from Backend.Status at each scrape.
@@ -133,30 +135,6 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// MetricsSettings says who may read /metrics (see config.MetricsSettings).
-// Its token is write-only on the page, like an account's password: never
-// shown, kept when a form leaves it empty, and exported only with the
-// passwords.
-type MetricsSettings struct {
-	Access string `json:"access"` // MetricsLoopback (also ""), MetricsToken or MetricsOff
-	Token  string `json:"token"`  // the bearer token of MetricsToken
-}
-
-// LogValue implements slog.LogValuer; it leaves the token out.
-func (m MetricsSettings) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("access", m.Access), slog.Bool("token_set", m.Token != ""))
-}
-
-// The access modes of /metrics.
-const (
-	// MetricsLoopback answers loopback clients without a session, others with one.
-	MetricsLoopback = "loopback"
-	// MetricsToken answers any client that sends "Authorization: Bearer <token>", and no other.
-	MetricsToken = "token"
-	// MetricsOff answers nobody: 404 Not Found.
-	MetricsOff = "off"
-)
-
 // metrics serves Prometheus metrics: the process's, Go's, and the
 // appliance's state, from a registry of this handler's own, to the clients
 // the metrics settings let in. It reads them at every request, so that a
@@ -179,9 +157,9 @@ func (s *server) metrics() http.Handler {
 			return
 		}
 		switch set.Metrics.Access {
-		case MetricsOff:
+		case settings.MetricsOff:
 			http.NotFound(w, r)
-		case MetricsToken:
+		case settings.MetricsToken:
 			if !bearerIs(r, set.Metrics.Token) {
 				s.log.Debug("metrics refused: no valid token", "client", clientAddr(r))
 				w.Header().Set("WWW-Authenticate", `Bearer realm="partyline metrics"`)
@@ -211,17 +189,17 @@ func bearerIs(r *http.Request, token string) bool {
 }
 
 // metricsForm draws the metrics settings; the token is never sent back.
-func metricsForm(m MetricsSettings) formView {
+func metricsForm(m settings.MetricsSettings) formView {
 	const id = "metrics"
 	access := input(id, "access", "Who may read /metrics", "")
 	access.Type = "select"
 	access.Options = []optionView{
-		{Value: MetricsLoopback, Label: "this device without logging in; others logged in"},
-		{Value: MetricsToken, Label: "any client with the bearer token"},
-		{Value: MetricsOff, Label: "nobody"},
+		{Value: settings.MetricsLoopback, Label: "this device without logging in; others logged in"},
+		{Value: settings.MetricsToken, Label: "any client with the bearer token"},
+		{Value: settings.MetricsOff, Label: "nobody"},
 	}
 	if m.Access == "" {
-		m.Access = MetricsLoopback
+		m.Access = settings.MetricsLoopback
 	}
 	access.selectValue(m.Access)
 	token := inputView{ID: id + "-token", Name: "token", Label: "Bearer token", Type: "password", Autocomplete: "new-password",
@@ -236,7 +214,7 @@ func metricsForm(m MetricsSettings) formView {
 }
 
 func (s *server) saveMetrics(w http.ResponseWriter, r *http.Request) {
-	s.save(w, r, "metrics", func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "metrics", func(set *settings.Settings, v url.Values) (string, error) {
 		set.Metrics.Access = formText(v, "access")
 		if t := v.Get("token"); t != "" {
 			set.Metrics.Token = t

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"partyline/appliance/settings"
 )
 
 func TestMetrics(t *testing.T) {
@@ -105,9 +107,9 @@ func TestMetrics(t *testing.T) {
 }
 
 // setMetrics stores the metrics settings m, as the settings page would.
-func setMetrics(t *testing.T, f *fakeBackend, m MetricsSettings) {
+func setMetrics(t *testing.T, f *fakeBackend, m settings.MetricsSettings) {
 	t.Helper()
-	if _, err := f.UpdateSettings(func(s *Settings) error { s.Metrics = m; return nil }); err != nil {
+	if _, err := f.UpdateSettings(func(s *settings.Settings) error { s.Metrics = m; return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -134,17 +136,17 @@ func TestMetricsAccess(t *testing.T) {
 		"Bearer " + metricsSecret[:len(metricsSecret)-1], "Basic " + metricsSecret, metricsSecret}
 
 	for _, tt := range []struct {
-		mode    MetricsSettings
+		mode    settings.MetricsSettings
 		local   int // loopback, no session, no token
 		remote  int // another host, no session, no token
 		session int // another host with a session, no token
 		token   int // another host with the right token
 		wrong   int // loopback and another host, each wrong token
 	}{
-		{MetricsSettings{}, 200, 401, 200, 401, 0},
-		{MetricsSettings{Access: MetricsLoopback, Token: metricsSecret}, 200, 401, 200, 401, 0},
-		{MetricsSettings{Access: MetricsToken, Token: metricsSecret}, 401, 401, 401, 200, 401},
-		{MetricsSettings{Access: MetricsOff, Token: metricsSecret}, 404, 404, 404, 404, 404},
+		{settings.MetricsSettings{}, 200, 401, 200, 401, 0},
+		{settings.MetricsSettings{Access: settings.MetricsLoopback, Token: metricsSecret}, 200, 401, 200, 401, 0},
+		{settings.MetricsSettings{Access: settings.MetricsToken, Token: metricsSecret}, 401, 401, 401, 200, 401},
+		{settings.MetricsSettings{Access: settings.MetricsOff, Token: metricsSecret}, 404, 404, 404, 404, 404},
 	} {
 		setMetrics(t, f, tt.mode)
 		name := cmp.Or(tt.mode.Access, "default")
@@ -172,7 +174,7 @@ func TestMetricsAccess(t *testing.T) {
 		}
 	}
 
-	setMetrics(t, f, MetricsSettings{Access: MetricsToken, Token: metricsSecret})
+	setMetrics(t, f, settings.MetricsSettings{Access: settings.MetricsToken, Token: metricsSecret})
 	rec := remote.do(func() *http.Request {
 		req := httptest.NewRequest("GET", "/metrics", nil)
 		req.Header.Set("Authorization", "bearer "+metricsSecret) // the scheme is case-insensitive
@@ -214,7 +216,7 @@ func TestMetricsOverLoopback(t *testing.T) {
 	if got := get(""); got != http.StatusOK {
 		t.Errorf("default mode: got %d, want 200", got)
 	}
-	setMetrics(t, f, MetricsSettings{Access: MetricsToken, Token: metricsSecret})
+	setMetrics(t, f, settings.MetricsSettings{Access: settings.MetricsToken, Token: metricsSecret})
 	if got := get(""); got != http.StatusUnauthorized {
 		t.Errorf("token mode without the token: got %d, want 401", got)
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"partyline/appliance/settings"
 )
 
 // A Recorder is what the recordings page reads and changes besides a
@@ -16,7 +18,7 @@ import (
 // GET /api/recordings) and its actions. Its methods are called concurrently.
 type Recorder interface {
 	// Recordings returns every recording, newest first.
-	Recordings() ([]Recording, error)
+	Recordings() ([]settings.Recording, error)
 	// Recorders returns the recorder of each conference, in the order of
 	// the settings.
 	Recorders() ([]ConferenceRecorder, error)
@@ -36,44 +38,6 @@ type Recorder interface {
 // ErrNoRecording is what a Recorder's errors wrap for a recording it does not know.
 var ErrNoRecording = errors.New("no such recording")
 
-// A Recording is one WAV file the recorder wrote or is writing. It has the
-// fields of the appliance's stored record.
-type Recording struct {
-	File       string        `json:"file"`       // its name, which the page's URLs use
-	Conference string        `json:"conference"` // the conference's ID
-	Start      time.Time     `json:"start"`
-	Duration   time.Duration `json:"duration"` // 0 while it is being recorded
-	SampleRate int           `json:"sample_rate"`
-	State      string        `json:"state"`            // one of the Recording… states
-	Detail     string        `json:"detail,omitempty"` // why it stopped
-}
-
-// The states of a Recording.
-const (
-	RecordingInProgress = "recording"
-	RecordingFinished   = "finished"
-	RecordingRecovered  = "recovered"
-	RecordingDiskFull   = "stopped-disk-full"
-	RecordingFailed     = "failed"
-)
-
-// StateText says a recording's state in words.
-func (r Recording) StateText() string {
-	switch r.State {
-	case RecordingInProgress:
-		return "being recorded"
-	case RecordingFinished:
-		return "finished"
-	case RecordingRecovered:
-		return "recovered after a crash"
-	case RecordingDiskFull:
-		return "stopped: disk nearly full"
-	case RecordingFailed:
-		return "failed"
-	}
-	return r.State
-}
-
 // ConferenceRecorder is the recorder of one conference.
 type ConferenceRecorder struct {
 	ID   string `json:"id"`
@@ -90,7 +54,7 @@ type ConferenceRecorder struct {
 type recordingsPage struct {
 	frame
 	Conferences []ConferenceRecorder
-	Recordings  []Recording
+	Recordings  []settings.Recording
 	Now         time.Time
 }
 
@@ -139,7 +103,7 @@ func (s *server) recordingsJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeJSON(w, struct {
 		Conferences []ConferenceRecorder `json:"conferences"`
-		Recordings  []Recording          `json:"recordings"`
+		Recordings  []settings.Recording `json:"recordings"`
 	}{nonNil(confs), nonNil(recs)})
 }
 

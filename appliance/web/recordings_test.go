@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"partyline/appliance/config"
+	"partyline/appliance/settings"
 )
 
 // fakeRecorder is a Backend with recordings: their files in a folder of the test's, their
@@ -26,7 +26,7 @@ type fakeRecorder struct {
 	dir string
 
 	mu      sync.Mutex // guards following
-	recs    []Recording
+	recs    []settings.Recording
 	on      map[string]bool // conferences being recorded
 	refuse  error           // SetRecording's answer, when set
 	actions []string
@@ -43,18 +43,18 @@ func newFakeRecorder(t *testing.T) *fakeRecorder {
 }
 
 // testRecordings are the recordings a fakeRecorder starts with, newest first.
-func testRecordings() []Recording {
+func testRecordings() []settings.Recording {
 	start := time.Date(2026, 3, 2, 14, 5, 0, 0, time.UTC)
-	return []Recording{
-		{File: "main-20260302T150000Z.wav", Conference: "main", Start: start.Add(55 * time.Minute), SampleRate: 8000, State: RecordingInProgress},
+	return []settings.Recording{
+		{File: "main-20260302T150000Z.wav", Conference: "main", Start: start.Add(55 * time.Minute), SampleRate: 8000, State: settings.RecordingInProgress},
 		{File: "main-20260302T141000Z.wav", Conference: "main", Start: start.Add(5 * time.Minute), Duration: 90 * time.Second, SampleRate: 8000,
-			State: RecordingDiskFull, Detail: "stopped: disk nearly full"},
-		{File: "main-20260302T140500Z.wav", Conference: "main", Start: start, Duration: 12*time.Minute + 31*time.Second, SampleRate: 8000, State: RecordingFinished},
+			State: settings.RecordingDiskFull, Detail: "stopped: disk nearly full"},
+		{File: "main-20260302T140500Z.wav", Conference: "main", Start: start, Duration: 12*time.Minute + 31*time.Second, SampleRate: 8000, State: settings.RecordingFinished},
 	}
 }
 
 // add adds recording r with the file content b.
-func (f *fakeRecorder) add(t *testing.T, r Recording, b []byte) {
+func (f *fakeRecorder) add(t *testing.T, r settings.Recording, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(f.dir, r.File), b, 0o600); err != nil {
 		t.Fatal(err)
@@ -64,7 +64,7 @@ func (f *fakeRecorder) add(t *testing.T, r Recording, b []byte) {
 	f.recs = append(f.recs, r)
 }
 
-func (f *fakeRecorder) Recordings() ([]Recording, error) {
+func (f *fakeRecorder) Recordings() ([]settings.Recording, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.recs), nil
@@ -102,7 +102,7 @@ func (f *fakeRecorder) SetRecording(ctx context.Context, conference string, on b
 }
 
 func (f *fakeRecorder) find(name string) (int, error) {
-	i := slices.IndexFunc(f.recs, func(r Recording) bool { return r.File == name })
+	i := slices.IndexFunc(f.recs, func(r settings.Recording) bool { return r.File == name })
 	if i < 0 {
 		return -1, fmt.Errorf("recording %s: %w", name, ErrNoRecording)
 	}
@@ -125,7 +125,7 @@ func (f *fakeRecorder) DeleteRecording(name string) error {
 	if err != nil {
 		return err
 	}
-	if f.recs[i].State == RecordingInProgress {
+	if f.recs[i].State == settings.RecordingInProgress {
 		return errors.New("it is being recorded: stop the recording first")
 	}
 	f.recs = slices.Delete(f.recs, i, i+1)
@@ -177,7 +177,7 @@ func TestRecordingsPage(t *testing.T) {
 
 	var got struct {
 		Conferences []ConferenceRecorder `json:"conferences"`
-		Recordings  []Recording          `json:"recordings"`
+		Recordings  []settings.Recording `json:"recordings"`
 	}
 	if err := json.Unmarshal(c.get("/api/recordings").Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestNoRecorder(t *testing.T) {
 func TestRecordingFile(t *testing.T) {
 	f := newFakeRecorder(t)
 	content := []byte("RIFF....WAVEfmt and some samples")
-	f.add(t, Recording{File: "side-20260303T090000Z.wav", Conference: "side", Start: time.Now(), SampleRate: 8000, State: RecordingFinished}, content)
+	f.add(t, settings.Recording{File: "side-20260303T090000Z.wav", Conference: "side", Start: time.Now(), SampleRate: 8000, State: settings.RecordingFinished}, content)
 	c := loggedIn(t, f)
 
 	rec := c.get("/recordings/side-20260303T090000Z.wav")
@@ -309,18 +309,5 @@ func TestSetRecording(t *testing.T) {
 	}
 	if got, want := f.done(), []string{"main true", "main false"}; !slices.Equal(got, want) {
 		t.Errorf("asked the recorder for %q, want %q", got, want)
-	}
-}
-
-// TestRecordingStatesAgree keeps the two packages' names of a recording's states the
-// same: the appliance converts one record to the other as it is.
-func TestRecordingStatesAgree(t *testing.T) {
-	for web, cfg := range map[string]string{
-		RecordingInProgress: config.RecordingInProgress, RecordingFinished: config.RecordingFinished,
-		RecordingRecovered: config.RecordingRecovered, RecordingDiskFull: config.RecordingDiskFull, RecordingFailed: config.RecordingFailed,
-	} {
-		if web != cfg {
-			t.Errorf("web says %q where config says %q", web, cfg)
-		}
 	}
 }

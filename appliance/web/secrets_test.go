@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"partyline/appliance/settings"
 )
 
 // syncBuffer is a log destination the handler's goroutines can share.
@@ -40,7 +42,7 @@ func TestSecretsNeverSent(t *testing.T) {
 	secrets := []string{accountSecret, typed, adminPassword, metricsSecret, typedToken}
 	var logs syncBuffer
 	f := newFakeRecorder(t)
-	setMetrics(t, f.fakeBackend, MetricsSettings{Access: MetricsLoopback, Token: metricsSecret})
+	setMetrics(t, f.fakeBackend, settings.MetricsSettings{Access: settings.MetricsLoopback, Token: metricsSecret})
 	c := &client{t: t, h: Handler(f, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}
 	responses := map[string]*httptest.ResponseRecorder{
 		"wrong login": c.login("wrong " + adminPassword),
@@ -115,7 +117,7 @@ func TestSecretsNeverSent(t *testing.T) {
 	if set, _ := f.Settings(); set.Accounts[0].Password != accountSecret {
 		t.Errorf("saving the account with an empty password changed it to %q", set.Accounts[0].Password)
 	}
-	if set, _ := f.Settings(); set.Metrics != (MetricsSettings{Access: MetricsToken, Token: metricsSecret}) {
+	if set, _ := f.Settings(); set.Metrics != (settings.MetricsSettings{Access: settings.MetricsToken, Token: metricsSecret}) {
 		t.Errorf("saving token access with an empty token: %+v, want the stored token kept", set.Metrics)
 	}
 }

@@ -4,146 +4,19 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+
+	"partyline/appliance/settings"
 )
 
-// Settings is everything the user configures, as the settings page edits it
-// and an exported file holds it. It has the fields of the appliance's stored
-// settings, with the same JSON names, so that the path in a FieldError names
-// both a form input and a place in an exported file.
-type Settings struct {
-	SIP         SIPSettings     `json:"sip"`
-	Accounts    []Account       `json:"accounts"`
-	Handsets    []Handset       `json:"handsets"`
-	Conferences []Conference    `json:"conferences"`
-	Recordings  Recordings      `json:"recordings"`
-	Bridges     []Bridge        `json:"bridges"`
-	Pins        []PinOverride   `json:"pins"`
-	Buttons     []ButtonMapping `json:"buttons"`
-	Metrics     MetricsSettings `json:"metrics"`
-	Board       string          `json:"board"` // the board profile's name; "" = detect it
-
-	AdminPage AdminPageSettings `json:"admin_page"` // the host names the page answers to
-}
-
-// A Bridge takes incoming calls that dial User into a conference (see config.Bridge).
-type Bridge struct {
-	ID             string `json:"id"`
-	User           string `json:"user"`            // the Request-URI user callers dial
-	Conference     string `json:"conference"`      // the conference's ID
-	Identity       string `json:"identity"`        // "caller" (also "") or "generated"
-	IdentityPrefix string `json:"identity_prefix"` // starts a generated identity's user
-	AssertIdentity bool   `json:"assert_identity"` // adds P-Asserted-Identity
-	Account        string `json:"account"`         // the trusted account that joins
-
-	AllowNetworks []string `json:"allow_networks"` // who may call: these networks (untrusted identity)
-	AllowProxy    bool     `json:"allow_proxy"`    // who may call: the account's proxy (trusted)
-	AuthUser      string   `json:"auth_user"`      // who may call: digest credentials (trusted)
-	AuthPassword  string   `json:"auth_password"`  // write-only
-	Untrusted     string   `json:"untrusted"`      // "generated" (also "") or "refuse"
-	MaxCalls      int      `json:"max_calls"`      // callers at once, 0 = the appliance's default
-}
-
-// Recordings configures where the recorder stops.
-type Recordings struct {
-	ReserveMB int `json:"reserve_mb"` // free space a recording leaves, in MB; 0 = the appliance's default
-}
-
-// SIPSettings configures the SIP listener.
-type SIPSettings struct {
-	ListenAddr      string `json:"listen_addr"`       // UDP host:port
-	MaxBridgedCalls int    `json:"max_bridged_calls"` // bridged callers at once, 0 = the appliance's default
-}
-
-// An Account is a SIP account the handsets call from. Its password is
-// write-only on the page: never shown, and kept when a form leaves it empty.
-type Account struct {
-	ID             string `json:"id"`
-	User           string `json:"user"`
-	AuthUser       string `json:"auth_user"` // "" = User
-	Password       string `json:"password"`
-	Domain         string `json:"domain"`
-	Proxy          string `json:"proxy"`           // "host:port", "" = Domain
-	ExpiresSeconds int    `json:"expires_seconds"` // 0 = the appliance's default
-	Transport      string `json:"transport"`       // "udp" (""), "tcp" or "tls"
-	CAFile         string `json:"ca_file"`         // tls: the CAs to trust, "" = the system's
-	SRTP           string `json:"srtp"`            // "off" (""), "offered" or "required"
-}
-
-// LogValue implements slog.LogValuer; it leaves the password out.
-func (a Account) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", a.ID), slog.String("user", a.User), slog.String("domain", a.Domain))
-}
-
-// A ButtonMapping says what one gesture on a handset's input does.
-type ButtonMapping struct {
-	Trigger string `json:"trigger"` // e.g. "mute:long-press"
-	Action  string `json:"action"`  // e.g. "record"
-}
-
-// A PinOverride replaces lines of one handset's pin map from the board profile.
-type PinOverride struct {
-	Handset int    `json:"handset"`
-	Hook    string `json:"hook"`
-	Button  string `json:"button"`
-	LED     string `json:"led"`
-	Mute    string `json:"mute"`
-	MuteLED string `json:"mute_led"`
-}
-
-// A Handset is one telephone handset on the board.
-type Handset struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Channel     int    `json:"channel"`
-	Account     string `json:"account"` // Account.ID, "" = none
-	DisplayName string `json:"display_name"`
-	Conference  string `json:"conference"` // Conference.ID, "" = none
-
-	Identity       string `json:"identity"` // "account" (""), "impersonate" or "generated"
-	IdentityURI    string `json:"identity_uri"`
-	IdentityPrefix string `json:"identity_prefix"`
-	AssertIdentity bool   `json:"assert_identity"`
-	Private        bool   `json:"private"`
-
-	MicGainDB       float64 `json:"mic_gain_db"`
-	EarGainDB       float64 `json:"ear_gain_db"`
-	SidetonePercent int     `json:"sidetone_percent"`
-	MicAGC          bool    `json:"mic_agc"`
-}
-
-// A Conference is a conference bridge the handsets join, and what the
-// appliance's recorder and announcer do in it.
-type Conference struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	URI  string `json:"uri"` // sip: or sips: URI, "" = not set up yet
-	PIN  string `json:"pin"`
-
-	Record          bool     `json:"record"`           // record while a handset is in it
-	Announce        []string `json:"announce"`         // prompt files and tones ("tone:440:1s"), in order
-	AnnounceLoop    bool     `json:"announce_loop"`    // repeat them while a handset is in it
-	ServiceAccount  string   `json:"service_account"`  // Account.ID of the service legs, "" = the first
-	RecorderPrefix  string   `json:"recorder_prefix"`  // of the recorder's generated identity, "" = rec
-	AnnouncerPrefix string   `json:"announcer_prefix"` // of the announcer's, "" = ann
-}
-
-// A FieldError says which setting is invalid and why. Field is the
-// setting's path in Settings by JSON names, such as "conferences[0].uri";
-// the page shows Msg next to that input.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
+// settingsPage is the settings page. Its secrets, the accounts' passwords and the metrics
+// token, are write-only: never shown, kept when a form leaves them empty, and exported
+// only when asked to.
 type settingsPage struct {
 	frame
 	SIP           formView
@@ -171,7 +44,7 @@ type failure struct {
 	form   string     // the form's ID
 	values url.Values // what was typed; nil keeps the stored values
 	prefix string     // the path of what the form edits, e.g. "accounts[2]."
-	err    *FieldError
+	err    *settings.FieldError
 	shown  bool // set once a form on the page shows the error
 }
 
@@ -291,7 +164,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 		f.apply(&form)
 		p.Accounts = append(p.Accounts, form)
 	}
-	p.NewAccount = accountForm("new-account", Account{})
+	p.NewAccount = accountForm("new-account", settings.Account{})
 	p.NewAccount.Legend = "New account"
 	p.NewAccount.Summary = "Add an account"
 	p.NewAccount.Action = "/settings/accounts"
@@ -347,7 +220,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 		f.apply(&form)
 		p.Conferences = append(p.Conferences, form)
 	}
-	p.NewConference = conferenceForm("new-conference", Conference{}, accountIDs)
+	p.NewConference = conferenceForm("new-conference", settings.Conference{}, accountIDs)
 	p.NewConference.Legend = "New conference"
 	p.NewConference.Summary = "Add a conference"
 	p.NewConference.Action = "/settings/conferences"
@@ -369,7 +242,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 		f.apply(&form)
 		p.Bridges = append(p.Bridges, form)
 	}
-	p.NewBridge = bridgeForm("new-bridge", Bridge{}, conferenceIDs, accountIDs)
+	p.NewBridge = bridgeForm("new-bridge", settings.Bridge{}, conferenceIDs, accountIDs)
 	p.NewBridge.Legend = "New bridge"
 	p.NewBridge.Summary = "Add a bridge"
 	p.NewBridge.Action = "/settings/bridges"
@@ -416,7 +289,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	s.render(w, code, "settings.tmpl", &p)
 }
 
-func accountForm(id string, a Account) formView {
+func accountForm(id string, a settings.Account) formView {
 	form := formView{ID: id, Method: "post", Submit: "Save",
 		Note: "Registrations change when the appliance restarts.",
 		Inputs: []inputView{
@@ -448,7 +321,7 @@ func accountForm(id string, a Account) formView {
 	return form
 }
 
-func conferenceForm(id string, c Conference, accountIDs []string) formView {
+func conferenceForm(id string, c settings.Conference, accountIDs []string) formView {
 	form := formView{ID: id, Method: "post", Submit: "Save",
 		Note: "Handsets use changes from their next call; the recorder and the announcer from when the next handset joins.",
 		Inputs: []inputView{
@@ -472,7 +345,7 @@ func conferenceForm(id string, c Conference, accountIDs []string) formView {
 	return form
 }
 
-func bridgeForm(id string, b Bridge, conferenceIDs, accountIDs []string) formView {
+func bridgeForm(id string, b settings.Bridge, conferenceIDs, accountIDs []string) formView {
 	identity := input(id, "identity", "Identity in the conference", "")
 	identity.Type = "select"
 	identity.Options = []optionView{
@@ -533,25 +406,25 @@ const defaultBridgeCalls = 2
 // failed, what was typed in it, and the error next to its input; otherwise
 // the browser goes back to the form. change returns the path of what the
 // form edits (see failure.prefix).
-func (s *server) save(w http.ResponseWriter, r *http.Request, form string, change func(*Settings, url.Values) (prefix string, err error)) {
+func (s *server) save(w http.ResponseWriter, r *http.Request, form string, change func(*settings.Settings, url.Values) (prefix string, err error)) {
 	s.saveLocal(w, r, form, change, nil)
 }
 
 // saveLocal is save for a form whose inputs are not named as the settings are: local,
 // unless nil, turns the backend's field errors into the form's before they are shown.
 func (s *server) saveLocal(w http.ResponseWriter, r *http.Request, form string,
-	change func(*Settings, url.Values) (prefix string, err error), local func(*FieldError) *FieldError) {
+	change func(*settings.Settings, url.Values) (prefix string, err error), local func(*settings.FieldError) *settings.FieldError) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	var prefix string
-	restart, err := s.backend.UpdateSettings(func(set *Settings) error {
+	restart, err := s.backend.UpdateSettings(func(set *settings.Settings) error {
 		p, err := change(set, r.PostForm)
 		prefix = p
 		return err
 	})
-	var fe *FieldError
+	var fe *settings.FieldError
 	switch {
 	case errors.As(err, &fe):
 		s.log.Info("settings refused", "form", form, "field", fe.Field, "reason", fe.Msg)
@@ -593,7 +466,7 @@ func formNumber(v url.Values, name, prefix string) (float64, error) {
 	}
 	n, err := strconv.ParseFloat(text, 64)
 	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-		return 0, &FieldError{Field: prefix + name, Msg: fmt.Sprintf("%q is not a number", text)}
+		return 0, &settings.FieldError{Field: prefix + name, Msg: fmt.Sprintf("%q is not a number", text)}
 	}
 	return n, nil
 }
@@ -607,20 +480,20 @@ func number(n float64) string {
 }
 
 func (s *server) saveSIP(w http.ResponseWriter, r *http.Request) {
-	s.save(w, r, "sip", func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "sip", func(set *settings.Settings, v url.Values) (string, error) {
 		set.SIP.ListenAddr = formText(v, "listen_addr")
 		return "sip.", nil
 	})
 }
 
 func (s *server) saveRecordings(w http.ResponseWriter, r *http.Request) {
-	s.save(w, r, "recordings", func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "recordings", func(set *settings.Settings, v url.Values) (string, error) {
 		const prefix = "recordings."
 		set.Recordings.ReserveMB = 0
 		if e := formText(v, "reserve_mb"); e != "" {
 			n, err := strconv.Atoi(e)
 			if err != nil {
-				return prefix, &FieldError{Field: prefix + "reserve_mb", Msg: fmt.Sprintf("%q is not a whole number of megabytes", e)}
+				return prefix, &settings.FieldError{Field: prefix + "reserve_mb", Msg: fmt.Sprintf("%q is not a whole number of megabytes", e)}
 			}
 			set.Recordings.ReserveMB = n
 		}
@@ -628,8 +501,8 @@ func (s *server) saveRecordings(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// fill sets a from an account form. An empty password keeps the stored one.
-func (a *Account) fill(v url.Values, prefix string) error {
+// fillAccount sets a from an account form. An empty password keeps the stored one.
+func fillAccount(a *settings.Account, v url.Values, prefix string) error {
 	a.User = formText(v, "user")
 	a.AuthUser = formText(v, "auth_user")
 	if p := v.Get("password"); p != "" {
@@ -644,7 +517,7 @@ func (a *Account) fill(v url.Values, prefix string) error {
 	if e := formText(v, "expires_seconds"); e != "" {
 		n, err := strconv.Atoi(e)
 		if err != nil {
-			return &FieldError{Field: prefix + "expires_seconds", Msg: fmt.Sprintf("%q is not a whole number of seconds", e)}
+			return &settings.FieldError{Field: prefix + "expires_seconds", Msg: fmt.Sprintf("%q is not a whole number of seconds", e)}
 		}
 		a.ExpiresSeconds = n
 	}
@@ -652,10 +525,10 @@ func (a *Account) fill(v url.Values, prefix string) error {
 }
 
 func (s *server) addAccount(w http.ResponseWriter, r *http.Request) {
-	s.save(w, r, "new-account", func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "new-account", func(set *settings.Settings, v url.Values) (string, error) {
 		prefix := fmt.Sprintf("accounts[%d].", len(set.Accounts))
-		a := Account{ID: formText(v, "id")}
-		if err := a.fill(v, prefix); err != nil {
+		a := settings.Account{ID: formText(v, "id")}
+		if err := fillAccount(&a, v, prefix); err != nil {
 			return prefix, err
 		}
 		set.Accounts = append(set.Accounts, a)
@@ -664,35 +537,35 @@ func (s *server) addAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 // find returns the index of the element of list whose ID is id, or a
-// FieldError naming what is missing.
+// settings.FieldError naming what is missing.
 func find[T any](list []T, what, id string, idOf func(T) string) (int, error) {
 	i := slices.IndexFunc(list, func(e T) bool { return idOf(e) == id })
 	if i < 0 {
-		return -1, &FieldError{Field: what, Msg: fmt.Sprintf("there is no %q (any more?)", id)}
+		return -1, &settings.FieldError{Field: what, Msg: fmt.Sprintf("there is no %q (any more?)", id)}
 	}
 	return i, nil
 }
 
-func accountID(a Account) string       { return a.ID }
-func handsetID(h Handset) string       { return h.ID }
-func conferenceID(c Conference) string { return c.ID }
-func bridgeID(b Bridge) string         { return b.ID }
+func accountID(a settings.Account) string       { return a.ID }
+func handsetID(h settings.Handset) string       { return h.ID }
+func conferenceID(c settings.Conference) string { return c.ID }
+func bridgeID(b settings.Bridge) string         { return b.ID }
 
 func (s *server) saveAccount(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s.save(w, r, "account-"+id, func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "account-"+id, func(set *settings.Settings, v url.Values) (string, error) {
 		i, err := find(set.Accounts, "accounts", id, accountID)
 		if err != nil {
 			return "", err
 		}
 		prefix := fmt.Sprintf("accounts[%d].", i)
-		return prefix, set.Accounts[i].fill(v, prefix)
+		return prefix, fillAccount(&set.Accounts[i], v, prefix)
 	})
 }
 
 func (s *server) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s.save(w, r, "account-"+id, func(set *Settings, _ url.Values) (string, error) {
+	s.save(w, r, "account-"+id, func(set *settings.Settings, _ url.Values) (string, error) {
 		i, err := find(set.Accounts, "accounts", id, accountID)
 		if err != nil {
 			return "", err
@@ -706,7 +579,7 @@ func (s *server) deleteAccount(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) saveHandset(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s.save(w, r, "handset-"+id, func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "handset-"+id, func(set *settings.Settings, v url.Values) (string, error) {
 		i, err := find(set.Handsets, "handsets", id, handsetID)
 		if err != nil {
 			return "", err
@@ -735,8 +608,8 @@ func (s *server) saveHandset(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// fill sets c from a conference form.
-func (c *Conference) fill(v url.Values) {
+// fillConference sets c from a conference form.
+func fillConference(c *settings.Conference, v url.Values) {
 	c.Name = formText(v, "name")
 	c.URI = formText(v, "uri")
 	c.PIN = formText(v, "pin")
@@ -754,9 +627,9 @@ func (c *Conference) fill(v url.Values) {
 }
 
 func (s *server) addConference(w http.ResponseWriter, r *http.Request) {
-	s.save(w, r, "new-conference", func(set *Settings, v url.Values) (string, error) {
-		c := Conference{ID: formText(v, "id")}
-		c.fill(v)
+	s.save(w, r, "new-conference", func(set *settings.Settings, v url.Values) (string, error) {
+		c := settings.Conference{ID: formText(v, "id")}
+		fillConference(&c, v)
 		set.Conferences = append(set.Conferences, c)
 		return fmt.Sprintf("conferences[%d].", len(set.Conferences)-1), nil
 	})
@@ -764,19 +637,19 @@ func (s *server) addConference(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) saveConference(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s.save(w, r, "conference-"+id, func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "conference-"+id, func(set *settings.Settings, v url.Values) (string, error) {
 		i, err := find(set.Conferences, "conferences", id, conferenceID)
 		if err != nil {
 			return "", err
 		}
-		set.Conferences[i].fill(v)
+		fillConference(&set.Conferences[i], v)
 		return fmt.Sprintf("conferences[%d].", i), nil
 	})
 }
 
 func (s *server) deleteConference(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s.save(w, r, "conference-"+id, func(set *Settings, _ url.Values) (string, error) {
+	s.save(w, r, "conference-"+id, func(set *settings.Settings, _ url.Values) (string, error) {
 		i, err := find(set.Conferences, "conferences", id, conferenceID)
 		if err != nil {
 			return "", err
@@ -786,9 +659,9 @@ func (s *server) deleteConference(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// fill sets b, whose fields are named with prefix, from a bridge form. An empty
+// fillBridge sets b, whose fields are named with prefix, from a bridge form. An empty
 // password keeps the stored one; an empty user name clears both.
-func (b *Bridge) fill(v url.Values, prefix string) error {
+func fillBridge(b *settings.Bridge, v url.Values, prefix string) error {
 	b.User = formText(v, "user")
 	b.Conference = formText(v, "conference")
 	b.Identity = formText(v, "identity")
@@ -812,7 +685,7 @@ func (b *Bridge) fill(v url.Values, prefix string) error {
 	if e := formText(v, "max_calls"); e != "" {
 		n, err := strconv.Atoi(e)
 		if err != nil {
-			return &FieldError{Field: prefix + "max_calls", Msg: fmt.Sprintf("%q is not a whole number of callers", e)}
+			return &settings.FieldError{Field: prefix + "max_calls", Msg: fmt.Sprintf("%q is not a whole number of callers", e)}
 		}
 		b.MaxCalls = n
 	}
@@ -820,10 +693,10 @@ func (b *Bridge) fill(v url.Values, prefix string) error {
 }
 
 func (s *server) addBridge(w http.ResponseWriter, r *http.Request) {
-	s.save(w, r, "new-bridge", func(set *Settings, v url.Values) (string, error) {
-		b := Bridge{ID: formText(v, "id")}
+	s.save(w, r, "new-bridge", func(set *settings.Settings, v url.Values) (string, error) {
+		b := settings.Bridge{ID: formText(v, "id")}
 		prefix := fmt.Sprintf("bridges[%d].", len(set.Bridges))
-		if err := b.fill(v, prefix); err != nil {
+		if err := fillBridge(&b, v, prefix); err != nil {
 			return prefix, err
 		}
 		set.Bridges = append(set.Bridges, b)
@@ -833,19 +706,19 @@ func (s *server) addBridge(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) saveBridge(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s.save(w, r, "bridge-"+id, func(set *Settings, v url.Values) (string, error) {
+	s.save(w, r, "bridge-"+id, func(set *settings.Settings, v url.Values) (string, error) {
 		i, err := find(set.Bridges, "bridges", id, bridgeID)
 		if err != nil {
 			return "", err
 		}
 		prefix := fmt.Sprintf("bridges[%d].", i)
-		return prefix, set.Bridges[i].fill(v, prefix)
+		return prefix, fillBridge(&set.Bridges[i], v, prefix)
 	})
 }
 
 func (s *server) deleteBridge(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s.save(w, r, "bridge-"+id, func(set *Settings, _ url.Values) (string, error) {
+	s.save(w, r, "bridge-"+id, func(set *settings.Settings, _ url.Values) (string, error) {
 		i, err := find(set.Bridges, "bridges", id, bridgeID)
 		if err != nil {
 			return "", err

@@ -40,6 +40,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -52,17 +53,24 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"partyline/appliance/settings"
 )
 
 // A Backend is what the admin page reads and changes. The appliance
 // implements it; tests use a fake. Its methods are called concurrently.
 type Backend interface {
 	// Status returns a snapshot of the appliance's state. It must be
-	// cheap: every event stream calls it every PollInterval.
+	// cheap: every event stream calls it whenever Subscribe says so.
 	Status() Status
 	// Events returns the recent events, oldest first, with increasing
 	// Seq: what an EventLog returns. It must be cheap, like Status.
 	Events() []Event
+	// Subscribe returns a channel that receives a value whenever Status or
+	// Events may have changed, until ctx is done: the event streams wait on
+	// it rather than polling. Values may coalesce (see Changes), and one that
+	// changes nothing is harmless, but a change must never go untold.
+	Subscribe(ctx context.Context) <-chan struct{}
 	// SetHook lifts (offHook) or replaces the virtual hook of handset i.
 	SetHook(handset int, offHook bool) error
 	// Control does what action says with handset i, as its buttons would.
@@ -76,7 +84,7 @@ type Backend interface {
 	// It fails when the handset is not in a call.
 	SendDigits(handset int, digits string) error
 	// History returns the calls that have ended, newest first.
-	History() ([]CallRecord, error)
+	History() ([]settings.CallRecord, error)
 	// TLSFingerprint returns the SHA-256 fingerprint of the certificate
 	// the page is served with (see Fingerprint), or "" when it is served
 	// over plain HTTP.
@@ -84,13 +92,13 @@ type Backend interface {
 
 	// Settings returns the saved settings, account passwords included:
 	// the page never shows them, and exports them only when asked to.
-	Settings() (Settings, error)
+	Settings() (settings.Settings, error)
 	// UpdateSettings changes the settings atomically: it calls change with
 	// the saved settings and saves what change leaves there. If change
-	// returns an error, or the result is invalid (a *FieldError), nothing
+	// returns an error, or the result is invalid (a *settings.FieldError), nothing
 	// is saved and that error is returned. restart reports whether some of
 	// the change takes effect only when the appliance restarts.
-	UpdateSettings(change func(*Settings) error) (restart bool, err error)
+	UpdateSettings(change func(*settings.Settings) error) (restart bool, err error)
 	// ButtonChoices returns what the button mapping can say: the
 	// triggers, the actions and the mapping that applies without one.
 	ButtonChoices() ButtonChoices
@@ -104,10 +112,10 @@ type Backend interface {
 	// one-time code the appliance made at start; otherwise it changes
 	// nothing and returns an error wrapping ErrWrongSetupCode. If a
 	// password is set already it changes nothing and returns an error
-	// wrapping ErrPasswordSet; a password it refuses is a *FieldError.
+	// wrapping ErrPasswordSet; a password it refuses is a *settings.FieldError.
 	InitAdminPassword(setupCode, password string) error
 	// SetAdminPassword replaces the admin password; a password it refuses
-	// is a *FieldError. The page calls it only after checking the current
+	// is a *settings.FieldError. The page calls it only after checking the current
 	// one.
 	SetAdminPassword(password string) error
 	// CheckAdminPassword reports whether password is the admin password.
@@ -249,10 +257,6 @@ type RegistrationStatus struct {
 	// retry after a failure; zero when none is due.
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 }
-
-// PollInterval is how often the event stream checks Backend.Status and
-// Backend.Events for changes.
-const PollInterval = 250 * time.Millisecond
 
 //go:embed templates static
 var content embed.FS
@@ -453,6 +457,10 @@ func wantsJSON(r *http.Request) bool {
 // the newest entry it shows.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	token := sessionToken(r)
+	expires, ok := s.sessions.expiry(token)
+	if !ok {
+		return // ended since the request was let in
+	}
 	after := lastEventID(r)
 	rc := http.NewResponseController(w)
 	// The stream outlasts the server's WriteTimeout; it ends with the session,
@@ -464,8 +472,12 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 
-	ticker := time.NewTicker(PollInterval)
-	defer ticker.Stop()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	changed := s.backend.Subscribe(ctx)
+	ended := s.sessions.subscribe(ctx)
+	expiry := time.NewTimer(time.Until(expires))
+	defer expiry.Stop()
 	var last []byte
 	for {
 		sent := false
@@ -505,9 +517,12 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-expiry.C:
+			return
+		case <-ended:
+		case <-changed:
 		}
 		if !s.sessions.valid(token) {
 			return

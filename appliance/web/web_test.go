@@ -248,7 +248,7 @@ func TestEventsStopWithClient(t *testing.T) {
 		c := loggedIn(t, newFake(t))
 		ctx, cancel := context.WithCancel(t.Context())
 		rec, done := streamEvents(ctx, c)
-		time.Sleep(time.Minute) // fake clock: many polls, no change
+		time.Sleep(time.Minute) // fake clock: a long while, no change
 		cancel()
 		synctest.Wait()
 		select {
@@ -270,12 +270,34 @@ func TestEventsStopWithSession(t *testing.T) {
 		if rec := c.post("/logout", nil); rec.Code != http.StatusSeeOther {
 			t.Fatalf("logout: got %d, want 303", rec.Code)
 		}
-		time.Sleep(PollInterval)
 		synctest.Wait()
 		select {
 		case <-done:
 		default:
 			t.Fatal("event stream still running after logout")
+		}
+	})
+}
+
+// TestEventsStopAtSessionEnd: a stream ends when its session runs out, though nothing
+// changes to wake it.
+func TestEventsStopAtSessionEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := loggedIn(t, newFake(t))
+		_, done := streamEvents(t.Context(), c)
+		time.Sleep(SessionLifetime - time.Second)
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("event stream ended before its session")
+		default:
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("event stream still running after its session ended")
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package config
+package settings
 
 import (
 	"fmt"
@@ -25,8 +25,8 @@ func validatePins(pins []PinOverride) error {
 	seen := map[int]bool{}
 	for i, p := range pins {
 		f := fmt.Sprintf("pins[%d].", i)
-		if p.Handset < 0 || p.Handset > maxChannel {
-			return fieldErr(f+"handset", "%d is not in 0..%d", p.Handset, maxChannel)
+		if p.Handset < 0 || p.Handset > MaxChannel {
+			return fieldErr(f+"handset", "%d is not in 0..%d", p.Handset, MaxChannel)
 		}
 		if seen[p.Handset] {
 			return fieldErr(f+"handset", "handset %d is overridden twice", p.Handset)

@@ -1,4 +1,9 @@
-package config
+// Package settings is the one schema of what the appliance stores: the settings the user
+// configures, with their validation, and the records of the call history. It imports only
+// the standard library, so that the store (appliance/config) and the admin page
+// (appliance/web) share these types rather than copies of them; it knows nothing of bbolt,
+// SIP, audio or HTTP.
+package settings
 
 import (
 	"cmp"
@@ -6,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -89,6 +95,9 @@ type Account struct {
 	// SDP, so only TLS keeps them secret.
 	SRTP string `json:"srtp"`
 }
+
+// DefaultExpiresSeconds is the registration lifetime used when Account.ExpiresSeconds is 0.
+const DefaultExpiresSeconds = 300
 
 // LogValue implements slog.LogValuer; it leaves the password out.
 func (a Account) LogValue() slog.Value {
@@ -189,10 +198,11 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
-const (
-	maxChannel = 15
-	maxExpires = 86400
-)
+// MaxChannel is the highest audio channel, and switch index, a handset can have.
+const MaxChannel = 15
+
+// maxExpires bounds Account.ExpiresSeconds: a day.
+const maxExpires = 86400
 
 func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
@@ -281,8 +291,8 @@ func (s Settings) Validate() error {
 		if hasControl(h.Name) {
 			return fieldErr(f+"name", "must not contain control characters")
 		}
-		if h.Channel < 0 || h.Channel > maxChannel {
-			return fieldErr(f+"channel", "%d is not in 0..%d", h.Channel, maxChannel)
+		if h.Channel < 0 || h.Channel > MaxChannel {
+			return fieldErr(f+"channel", "%d is not in 0..%d", h.Channel, MaxChannel)
 		}
 		if channels[h.Channel] {
 			return fieldErr(f+"channel", "%d is used by another handset", h.Channel)
@@ -485,4 +495,19 @@ func checkServices(f string, c Conference, accounts map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// Clone returns a deep copy of s: changing it leaves s as it is.
+func (s Settings) Clone() Settings {
+	c := s
+	c.Accounts = slices.Clone(s.Accounts)
+	c.Handsets = slices.Clone(s.Handsets)
+	c.Conferences = slices.Clone(s.Conferences)
+	for i := range c.Conferences {
+		c.Conferences[i].Announce = slices.Clone(c.Conferences[i].Announce)
+	}
+	c.Bridges = slices.Clone(s.Bridges)
+	c.Pins = slices.Clone(s.Pins)
+	c.Buttons = slices.Clone(s.Buttons)
+	return c
 }
