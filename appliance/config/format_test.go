@@ -3,6 +3,8 @@ package config
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -42,8 +44,10 @@ func storedValues() (settings.Settings, settings.CallRecord, settings.Recording)
 }
 
 // TestStoredFormatUnchanged opens a file holding what the earlier firmware stored, reads it
-// as it was meant, and writes the same values back byte for byte: the move of the types to
-// appliance/settings changed no stored byte, so it needs no new schema version.
+// as it was meant, and writes the same values back: the call and the recording byte for
+// byte, the settings with every field as it was and, besides, only the fields added since
+// (bridge callers, SRTP, admin page host names), empty. So the move of the types to
+// appliance/settings and the fields added need no new schema version.
 func TestStoredFormatUnchanged(t *testing.T) {
 	wantSet, wantCall, wantRec := storedValues()
 	path := filepath.Join(t.TempDir(), "settings.db")
@@ -101,7 +105,6 @@ func TestStoredFormatUnchanged(t *testing.T) {
 			what      string
 			got, want []byte
 		}{
-			{"settings", tx.Bucket(settingsBucket).Get(settingsKey), []byte(storedSettings)},
 			{"call", tx.Bucket(historyBucket).Get(binary.BigEndian.AppendUint64(nil, 2)), []byte(storedCall)},
 			{"recording", tx.Bucket(recordingsBucket).Get([]byte(wantRec.File)), []byte(storedRecording)},
 		} {
@@ -109,9 +112,97 @@ func TestStoredFormatUnchanged(t *testing.T) {
 				t.Errorf("%s stored as\n %s\nwant\n %s", tt.what, tt.got, tt.want)
 			}
 		}
+		checkOnlyZeroFieldsAdded(t, "settings", tx.Bucket(settingsBucket).Get(settingsKey), []byte(storedSettings))
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkOnlyZeroFieldsAdded checks that got, a JSON document, holds every field of want with
+// its value, and that any field it has besides is empty (zero, "", false, null or {} of
+// such).
+func checkOnlyZeroFieldsAdded(t *testing.T, what string, got, want []byte) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("%s stored as %s: %v", what, got, err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if diff := jsonAdded("", g, w); diff != "" {
+		t.Errorf("%s stored as\n %s\nwant the earlier\n %s\nwith only empty fields added: %s", what, got, want, diff)
+	}
+}
+
+// jsonAdded returns where got differs from want other than by empty fields added, "" if
+// nowhere.
+func jsonAdded(path string, got, want any) string {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return path
+		}
+		for k, gv := range g {
+			wv, had := w[k]
+			if !had {
+				if !jsonEmpty(gv) {
+					return path + "." + k
+				}
+				continue
+			}
+			if d := jsonAdded(path+"."+k, gv, wv); d != "" {
+				return d
+			}
+		}
+		for k := range w {
+			if _, ok := g[k]; !ok {
+				return path + "." + k
+			}
+		}
+		return ""
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return path
+		}
+		for i := range w {
+			if d := jsonAdded(fmt.Sprintf("%s[%d]", path, i), g[i], w[i]); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if !reflect.DeepEqual(got, want) {
+		return path
+	}
+	return ""
+}
+
+// jsonEmpty reports whether v is an empty JSON value: zero, "", false, null, or an object
+// of empty values.
+func jsonEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !x
+	case float64:
+		return x == 0
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		for _, e := range x {
+			if !jsonEmpty(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -507,7 +507,11 @@ func (s Settings) Clone() Settings {
 		c.Conferences[i].Announce = slices.Clone(c.Conferences[i].Announce)
 	}
 	c.Bridges = slices.Clone(s.Bridges)
+	for i := range c.Bridges {
+		c.Bridges[i].AllowNetworks = slices.Clone(c.Bridges[i].AllowNetworks)
+	}
 	c.Pins = slices.Clone(s.Pins)
 	c.Buttons = slices.Clone(s.Buttons)
+	c.AdminPage.Hosts = slices.Clone(s.AdminPage.Hosts)
 	return c
 }

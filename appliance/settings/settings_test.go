@@ -86,11 +86,12 @@ func TestAccountLogOmitsPassword(t *testing.T) {
 // forgot to copy would be shared with the snapshot every reader sees.
 func TestCloneCopiesEverySection(t *testing.T) {
 	set := valid()
-	set.Bridges = []Bridge{{ID: "front", User: "100", Conference: "main", Account: "alice"}}
+	set.Bridges = []Bridge{{ID: "front", User: "100", Conference: "main", Account: "alice", AllowNetworks: []string{"192.0.2.0/24"}}}
 	set.Pins = []PinOverride{{Handset: 1, Hook: "GPIO5"}}
 	set.Buttons = []ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
 	set.Metrics = MetricsSettings{Access: MetricsToken, Token: "metrics-token-0123456789"}
 	set.Board = "pi-wm8960"
+	set.AdminPage = AdminPageSettings{Hosts: []string{"pi.example.org"}}
 	v := reflect.ValueOf(set)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {
@@ -99,6 +100,7 @@ func TestCloneCopiesEverySection(t *testing.T) {
 	}
 	want := valid()
 	want.Bridges, want.Pins, want.Buttons, want.Metrics, want.Board = set.Bridges, set.Pins, set.Buttons, set.Metrics, set.Board
+	want.AdminPage = set.AdminPage
 	want = want.Clone() // Clone must keep everything it copies
 	if !reflect.DeepEqual(want, set) {
 		t.Fatalf("Clone changed the settings:\n got %+v\nwant %+v", want, set)
