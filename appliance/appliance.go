@@ -219,7 +219,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		}
 	})
 	baseWG.Go(func() {
-		if err := a.hw.audio.Run(base, a.hw.hub.process); err != nil && base.Err() == nil {
+		if err := a.hw.audio.Run(base, a.hw.hub.Process); err != nil && base.Err() == nil {
 			errs <- fmt.Errorf("audio: %w", err)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"partyline/appliance/audiohub"
 	"partyline/appliance/config"
 	"partyline/appliance/web"
 	"partyline/board"
@@ -23,15 +24,17 @@ import (
 type backend struct{ a *Appliance }
 
 // Status implements web.Backend.
-func (b backend) Status() web.Status {
+func (b backend) Status() web.Status { return b.status(b.a.AudioStats()) }
+
+// status is the status with the audio counters audio.
+func (b backend) status(audio audiohub.Stats) web.Status {
 	a := b.a
 	set, err := a.store.Settings()
 	if err != nil {
 		a.log.Error("read settings", "err", err)
 	}
 	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag}}
-	audio := a.AudioStats()
-	st.Audio = audio.status()
+	st.Audio = audioStatus(audio)
 	for i, l := range a.lines {
 		ls := l.Status()
 		hs := web.HandsetStatus{
@@ -60,11 +63,11 @@ func (b backend) Status() web.Status {
 				hs.Conference = c.URI
 			}
 		}
-		mic, ear := a.hw.hub.levels(channel)
+		mic, ear := a.hw.hub.Levels(channel)
 		// Whole dB: finer steps would only make the event stream send more.
 		hs.MicDBFS, hs.EarDBFS = math.Round(mic), math.Round(ear)
-		hs.EarpieceUnderruns = audio.earpieceUnderruns(channel)
-		hs.EarpieceDroppedSamples = audio.earpieceDropped(channel)
+		hs.EarpieceUnderruns = audio.EarpieceUnderrunsOf(channel)
+		hs.EarpieceDroppedSamples = audio.EarpieceDroppedOf(channel)
 		if ls.State == InCall {
 			hs.Quality = callQuality(ls.Quality)
 		}
@@ -279,12 +282,12 @@ func (b backend) applyLevels(old, next config.Settings) {
 		}
 		o := old.Handsets[i]
 		if o.MicGainDB != h.MicGainDB || o.EarGainDB != h.EarGainDB || o.SidetonePercent != h.SidetonePercent {
-			if err := b.a.hw.hub.setLevels(h.Channel, h.MicGainDB, h.EarGainDB, sidetoneDB(h.SidetonePercent)); err != nil {
+			if err := b.a.hw.hub.SetLevels(h.Channel, h.MicGainDB, h.EarGainDB, audiohub.SidetoneDB(h.SidetonePercent)); err != nil {
 				b.a.log.Warn("apply the handset's levels", "handset", h.ID, "err", err)
 			}
 		}
 		if o.MicAGC != h.MicAGC {
-			if err := b.a.hw.hub.setAGC(h.Channel, h.MicAGC); err != nil {
+			if err := b.a.hw.hub.SetAGC(h.Channel, h.MicAGC); err != nil {
 				b.a.log.Warn("apply the handset's automatic gain", "handset", h.ID, "err", err)
 			}
 		}
@@ -628,3 +631,20 @@ func toWebRecordingError(err error) error {
 
 // Boards lists the board profiles the firmware knows.
 func (b backend) Boards() []string { return board.Names() }
+
+// AudioStats reports the handsets' audio counters. It is safe to call at any time.
+func (a *Appliance) AudioStats() audiohub.Stats { return a.hw.hub.Stats(a.hw.audio) }
+
+// audioStatus is what the admin page shows of the audio device: nil when the audio is
+// virtual.
+func audioStatus(s audiohub.Stats) *web.AudioStatus {
+	if !s.HasDevice {
+		return nil
+	}
+	return &web.AudioStatus{
+		Overruns:  s.Device.Overruns,
+		Underruns: s.Device.Underruns,
+		Restarts:  s.Device.Restarts,
+		LastError: s.Device.LastError,
+	}
+}

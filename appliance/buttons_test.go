@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"partyline/appliance/audiohub"
 	"partyline/appliance/config"
 	"partyline/appliance/web"
 	"partyline/hw"
@@ -112,7 +113,7 @@ func TestSavedButtonMappingReachesTheLines(t *testing.T) {
 // earpiece gain moves 3 dB a press, stays within its limits, and is kept in the settings.
 func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 	st := newTestStore(t)
-	c := &conferencing{store: st, hub: newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})}
+	c := &conferencing{store: st, hub: audiohub.New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})}
 	for range 2 {
 		if _, err := c.louder(1, volumeStep); err != nil {
 			t.Fatal(err)
@@ -122,9 +123,8 @@ func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 	if got := set.Handsets[1].EarGainDB; got != 6 {
 		t.Errorf("after two presses up: %g dB, want 6", got)
 	}
-	p, _ := c.hub.port(1)
-	if got, want := p.earGain.Load(), q16(6); got != want {
-		t.Errorf("the hub's earpiece gain %d, want %d (6 dB)", got, want)
+	if _, got, _, _ := c.hub.Gains(1); got != gainOf(t, 6) {
+		t.Errorf("the hub's earpiece gain %d, want %d (6 dB)", got, gainOf(t, 6))
 	}
 	for range 30 {
 		if _, err := c.louder(1, -volumeStep); err != nil {

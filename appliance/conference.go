@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"partyline/appliance/audiohub"
 	"partyline/appliance/config"
 	"partyline/media"
 	"partyline/sip"
@@ -22,7 +23,7 @@ import (
 type conferencing struct {
 	agent   *sip.Agent
 	store   *config.Store
-	hub     *audioHub
+	hub     *audiohub.Hub
 	claims  identityClaims
 	rosters *rosters // our legs are marked in the rosters of their conferences
 	log     *slog.Logger
@@ -38,14 +39,14 @@ func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := c.hub.port(plan.channel)
+	port, err := c.hub.Port(plan.channel)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.hub.setLevels(plan.channel, plan.micGainDB, plan.earGainDB, sidetoneDB(plan.sidetonePercent)); err != nil {
+	if err := c.hub.SetLevels(plan.channel, plan.micGainDB, plan.earGainDB, audiohub.SidetoneDB(plan.sidetonePercent)); err != nil {
 		return nil, fmt.Errorf("%s levels: %w", plan.name, err)
 	}
-	if err := c.hub.setAGC(plan.channel, plan.micAGC); err != nil {
+	if err := c.hub.SetAGC(plan.channel, plan.micAGC); err != nil {
 		return nil, fmt.Errorf("%s: %w", plan.name, err)
 	}
 	release := func() {}
@@ -64,7 +65,7 @@ func (c *conferencing) join(ctx context.Context, handset int) (leg, error) {
 
 // place opens the RTP socket, places the call and starts its media. The leg gives the
 // identity back through release when it ends.
-func (c *conferencing) place(ctx context.Context, plan joinPlan, port *port, release func()) (*conferenceLeg, error) {
+func (c *conferencing) place(ctx context.Context, plan joinPlan, port *audiohub.Port, release func()) (*conferenceLeg, error) {
 	conn, err := listenRTP(c.agent)
 	if err != nil {
 		return nil, err
@@ -115,7 +116,7 @@ func (c *conferencing) louder(handset int, deltaDB float64) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("change the volume: %w", err)
 	}
-	if err := c.hub.setLevels(h.Channel, h.MicGainDB, h.EarGainDB, sidetoneDB(h.SidetonePercent)); err != nil {
+	if err := c.hub.SetLevels(h.Channel, h.MicGainDB, h.EarGainDB, audiohub.SidetoneDB(h.SidetonePercent)); err != nil {
 		return 0, fmt.Errorf("change the volume: %w", err)
 	}
 	return h.EarGainDB, nil
@@ -166,17 +167,17 @@ func (c *conferencing) nextConference(handset int) (string, error) {
 }
 
 // startMedia binds a negotiated call to a media session on conn and starts its goroutines.
-func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, release func()) (*conferenceLeg, error) {
+func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *audiohub.Port, release func()) (*conferenceLeg, error) {
 	session, codec, err := callSession(call, conn, 0)
 	if err != nil {
 		return nil, err
 	}
 	m := call.Media()
-	pu, err := newPump(p, session, c.hub.format.SampleRate, codec.ClockRate())
+	pu, err := audiohub.NewPump(p, session, c.hub.Format().SampleRate, codec.ClockRate())
 	if err != nil {
 		return nil, err
 	}
-	p.muted.Store(false)
+	p.SetMuted(false)
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &conferenceLeg{call: call, session: session, port: p, ctx: ctx, stop: cancel, log: c.log}
 	l.wg.Go(func() {
@@ -185,7 +186,7 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, re
 		}
 	})
 	l.wg.Go(func() {
-		if err := pu.run(ctx); err != nil {
+		if err := pu.Run(ctx); err != nil {
 			c.log.Warn("audio pump stopped", "call", call.ID(), "err", err)
 		}
 	})
@@ -207,7 +208,7 @@ func (c *conferencing) startMedia(call *sip.Call, conn *net.UDPConn, p *port, re
 type conferenceLeg struct {
 	call    *sip.Call
 	session *media.Session
-	port    *port
+	port    *audiohub.Port
 	ctx     context.Context // ends with the leg
 	stop    context.CancelFunc
 	log     *slog.Logger
@@ -217,7 +218,7 @@ type conferenceLeg struct {
 	held atomic.Bool
 }
 
-func (l *conferenceLeg) mute(on bool) { l.port.muted.Store(on) }
+func (l *conferenceLeg) mute(on bool) { l.port.SetMuted(on) }
 
 // hold implements leg. Holding stops the audio at once, before the far end answers;
 // resuming starts it again once it agreed, as the media change that says so arrives.

@@ -12,6 +12,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"partyline/appliance/audiohub"
 	"partyline/board"
 	"partyline/hw"
 	"partyline/hw/alert"
@@ -26,7 +27,7 @@ import (
 type hardware struct {
 	handsets []handsetHW
 	audio    hw.AudioDevice
-	hub      *audioHub
+	hub      *audiohub.Hub
 	speaker  hw.AlertSpeaker // nil when the board has none
 	sim      *sim.Board      // the virtual hardware, on the sim board only
 	// runners are the loops the hardware needs while it is used: the expanders' input
@@ -326,7 +327,7 @@ func (h *hardware) openAudio(a board.AudioProfile) (*audio.Device, error) {
 	}
 	h.closers = append(h.closers, dev.Close)
 	h.audio = dev
-	h.hub = newAudioHub(dev.Format())
+	h.hub = audiohub.New(dev.Format())
 	return dev, nil
 }
 
@@ -346,7 +347,7 @@ func openSim(p board.Profile, b *sim.Board, log *slog.Logger) (*hardware, error)
 		}
 		return h, nil
 	}
-	h.hub = newAudioHub(b.Audio().Format())
+	h.hub = audiohub.New(b.Audio().Format())
 	return h, nil
 }
 
