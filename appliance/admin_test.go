@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"partyline/appliance/config"
+	"partyline/appliance/handset"
 	"partyline/appliance/web"
 	"partyline/media"
 	"partyline/sip"
@@ -212,20 +213,20 @@ func TestRecordCall(t *testing.T) {
 	a := newSimAppliance(t, nil)
 	defer a.store.Close()
 	answered := time.Now().Add(-90 * time.Second)
-	inCall := lineStatus{State: InCall, CallStart: answered, Quality: media.Stats{PacketsReceived: 990, Lost: 10, MOS: 4.256}}
+	inCall := handset.Status{State: handset.InCall, CallStart: answered, Quality: media.Stats{PacketsReceived: 990, Lost: 10, MOS: 4.256}}
 	for _, tt := range []struct {
 		name string
-		st   lineStatus
+		st   handset.Status
 		err  error
 		want config.HistoryRecord
 	}{
 		{"we hung up", inCall, nil, config.HistoryRecord{End: config.EndLocal, Duration: 90 * time.Second, MOS: 4.26, LossPercent: 1}},
 		{"the far end hung up", inCall, sip.ErrRemoteHangup, config.HistoryRecord{End: config.EndRemote, Duration: 90 * time.Second, MOS: 4.26, LossPercent: 1}},
 		{"the media broke", inCall, errors.New("RTP socket closed"), config.HistoryRecord{End: config.EndFailed, Duration: 90 * time.Second, Detail: "RTP socket closed", MOS: 4.26, LossPercent: 1}},
-		{"refused", lineStatus{State: Joining}, &sip.JoinError{Status: 486, Reason: "Busy Here"}, config.HistoryRecord{End: config.EndFailed, Status: 486, Detail: "486 Busy Here"}},
-		{"refused, wrapped", lineStatus{State: Joining}, errors.Join(errors.New("join"), &sip.JoinError{Status: 403, Reason: "Forbidden"}), config.HistoryRecord{End: config.EndFailed, Status: 403, Detail: "403 Forbidden"}},
-		{"given up", lineStatus{State: Joining}, nil, config.HistoryRecord{End: config.EndCancelled}},
-		{"given up, cancelled", lineStatus{State: Joining}, context.Canceled, config.HistoryRecord{End: config.EndCancelled}},
+		{"refused", handset.Status{State: handset.Joining}, &sip.JoinError{Status: 486, Reason: "Busy Here"}, config.HistoryRecord{End: config.EndFailed, Status: 486, Detail: "486 Busy Here"}},
+		{"refused, wrapped", handset.Status{State: handset.Joining}, errors.Join(errors.New("join"), &sip.JoinError{Status: 403, Reason: "Forbidden"}), config.HistoryRecord{End: config.EndFailed, Status: 403, Detail: "403 Forbidden"}},
+		{"given up", handset.Status{State: handset.Joining}, nil, config.HistoryRecord{End: config.EndCancelled}},
+		{"given up, cancelled", handset.Status{State: handset.Joining}, context.Canceled, config.HistoryRecord{End: config.EndCancelled}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := time.Now()

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 
 	"partyline/appliance/audiohub"
 	"partyline/appliance/config"
+	"partyline/appliance/handset"
 	"partyline/appliance/web"
 	"partyline/hw"
 	"partyline/hw/gesture"
@@ -16,7 +18,7 @@ import (
 
 func TestButtonMapping(t *testing.T) {
 	m, err := buttonMapping(nil)
-	if err != nil || len(m) != len(gesture.DefaultMapping()) {
+	if err != nil || len(m) != len(handset.DefaultMapping()) {
 		t.Fatalf("no settings: %v, %v; want the default mapping", m, err)
 	}
 	m, err = buttonMapping([]config.ButtonMapping{
@@ -25,10 +27,10 @@ func TestButtonMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, ok := m.Action("mute", gesture.LongPress); !ok || a != gesture.Record {
+	if a, ok := m.Action("mute", gesture.LongPress); !ok || a != handset.Record {
 		t.Errorf("mute:long-press = %v, %v; want record", a, ok)
 	}
-	if a, ok := m.Action("button", gesture.LongPress); !ok || a != gesture.Hold {
+	if a, ok := m.Action("button", gesture.LongPress); !ok || a != handset.Hold {
 		t.Errorf("button:long-press = %v, %v; want hold", a, ok)
 	}
 	if _, ok := m.Action("button", gesture.ShortPress); ok {
@@ -81,7 +83,7 @@ func TestSavedButtonMappingReachesTheLines(t *testing.T) {
 	st := newTestStore(t)
 	a := &Appliance{store: st, log: slog.New(slog.DiscardHandler)}
 	for i := range 2 {
-		a.lines = append(a.lines, newLine(i, nil, nil, nil, nil, a.log))
+		a.lines = append(a.lines, handset.New(handset.Config{Index: i, Log: a.log}))
 	}
 	b := backend{a}
 	save := func(change func(*web.Settings)) {
@@ -91,20 +93,21 @@ func TestSavedButtonMappingReachesTheLines(t *testing.T) {
 			t.Fatalf("UpdateSettings = restart %v, %v; want no restart", restart, err)
 		}
 	}
-	want := gesture.Mapping{{Input: "mute", Gesture: gesture.LongPress}: gesture.Record}
+	want := handset.Mapping{{Input: "mute", Gesture: gesture.LongPress}: handset.Record}
 	save(func(s *web.Settings) { s.Buttons = []web.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}} })
 	for i, l := range a.lines {
-		if got := *l.mapping.Load(); !maps.Equal(got, want) {
+		if got := l.Mapping(); !maps.Equal(got, want) {
 			t.Errorf("line %d after the save: mapping %v, want %v", i+1, got, want)
 		}
 	}
-	before := a.lines[0].mapping.Load()
+	// The same map, not an equal one: the mapping was not replaced.
+	before := reflect.ValueOf(a.lines[0].Mapping()).Pointer()
 	save(func(s *web.Settings) { s.Recordings.ReserveMB = 123 })
-	if a.lines[0].mapping.Load() != before {
+	if reflect.ValueOf(a.lines[0].Mapping()).Pointer() != before {
 		t.Error("a save that left the buttons alone replaced the lines' mapping")
 	}
 	save(func(s *web.Settings) { s.Buttons = nil })
-	if got := *a.lines[1].mapping.Load(); !maps.Equal(got, gesture.DefaultMapping()) {
+	if got := a.lines[1].Mapping(); !maps.Equal(got, handset.DefaultMapping()) {
 		t.Errorf("after emptying the buttons: mapping %v, want the default", got)
 	}
 }
@@ -115,7 +118,7 @@ func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 	st := newTestStore(t)
 	c := &conferencing{store: st, hub: audiohub.New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})}
 	for range 2 {
-		if _, err := c.louder(1, volumeStep); err != nil {
+		if _, err := c.Louder(1, handset.VolumeStep); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -127,7 +130,7 @@ func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 		t.Errorf("the hub's earpiece gain %d, want %d (6 dB)", got, gainOf(t, 6))
 	}
 	for range 30 {
-		if _, err := c.louder(1, -volumeStep); err != nil {
+		if _, err := c.Louder(1, -handset.VolumeStep); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -144,7 +147,7 @@ func TestButtonChoices(t *testing.T) {
 	if !slices.Equal(c.Triggers, want) {
 		t.Errorf("triggers %q, want %q", c.Triggers, want)
 	}
-	if len(c.Actions) != len(gesture.Actions()) || !slices.Contains(c.Actions, "record") || !slices.Contains(c.Actions, "join-leave") {
+	if len(c.Actions) != len(handset.Actions()) || !slices.Contains(c.Actions, "record") || !slices.Contains(c.Actions, "join-leave") {
 		t.Errorf("actions %q, want every gesture action", c.Actions)
 	}
 	var def []config.ButtonMapping
@@ -152,7 +155,7 @@ func TestButtonChoices(t *testing.T) {
 		def = append(def, config.ButtonMapping(m))
 	}
 	m, err := buttonMapping(def)
-	if err != nil || !maps.Equal(m, gesture.DefaultMapping()) {
+	if err != nil || !maps.Equal(m, handset.DefaultMapping()) {
 		t.Errorf("the default choices map to %v, %v; want the default mapping", m, err)
 	}
 }

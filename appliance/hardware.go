@@ -13,6 +13,7 @@ import (
 	"periph.io/x/conn/v3/i2c"
 
 	"partyline/appliance/audiohub"
+	"partyline/appliance/handset"
 	"partyline/board"
 	"partyline/hw"
 	"partyline/hw/alert"
@@ -363,15 +364,15 @@ func (h *hardware) close() error {
 
 // statusTone tells the handset's user by ear that a join worked or failed: two short high
 // beeps for "in the conference", three low ones for "failed".
-func (h *hardware) statusTone(s LineState) {
+func (h *hardware) statusTone(s handset.State) {
 	if h.speaker == nil {
 		return
 	}
 	var samples []int16
 	switch s {
-	case InCall:
+	case handset.InCall:
 		samples = beeps(h.audio.Format().SampleRate, 880, 2)
-	case Failed:
+	case handset.Failed:
 		samples = beeps(h.audio.Format().SampleRate, 440, 3)
 	default:
 		return
