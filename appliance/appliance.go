@@ -1,6 +1,7 @@
-// Package appliance wires partyline together: the board's hardware, the settings store, the
-// SIP agent, one Line per handset, the audio hub between the device and the calls, and the
-// admin page. cmd/partyline only parses flags and calls Run.
+// Package appliance wires partyline together and is the admin page's backend: it builds the
+// board's hardware, the settings store, the SIP agent, the legs that place calls through it
+// (the handsets', the recorder's and announcer's, bridged callers'), one handset.Line per
+// handset, and the admin page, in that order. cmd/partyline only parses flags and calls Run.
 package appliance
 
 import (

@@ -8,8 +8,13 @@ import (
 
 // TestLayering keeps the arrows of DESIGN.md pointing one way,
 // cmd -> appliance -> {appliance/web, appliance/config, sip, media, hw/..., board},
-// and keeps sipgo inside sip. It checks every package's direct imports, so that a rule
-// broken anywhere in the module is reported where it is broken.
+// and keeps sipgo inside sip. Inside appliance, the wiring imports its rooms, and the
+// rooms do not import each other or the wiring: the handsets' state machine
+// (appliance/handset) knows the hardware and the media figures, not SIP; the legs
+// (appliance/legs) know SIP and media, not the hardware; the audio hub
+// (appliance/audiohub) knows the audio device and media, not SIP. It checks every
+// package's direct imports, so that a rule broken anywhere in the module is reported
+// where it is broken.
 func TestLayering(t *testing.T) {
 	const (
 		mod   = "partyline/"
@@ -24,6 +29,9 @@ func TestLayering(t *testing.T) {
 		{"partyline/cmd/", []string{mod + "appliance"}},
 		{"partyline/appliance/web", nil},
 		{"partyline/appliance/config", nil},
+		{"partyline/appliance/handset", []string{mod + "hw", mod + "media"}},
+		{"partyline/appliance/legs", []string{mod + "sip", mod + "media"}},
+		{"partyline/appliance/audiohub", []string{mod + "hw", mod + "media"}},
 		{"partyline/appliance", []string{mod + "appliance/", mod + "sip", mod + "media", mod + "hw", mod + "board"}},
 		{"partyline/sip", []string{mod + "sip/"}},
 		{"partyline/media", nil},
