@@ -218,3 +218,31 @@ func TestRelayIgnoresOtherSources(t *testing.T) {
 		t.Errorf("relayed a stranger's packet: payload %x", got.Payload[:4])
 	}
 }
+
+// TestRelayLegSetMedia follows a re-INVITE: a change to a codec the relay cannot take is
+// refused and keeps the old codec, but the address and direction still move.
+func TestRelayLegSetMedia(t *testing.T) {
+	first := netip.MustParseAddrPort("127.0.0.1:4000")
+	l, err := NewRelayLeg("a", loopbackUDP(t), RelayMedia{Remote: first, Codec: "PCMU", Sends: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewRelayLeg("b", loopbackUDP(t), RelayMedia{Remote: first, Codec: "opus"}, nil); err == nil {
+		t.Error("NewRelayLeg took a codec the relay cannot convert")
+	}
+	moved := netip.MustParseAddrPort("[::ffff:127.0.0.2]:4002")
+	if err := l.SetMedia(RelayMedia{Remote: moved, Codec: "opus", PayloadType: 111, Sends: false}); err == nil {
+		t.Error("SetMedia took a codec the relay cannot convert")
+	}
+	got := *l.media.Load()
+	want := RelayMedia{Remote: netip.MustParseAddrPort("127.0.0.2:4002"), Codec: "PCMU", Sends: false}
+	if got != want {
+		t.Errorf("after a change to an unknown codec: %+v, want %+v (old codec, new address and direction)", got, want)
+	}
+	if err := l.SetMedia(RelayMedia{Remote: first, Codec: "G722", PayloadType: 9, Sends: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := *l.media.Load(); got.Codec != "G722" || got.PayloadType != 9 || !got.Sends {
+		t.Errorf("after a change to G.722: %+v", got)
+	}
+}
