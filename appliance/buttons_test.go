@@ -140,7 +140,7 @@ func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 }
 
 // TestButtonChoices checks what the admin page offers: every trigger the mapping can map,
-// none that line.go handles by itself, every action, and a default the mapping accepts.
+// none that a handset.Line handles by itself, every action, and a default the mapping accepts.
 func TestButtonChoices(t *testing.T) {
 	c := backend{}.ButtonChoices()
 	want := []string{"hook:flash", "button:short-press", "button:long-press", "mute:short-press", "mute:long-press"}
