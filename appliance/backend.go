@@ -130,7 +130,7 @@ func (b backend) SetHook(i int, offHook bool) error {
 		return fmt.Errorf("the %s board has no virtual hooks", b.a.profile.Name)
 	}
 	if i < 0 || i >= len(b.a.lines) {
-		return fmt.Errorf("i %d does not exist", i+1)
+		return fmt.Errorf("handset %d does not exist", i+1)
 	}
 	sb.Hook(i).Set(offHook)
 	return nil
@@ -141,7 +141,7 @@ func (b backend) SetHook(i int, offHook bool) error {
 // button pressed on the handset at the same instant can still cross it.
 func (b backend) Control(i int, action web.Action) error {
 	if i < 0 || i >= len(b.a.lines) {
-		return fmt.Errorf("i %d does not exist", i+1)
+		return fmt.Errorf("handset %d does not exist", i+1)
 	}
 	l := b.a.lines[i]
 	st := l.Status()
@@ -187,13 +187,13 @@ const digitsTimeout = 2 * time.Second
 // event log says how many were sent, not which: they may be a PIN.
 func (b backend) SendDigits(i int, digits string) error {
 	if i < 0 || i >= len(b.a.lines) {
-		return fmt.Errorf("i %d does not exist", i+1)
+		return fmt.Errorf("handset %d does not exist", i+1)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), digitsTimeout)
 	defer cancel()
 	if err := b.a.lines[i].SendDigits(ctx, digits); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return errors.New("the i is busy: try again")
+			return errors.New("the handset is busy: try again")
 		}
 		return err
 	}
