@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"partyline/appliance/handset"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/media"
@@ -212,20 +213,20 @@ func TestRecordCall(t *testing.T) {
 	a := newSimAppliance(t, nil)
 	defer a.store.Close()
 	answered := time.Now().Add(-90 * time.Second)
-	inCall := lineStatus{State: InCall, CallStart: answered, Quality: media.Stats{PacketsReceived: 990, Lost: 10, MOS: 4.256}}
+	inCall := handset.Status{State: handset.InCall, CallStart: answered, Quality: media.Stats{PacketsReceived: 990, Lost: 10, MOS: 4.256}}
 	for _, tt := range []struct {
 		name string
-		st   lineStatus
+		st   handset.Status
 		err  error
 		want settings.CallRecord
 	}{
 		{"we hung up", inCall, nil, settings.CallRecord{End: settings.EndLocal, Duration: 90 * time.Second, MOS: 4.26, LossPercent: 1}},
 		{"the far end hung up", inCall, sip.ErrRemoteHangup, settings.CallRecord{End: settings.EndRemote, Duration: 90 * time.Second, MOS: 4.26, LossPercent: 1}},
 		{"the media broke", inCall, errors.New("RTP socket closed"), settings.CallRecord{End: settings.EndFailed, Duration: 90 * time.Second, Detail: "RTP socket closed", MOS: 4.26, LossPercent: 1}},
-		{"refused", lineStatus{State: Joining}, &sip.JoinError{Status: 486, Reason: "Busy Here"}, settings.CallRecord{End: settings.EndFailed, Status: 486, Detail: "486 Busy Here"}},
-		{"refused, wrapped", lineStatus{State: Joining}, errors.Join(errors.New("join"), &sip.JoinError{Status: 403, Reason: "Forbidden"}), settings.CallRecord{End: settings.EndFailed, Status: 403, Detail: "403 Forbidden"}},
-		{"given up", lineStatus{State: Joining}, nil, settings.CallRecord{End: settings.EndCancelled}},
-		{"given up, cancelled", lineStatus{State: Joining}, context.Canceled, settings.CallRecord{End: settings.EndCancelled}},
+		{"refused", handset.Status{State: handset.Joining}, &sip.JoinError{Status: 486, Reason: "Busy Here"}, settings.CallRecord{End: settings.EndFailed, Status: 486, Detail: "486 Busy Here"}},
+		{"refused, wrapped", handset.Status{State: handset.Joining}, errors.Join(errors.New("join"), &sip.JoinError{Status: 403, Reason: "Forbidden"}), settings.CallRecord{End: settings.EndFailed, Status: 403, Detail: "403 Forbidden"}},
+		{"given up", handset.Status{State: handset.Joining}, nil, settings.CallRecord{End: settings.EndCancelled}},
+		{"given up, cancelled", handset.Status{State: handset.Joining}, context.Canceled, settings.CallRecord{End: settings.EndCancelled}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := time.Now()

@@ -4,12 +4,14 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"partyline/appliance/settings"
 	"strings"
 	"sync"
 	"time"
 
+	"partyline/appliance/settings"
+
 	"partyline/appliance/callin"
+	"partyline/appliance/legs"
 	"partyline/sip"
 )
 
@@ -31,7 +33,8 @@ const (
 // what it joins as, and its place under the limits, to give back when it ends.
 type admission struct {
 	in      *sip.Incoming
-	plan    bridgePlan
+	bridge  string // the bridge's ID
+	plan    legs.Plan
 	release func()
 }
 
@@ -39,27 +42,27 @@ type admission struct {
 // bridge it dialled, who may call that bridge, the identity the caller may present and
 // the limits on calls at once. It answers a call it does not admit itself (404, 401, 403
 // or 503) and returns false.
-func (b *bridging) admit(set settings.Settings, in *sip.Incoming) (*admission, bool) {
-	log := b.log.With("call", in.ID(), "from", in.From(), "source", in.Source())
+func (q *incomingQueue) admit(set settings.Settings, in *sip.Incoming) (*admission, bool) {
+	log := q.log.With("call", in.ID(), "from", in.From(), "source", in.Source())
 	br, found := findBridge(set, in)
 	if !found {
 		log.Info("incoming call refused: no bridge dialled", "user", in.User())
-		b.reject(in, 404, "Not Found")
+		reject(in, 404, "Not Found", log)
 		return nil, false
 	}
 	log = log.With("bridge", br.ID)
 	rules := callin.Rules{Networks: br.Networks(), Proxy: br.AllowProxy, Digest: br.AuthUser != ""}
 	call := callin.Call{Source: in.Source().Addr()}
 	if rules.Proxy {
-		call.FromProxy = b.proxies.isProxy(set, br.Account, call.Source)
+		call.FromProxy = q.proxies.isProxy(set, br.Account, call.Source)
 	}
 	if rules.Digest {
-		call.Digest = b.guard.Check(in, br.AuthUser, br.AuthPassword)
+		call.Digest = q.guard.Check(in, br.AuthUser, br.AuthPassword)
 	}
 	verdict := callin.Decide(rules, call)
 	switch verdict {
 	case callin.Challenge, callin.ChallengeStale:
-		if err := b.guard.Challenge(in, verdict == callin.ChallengeStale); err != nil {
+		if err := q.guard.Challenge(in, verdict == callin.ChallengeStale); err != nil {
 			log.Debug("challenge the caller", "err", err)
 		}
 		return nil, false
@@ -69,27 +72,27 @@ func (b *bridging) admit(set settings.Settings, in *sip.Incoming) (*admission, b
 			reason = "Forbidden: wrong credentials"
 		}
 		log.Warn("incoming call refused: not allowed to call the bridge", "credentials", call.Digest, "open", rules.Open())
-		b.reject(in, 403, reason)
+		reject(in, 403, reason, log)
 		return nil, false
 	}
 	trusted := verdict == callin.AdmitTrusted && !ourAddress(set, in.From())
 	plan, status, reason := planBridge(set, br, in, trusted)
 	if status != 0 {
 		log.Info("incoming call refused", "status", status, "reason", reason, "trusted", trusted)
-		b.reject(in, status, reason)
+		reject(in, status, reason, log)
 		return nil, false
 	}
-	release, ok := b.limits.Acquire(br.ID, br.Calls(), set.SIP.BridgedCalls())
+	release, ok := q.limits.Acquire(br.ID, br.Calls(), set.SIP.BridgedCalls())
 	if !ok {
-		perBridge, total := b.limits.InUse(br.ID)
+		perBridge, total := q.limits.InUse(br.ID)
 		log.Warn("incoming call refused: too many bridged calls", "bridge_calls", perBridge, "total", total)
 		if err := in.RejectRetryAfter(503, "Service Unavailable: too many bridged calls", busyRetryAfter); err != nil {
 			log.Debug("refuse incoming call", "err", err)
 		}
 		return nil, false
 	}
-	log.Info("incoming call admitted", "verdict", verdict, "identity", plan.identity.Mode, "trusted", trusted)
-	return &admission{in: in, plan: plan, release: release}, true
+	log.Info("incoming call admitted", "verdict", verdict, "identity", plan.Identity.Mode, "trusted", trusted)
+	return &admission{in: in, bridge: br.ID, plan: plan, release: release}, true
 }
 
 // findBridge finds the bridge that in dialled, by its Request-URI user or else its To

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"partyline/appliance/settings"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"partyline/appliance/settings"
 
 	"partyline/sip"
 	"partyline/sip/peertest"

@@ -1,6 +1,7 @@
-// Package appliance wires partyline together: the board's hardware, the settings store, the
-// SIP agent, one Line per handset, the audio hub between the device and the calls, and the
-// admin page. cmd/partyline only parses flags and calls Run.
+// Package appliance wires partyline together and is the admin page's backend: it builds the
+// board's hardware, the settings store, the SIP agent, the legs that place calls through it
+// (the handsets', the recorder's and announcer's, bridged callers'), one handset.Line per
+// handset, and the admin page, in that order. cmd/partyline only parses flags and calls Run.
 package appliance
 
 import (
@@ -18,6 +19,7 @@ import (
 	"sync"
 
 	"partyline/appliance/config"
+	"partyline/appliance/handset"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
@@ -63,7 +65,7 @@ type Appliance struct {
 	store   *config.Store
 	agent   *sip.Agent
 	hw      *hardware
-	lines   []*Line
+	lines   []*handset.Line
 	regs    *registrations
 	admin   net.Listener
 	sipFlag bool // the SIP listen address came from Config.SIPAddr
@@ -75,10 +77,9 @@ type Appliance struct {
 	// mappings) in the order they were stored (see backend.UpdateSettings).
 	saveMu sync.Mutex
 
-	claims   *identityClaims // the identities our legs have in each conference
-	services *services       // the recorder and the announcer of every conference
-	bridges  *bridging       // callers bridged into conferences
-	rosters  *rosters        // who is in each conference our legs are in
+	services *services // the recorder and the announcer of every conference
+	bridges  *bridging // callers bridged into conferences
+	rosters  *rosters  // who is in each conference our legs are in
 
 	// The admin page's: its TLS configuration (nil when it is served over plain HTTP), the
 	// certificate's fingerprint ("" then), and the recent events the dashboard shows.
@@ -123,12 +124,14 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	}
 	closers = append(closers, hwr.close)
 
-	bridges := newBridging(store, log.With("part", "bridge"))
+	// The SIP agent first: everything that calls needs it. The incoming calls wait in a
+	// queue for the bridging, which is made after the agent.
+	incoming := newIncomingQueue(store, log.With("part", "bridge"))
 	agent, err := sip.NewAgent(sip.Config{
 		ListenAddr: cmp.Or(cfg.SIPAddr, set.SIP.ListenAddr),
 		UserAgent:  "partyline",
 		Log:        log.With("part", "sip"),
-		OnIncoming: bridges.offer,
+		OnIncoming: incoming.offer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start SIP: %w", err)
@@ -142,7 +145,22 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin page: %w", err)
 	}
+	mapping, err := buttonMapping(set.Buttons)
+	if err != nil {
+		return nil, err
+	}
 
+	// Then what places calls through the agent, each part built from parts already made.
+	claims := &identityClaims{} // the identities our legs have in each conference
+	rosters := newRosters(agent, log.With("part", "roster"))
+	inCall := &handsetsInCall{} // the lines tell it, the service legs look at it
+	svc := newServices(serviceConfig{
+		store:  store,
+		dir:    cfg.DataDir,
+		dial:   dialService(agent, log.With("part", "services")),
+		inCall: inCall.list,
+		log:    log.With("part", "services"),
+	})
 	a = &Appliance{
 		log:     log,
 		profile: profile,
@@ -155,40 +173,33 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 
 		boardFound: found,
 		boardFlag:  cfg.Board != "",
-		bridges:    bridges,
-		rosters:    newRosters(agent, log.With("part", "roster")),
+		services:   svc,
+		bridges: &bridging{agent: agent, store: store, claims: claims, rosters: rosters,
+			queue: incoming, log: log.With("part", "bridge")},
+		rosters: rosters,
 
 		adminTLS:         adminTLS,
 		adminFingerprint: fingerprint,
 	}
-	mapping, err := buttonMapping(set.Buttons)
-	if err != nil {
-		return nil, err
-	}
-	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, rosters: a.rosters, log: log}
-	a.claims = &conf.claims
+	// Last the lines, which use all of it.
+	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, log: log}
 	for i, h := range hwr.handsets {
-		l := newLine(i, h.hook, h.buttons(), h.led, conf, log.With("handset", i+1))
-		l.onTone = hwr.statusTone
-		l.setMapping(mapping)
-		l.onCallEnd = func(st lineStatus, err error) { a.recordCall(i, st, err) }
-		l.onRecord = func(h int) error { return a.services.toggleHandsetRecording(h) }
-		l.isRecorded = func(h int) bool { return a.services.handsetRecorded(h) }
-		a.lines = append(a.lines, l)
+		a.lines = append(a.lines, handset.New(handset.Config{
+			Index:      i,
+			Hook:       h.hook,
+			Buttons:    h.buttons(),
+			LED:        h.led,
+			Mapping:    mapping,
+			Conference: conf,
+			Recorder:   svc, // the LEDs show whether their conference is being recorded
+			OnState: func(s handset.State) {
+				hwr.statusTone(s)
+				inCall.set(i, s)
+			},
+			OnCallEnd: func(st handset.Status, err error) { a.recordCall(i, st, err) },
+			Log:       log.With("handset", i+1),
+		}))
 	}
-	a.services = newServices(serviceConfig{
-		store:  store,
-		dir:    cfg.DataDir,
-		dial:   dialService(agent),
-		inCall: linesInCall(a.lines),
-		log:    log.With("part", "services"),
-		// The handsets' LEDs show whether their conference is being recorded.
-		onChange: func() {
-			for _, l := range a.lines {
-				l.recordingChanged()
-			}
-		},
-	})
 	return a, nil
 }
 
@@ -221,7 +232,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		}
 	})
 	baseWG.Go(func() {
-		if err := a.hw.audio.Run(base, a.hw.hub.process); err != nil && base.Err() == nil {
+		if err := a.hw.audio.Run(base, a.hw.hub.Process); err != nil && base.Err() == nil {
 			errs <- fmt.Errorf("audio: %w", err)
 		}
 	})
@@ -246,7 +257,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	workWG.Go(func() { a.regs.run(work, set.Accounts) })
 	workWG.Go(func() { a.services.run(work) })
 	workWG.Go(func() { a.rosters.run(work) })
-	workWG.Go(func() { a.bridges.run(work, a.agent, a.claims, a.rosters) })
+	workWG.Go(func() { a.bridges.run(work) })
 	workWG.Go(func() { tellSystemd(work, a.log) })
 
 	var runErr error

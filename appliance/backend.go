@@ -1,7 +1,6 @@
 package appliance
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,11 +11,12 @@ import (
 	"slices"
 	"time"
 
+	"partyline/appliance/audiohub"
 	"partyline/appliance/config"
+	"partyline/appliance/handset"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
-	"partyline/hw/gesture"
 	"partyline/media"
 	"partyline/sip"
 )
@@ -25,12 +25,17 @@ import (
 type backend struct{ a *Appliance }
 
 // Status implements web.Backend.
-func (b backend) Status() web.Status {
+func (b backend) Status() web.Status { return b.status(b.a.AudioStats()) }
+
+// status is the status with the audio counters audio.
+func (b backend) status(audio audiohub.Stats) web.Status {
 	a := b.a
-	set := a.store.Current().Settings // shared: read only
-	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag, Malformed: a.agent.MalformedMessages()}}
-	audio := a.AudioStats()
-	st.Audio = audio.status()
+	set, err := a.store.Settings()
+	if err != nil {
+		a.log.Error("read settings", "err", err)
+	}
+	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag}}
+	st.Audio = audioStatus(audio)
 	for i, l := range a.lines {
 		ls := l.Status()
 		hs := web.HandsetStatus{
@@ -41,8 +46,8 @@ func (b backend) Status() web.Status {
 			OffHook:   ls.OffHook,
 			LED:       ls.LED.String(),
 			Virtual:   a.hw.sim != nil,
-			Busy:      ls.State == Joining || ls.State == InCall,
-			InCall:    ls.State == InCall,
+			Busy:      ls.State == handset.Joining || ls.State == handset.InCall,
+			InCall:    ls.State == handset.InCall,
 			Muted:     ls.Muted,
 			Held:      ls.Held,
 			CallStart: ls.CallStart,
@@ -54,17 +59,17 @@ func (b backend) Status() web.Status {
 		if i < len(set.Handsets) {
 			h := set.Handsets[i]
 			channel = h.Channel
-			hs.Identity = identity(set, h)
+			hs.Identity = handsetIdentity(set, h)
 			if c, ok := findConference(set, h.Conference); ok {
 				hs.Conference = c.URI
 			}
 		}
-		mic, ear := a.hw.hub.levels(channel)
+		mic, ear := a.hw.hub.Levels(channel)
 		// Whole dB: finer steps would only make the event stream send more.
 		hs.MicDBFS, hs.EarDBFS = math.Round(mic), math.Round(ear)
-		hs.EarpieceUnderruns = audio.earpieceUnderruns(channel)
-		hs.EarpieceDroppedSamples = audio.earpieceDropped(channel)
-		if ls.State == InCall {
+		hs.EarpieceUnderruns = audio.EarpieceUnderrunsOf(channel)
+		hs.EarpieceDroppedSamples = audio.EarpieceDroppedOf(channel)
+		if ls.State == handset.InCall {
 			hs.Quality = callQuality(ls.Quality)
 		}
 		st.Handsets = append(st.Handsets, hs)
@@ -122,58 +127,59 @@ func round1(v float64) float64 { return math.Round(v*10) / 10 }
 func (b backend) Events() []web.Event { return b.a.events.Events() }
 
 // SetHook implements web.Backend: it moves the virtual hook switch of a sim handset.
-func (b backend) SetHook(handset int, offHook bool) error {
+func (b backend) SetHook(i int, offHook bool) error {
 	sb := b.a.hw.sim
 	if sb == nil {
 		return fmt.Errorf("the %s board has no virtual hooks", b.a.profile.Name)
 	}
-	if handset < 0 || handset >= len(b.a.lines) {
-		return fmt.Errorf("handset %d does not exist", handset+1)
+	if i < 0 || i >= len(b.a.lines) {
+		return fmt.Errorf("handset %d does not exist", i+1)
 	}
-	sb.Hook(handset).Set(offHook)
+	sb.Hook(i).Set(offHook)
 	return nil
 }
 
 // Control implements web.Backend: it does what the handset's mapped buttons do, when that
 // changes something. Whether it does is decided on the line's state a moment ago: a
 // button pressed on the handset at the same instant can still cross it.
-func (b backend) Control(handset int, action web.Action) error {
-	if handset < 0 || handset >= len(b.a.lines) {
-		return fmt.Errorf("handset %d does not exist", handset+1)
+func (b backend) Control(i int, action web.Action) error {
+	if i < 0 || i >= len(b.a.lines) {
+		return fmt.Errorf("handset %d does not exist", i+1)
 	}
-	l := b.a.lines[handset]
+	l := b.a.lines[i]
 	st := l.Status()
-	busy := st.State == Joining || st.State == InCall
-	var do gesture.Action
+	busy := st.State == handset.Joining || st.State == handset.InCall
+	var do handset.Action
 	switch action {
 	case web.ActionJoin, web.ActionLeave:
 		if busy == (action == web.ActionJoin) {
 			return nil // joining or in a call already, or neither
 		}
-		do = gesture.JoinLeave
+		do = handset.JoinLeave
 	case web.ActionMute, web.ActionUnmute:
-		if st.State != InCall {
+		if st.State != handset.InCall {
 			return errors.New("not in a call: only a call's microphone can be muted")
 		}
 		if st.Muted == (action == web.ActionMute) {
 			return nil
 		}
-		do = gesture.Mute
+		do = handset.Mute
 	case web.ActionHold, web.ActionResume:
-		if st.State != InCall {
+		if st.State != handset.InCall {
 			return errors.New("not in a call: only a call can be held")
 		}
 		if st.Held == (action == web.ActionHold) {
 			return nil
 		}
-		do = gesture.Hold
+		do = handset.Hold
 	default:
 		return fmt.Errorf("unknown action %q", action)
 	}
 	if err := l.Do(do); err != nil {
 		return err
 	}
-	b.a.events.Add(slog.LevelInfo, handsetName(b.a.store.Current().Settings, handset), string(action)+", asked on the admin page")
+	set, _ := b.a.store.Settings() // only for the name: the zero settings give a default
+	b.a.events.Add(slog.LevelInfo, handsetName(set, i), string(action)+", asked on the admin page")
 	return nil
 }
 
@@ -182,19 +188,20 @@ const digitsTimeout = 2 * time.Second
 
 // SendDigits implements web.Backend: it sends DTMF digits into the handset's call. The
 // event log says how many were sent, not which: they may be a PIN.
-func (b backend) SendDigits(handset int, digits string) error {
-	if handset < 0 || handset >= len(b.a.lines) {
-		return fmt.Errorf("handset %d does not exist", handset+1)
+func (b backend) SendDigits(i int, digits string) error {
+	if i < 0 || i >= len(b.a.lines) {
+		return fmt.Errorf("handset %d does not exist", i+1)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), digitsTimeout)
 	defer cancel()
-	if err := b.a.lines[handset].SendDigits(ctx, digits); err != nil {
+	if err := b.a.lines[i].SendDigits(ctx, digits); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return errors.New("the handset is busy: try again")
 		}
 		return err
 	}
-	b.a.events.Add(slog.LevelInfo, handsetName(b.a.store.Current().Settings, handset), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
+	set, _ := b.a.store.Settings() // only for the name: the zero settings give a default
+	b.a.events.Add(slog.LevelInfo, handsetName(set, i), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
 	return nil
 }
 
@@ -214,11 +221,13 @@ func (b backend) Subscribe(ctx context.Context) <-chan struct{} { return b.a.cha
 // from the store at each join, so changes to them apply from the next call;
 // the handsets' levels also go to the audio hub at once, so that a call in
 // progress hears them, and a changed button mapping goes to every line, which
-// uses it from its next gesture on. What the appliance sets up only when it
-// starts is in settings.NeedsRestart.
+// uses it from its next gesture on. The SIP listener and the registrations
+// are set up once, in New and Run, and the lines are bound to their channels
+// and their pins opened in New: changes to the SIP settings, the accounts,
+// the handsets' IDs and channels or the pins need a restart.
 func (b backend) UpdateSettings(change func(*settings.Settings) error) (restart bool, err error) {
 	var old, saved settings.Settings
-	var mapping gesture.Mapping
+	var mapping handset.Mapping
 	b.a.saveMu.Lock()
 	defer b.a.saveMu.Unlock()
 	err = b.a.store.Update(func(set *settings.Settings) error {
@@ -260,12 +269,12 @@ func (b backend) applyLevels(old, next settings.Settings) {
 		}
 		o := old.Handsets[i]
 		if o.MicGainDB != h.MicGainDB || o.EarGainDB != h.EarGainDB || o.SidetonePercent != h.SidetonePercent {
-			if err := b.a.hw.hub.setLevels(h.Channel, h.MicGainDB, h.EarGainDB, sidetoneDB(h.SidetonePercent)); err != nil {
+			if err := b.a.hw.hub.SetLevels(h.Channel, h.MicGainDB, h.EarGainDB, audiohub.SidetoneDB(h.SidetonePercent)); err != nil {
 				b.a.log.Warn("apply the handset's levels", "handset", h.ID, "err", err)
 			}
 		}
 		if o.MicAGC != h.MicAGC {
-			if err := b.a.hw.hub.setAGC(h.Channel, h.MicAGC); err != nil {
+			if err := b.a.hw.hub.SetAGC(h.Channel, h.MicAGC); err != nil {
 				b.a.log.Warn("apply the handset's automatic gain", "handset", h.ID, "err", err)
 			}
 		}
@@ -301,39 +310,21 @@ func toWebError(err error) error {
 	return err
 }
 
-// identity is how a handset appears in its conference: display name and SIP URI.
-func identity(set settings.Settings, h settings.Handset) string {
-	acc, ok := findAccount(set, h.Account)
-	if !ok {
-		return ""
-	}
-	display := h.DisplayName
-	if display == "" {
-		display = h.Name
-	}
-	switch h.Identity {
-	case settings.IdentityImpersonate:
-		return fmt.Sprintf("%q <%s>", display, h.IdentityURI)
-	case settings.IdentityGenerated:
-		prefix := cmp.Or(h.IdentityPrefix, sip.DefaultGeneratedPrefix)
-		return fmt.Sprintf("%q <sip:%s-…@%s>, new for every call", display, prefix, acc.Domain)
-	}
-	return fmt.Sprintf("%q <%s>", display, sipAccount(acc).AOR())
-}
-
 // recordCall adds a call of handset that has ended, answered or not, to the call history
 // and the event log. st is the line's status as the call ended, before the line forgot it:
 // its CallStart says whether and when the call was answered, its Quality the call's
 // figures. err is why it ended: nil when we hung up or gave up the join, sip.ErrRemoteHangup
 // when the far end hung up, a *sip.JoinError when the conference refused the join, or any
-// other failure. It reads the settings' snapshot and leaves the writing to the store's
-// history writer: it never waits for the settings file.
-func (a *Appliance) recordCall(handset int, st lineStatus, err error) {
-	set := a.store.Current().Settings // shared: read only
-	rec := settings.CallRecord{Handset: handsetName(set, handset), Start: time.Now()}
-	if handset < len(set.Handsets) {
-		h := set.Handsets[handset]
-		rec.Identity = identity(set, h)
+// other failure. It writes to the settings file, which takes a few milliseconds.
+func (a *Appliance) recordCall(i int, st handset.Status, err error) {
+	set, serr := a.store.Settings()
+	if serr != nil {
+		a.log.Error("read settings", "err", serr)
+	}
+	rec := settings.CallRecord{Handset: handsetName(set, i), Start: time.Now()}
+	if i < len(set.Handsets) {
+		h := set.Handsets[i]
+		rec.Identity = handsetIdentity(set, h)
 		if c, ok := findConference(set, h.Conference); ok {
 			rec.Conference = c.URI
 		}
@@ -366,7 +357,7 @@ func (a *Appliance) recordCall(handset int, st lineStatus, err error) {
 	}
 	a.events.Add(level, rec.Handset, text)
 	if err := a.store.AppendHistory(rec); err != nil {
-		a.log.Error("record call", "handset", handset+1, "err", err)
+		a.log.Error("record call", "handset", i+1, "err", err)
 	}
 }
 
@@ -385,7 +376,7 @@ func (b backend) watch(ctx context.Context) {
 	added := a.events.Subscribe(ctx)
 	a.events.Add(slog.LevelInfo, "appliance", "started on the "+a.profile.Name+" board")
 	// From the zero status, so the first look reports what is not plain idle already.
-	lines := make([]lineStatus, len(a.lines))
+	lines := make([]handset.Status, len(a.lines))
 	regs := map[string]sip.Registration{}
 	snap := a.store.Current()
 	var shown web.Status // the status as the event streams were last told of it
@@ -423,7 +414,7 @@ func (b backend) watch(ctx context.Context) {
 }
 
 // handsetChanged adds to the event log what changed from old to cur in handset i.
-func (b backend) handsetChanged(i int, old, cur lineStatus) {
+func (b backend) handsetChanged(i int, old, cur handset.Status) {
 	if old.State == cur.State && old.Detail == cur.Detail && old.Muted == cur.Muted && old.OffHook == cur.OffHook && old.Held == cur.Held {
 		return
 	}
@@ -435,21 +426,21 @@ func (b backend) handsetChanged(i int, old, cur lineStatus) {
 	switch {
 	case old.State != cur.State:
 		text := cur.State.String()
-		if cur.Detail != "" && cur.State != Joining {
+		if cur.Detail != "" && cur.State != handset.Joining {
 			text += ": " + cur.Detail
 		}
 		level := slog.LevelInfo
-		if cur.State == Failed {
+		if cur.State == handset.Failed {
 			level = slog.LevelWarn
 		}
 		add(level, text)
 	case old.Detail != cur.Detail && cur.Detail != "":
 		add(slog.LevelInfo, cur.Detail)
 	}
-	if old.Muted != cur.Muted && cur.State == InCall {
+	if old.Muted != cur.Muted && cur.State == handset.InCall {
 		add(slog.LevelInfo, map[bool]string{true: "microphone muted", false: "microphone live"}[cur.Muted])
 	}
-	if old.Held != cur.Held && cur.State == InCall {
+	if old.Held != cur.Held && cur.State == handset.InCall {
 		add(slog.LevelInfo, map[bool]string{true: "call on hold", false: "call resumed"}[cur.Held])
 	}
 }
@@ -552,3 +543,20 @@ func toWebRecordingError(err error) error {
 
 // Boards lists the board profiles the firmware knows.
 func (b backend) Boards() []string { return board.Names() }
+
+// AudioStats reports the handsets' audio counters. It is safe to call at any time.
+func (a *Appliance) AudioStats() audiohub.Stats { return a.hw.hub.Stats(a.hw.audio) }
+
+// audioStatus is what the admin page shows of the audio device: nil when the audio is
+// virtual.
+func audioStatus(s audiohub.Stats) *web.AudioStatus {
+	if !s.HasDevice {
+		return nil
+	}
+	return &web.AudioStatus{
+		Overruns:  s.Device.Overruns,
+		Underruns: s.Device.Underruns,
+		Restarts:  s.Device.Restarts,
+		LastError: s.Device.LastError,
+	}
+}

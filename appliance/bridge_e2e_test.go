@@ -60,8 +60,8 @@ func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings)) *s
 		t.Fatalf("save settings: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	br := newBridging(store, log.With("part", "bridge"))
-	agent, err := sip.NewAgent(sip.Config{ListenAddr: "127.0.0.1:0", Log: log.With("part", "sip"), OnIncoming: br.offer})
+	incoming := newIncomingQueue(store, log.With("part", "bridge"))
+	agent, err := sip.NewAgent(sip.Config{ListenAddr: "127.0.0.1:0", Log: log.With("part", "sip"), OnIncoming: incoming.offer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,8 @@ func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings)) *s
 	})
 	rosters := newRosters(agent, log.With("part", "roster"))
 	workWG.Go(func() { rosters.run(work) })
-	workWG.Go(func() { br.run(work, agent, &identityClaims{}, rosters) })
+	br := &bridging{agent: agent, store: store, claims: &identityClaims{}, rosters: rosters, queue: incoming, log: log.With("part", "bridge")}
+	workWG.Go(func() { br.run(work) })
 	t.Cleanup(func() {
 		stopWork()
 		workWG.Wait()

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"partyline/appliance/handset"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/hw/gesture"
@@ -12,11 +13,11 @@ import (
 
 // buttonMapping turns the button settings into the gesture mapping of every handset: the
 // default mapping when there are none. An invalid entry is a *settings.FieldError naming it.
-func buttonMapping(buttons []settings.ButtonMapping) (gesture.Mapping, error) {
+func buttonMapping(buttons []settings.ButtonMapping) (handset.Mapping, error) {
 	if len(buttons) == 0 {
-		return gesture.DefaultMapping(), nil
+		return handset.DefaultMapping(), nil
 	}
-	m := gesture.Mapping{}
+	m := handset.Mapping{}
 	for i, b := range buttons {
 		f := fmt.Sprintf("buttons[%d].", i)
 		t, err := gesture.ParseTrigger(b.Trigger)
@@ -26,7 +27,7 @@ func buttonMapping(buttons []settings.ButtonMapping) (gesture.Mapping, error) {
 		if _, dup := m[t]; dup {
 			return nil, &settings.FieldError{Field: f + "trigger", Msg: fmt.Sprintf("%s is mapped twice", t)}
 		}
-		a, err := gesture.ParseAction(b.Action)
+		a, err := handset.ParseAction(b.Action)
 		if err != nil {
 			return nil, &settings.FieldError{Field: f + "action", Msg: err.Error()}
 		}
@@ -37,9 +38,9 @@ func buttonMapping(buttons []settings.ButtonMapping) (gesture.Mapping, error) {
 
 // setMapping hands the gesture mapping m to every line: each uses it from its next gesture
 // on. m must not be changed afterwards.
-func (a *Appliance) setMapping(m gesture.Mapping) {
+func (a *Appliance) setMapping(m handset.Mapping) {
 	for _, l := range a.lines {
-		l.setMapping(m)
+		l.SetMapping(m)
 	}
 	a.log.Info("button mapping applied", "handsets", len(a.lines))
 }
@@ -61,10 +62,10 @@ func (b backend) ButtonChoices() web.ButtonChoices {
 			}
 		}
 	}
-	for _, a := range gesture.Actions() {
+	for _, a := range handset.Actions() {
 		c.Actions = append(c.Actions, a.String())
 	}
-	for t, a := range gesture.DefaultMapping() {
+	for t, a := range handset.DefaultMapping() {
 		c.Default = append(c.Default, settings.ButtonMapping{Trigger: t.String(), Action: a.String()})
 	}
 	slices.SortFunc(c.Default, func(x, y settings.ButtonMapping) int { return strings.Compare(x.Trigger, y.Trigger) })

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 
+	"partyline/appliance/audiohub"
+	"partyline/appliance/handset"
 	"partyline/appliance/settings"
 	"partyline/hw"
 	"partyline/hw/gesture"
@@ -14,7 +17,7 @@ import (
 
 func TestButtonMapping(t *testing.T) {
 	m, err := buttonMapping(nil)
-	if err != nil || len(m) != len(gesture.DefaultMapping()) {
+	if err != nil || len(m) != len(handset.DefaultMapping()) {
 		t.Fatalf("no settings: %v, %v; want the default mapping", m, err)
 	}
 	m, err = buttonMapping([]settings.ButtonMapping{
@@ -23,10 +26,10 @@ func TestButtonMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, ok := m.Action("mute", gesture.LongPress); !ok || a != gesture.Record {
+	if a, ok := m.Action("mute", gesture.LongPress); !ok || a != handset.Record {
 		t.Errorf("mute:long-press = %v, %v; want record", a, ok)
 	}
-	if a, ok := m.Action("button", gesture.LongPress); !ok || a != gesture.Hold {
+	if a, ok := m.Action("button", gesture.LongPress); !ok || a != handset.Hold {
 		t.Errorf("button:long-press = %v, %v; want hold", a, ok)
 	}
 	if _, ok := m.Action("button", gesture.ShortPress); ok {
@@ -79,7 +82,7 @@ func TestSavedButtonMappingReachesTheLines(t *testing.T) {
 	st := newTestStore(t)
 	a := &Appliance{store: st, log: slog.New(slog.DiscardHandler)}
 	for i := range 2 {
-		a.lines = append(a.lines, newLine(i, nil, nil, nil, nil, a.log))
+		a.lines = append(a.lines, handset.New(handset.Config{Index: i, Log: a.log}))
 	}
 	b := backend{a}
 	save := func(change func(*settings.Settings)) {
@@ -89,22 +92,23 @@ func TestSavedButtonMappingReachesTheLines(t *testing.T) {
 			t.Fatalf("UpdateSettings = restart %v, %v; want no restart", restart, err)
 		}
 	}
-	want := gesture.Mapping{{Input: "mute", Gesture: gesture.LongPress}: gesture.Record}
+	want := handset.Mapping{{Input: "mute", Gesture: gesture.LongPress}: handset.Record}
 	save(func(s *settings.Settings) {
 		s.Buttons = []settings.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}}
 	})
 	for i, l := range a.lines {
-		if got := *l.mapping.Load(); !maps.Equal(got, want) {
+		if got := l.Mapping(); !maps.Equal(got, want) {
 			t.Errorf("line %d after the save: mapping %v, want %v", i+1, got, want)
 		}
 	}
-	before := a.lines[0].mapping.Load()
+	// The same map, not an equal one: the mapping was not replaced.
+	before := reflect.ValueOf(a.lines[0].Mapping()).Pointer()
 	save(func(s *settings.Settings) { s.Recordings.ReserveMB = 123 })
-	if a.lines[0].mapping.Load() != before {
+	if reflect.ValueOf(a.lines[0].Mapping()).Pointer() != before {
 		t.Error("a save that left the buttons alone replaced the lines' mapping")
 	}
 	save(func(s *settings.Settings) { s.Buttons = nil })
-	if got := *a.lines[1].mapping.Load(); !maps.Equal(got, gesture.DefaultMapping()) {
+	if got := a.lines[1].Mapping(); !maps.Equal(got, handset.DefaultMapping()) {
 		t.Errorf("after emptying the buttons: mapping %v, want the default", got)
 	}
 }
@@ -113,9 +117,9 @@ func TestSavedButtonMappingReachesTheLines(t *testing.T) {
 // earpiece gain moves 3 dB a press, stays within its limits, and is kept in the settings.
 func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 	st := newTestStore(t)
-	c := &conferencing{store: st, hub: newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})}
+	c := &conferencing{store: st, hub: audiohub.New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})}
 	for range 2 {
-		if _, err := c.louder(1, volumeStep); err != nil {
+		if _, err := c.Louder(1, handset.VolumeStep); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,12 +127,11 @@ func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 	if got := set.Handsets[1].EarGainDB; got != 6 {
 		t.Errorf("after two presses up: %g dB, want 6", got)
 	}
-	p, _ := c.hub.port(1)
-	if got, want := p.earGain.Load(), q16(6); got != want {
-		t.Errorf("the hub's earpiece gain %d, want %d (6 dB)", got, want)
+	if _, got, _, _ := c.hub.Gains(1); got != gainOf(t, 6) {
+		t.Errorf("the hub's earpiece gain %d, want %d (6 dB)", got, gainOf(t, 6))
 	}
 	for range 30 {
-		if _, err := c.louder(1, -volumeStep); err != nil {
+		if _, err := c.Louder(1, -handset.VolumeStep); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,14 +141,14 @@ func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 }
 
 // TestButtonChoices checks what the admin page offers: every trigger the mapping can map,
-// none that line.go handles by itself, every action, and a default the mapping accepts.
+// none that a handset.Line handles by itself, every action, and a default the mapping accepts.
 func TestButtonChoices(t *testing.T) {
 	c := backend{}.ButtonChoices()
 	want := []string{"hook:flash", "button:short-press", "button:long-press", "mute:short-press", "mute:long-press"}
 	if !slices.Equal(c.Triggers, want) {
 		t.Errorf("triggers %q, want %q", c.Triggers, want)
 	}
-	if len(c.Actions) != len(gesture.Actions()) || !slices.Contains(c.Actions, "record") || !slices.Contains(c.Actions, "join-leave") {
+	if len(c.Actions) != len(handset.Actions()) || !slices.Contains(c.Actions, "record") || !slices.Contains(c.Actions, "join-leave") {
 		t.Errorf("actions %q, want every gesture action", c.Actions)
 	}
 	var def []settings.ButtonMapping
@@ -153,7 +156,7 @@ func TestButtonChoices(t *testing.T) {
 		def = append(def, settings.ButtonMapping(m))
 	}
 	m, err := buttonMapping(def)
-	if err != nil || !maps.Equal(m, gesture.DefaultMapping()) {
+	if err != nil || !maps.Equal(m, handset.DefaultMapping()) {
 		t.Errorf("the default choices map to %v, %v; want the default mapping", m, err)
 	}
 }

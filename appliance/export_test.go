@@ -2,15 +2,17 @@ package appliance
 
 import "net/netip"
 
+// callLeg returns the leg of the call of handset i, nil when it is not in one.
+func (a *Appliance) callLeg(i int) *handsetLeg {
+	hl, _ := a.lines[i].Leg().(*handsetLeg)
+	return hl
+}
+
 // HeardDigits returns the DTMF digits the call of handset i has received so far: the
 // end-to-end tests use it to see the PIN that an echoing conference sent back.
 func (a *Appliance) HeardDigits(i int) string {
-	l := a.lines[i]
-	l.mu.Lock()
-	call := l.call
-	l.mu.Unlock()
-	if cl, ok := call.(*conferenceLeg); ok {
-		return cl.session.HeardDigits()
+	if cl := a.callLeg(i); cl != nil {
+		return cl.Session().HeardDigits()
 	}
 	return ""
 }
@@ -18,12 +20,8 @@ func (a *Appliance) HeardDigits(i int) string {
 // CallMedia returns where the call of handset i sends its RTP now and with which codec,
 // "" when it is not in a call.
 func (a *Appliance) CallMedia(i int) (netip.AddrPort, string) {
-	l := a.lines[i]
-	l.mu.Lock()
-	call := l.call
-	l.mu.Unlock()
-	if cl, ok := call.(*conferenceLeg); ok {
-		return cl.session.Remote(), cl.session.Codec().Name()
+	if cl := a.callLeg(i); cl != nil {
+		return cl.Session().Remote(), cl.Session().Codec().Name()
 	}
 	return netip.AddrPort{}, ""
 }
@@ -31,12 +29,8 @@ func (a *Appliance) CallMedia(i int) (netip.AddrPort, string) {
 // CallDTMFPayloadType returns the payload type of telephone-event in the call of handset i
 // now, 0 when it has none or is not in a call.
 func (a *Appliance) CallDTMFPayloadType(i int) uint8 {
-	l := a.lines[i]
-	l.mu.Lock()
-	call := l.call
-	l.mu.Unlock()
-	if cl, ok := call.(*conferenceLeg); ok {
-		return cl.session.DTMFPayloadType()
+	if cl := a.callLeg(i); cl != nil {
+		return cl.Session().DTMFPayloadType()
 	}
 	return 0
 }

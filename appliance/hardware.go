@@ -12,6 +12,8 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 
+	"partyline/appliance/audiohub"
+	"partyline/appliance/handset"
 	"partyline/board"
 	"partyline/hw"
 	"partyline/hw/alert"
@@ -26,7 +28,7 @@ import (
 type hardware struct {
 	handsets []handsetHW
 	audio    hw.AudioDevice
-	hub      *audioHub
+	hub      *audiohub.Hub
 	speaker  hw.AlertSpeaker // nil when the board has none
 	sim      *sim.Board      // the virtual hardware, on the sim board only
 	// runners are the loops the hardware needs while it is used: the expanders' input
@@ -326,7 +328,7 @@ func (h *hardware) openAudio(a board.AudioProfile) (*audio.Device, error) {
 	}
 	h.closers = append(h.closers, dev.Close)
 	h.audio = dev
-	h.hub = newAudioHub(dev.Format())
+	h.hub = audiohub.New(dev.Format())
 	return dev, nil
 }
 
@@ -346,7 +348,7 @@ func openSim(p board.Profile, b *sim.Board, log *slog.Logger) (*hardware, error)
 		}
 		return h, nil
 	}
-	h.hub = newAudioHub(b.Audio().Format())
+	h.hub = audiohub.New(b.Audio().Format())
 	return h, nil
 }
 
@@ -362,15 +364,15 @@ func (h *hardware) close() error {
 
 // statusTone tells the handset's user by ear that a join worked or failed: two short high
 // beeps for "in the conference", three low ones for "failed".
-func (h *hardware) statusTone(s LineState) {
+func (h *hardware) statusTone(s handset.State) {
 	if h.speaker == nil {
 		return
 	}
 	var samples []int16
 	switch s {
-	case InCall:
+	case handset.InCall:
 		samples = beeps(h.audio.Format().SampleRate, 880, 2)
-	case Failed:
+	case handset.Failed:
 		samples = beeps(h.audio.Format().SampleRate, 440, 3)
 	default:
 		return

@@ -11,8 +11,13 @@ import (
 // with {appliance/web, appliance/config} -> appliance/settings, the one schema of the
 // settings, which imports nothing of ours; and keeps sipgo inside sip. hw may use media's
 // pure helpers (levels, WAV), and so may the harness of real SIP peers, sip/peertest, which
-// the binary must not link. It checks every package's direct imports, so that a rule
-// broken anywhere in the module is reported where it is broken.
+// the binary must not link. Inside appliance, the wiring imports its rooms, and the
+// rooms do not import each other or the wiring: the handsets' state machine
+// (appliance/handset) knows the hardware and the media figures, not SIP; the legs
+// (appliance/legs) know SIP and media, not the hardware; the audio hub
+// (appliance/audiohub) knows the audio device and media, not SIP. It checks every
+// package's direct imports, so that a rule broken anywhere in the module is reported
+// where it is broken.
 func TestLayering(t *testing.T) {
 	const (
 		mod   = "partyline/"
@@ -28,6 +33,9 @@ func TestLayering(t *testing.T) {
 		{"partyline/appliance/settings", nil},
 		{"partyline/appliance/web", []string{mod + "appliance/settings"}},
 		{"partyline/appliance/config", []string{mod + "appliance/settings"}},
+		{"partyline/appliance/handset", []string{mod + "hw", mod + "media"}},
+		{"partyline/appliance/legs", []string{mod + "sip", mod + "media"}},
+		{"partyline/appliance/audiohub", []string{mod + "hw", mod + "media"}},
 		{"partyline/appliance", []string{mod + "appliance/", mod + "sip", mod + "media", mod + "hw", mod + "board"}},
 		{"partyline/sip/peertest", []string{mod + "sip", mod + "media"}},
 		{"partyline/sip", []string{mod + "sip/"}},

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"partyline/appliance/settings"
 	"partyline/sip"
@@ -68,19 +67,4 @@ func (r *registrations) snapshot() []accountState {
 	}
 	slices.SortFunc(out, func(a, b accountState) int { return strings.Compare(a.account, b.account) })
 	return out
-}
-
-// sipAccount turns a stored account into what the SIP agent needs.
-func sipAccount(a settings.Account) sip.Account {
-	return sip.Account{
-		User:      a.User,
-		AuthUser:  a.AuthUser,
-		Password:  a.Password,
-		Domain:    a.Domain,
-		Proxy:     a.Proxy,
-		Expires:   time.Duration(a.ExpiresSeconds) * time.Second,
-		Transport: a.Transport,
-		CAFile:    a.CAFile,
-		SRTP:      a.SRTP,
-	}
 }

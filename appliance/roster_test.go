@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"partyline/appliance/legs"
 	"partyline/appliance/web"
 	"partyline/sip"
 	"partyline/sip/peertest/focus"
@@ -51,23 +52,17 @@ func startRosters(t *testing.T, agent *sip.Agent) *rosters {
 // at the end of the test.
 func joinRoom(t *testing.T, agent *sip.Agent, f *focus.Focus, uri, display string) *sip.Call {
 	t.Helper()
-	conn := loopbackUDP(t)
-	call, err := agent.Join(t.Context(), sip.JoinRequest{
+	l, err := legs.Dial(t.Context(), agent, legs.Plan{
 		Target:      "sip:room@" + bridgeDomain,
 		DisplayName: display,
 		Account:     trunk(f),
 		Identity:    sip.Identity{Mode: sip.IdentityImpersonate, URI: uri},
-		LocalMedia:  udpAddr(conn),
-	})
+	}, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatalf("join as %s: %v", uri, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
-		defer cancel()
-		_ = call.Hangup(ctx)
-	})
-	return call
+	t.Cleanup(func() { _ = l.Hangup(context.Background()) })
+	return l.Call()
 }
 
 func trunk(f *focus.Focus) sip.Account {

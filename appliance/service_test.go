@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"partyline/appliance/config"
+	"partyline/appliance/legs"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/media"
@@ -44,7 +45,7 @@ const toneHz = 1000
 // fakeServiceCall is a service leg's call into a fake conference at 8 kHz that plays a
 // tone of toneHz and keeps what it is sent.
 type fakeServiceCall struct {
-	plan  servicePlan
+	plan  legs.Plan
 	id    string
 	tone  *media.Tone
 	ended chan struct{}
@@ -55,24 +56,24 @@ type fakeServiceCall struct {
 	hungUp bool
 }
 
-func (c *fakeServiceCall) identity() string      { return c.id }
-func (c *fakeServiceCall) sampleRate() int       { return 8000 }
-func (c *fakeServiceCall) samplesPerPacket() int { return 160 }
-func (c *fakeServiceCall) done() <-chan struct{} { return c.ended }
+func (c *fakeServiceCall) Identity() string      { return c.id }
+func (c *fakeServiceCall) SampleRate() int       { return 8000 }
+func (c *fakeServiceCall) SamplesPerPacket() int { return 160 }
+func (c *fakeServiceCall) Done() <-chan struct{} { return c.ended }
 
-func (c *fakeServiceCall) receive(pcm []int16) bool {
+func (c *fakeServiceCall) Receive(pcm []int16) bool {
 	c.tone.Generate(pcm)
 	return true
 }
 
-func (c *fakeServiceCall) send(pcm []int16) error {
+func (c *fakeServiceCall) Send(pcm []int16) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sent = append(c.sent, pcm...)
 	return nil
 }
 
-func (c *fakeServiceCall) hangup(context.Context) error {
+func (c *fakeServiceCall) Hangup(context.Context) error {
 	c.mu.Lock()
 	c.hungUp = true
 	c.mu.Unlock()
@@ -143,7 +144,6 @@ func newServiceWorld(t *testing.T, edit func(*settings.Conference)) *serviceWorl
 		dial:      w.dial,
 		inCall:    w.handsetsInCall,
 		freeSpace: w.freeSpace,
-		onChange:  func() { w.mu.Lock(); w.changes++; w.mu.Unlock() },
 		log:       slog.New(slog.NewTextHandler(w.logs, nil)),
 	})
 	return w
@@ -153,15 +153,36 @@ func newServiceWorld(t *testing.T, edit func(*settings.Conference)) *serviceWorl
 func (w *serviceWorld) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go w.svc.run(ctx)
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		w.countChanges(ctx)
+	}()
 	w.stop = func() {
 		cancel()
 		<-w.svc.done
+		<-counted
 	}
 	w.t.Cleanup(w.stop)
 	synctest.Wait()
 }
 
-func (w *serviceWorld) dial(ctx context.Context, p servicePlan) (serviceCall, error) {
+// countChanges counts the recordings that start or stop, as the handsets' lines see them,
+// until ctx is done.
+func (w *serviceWorld) countChanges(ctx context.Context) {
+	for {
+		select {
+		case <-w.svc.RecordingChanged():
+			w.mu.Lock()
+			w.changes++
+			w.mu.Unlock()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (w *serviceWorld) dial(ctx context.Context, p legs.Plan) (serviceCall, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.refuse != nil {
@@ -169,7 +190,7 @@ func (w *serviceWorld) dial(ctx context.Context, p servicePlan) (serviceCall, er
 	}
 	c := &fakeServiceCall{
 		plan:  p,
-		id:    fmt.Sprintf("sip:%s-%d@example.org", p.identity.Prefix, len(w.calls)),
+		id:    fmt.Sprintf("sip:%s-%d@example.org", p.Identity.Prefix, len(w.calls)),
 		tone:  media.NewTone(8000, toneHz, -20),
 		ended: make(chan struct{}),
 	}
@@ -261,13 +282,13 @@ func TestRecordingFollowsTheHandsets(t *testing.T) {
 			t.Fatalf("%d calls placed once a handset joined, want the recorder's", len(calls))
 		}
 		p := calls[0].plan
-		want := servicePlan{target: "sip:conf@example.org", displayName: recorderName, account: p.account,
-			identity: sipIdentityGenerated(settings.DefaultRecorderPrefix)}
-		if p != want || p.account.AOR() != "sip:alice@example.org" {
+		want := legs.Plan{Target: "sip:conf@example.org", DisplayName: recorderName, Account: p.Account,
+			Identity: sipIdentityGenerated(settings.DefaultRecorderPrefix)}
+		if p != want || p.Account.AOR() != "sip:alice@example.org" {
 			t.Errorf("recorder's plan %+v, want %+v as alice", p, want)
 		}
 		st := w.svc.statusOf("main")
-		if !st.Recording || !w.svc.recording("main") || !w.svc.handsetRecorded(1) || w.svc.handsetRecorded(2) {
+		if !st.Recording || !w.svc.recording("main") || !w.svc.HandsetRecorded(1) || w.svc.HandsetRecorded(2) {
 			t.Fatalf("status %+v, want recording, seen from handsets 1 and 2 but not a third", st)
 		}
 		recs := w.recordings()
@@ -309,7 +330,7 @@ func TestRecordingFollowsTheHandsets(t *testing.T) {
 		changes := w.changes
 		w.mu.Unlock()
 		if changes != 2 {
-			t.Errorf("onChange called %d times, want 2: started, stopped", changes)
+			t.Errorf("recording changed %d times, want 2: started, stopped", changes)
 		}
 	})
 }
@@ -348,7 +369,7 @@ func TestRecordingAskedFor(t *testing.T) {
 
 		// A button's recording in a conference of handsets ends with the last of them.
 		w.set(0)
-		if err := w.svc.toggleHandsetRecording(0); err != nil {
+		if err := w.svc.ToggleHandsetRecording(0); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
@@ -367,7 +388,7 @@ func TestRecordingAskedFor(t *testing.T) {
 		if err := w.svc.setRecording(ctx, "side", true); err == nil || !strings.Contains(err.Error(), "side") {
 			t.Errorf("recording an unknown conference: %v, want an error naming it", err)
 		}
-		if err := w.svc.toggleHandsetRecording(5); err == nil {
+		if err := w.svc.ToggleHandsetRecording(5); err == nil {
 			t.Error("toggling the recording of handset 6, which does not exist: no error")
 		}
 		if len(w.recordings()) != 2 {
@@ -563,11 +584,11 @@ func TestAnnouncerPlaysThenLeaves(t *testing.T) {
 		w.set(0)
 		w.settle()
 		calls := w.dialed()
-		if len(calls) != 2 || calls[0].plan.displayName != recorderName || calls[1].plan.displayName != announcerName {
+		if len(calls) != 2 || calls[0].plan.DisplayName != recorderName || calls[1].plan.DisplayName != announcerName {
 			t.Fatalf("calls %d, want the recorder's, then the announcer's", len(calls))
 		}
-		if want := sipIdentityGenerated("voice"); calls[1].plan.identity != want {
-			t.Errorf("announcer's identity %+v, want %+v", calls[1].plan.identity, want)
+		if want := sipIdentityGenerated("voice"); calls[1].plan.Identity != want {
+			t.Errorf("announcer's identity %+v, want %+v", calls[1].plan.Identity, want)
 		}
 		ann := calls[1]
 		time.Sleep(5 * time.Second)

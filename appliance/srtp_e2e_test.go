@@ -6,12 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os/exec"
-	"partyline/appliance/settings"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"partyline/appliance/settings"
 
 	"partyline/hw/sim"
 	"partyline/media"

@@ -107,7 +107,7 @@ func TestPipelineDoesNotAllocate(t *testing.T) {
 }
 
 // earpieceFill is the appliance's earpiece target fill at its largest (earTargetMax in
-// appliance/earfill.go): the slack its earpiece ring keeps for a late pump, which the
+// appliance/audiohub/earfill.go): the slack its earpiece ring keeps for a late pump, which the
 // one-way delay includes. devicePeriod is the appliance's ALSA period (PeriodFrames 240 at
 // 48 kHz in every board profile in board/board.go): the microphone's audio waits up to one
 // period in the device before the callback sees it, and the earpiece's one period in the

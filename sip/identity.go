@@ -90,6 +90,25 @@ func validPrefix(p string) error {
 	return nil
 }
 
+// Presents returns the From URI a call as acc under id presents: the URI to impersonate,
+// or the account's address of record. A generated identity is new for every call:
+// Presents returns its pattern, sip:<prefix>-…@<domain>, and fixed false. The appliance
+// shows it, and compares the fixed ones so that no two of its legs present the same URI in
+// one conference.
+func (id Identity) Presents(acc Account) (uri string, fixed bool) {
+	switch id.Mode {
+	case IdentityImpersonate:
+		return id.URI, true
+	case IdentityGenerated:
+		prefix := id.Prefix
+		if prefix == "" {
+			prefix = DefaultGeneratedPrefix
+		}
+		return "sip:" + prefix + "-…@" + acc.Domain, false
+	}
+	return acc.AOR(), true
+}
+
 // presented is what one call shows of its caller.
 type presented struct {
 	from     sipmsg.Uri // the From URI

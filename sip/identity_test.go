@@ -171,3 +171,25 @@ func TestIsRosterConflict(t *testing.T) {
 		t.Error("IsRosterConflict of an error that is no *JoinError: got true")
 	}
 }
+
+// TestPresents checks what each identity mode says a call presents: the one place the
+// appliance learns it, for its dashboard and its identity claims.
+func TestPresents(t *testing.T) {
+	acc := Account{User: "trunk", Domain: "example.com"}
+	for _, tt := range []struct {
+		id        Identity
+		uri       string
+		wantFixed bool
+	}{
+		{Identity{}, "sip:trunk@example.com", true},
+		{Identity{Mode: IdentityAccount, URI: "sip:ignored@example.com"}, "sip:trunk@example.com", true},
+		{Identity{Mode: IdentityImpersonate, URI: "sip:desk4@example.com"}, "sip:desk4@example.com", true},
+		{Identity{Mode: IdentityGenerated}, "sip:pl-…@example.com", false},
+		{Identity{Mode: IdentityGenerated, Prefix: "rec"}, "sip:rec-…@example.com", false},
+	} {
+		uri, fixed := tt.id.Presents(acc)
+		if uri != tt.uri || fixed != tt.wantFixed {
+			t.Errorf("%+v.Presents = %q, %v; want %q, %v", tt.id, uri, fixed, tt.uri, tt.wantFixed)
+		}
+	}
+}

@@ -13,7 +13,7 @@ import (
 
 // failsafe bounds the waits for what must happen, so that a broken store fails the test
 // rather than hanging it.
-const failsafe = 10 * time.Second
+const failsafe = time.Minute
 
 // waitClosed waits for ch to be closed, failing the test at the failsafe.
 func waitClosed(t *testing.T, ch <-chan struct{}, what string) {

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"partyline/appliance/settings"
 	"slices"
 	"strings"
+
+	"partyline/appliance/settings"
 )
 
 func adminHostsForm(a settings.AdminPageSettings) formView {

@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"partyline/appliance/settings"
 	"reflect"
 	"runtime"
 	"strings"
@@ -23,6 +22,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"partyline/appliance/settings"
 )
 
 // The tests in this file replay the attacks on the admin page that issue 13 lists,

@@ -5,9 +5,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"partyline/appliance/settings"
 	"slices"
 	"strings"
+
+	"partyline/appliance/settings"
 )
 
 // hostCheck refuses requests that name another host than the appliance in their Host

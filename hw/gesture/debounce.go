@@ -1,7 +1,7 @@
 // Package gesture turns the raw level changes of a hook switch or a push button into what
 // the user did: lifted or hung up the handset, flashed the hook, pressed a button briefly or
-// held it. It also names the actions a gesture can be mapped to (Action, Mapping), for the
-// settings.
+// held it. A Trigger names a gesture on one of a handset's inputs; what a trigger does is the
+// application's business (appliance/handset maps triggers to actions).
 //
 // The state machines (Debouncer, Hook, Button) take the time with every input instead of
 // reading a clock, so they are exact and instant to test; Watch drives a Hook or Button from

@@ -1,4 +1,4 @@
-package appliance
+package audiohub
 
 import (
 	"context"
@@ -17,7 +17,7 @@ const failsafe = time.Minute
 
 // feed runs n device periods through the hub: channel 0's microphone a 1 kHz square wave
 // at half of full scale (-6 dBFS), channel 1's silent.
-func feed(h *audioHub, n int) {
+func feed(h *Hub, n int) {
 	f := h.format
 	in := make([]int16, f.PeriodFrames*f.Channels)
 	out := make([]int16, len(in))
@@ -29,27 +29,27 @@ func feed(h *audioHub, n int) {
 			}
 			in[fr*f.Channels] = v
 		}
-		h.process(in, out)
+		h.Process(in, out)
 	}
 }
 
 func TestLevelMeters(t *testing.T) {
-	h := newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
-	if mic, ear := h.levels(0); mic != media.FloorDBFS || ear != media.FloorDBFS {
+	h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
+	if mic, ear := h.Levels(0); mic != media.FloorDBFS || ear != media.FloorDBFS {
 		t.Errorf("levels before any audio = %.1f, %.1f dBFS, want the floor", mic, ear)
 	}
 	feed(h, meterPeriods)
-	mic0, ear0 := h.levels(0)
+	mic0, ear0 := h.Levels(0)
 	if math.Abs(mic0-(-6.02)) > 0.1 {
 		t.Errorf("microphone 1 at %.2f dBFS, want -6.02", mic0)
 	}
 	if ear0 != media.FloorDBFS {
 		t.Errorf("earpiece 1 (no call) at %.1f dBFS, want silence", ear0)
 	}
-	if mic1, _ := h.levels(1); mic1 != media.FloorDBFS {
+	if mic1, _ := h.Levels(1); mic1 != media.FloorDBFS {
 		t.Errorf("microphone 2 (silent) at %.1f dBFS, want the floor", mic1)
 	}
-	if mic, ear := h.levels(5); mic != media.FloorDBFS || ear != media.FloorDBFS {
+	if mic, ear := h.Levels(5); mic != media.FloorDBFS || ear != media.FloorDBFS {
 		t.Errorf("levels of a channel that does not exist = %.1f, %.1f", mic, ear)
 	}
 	if n := testing.AllocsPerRun(10, func() { feed(h, 1) }); n > 2 { // feed's own two buffers
@@ -57,7 +57,7 @@ func TestLevelMeters(t *testing.T) {
 	}
 }
 
-// recordingStream is a voiceStream that keeps the peak of what it was sent.
+// recordingStream is a VoiceStream that keeps the peak of what it was sent.
 type recordingStream struct {
 	mu   sync.Mutex
 	peak int16
@@ -87,16 +87,16 @@ func (s *recordingStream) reset() (peak int16, sent int) {
 // TestMuteSendsSilence checks that a muted port still sends packets, of silence, and that
 // unmuting lets the microphone through again.
 func TestMuteSendsSilence(t *testing.T) {
-	h := newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
-	p, _ := h.port(0)
+	h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
+	p, _ := h.Port(0)
 	s := &recordingStream{}
-	pu, err := newPump(p, s, 48000, 8000)
+	pu, err := NewPump(p, s, 48000, 8000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = pu.run(ctx) })
+	wg.Go(func() { _ = pu.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
 	for !p.attached.Load() {
 		time.Sleep(time.Millisecond)
@@ -138,10 +138,10 @@ func TestMuteSendsSilence(t *testing.T) {
 // this very period's microphone into the earpiece.
 func TestGainsAndSidetone(t *testing.T) {
 	f := hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}
-	h := newAudioHub(f)
-	p, _ := h.port(1)
+	h := New(f)
+	p, _ := h.Port(1)
 	p.attached.Store(true)
-	if err := h.setLevels(1, 6.0206, -6.0206, -20); err != nil { // x2, x0.5, x0.1
+	if err := h.SetLevels(1, 6.0206, -6.0206, -20); err != nil { // x2, x0.5, x0.1
 		t.Fatal(err)
 	}
 	in := make([]int16, f.PeriodFrames*f.Channels)
@@ -154,9 +154,9 @@ func TestGainsAndSidetone(t *testing.T) {
 	}
 	p.ear.Write(call)
 	toCall := make([]int16, f.PeriodFrames)
-	h.process(in, out) // the call's audio starts after the earpiece's prime, a period of silence
+	h.Process(in, out) // the call's audio starts after the earpiece's prime, a period of silence
 	p.mic.Read(toCall)
-	h.process(in, out)
+	h.Process(in, out)
 	if n := p.mic.Read(toCall); n != f.PeriodFrames {
 		t.Fatalf("the call got %d microphone samples, want %d", n, f.PeriodFrames)
 	}
@@ -172,13 +172,13 @@ func TestGainsAndSidetone(t *testing.T) {
 	}
 
 	// Full scale with +20 dB saturates instead of wrapping round.
-	if err := h.setLevels(1, 20, 0, sidetoneOff); err != nil {
+	if err := h.SetLevels(1, 20, 0, sidetoneOff); err != nil {
 		t.Fatal(err)
 	}
 	for fr := range f.PeriodFrames {
 		in[fr*2+1] = -30000
 	}
-	h.process(in, out)
+	h.Process(in, out)
 	p.mic.Read(toCall)
 	if toCall[0] != -32768 {
 		t.Errorf("a loud microphone with +20 dB gives %d, want -32768", toCall[0])
@@ -189,18 +189,18 @@ func TestGainsAndSidetone(t *testing.T) {
 	}
 
 	for _, bad := range [][3]float64{{21, 0, -20}, {0, -41, -20}, {0, 0, 1}, {0, 0, -61}} {
-		if err := h.setLevels(1, bad[0], bad[1], bad[2]); err == nil {
+		if err := h.SetLevels(1, bad[0], bad[1], bad[2]); err == nil {
 			t.Errorf("setLevels%v accepted", bad)
 		}
 	}
-	if err := h.setLevels(9, 0, 0, -20); err == nil {
+	if err := h.SetLevels(9, 0, 0, -20); err == nil {
 		t.Error("setLevels of a channel that does not exist accepted")
 	}
 }
 
 func abs16(v int16) int16 { return max(v, -v) }
 
-// rateStream is a voiceStream whose codec changes sample rate when the test says, as a
+// rateStream is a VoiceStream whose codec changes sample rate when the test says, as a
 // session does after a re-INVITE: it keeps what it was sent and plays a 6 kHz tone at
 // 16 kHz, silence at 8 kHz.
 type rateStream struct {
@@ -248,17 +248,17 @@ func (s *rateStream) SamplesPerPacket() int {
 // pump sends 320-sample frames of the microphone from then on, and the earpiece plays the
 // stream's 6 kHz tone, which only the 16 kHz resampler lets through.
 func TestPumpFollowsTheSampleRate(t *testing.T) {
-	h := newAudioHub(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
-	p, _ := h.port(0)
+	h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
+	p, _ := h.Port(0)
 	s := &rateStream{spp: 160, tone: media.NewTone(16000, 6000, -6)}
-	pu, err := newPump(p, s, 48000, 8000)
+	pu, err := NewPump(p, s, 48000, 8000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := pu.run(ctx); err != nil {
+		if err := pu.Run(ctx); err != nil {
 			t.Errorf("pump: %v", err)
 		}
 	})
@@ -279,7 +279,7 @@ func TestPumpFollowsTheSampleRate(t *testing.T) {
 					in[fr*2] = -16384
 				}
 			}
-			h.process(in, out)
+			h.Process(in, out)
 			for fr := range 240 {
 				ear = append(ear, out[fr*2])
 			}
@@ -314,11 +314,11 @@ func TestMicrophoneAGC(t *testing.T) {
 		on       bool
 		wantDBFS float64
 	}{{false, -40}, {true, media.DefaultAGCTargetDBFS}} {
-		h := newAudioHub(f)
-		if err := h.setAGC(0, tt.on); err != nil {
+		h := New(f)
+		if err := h.SetAGC(0, tt.on); err != nil {
 			t.Fatal(err)
 		}
-		p, _ := h.port(0)
+		p, _ := h.Port(0)
 		p.attached.Store(true)
 		tone := media.NewTone(f.SampleRate, 1000, -40)
 		mono := make([]int16, f.PeriodFrames)
@@ -329,17 +329,17 @@ func TestMicrophoneAGC(t *testing.T) {
 			for i, v := range mono {
 				in[i*f.Channels] = v
 			}
-			h.process(in, out)
+			h.Process(in, out)
 			p.mic.Read(call)
 		}
 		if got := media.LevelDBFS(call); math.Abs(got-tt.wantDBFS) > 1 {
 			t.Errorf("AGC on = %v: the call gets the -40 dBFS microphone at %.1f dBFS after 5 s, want %.1f", tt.on, got, tt.wantDBFS)
 		}
-		if n := testing.AllocsPerRun(10, func() { h.process(in, out); p.mic.Read(call) }); n != 0 {
+		if n := testing.AllocsPerRun(10, func() { h.Process(in, out); p.mic.Read(call) }); n != 0 {
 			t.Errorf("AGC on = %v: the device callback allocates %.0f times per period", tt.on, n)
 		}
 	}
-	if err := newAudioHub(f).setAGC(2, true); err == nil {
+	if err := New(f).SetAGC(2, true); err == nil {
 		t.Error("setAGC on channel 3 of 2 succeeded, want an error")
 	}
 }
@@ -348,24 +348,24 @@ func TestMicrophoneAGC(t *testing.T) {
 // the call's first audio.
 func TestEarpieceUnderruns(t *testing.T) {
 	f := hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}
-	h := newAudioHub(f)
-	p, _ := h.port(0)
+	h := New(f)
+	p, _ := h.Port(0)
 	p.attached.Store(true)
 	in, out := make([]int16, f.PeriodFrames*f.Channels), make([]int16, f.PeriodFrames*f.Channels)
-	h.process(in, out) // no audio yet: the call is starting
+	h.Process(in, out) // no audio yet: the call is starting
 	p.ear.Write(make([]int16, f.PeriodFrames+f.PeriodFrames/2))
-	h.process(in, out) // the prime: a period of silence first
-	h.process(in, out) // a full period
-	h.process(in, out) // half a period: ran dry
-	h.process(in, out) // nothing: ran dry
-	if got := h.earUnderruns(); got[0] != 2 || got[1] != 0 {
+	h.Process(in, out) // the prime: a period of silence first
+	h.Process(in, out) // a full period
+	h.Process(in, out) // half a period: ran dry
+	h.Process(in, out) // nothing: ran dry
+	if got := h.EarUnderruns(); got[0] != 2 || got[1] != 0 {
 		t.Errorf("earUnderruns() = %v, want [2 0]", got)
 	}
 	p.attached.Store(false)
-	h.process(in, out)
+	h.Process(in, out)
 	p.attached.Store(true)
-	h.process(in, out) // a new call, starting
-	if got := h.earUnderruns(); got[0] != 2 {
+	h.Process(in, out) // a new call, starting
+	if got := h.EarUnderruns(); got[0] != 2 {
 		t.Errorf("earUnderruns() after a new call started = %v, want still [2 0]", got)
 	}
 }

@@ -1,4 +1,8 @@
-package appliance
+// Package handset runs the handsets: one Line (a state machine on one goroutine) per
+// handset, from its hook switch and buttons to its LED and its call, and the mapping of
+// the gestures of its hook and buttons to actions (join, mute, hold, send the PIN, ...).
+// The SIP and media work behind a call is the Conference's; a Line only asks for it.
+package handset
 
 import (
 	"context"
@@ -15,17 +19,17 @@ import (
 	"partyline/media"
 )
 
-// LineState is where a handset is in its call.
-type LineState int32
+// State is where a handset is in its call.
+type State int32
 
 const (
-	Idle    LineState = iota // no call; the zero value
-	Joining                  // INVITE sent, no final answer yet
-	InCall                   // in the conference
-	Failed                   // the join failed or the call broke while the handset was lifted
+	Idle    State = iota // no call; the zero value
+	Joining              // INVITE sent, no final answer yet
+	InCall               // in the conference
+	Failed               // the join failed or the call broke while the handset was lifted
 )
 
-func (s LineState) String() string {
+func (s State) String() string {
 	switch s {
 	case Idle:
 		return "idle"
@@ -42,7 +46,7 @@ func (s LineState) String() string {
 // pattern is the LED pattern that shows s, with the call held by us or not, the
 // microphone muted or not and the conference recorded or not. A held call slow-flashes,
 // muted or not: nothing of the microphone reaches the conference then.
-func (s LineState) pattern(held, muted, recorded bool) led.Pattern {
+func (s State) pattern(held, muted, recorded bool) led.Pattern {
 	switch s {
 	case Joining:
 		return led.SlowBlink
@@ -62,58 +66,71 @@ func (s LineState) pattern(held, muted, recorded bool) led.Pattern {
 	return led.Off
 }
 
-// A joiner puts a handset into its conference: the SIP and media work behind a Line.
-type joiner interface {
-	join(ctx context.Context, handset int) (leg, error)
-	// nextConference makes the next configured conference the handset's own and returns
+// A Conference puts a handset into its conference: the SIP and media work behind a Line.
+type Conference interface {
+	// Join places the handset's call into its conference.
+	Join(ctx context.Context, handset int) (Leg, error)
+	// NextConference makes the next configured conference the handset's own and returns
 	// its name.
-	nextConference(handset int) (string, error)
-	// pin returns the PIN of the handset's conference, "" when it has none.
-	pin(handset int) (string, error)
-	// louder changes the handset's earpiece gain by deltaDB, at once and in its settings,
+	NextConference(handset int) (string, error)
+	// PIN returns the PIN of the handset's conference, "" when it has none.
+	PIN(handset int) (string, error)
+	// Louder changes the handset's earpiece gain by deltaDB, at once and in its settings,
 	// and returns the new gain.
-	louder(handset int, deltaDB float64) (float64, error)
+	Louder(handset int, deltaDB float64) (float64, error)
 }
 
-// volumeStep is how much a volume button changes the earpiece gain.
-const volumeStep = 3
+// A Recorder records the conference a handset is in, and says whether it does.
+type Recorder interface {
+	// ToggleHandsetRecording starts or stops recording the handset's conference, as its
+	// Record button does. It returns at once.
+	ToggleHandsetRecording(handset int) error
+	// HandsetRecorded reports whether the handset's conference is being recorded.
+	HandsetRecorded(handset int) bool
+	// RecordingChanged returns a channel that is closed when a recording next starts or
+	// stops.
+	RecordingChanged() <-chan struct{}
+}
 
-// A leg is one handset's call into its conference.
-type leg interface {
-	// hangup ends the call from our side.
-	hangup(ctx context.Context) error
-	// done is closed when the call has ended, from either side.
-	done() <-chan struct{}
-	// err says why the call ended, once done is closed.
-	err() error
-	// mute silences the microphone in the call, or lets it through again.
-	mute(on bool)
-	// hold puts the call on hold (on) or takes it off, and returns once the far end
+// VolumeStep is how much a volume button changes the earpiece gain.
+const VolumeStep = 3
+
+// A Leg is one handset's call into its conference.
+type Leg interface {
+	// Hangup ends the call from our side. It returns in bounded time even when ctx is
+	// done already: the BYE is sent all the same.
+	Hangup(ctx context.Context) error
+	// Done is closed when the call has ended, from either side.
+	Done() <-chan struct{}
+	// Err says why the call ended, once Done is closed.
+	Err() error
+	// Mute silences the microphone in the call, or lets it through again.
+	Mute(on bool)
+	// Hold puts the call on hold (on) or takes it off, and returns once the far end
 	// agreed. While held, the leg sends no audio.
-	hold(ctx context.Context, on bool) error
-	// sendDigits sends DTMF digits into the call.
-	sendDigits(digits string) error
-	// quality returns the call's RTP figures so far; safe from any goroutine.
-	quality() media.Stats
+	Hold(ctx context.Context, on bool) error
+	// SendDigits sends DTMF digits into the call.
+	SendDigits(digits string) error
+	// Quality returns the call's RTP figures so far; safe from any goroutine.
+	Quality() media.Stats
 }
 
 // Events a Line's goroutine handles.
 type (
-	hookMoved        struct{ offHook bool }
-	recordingChanged struct{}
-	actionDo         struct{ action gesture.Action }
-	digitsSend       struct {
+	hookMoved  struct{ offHook bool }
+	actionDo   struct{ action Action }
+	digitsSend struct {
 		digits string
 		result chan<- error
 	}
 	joinDone struct {
 		seq int // which join, so a stale result is recognised
-		leg leg
+		leg Leg
 		err error
 	}
-	legEnded struct{ leg leg } // which leg, so a stale event is ignored
+	legEnded struct{ leg Leg } // which leg, so a stale event is ignored
 	holdDone struct {
-		leg leg // which leg, so a stale result is ignored
+		leg Leg // which leg, so a stale result is ignored
 		on  bool
 		err error
 	}
@@ -122,15 +139,12 @@ type (
 // holdTimeout bounds the re-INVITE that puts a call on hold or takes it off.
 const holdTimeout = 10 * time.Second
 
-// hangupTimeout bounds the BYE sent when a handset leaves or the appliance stops.
-const hangupTimeout = 2 * time.Second
-
 // joinTimeout bounds a join from INVITE to the final answer.
 const joinTimeout = 30 * time.Second
 
-// lineStatus is a snapshot of a Line for the admin page.
-type lineStatus struct {
-	State     LineState
+// Status is a snapshot of a Line for the admin page.
+type Status struct {
+	State     State
 	Detail    string // the last error or why the last call ended
 	OffHook   bool
 	Muted     bool
@@ -149,65 +163,97 @@ type Line struct {
 	index   int
 	hook    hw.Switch
 	buttons map[string]hw.Switch // by input name, e.g. "button", "mute"
-	// mapping is what the gestures do; setMapping replaces it while the line runs. The
+	// mapping is what the gestures do; SetMapping replaces it while the line runs. The
 	// mapping it points to is never changed.
-	mapping   atomic.Pointer[gesture.Mapping]
+	mapping   atomic.Pointer[Mapping]
 	light     *led.Indicator
-	onTone    func(LineState)         // status tone on the alert speaker, may be nil
-	onCallEnd func(lineStatus, error) // call history of ended joins and calls, may be nil
-	// onRecord starts or stops recording the handset's conference; isRecorded says whether
-	// it is being recorded. Either may be nil.
-	onRecord   func(handset int) error
-	isRecorded func(handset int) bool
-	conf       joiner
-	log        *slog.Logger
+	onState   func(State)         // told of every change of state, may be nil
+	onCallEnd func(Status, error) // call history of ended joins and calls, may be nil
+	recorder  Recorder            // nil when the appliance does not record
+	conf      Conference
+	log       *slog.Logger
 
 	events chan any
 	wg     sync.WaitGroup // goroutines started by Run and its handlers
 
 	mu     sync.Mutex // guards following
-	status lineStatus
-	call   leg // the leg in the call, for its figures
+	status Status
+	call   Leg // the leg in the call, for its figures
 
 	// Owned by Run's goroutine.
-	state      LineState
+	state      State
 	offHook    bool
 	muted      bool
 	held       bool // the far end agreed to our hold
 	holding    bool // a hold or resume is under way
-	leg        leg
+	leg        Leg
 	joinSeq    int
 	cancelJoin context.CancelFunc
 }
 
-// newLine makes the line of handset index. buttons are the handset's buttons by input name
-// ("button" for the call button, "mute"); the mapping says what their gestures do.
-func newLine(index int, hook hw.Switch, buttons map[string]hw.Switch, light hw.LED, conf joiner, log *slog.Logger) *Line {
+// Config is what a Line is made of.
+type Config struct {
+	Index   int                  // the handset's index: handset Index+1 to the user
+	Hook    hw.Switch            // the hook switch, debounced
+	Buttons map[string]hw.Switch // the handset's buttons by input name, e.g. "button", "mute"
+	LED     hw.LED
+	// Mapping is what the gestures of the hook and the buttons do; nil means
+	// DefaultMapping. It must not be changed afterwards.
+	Mapping    Mapping
+	Conference Conference
+	Recorder   Recorder // nil when the appliance does not record
+	// OnState, if set, is told of every change of the line's state (the status tone, the
+	// service legs); OnCallEnd of every join and call that ends (the call history). Both
+	// run on the line's goroutine and must not block.
+	OnState   func(State)
+	OnCallEnd func(Status, error)
+	Log       *slog.Logger
+}
+
+// New makes the line of handset cfg.Index.
+func New(cfg Config) *Line {
 	l := &Line{
-		index:   index,
-		hook:    hook,
-		buttons: buttons,
-		light:   led.New(light),
-		conf:    conf,
-		log:     log,
-		events:  make(chan any, 8),
+		index:     cfg.Index,
+		hook:      cfg.Hook,
+		buttons:   cfg.Buttons,
+		light:     led.New(cfg.LED),
+		conf:      cfg.Conference,
+		recorder:  cfg.Recorder,
+		onState:   cfg.OnState,
+		onCallEnd: cfg.OnCallEnd,
+		log:       cfg.Log,
+		events:    make(chan any, 8),
 	}
-	l.setMapping(gesture.DefaultMapping())
+	m := cfg.Mapping
+	if m == nil {
+		m = DefaultMapping()
+	}
+	l.SetMapping(m)
 	return l
 }
 
-// setMapping makes m what the line's gestures do from the next one that completes on: a
+// SetMapping makes m what the line's gestures do from the next one that completes on: a
 // press already under way is mapped when it ends or is held long enough, and a call in
 // progress keeps going. m must not be changed afterwards. Safe from any goroutine.
-func (l *Line) setMapping(m gesture.Mapping) { l.mapping.Store(&m) }
+func (l *Line) SetMapping(m Mapping) { l.mapping.Store(&m) }
+
+// Mapping returns what the line's gestures do now. Safe from any goroutine.
+func (l *Line) Mapping() Mapping { return *l.mapping.Load() }
+
+// Leg returns the leg of the call in progress, nil without one. Safe from any goroutine.
+func (l *Line) Leg() Leg {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.call
+}
 
 // Status returns a snapshot of the line, safe from any goroutine.
-func (l *Line) Status() lineStatus {
+func (l *Line) Status() Status {
 	l.mu.Lock()
 	st, call := l.status, l.call
 	l.mu.Unlock()
 	if call != nil {
-		st.Quality = call.quality()
+		st.Quality = call.Quality()
 	}
 	return st
 }
@@ -231,7 +277,7 @@ func (l *Line) SendDigits(ctx context.Context, digits string) error {
 
 // Do asks the line to carry out action, as a mapped button would. It returns at once; it
 // fails only when the line is not running or is too busy to take it.
-func (l *Line) Do(action gesture.Action) error {
+func (l *Line) Do(action Action) error {
 	select {
 	case l.events <- actionDo{action}:
 		return nil
@@ -265,12 +311,20 @@ func (l *Line) Run(ctx context.Context) error {
 	}
 	l.setState(Idle, "")
 	for {
+		// A recording that starts or stops may change the LED: the line shows whether its
+		// conference is being recorded.
+		var recordingChanged <-chan struct{}
+		if l.recorder != nil {
+			recordingChanged = l.recorder.RecordingChanged()
+		}
 		select {
 		case <-ctx.Done():
 			l.shutdown()
 			return nil
 		case ev := <-l.events:
 			l.handle(ctx, ev)
+		case <-recordingChanged:
+			l.showLight()
 		}
 	}
 }
@@ -292,14 +346,12 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		}
 	case actionDo:
 		l.do(ctx, ev.action)
-	case recordingChanged:
-		l.showLight()
 	case digitsSend:
 		if l.state != InCall {
 			ev.result <- errors.New("the handset is not in a call")
 			return
 		}
-		ev.result <- l.leg.sendDigits(ev.digits)
+		ev.result <- l.leg.SendDigits(ev.digits)
 	case joinDone:
 		l.joinFinished(ctx, ev)
 	case holdDone:
@@ -308,70 +360,70 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		if ev.leg != l.leg {
 			return
 		}
-		l.callEnded(ev.leg.err())
+		l.callEnded(ev.leg.Err())
 		l.leg = nil
-		l.failOrIdle(describeEnd(ev.leg.err()))
+		l.failOrIdle(describeEnd(ev.leg.Err()))
 	}
 }
 
 // do carries out a mapped action.
-func (l *Line) do(ctx context.Context, a gesture.Action) {
+func (l *Line) do(ctx context.Context, a Action) {
 	switch a {
-	case gesture.JoinLeave:
+	case JoinLeave:
 		switch l.state {
 		case Idle, Failed:
 			l.startJoin(ctx)
 		case Joining, InCall:
 			l.leave(ctx, "")
 		}
-	case gesture.Mute:
+	case Mute:
 		if l.state != InCall {
 			return // nothing to mute: the microphone is live only in a call
 		}
 		l.setMuted(!l.muted)
-	case gesture.Hold:
+	case Hold:
 		l.startHold(ctx)
-	case gesture.SendPIN:
+	case SendPIN:
 		if l.state != InCall {
 			return
 		}
-		pin, err := l.conf.pin(l.index)
+		pin, err := l.conf.PIN(l.index)
 		if err == nil && pin == "" {
 			err = errors.New("the conference has no PIN")
 		}
 		if err == nil {
-			err = l.leg.sendDigits(pin)
+			err = l.leg.SendDigits(pin)
 		}
 		if err != nil {
 			l.log.Warn("send PIN", "err", err)
 			l.setState(l.state, "PIN not sent: "+err.Error())
 		}
-	case gesture.Record:
+	case Record:
 		err := errors.New("this appliance does not record")
-		if l.onRecord != nil {
-			err = l.onRecord(l.index)
+		if l.recorder != nil {
+			err = l.recorder.ToggleHandsetRecording(l.index)
 		}
 		if err != nil {
 			l.log.Warn("record", "err", err)
 			l.setState(l.state, err.Error())
 		}
-	case gesture.VolumeUp, gesture.VolumeDown:
-		delta := float64(volumeStep)
-		if a == gesture.VolumeDown {
+	case VolumeUp, VolumeDown:
+		delta := float64(VolumeStep)
+		if a == VolumeDown {
 			delta = -delta
 		}
-		gain, err := l.conf.louder(l.index, delta)
+		gain, err := l.conf.Louder(l.index, delta)
 		if err != nil {
 			l.log.Warn("volume", "err", err)
 			l.setState(l.state, err.Error())
 			return
 		}
 		l.log.Info("earpiece volume", "gain_db", gain)
-	case gesture.NextConference:
+	case NextConference:
 		if l.state == Joining || l.state == InCall {
 			return // the call stays where it is; the choice is for the next one
 		}
-		name, err := l.conf.nextConference(l.index)
+		name, err := l.conf.NextConference(l.index)
 		if err != nil {
 			l.log.Warn("next conference", "err", err)
 			l.setState(l.state, err.Error())
@@ -386,7 +438,7 @@ func (l *Line) do(ctx context.Context, a gesture.Action) {
 // setMuted mutes or unmutes the microphone of the call in progress.
 func (l *Line) setMuted(on bool) {
 	if l.leg != nil {
-		l.leg.mute(on)
+		l.leg.Mute(on)
 	}
 	if on != l.muted {
 		l.log.Info("microphone", "muted", on)
@@ -406,7 +458,7 @@ func (l *Line) startHold(ctx context.Context) {
 	l.wg.Go(func() {
 		hctx, cancel := context.WithTimeout(ctx, holdTimeout)
 		defer cancel()
-		err := lg.hold(hctx, on)
+		err := lg.Hold(hctx, on)
 		l.post(ctx, holdDone{leg: lg, on: on, err: err})
 	})
 }
@@ -428,15 +480,6 @@ func (l *Line) holdFinished(ev holdDone) {
 	l.showLight()
 }
 
-// recordingChanged tells the line that a recording started or stopped somewhere, so that
-// its LED can show whether its conference is being recorded. It never blocks.
-func (l *Line) recordingChanged() {
-	select {
-	case l.events <- recordingChanged{}:
-	default: // the line is busy; its next state change shows it anyway
-	}
-}
-
 // showLight lights the LED for the line's state.
 func (l *Line) showLight() { l.publish(func() {}) }
 
@@ -444,7 +487,7 @@ func (l *Line) showLight() { l.publish(func() {}) }
 // line's state, all under l.mu with the held and muted flags, so that Status never shows a
 // state, a flag and a light that disagree.
 func (l *Line) publish(change func()) {
-	recorded := l.state == InCall && l.isRecorded != nil && l.isRecorded(l.index)
+	recorded := l.state == InCall && l.recorder != nil && l.recorder.HandsetRecorded(l.index)
 	p := l.state.pattern(l.held, l.muted, recorded)
 	l.mu.Lock()
 	change()
@@ -472,7 +515,7 @@ func (l *Line) joinFinished(ctx context.Context, ev joinDone) {
 	l.leg = ev.leg
 	l.wg.Go(func() {
 		select {
-		case <-ev.leg.done():
+		case <-ev.leg.Done():
 			l.post(ctx, legEnded{ev.leg})
 		case <-ctx.Done():
 		}
@@ -496,7 +539,7 @@ func (l *Line) startJoin(ctx context.Context) {
 	joinCtx, cancel := context.WithTimeout(ctx, joinTimeout)
 	l.cancelJoin = cancel
 	l.wg.Go(func() {
-		lg, err := l.conf.join(joinCtx, l.index)
+		lg, err := l.conf.Join(joinCtx, l.index)
 		if err != nil && errors.Is(joinCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			err = errors.New("no answer from the conference")
 		}
@@ -523,11 +566,9 @@ func (l *Line) leave(ctx context.Context, detail string) {
 	l.setState(Idle, detail)
 }
 
-func (l *Line) hangupAsync(ctx context.Context, lg leg) {
+func (l *Line) hangupAsync(ctx context.Context, lg Leg) {
 	l.wg.Go(func() {
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hangupTimeout)
-		defer cancel()
-		if err := lg.hangup(hctx); err != nil {
+		if err := lg.Hangup(ctx); err != nil {
 			l.log.Warn("hang up", "err", err)
 		}
 	})
@@ -542,9 +583,7 @@ func (l *Line) shutdown() {
 		l.cancelJoin()
 	}
 	if l.leg != nil {
-		hctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
-		defer cancel()
-		if err := l.leg.hangup(hctx); err != nil {
+		if err := l.leg.Hangup(context.Background()); err != nil {
 			l.log.Warn("hang up", "err", err)
 		}
 		l.leg = nil
@@ -553,7 +592,7 @@ func (l *Line) shutdown() {
 
 // setState enters s. Leaving a call unmutes and forgets the hold: the next call starts
 // with a live microphone.
-func (l *Line) setState(s LineState, detail string) {
+func (l *Line) setState(s State, detail string) {
 	prev := l.state
 	if s != prev || detail != "" {
 		l.log.Info("state", "from", prev, "to", s, "detail", detail)
@@ -576,8 +615,8 @@ func (l *Line) setState(s LineState, detail string) {
 			l.status.CallStart, l.call = time.Time{}, nil
 		}
 	})
-	if s != prev && l.onTone != nil {
-		l.onTone(s)
+	if s != prev && l.onState != nil {
+		l.onState(s)
 	}
 }
 

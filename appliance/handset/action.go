@@ -1,4 +1,4 @@
-package gesture
+package handset
 
 import (
 	"errors"
@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"partyline/hw/gesture"
 )
 
-// An Action is what the appliance does for a gesture.
+// An Action is what a handset does for a gesture of its hook or buttons.
 type Action int
 
 // The actions a gesture can be mapped to.
@@ -74,57 +76,8 @@ func (a *Action) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// HookInput is the name of a handset's hook switch in a Trigger. Every other input name is
-// a button, such as "button" or "mute".
-const HookInput = "hook"
-
-// A Trigger is a gesture on one of a handset's inputs, written "button:long-press".
-type Trigger struct {
-	Input   string // HookInput or a button's name: lower-case letters, digits and '-'
-	Gesture Gesture
-}
-
-// String returns the trigger as ParseTrigger reads it.
-func (t Trigger) String() string { return t.Input + ":" + t.Gesture.String() }
-
-// ParseTrigger reads a trigger written "input:gesture" and validates it.
-func ParseTrigger(s string) (Trigger, error) {
-	input, g, ok := strings.Cut(s, ":")
-	if !ok {
-		return Trigger{}, fmt.Errorf("trigger %q: want input:gesture", s)
-	}
-	gesture, err := ParseGesture(g)
-	if err != nil {
-		return Trigger{}, fmt.Errorf("trigger %q: %w", s, err)
-	}
-	t := Trigger{Input: input, Gesture: gesture}
-	if err := t.Validate(); err != nil {
-		return Trigger{}, err
-	}
-	return t, nil
-}
-
-// Validate reports whether the input is well named and makes the gesture: the hook makes
-// off-hook, on-hook and flash, a button short and long presses.
-func (t Trigger) Validate() error {
-	if t.Input == "" || strings.Trim(t.Input, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
-		return fmt.Errorf("trigger %s: input name %q is not lower-case letters, digits and '-'", t, t.Input)
-	}
-	if _, ok := gestureNames[t.Gesture]; !ok {
-		return fmt.Errorf("trigger %s: not a gesture", t)
-	}
-	if hook := t.Input == HookInput; hook != t.Gesture.hook() {
-		kind := "a button"
-		if hook {
-			kind = "the hook"
-		}
-		return fmt.Errorf("trigger %s: %s cannot make a %v", t, kind, t.Gesture)
-	}
-	return nil
-}
-
 // A Mapping says which action each trigger stands for. A trigger not in it does nothing.
-type Mapping map[Trigger]Action
+type Mapping map[gesture.Trigger]Action
 
 // DefaultMapping is what the buttons of a handset do unless configured otherwise: the hook
 // flash and the mute button toggle the microphone, the mute button held sends the PIN; the
@@ -132,11 +85,11 @@ type Mapping map[Trigger]Action
 // the handset are not in it: they join and leave by themselves.
 func DefaultMapping() Mapping {
 	return Mapping{
-		{HookInput, Flash}:     Mute,
-		{"button", ShortPress}: JoinLeave,
-		{"button", LongPress}:  NextConference,
-		{"mute", ShortPress}:   Mute,
-		{"mute", LongPress}:    SendPIN,
+		{Input: gesture.HookInput, Gesture: gesture.Flash}: Mute,
+		{Input: "button", Gesture: gesture.ShortPress}:     JoinLeave,
+		{Input: "button", Gesture: gesture.LongPress}:      NextConference,
+		{Input: "mute", Gesture: gesture.ShortPress}:       Mute,
+		{Input: "mute", Gesture: gesture.LongPress}:        SendPIN,
 	}
 }
 
@@ -144,7 +97,7 @@ func DefaultMapping() Mapping {
 // names.
 func (m Mapping) Validate() error {
 	var errs []error
-	for _, t := range slices.SortedFunc(maps.Keys(m), func(a, b Trigger) int {
+	for _, t := range slices.SortedFunc(maps.Keys(m), func(a, b gesture.Trigger) int {
 		return strings.Compare(a.String(), b.String())
 	}) {
 		if err := t.Validate(); err != nil {
@@ -161,7 +114,7 @@ func (m Mapping) Validate() error {
 }
 
 // Action returns the action mapped to gesture g on the input called input.
-func (m Mapping) Action(input string, g Gesture) (Action, bool) {
-	a, ok := m[Trigger{input, g}]
+func (m Mapping) Action(input string, g gesture.Gesture) (Action, bool) {
+	a, ok := m[gesture.Trigger{Input: input, Gesture: g}]
 	return a, ok
 }

@@ -1,4 +1,4 @@
-package appliance
+package handset
 
 import (
 	"context"
@@ -34,7 +34,7 @@ func (c *fakeConference) record(s string) {
 	c.log = append(c.log, s)
 }
 
-func (c *fakeConference) join(ctx context.Context, handset int) (leg, error) {
+func (c *fakeConference) Join(ctx context.Context, handset int) (Leg, error) {
 	c.record("join")
 	c.mu.Lock()
 	answer, failure := c.answer, c.failure
@@ -54,14 +54,14 @@ func (c *fakeConference) join(ctx context.Context, handset int) (leg, error) {
 	return l, nil
 }
 
-func (c *fakeConference) nextConference(handset int) (string, error) {
+func (c *fakeConference) NextConference(handset int) (string, error) {
 	c.record("next conference")
 	return "Sales", nil
 }
 
-func (c *fakeConference) pin(handset int) (string, error) { return "1234#", nil }
+func (c *fakeConference) PIN(handset int) (string, error) { return "1234#", nil }
 
-func (c *fakeConference) louder(handset int, deltaDB float64) (float64, error) {
+func (c *fakeConference) Louder(handset int, deltaDB float64) (float64, error) {
 	c.record(fmt.Sprintf("louder %+g", deltaDB))
 	return deltaDB, nil
 }
@@ -84,26 +84,26 @@ type fakeLeg struct {
 	ended chan struct{}
 }
 
-func (l *fakeLeg) hangup(context.Context) error {
+func (l *fakeLeg) Hangup(context.Context) error {
 	l.conf.record("hangup")
 	l.once.Do(func() { close(l.ended) })
 	return nil
 }
-func (l *fakeLeg) done() <-chan struct{} { return l.ended }
-func (l *fakeLeg) err() error            { return errors.New("the conference hung up") }
+func (l *fakeLeg) Done() <-chan struct{} { return l.ended }
+func (l *fakeLeg) Err() error            { return errors.New("the conference hung up") }
 func (l *fakeLeg) remoteEnd()            { l.once.Do(func() { close(l.ended) }) }
-func (l *fakeLeg) mute(on bool)          { l.conf.record(fmt.Sprint("mute ", on)) }
-func (l *fakeLeg) hold(_ context.Context, on bool) error {
+func (l *fakeLeg) Mute(on bool)          { l.conf.record(fmt.Sprint("mute ", on)) }
+func (l *fakeLeg) Hold(_ context.Context, on bool) error {
 	l.conf.record(fmt.Sprint("hold ", on))
 	l.conf.mu.Lock()
 	defer l.conf.mu.Unlock()
 	return l.conf.holdErr
 }
-func (l *fakeLeg) sendDigits(d string) error {
+func (l *fakeLeg) SendDigits(d string) error {
 	l.conf.record("digits " + d)
 	return nil
 }
-func (l *fakeLeg) quality() media.Stats { return media.Stats{PacketsSent: 50} }
+func (l *fakeLeg) Quality() media.Stats { return media.Stats{PacketsSent: 50} }
 
 type world struct {
 	mute  *sim.Switch
@@ -149,7 +149,7 @@ func remoteHangup(w *world) { w.conf.lastCall().remoteEnd() }
 
 // holdCall does what a button mapped to hold does; holdRefused makes the next holds fail.
 func holdCall(w *world) {
-	if err := w.line.Do(gesture.Hold); err != nil {
+	if err := w.line.Do(Hold); err != nil {
 		panic(err)
 	}
 }
@@ -161,9 +161,9 @@ func holdRefused(w *world) {
 
 // remap gives the mute button the volume: held louder, pressed quieter.
 func remap(w *world) {
-	w.line.setMapping(gesture.Mapping{
-		{Input: "mute", Gesture: gesture.LongPress}:  gesture.VolumeUp,
-		{Input: "mute", Gesture: gesture.ShortPress}: gesture.VolumeDown,
+	w.line.SetMapping(Mapping{
+		{Input: "mute", Gesture: gesture.LongPress}:  VolumeUp,
+		{Input: "mute", Gesture: gesture.ShortPress}: VolumeDown,
 	})
 }
 
@@ -185,7 +185,7 @@ func TestLine(t *testing.T) {
 		answer     bool
 		failure    error
 		steps      []step
-		want       LineState
+		want       State
 		wantLED    led.Pattern
 		wantDetail string
 		wantCalls  []string
@@ -228,7 +228,7 @@ func TestLine(t *testing.T) {
 				conf := &fakeConference{answer: tt.answer, failure: tt.failure}
 				w := &world{board: b, conf: conf, mute: b.MuteButton(0)}
 				buttons := map[string]hw.Switch{"button": b.Button(0), "mute": b.MuteButton(0)}
-				w.line = newLine(0, b.Hook(0), buttons, b.LED(0), conf, slog.New(slog.DiscardHandler))
+				w.line = New(Config{Hook: b.Hook(0), Buttons: buttons, LED: b.LED(0), Conference: conf, Log: slog.New(slog.DiscardHandler)})
 				ctx, cancel := context.WithCancel(t.Context())
 				done := make(chan struct{})
 				go func() { _ = w.line.Run(ctx); close(done) }()
@@ -265,7 +265,7 @@ func TestLineHangsUpOnShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := sim.New(1)
 		conf := &fakeConference{answer: true}
-		l := newLine(0, b.Hook(0), nil, b.LED(0), conf, slog.New(slog.DiscardHandler))
+		l := New(Config{Hook: b.Hook(0), LED: b.LED(0), Conference: conf, Log: slog.New(slog.DiscardHandler)})
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		go func() { _ = l.Run(ctx); close(done) }()

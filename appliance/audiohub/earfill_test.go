@@ -1,4 +1,4 @@
-package appliance
+package audiohub
 
 import (
 	"math"
@@ -17,8 +17,8 @@ import (
 // period, whether it ran dry and what the ring held just after the callback.
 type earRig struct {
 	t       *testing.T
-	h       *audioHub
-	p       *port
+	h       *Hub
+	p       *Port
 	in, out []int16
 	mic     []int16 // one packet at the device rate
 	pkt     []int16
@@ -36,8 +36,8 @@ const (
 
 func newEarRig(t *testing.T, packet time.Duration) *earRig {
 	f := hw.AudioFormat{SampleRate: earTestRate, Channels: 2, PeriodFrames: 240}
-	h := newAudioHub(f)
-	p, _ := h.port(0)
+	h := New(f)
+	p, _ := h.Port(0)
 	p.attached.Store(true)
 	n := durationSamples(packet, f.SampleRate)
 	return &earRig{
@@ -53,7 +53,7 @@ func newEarRig(t *testing.T, packet time.Duration) *earRig {
 // period runs one device period, and the pump after it if pump is true.
 func (r *earRig) period(pump bool) {
 	before := r.p.earUnderruns.Load()
-	r.h.process(r.in, r.out)
+	r.h.Process(r.in, r.out)
 	for f := range r.h.format.PeriodFrames {
 		r.played = append(r.played, r.out[f*r.h.format.Channels])
 	}
@@ -214,7 +214,7 @@ func TestEarpieceDropDoesNotAllocate(t *testing.T) {
 		r.period(true)
 	}
 	n := testing.AllocsPerRun(4, func() {
-		r.h.process(r.in, r.out)
+		r.h.Process(r.in, r.out)
 		r.pump()
 	})
 	if r.p.earFill.drop == 0 {
@@ -269,10 +269,10 @@ func TestEarpieceGapDoesNotClick(t *testing.T) {
 	r.run(50)
 	n := testing.AllocsPerRun(4, func() {
 		for range 4 { // dry, fading out
-			r.h.process(r.in, r.out)
+			r.h.Process(r.in, r.out)
 		}
 		r.pump()
-		r.h.process(r.in, r.out) // back, fading in
+		r.h.Process(r.in, r.out) // back, fading in
 		r.pump()
 	})
 	if n != 0 {
@@ -292,14 +292,14 @@ func TestEarpieceCountsDroppedSamples(t *testing.T) {
 			r := newEarRig(t, packet)
 			frames := r.h.format.PeriodFrames
 			r.run(10 * earTestRate / frames)
-			if got := r.h.earDropped(); got[0] != 0 || got[1] != 0 {
+			if got := r.h.EarDropped(); got[0] != 0 || got[1] != 0 {
 				t.Fatalf("%v packets: %v samples dropped in steady state, want none", packet, got)
 			}
 			r.stall(late)
 			// Four times the periods TestEarpieceCatchesUpAfterStalls gives the drop to end.
 			excess, drop := late*frames-r.p.earFill.target, r.p.earFill.maxDrop
 			r.run(4 * (2*r.p.earFill.window/frames + (excess+drop-1)/drop + len(r.mic)/frames))
-			if got := r.h.earDropped(); got[0] != uint64(excess) || got[1] != 0 {
+			if got := r.h.EarDropped(); got[0] != uint64(excess) || got[1] != 0 {
 				t.Errorf("%v packets, pump %d periods late: %v samples dropped, want [%d 0]", packet, late, got, excess)
 			}
 		}

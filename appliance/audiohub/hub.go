@@ -1,4 +1,8 @@
-package appliance
+// Package audiohub is the audio device callback's side of the handsets' calls: one port per
+// channel of the duplex device, with lock-free rings between the callback and each call's
+// pump, the handsets' gains, sidetone and automatic gain, level meters, and the earpiece's
+// fill control. The callback never blocks and never allocates.
+package audiohub
 
 import (
 	"context"
@@ -15,16 +19,16 @@ import (
 // enough to ride out a late pump, small enough never to add noticeable delay.
 const ringPeriods = 32
 
-// An audioHub connects the channels of the duplex audio device to the handsets' calls.
-// The device callback (process) is the clock: it moves each attached channel's microphone
+// A Hub connects the channels of the duplex audio device to the handsets' calls.
+// The device callback (Process) is the clock: it moves each attached channel's microphone
 // samples into a ring, fills its earpiece from another ring, and wakes the channel's pump.
-type audioHub struct {
+type Hub struct {
 	format hw.AudioFormat
-	ports  []*port
+	ports  []*Port
 }
 
-// A port is one channel of the device: one handset's microphone and earpiece.
-type port struct {
+// A Port is one channel of the device: one handset's microphone and earpiece.
+type Port struct {
 	attached atomic.Bool   // a call is using the port
 	muted    atomic.Bool   // the microphone is muted: the call gets silence
 	mic      *media.Ring   // written by the callback, read by the pump
@@ -35,7 +39,7 @@ type port struct {
 	micMeter, earMeter meter // levels for the admin page
 
 	// Gains, as Q16 fixed-point factors (unity = 1<<16) that any goroutine may set with
-	// setLevels: the microphone into the call, the call into the earpiece, and the sidetone,
+	// SetLevels: the microphone into the call, the call into the earpiece, and the sidetone,
 	// the handset's own microphone mixed into its earpiece during a call.
 	micGain, earGain, sidetone atomic.Int32
 
@@ -56,7 +60,7 @@ type port struct {
 // unityGain is a Q16 gain of 0 dB.
 const unityGain = 1 << 16
 
-// Gain limits, in dB, that setLevels accepts.
+// Gain limits, in dB, that SetLevels accepts.
 const (
 	minGainDB = -40
 	maxGainDB = 20
@@ -67,20 +71,20 @@ const (
 // q16 turns a gain in dB into a Q16 factor.
 func q16(dB float64) int32 { return int32(math.Round(unityGain * math.Pow(10, dB/20))) }
 
-// sidetoneDB turns a sidetone share in percent of the microphone into a level in dB,
+// SidetoneDB turns a sidetone share in percent of the microphone into a level in dB,
 // sidetoneOff for 0.
-func sidetoneDB(percent int) float64 {
+func SidetoneDB(percent int) float64 {
 	if percent <= 0 {
 		return sidetoneOff
 	}
 	return max(20*math.Log10(float64(percent)/100), sidetoneOff)
 }
 
-// setLevels sets the gains of channel c: microphone and earpiece gains in dB
+// SetLevels sets the gains of channel c: microphone and earpiece gains in dB
 // (minGainDB..maxGainDB) and the sidetone level in dB relative to the microphone
 // (sidetoneOff turns it off, at most 0).
-func (h *audioHub) setLevels(c int, micDB, earDB, sidetoneDB float64) error {
-	p, err := h.port(c)
+func (h *Hub) SetLevels(c int, micDB, earDB, sideDB float64) error {
+	p, err := h.Port(c)
 	if err != nil {
 		return err
 	}
@@ -92,12 +96,12 @@ func (h *audioHub) setLevels(c int, micDB, earDB, sidetoneDB float64) error {
 			return fmt.Errorf("%s %.1f dB is not in %d..%d dB", g.what, g.dB, minGainDB, maxGainDB)
 		}
 	}
-	if sidetoneDB < sidetoneOff || sidetoneDB > 0 {
-		return fmt.Errorf("sidetone %.1f dB is not in %d..0 dB", sidetoneDB, sidetoneOff)
+	if sideDB < sidetoneOff || sideDB > 0 {
+		return fmt.Errorf("sidetone %.1f dB is not in %d..0 dB", sideDB, sidetoneOff)
 	}
 	side := int32(0)
-	if sidetoneDB > sidetoneOff {
-		side = q16(sidetoneDB)
+	if sideDB > sidetoneOff {
+		side = q16(sideDB)
 	}
 	p.micGain.Store(q16(micDB))
 	p.earGain.Store(q16(earDB))
@@ -105,10 +109,10 @@ func (h *audioHub) setLevels(c int, micDB, earDB, sidetoneDB float64) error {
 	return nil
 }
 
-// setAGC turns the automatic gain control of channel c's microphone on, starting at 0 dB,
+// SetAGC turns the automatic gain control of channel c's microphone on, starting at 0 dB,
 // or off.
-func (h *audioHub) setAGC(c int, on bool) error {
-	p, err := h.port(c)
+func (h *Hub) SetAGC(c int, on bool) error {
+	p, err := h.Port(c)
 	if err != nil {
 		return err
 	}
@@ -165,10 +169,12 @@ func (m *meter) dBFS() float64 {
 	return max(10*math.Log10(ms)-20*math.Log10(32768), media.FloorDBFS)
 }
 
-func newAudioHub(f hw.AudioFormat) *audioHub {
-	h := &audioHub{format: f}
+// New returns the hub of a device of format f, one port per channel, every port detached
+// and at unity gain.
+func New(f hw.AudioFormat) *Hub {
+	h := &Hub{format: f}
 	for range f.Channels {
-		p := &port{
+		p := &Port{
 			mic:     media.NewRing(ringPeriods * f.PeriodFrames),
 			ear:     media.NewRing(ringPeriods * f.PeriodFrames),
 			tick:    make(chan struct{}, 1),
@@ -183,8 +189,8 @@ func newAudioHub(f hw.AudioFormat) *audioHub {
 	return h
 }
 
-// process is the device callback. It never blocks and never allocates.
-func (h *audioHub) process(in, out []int16) {
+// Process is the device callback (hw.AudioDevice.Run's). It never blocks and never allocates.
+func (h *Hub) Process(in, out []int16) {
 	channels := len(h.ports)
 	frames := min(len(in), len(out)) / channels
 	for c, p := range h.ports {
@@ -226,26 +232,44 @@ func (h *audioHub) process(in, out []int16) {
 	}
 }
 
-// port returns the port of channel c.
-func (h *audioHub) port(c int) (*port, error) {
+// Format is the audio format of the device the hub serves.
+func (h *Hub) Format() hw.AudioFormat { return h.format }
+
+// Port returns the port of channel c.
+func (h *Hub) Port(c int) (*Port, error) {
 	if c < 0 || c >= len(h.ports) {
 		return nil, fmt.Errorf("audio channel %d does not exist: the device has %d", c, len(h.ports))
 	}
 	return h.ports[c], nil
 }
 
-// levels returns the microphone and earpiece levels of channel c in dBFS, over the last
+// SetMuted mutes the microphone of the port (the call gets silence), or lets it through.
+// Safe from any goroutine.
+func (p *Port) SetMuted(on bool) { p.muted.Store(on) }
+
+// Gains returns the Q16 gains the callback applies to channel c now (microphone,
+// earpiece, sidetone) and whether its automatic gain runs; zeros for a channel that does
+// not exist. Safe from any goroutine.
+func (h *Hub) Gains(c int) (mic, ear, sidetone int32, agc bool) {
+	p, err := h.Port(c)
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	return p.micGain.Load(), p.earGain.Load(), p.sidetone.Load(), p.agc.Load() != nil
+}
+
+// Levels returns the microphone and earpiece levels of channel c in dBFS, over the last
 // 100 ms, -120 for silence or a channel that does not exist.
-func (h *audioHub) levels(c int) (mic, ear float64) {
-	p, err := h.port(c)
+func (h *Hub) Levels(c int) (mic, ear float64) {
+	p, err := h.Port(c)
 	if err != nil {
 		return media.FloorDBFS, media.FloorDBFS
 	}
 	return p.micMeter.dBFS(), p.earMeter.dBFS()
 }
 
-// earUnderruns returns how many periods the earpiece of each channel ran dry during calls.
-func (h *audioHub) earUnderruns() []uint64 {
+// EarUnderruns returns how many periods the earpiece of each channel ran dry during calls.
+func (h *Hub) EarUnderruns() []uint64 {
 	n := make([]uint64, len(h.ports))
 	for c, p := range h.ports {
 		n[c] = p.earUnderruns.Load()
@@ -253,9 +277,9 @@ func (h *audioHub) earUnderruns() []uint64 {
 	return n
 }
 
-// earDropped returns how many earpiece samples the fill control of each channel dropped to
+// EarDropped returns how many earpiece samples the fill control of each channel dropped to
 // catch up after a late pump.
-func (h *audioHub) earDropped() []uint64 {
+func (h *Hub) EarDropped() []uint64 {
 	n := make([]uint64, len(h.ports))
 	for c, p := range h.ports {
 		n[c] = p.earDropped.Load()
@@ -263,21 +287,21 @@ func (h *audioHub) earDropped() []uint64 {
 	return n
 }
 
-// A voiceStream is what a pump feeds: one call's media session.
-type voiceStream interface {
+// A VoiceStream is what a pump feeds: one call's media session.
+type VoiceStream interface {
 	Send(pcm []int16) error
 	Receive(pcm []int16) bool
 	SamplesPerPacket() int
 }
 
-// A pump moves one call's audio between a port and its media session: each time the
+// A Pump moves one call's audio between a port and its media session: each time the
 // device has captured a packet's worth of microphone audio, it sends that packet and
 // plays out the next received one. Its buffers are made once, and again when the stream's
 // packets change size with its codec's sample rate (a re-INVITE from G.711 to G.722);
 // otherwise the loop allocates nothing.
-type pump struct {
-	port       *port
-	stream     voiceStream
+type Pump struct {
+	port       *Port
+	stream     VoiceStream
 	deviceRate int
 	down, up   *media.Resampler
 	devFrame   []int16 // one packet at the device rate
@@ -286,8 +310,10 @@ type pump struct {
 	muted      []int16 // what a muted microphone sends: one packet of silence
 }
 
-func newPump(p *port, s voiceStream, deviceRate, codecRate int) (*pump, error) {
-	pu := &pump{port: p, stream: s, deviceRate: deviceRate}
+// NewPump returns the pump between port p, whose device runs at deviceRate, and stream s,
+// whose codec runs at codecRate.
+func NewPump(p *Port, s VoiceStream, deviceRate, codecRate int) (*Pump, error) {
+	pu := &Pump{port: p, stream: s, deviceRate: deviceRate}
 	n := s.SamplesPerPacket()
 	pu.devFrame = make([]int16, n*deviceRate/codecRate)
 	if err := pu.resize(n); err != nil {
@@ -298,7 +324,7 @@ func newPump(p *port, s voiceStream, deviceRate, codecRate int) (*pump, error) {
 
 // resize readies the pump for packets of n samples at the codec rate. The packet time, and
 // so the device frame, stays as it is: the codec rate follows from n.
-func (p *pump) resize(n int) error {
+func (p *Pump) resize(n int) error {
 	codecRate := n * p.deviceRate / len(p.devFrame)
 	down, err := media.NewResampler(p.deviceRate, codecRate)
 	if err != nil {
@@ -313,10 +339,10 @@ func (p *pump) resize(n int) error {
 	return nil
 }
 
-// run attaches the port and pumps until ctx is done, then detaches it and returns nil. It
+// Run attaches the port and pumps until ctx is done, then detaches it and returns nil. It
 // returns an error, the port detached, only if the stream's packets change to a size it
 // cannot resample to.
-func (p *pump) run(ctx context.Context) error {
+func (p *Pump) Run(ctx context.Context) error {
 	for p.port.mic.Len() > 0 { // stale microphone audio from before the call
 		p.port.mic.Read(p.devFrame)
 	}

@@ -1,4 +1,4 @@
-package appliance
+package media
 
 import (
 	"bytes"
@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-
-	"partyline/media"
 )
 
 // relayEnd is a far end of a relay: a plain UDP socket, and the relay's socket it talks
@@ -35,21 +33,25 @@ func loopbackUDP(t *testing.T) *net.UDPConn {
 func udpAddr(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // startRelay relays between far ends a and b, whose negotiated media are ma and mb.
-func startRelay(t *testing.T, ma, mb legMedia, infoB func(context.Context, rune, time.Duration) error) (a, b *relayEnd) {
+func startRelay(t *testing.T, ma, mb RelayMedia, infoB func(context.Context, rune, time.Duration) error) (a, b *relayEnd) {
 	t.Helper()
 	a = &relayEnd{t: t, conn: loopbackUDP(t)}
 	b = &relayEnd{t: t, conn: loopbackUDP(t)}
-	legA := &relayLeg{name: "a", conn: loopbackUDP(t)}
-	legB := &relayLeg{name: "b", conn: loopbackUDP(t), sendInfo: infoB}
-	ma.remote, mb.remote, ma.sends, mb.sends = udpAddr(a.conn), udpAddr(b.conn), true, true
-	legA.media.Store(&ma)
-	legB.media.Store(&mb)
+	ma.Remote, mb.Remote, ma.Sends, mb.Sends = udpAddr(a.conn), udpAddr(b.conn), true, true
+	legA, err := NewRelayLeg("a", loopbackUDP(t), ma, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legB, err := NewRelayLeg("b", loopbackUDP(t), mb, infoB)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a.relay, b.relay = udpAddr(legA.conn), udpAddr(legB.conn)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		newRelay(legA, legB, slog.New(slog.NewTextHandler(t.Output(), nil))).run(ctx)
+		NewRelay(legA, legB, slog.New(slog.NewTextHandler(t.Output(), nil))).Run(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -89,7 +91,7 @@ func (e *relayEnd) receive() rtp.Packet {
 }
 
 func TestRelaySameCodecKeepsPayload(t *testing.T) {
-	a, b := startRelay(t, legMedia{codec: "PCMU", pt: 0}, legMedia{codec: "PCMU", pt: 0}, nil)
+	a, b := startRelay(t, RelayMedia{Codec: "PCMU", PayloadType: 0}, RelayMedia{Codec: "PCMU", PayloadType: 0}, nil)
 	var first rtp.Packet
 	for i := range 5 {
 		payload := bytes.Repeat([]byte{byte(i), 0x7f, 0x80, 0xff}, 40)
@@ -118,9 +120,9 @@ func TestRelaySameCodecKeepsPayload(t *testing.T) {
 // what b receives, decoded with codec to.
 func sendTone(t *testing.T, a, b *relayEnd, from string, fromPT uint8, to string) []int16 {
 	t.Helper()
-	enc, _ := media.CodecByName(from)
-	dec, _ := media.CodecByName(to)
-	tone := media.NewTone(enc.ClockRate(), 1000, -12)
+	enc, _ := CodecByName(from)
+	dec, _ := CodecByName(to)
+	tone := NewTone(enc.ClockRate(), 1000, -12)
 	pcm := make([]int16, enc.ClockRate()/50)
 	var heard []int16
 	for i := range 25 {
@@ -138,21 +140,21 @@ func sendTone(t *testing.T, a, b *relayEnd, from string, fromPT uint8, to string
 func TestRelayConvertsCodecs(t *testing.T) {
 	for _, tt := range []struct{ a, b string }{{"PCMU", "PCMA"}, {"PCMU", "G722"}} {
 		t.Run(tt.a+"-"+tt.b, func(t *testing.T) {
-			ca, _ := media.CodecByName(tt.a)
-			cb, _ := media.CodecByName(tt.b)
-			a, b := startRelay(t, legMedia{codec: tt.a, pt: ca.PayloadType()}, legMedia{codec: tt.b, pt: cb.PayloadType()}, nil)
+			ca, _ := CodecByName(tt.a)
+			cb, _ := CodecByName(tt.b)
+			a, b := startRelay(t, RelayMedia{Codec: tt.a, PayloadType: ca.PayloadType()}, RelayMedia{Codec: tt.b, PayloadType: cb.PayloadType()}, nil)
 			for _, dir := range []struct {
 				name       string
 				from, to   *relayEnd
-				codec, out media.Codec
+				codec, out Codec
 			}{{"a to b", a, b, ca, cb}, {"b to a", b, a, cb, ca}} {
 				heard := sendTone(t, dir.from, dir.to, dir.codec.Name(), dir.codec.PayloadType(), dir.out.Name())
 				// Past the resampler's start: the last 0.3 s.
 				tail := heard[len(heard)-3*dir.out.ClockRate()/10:]
-				if lvl := media.ToneLevel(tail, dir.out.ClockRate(), 1000); lvl < -1 {
+				if lvl := ToneLevel(tail, dir.out.ClockRate(), 1000); lvl < -1 {
 					t.Errorf("%s: the 1 kHz tone is at %.1f dB of what arrived, want it to be nearly all", dir.name, lvl)
 				}
-				if lvl := media.LevelDBFS(tail); lvl < -18 || lvl > -9 {
+				if lvl := LevelDBFS(tail); lvl < -18 || lvl > -9 {
 					t.Errorf("%s: level %.1f dBFS, want about -12", dir.name, lvl)
 				}
 			}
@@ -163,7 +165,7 @@ func TestRelayConvertsCodecs(t *testing.T) {
 func TestRelayDTMF(t *testing.T) {
 	event := []byte{5, 0x8a, 0x03, 0x20} // digit 5, end, volume 10, 800 samples
 	t.Run("telephone-event both sides", func(t *testing.T) {
-		a, b := startRelay(t, legMedia{codec: "PCMU", pt: 0, dtmfPT: 101}, legMedia{codec: "PCMA", pt: 8, dtmfPT: 96}, nil)
+		a, b := startRelay(t, RelayMedia{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 101}, RelayMedia{Codec: "PCMA", PayloadType: 8, DTMFPayloadType: 96}, nil)
 		a.send(101, 1, 5000, true, event)
 		got := b.receive()
 		if got.PayloadType != 96 || !bytes.Equal(got.Payload, event) {
@@ -176,7 +178,7 @@ func TestRelayDTMF(t *testing.T) {
 			dur   time.Duration
 		}
 		infos := make(chan info, 4)
-		a, b := startRelay(t, legMedia{codec: "PCMU", pt: 0, dtmfPT: 101}, legMedia{codec: "PCMU", pt: 0}, func(_ context.Context, d rune, dur time.Duration) error {
+		a, b := startRelay(t, RelayMedia{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 101}, RelayMedia{Codec: "PCMU", PayloadType: 0}, func(_ context.Context, d rune, dur time.Duration) error {
 			infos <- info{d, dur}
 			return nil
 		})
@@ -202,7 +204,7 @@ func TestRelayDTMF(t *testing.T) {
 }
 
 func TestRelayIgnoresOtherSources(t *testing.T) {
-	a, b := startRelay(t, legMedia{codec: "PCMU", pt: 0}, legMedia{codec: "PCMU", pt: 0}, nil)
+	a, b := startRelay(t, RelayMedia{Codec: "PCMU", PayloadType: 0}, RelayMedia{Codec: "PCMU", PayloadType: 0}, nil)
 	// Another loopback address: the relay takes its peer's packets from any port.
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
 	if err != nil {
@@ -214,5 +216,33 @@ func TestRelayIgnoresOtherSources(t *testing.T) {
 	a.send(0, 7, 7, true, bytes.Repeat([]byte{2}, 160))
 	if got := b.receive(); got.Payload[0] != 2 {
 		t.Errorf("relayed a stranger's packet: payload %x", got.Payload[:4])
+	}
+}
+
+// TestRelayLegSetMedia follows a re-INVITE: a change to a codec the relay cannot take is
+// refused and keeps the old codec, but the address and direction still move.
+func TestRelayLegSetMedia(t *testing.T) {
+	first := netip.MustParseAddrPort("127.0.0.1:4000")
+	l, err := NewRelayLeg("a", loopbackUDP(t), RelayMedia{Remote: first, Codec: "PCMU", Sends: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewRelayLeg("b", loopbackUDP(t), RelayMedia{Remote: first, Codec: "opus"}, nil); err == nil {
+		t.Error("NewRelayLeg took a codec the relay cannot convert")
+	}
+	moved := netip.MustParseAddrPort("[::ffff:127.0.0.2]:4002")
+	if err := l.SetMedia(RelayMedia{Remote: moved, Codec: "opus", PayloadType: 111, Sends: false}); err == nil {
+		t.Error("SetMedia took a codec the relay cannot convert")
+	}
+	got := *l.media.Load()
+	want := RelayMedia{Remote: netip.MustParseAddrPort("127.0.0.2:4002"), Codec: "PCMU", Sends: false}
+	if got != want {
+		t.Errorf("after a change to an unknown codec: %+v, want %+v (old codec, new address and direction)", got, want)
+	}
+	if err := l.SetMedia(RelayMedia{Remote: first, Codec: "G722", PayloadType: 9, Sends: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := *l.media.Load(); got.Codec != "G722" || got.PayloadType != 9 || !got.Sends {
+		t.Errorf("after a change to G.722: %+v", got)
 	}
 }

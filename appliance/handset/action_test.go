@@ -1,9 +1,11 @@
-package gesture
+package handset
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"partyline/hw/gesture"
 )
 
 func TestActionNames(t *testing.T) {
@@ -35,67 +37,34 @@ func TestActionNames(t *testing.T) {
 	}
 }
 
-func TestGestureNames(t *testing.T) {
-	for g := OffHook; g <= LongPress; g++ {
-		back, err := ParseGesture(g.String())
-		if err != nil || back != g {
-			t.Errorf("ParseGesture(%q) = %v, %v; want %v", g, back, err, g)
-		}
-	}
-	if _, err := ParseGesture("wave"); err == nil {
-		t.Error("ParseGesture(wave) succeeded")
-	}
-}
-
-func TestTrigger(t *testing.T) {
-	for _, s := range []string{"hook:flash", "hook:off-hook", "button:long-press", "mute:short-press", "button-2:short-press"} {
-		tr, err := ParseTrigger(s)
-		if err != nil || tr.String() != s {
-			t.Errorf("ParseTrigger(%q) = %v, %v", s, tr, err)
-		}
-	}
-	for s, want := range map[string]string{
-		"hook":              "want input:gesture",
-		"hook:long-press":   "the hook cannot make a long-press",
-		"button:flash":      "a button cannot make a flash",
-		"Button:long-press": `input name "Button" is not lower-case`,
-		":short-press":      `input name ""`,
-		"button:wave":       `unknown gesture "wave"`,
-	} {
-		if _, err := ParseTrigger(s); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("ParseTrigger(%q) error = %v, want one with %q", s, err, want)
-		}
-	}
-}
-
 func TestMapping(t *testing.T) {
 	m := DefaultMapping()
 	if err := m.Validate(); err != nil {
 		t.Fatalf("DefaultMapping: %v", err)
 	}
-	if a, ok := m.Action("button", LongPress); !ok || a != NextConference {
+	if a, ok := m.Action("button", gesture.LongPress); !ok || a != NextConference {
 		t.Errorf("button long press = %v, %v; want next-conference", a, ok)
 	}
-	if a, ok := m.Action(HookInput, Flash); !ok || a != Mute {
+	if a, ok := m.Action(gesture.HookInput, gesture.Flash); !ok || a != Mute {
 		t.Errorf("hook flash = %v, %v; want mute", a, ok)
 	}
-	if _, ok := m.Action(HookInput, OffHook); ok {
+	if _, ok := m.Action(gesture.HookInput, gesture.OffHook); ok {
 		t.Error("off-hook is mapped, want it left to the handset's line")
 	}
 
 	bad := Mapping{
-		{"button", Flash}:          Mute,
-		{HookInput, ShortPress}:    Record,
-		{"mute", LongPress}:        Action(42),
-		{"volume", ShortPress}:     VolumeUp,
-		{"volume", LongPress}:      VolumeDown,
-		{"mute key", ShortPress}:   Mute,
-		{"button", Gesture(0)}:     SendPIN,
-		{"button", ShortPress}:     JoinLeave,
-		{HookInput, OnHook}:        JoinLeave,
-		{"record", ShortPress}:     Record,
-		{"next", ShortPress}:       NextConference,
-		{"volume-down", LongPress}: VolumeDown,
+		{Input: "button", Gesture: gesture.Flash}:               Mute,
+		{Input: gesture.HookInput, Gesture: gesture.ShortPress}: Record,
+		{Input: "mute", Gesture: gesture.LongPress}:             Action(42),
+		{Input: "volume", Gesture: gesture.ShortPress}:          VolumeUp,
+		{Input: "volume", Gesture: gesture.LongPress}:           VolumeDown,
+		{Input: "mute key", Gesture: gesture.ShortPress}:        Mute,
+		{Input: "button", Gesture: gesture.Gesture(0)}:          SendPIN,
+		{Input: "button", Gesture: gesture.ShortPress}:          JoinLeave,
+		{Input: gesture.HookInput, Gesture: gesture.OnHook}:     JoinLeave,
+		{Input: "record", Gesture: gesture.ShortPress}:          Record,
+		{Input: "next", Gesture: gesture.ShortPress}:            NextConference,
+		{Input: "volume-down", Gesture: gesture.LongPress}:      VolumeDown,
 	}
 	err := bad.Validate()
 	if err == nil {
@@ -121,9 +90,9 @@ func TestMapping(t *testing.T) {
 func TestTextEncoding(t *testing.T) {
 	type settings struct {
 		Action  Action
-		Gesture Gesture
+		Gesture gesture.Gesture
 	}
-	raw, err := json.Marshal(settings{SendPIN, LongPress})
+	raw, err := json.Marshal(settings{SendPIN, gesture.LongPress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +100,7 @@ func TestTextEncoding(t *testing.T) {
 		t.Errorf("json = %s", raw)
 	}
 	var back settings
-	if err := json.Unmarshal(raw, &back); err != nil || back != (settings{SendPIN, LongPress}) {
+	if err := json.Unmarshal(raw, &back); err != nil || back != (settings{SendPIN, gesture.LongPress}) {
 		t.Errorf("round trip = %+v, %v", back, err)
 	}
 	if err := json.Unmarshal([]byte(`{"Action":"fly"}`), &back); err == nil {
@@ -139,9 +108,9 @@ func TestTextEncoding(t *testing.T) {
 	}
 }
 
-// TestLists checks that Actions and Gestures list every name once, in the order of the
-// values, so that a new action or gesture reaches the admin page's choices by itself.
-func TestLists(t *testing.T) {
+// TestActionList checks that Actions lists every action once, in the order of the
+// values, so that a new action reaches the admin page's choices by itself.
+func TestActionList(t *testing.T) {
 	actions := Actions()
 	if len(actions) != len(actionNames) {
 		t.Errorf("Actions() = %v, want all %d", actions, len(actionNames))
@@ -150,9 +119,5 @@ func TestLists(t *testing.T) {
 		if _, ok := actionNames[a]; !ok || i > 0 && actions[i-1] >= a {
 			t.Errorf("Actions() = %v: %v is unknown or out of order", actions, a)
 		}
-	}
-	gestures := Gestures()
-	if len(gestures) != len(gestureNames) || gestures[0] != OffHook || gestures[len(gestures)-1] != LongPress {
-		t.Errorf("Gestures() = %v, want off-hook to long-press", gestures)
 	}
 }

@@ -1,0 +1,265 @@
+package media
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// RelayMedia is what one side of a relay needs of its negotiated media.
+type RelayMedia struct {
+	Remote          netip.AddrPort // where its RTP goes, and the address it is taken from (any port)
+	Codec           string         // the codec's name, e.g. "PCMU", "PCMA" or "G722" (see CodecByName)
+	PayloadType     uint8
+	DTMFPayloadType uint8 // telephone-event's payload type, 0 if not negotiated
+	Sends           bool  // whether the far end takes audio from us
+}
+
+// A RelayLeg is one side of a relay: the RTP socket of a call and what its offer/answer
+// settled, which SetMedia changes while the relay runs.
+type RelayLeg struct {
+	name  string
+	conn  *net.UDPConn
+	media atomic.Pointer[RelayMedia]
+	// sendInfo sends a DTMF digit by SIP INFO, for when the leg negotiated no
+	// telephone-event; nil drops such digits.
+	sendInfo func(ctx context.Context, digit rune, duration time.Duration) error
+}
+
+// NewRelayLeg returns the relay leg called name (for the log) on conn, whose media is m.
+// sendInfo sends a DTMF digit by SIP INFO where the leg negotiated no telephone-event;
+// nil drops such digits.
+func NewRelayLeg(name string, conn *net.UDPConn, m RelayMedia, sendInfo func(ctx context.Context, digit rune, duration time.Duration) error) (*RelayLeg, error) {
+	l := &RelayLeg{name: name, conn: conn, sendInfo: sendInfo}
+	if err := l.SetMedia(m); err != nil {
+		return nil, fmt.Errorf("%s leg: %w", name, err)
+	}
+	return l, nil
+}
+
+// SetMedia makes m the leg's media, as a re-INVITE changed it; safe while the relay runs.
+// A codec the relay cannot take is refused with an error, and the old codec kept, but the
+// address and direction still move.
+func (l *RelayLeg) SetMedia(m RelayMedia) error {
+	m.Remote = netip.AddrPortFrom(m.Remote.Addr().Unmap(), m.Remote.Port())
+	m.Sends = m.Sends && m.Remote.IsValid()
+	if _, ok := CodecByName(m.Codec); !ok {
+		err := fmt.Errorf("codec %s is not supported", m.Codec)
+		old := l.media.Load()
+		if old == nil {
+			return err
+		}
+		next := *old
+		next.Remote, next.Sends = m.Remote, m.Sends
+		l.media.Store(&next)
+		return err
+	}
+	l.media.Store(&m)
+	return nil
+}
+
+// A Relay carries RTP between two legs, each way on a goroutine of its own that reads
+// one leg's socket and sends from the other's: audio packets as they come, without a
+// jitter buffer (the far ends have theirs), re-sequenced under an SSRC of the relay's own
+// per direction. The payload passes unchanged when both legs use the same codec and is
+// converted (decode, resample, encode) when they do not. Telephone events (RFC 4733)
+// pass with the payload type of the other leg, or become SIP INFO requests there when it
+// negotiated none. RTCP is not relayed: each far end's reports stay with the relay.
+type Relay struct {
+	a, b *RelayLeg
+	log  *slog.Logger
+}
+
+// NewRelay returns the relay between legs a and b, which logs to log.
+func NewRelay(a, b *RelayLeg, log *slog.Logger) *Relay {
+	return &Relay{a: a, b: b, log: log}
+}
+
+// Run relays until ctx ends, then closes both sockets.
+func (r *Relay) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, l := range []*RelayLeg{r.a, r.b} {
+		stop := context.AfterFunc(ctx, func() { _ = l.conn.SetReadDeadline(time.Now()) })
+		defer stop()
+	}
+	wg.Go(func() { r.forward(ctx, r.a, r.b) })
+	wg.Go(func() { r.forward(ctx, r.b, r.a) })
+	<-ctx.Done()
+	wg.Wait()
+	r.a.conn.Close()
+	r.b.conn.Close()
+}
+
+// maxDigitsQueued bounds the digits waiting to go out by SIP INFO.
+const maxDigitsQueued = 16
+
+// relayInfoTimeout bounds each SIP INFO that carries a relayed digit.
+const relayInfoTimeout = 5 * time.Second
+
+// forward relays what from receives to to until ctx ends or from's socket fails.
+func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
+	var (
+		buf, converted, sendBuf [maxRTP]byte
+		pkt                     rtp.Packet
+		conv                    converter
+		inSSRC, lastEvent       uint32
+		started, haveEvent      bool
+		wg                      sync.WaitGroup
+	)
+	hdr := rtp.Header{Version: 2, SSRC: rand.Uint32(), SequenceNumber: uint16(rand.Uint32())}
+	tsOffset := rand.Uint32()
+	digits := make(chan relayedDigit, maxDigitsQueued)
+	defer wg.Wait()
+	defer close(digits)
+	wg.Go(func() { sendDigits(ctx, to, digits, r.log) })
+	for {
+		n, src, err := from.conn.ReadFromUDPAddrPort(buf[:])
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("relay: receive RTP", "leg", from.name, "err", err)
+			}
+			return
+		}
+		fm, tm := from.media.Load(), to.media.Load()
+		if src.Addr().Unmap() != fm.Remote.Addr() || n < 2 || (buf[1] >= 192 && buf[1] <= 223) {
+			continue // another peer's, or RTCP (RFC 5761 section 4)
+		}
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		var payload []byte
+		switch {
+		case pkt.PayloadType == fm.PayloadType:
+			hdr.PayloadType = tm.PayloadType
+			payload = conv.convert(fm.Codec, tm.Codec, pkt.Payload, converted[:])
+		case fm.DTMFPayloadType != 0 && pkt.PayloadType == fm.DTMFPayloadType && len(pkt.Payload) >= 4:
+			if tm.DTMFPayloadType == 0 {
+				// The end of an event comes three times (RFC 4733 section 2.5.1.4).
+				if pkt.Payload[1]&0x80 != 0 && (!haveEvent || pkt.Timestamp != lastEvent) {
+					lastEvent, haveEvent = pkt.Timestamp, true
+					queueDigit(digits, pkt.Payload)
+				}
+				continue
+			}
+			hdr.PayloadType = tm.DTMFPayloadType
+			payload = pkt.Payload
+		default:
+			continue
+		}
+		if payload == nil || !tm.Sends {
+			continue
+		}
+		hdr.Marker = pkt.Marker || !started || pkt.SSRC != inSSRC
+		started, inSSRC = true, pkt.SSRC
+		// Every codec here counts RTP time at 8 kHz (G.722 too, RFC 3551 section
+		// 4.5.2): the timestamps carry over, shifted.
+		hdr.Timestamp = pkt.Timestamp + tsOffset
+		m, err := hdr.MarshalTo(sendBuf[:])
+		if err != nil || m+len(payload) > len(sendBuf) {
+			continue
+		}
+		m += copy(sendBuf[m:], payload)
+		if _, err := to.conn.WriteToUDPAddrPort(sendBuf[:m], tm.Remote); err != nil {
+			r.log.Debug("relay: send RTP", "leg", to.name, "err", err)
+		}
+		hdr.SequenceNumber++
+	}
+}
+
+// maxRTP is the largest RTP datagram relayed: an Ethernet MTU.
+const maxRTP = 1500
+
+// A relayedDigit is a telephone event to send by SIP INFO.
+type relayedDigit struct {
+	digit    rune
+	duration time.Duration
+}
+
+// queueDigit queues the DTMF digit of a telephone event's payload, unless it is no
+// digit or the queue is full.
+func queueDigit(digits chan<- relayedDigit, payload []byte) {
+	if int(payload[0]) >= len(dtmfDigits) {
+		return
+	}
+	d := relayedDigit{
+		digit:    rune(dtmfDigits[payload[0]]),
+		duration: max(time.Duration(binary.BigEndian.Uint16(payload[2:4]))*time.Second/8000, time.Millisecond),
+	}
+	select {
+	case digits <- d:
+	default:
+	}
+}
+
+// sendDigits sends the digits queued for leg by SIP INFO, one at a time, until digits is
+// closed.
+func sendDigits(ctx context.Context, leg *RelayLeg, digits <-chan relayedDigit, log *slog.Logger) {
+	for d := range digits {
+		if leg.sendInfo == nil || ctx.Err() != nil {
+			continue
+		}
+		ictx, cancel := context.WithTimeout(ctx, relayInfoTimeout)
+		if err := leg.sendInfo(ictx, d.digit, d.duration); err != nil {
+			log.Warn("relay: send DTMF by SIP INFO", "leg", leg.name, "err", err)
+		}
+		cancel()
+	}
+}
+
+// A converter turns one codec's payloads into another's, one packet at a time, keeping
+// the codec and resampler state of one direction's stream between packets.
+type converter struct {
+	from, to string
+	dec, enc Codec
+	rs       *Resampler
+	block    int // the input samples that make a whole number of output samples
+	pcm, res [2 * maxRTP]int16
+}
+
+// convert returns payload converted from codec from to codec to, in dst; payload itself
+// when they are the same; nil when it cannot be converted.
+func (c *converter) convert(from, to string, payload, dst []byte) []byte {
+	if from == to {
+		return payload
+	}
+	if c.dec == nil || c.from != from || c.to != to {
+		if !c.setup(from, to) {
+			return nil
+		}
+	}
+	n := c.dec.Decode(c.pcm[:], payload)
+	if n%c.block != 0 {
+		return nil
+	}
+	out := n * c.enc.ClockRate() / c.dec.ClockRate()
+	c.rs.Process(c.res[:out], c.pcm[:n])
+	return dst[:c.enc.Encode(dst, c.res[:out])]
+}
+
+// setup makes the decoder, encoder and resampler from codec from to codec to.
+func (c *converter) setup(from, to string) bool {
+	dec, okDec := CodecByName(from)
+	enc, okEnc := CodecByName(to)
+	if !okDec || !okEnc {
+		return false
+	}
+	rs, err := NewResampler(dec.ClockRate(), enc.ClockRate())
+	if err != nil {
+		return false
+	}
+	a, b := dec.ClockRate(), enc.ClockRate()
+	for b != 0 {
+		a, b = b, a%b
+	}
+	c.from, c.to, c.dec, c.enc, c.rs, c.block = from, to, dec, enc, rs, dec.ClockRate()/a
+	return true
+}
