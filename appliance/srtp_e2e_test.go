@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -118,42 +121,55 @@ type capture struct {
 	cmd  *exec.Cmd
 }
 
-// startCapture starts tshark on the loopback interface and returns once it captures.
+// startCapture starts tshark on the loopback interface and returns once it captures: a
+// probe datagram sent to ourselves again and again shows up in what it prints (tshark says
+// it is capturing a while before it is, on a busy machine).
 func startCapture(t *testing.T) *capture {
 	t.Helper()
 	bin, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Fatal("tshark not found: run make test (installs tshark)")
 	}
+	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	port := strconv.Itoa(probe.LocalAddr().(*net.UDPAddr).Port)
 	c := &capture{file: filepath.Join(t.TempDir(), "call.pcap")}
-	c.cmd = exec.Command(bin, "-i", "lo", "-f", "udp and host 127.0.0.1", "-w", c.file)
-	stderr, err := c.cmd.StderrPipe()
+	// -P -l: print each packet as it is written, line by line.
+	c.cmd = exec.Command(bin, "-i", "lo", "-f", "udp and host 127.0.0.1", "-w", c.file, "-P", "-l")
+	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start tshark: %v", err)
 	}
-	ready := make(chan bool, 1)
+	seen := make(chan struct{})
 	go func() {
-		s := bufio.NewScanner(stderr)
+		s := bufio.NewScanner(stdout)
+		once := sync.OnceFunc(func() { close(seen) })
 		for s.Scan() {
-			if strings.Contains(s.Text(), "Capturing on") {
-				ready <- true
+			if strings.Contains(s.Text(), port) {
+				once()
 			}
 		}
-		ready <- false
 	}()
 	t.Cleanup(c.stop)
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("tshark ended before capturing (can it capture on lo as this user?)")
+	deadline := time.After(time.Minute) // failsafe
+	for {
+		if _, err := probe.WriteTo([]byte("probe"), probe.LocalAddr()); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(time.Minute): // failsafe
-		t.Fatal("tshark did not start capturing within a minute")
+		select {
+		case <-seen:
+			return c
+		case <-deadline:
+			t.Fatal("tshark did not capture the probe within a minute (can it capture on lo as this user?)")
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return c
 }
 
 // stop ends the capture and waits until tshark has written the file.
