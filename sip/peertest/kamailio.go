@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -150,9 +151,9 @@ func (k *Kamailio) Restart(t testing.TB) {
 	k.Start(t)
 }
 
-// Stop stops kamailio (SIGINT, then SIGKILL after 3 s); requests to its
-// port go unanswered until Start. Stopping a stopped kamailio does
-// nothing.
+// Stop stops kamailio (SIGINT, then SIGKILL to it and its workers after
+// stopTimeout); requests to its port go unanswered until Start. Stopping
+// a stopped kamailio does nothing.
 func (k *Kamailio) Stop() { k.stop() }
 
 // Start starts a stopped kamailio again on the same port, with an empty
@@ -203,6 +204,8 @@ func (k *Kamailio) start() error {
 	cmd := exec.Command("kamailio", "-DD", "-E", "-w", k.dir, "-f", cfgFile, "-m", "32", "-M", "8")
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
+	// A group of its own: kamailio forks its workers, and a kill must reach them too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run kamailio: %w", err)
 	}
@@ -257,8 +260,8 @@ func (k *Kamailio) stop() {
 	_ = k.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-k.done:
-	case <-time.After(3 * time.Second):
-		_ = k.cmd.Process.Kill()
+	case <-time.After(stopTimeout):
+		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL) // kamailio and its workers
 		<-k.done
 	}
 	k.cmd = nil

@@ -27,6 +27,10 @@ const startAttempts = 3
 // for a busy machine. A peer that exits (a port lost to a race) is noticed at once.
 const readyTimeout = 30 * time.Second
 
+// stopTimeout bounds how long a peer may take to stop when asked before it is killed: a
+// failsafe too, since a killed peer may leave its workers and logs half done.
+const stopTimeout = 30 * time.Second
+
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago:
 // it binds port 0 and releases it. The peer may still lose the race for it,
 // which is why callers retry.
