@@ -24,6 +24,7 @@ func TestSettingsSurviveTheAdminPage(t *testing.T) {
 		Buttons:    []config.ButtonMapping{{Trigger: "mute:long-press", Action: "record"}},
 		Metrics:    config.MetricsSettings{Access: config.MetricsToken, Token: "metrics-token-0123456789"},
 		Board:      "pi-wm8960",
+		AdminPage:  config.AdminPageSettings{Hosts: []string{"partyline.example.org"}},
 	}
 	v := reflect.ValueOf(set)
 	for i := range v.NumField() {

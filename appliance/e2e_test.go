@@ -143,7 +143,8 @@ func (r *rig) login() *http.Client {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	// A failsafe only: a bcrypt check under the race detector on a busy machine takes seconds.
+	c := &http.Client{Jar: jar, Timeout: time.Minute}
 	res, err := c.PostForm(r.admin+"/login", url.Values{"password": {adminPassword}})
 	if err != nil {
 		r.t.Fatalf("log in to the admin page: %v", err)
