@@ -107,6 +107,7 @@ if [ ! -f "$base" ]; then
 	echo "deb-test: bootstrapping $base from $url (once; several minutes under qemu-user)"
 	mkdir -p "$cache"
 	stage=$(mktemp -d "$cache/stage.XXXXXX")
+	trap 'unmount_under "$stage"' EXIT
 	debootstrap --foreign --arch=arm64 --variant=minbase --include="$include" bookworm "$stage" "$url" >"$stage.log" 2>&1 ||
 		fail "debootstrap --foreign failed, see $stage.log"
 	status=0
@@ -116,6 +117,7 @@ if [ ! -f "$base" ]; then
 	rm -rf "$stage"/var/cache/apt/archives/*.deb "$stage"/var/lib/apt/lists/*
 	tar --one-file-system -C "$stage" -cf "$base.tmp" . && mv "$base.tmp" "$base"
 	rm -rf --one-file-system "$stage" "$stage.log"
+	trap - EXIT
 	echo "deb-test: bootstrapped in $(($(date +%s) - started)) s"
 fi
 

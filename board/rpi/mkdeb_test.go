@@ -308,3 +308,36 @@ func TestVersionsIncrease(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyrightNamesEveryModule checks that the package's copyright file names every Go
+// module linked into partyline, so that a new dependency cannot ship without its license.
+func TestCopyrightNamesEveryModule(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go not installed")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", "partyline/cmd/partyline").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	raw, err := fs.ReadFile(Files(), "copyright")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyright := string(raw)
+	majorSuffix := regexp.MustCompile(`/v[0-9]+$`)
+	seen := map[string]bool{}
+	for module := range strings.Lines(string(out)) {
+		module = strings.TrimSpace(module)
+		if module == "" || module == "partyline" || seen[module] {
+			continue
+		}
+		seen[module] = true
+		if !strings.Contains(copyright, majorSuffix.ReplaceAllString(module, "")+"/*") &&
+			!strings.Contains(copyright, " "+module+" ") && !strings.Contains(copyright, " "+module+",") {
+			t.Errorf("copyright does not name the module %s", module)
+		}
+	}
+	if len(seen) == 0 {
+		t.Error("go list found no module: the test checks nothing")
+	}
+}
