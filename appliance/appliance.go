@@ -77,7 +77,8 @@ type Appliance struct {
 	// mappings) in the order they were stored (see backend.UpdateSettings).
 	saveMu sync.Mutex
 
-	services *services // the recorder and the announcer of every conference
+	services *services     // the recorder and the announcer of every conference
+	saves    *handsetSaves // what the handsets' buttons changed, saved behind them
 	bridges  *bridging // callers bridged into conferences
 	rosters  *rosters  // who is in each conference our legs are in
 
@@ -154,8 +155,12 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	claims := &identityClaims{} // the identities our legs have in each conference
 	rosters := newRosters(agent, log.With("part", "roster"))
 	inCall := &handsetsInCall{} // the lines tell it, the service legs look at it
+	// What the handsets' buttons change is saved behind them; meanwhile everything that
+	// reads the handsets' settings lays it over the settings in memory.
+	saves := newHandsetSaves(store, log.With("part", "settings"))
 	svc := newServices(serviceConfig{
 		store:  store,
+		saves:  saves,
 		dir:    cfg.DataDir,
 		dial:   dialService(agent, log.With("part", "services")),
 		inCall: inCall.list,
@@ -174,6 +179,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		boardFound: found,
 		boardFlag:  cfg.Board != "",
 		services:   svc,
+		saves:      saves,
 		bridges: &bridging{agent: agent, store: store, claims: claims, rosters: rosters,
 			queue: incoming, log: log.With("part", "bridge")},
 		rosters: rosters,
@@ -182,7 +188,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		adminFingerprint: fingerprint,
 	}
 	// Last the lines, which use all of it.
-	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, log: log}
+	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log}
 	for i, h := range hwr.handsets {
 		a.lines = append(a.lines, handset.New(handset.Config{
 			Index:      i,
@@ -256,6 +262,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}
 	workWG.Go(func() { a.regs.run(work, set.Accounts) })
 	workWG.Go(func() { a.services.run(work) })
+	workWG.Go(func() { a.saves.run(work) })
 	workWG.Go(func() { a.rosters.run(work) })
 	workWG.Go(func() { a.bridges.run(work) })
 	workWG.Go(func() { tellSystemd(work, a.log) })

@@ -24,17 +24,21 @@ import (
 // backend is the appliance as the admin page sees it.
 type backend struct{ a *Appliance }
 
+// settings returns the settings in memory, with what the handsets' buttons changed and is
+// not saved yet: shared, read only.
+func (a *Appliance) settings() settings.Settings {
+	return a.saves.overlay(a.store.Current().Settings)
+}
+
 // Status implements web.Backend.
 func (b backend) Status() web.Status { return b.status(b.a.AudioStats()) }
 
 // status is the status with the audio counters audio.
 func (b backend) status(audio audiohub.Stats) web.Status {
 	a := b.a
-	set, err := a.store.Settings()
-	if err != nil {
-		a.log.Error("read settings", "err", err)
-	}
-	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag, SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag}}
+	set := a.settings() // shared: read only
+	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag,
+		SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag, Malformed: a.agent.MalformedMessages()}}
 	st.Audio = audioStatus(audio)
 	for i, l := range a.lines {
 		ls := l.Status()
@@ -178,8 +182,7 @@ func (b backend) Control(i int, action web.Action) error {
 	if err := l.Do(do); err != nil {
 		return err
 	}
-	set, _ := b.a.store.Settings() // only for the name: the zero settings give a default
-	b.a.events.Add(slog.LevelInfo, handsetName(set, i), string(action)+", asked on the admin page")
+	b.a.events.Add(slog.LevelInfo, handsetName(b.a.settings(), i), string(action)+", asked on the admin page")
 	return nil
 }
 
@@ -200,8 +203,7 @@ func (b backend) SendDigits(i int, digits string) error {
 		}
 		return err
 	}
-	set, _ := b.a.store.Settings() // only for the name: the zero settings give a default
-	b.a.events.Add(slog.LevelInfo, handsetName(set, i), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
+	b.a.events.Add(slog.LevelInfo, handsetName(b.a.settings(), i), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
 	return nil
 }
 
@@ -317,10 +319,7 @@ func toWebError(err error) error {
 // when the far end hung up, a *sip.JoinError when the conference refused the join, or any
 // other failure. It writes to the settings file, which takes a few milliseconds.
 func (a *Appliance) recordCall(i int, st handset.Status, err error) {
-	set, serr := a.store.Settings()
-	if serr != nil {
-		a.log.Error("read settings", "err", serr)
-	}
+	set := a.settings() // shared: read only
 	rec := settings.CallRecord{Handset: handsetName(set, i), Start: time.Now()}
 	if i < len(set.Handsets) {
 		h := set.Handsets[i]

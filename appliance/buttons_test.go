@@ -117,12 +117,14 @@ func TestSavedButtonMappingReachesTheLines(t *testing.T) {
 // earpiece gain moves 3 dB a press, stays within its limits, and is kept in the settings.
 func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 	st := newTestStore(t)
-	c := &conferencing{store: st, hub: audiohub.New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})}
+	c := &conferencing{store: st, hub: audiohub.New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}),
+		saves: newHandsetSaves(st, slog.New(slog.DiscardHandler))}
 	for range 2 {
 		if _, err := c.Louder(1, handset.VolumeStep); err != nil {
 			t.Fatal(err)
 		}
 	}
+	flushSaves(c.saves)
 	set, _ := st.Settings()
 	if got := set.Handsets[1].EarGainDB; got != 6 {
 		t.Errorf("after two presses up: %g dB, want 6", got)
@@ -135,6 +137,7 @@ func TestVolumeButtonsChangeTheEarpieceGain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	flushSaves(c.saves)
 	if set, _ := st.Settings(); set.Handsets[1].EarGainDB != settings.MinGainDB {
 		t.Errorf("after thirty presses down: %g dB, want the floor %d", set.Handsets[1].EarGainDB, settings.MinGainDB)
 	}

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,21 +18,36 @@ import (
 // conferencing joins handsets to their conferences: it looks up the handset's settings,
 // dials its leg, and binds the negotiated call to a media session pumped by the handset's
 // audio port. It is the handset.Conference of every Line.
+//
+// The handset loops call it, and they must never wait for the settings file: it reads the
+// settings from memory, and what the buttons change (the earpiece gain, the conference)
+// applies at once, in memory, while saves writes it to the file behind them.
 type conferencing struct {
 	agent   *sip.Agent
-	store   *config.Store
+	store   settingsStore
 	hub     *audiohub.Hub
 	claims  *identityClaims // no two of our legs present one identity in a conference
 	rosters *rosters        // our legs are marked in the rosters of their conferences
+	saves   *handsetSaves
 	log     *slog.Logger
+}
+
+// settingsStore is what conferencing needs of the settings: those in memory, and a way to
+// change them in the file (config.Store).
+type settingsStore interface {
+	Current() *config.Snapshot
+	Update(change func(*settings.Settings) error) error
+}
+
+// current returns the settings in memory with the handsets' changes not yet saved: shared,
+// read only, but for the Handsets slice, which is the caller's own when it differs.
+func (c *conferencing) current() settings.Settings {
+	return c.saves.overlay(c.store.Current().Settings)
 }
 
 // Join implements handset.Conference.
 func (c *conferencing) Join(ctx context.Context, i int) (handset.Leg, error) {
-	set, err := c.store.Settings()
-	if err != nil {
-		return nil, fmt.Errorf("read settings: %w", err)
-	}
+	set := c.current()
 	plan, err := planJoin(set, i)
 	if err != nil {
 		return nil, err
@@ -117,34 +133,25 @@ type handsetLeg struct {
 // Mute implements handset.Leg.
 func (l *handsetLeg) Mute(on bool) { l.port.SetMuted(on) }
 
-// Louder implements handset.Conference: the gain changes in the settings, within their
-// limits, and in the audio hub at once, so that a call in progress hears it.
+// Louder implements handset.Conference: the gain changes within its limits, in the audio
+// hub at once, so that a call in progress hears it, and in the settings behind it.
 func (c *conferencing) Louder(i int, deltaDB float64) (float64, error) {
-	var h settings.Handset
-	err := c.store.Update(func(set *settings.Settings) error {
-		if i < 0 || i >= len(set.Handsets) {
-			return fmt.Errorf("handset %d is not configured", i+1)
-		}
-		p := &set.Handsets[i]
-		p.EarGainDB = max(settings.MinGainDB, min(settings.MaxGainDB, p.EarGainDB+deltaDB))
-		h = *p
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("change the volume: %w", err)
+	set := c.current()
+	if i < 0 || i >= len(set.Handsets) {
+		return 0, fmt.Errorf("change the volume: handset %d is not configured", i+1)
 	}
+	h := set.Handsets[i]
+	h.EarGainDB = max(settings.MinGainDB, min(settings.MaxGainDB, h.EarGainDB+deltaDB))
 	if err := c.hub.SetLevels(h.Channel, h.MicGainDB, h.EarGainDB, audiohub.SidetoneDB(h.SidetonePercent)); err != nil {
 		return 0, fmt.Errorf("change the volume: %w", err)
 	}
+	c.saves.save(i, h.ID, handsetChange{earGainDB: &h.EarGainDB})
 	return h.EarGainDB, nil
 }
 
 // PIN implements handset.Conference.
 func (c *conferencing) PIN(i int) (string, error) {
-	set, err := c.store.Settings()
-	if err != nil {
-		return "", fmt.Errorf("read settings: %w", err)
-	}
+	set := c.current()
 	if i < 0 || i >= len(set.Handsets) {
 		return "", fmt.Errorf("handset %d is not configured", i+1)
 	}
@@ -152,33 +159,25 @@ func (c *conferencing) PIN(i int) (string, error) {
 	return conf.PIN, nil
 }
 
-// NextConference implements handset.Conference: it moves the handset's conference setting
-// on to the next conference in the list, round, and returns the new one's name.
+// NextConference implements handset.Conference: it moves the handset's conference on to
+// the next conference in the list, round, at once and in the settings behind it, and
+// returns the new one's name.
 func (c *conferencing) NextConference(i int) (string, error) {
-	var name string
-	err := c.store.Update(func(set *settings.Settings) error {
-		if i < 0 || i >= len(set.Handsets) {
-			return fmt.Errorf("handset %d is not configured", i+1)
-		}
-		if len(set.Conferences) == 0 {
-			return errors.New("no conference is configured")
-		}
-		h := &set.Handsets[i]
-		next := 0
-		for n, conf := range set.Conferences {
-			if conf.ID == h.Conference {
-				next = (n + 1) % len(set.Conferences)
-			}
-		}
-		h.Conference = set.Conferences[next].ID
-		name = set.Conferences[next].Name
-		if name == "" {
-			name = set.Conferences[next].ID
-		}
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("choose the next conference: %w", err)
+	set := c.current()
+	switch {
+	case i < 0 || i >= len(set.Handsets):
+		return "", fmt.Errorf("choose the next conference: handset %d is not configured", i+1)
+	case len(set.Conferences) == 0:
+		return "", errors.New("choose the next conference: no conference is configured")
 	}
-	return name, nil
+	h := set.Handsets[i]
+	next := 0
+	for n, conf := range set.Conferences {
+		if conf.ID == h.Conference {
+			next = (n + 1) % len(set.Conferences)
+		}
+	}
+	conf := set.Conferences[next]
+	c.saves.save(i, h.ID, handsetChange{conference: &conf.ID})
+	return cmp.Or(conf.Name, conf.ID), nil
 }

@@ -76,6 +76,9 @@ func dialService(agent *sip.Agent, log *slog.Logger) func(context.Context, legs.
 // serviceConfig is what the service legs need of the appliance.
 type serviceConfig struct {
 	store *config.Store
+	// saves lays what the handsets' buttons changed, not saved yet, over the settings;
+	// nil for none.
+	saves *handsetSaves
 	dir   string // the data directory: recordings and prompts are in folders of it
 	dial  func(context.Context, legs.Plan) (serviceCall, error)
 	// inCall returns the handsets, by index, that are in a call now.
@@ -204,6 +207,16 @@ type (
 // errServicesStopped is the answer to requests once the service legs have stopped.
 var errServicesStopped = errors.New("the recorder is not running")
 
+// settings returns the settings in memory, with the handsets' changes not saved yet: shared,
+// read only.
+func (s *services) settings() settings.Settings {
+	set := s.cfg.store.Current().Settings
+	if s.cfg.saves != nil {
+		set = s.cfg.saves.overlay(set)
+	}
+	return set
+}
+
 // newServices returns the service legs of cfg, ready to run.
 func newServices(cfg serviceConfig) *services {
 	if cfg.freeSpace == nil {
@@ -274,10 +287,7 @@ func (s *services) handle(ctx context.Context, ev any) {
 
 // ask starts or stops a recording as asked. A recording that cannot start says why.
 func (s *services) ask(ctx context.Context, ev recordAsk) error {
-	set, err := s.cfg.store.Settings()
-	if err != nil {
-		return err
-	}
+	set := s.settings()
 	c, ok := findConference(set, ev.conference)
 	if !ok {
 		return fmt.Errorf("there is no conference %q", ev.conference)
@@ -317,11 +327,7 @@ func (s *services) conference(id string) *conferenceServices {
 // reconcile starts and stops legs for what the handsets and the settings are now, and
 // publishes the recorders' status.
 func (s *services) reconcile(ctx context.Context) {
-	set, err := s.cfg.store.Settings()
-	if err != nil {
-		s.cfg.log.Error("read settings", "err", err)
-		return
-	}
+	set := s.settings()
 	present := map[string]int{}
 	for _, i := range s.cfg.inCall() {
 		if i >= 0 && i < len(set.Handsets) && set.Handsets[i].Conference != "" {
@@ -427,8 +433,8 @@ func (s *services) statusOf(id string) recorderStatus {
 // HandsetRecorded implements handset.Recorder: it reports whether the conference handset is set to join is being
 // recorded, for its LED. It is safe from any goroutine.
 func (s *services) HandsetRecorded(handset int) bool {
-	set, err := s.cfg.store.Settings()
-	if err != nil || handset < 0 || handset >= len(set.Handsets) {
+	set := s.settings()
+	if handset < 0 || handset >= len(set.Handsets) {
 		return false
 	}
 	return s.recording(set.Handsets[handset].Conference)
@@ -449,10 +455,7 @@ func (s *services) toggleRecording(id string) error {
 // ToggleHandsetRecording implements handset.Recorder: it toggles the recording of the conference handset is set to join,
 // as its Record button does.
 func (s *services) ToggleHandsetRecording(handset int) error {
-	set, err := s.cfg.store.Settings()
-	if err != nil {
-		return err
-	}
+	set := s.settings()
 	if handset < 0 || handset >= len(set.Handsets) || set.Handsets[handset].Conference == "" {
 		return fmt.Errorf("handset %d has no conference to record", handset+1)
 	}
