@@ -30,7 +30,9 @@ func planJoin(set settings.Settings, i int) (legs.Plan, error) {
 	if !ok {
 		return legs.Plan{}, fmt.Errorf("%s has no SIP account: choose one on the admin page", h.Name)
 	}
-	return handsetPlan(h, acc, conf.URI), nil
+	p := handsetPlan(h, acc, conf.URI)
+	p.RTPTimeout = set.SIP.RTPTimeout()
+	return p, nil
 }
 
 // handsetPlan is how handset h joins target through account acc: under its display name
@@ -78,6 +80,9 @@ func planService(set settings.Settings, c settings.Conference, name, prefix stri
 		DisplayName: name,
 		Account:     sipAccount(acc),
 		Identity:    sip.Identity{Mode: sip.IdentityGenerated, Prefix: prefix, Assert: true, Private: true},
+		// The announcer hears nothing, and the recorder listens to a conference that
+		// may well be silent: neither ends for want of RTP.
+		RTPTimeout: -1,
 	}, nil
 }
 

@@ -34,6 +34,9 @@ type Plan struct {
 	DisplayName string
 	Account     sip.Account // the account that authenticates the call
 	Identity    sip.Identity
+	// RTPTimeout ends the leg when no RTP came for this long while it was expected (not
+	// on hold); 0 means media.DefaultRTPTimeout, negative never.
+	RTPTimeout time.Duration
 }
 
 // Presents returns the From URI the leg presents, as sip works it out; fixed is false for
@@ -64,7 +67,15 @@ type Leg struct {
 	// held is set while we hold the call, or are about to: no audio is sent then, whatever
 	// the far end's direction allows.
 	held atomic.Bool
+	// rtpTimeout is how long RTP may stay away before the leg ends (see StartMedia);
+	// noRTP is set when it did.
+	rtpTimeout time.Duration
+	noRTP      atomic.Bool
 }
+
+// ErrNoMedia is why a leg ended that heard no RTP for its plan's RTPTimeout while it was
+// not on hold: the far end vanished without a BYE, or the network between is cut.
+var ErrNoMedia = errors.New("no audio from the conference")
 
 // Dial opens an RTP socket on the agent's address, places the call of p, and returns
 // the leg; the socket is closed again when the call fails.
@@ -84,7 +95,9 @@ func Dial(ctx context.Context, agent *sip.Agent, p Plan, log *slog.Logger) (*Leg
 		conn.Close()
 		return nil, err
 	}
-	return newLeg(call, conn, log), nil
+	l := newLeg(call, conn, log)
+	l.rtpTimeout = p.RTPTimeout
+	return l, nil
 }
 
 // Answer opens an RTP socket on the agent's address and answers the incoming call in
@@ -157,6 +170,7 @@ func (l *Leg) StartMedia(ptime time.Duration) (*media.Session, error) {
 		Remote:          m.Remote,
 		PacketTime:      ptime,
 		SRTP:            srtpKeys(m.SRTP),
+		RTPTimeout:      l.rtpTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start media: %w", err)
@@ -167,7 +181,34 @@ func (l *Leg) StartMedia(ptime time.Duration) (*media.Session, error) {
 			l.log.Warn("media session", "call", l.call.ID(), "err", err)
 		}
 	})
+	l.wg.Go(l.endWithoutRTP)
 	return session, nil
+}
+
+// endWithoutRTP hangs the call up when its session heard no RTP for the timeout while
+// RTP was expected, so that a conference that vanished does not hold the handset: Err
+// says so then.
+func (l *Leg) endWithoutRTP() {
+	select {
+	case <-l.session.TimedOut():
+	case <-l.ctx.Done():
+		return
+	}
+	l.noRTP.Store(true)
+	l.log.Warn("no audio from the far end: hanging up", "call", l.call.ID(), "after", l.timeout())
+	ctx, cancel := context.WithTimeout(context.Background(), HangupTimeout)
+	defer cancel()
+	if err := l.call.Hangup(ctx); err != nil {
+		l.log.Debug("hang up a leg without audio", "call", l.call.ID(), "err", err)
+	}
+}
+
+// timeout is the leg's RTP timeout in force.
+func (l *Leg) timeout() time.Duration {
+	if l.rtpTimeout == 0 {
+		return media.DefaultRTPTimeout
+	}
+	return l.rtpTimeout
 }
 
 // Go runs f on a goroutine of the leg's, with a context that ends with the leg: when its
@@ -204,7 +245,7 @@ func (l *Leg) follow(changes <-chan sip.Media, first sip.Media) {
 			keys = m.SRTP
 		}
 		l.session.SetRemote(m.Remote)
-		l.session.SetSending(m.Direction.Sends() && !l.held.Load())
+		l.applyDirection(m.Direction)
 		// telephone-event may take the payload type the old codec leaves: then it can
 		// move only after the codec.
 		dtmfErr := l.session.SetDTMFPayloadType(m.DTMFPayloadType)
@@ -248,14 +289,23 @@ func (l *Leg) Hold(ctx context.Context, on bool) error {
 	l.held.Store(on)
 	if on {
 		l.session.SetSending(false)
+		l.session.SetRTPExpected(false)
 	}
 	if err := l.call.Hold(ctx, on); err != nil {
 		l.held.Store(!on)
-		l.session.SetSending(on && l.call.Media().Direction.Sends())
+		l.applyDirection(l.call.Media().Direction)
 		return err
 	}
-	l.session.SetSending(!on && l.call.Media().Direction.Sends())
+	l.applyDirection(l.call.Media().Direction)
 	return nil
+}
+
+// applyDirection sends audio when dir and our own hold allow it, and expects RTP only when
+// both ways flow: a far end that holds us, or that we hold, rightly sends nothing.
+func (l *Leg) applyDirection(dir sip.Direction) {
+	held := l.held.Load()
+	l.session.SetSending(dir.Sends() && !held)
+	l.session.SetRTPExpected(dir == sip.SendRecv && !held)
 }
 
 // infoTimeout bounds each SIP INFO that carries a digit.
@@ -334,6 +384,9 @@ func (l *Leg) Done() <-chan struct{} { return l.call.Done() }
 func (l *Leg) Err() error {
 	l.stop()
 	l.wg.Wait()
+	if l.noRTP.Load() {
+		return fmt.Errorf("%w for %v", ErrNoMedia, l.timeout().Round(time.Second))
+	}
 	return l.call.Err()
 }
 

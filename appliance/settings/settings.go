@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -66,6 +67,24 @@ type SIPSettings struct {
 	// MaxBridgedCalls bounds the callers bridged at once over all bridges; 0 means
 	// DefaultMaxBridgedCalls.
 	MaxBridgedCalls int `json:"max_bridged_calls"`
+	// RTPTimeoutSeconds ends a handset's call that has had no audio from the conference
+	// for this long while not on hold (the conference vanished, or the network is cut):
+	// the handset shows it failed and why. 0 means DefaultRTPTimeoutSeconds.
+	RTPTimeoutSeconds int `json:"rtp_timeout_seconds"`
+}
+
+// DefaultRTPTimeoutSeconds is SIPSettings.RTPTimeoutSeconds when it is 0.
+const DefaultRTPTimeoutSeconds = 30
+
+// maxRTPTimeoutSeconds bounds SIPSettings.RTPTimeoutSeconds: an hour.
+const maxRTPTimeoutSeconds = 3600
+
+// RTPTimeout returns the RTP timeout in force.
+func (s SIPSettings) RTPTimeout() time.Duration {
+	if s.RTPTimeoutSeconds == 0 {
+		return DefaultRTPTimeoutSeconds * time.Second
+	}
+	return time.Duration(s.RTPTimeoutSeconds) * time.Second
 }
 
 // BridgedCalls returns the limit of callers bridged at once over all bridges.
@@ -210,6 +229,9 @@ func fieldErr(field, format string, args ...any) *FieldError {
 
 // Validate reports the first invalid setting as a *FieldError, or nil.
 func (s Settings) Validate() error {
+	if t := s.SIP.RTPTimeoutSeconds; t != 0 && (t < 2 || t > maxRTPTimeoutSeconds) {
+		return fieldErr("sip.rtp_timeout_seconds", "%d is not 0 (the default, %d) or 2 to %d seconds", t, DefaultRTPTimeoutSeconds, maxRTPTimeoutSeconds)
+	}
 	if s.SIP.MaxBridgedCalls < 0 || s.SIP.MaxBridgedCalls > maxBridgeCalls {
 		return fieldErr("sip.max_bridged_calls", "%d is not 0 (the default, %d) to %d", s.SIP.MaxBridgedCalls, DefaultMaxBridgedCalls, maxBridgeCalls)
 	}

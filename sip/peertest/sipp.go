@@ -34,8 +34,16 @@ type SIPp struct {
 	traceFile string
 	errFile   string
 	out       *lockedBuffer
+	cmd       *exec.Cmd
 	done      chan struct{}
 	err       error // set before done is closed
+}
+
+// Kill ends sipp at once, as a server that vanishes: no BYE, no more RTP, no answers. It
+// returns once sipp has exited.
+func (s *SIPp) Kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
 }
 
 // StartSIPp starts sipp as a UAS on 127.0.0.1 with cfg.Scenario and
@@ -101,6 +109,7 @@ func startSIPp(t testing.TB, bin, dir, scen string, attempt int, cfg SIPpConfig)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run sipp: %w", err)
 	}
+	s.cmd = cmd
 	go func() {
 		s.err = cmd.Wait()
 		close(s.done)
