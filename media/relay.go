@@ -17,7 +17,7 @@ import (
 
 // RelayMedia is what one side of a relay needs of its negotiated media.
 type RelayMedia struct {
-	Remote          netip.AddrPort // where its RTP goes, and the address it is taken from (any port)
+	Remote          netip.AddrPort // where its RTP goes, and the only address and port it is taken from
 	Codec           string         // the codec's name, e.g. "PCMU", "PCMA" or "G722" (see CodecByName)
 	PayloadType     uint8
 	DTMFPayloadType uint8 // telephone-event's payload type, 0 if not negotiated
@@ -130,8 +130,8 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 			return
 		}
 		fm, tm := from.media.Load(), to.media.Load()
-		if src.Addr().Unmap() != fm.Remote.Addr() || n < 2 || (buf[1] >= 192 && buf[1] <= 223) {
-			continue // another peer's, or RTCP (RFC 5761 section 4)
+		if netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) != fm.Remote || n < 2 || (buf[1] >= 192 && buf[1] <= 223) {
+			continue // another sender's (symmetric RTP, RFC 4961), or RTCP (RFC 5761 section 4)
 		}
 		if pkt.Unmarshal(buf[:n]) != nil {
 			continue

@@ -205,14 +205,17 @@ func TestRelayDTMF(t *testing.T) {
 
 func TestRelayIgnoresOtherSources(t *testing.T) {
 	a, b := startRelay(t, RelayMedia{Codec: "PCMU", PayloadType: 0}, RelayMedia{Codec: "PCMU", PayloadType: 0}, nil)
-	// Another loopback address: the relay takes its peer's packets from any port.
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
-	if err != nil {
-		t.Skipf("no second loopback address: %v", err)
+	// Another loopback address, and another port of the peer's: the relay takes its peer's
+	// packets only from the address and port its SDP named.
+	for _, ip := range []net.IP{net.IPv4(127, 0, 0, 2), net.IPv4(127, 0, 0, 1)} {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
+		if err != nil {
+			t.Fatalf("listen on %v: %v", ip, err)
+		}
+		defer conn.Close()
+		stranger := &relayEnd{t: t, conn: conn, relay: a.relay}
+		stranger.send(0, 1, 1, true, bytes.Repeat([]byte{1}, 160))
 	}
-	defer conn.Close()
-	stranger := &relayEnd{t: t, conn: conn, relay: a.relay}
-	stranger.send(0, 1, 1, true, bytes.Repeat([]byte{1}, 160))
 	a.send(0, 7, 7, true, bytes.Repeat([]byte{2}, 160))
 	if got := b.receive(); got.Payload[0] != 2 {
 		t.Errorf("relayed a stranger's packet: payload %x", got.Payload[:4])
