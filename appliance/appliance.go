@@ -79,8 +79,8 @@ type Appliance struct {
 
 	services *services     // the recorder and the announcer of every conference
 	saves    *handsetSaves // what the handsets' buttons changed, saved behind them
-	bridges  *bridging // callers bridged into conferences
-	rosters  *rosters  // who is in each conference our legs are in
+	bridges  *bridging     // callers bridged into conferences
+	rosters  *rosters      // who is in each conference our legs are in
 
 	// The admin page's: its TLS configuration (nil when it is served over plain HTTP), the
 	// certificate's fingerprint ("" then), and the recent events the dashboard shows.

@@ -100,8 +100,8 @@ func (a *AGC) Process(pcm []int16) {
 	// The gate looks at this call's samples alone, so the gain holds from the first quiet
 	// period on, and does not creep up while the smoothed level decays.
 	from := a.gainDB
-	if dBFS(block) >= a.cfg.GateDBFS {
-		level := dBFS(a.meanSq)
+	if MeanSquareDBFS(block) >= a.cfg.GateDBFS {
+		level := MeanSquareDBFS(a.meanSq)
 		want := max(a.cfg.MinGainDB, min(a.cfg.MaxGainDB, a.cfg.TargetDBFS-level))
 		if want < a.gainDB {
 			a.gainDB = max(want, a.gainDB-a.cfg.AttackDBPerSec*dur)
@@ -118,12 +118,4 @@ func (a *AGC) Process(pcm []int16) {
 		g := g0 + step*float64(i+1)
 		pcm[i] = int16(max(math.MinInt16, min(math.MaxInt16, math.Round(float64(v)*g))))
 	}
-}
-
-// dBFS turns a mean square in full-scale units into dB, FloorDBFS for silence.
-func dBFS(meanSq float64) float64 {
-	if meanSq <= 0 {
-		return FloorDBFS
-	}
-	return max(10*math.Log10(meanSq), FloorDBFS)
 }

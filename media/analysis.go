@@ -16,11 +16,17 @@ func LevelDBFS(samples []int16) float64 {
 	for _, v := range samples {
 		sum += float64(v) * float64(v)
 	}
-	rms := math.Sqrt(sum/float64(len(samples))) / 32768
-	if rms == 0 {
+	return MeanSquareDBFS(sum / float64(len(samples)) / (32768 * 32768))
+}
+
+// MeanSquareDBFS turns a mean square in full-scale units (a sample of 32768 is 1) into dB
+// relative to full scale: the level LevelDBFS reports, for a meter that keeps its own sum.
+// Silence and anything quieter read FloorDBFS.
+func MeanSquareDBFS(meanSq float64) float64 {
+	if meanSq <= 0 {
 		return FloorDBFS
 	}
-	return max(20*math.Log10(rms), FloorDBFS)
+	return max(10*math.Log10(meanSq), FloorDBFS)
 }
 
 // ToneLevel returns how much of the power of samples, taken at sampleRate Hz, lies at

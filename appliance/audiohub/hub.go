@@ -162,11 +162,7 @@ func (m *meter) add(samples []int16, channel, channels int) {
 
 // dBFS returns the last published level, -120 for silence.
 func (m *meter) dBFS() float64 {
-	ms := math.Float64frombits(m.last.Load())
-	if ms <= 0 {
-		return media.FloorDBFS
-	}
-	return max(10*math.Log10(ms)-20*math.Log10(32768), media.FloorDBFS)
+	return media.MeanSquareDBFS(math.Float64frombits(m.last.Load()) / (32768 * 32768))
 }
 
 // New returns the hub of a device of format f, one port per channel, every port detached
