@@ -215,7 +215,7 @@ func (b *bridging) relayUntilEnd(ctx context.Context, conf, caller *legs.Leg, lo
 	if err != nil {
 		log.Warn("cannot relay the media: hanging up", "err", err)
 	} else {
-		r := media.NewRelay(confLeg, callerLeg, log)
+		r := media.NewRelay(confLeg, callerLeg, b.rtpTimeout(), log)
 		wg.Go(func() { r.Run(rctx) })
 		wg.Go(func() { followRelayed(rctx, "conference", conf.Call(), confLeg, log) })
 		wg.Go(func() { followRelayed(rctx, "caller", caller.Call(), callerLeg, log) })
@@ -224,6 +224,8 @@ func (b *bridging) relayUntilEnd(ctx context.Context, conf, caller *legs.Leg, lo
 			log.Info("the conference ended the bridged call", "err", conf.Call().Err())
 		case <-caller.Done():
 			log.Info("the caller ended the bridged call", "err", caller.Call().Err())
+		case <-r.Silent():
+			log.Warn("no audio: hanging up the bridged call", "from", r.SilentLeg(), "after", b.rtpTimeout())
 		case <-ctx.Done():
 		}
 	}
@@ -238,6 +240,11 @@ func (b *bridging) relayUntilEnd(ctx context.Context, conf, caller *legs.Leg, lo
 		})
 	}
 	hwg.Wait()
+}
+
+// rtpTimeout is how long a bridged call's legs may stay without audio.
+func (b *bridging) rtpTimeout() time.Duration {
+	return b.store.Current().Settings.SIP.RTPTimeout()
 }
 
 // relayLeg returns the relay's side of leg l, called name.
@@ -256,6 +263,7 @@ func relayMedia(m sip.Media) media.RelayMedia {
 		PayloadType:     m.PayloadType,
 		DTMFPayloadType: m.DTMFPayloadType,
 		Sends:           m.Direction.Sends(),
+		Receives:        m.Direction == sip.SendRecv,
 	}
 }
 

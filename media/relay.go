@@ -22,6 +22,7 @@ type RelayMedia struct {
 	PayloadType     uint8
 	DTMFPayloadType uint8 // telephone-event's payload type, 0 if not negotiated
 	Sends           bool  // whether the far end takes audio from us
+	Receives        bool  // whether the far end sends us audio: its silence then counts
 }
 
 // A RelayLeg is one side of a relay: the RTP socket of a call and what its offer/answer
@@ -30,6 +31,9 @@ type RelayLeg struct {
 	name  string
 	conn  *net.UDPConn
 	media atomic.Pointer[RelayMedia]
+	// lastRTP is when RTP last came from the far end, or the wait for it started afresh,
+	// in nanoseconds since the relay started.
+	lastRTP atomic.Int64
 	// sendInfo sends a DTMF digit by SIP INFO, for when the leg negotiated no
 	// telephone-event; nil drops such digits.
 	sendInfo func(ctx context.Context, digit rune, duration time.Duration) error
@@ -59,12 +63,20 @@ func (l *RelayLeg) SetMedia(m RelayMedia) error {
 			return err
 		}
 		next := *old
-		next.Remote, next.Sends = m.Remote, m.Sends
-		l.media.Store(&next)
+		next.Remote, next.Sends, next.Receives = m.Remote, m.Sends, m.Receives
+		l.setMedia(&next)
 		return err
 	}
-	l.media.Store(&m)
+	l.setMedia(&m)
 	return nil
+}
+
+// setMedia stores m; when the far end starts sending again (after a hold), the wait for
+// its RTP starts afresh.
+func (l *RelayLeg) setMedia(m *RelayMedia) {
+	if old := l.media.Swap(m); old != nil && !old.Receives && m.Receives {
+		l.lastRTP.Store(-1) // the watch takes it as now
+	}
 }
 
 // A Relay carries RTP between two legs, each way on a goroutine of its own that reads
@@ -75,28 +87,77 @@ func (l *RelayLeg) SetMedia(m RelayMedia) error {
 // pass with the payload type of the other leg, or become SIP INFO requests there when it
 // negotiated none. RTCP is not relayed: each far end's reports stay with the relay.
 type Relay struct {
-	a, b *RelayLeg
-	log  *slog.Logger
+	a, b    *RelayLeg
+	log     *slog.Logger
+	timeout time.Duration // see NewRelay
+	epoch   time.Time
+	// silent is closed, with silentLeg set before, when a leg's far end sent no RTP for
+	// timeout while it should have.
+	silent    chan struct{}
+	silentLeg string
 }
 
-// NewRelay returns the relay between legs a and b, which logs to log.
-func NewRelay(a, b *RelayLeg, log *slog.Logger) *Relay {
-	return &Relay{a: a, b: b, log: log}
+// NewRelay returns the relay between legs a and b, which logs to log. When a leg's far
+// end sends no RTP for timeout while its media says it sends (not on hold), the relay
+// says so on Silent; 0 means DefaultRTPTimeout, negative never.
+func NewRelay(a, b *RelayLeg, timeout time.Duration, log *slog.Logger) *Relay {
+	if timeout == 0 {
+		timeout = DefaultRTPTimeout
+	}
+	return &Relay{a: a, b: b, log: log, timeout: timeout, epoch: time.Now(), silent: make(chan struct{})}
 }
+
+// Silent is closed when a leg's far end has sent no RTP for the relay's timeout while it
+// should have; SilentLeg then names the leg.
+func (r *Relay) Silent() <-chan struct{} { return r.silent }
+
+// SilentLeg returns the name of the leg whose far end went silent, once Silent is closed.
+func (r *Relay) SilentLeg() string { return r.silentLeg }
 
 // Run relays until ctx ends, then closes both sockets.
 func (r *Relay) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, l := range []*RelayLeg{r.a, r.b} {
+		l.lastRTP.Store(0)
 		stop := context.AfterFunc(ctx, func() { _ = l.conn.SetReadDeadline(time.Now()) })
 		defer stop()
 	}
 	wg.Go(func() { r.forward(ctx, r.a, r.b) })
 	wg.Go(func() { r.forward(ctx, r.b, r.a) })
+	if r.timeout > 0 {
+		wg.Go(func() { r.watch(ctx) })
+	}
 	<-ctx.Done()
 	wg.Wait()
 	r.a.conn.Close()
 	r.b.conn.Close()
+}
+
+// watch closes silent once a leg that should send has sent nothing for the timeout,
+// looking a few times a timeout.
+func (r *Relay) watch(ctx context.Context) {
+	tick := time.NewTicker(r.timeout / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := int64(time.Since(r.epoch))
+		for _, l := range []*RelayLeg{r.a, r.b} {
+			last := l.lastRTP.Load()
+			if last < 0 || !l.media.Load().Receives {
+				l.lastRTP.Store(now) // not expected now: the wait starts when it is again
+				continue
+			}
+			if time.Duration(now-last) >= r.timeout {
+				r.silentLeg = l.name
+				close(r.silent)
+				return
+			}
+		}
+	}
 }
 
 // maxDigitsQueued bounds the digits waiting to go out by SIP INFO.
@@ -136,6 +197,7 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 		if pkt.Unmarshal(buf[:n]) != nil {
 			continue
 		}
+		from.lastRTP.Store(int64(time.Since(r.epoch)))
 		var payload []byte
 		switch {
 		case pkt.PayloadType == fm.PayloadType:

@@ -51,7 +51,7 @@ func startRelay(t *testing.T, ma, mb RelayMedia, infoB func(context.Context, run
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		NewRelay(legA, legB, slog.New(slog.NewTextHandler(t.Output(), nil))).Run(ctx)
+		NewRelay(legA, legB, -1, slog.New(slog.NewTextHandler(t.Output(), nil))).Run(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -247,5 +247,48 @@ func TestRelayLegSetMedia(t *testing.T) {
 	}
 	if got := *l.media.Load(); got.Codec != "G722" || got.PayloadType != 9 || !got.Sends {
 		t.Errorf("after a change to G.722: %+v", got)
+	}
+}
+
+// TestRelayNoticesSilence relays between two far ends that send (SendRecv) and then one
+// that stops: the relay says which went silent, once its timeout passed without its RTP.
+// A far end that holds the call (sends nothing, rightly) never counts as silent.
+func TestRelayNoticesSilence(t *testing.T) {
+	const timeout = 3 * time.Second // the relay's setting: far longer than a packet takes on loopback
+	a := &relayEnd{t: t, conn: loopbackUDP(t)}
+	b := &relayEnd{t: t, conn: loopbackUDP(t)}
+	legA, err := NewRelayLeg("caller", loopbackUDP(t), RelayMedia{Remote: udpAddr(a.conn), Codec: "PCMU", Sends: true, Receives: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legB, err := NewRelayLeg("conference", loopbackUDP(t), RelayMedia{Remote: udpAddr(b.conn), Codec: "PCMU", Sends: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.relay, b.relay = udpAddr(legA.conn), udpAddr(legB.conn)
+	r := NewRelay(legA, legB, timeout, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// The caller talks for a while: not silent, however long it takes.
+	for seq := range uint16(20) {
+		a.send(0, seq, uint32(seq)*160, seq == 0, make([]byte, 160))
+		b.receive()
+		select {
+		case <-r.Silent():
+			t.Fatalf("the relay took %s for silent while it sent", r.SilentLeg())
+		default:
+		}
+	}
+	// Then it stops; the conference (on hold: it sends nothing, rightly) is never blamed.
+	select {
+	case <-r.Silent():
+		if got := r.SilentLeg(); got != "caller" {
+			t.Errorf("silent leg %q, want caller", got)
+		}
+	case <-time.After(failsafe):
+		t.Fatal("the relay never noticed that the caller went silent")
 	}
 }
