@@ -107,6 +107,7 @@ if [ ! -f "$base" ]; then
 	echo "deb-test: bootstrapping $base from $url (once; several minutes under qemu-user)"
 	mkdir -p "$cache"
 	stage=$(mktemp -d "$cache/stage.XXXXXX")
+	chmod 0755 "$stage" # the root's /, which mktemp made private
 	trap 'unmount_under "$stage"' EXIT
 	debootstrap --foreign --arch=arm64 --variant=minbase --include="$include" bookworm "$stage" "$url" >"$stage.log" 2>&1 ||
 		fail "debootstrap --foreign failed, see $stage.log"
@@ -136,6 +137,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 mkdir "$root"
 tar -C "$root" -xf "$base"
+chmod 0755 "$root"
 mount -t proc proc "$root/proc"
 cp "$old" "$root/tmp/old.deb"
 cp "$new" "$root/tmp/new.deb"
