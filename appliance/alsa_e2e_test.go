@@ -32,9 +32,10 @@ const (
 	alsaRate     = 8000
 	alsaChannels = 2
 	alsaPeriod   = 40
-	// alsaTable is how many frames of known microphone samples the test has, 64 s: more
-	// than the test runs, so a frame's index in it is its index in the capture.
-	alsaTable = 1 << 19
+	// alsaTable is how many frames of known microphone samples the test has, 131 s: more
+	// than the test runs, failsafe included, so a frame's index in it is its index in the
+	// capture.
+	alsaTable = 1 << 20
 )
 
 // TestCallIsSampleExactOverALSA makes a call through the real audio path: malgo's ALSA
@@ -94,17 +95,20 @@ func TestCallIsSampleExactOverALSA(t *testing.T) {
 	r.board.Hook(0).Set(true)
 	r.waitFor("handset 1 in the call", handsetState(0, "in call"))
 
-	// Let 4 s of the call play (the 2 s checked start 1 s after the echo is first heard).
-	const frameBytes = 2 * alsaChannels
-	inCall := fileSize(t, outPath)
-	want := inCall + 4*alsaRate*frameBytes
+	// Let the call play until the earpiece holds a sample-exact 2 s stretch, from 1 s after
+	// the echo is first heard on; a failsafe bounds the wait. On an idle machine the first
+	// stretch is exact. On a busy one a late period can glitch the audio (the device and the
+	// earpiece count it as an overrun or underrun) and shift the round trip: the stretch
+	// checked is then the first whole one after the glitch, with its own round trip.
 	deadline := time.Now().Add(failsafe)
-	for fileSize(t, outPath) < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("the earpiece file grew from %d to %d bytes in %v, want %d: the device is not running",
-				inCall, fileSize(t, outPath), failsafe, want)
+	for {
+		if _, ok := exactStretch(mic, earpieces(t, outPath)[0]); ok {
+			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		if time.Now().After(deadline) {
+			break // the checks below say what is wrong
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	st := r.app.AudioStats()
 	if d := st.Device; !st.HasDevice || d.Periods == 0 || d.Restarts != 0 || d.LastError != "" {
@@ -124,7 +128,38 @@ func TestCallIsSampleExactOverALSA(t *testing.T) {
 		t.Fatalf("wrote %d frames, more than the %d known samples", written, alsaTable)
 	}
 
-	raw, err := os.ReadFile(outPath)
+	ear := earpieces(t, outPath)
+	played := len(ear[0])
+	t.Logf("captured %d frames, played %d (%.1f s)", written, played, float64(played)/alsaRate)
+	for f, v := range ear[1] {
+		if v != 0 {
+			t.Fatalf("earpiece 2 (not in a call) plays %d at frame %d, want silence", v, f)
+		}
+	}
+	res, ok := exactStretch(mic[:written], ear[0])
+	switch {
+	case res.heard < 0:
+		t.Fatal("earpiece 1 played only silence")
+	case ok:
+		t.Logf("round trip (microphone frame to earpiece frame): %d frames, %.1f ms; echo first heard at frame %d; "+
+			"the exact 2 s start at frame %d, after %d glitched stretches", res.delay, float64(res.delay)*1000/alsaRate,
+			res.heard, res.at, res.glitched)
+	case res.at < 0:
+		t.Fatalf("echo first heard at frame %d of %d: no 2 s of it from 1 s after that in %v", res.heard, played, failsafe)
+	default:
+		// Zero tolerance: see the test's comment. Tell a glitch (the round trip changed: a
+		// late pump or a re-buffering jitter buffer inserted audio) from corrupted samples.
+		t.Errorf("no 2 s of the earpiece are exact in %v; the last stretch checked, from frame %d: %d of %d samples differ "+
+			"from the microphone's %d frames earlier, first at frame %d: %d, want %d",
+			failsafe, res.at, res.bad, 2*alsaRate, res.delay, res.first, ear[0][res.first], mic[res.first-res.delay])
+	}
+}
+
+// earpieces reads the playback file at path: the samples of each earpiece.
+func earpieces(t *testing.T, path string) [][]int16 {
+	t.Helper()
+	const frameBytes = 2 * alsaChannels
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,60 +171,59 @@ func TestCallIsSampleExactOverALSA(t *testing.T) {
 			ear[c][f] = int16(binary.LittleEndian.Uint16(raw[f*frameBytes+2*c:]))
 		}
 	}
-	t.Logf("captured %d frames, played %d (%.1f s)", written, played, float64(played)/alsaRate)
-	for f, v := range ear[1] {
-		if v != 0 {
-			t.Fatalf("earpiece 2 (not in a call) plays %d at frame %d, want silence", v, f)
-		}
-	}
+	return ear
+}
 
-	heard := -1
-	for f, v := range ear[0] {
+// maxRoundTrip bounds the round trip exactStretch looks for, in frames: 5 s, far more
+// than the jitter buffer and the rings hold.
+const maxRoundTrip = 5 * alsaRate
+
+// stretch is what exactStretch found: where the echo was first heard (-1 if never), the
+// last 2 s stretch it checked (at, -1 if none), its round trip in frames, how many of its
+// samples differ and the first of them, and how many stretches before it were glitched.
+type stretch struct {
+	heard, at, delay, bad, first, glitched int
+}
+
+// exactStretch looks in ear for 2 s that play exactly the samples of mic one round trip
+// earlier, from 1 s after the echo is first heard on, in steps of half a second. Each
+// stretch's round trip is measured: one packet's worth at its start, located in mic. It
+// reports whether it found one, and the stretch it checked last.
+func exactStretch(mic, ear []int16) (stretch, bool) {
+	const probe = 160
+	res := stretch{heard: -1, at: -1}
+	for f, v := range ear {
 		if v != 0 {
-			heard = f
+			res.heard = f
 			break
 		}
 	}
-	if heard < 0 {
-		t.Fatal("earpiece 1 played only silence")
+	if res.heard < 0 {
+		return res, false
 	}
-	// One packet's worth, 1 s after the echo is first heard, located in the microphone's
-	// samples, gives the round trip: the same duplex clock counts both.
-	const probe = 160
-	at := heard + alsaRate
-	if at+2*alsaRate > played {
-		t.Fatalf("echo first heard at frame %d of %d: less than 3 s of it", heard, played)
-	}
-	from := matches(mic[:written], ear[0][at:at+probe])
-	if len(from) != 1 {
-		t.Fatalf("earpiece frames %d..%d are found %d times in the microphone's samples, want once (%v)",
-			at, at+probe, len(from), from[:min(len(from), 5)])
-	}
-	delay := at - from[0]
-	t.Logf("round trip (microphone frame to earpiece frame): %d frames, %.1f ms; echo first heard at frame %d",
-		delay, float64(delay)*1000/alsaRate, heard)
-	if delay < 0 {
-		t.Fatalf("earpiece frame %d plays microphone frame %d, from the future", at, from[0])
-	}
-	// Zero tolerance: see the test's comment.
-	var bad, first int
-	for f := at; f < at+2*alsaRate; f++ {
-		if ear[0][f] != mic[f-delay] {
-			if bad == 0 {
-				first = f
-			}
-			bad++
+	for at := res.heard + alsaRate; at+2*alsaRate <= len(ear); at += alsaRate / 2 {
+		// The microphone frame is at most maxRoundTrip earlier, and never later.
+		lo := max(0, at-maxRoundTrip)
+		from := matches(mic[lo:min(at, len(mic))], ear[at:at+probe])
+		if len(from) != 1 {
+			res.glitched++ // the probe is no stretch of the microphone
+			continue
 		}
+		res.at, res.delay, res.bad = at, at-(lo+from[0]), 0
+		for f := at; f < at+2*alsaRate; f++ {
+			if ear[f] != mic[f-res.delay] {
+				if res.bad == 0 {
+					res.first = f
+				}
+				res.bad++
+			}
+		}
+		if res.bad == 0 {
+			return res, true
+		}
+		res.glitched++
 	}
-	if bad > 0 {
-		// Tell a glitch (the delay changed: a late pump or a re-buffering jitter buffer
-		// inserted audio) from corrupted samples.
-		end := at + 2*alsaRate - probe
-		later := matches(mic[:written], ear[0][end:end+probe])
-		t.Errorf("%d of %d earpiece samples differ from the microphone's %d frames earlier; first at frame %d: %d, want %d; "+
-			"frames %d..%d are found at microphone frames %v",
-			bad, 2*alsaRate, delay, first, ear[0][first], mic[first-delay], end, end+probe, later[:min(len(later), 5)])
-	}
+	return res, false
 }
 
 // alsaFileDevice sets up, in dir, the ALSA device "partyline_e2e" that useALSAFileDevice
@@ -305,18 +339,6 @@ func matches(s, want []int16) []int {
 		}
 	}
 	return at
-}
-
-func fileSize(t *testing.T, path string) int {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return int(fi.Size())
 }
 
 func TestAudioStatsOnVirtualAudio(t *testing.T) {
