@@ -3,7 +3,6 @@ package peertest
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -414,31 +413,32 @@ func writeWAV(path string, pcm []int16) error {
 	return werr
 }
 
-// readWAVSamples reads the 16-bit samples of a WAV file's data chunk, to the end of the
-// file whatever the chunk's size says.
+// readWAVSamples reads what sndfile has written of a recording so far. It writes the
+// header's sizes only when a call ends, so a copy of the file is repaired first
+// (media.RepairWAV takes the samples up to the end of the file) and then read.
 func readWAVSamples(path string) ([]int16, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(data) < 12 || string(data[:4]) != "RIFF" || string(data[8:12]) != "WAVE" {
-		return nil, fmt.Errorf("%s: not a WAV file", path)
+	tmp, err := os.CreateTemp(filepath.Dir(path), "heard-*.wav")
+	if err != nil {
+		return nil, err
 	}
-	for off := 12; off+8 <= len(data); {
-		id, size := string(data[off:off+4]), int(binary.LittleEndian.Uint32(data[off+4:]))
-		off += 8
-		if id == "data" {
-			body := data[off:]
-			pcm := make([]int16, len(body)/2)
-			for i := range pcm {
-				pcm[i] = int16(binary.LittleEndian.Uint16(body[2*i:]))
-			}
-			return pcm, nil
-		}
-		if size < 0 || size > len(data)-off {
-			break
-		}
-		off += size + size%2
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := tmp.Write(data); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%s: no data chunk", path)
+	if _, err := media.RepairWAV(tmp); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	_, pcm, err := media.ReadWAV(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return pcm, nil
 }
