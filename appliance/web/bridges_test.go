@@ -171,3 +171,29 @@ func TestBridgeCallersSettings(t *testing.T) {
 		t.Errorf("a refused form changed the bridge to %+v", got)
 	}
 }
+
+// TestSIPLimitsSettings sets the RTP timeout and the limit of bridged callers on the SIP
+// form: stored, shown, and a value that is not a number refused next to its input.
+func TestSIPLimitsSettings(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, f)
+	form := url.Values{"listen_addr": {"0.0.0.0:5060"}, "rtp_timeout_seconds": {"10"}, "max_bridged_calls": {"3"}}
+	if rec := c.post("/settings/sip", form); rec.Code != http.StatusSeeOther {
+		t.Fatalf("save: got %d; body:\n%s", rec.Code, rec.Body)
+	}
+	set, err := f.Settings()
+	if err != nil || set.SIP.RTPTimeoutSeconds != 10 || set.SIP.MaxBridgedCalls != 3 {
+		t.Fatalf("stored %+v, %v; want a 10 s RTP timeout and 3 bridged callers", set.SIP, err)
+	}
+	if body := c.get("/settings").Body.String(); !strings.Contains(body, `id="sip-rtp_timeout_seconds" name="rtp_timeout_seconds" type="text" value="10"`) {
+		t.Error("the SIP form does not show the RTP timeout")
+	}
+	form.Set("rtp_timeout_seconds", "soon")
+	rec := c.post("/settings/sip", form)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("a timeout that is not a number: got %d, want 400", rec.Code)
+	}
+	checkFieldError(t, rec.Body.String(), "sip-rtp_timeout_seconds", "not a whole number")
+	form.Set("rtp_timeout_seconds", "1")
+	checkFieldError(t, c.post("/settings/sip", form).Body.String(), "sip-rtp_timeout_seconds", "2 to 3600")
+}

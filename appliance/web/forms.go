@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	"partyline/appliance/settings"
@@ -135,6 +136,18 @@ func srtpSelection(formID, value string) inputView {
 		value = ""
 	}
 	in.selectValue(value)
+	return in
+}
+
+// numberInput makes the numeric input name of the form formID, empty for 0 (the default
+// that hint names).
+func numberInput(formID, name, label string, value int, hint string) inputView {
+	in := input(formID, name, label, "")
+	if value != 0 {
+		in.Value = strconv.Itoa(value)
+	}
+	in.Mode = "numeric"
+	in.Hint = hint
 	return in
 }
 

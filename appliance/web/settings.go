@@ -66,6 +66,7 @@ func (f *failure) apply(form *formView) {
 // said that part of the change waits for a restart (see savedNotice).
 var savedNotices = map[string]string{
 	"sip-restart":      "Saved. The SIP listener moves to the new address when the appliance restarts.",
+	"sip-live":         "Saved. Calls use it from the next one, bridged callers from the next that calls.",
 	"account-live":     "Saved; nothing changed.",
 	"account-restart":  "Saved. Calls use it from the next one; the registrations change when the appliance restarts.",
 	"handset-live":     "Saved. The levels and the automatic gain apply at once; the rest from the handset's next call, and a call in progress keeps going.",
@@ -139,7 +140,11 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 			in.Required = true
 			in.Hint = "For example 0.0.0.0:5060; port 0 picks a free port."
 			return in
-		}()},
+		}(), numberInput("sip", "rtp_timeout_seconds", "End a call with no audio after (seconds)", set.SIP.RTPTimeoutSeconds,
+			fmt.Sprintf("A call whose far end sends no audio this long (not on hold) is ended, and the handset says why. Empty = %d. From the next call.", settings.DefaultRTPTimeoutSeconds)),
+			numberInput("sip", "max_bridged_calls", "Bridged callers at once, all bridges", set.SIP.MaxBridgedCalls,
+				fmt.Sprintf("More callers hear 503 and are asked to try again later. Empty = %d. From the next incoming call.", settings.DefaultMaxBridgedCalls)),
+		},
 	}
 	f.apply(&p.SIP)
 	p.Recordings = formView{ID: "recordings", Method: "post", Action: "/settings/recordings", Submit: "Save",
@@ -482,6 +487,19 @@ func number(n float64) string {
 func (s *server) saveSIP(w http.ResponseWriter, r *http.Request) {
 	s.save(w, r, "sip", func(set *settings.Settings, v url.Values) (string, error) {
 		set.SIP.ListenAddr = formText(v, "listen_addr")
+		for _, n := range []struct {
+			name string
+			to   *int
+		}{{"rtp_timeout_seconds", &set.SIP.RTPTimeoutSeconds}, {"max_bridged_calls", &set.SIP.MaxBridgedCalls}} {
+			*n.to = 0
+			if e := formText(v, n.name); e != "" {
+				i, err := strconv.Atoi(e)
+				if err != nil {
+					return "sip.", &settings.FieldError{Field: "sip." + n.name, Msg: fmt.Sprintf("%q is not a whole number", e)}
+				}
+				*n.to = i
+			}
+		}
 		return "sip.", nil
 	})
 }

@@ -311,7 +311,7 @@ func TestSettingsSaved(t *testing.T) {
 		"account-restart": "the registrations change when the appliance restarts", "sip-restart": "when the appliance restarts",
 		"buttons-live": "new button mapping from its next press", "pins-restart": "new pins when it restarts",
 		"metrics-live": "from now on", "recordings-live": "one in progress keeps the reserve",
-		"bridge-live": "next incoming call", "sip-live": "nothing changed", "new-thing-restart": "when the appliance restarts",
+		"bridge-live": "next incoming call", "sip-live": "Calls use it from the next one", "new-thing-restart": "when the appliance restarts",
 	} {
 		if rec := c.get("/settings?saved=" + query); !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("settings page after saved=%s lacks %q", query, want)
