@@ -22,6 +22,11 @@ import (
 // use an answer it got.
 const byeTimeout = 5 * time.Second
 
+// cancelWait is how long an INVITE given up before any provisional answer
+// waits for one, so that it can be cancelled (RFC 3261 section 9.1): a far
+// end that answers at all sends 100 or 180 within a few retransmissions.
+const cancelWait = 4 * time.Second
+
 // ErrRemoteHangup is a Call's Err when the far end ended the call with BYE.
 var ErrRemoteHangup = errors.New("the conference hung up")
 
@@ -398,33 +403,57 @@ func (a *Agent) invite(req JoinRequest, who presented, ruri sipmsg.Uri, route *s
 
 // waitAnswer waits for the final answer to the INVITE. When ctx ends,
 // sipgo sends CANCEL, which RFC 3261 section 9.1 allows only once some
-// provisional answer came; before that there is nothing to cancel yet and
-// the INVITE transaction is abandoned at once instead of waiting for an
-// answer that may never come.
+// provisional answer came: until then the INVITE waits for one, for
+// cancelWait at most, and is abandoned after that. A 2xx that comes
+// instead is returned as ctx's error, for the caller to hang it up.
 func (a *Agent) waitAnswer(ctx context.Context, sess *sipgo.DialogClientSession, auth sipgo.DigestAuth, identity string, log *slog.Logger) error {
-	var answered atomic.Bool
 	wctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
+	// RFC 3261 section 9.1: no CANCEL before a provisional answer. Given up before one
+	// came, the INVITE waits for one (and then is cancelled) for cancelWait at most, and is
+	// abandoned after that: a far end that never answers is not waited for.
+	var (
+		mu                        sync.Mutex // guards following
+		provisional, cancelWanted bool
+		force                     *time.Timer
+	)
 	stop := context.AfterFunc(ctx, func() {
-		if answered.Load() {
+		mu.Lock()
+		defer mu.Unlock()
+		cancelWanted = true
+		if provisional {
 			cancel(context.Cause(ctx))
-		} else {
-			cancel(sipgo.WaitAnswerForceCancelErr)
+			return
 		}
+		force = time.AfterFunc(cancelWait, func() { cancel(sipgo.WaitAnswerForceCancelErr) })
 	})
 	defer stop()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if force != nil {
+			force.Stop()
+		}
+	}()
 	err := sess.WaitAnswer(wctx, sipgo.AnswerOptions{
 		Username: auth.Username,
 		Password: auth.Password,
 		OnResponse: func(res *sipmsg.Response) error {
-			// A 401/407 is followed by a new INVITE, which has had no
-			// answer yet.
-			answered.Store(res.IsProvisional())
+			mu.Lock()
+			defer mu.Unlock()
+			// A 401/407 is followed by a new INVITE, which has had no answer yet.
+			provisional = res.IsProvisional()
+			if provisional && cancelWanted {
+				cancel(context.Cause(ctx))
+			}
 			log.Debug("answer", "status", res.StatusCode, "reason", res.Reason)
 			return nil
 		},
 	})
 	if err == nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // answered although given up: the caller hangs it up (abandon)
+		}
 		return nil
 	}
 	var dr *sipgo.ErrDialogResponse
