@@ -269,7 +269,10 @@ func TestPumpFollowsTheSampleRate(t *testing.T) {
 	in := make([]int16, 240*2)
 	out := make([]int16, len(in))
 	// periods runs n device periods of a 1 kHz square wave into microphone 1 and returns
-	// what earpiece 1 played.
+	// what earpiece 1 played. After a period that completes a packet of the microphone it
+	// waits until the pump has taken it and put the stream's packet in the earpiece ring,
+	// as a device's period time would let it on an idle machine: the ring then holds more
+	// than before the period, which reads at most a period and a drop from it.
 	periods := func(n int) []int16 {
 		var ear []int16
 		for range n {
@@ -279,11 +282,18 @@ func TestPumpFollowsTheSampleRate(t *testing.T) {
 					in[fr*2] = -16384
 				}
 			}
+			full := p.mic.Len()+240 >= len(pu.devFrame)
+			before := p.ear.Len() // the pump is idle: it has taken every whole packet
 			h.Process(in, out)
 			for fr := range 240 {
 				ear = append(ear, out[fr*2])
 			}
-			time.Sleep(time.Millisecond) // let the pump keep up
+			for deadline := time.Now().Add(failsafe); full && (p.mic.Len() >= len(pu.devFrame) || p.ear.Len() <= before); {
+				if time.Now().After(deadline) {
+					t.Fatalf("the pump did not take a packet of the microphone in %v", failsafe)
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
 		}
 		return ear
 	}
