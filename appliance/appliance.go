@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -58,11 +59,35 @@ const (
 // databaseFile is the settings database inside Config.DataDir.
 const databaseFile = "partyline.db"
 
+// pidFileName is the file in the data directory that names the process using it, so that
+// a second partyline on the same directory can say which one holds it.
+const pidFileName = "partyline.pid"
+
+// inUse is the error of a partyline that found its data directory dir in use (err), naming
+// the process that holds it when its pid file says.
+func inUse(dir string, err error) error {
+	b, rerr := os.ReadFile(filepath.Join(dir, pidFileName))
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if rerr != nil || perr != nil || pid <= 0 {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	return fmt.Errorf("data directory %s is already in use by another partyline (pid %d): %w", dir, pid, err)
+}
+
+// removePID removes the pid file when the appliance lets the data directory go.
+func removePID(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove pid file: %w", err)
+	}
+	return nil
+}
+
 // An Appliance is a running partyline. Make one with New; Run runs it.
 type Appliance struct {
 	log     *slog.Logger
 	profile board.Profile
 	store   *config.Store
+	pidFile string // names this process in the data directory, while it holds it
 	agent   *sip.Agent
 	hw      *hardware
 	lines   []*handset.Line
@@ -115,10 +140,18 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	store, err := config.Open(filepath.Join(cfg.DataDir, databaseFile))
+	if errors.Is(err, config.ErrInUse) {
+		return nil, inUse(cfg.DataDir, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, store.Close)
+	pidFile := filepath.Join(cfg.DataDir, pidFileName)
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		log.Warn("write the pid file", "err", err) // only for the message a second instance gives
+	}
+	closers = append(closers, func() error { return removePID(pidFile) })
 	profile, found, set, hwr, err := openBoard(cfg, store, log)
 	if err != nil {
 		return nil, err
@@ -170,6 +203,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		log:     log,
 		profile: profile,
 		store:   store,
+		pidFile: pidFile,
 		agent:   agent,
 		hw:      hwr,
 		regs:    newRegistrations(agent, log.With("part", "registration")),
@@ -219,6 +253,11 @@ func (a *Appliance) SIPAddr() string { return a.agent.Addr().String() }
 // accounts unregister while SIP still runs; then SIP, audio and the admin page stop and
 // the settings database is closed.
 func (a *Appliance) Run(ctx context.Context) error {
+	defer func() {
+		if err := removePID(a.pidFile); err != nil {
+			a.log.Warn("stop", "err", err)
+		}
+	}()
 	defer a.store.Close()
 	defer a.hw.close()
 
