@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -84,7 +85,7 @@ func srtpCallToBaresip(t *testing.T, mode, baresipMode string) {
 	r.board.Hook(0).Set(false)
 	r.waitFor("handset 1 idle", handsetState(0, "idle"))
 
-	ours, theirs := capture.rtp(t, b.Addr().Port())
+	ours, theirs := capture.rtp(t, r.status().SIP.Listening, b.Addr().Port())
 	if len(ours) < 50 || len(theirs) < 50 {
 		t.Fatalf("the capture holds %d RTP packets of ours and %d of baresip's, want over 50 each", len(ours), len(theirs))
 	}
@@ -136,9 +137,10 @@ func startCapture(t *testing.T) *capture {
 	}
 	defer probe.Close()
 	port := strconv.Itoa(probe.LocalAddr().(*net.UDPAddr).Port)
-	c := &capture{file: filepath.Join(t.TempDir(), "call.pcap")}
+	c := &capture{file: filepath.Join(t.ArtifactDir(), "call.pcap")} // go test -artifacts keeps it
 	// -P -l: print each packet as it is written, line by line.
-	c.cmd = exec.Command(bin, "-i", "lo", "-f", "udp and host 127.0.0.1", "-w", c.file, "-P", "-l")
+	// -B: a large capture buffer, as other tests' traffic shares loopback.
+	c.cmd = exec.Command(bin, "-i", "lo", "-B", "32", "-f", "udp and host 127.0.0.1", "-w", c.file, "-P", "-l")
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -182,13 +184,20 @@ func (c *capture) stop() {
 }
 
 // rtp stops the capture and returns the UDP payloads of the RTP packets we sent in the
-// call whose SDP went to the SIP peer on sipPort, and those the peer sent: the media ports
-// are those of our offer (an INVITE) and of the peer's answer.
-func (c *capture) rtp(t *testing.T, sipPort uint16) (ours, theirs [][]byte) {
+// call whose SDP went between our SIP socket ourSIP and the peer's on sipPort, and those the
+// peer sent: the media ports are those of our offer (an INVITE) and of the peer's answer.
+func (c *capture) rtp(t *testing.T, ourSIP string, sipPort uint16) (ours, theirs [][]byte) {
 	t.Helper()
 	c.stop()
 	decodeSIP := fmt.Sprintf("udp.port==%d,sip", sipPort)
-	out, err := exec.Command("tshark", "-r", c.file, "-d", decodeSIP, "-Y", "sdp", "-T", "fields", "-E", "separator=,",
+	// Only the SDP between our SIP socket and the peer's: other tests' calls may have used
+	// the peer's port number before it did.
+	ourAddr, err := netip.ParseAddrPort(ourSIP)
+	if err != nil {
+		t.Fatalf("our SIP address %q: %v", ourSIP, err)
+	}
+	between := fmt.Sprintf("sdp && udp.port==%d && udp.port==%d", ourAddr.Port(), sipPort)
+	out, err := exec.Command("tshark", "-r", c.file, "-d", decodeSIP, "-Y", between, "-T", "fields", "-E", "separator=,",
 		"-e", "sip.Method", "-e", "sdp.media.port").Output()
 	if err != nil {
 		t.Fatalf("tshark read SDP: %v", err)
@@ -206,6 +215,7 @@ func (c *capture) rtp(t *testing.T, sipPort uint16) (ours, theirs [][]byte) {
 	if ourPort == "" || theirPort == "" {
 		t.Fatalf("the capture's SDP names media ports %q and %q, want ours and the peer's:\n%s", ourPort, theirPort, out)
 	}
+	t.Logf("media ports in the SDP: ours %s, the peer's %s", ourPort, theirPort)
 	out, err = exec.Command("tshark", "-r", c.file, "-T", "fields", "-E", "separator=,", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "udp.payload").Output()
 	if err != nil {
 		t.Fatalf("tshark read UDP: %v", err)
