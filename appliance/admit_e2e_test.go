@@ -198,15 +198,15 @@ func TestBridgeLimitsCallsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The bridging gives the place back once its relay has ended: the next caller may
-	// need a moment.
+	// need a moment, however long the machine takes (ctx is the failsafe).
 	var next *sip.Call
-	for attempt := 0; next == nil; attempt++ {
+	for next == nil {
 		c, err := callBridge(ctx, startCallerAgent(t, "127.0.0.1:0"), agent, "next")
 		var je *sip.JoinError
 		switch {
 		case err == nil:
 			next = c
-		case errors.As(err, &je) && je.Status == 503 && attempt < 50:
+		case errors.As(err, &je) && je.Status == 503:
 			select {
 			case <-ctx.Done():
 				t.Fatal("no place freed within the failsafe")

@@ -31,8 +31,9 @@ type RelayLeg struct {
 	name  string
 	conn  *net.UDPConn
 	media atomic.Pointer[RelayMedia]
-	// lastRTP is when RTP last came from the far end, or the wait for it started afresh,
-	// in nanoseconds since the relay started.
+	// lastRTP is when RTP last came from the far end, or when it last was not expected
+	// (so that the wait starts afresh when it is again), in nanoseconds since the relay
+	// started.
 	lastRTP atomic.Int64
 	// sendInfo sends a DTMF digit by SIP INFO, for when the leg negotiated no
 	// telephone-event; nil drops such digits.
@@ -64,19 +65,11 @@ func (l *RelayLeg) SetMedia(m RelayMedia) error {
 		}
 		next := *old
 		next.Remote, next.Sends, next.Receives = m.Remote, m.Sends, m.Receives
-		l.setMedia(&next)
+		l.media.Store(&next)
 		return err
 	}
-	l.setMedia(&m)
+	l.media.Store(&m)
 	return nil
-}
-
-// setMedia stores m; when the far end starts sending again (after a hold), the wait for
-// its RTP starts afresh.
-func (l *RelayLeg) setMedia(m *RelayMedia) {
-	if old := l.media.Swap(m); old != nil && !old.Receives && m.Receives {
-		l.lastRTP.Store(-1) // the watch takes it as now
-	}
 }
 
 // A Relay carries RTP between two legs, each way on a goroutine of its own that reads
@@ -147,7 +140,7 @@ func (r *Relay) watch(ctx context.Context) {
 		now := int64(time.Since(r.epoch))
 		for _, l := range []*RelayLeg{r.a, r.b} {
 			last := l.lastRTP.Load()
-			if last < 0 || !l.media.Load().Receives {
+			if !l.media.Load().Receives {
 				l.lastRTP.Store(now) // not expected now: the wait starts when it is again
 				continue
 			}
