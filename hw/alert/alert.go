@@ -17,12 +17,15 @@ const maxQueued = 30
 // A Speaker is the loudspeaker. It implements hw.AlertSpeaker.
 type Speaker struct {
 	rate   int
+	ctx    *oto.Context
 	player oto.Player
 	q      *queue
+	wake   sync.Once // resumes the device at the first Play
 }
 
-// Open creates the oto context for mono signed 16-bit audio at sampleRate and starts a
-// player that sounds whatever Play queues (silence in between).
+// Open creates the oto context for mono signed 16-bit audio at sampleRate and a player
+// that sounds whatever Play queues (silence in between). The device is held suspended
+// until the first Play: a speaker that never sounds costs no CPU and writes nothing.
 func Open(sampleRate int) (*Speaker, error) {
 	if sampleRate <= 0 {
 		return nil, fmt.Errorf("open speaker: sample rate %d", sampleRate)
@@ -32,10 +35,13 @@ func Open(sampleRate int) (*Speaker, error) {
 		return nil, fmt.Errorf("open speaker at %d Hz: %w", sampleRate, err)
 	}
 	<-ready
+	if err := ctx.Suspend(); err != nil {
+		return nil, fmt.Errorf("open speaker at %d Hz: %w", sampleRate, err)
+	}
 	q := &queue{limit: maxQueued * sampleRate}
 	p := ctx.NewPlayer(q)
 	p.Play()
-	return &Speaker{rate: sampleRate, player: p, q: q}, nil
+	return &Speaker{rate: sampleRate, ctx: ctx, player: p, q: q}, nil
 }
 
 // Play queues samples behind what is already queued and returns at once. sampleRate must
@@ -44,13 +50,25 @@ func (s *Speaker) Play(sampleRate int, samples []int16) error {
 	if sampleRate != s.rate {
 		return fmt.Errorf("play: samples at %d Hz, speaker runs at %d Hz", sampleRate, s.rate)
 	}
-	return s.q.push(samples)
+	if err := s.q.push(samples); err != nil {
+		return err
+	}
+	var err error
+	s.wake.Do(func() { err = s.ctx.Resume() })
+	if err != nil {
+		return fmt.Errorf("play: resume device: %w", err)
+	}
+	return nil
 }
 
-// Close stops the player; queued sound is dropped.
+// Close stops the player and suspends the device, which then receives nothing more;
+// queued sound is dropped. (oto cannot close its context, so the device stays open.)
 func (s *Speaker) Close() error {
 	s.q.close()
 	if err := s.player.Close(); err != nil {
+		return fmt.Errorf("close speaker: %w", err)
+	}
+	if err := s.ctx.Suspend(); err != nil {
 		return fmt.Errorf("close speaker: %w", err)
 	}
 	return nil
