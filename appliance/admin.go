@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 )
 
@@ -46,21 +47,47 @@ func adminTLSConfig(cfg Config, store *config.Store, log *slog.Logger) (*tls.Con
 	if !needsTLS(cfg.AdminAddr, cfg.AdminPlainHTTP) {
 		return nil, "", nil
 	}
-	certPEM, keyPEM, err := store.TLSCertificate(func() ([]byte, []byte, error) {
-		hosts := certificateHosts(cfg.AdminAddr)
-		log.Info("making the admin page's certificate", "hosts", hosts)
-		return web.NewCertificate(hosts)
-	})
+	pair, err := certificate(cfg, store, log)
 	if err != nil {
 		return nil, "", err
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, "", fmt.Errorf("admin page certificate: %w", err)
 	}
 	fingerprint := web.Fingerprint(pair.Leaf.Raw)
 	log.Info("admin page certificate", "sha256", fingerprint, "hosts", append(pair.Leaf.DNSNames, ipStrings(pair.Leaf.IPAddresses)...))
 	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, fingerprint, nil
+}
+
+// certificate returns the appliance's certificate, which the admin page and SIP over TLS
+// use: self-signed, made on the first start that needs it and then kept in the settings
+// file (config.Store.TLSCertificate).
+func certificate(cfg Config, store *config.Store, log *slog.Logger) (tls.Certificate, error) {
+	certPEM, keyPEM, err := store.TLSCertificate(func() ([]byte, []byte, error) {
+		hosts := certificateHosts(cfg.AdminAddr)
+		log.Info("making the appliance's certificate", "hosts", hosts)
+		return web.NewCertificate(hosts)
+	})
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("admin page certificate: %w", err)
+	}
+	return pair, nil
+}
+
+// sipTLSConfig returns the server side of SIP over TLS, with the appliance's certificate,
+// or nil when the settings turn SIP over TLS off. It asks callers for no certificate: who
+// may call in is the bridges' rules.
+func sipTLSConfig(cfg Config, store *config.Store, set settings.Settings, log *slog.Logger) (*tls.Config, error) {
+	if set.SIP.TLSListenAddr == settings.TLSOff {
+		return nil, nil
+	}
+	pair, err := certificate(cfg, store, log)
+	if err != nil {
+		return nil, fmt.Errorf("SIP over TLS: %w", err)
+	}
+	log.Info("SIP over TLS certificate", "sha256", web.Fingerprint(pair.Leaf.Raw))
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // certificateHosts are the names the admin page's certificate is made for: the machine's

@@ -161,11 +161,21 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	// The SIP agent first: everything that calls needs it. The incoming calls wait in a
 	// queue for the bridging, which is made after the agent.
 	incoming := newIncomingQueue(store, log.With("part", "bridge"))
+	sipTLS, err := sipTLSConfig(cfg, store, set, log.With("part", "sip"))
+	if err != nil {
+		return nil, err
+	}
+	tlsAddr := set.SIP.TLSListenAddr
+	if tlsAddr == settings.TLSOff {
+		tlsAddr = ""
+	}
 	agent, err := sip.NewAgent(sip.Config{
-		ListenAddr: cmp.Or(cfg.SIPAddr, set.SIP.ListenAddr),
-		UserAgent:  "partyline",
-		Log:        log.With("part", "sip"),
-		OnIncoming: incoming.offer,
+		ListenAddr:    cmp.Or(cfg.SIPAddr, set.SIP.ListenAddr),
+		UserAgent:     "partyline",
+		Log:           log.With("part", "sip"),
+		OnIncoming:    incoming.offer,
+		TLS:           sipTLS,
+		TLSListenAddr: tlsAddr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start SIP: %w", err)

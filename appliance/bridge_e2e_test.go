@@ -40,7 +40,7 @@ func startCaller(t *testing.T, cfg peertest.BaresipConfig) *peertest.Baresip {
 // bridge admits callers with its digest credentials (see startCaller). edit changes the
 // settings first. It stops at the end of the test, the bridging first, as
 // the appliance stops its work before SIP.
-func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings)) *sip.Agent {
+func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings), agentEdits ...func(*sip.Config)) *sip.Agent {
 	t.Helper()
 	store, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
 	if err != nil {
@@ -61,7 +61,11 @@ func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings)) *s
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	incoming := newIncomingQueue(store, log.With("part", "bridge"))
-	agent, err := sip.NewAgent(sip.Config{ListenAddr: "127.0.0.1:0", Log: log.With("part", "sip"), OnIncoming: incoming.offer})
+	cfg := sip.Config{ListenAddr: "127.0.0.1:0", Log: log.With("part", "sip"), OnIncoming: incoming.offer}
+	for _, e := range agentEdits {
+		e(&cfg)
+	}
+	agent, err := sip.NewAgent(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +107,13 @@ const (
 // both sides heard two seconds of each other. It returns the focus's record of the leg.
 func bridgedCall(t *testing.T, ctx context.Context, f *focus.Focus, agent *sip.Agent, b *peertest.Baresip) focus.CallInfo {
 	t.Helper()
-	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
+	return bridgedCallTo(t, ctx, f, fmt.Sprintf("sip:lobby@%v", agent.Addr()), b)
+}
+
+// bridgedCallTo is bridgedCall with baresip dialling uri.
+func bridgedCallTo(t *testing.T, ctx context.Context, f *focus.Focus, uri string, b *peertest.Baresip) focus.CallInfo {
+	t.Helper()
+	if err := b.Dial(uri); err != nil {
 		t.Fatalf("baresip dial: %v", err)
 	}
 	if _, err := b.Await(ctx, "CALL_ESTABLISHED"); err != nil {

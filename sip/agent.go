@@ -13,11 +13,15 @@
 // every UDP request it receives, so that registrars and proxies always see
 // the one address that the Contact headers advertise. Accounts on TCP or
 // TLS use a connection per server instead, which the agent opens and which
-// carries the server's requests to us too (RFC 5626 style): the agent
-// listens on no TCP port.
+// carries the server's requests to us too (RFC 5626 style). For calls that
+// come in over TCP or TLS, the agent listens on TCP on the UDP socket's
+// port, and on TLS when Config.TLS gives it a certificate, within limits
+// (see DefaultMaxConnections): the caller's requests and ours in the call
+// go over the connection its INVITE came on.
 package sip
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -28,6 +32,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,11 +56,32 @@ type Config struct {
 	ListenAddr string       // UDP host:port to listen on, e.g. "0.0.0.0:5060"; port 0 picks a free port
 	UserAgent  string       // the User-Agent header of our requests
 	Log        *slog.Logger // nil discards
-	// OnIncoming is given every new call that arrives over UDP with an
-	// SDP offer, on a goroutine of the agent's, which it may answer on or
-	// hand on (see Incoming). Nil declines every incoming call with 480.
+	// OnIncoming is given every new call that arrives with an SDP offer
+	// (over UDP, TCP or TLS), on a goroutine of the agent's, which it may
+	// answer on or hand on (see Incoming). Nil declines every incoming
+	// call with 480.
 	OnIncoming func(*Incoming)
+
+	// TLS, if not nil, is the server side of SIP over TLS (its
+	// Certificates): the agent then listens for TLS on TLSListenAddr too.
+	TLS *tls.Config
+	// TLSListenAddr is the TCP host:port of the TLS listener; "" means the
+	// host of ListenAddr with port DefaultTLSPort, or a free port when
+	// ListenAddr's port is 0.
+	TLSListenAddr string
+	// MaxConnections and MaxConnectionsPerHost bound the connections the
+	// TCP and TLS listeners hold; 0 means DefaultMaxConnections and
+	// DefaultMaxConnectionsPerHost.
+	MaxConnections, MaxConnectionsPerHost int
 }
+
+// DefaultTLSPort is the port of the TLS listener when
+// Config.TLSListenAddr is "" (RFC 3261 section 19.1.2's for sips:).
+const DefaultTLSPort = 5061
+
+// bindAttempts bounds how often NewAgent binds a free UDP port again when
+// its number is taken for TCP.
+const bindAttempts = 5
 
 // errStopped is returned to callers waiting for, or using, an Agent whose
 // Run has returned.
@@ -69,9 +95,16 @@ type Agent struct {
 	userAgent string
 	conn      *net.UDPConn
 	addr      netip.AddrPort
-	ua        *sipgo.UserAgent
-	srv       *sipgo.Server
-	incoming  func(*Incoming)
+	// tcp and tls are the listeners for calls over TCP and TLS; either may
+	// be nil (no certificate, or its port was taken).
+	tcp, tls *streamListener
+	limits   *connLimits
+	// streamRefused counts connections refused at a limit or failed
+	// before their first message.
+	streamRefused *floodLog
+	ua            *sipgo.UserAgent
+	srv           *sipgo.Server
+	incoming      func(*Incoming)
 	// malformed counts, and limits the logging of, messages that do not
 	// parse or lack what every request needs; refused, requests in a call
 	// from a host not of its dialog.
@@ -110,12 +143,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip: listen address %q: %w", listen, err)
 	}
-	// udp4: sipgo pools the socket under LocalAddr().String(), and only an
-	// IPv4 socket bound to 0.0.0.0 reports "0.0.0.0:port" there, the key
-	// our clients name (research/sip.md section 5.1).
-	conn, err := net.ListenUDP("udp4", laddr)
+	conn, tcp, err := bindUDPAndTCP(laddr, log)
 	if err != nil {
-		return nil, fmt.Errorf("sip: listen on udp %s: %w", listen, err)
+		return nil, err
 	}
 	// Room for bursts: every leg's answers at once, a registrar's to
 	// every account. The kernel caps it (net.core.rmem_max).
@@ -138,6 +168,19 @@ func NewAgent(cfg Config) (*Agent, error) {
 		caFiles:   make(map[[2]string]bool),
 		malformed: newFloodLog("SIP messages that do not parse or lack what every request needs"),
 		refused:   newFloodLog("requests in calls from hosts not of their dialogs"),
+		limits: newConnLimits(cmp.Or(cfg.MaxConnections, DefaultMaxConnections),
+			cmp.Or(cfg.MaxConnectionsPerHost, DefaultMaxConnectionsPerHost)),
+		streamRefused: newFloodLog("TCP and TLS connections refused or failed"),
+	}
+	if tcp != nil {
+		a.tcp = newStreamListener(tcp, nil, a.limits, a.streamRefused, log)
+	}
+	if cfg.TLS != nil {
+		if l, err := listenTLS(cfg, laddr); err != nil {
+			log.Error("no SIP over TLS", "err", err)
+		} else {
+			a.tls = newStreamListener(l, cfg.TLS, a.limits, a.streamRefused, log)
+		}
 	}
 	sipgoLog := slog.New(sipgoHandler{next: log.Handler(), malformed: a.malformed}).With("sipgo", true)
 	a.sipgoLog = sipgoLog
@@ -153,12 +196,12 @@ func NewAgent(cfg Config) (*Agent, error) {
 		),
 	)
 	if err != nil {
-		conn.Close()
+		a.closeListeners()
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
 	a.srv, err = sipgo.NewServer(a.ua, sipgo.WithServerLogger(sipgoLog))
 	if err != nil {
-		conn.Close()
+		a.closeListeners()
 		return nil, fmt.Errorf("sip: server: %w", err)
 	}
 	// All handlers before serving: sipgo keeps them in a plain map.
@@ -183,6 +226,90 @@ func uaName(s string) string {
 // Addr returns the address the socket is bound to.
 func (a *Agent) Addr() netip.AddrPort { return a.addr }
 
+// TCPAddr returns the address the TCP listener is bound to (the UDP
+// socket's), the zero AddrPort if there is none.
+func (a *Agent) TCPAddr() netip.AddrPort { return listenerAddr(a.tcp) }
+
+// TLSAddr returns the address the TLS listener is bound to, the zero
+// AddrPort if there is none.
+func (a *Agent) TLSAddr() netip.AddrPort { return listenerAddr(a.tls) }
+
+// StreamConnections returns how many TCP and TLS connections the listeners
+// hold now, handshakes under way included.
+func (a *Agent) StreamConnections() int { return a.limits.open() }
+
+// RefusedConnections returns how many TCP and TLS connections the
+// listeners refused at a limit, or closed because their TLS handshake
+// failed, since the agent started. Only a few a minute are logged.
+func (a *Agent) RefusedConnections() uint64 { return a.streamRefused.total.Load() }
+
+func listenerAddr(l *streamListener) netip.AddrPort {
+	if l == nil {
+		return netip.AddrPort{}
+	}
+	ap := l.Addr().(*net.TCPAddr).AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// bindUDPAndTCP binds the UDP socket at laddr and a TCP listener on the
+// same address and port. When laddr's port is 0 it picks a port free for
+// both; a fixed port taken for TCP leaves the agent without TCP (nil),
+// which it logs.
+func bindUDPAndTCP(laddr *net.UDPAddr, log *slog.Logger) (*net.UDPConn, net.Listener, error) {
+	for attempt := 1; ; attempt++ {
+		// udp4: sipgo pools the socket under LocalAddr().String(), and only an
+		// IPv4 socket bound to 0.0.0.0 reports "0.0.0.0:port" there, the key
+		// our clients name (research/sip.md section 5.1).
+		conn, err := net.ListenUDP("udp4", laddr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sip: listen on udp %s: %w", laddr, err)
+		}
+		port := conn.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: laddr.IP, Port: port})
+		if err == nil {
+			return conn, tcp, nil
+		}
+		if laddr.Port != 0 || attempt == bindAttempts {
+			log.Error("no SIP over TCP", "err", err)
+			return conn, nil, nil
+		}
+		conn.Close()
+	}
+}
+
+// listenTLS binds the TLS listener's TCP socket: at cfg.TLSListenAddr, or
+// on laddr's host at DefaultTLSPort, or at a free port if laddr's port is
+// 0.
+func listenTLS(cfg Config, laddr *net.UDPAddr) (net.Listener, error) {
+	addr := cfg.TLSListenAddr
+	if addr == "" {
+		port := DefaultTLSPort
+		if laddr.Port == 0 {
+			port = 0
+		}
+		addr = net.JoinHostPort(laddr.IP.String(), strconv.Itoa(port))
+		if laddr.IP == nil {
+			addr = net.JoinHostPort("0.0.0.0", strconv.Itoa(port))
+		}
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sip: listen on tls %s: %w", addr, err)
+	}
+	return l, nil
+}
+
+// closeListeners closes the socket and the listeners, for a NewAgent
+// that fails.
+func (a *Agent) closeListeners() {
+	a.conn.Close()
+	for _, l := range []*streamListener{a.tcp, a.tls} {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
 // MalformedMessages returns how many messages the agent dropped, or
 // answered 400, since it started because they do not parse or lack what
 // every request needs (RFC 3261 section 8.1.1). Only a few a minute are
@@ -202,20 +329,32 @@ func (a *Agent) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { served <- a.srv.ServeUDP(a.conn) })
+	streams := make(chan error, 2)
+	if a.tcp != nil {
+		a.tcp.start()
+		wg.Go(func() { streams <- a.srv.ServeTCP(a.tcp) })
+	}
+	if a.tls != nil {
+		a.tls.start()
+		wg.Go(func() { streams <- a.srv.ServeTLS(a.tls) })
+	}
 	logCtx, stopLogs := context.WithCancel(ctx)
 	wg.Go(func() { a.malformed.run(logCtx, a.log) })
 	wg.Go(func() { a.refused.run(logCtx, a.log) })
+	wg.Go(func() { a.streamRefused.run(logCtx, a.log) })
 	err := a.awaitListener(ctx, served)
 	if err == nil && ctx.Err() == nil {
 		close(a.ready)
-		a.log.Info("sip listening", "addr", a.addr)
+		a.log.Info("sip listening", "addr", a.addr, "tcp", a.TCPAddr(), "tls", a.TLSAddr())
 		select {
 		case <-ctx.Done():
 		case serr := <-served:
 			err = fmt.Errorf("sip: serve udp %s: stopped unexpectedly (%v)", a.addr, serr)
+		case serr := <-streams:
+			err = fmt.Errorf("sip: serve tcp or tls: stopped unexpectedly (%v)", serr)
 		}
 	}
-	a.conn.Close() // ends ServeUDP
+	a.closeListeners() // ends the Serves
 	stopLogs()
 	wg.Wait()
 	a.endCalls(errStopped)

@@ -69,7 +69,8 @@ type Call struct {
 	laddr     sipmsg.Addr           // the local socket our requests go out from; zero on TCP and TLS
 	client    *sipgo.Client         // sends ACKs again
 	auth      sipgo.DigestAuth      // answers 401/407 challenges to our requests; zero on incoming calls
-	transport string                // the account's, e.g. "udp"
+	transport string                // the account's, e.g. "udp"; an incoming call's, its INVITE's
+	flow      *streamConn           // the connection an incoming call came on, held open while it is up; nil on UDP
 	contact   *sipmsg.ContactHeader // ours, sent in every request and 2xx of the dialog
 	local     netip.AddrPort        // our RTP address
 	sdpID     uint64                // the o= session ID of our descriptions
@@ -167,6 +168,9 @@ func (c *Call) Hangup(ctx context.Context) error {
 func (c *Call) end(err error) {
 	c.endOnce.Do(func() {
 		c.err = err
+		if c.flow != nil {
+			c.flow.calls.Add(-1)
+		}
 		c.agent.removeCall(c)
 		c.mu.Lock()
 		c.ended = true

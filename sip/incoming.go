@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,9 +47,13 @@ type Incoming struct {
 	sess   *sipgo.DialogServerSession
 	client *sipgo.Client
 	host   netip.Addr // our address towards the caller
-	offer  *sdpSession
-	media  Media // what answering the offer settles
-	at     int   // the offer's stream that media answers
+	// transport is the INVITE's, e.g. "udp"; flow the TCP or TLS connection
+	// it came on (nil on UDP, or if it is gone).
+	transport string
+	flow      *streamConn
+	offer     *sdpSession
+	media     Media // what answering the offer settles
+	at        int   // the offer's stream that media answers
 
 	ctx    context.Context // ends once no answer can be given any more
 	cancel context.CancelCauseFunc
@@ -189,6 +194,9 @@ func (in *Incoming) answer(ctx context.Context, local netip.AddrPort) (*Call, er
 	in.mu.Unlock()
 
 	c := in.newCall(local)
+	if c.flow != nil {
+		c.flow.calls.Add(1) // until c ends
+	}
 	c.mu.Lock()
 	body := c.sdpLocked(sdpOut{dir: in.media.Direction, audio: in.media.formats(), offer: in.offer, audioAt: in.at})
 	c.mu.Unlock()
@@ -220,15 +228,20 @@ func (in *Incoming) newCall(local netip.AddrPort) *Call {
 	if user == "" {
 		user = uaName("")
 	}
+	var laddr sipmsg.Addr // on TCP and TLS: the connection's, which sipgo finds
+	if in.transport == TransportUDP {
+		laddr = in.agent.laddr()
+	}
 	c := &Call{
 		agent:      in.agent,
 		log:        in.log,
 		key:        dialogKey{callID: callID(req), localTag: tag(req.To().Params), remoteTag: tag(req.From().Params)},
 		sess:       in.sess,
-		laddr:      in.agent.laddr(),
+		laddr:      laddr,
 		client:     in.client,
-		transport:  TransportUDP,
-		contact:    in.agent.contact(user, in.host, TransportUDP),
+		transport:  in.transport,
+		flow:       in.flow,
+		contact:    in.agent.listenContact(user, in.host, in.transport),
 		local:      local,
 		sdpID:      sdpID,
 		identity:   req.To().Address.String(),
@@ -249,7 +262,7 @@ func (in *Incoming) newCall(local netip.AddrPort) *Call {
 }
 
 // awaitAck waits for the ACK of our 2xx res to the INVITE, resending res
-// at T1, 2*T1 ... up to T2, for 64*T1 at most (RFC 3261 section
+// over UDP at T1, 2*T1 ... up to T2, for 64*T1 at most (RFC 3261 section
 // 13.3.1.4). A BYE that overtook the ACK ends the call, and the wait.
 func (in *Incoming) awaitAck(ctx context.Context, c *Call, res *sipmsg.Response) error {
 	seq := in.req.CSeq().SeqNo
@@ -265,8 +278,10 @@ func (in *Incoming) awaitAck(ctx context.Context, c *Call, res *sipmsg.Response)
 				return nil
 			}
 		case <-resend.C:
-			if err := in.tx.Respond(res); err != nil {
-				c.log.Debug("resend 2xx", "err", err)
+			if in.transport == TransportUDP {
+				if err := in.tx.Respond(res); err != nil {
+					c.log.Debug("resend 2xx", "err", err)
+				}
 			}
 			interval = min(2*interval, sipmsg.T2)
 			resend.Reset(interval)
@@ -295,16 +310,16 @@ func (in *Incoming) byeUnacknowledged(ctx context.Context, c *Call) {
 // takeCall handles a new INVITE: it checks the offer, hands the call to
 // Config.OnIncoming and keeps the INVITE transaction (which sipgo ends
 // when the handler returns) until the call is answered, declined or
-// cancelled. An INVITE without a usable offer is answered 488; one over
-// TCP or TLS 480, as the agent has no listener there for the caller's
-// requests in the dialog.
+// cancelled. An INVITE without a usable offer is answered 488.
+//
+// A call over TCP or TLS stays on the connection its INVITE came on: our
+// requests in the call go over it (to the caller, or to the proxy that
+// record-routed the call), and while the call is up the connection is
+// not closed for being idle. Our Contact names our listener, for a new
+// connection if that one is lost.
 func (a *Agent) takeCall(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	log := a.log.With("call", callID(req), "from", fromURI(req), "to", req.Recipient.String())
-	if sipmsg.IsReliable(req.Transport()) {
-		log.Info("incoming call declined: not over UDP", "transport", req.Transport())
-		a.reply(tx, req, sipmsg.StatusTemporarilyUnavailable, "Incoming Calls Only Over UDP")
-		return
-	}
+	transport := strings.ToLower(req.Transport())
+	log := a.log.With("call", callID(req), "from", fromURI(req), "to", req.Recipient.String(), "transport", transport)
 	offer, media, at, err := incomingOffer(req)
 	if err != nil {
 		log.Info("incoming call declined: unusable offer", "err", err)
@@ -317,11 +332,14 @@ func (a *Agent) takeCall(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	var client *sipgo.Client
 	if err == nil {
-		client, err = a.client(TransportUDP, host)
+		client, err = a.client(transport, host)
 	}
 	var sess *sipgo.DialogServerSession
 	if err == nil {
-		dua := &sipgo.DialogUA{Client: client, ContactHDR: *a.contact(uaName(""), host, TransportUDP)}
+		// RewriteContact: without a route set, our requests go to where the
+		// INVITE came from, i.e. over its connection.
+		dua := &sipgo.DialogUA{Client: client, ContactHDR: *a.listenContact(uaName(""), host, transport),
+			RewriteContact: transport != TransportUDP}
 		sess, err = dua.ReadInvite(req, tx)
 	}
 	if err != nil {
@@ -331,19 +349,21 @@ func (a *Agent) takeCall(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	in := &Incoming{
-		agent:  a,
-		log:    log,
-		req:    sess.InviteRequest,
-		tx:     tx,
-		sess:   sess,
-		client: client,
-		host:   host,
-		offer:  offer,
-		media:  media,
-		at:     at,
-		ctx:    ctx,
-		cancel: cancel,
-		done:   make(chan struct{}),
+		agent:     a,
+		log:       log,
+		req:       sess.InviteRequest,
+		tx:        tx,
+		sess:      sess,
+		client:    client,
+		host:      host,
+		transport: transport,
+		flow:      a.flow(transport, req.Source()),
+		offer:     offer,
+		media:     media,
+		at:        at,
+		ctx:       ctx,
+		cancel:    cancel,
+		done:      make(chan struct{}),
 	}
 	// sipgo answers CANCEL with 200 and the INVITE with 487 itself, and
 	// then ends the session's context.
@@ -396,6 +416,44 @@ func incomingOffer(req *sipmsg.Request) (*sdpSession, Media, int, error) {
 		return nil, Media{}, 0, err
 	}
 	return offer, m, at, nil
+}
+
+// listenContact returns a Contact header for user at host that names our
+// listener for transport: the UDP socket, the TCP listener (the same
+// port) or the TLS listener.
+func (a *Agent) listenContact(user string, host netip.Addr, transport string) *sipmsg.ContactHeader {
+	c := a.contact(user, host, TransportUDP)
+	switch transport {
+	case TransportTCP:
+		c.Address.UriParams = sipmsg.HeaderParams{{K: "transport", V: TransportTCP}}
+	case TransportTLS:
+		c.Address.Port = int(a.TLSAddr().Port())
+		c.Address.UriParams = sipmsg.HeaderParams{{K: "transport", V: TransportTLS}}
+	}
+	return c
+}
+
+// flow returns the connection of our TCP or TLS listener that source
+// (host:port) holds, nil on UDP or if there is none.
+func (a *Agent) flow(transport, source string) *streamConn {
+	if transport == TransportUDP {
+		return nil
+	}
+	conn, err := a.ua.TransportLayer().GetConnection(transport, source)
+	if err != nil || conn == nil {
+		return nil
+	}
+	defer func() { _, _ = conn.TryClose() }() // the reference GetConnection took
+	tc, ok := conn.(*sipmsg.TCPConnection)
+	if !ok {
+		return nil
+	}
+	nc := tc.Conn
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
+	}
+	sc, _ := nc.(*streamConn)
+	return sc
 }
 
 // laddr returns the agent's socket as sipgo names a request's local

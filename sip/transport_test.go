@@ -28,7 +28,7 @@ import (
 )
 
 // TestTCP registers and joins over TCP through Kamailio, and takes the
-// conference's BYE on the connection we opened (we listen on no TCP port).
+// conference's BYE on the connection we opened (RFC 5626 style).
 func TestTCP(t *testing.T) {
 	t.Parallel()
 	s := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioHangup, RTPEcho: true})

@@ -94,6 +94,8 @@ func TestValidation(t *testing.T) {
 	}{
 		{"sip.listen_addr", func(s *settings.Settings) { s.SIP.ListenAddr = "0.0.0.0" }},
 		{"sip.listen_addr", func(s *settings.Settings) { s.SIP.ListenAddr = "0.0.0.0:70000" }},
+		{"sip.tls_listen_addr", func(s *settings.Settings) { s.SIP.TLSListenAddr = "5061" }},
+		{"sip.tls_listen_addr", func(s *settings.Settings) { s.SIP.TLSListenAddr = "no" }},
 		{"accounts[0].id", func(s *settings.Settings) { s.Accounts[0].ID = "" }},
 		{"accounts[0].id", func(s *settings.Settings) { s.Accounts[0].ID = "Alice" }},
 		{"accounts[1].id", func(s *settings.Settings) { s.Accounts[1].ID = "alice" }},

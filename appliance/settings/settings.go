@@ -64,6 +64,11 @@ type SIPSettings struct {
 	// ListenAddr is the UDP host:port to listen on, DefaultListenAddr by
 	// default; port 0 picks a free port.
 	ListenAddr string `json:"listen_addr"`
+	// TLSListenAddr is the TCP host:port of SIP over TLS, for calls in: ""
+	// means the host of ListenAddr with port DefaultTLSPort (a free port when
+	// ListenAddr's port is 0), TLSOff none. SIP over TCP listens on
+	// ListenAddr's port, always.
+	TLSListenAddr string `json:"tls_listen_addr"`
 	// MaxBridgedCalls bounds the callers bridged at once over all bridges; 0 means
 	// DefaultMaxBridgedCalls.
 	MaxBridgedCalls int `json:"max_bridged_calls"`
@@ -72,6 +77,12 @@ type SIPSettings struct {
 	// the handset shows it failed and why. 0 means DefaultRTPTimeoutSeconds.
 	RTPTimeoutSeconds int `json:"rtp_timeout_seconds"`
 }
+
+// DefaultTLSPort is the port of SIP over TLS when SIPSettings.TLSListenAddr is "".
+const DefaultTLSPort = 5061
+
+// TLSOff is SIPSettings.TLSListenAddr for no SIP over TLS.
+const TLSOff = "off"
 
 // DefaultRTPTimeoutSeconds is SIPSettings.RTPTimeoutSeconds when it is 0.
 const DefaultRTPTimeoutSeconds = 30
@@ -237,6 +248,11 @@ func (s Settings) Validate() error {
 	}
 	if err := checkHostPort("sip.listen_addr", s.SIP.ListenAddr, true); err != nil {
 		return err
+	}
+	if a := s.SIP.TLSListenAddr; a != "" && a != TLSOff {
+		if err := checkHostPort("sip.tls_listen_addr", a, true); err != nil {
+			return fieldErr("sip.tls_listen_addr", `%q is not host:port, "" (port %d) or %q`, a, DefaultTLSPort, TLSOff)
+		}
 	}
 	accounts := map[string]bool{}
 	for i, a := range s.Accounts {

@@ -33,6 +33,8 @@ func TestValidAccepts(t *testing.T) {
 	}{
 		{"listen port 0", func(s *Settings) { s.SIP.ListenAddr = "127.0.0.1:0" }},
 		{"listen any host", func(s *Settings) { s.SIP.ListenAddr = ":5060" }},
+		{"TLS on its own port", func(s *Settings) { s.SIP.TLSListenAddr = "0.0.0.0:5071" }},
+		{"no TLS", func(s *Settings) { s.SIP.TLSListenAddr = TLSOff }},
 		{"IPv6 proxy", func(s *Settings) { s.Accounts[0].Proxy = "[::1]:5060" }},
 		{"no conference URI yet", func(s *Settings) { s.Conferences[0].URI = "" }},
 		{"sips URI", func(s *Settings) { s.Conferences[0].URI = "sips:conf@example.org" }},

@@ -138,7 +138,11 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 		Inputs: []inputView{func() inputView {
 			in := input("sip", "listen_addr", "Listen address (UDP host:port)", set.SIP.ListenAddr)
 			in.Required = true
-			in.Hint = "For example 0.0.0.0:5060; port 0 picks a free port."
+			in.Hint = "For example 0.0.0.0:5060; port 0 picks a free port. SIP over TCP listens on the same port."
+			return in
+		}(), func() inputView {
+			in := input("sip", "tls_listen_addr", "SIP over TLS (TCP host:port)", set.SIP.TLSListenAddr)
+			in.Hint = fmt.Sprintf("For calls in over TLS, with the admin page's certificate. Empty = the listen address's host, port %d; %q = none.", settings.DefaultTLSPort, settings.TLSOff)
 			return in
 		}(), numberInput("sip", "rtp_timeout_seconds", "End a call with no audio after (seconds)", set.SIP.RTPTimeoutSeconds,
 			fmt.Sprintf("A call whose far end sends no audio this long (not on hold) is ended, and the handset says why. Empty = %d. From the next call.", settings.DefaultRTPTimeoutSeconds)),
@@ -487,6 +491,7 @@ func number(n float64) string {
 func (s *server) saveSIP(w http.ResponseWriter, r *http.Request) {
 	s.save(w, r, "sip", func(set *settings.Settings, v url.Values) (string, error) {
 		set.SIP.ListenAddr = formText(v, "listen_addr")
+		set.SIP.TLSListenAddr = formText(v, "tls_listen_addr")
 		for _, n := range []struct {
 			name string
 			to   *int
