@@ -91,29 +91,33 @@ func srtpCallToBaresip(t *testing.T, mode, baresipMode string) {
 	}
 	// What we send is SRTP from the first packet. baresip may send a packet or two in clear
 	// before its SRTP starts (its wait_secure is off): those are counted, not failed.
+	checkEncrypted(t, "our", ours, own, 0)
+	checkEncrypted(t, "baresip's", theirs, callerHz, 2)
+}
+
+// checkEncrypted checks that packets, the RTP of who on the wire, are SRTP: at most
+// plainAllowed are not 182 bytes (12 of header, 160 of PCMU, 10 of SRTP tag), and their
+// payloads, read as plain PCMU, do not hold who's tone at hz.
+func checkEncrypted(t *testing.T, who string, packets [][]byte, hz float64, plainAllowed int) {
+	t.Helper()
 	pcmu, _ := media.CodecByName("PCMU")
-	check := func(who string, packets [][]byte, hz float64, plainAllowed int) {
-		t.Helper()
-		var asPlain []int16
-		plain := 0
-		for _, p := range packets {
-			if len(p) != 12+160+10 {
-				plain++
-				continue
-			}
-			pcm := make([]int16, 160)
-			pcmu.Decode(pcm, p[12:172])
-			asPlain = append(asPlain, pcm...)
+	var asPlain []int16
+	plain := 0
+	for _, p := range packets {
+		if len(p) != 12+160+10 {
+			plain++
+			continue
 		}
-		if plain > plainAllowed {
-			t.Errorf("%d of %s %d packets on the wire are not 182 bytes (12 of header, 160 of PCMU, 10 of SRTP tag)", plain, who, len(packets))
-		}
-		if lvl := media.ToneLevel(asPlain, 8000, hz); lvl > -20 {
-			t.Errorf("%s payloads on the wire, read as plain PCMU, hold its %.0f Hz at %.1f dB: not encrypted", who, hz, lvl)
-		}
+		pcm := make([]int16, 160)
+		pcmu.Decode(pcm, p[12:172])
+		asPlain = append(asPlain, pcm...)
 	}
-	check("our", ours, own, 0)
-	check("baresip's", theirs, callerHz, 2)
+	if plain > plainAllowed {
+		t.Errorf("%d of %s %d packets on the wire are not 182 bytes (12 of header, 160 of PCMU, 10 of SRTP tag)", plain, who, len(packets))
+	}
+	if lvl := media.ToneLevel(asPlain, 8000, hz); lvl > -20 {
+		t.Errorf("%s payloads on the wire, read as plain PCMU, hold its %.0f Hz at %.1f dB: not encrypted", who, hz, lvl)
+	}
 }
 
 // A capture is tshark capturing the loopback interface's UDP into a file.
@@ -126,6 +130,13 @@ type capture struct {
 // probe datagram sent to ourselves again and again shows up in what it prints (tshark says
 // it is capturing a while before it is, on a busy machine).
 func startCapture(t *testing.T) *capture {
+	t.Helper()
+	return startCaptureOf(t, "udp and host 127.0.0.1")
+}
+
+// startCaptureOf is startCapture with the capture filter filter, which must let the
+// probe's UDP through.
+func startCaptureOf(t *testing.T, filter string) *capture {
 	t.Helper()
 	bin, err := exec.LookPath("tshark")
 	if err != nil {
@@ -140,7 +151,7 @@ func startCapture(t *testing.T) *capture {
 	c := &capture{file: filepath.Join(t.ArtifactDir(), "call.pcap")} // go test -artifacts keeps it
 	// -P -l: print each packet as it is written, line by line.
 	// -B: a large capture buffer, as other tests' traffic shares loopback.
-	c.cmd = exec.Command(bin, "-i", "lo", "-B", "32", "-f", "udp and host 127.0.0.1", "-w", c.file, "-P", "-l")
+	c.cmd = exec.Command(bin, "-i", "lo", "-B", "32", "-f", filter, "-w", c.file, "-P", "-l")
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,9 @@ type BaresipConfig struct {
 	MediaEnc string
 	// AuthUser and Password, when set, answer a 401 or 407 challenge to its calls.
 	AuthUser, Password string
+	// TLSCertFile, when set, is a PEM file with a certificate and its private key: baresip
+	// then takes calls over TLS on TLSAddr with it (besides UDP and TCP on Addr).
+	TLSCertFile string
 }
 
 // A BaresipEvent is an event baresip reports on its control socket, e.g. type
@@ -104,6 +107,10 @@ func StartBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 
 func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig) (*Baresip, error) {
 	port, cport := freeUDPPort(t), freePort(t, true)
+	if cfg.TLSCertFile != "" {
+		// baresip listens for TLS on the SIP port's next one.
+		port = freeTLSPair(t)
+	}
 	conf := filepath.Join(dir, fmt.Sprintf("conf-%d", attempt))
 	rec := filepath.Join(conf, "recordings")
 	if err := os.MkdirAll(rec, 0o755); err != nil {
@@ -128,6 +135,9 @@ func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig)
 		"snd_path " + rec,
 		"",
 	}, "\n")
+	if cfg.TLSCertFile != "" {
+		config += "sip_certificate " + cfg.TLSCertFile + "\n"
+	}
 	user := cfg.User
 	if user == "" {
 		user = "caller"
@@ -300,6 +310,10 @@ func (b *Baresip) command(name, params string) (string, error) {
 
 // Addr returns baresip's SIP address.
 func (b *Baresip) Addr() netip.AddrPort { return b.addr }
+
+// TLSAddr returns where baresip takes SIP over TLS (BaresipConfig.TLSCertFile): the port
+// after Addr's.
+func (b *Baresip) TLSAddr() netip.AddrPort { return loopback(b.addr.Port() + 1) }
 
 // URI returns the address baresip calls from (its From URI), e.g. "sip:caller@127.0.0.1".
 func (b *Baresip) URI() string { return b.uri }

@@ -2,6 +2,7 @@ package peertest
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -21,6 +22,9 @@ type KamailioConfig struct {
 	Realm  string                    // the digest realm; differs from Domain in tests
 	Users  map[string]string         // user -> password
 	Routes map[string]netip.AddrPort // request-URI user -> where an authenticated INVITE goes
+	// TLSRoutes are Routes that go over TLS (Kamailio's client side verifies nothing);
+	// they need TLS.
+	TLSRoutes map[string]netip.AddrPort
 
 	// Trusted lists users who may send requests under any From (a trunk
 	// impersonating handsets, a service account with generated
@@ -303,6 +307,10 @@ func kamailioCfg(cfg KamailioConfig, port, tlsPort uint16, tlsCfg, ctl string) s
 	sort.Strings(routes)
 	for _, u := range routes {
 		fmt.Fprintf(&init, "\t$sht(routes=>%s) = \"sip:%s\";\n", u, cfg.Routes[u])
+	}
+	tlsRoutes := slices.Sorted(maps.Keys(cfg.TLSRoutes))
+	for _, u := range tlsRoutes {
+		fmt.Fprintf(&init, "\t$sht(routes=>%s) = \"sip:%s;transport=tls\";\n", u, cfg.TLSRoutes[u])
 	}
 	trusted := slices.Clone(cfg.Trusted)
 	sort.Strings(trusted)

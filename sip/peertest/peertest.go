@@ -63,6 +63,26 @@ func freePort(t testing.TB, tcp bool) uint16 {
 	return 0
 }
 
+// freeTLSPair returns a port on 127.0.0.1 that was free a moment ago for UDP and TCP,
+// whose next port was free for TCP: baresip's SIP port, after which it listens for TLS.
+// Like freeUDPPort, it may lose a race.
+func freeTLSPair(t testing.TB) uint16 {
+	t.Helper()
+	for range 20 {
+		port := freePort(t, true)
+		if port == 65535 {
+			continue
+		}
+		l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port+1))
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no port pair free on 127.0.0.1")
+	return 0
+}
+
 // udpBound reports whether some socket is bound to 127.0.0.1:port (UDP),
 // read from /proc/net/udp so the probe sends the peer nothing.
 func udpBound(port uint16) bool {
