@@ -93,6 +93,10 @@ func DefaultMapping() Mapping {
 	}
 }
 
+// PresenceTrigger is the gesture that proves someone is at the device while the appliance
+// wants that proof (see Presence): the call button held, whatever the mapping gives it.
+var PresenceTrigger = gesture.Trigger{Input: "button", Gesture: gesture.LongPress}
+
 // Validate reports every invalid trigger and unknown action, in the order of the triggers'
 // names.
 func (m Mapping) Validate() error {

@@ -45,6 +45,14 @@ func TestMapping(t *testing.T) {
 	if a, ok := m.Action("button", gesture.LongPress); !ok || a != NextConference {
 		t.Errorf("button long press = %v, %v; want next-conference", a, ok)
 	}
+	// Holding the call button proves presence while the appliance wants it: the gesture
+	// that otherwise picks the next conference.
+	if err := PresenceTrigger.Validate(); err != nil || PresenceTrigger.String() != "button:long-press" {
+		t.Errorf("PresenceTrigger = %v (%v), want button:long-press", PresenceTrigger, err)
+	}
+	if a, ok := m[PresenceTrigger]; !ok || a != NextConference {
+		t.Errorf("PresenceTrigger is mapped to %v, %v; want next-conference when no presence is wanted", a, ok)
+	}
 	if a, ok := m.Action(gesture.HookInput, gesture.Flash); !ok || a != Mute {
 		t.Errorf("hook flash = %v, %v; want mute", a, ok)
 	}

@@ -92,6 +92,18 @@ type Recorder interface {
 	RecordingChanged() <-chan struct{}
 }
 
+// Presence takes the proof that someone is at the device: while the appliance wants one
+// (no admin password is set), PresenceTrigger proves presence instead of doing its mapped
+// action.
+type Presence interface {
+	// PresenceWanted reports whether a proof of presence is wanted now.
+	PresenceWanted() bool
+	// ProvePresence records that someone held handset's call button. It returns at once,
+	// with what the handset's status should say, e.g. "presence proven: set the admin
+	// password on the page within 5 minutes".
+	ProvePresence(handset int) string
+}
+
 // VolumeStep is how much a volume button changes the earpiece gain.
 const VolumeStep = 3
 
@@ -119,6 +131,7 @@ type Leg interface {
 type (
 	hookMoved  struct{ offHook bool }
 	actionDo   struct{ action Action }
+	presenceDo struct{}
 	digitsSend struct {
 		digits string
 		result chan<- error
@@ -170,6 +183,7 @@ type Line struct {
 	onState   func(State)         // told of every change of state, may be nil
 	onCallEnd func(Status, error) // call history of ended joins and calls, may be nil
 	recorder  Recorder            // nil when the appliance does not record
+	presence  Presence            // nil when no proof of presence is ever wanted
 	conf      Conference
 	log       *slog.Logger
 
@@ -202,6 +216,7 @@ type Config struct {
 	Mapping    Mapping
 	Conference Conference
 	Recorder   Recorder // nil when the appliance does not record
+	Presence   Presence // nil when no proof of presence is ever wanted
 	// OnState, if set, is told of every change of the line's state (the status tone, the
 	// service legs); OnCallEnd of every join and call that ends (the call history). Both
 	// run on the line's goroutine and must not block.
@@ -219,6 +234,7 @@ func New(cfg Config) *Line {
 		light:     led.New(cfg.LED),
 		conf:      cfg.Conference,
 		recorder:  cfg.Recorder,
+		presence:  cfg.Presence,
 		onState:   cfg.OnState,
 		onCallEnd: cfg.OnCallEnd,
 		log:       cfg.Log,
@@ -346,6 +362,10 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		}
 	case actionDo:
 		l.do(ctx, ev.action)
+	case presenceDo:
+		detail := l.presence.ProvePresence(l.index)
+		l.log.Info("call button held: presence proven")
+		l.setState(l.state, detail)
 	case digitsSend:
 		if l.state != InCall {
 			ev.result <- errors.New("the handset is not in a call")
@@ -621,15 +641,18 @@ func (l *Line) setState(s State, detail string) {
 }
 
 // watch turns the positions of the switch called input into gestures and forwards them to
-// Run: the hook's lifting and hanging up as hookMoved, every other gesture as the action the
-// mapping of the moment gives it.
+// Run: the hook's lifting and hanging up as hookMoved, PresenceTrigger as presenceDo while
+// a proof of presence is wanted, every other gesture as the action the mapping of the
+// moment gives it.
 func (l *Line) watch(ctx context.Context, input string, sw hw.Switch, m gesture.Machine) {
 	err := gesture.Watch(ctx, sw, m, gesture.System, func(e gesture.Event) {
-		switch e.Gesture {
-		case gesture.OffHook:
+		switch {
+		case e.Gesture == gesture.OffHook:
 			l.post(ctx, hookMoved{true})
-		case gesture.OnHook:
+		case e.Gesture == gesture.OnHook:
 			l.post(ctx, hookMoved{false})
+		case l.presence != nil && (gesture.Trigger{Input: input, Gesture: e.Gesture}) == PresenceTrigger && l.presence.PresenceWanted():
+			l.post(ctx, presenceDo{})
 		default:
 			if a, ok := l.mapping.Load().Action(input, e.Gesture); ok {
 				l.post(ctx, actionDo{a})

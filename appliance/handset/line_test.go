@@ -20,12 +20,13 @@ import (
 
 // fakeConference answers joins as told and records what the line asked of it.
 type fakeConference struct {
-	mu      sync.Mutex // guards following
-	answer  bool       // whether a join is answered at all (otherwise it waits for ctx)
-	failure error      // the error an answered join returns, if any
-	holdErr error      // the error a leg's hold returns, if any
-	log     []string
-	calls   []*fakeLeg
+	mu       sync.Mutex // guards following
+	answer   bool       // whether a join is answered at all (otherwise it waits for ctx)
+	failure  error      // the error an answered join returns, if any
+	holdErr  error      // the error a leg's hold returns, if any
+	presence bool       // whether a proof of presence is wanted
+	log      []string
+	calls    []*fakeLeg
 }
 
 func (c *fakeConference) record(s string) {
@@ -60,6 +61,17 @@ func (c *fakeConference) NextConference(handset int) (string, error) {
 }
 
 func (c *fakeConference) PIN(handset int) (string, error) { return "1234#", nil }
+
+func (c *fakeConference) PresenceWanted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.presence
+}
+
+func (c *fakeConference) ProvePresence(handset int) string {
+	c.record("presence proven")
+	return "presence proven"
+}
 
 func (c *fakeConference) Louder(handset int, deltaDB float64) (float64, error) {
 	c.record(fmt.Sprintf("louder %+g", deltaDB))
@@ -171,6 +183,13 @@ func remap(w *world) {
 func muteDown(w *world) { w.mute.Set(true) }
 func muteUp(w *world)   { w.mute.Set(false) }
 
+// wantPresence has the appliance want a proof of presence (no admin password yet).
+func wantPresence(w *world) {
+	w.conf.mu.Lock()
+	defer w.conf.mu.Unlock()
+	w.conf.presence = true
+}
+
 func waitAMinute(*world) { time.Sleep(time.Minute) } // fake clock: returns at once
 func nowAnswer(w *world) {
 	w.conf.mu.Lock()
@@ -220,6 +239,11 @@ func TestLine(t *testing.T) {
 		{"a press under way takes the mapping of when it ends", true, nil, []step{lift, muteDown, remap, muteUp}, InCall, led.On, "",
 			[]string{"join", "louder -3"}},
 		{"the next call is not held", true, nil, []step{lift, holdCall, replace, lift}, InCall, led.On, "", []string{"join", "hold true", "hangup", "join"}},
+		{"call button held proves presence while it is wanted", true, nil, []step{wantPresence, hold}, Idle, led.Off, "presence proven",
+			[]string{"presence proven"}},
+		{"a short press joins while presence is wanted", true, nil, []step{wantPresence, press}, InCall, led.On, "", []string{"join"}},
+		{"the mute button held still sends the PIN while presence is wanted", true, nil, []step{wantPresence, lift, holdMute}, InCall, led.On, "",
+			[]string{"join", "digits 1234#"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,7 +252,7 @@ func TestLine(t *testing.T) {
 				conf := &fakeConference{answer: tt.answer, failure: tt.failure}
 				w := &world{board: b, conf: conf, mute: b.MuteButton(0)}
 				buttons := map[string]hw.Switch{"button": b.Button(0), "mute": b.MuteButton(0)}
-				w.line = New(Config{Hook: b.Hook(0), Buttons: buttons, LED: b.LED(0), Conference: conf, Log: slog.New(slog.DiscardHandler)})
+				w.line = New(Config{Hook: b.Hook(0), Buttons: buttons, LED: b.LED(0), Conference: conf, Presence: conf, Log: slog.New(slog.DiscardHandler)})
 				ctx, cancel := context.WithCancel(t.Context())
 				done := make(chan struct{})
 				go func() { _ = w.line.Run(ctx); close(done) }()
