@@ -107,6 +107,11 @@ type Appliance struct {
 	bridges  *bridging     // callers bridged into conferences
 	rosters  *rosters      // who is in each conference our legs are in
 
+	// presence is the proof of presence the call buttons give; startButtons are the call
+	// buttons by handset (nil where there is none), looked at as the appliance starts.
+	presence     *presence
+	startButtons []*replaySwitch
+
 	// The admin page's: its TLS configuration (nil when it is served over plain HTTP), the
 	// certificate's fingerprint ("" then), and the recent events the dashboard shows.
 	adminTLS         *tls.Config
@@ -228,16 +233,25 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 			queue: incoming, log: log.With("part", "bridge")},
 		rosters: rosters,
 
+		presence: &presence{store: store, log: log.With("part", "web")},
+
 		adminTLS:         adminTLS,
 		adminFingerprint: fingerprint,
 	}
 	// Last the lines, which use all of it.
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log}
 	for i, h := range hwr.handsets {
+		var start *replaySwitch
+		if h.button != nil {
+			start = &replaySwitch{Switch: h.button}
+			h.button = start
+		}
+		a.startButtons = append(a.startButtons, start)
 		a.lines = append(a.lines, handset.New(handset.Config{
 			Index:      i,
 			Hook:       h.hook,
 			Buttons:    h.buttons(),
+			Presence:   a.presence,
 			LED:        h.led,
 			Mapping:    mapping,
 			Conference: conf,
@@ -297,6 +311,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 			errs <- fmt.Errorf("hardware: %w", err)
 		}
 	})
+	if err := a.resetIfHeldAtStart(ctx); err != nil {
+		a.log.Error("reset by a held button", "err", err)
+	}
 	baseWG.Go(func() {
 		if err := a.serveAdmin(base); err != nil {
 			errs <- fmt.Errorf("admin page: %w", err)

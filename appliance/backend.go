@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"partyline/appliance/audiohub"
@@ -286,10 +287,17 @@ func (b backend) applyLevels(old, next settings.Settings) {
 // AdminPasswordSet implements web.Backend.
 func (b backend) AdminPasswordSet() (bool, error) { return b.a.store.AdminPasswordSet() }
 
-// InitAdminPassword implements web.Backend.
+// InitAdminPassword implements web.Backend: without a setup code, a proof of presence at
+// the device (a call button held) must be under way.
 func (b backend) InitAdminPassword(setupCode, password string) error {
+	if strings.TrimSpace(setupCode) == "" && b.a.presence.open() {
+		return toWebError(b.a.store.InitAdminPasswordPresent(password))
+	}
 	return toWebError(b.a.store.InitAdminPassword(setupCode, password))
 }
+
+// PresenceUntil implements web.Backend.
+func (b backend) PresenceUntil() time.Time { return b.a.presence.Until() }
 
 // SetAdminPassword implements web.Backend.
 func (b backend) SetAdminPassword(password string) error {

@@ -68,6 +68,18 @@ func (s *Store) SetAdminPassword(plain string) error {
 // is an error wrapping ErrWrongSetupCode. Once the password is set, the code file is
 // removed.
 func (s *Store) InitAdminPassword(setupCode, plain string) error {
+	return s.initAdminPassword(func() error { return s.checkSetupCode(setupCode) }, plain)
+}
+
+// InitAdminPasswordPresent is InitAdminPassword without the setup code, for an owner who
+// proved presence otherwise: by holding a handset's call button (the appliance checks
+// that before it calls this).
+func (s *Store) InitAdminPasswordPresent(plain string) error {
+	return s.initAdminPassword(func() error { return nil }, plain)
+}
+
+// initAdminPassword is InitAdminPassword with proof checking the proof of presence.
+func (s *Store) initAdminPassword(proof func() error, plain string) error {
 	set, err := s.AdminPasswordSet()
 	if err != nil {
 		return err
@@ -75,7 +87,7 @@ func (s *Store) InitAdminPassword(setupCode, plain string) error {
 	if set { // the common refusal, without hashing first
 		return fmt.Errorf("set first admin password: %w", ErrAdminPasswordSet)
 	}
-	if err := s.checkSetupCode(setupCode); err != nil {
+	if err := proof(); err != nil {
 		return fmt.Errorf("set first admin password: %w", err)
 	}
 	h, err := s.hashAdminPassword(plain) // slow: outside the write transaction

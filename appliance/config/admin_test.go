@@ -298,3 +298,22 @@ func TestUpdateEmptyStore(t *testing.T) {
 		t.Errorf("after Update: got %+v, %v", got, err)
 	}
 }
+
+// TestInitAdminPasswordPresent: an owner who proved presence at the device sets the first
+// password without the setup code, once; the code file goes.
+func TestInitAdminPasswordPresent(t *testing.T) {
+	s, _ := openTemp(t)
+	prepareCode(t, s)
+	if err := s.InitAdminPasswordPresent("at the device"); err != nil {
+		t.Fatalf("InitAdminPasswordPresent: %v", err)
+	}
+	if ok, err := s.CheckAdminPassword("at the device"); err != nil || !ok {
+		t.Errorf("CheckAdminPassword = %v, %v; want the password set", ok, err)
+	}
+	if _, err := os.Stat(s.setupCodePath()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the setup code file is still there: %v", err)
+	}
+	if err := s.InitAdminPasswordPresent("someone else"); !errors.Is(err, ErrAdminPasswordSet) {
+		t.Errorf("a second InitAdminPasswordPresent: %v, want ErrAdminPasswordSet", err)
+	}
+}

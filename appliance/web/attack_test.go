@@ -449,6 +449,42 @@ func TestSetupWithoutCode(t *testing.T) {
 	}
 }
 
+// TestSetupByPresence: holding a handset's call button proves presence, and for the
+// window it opens the first password needs no setup code; the page says so. Before it,
+// and after it, a setup without the code is refused.
+func TestSetupByPresence(t *testing.T) {
+	f := newFakeFirstStart(t)
+	base := serve(t, newHandler(f))
+	c := from("127.0.0.1")
+	form := url.Values{"code": {""}, "password": {adminPassword}, "confirm": {adminPassword}}
+	f.mu.Lock()
+	f.presenceUntil = time.Now().Add(-time.Second) // a window that has closed
+	f.mu.Unlock()
+	if code, body := postForm(t, c, base, "/setup", form); code != http.StatusForbidden {
+		t.Fatalf("setup without a code, no presence: got %d, want 403\n%s", code, body)
+	}
+
+	f.mu.Lock()
+	f.presenceUntil = time.Now().Add(5 * time.Minute)
+	f.mu.Unlock()
+	res, err := c.Get(base + "/setup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(page), "call button was held at the device") || strings.Contains(string(page), `name="code" type="text" value="" required`) {
+		t.Errorf("the setup page does not say that no code is needed:\n%s", page)
+	}
+	if code, body := postForm(t, c, base, "/setup", form); code != http.StatusSeeOther {
+		t.Fatalf("setup without a code after presence: got %d, want 303\n%s", code, body)
+	}
+	if set, _ := f.AdminPasswordSet(); !set {
+		t.Error("the password was not set")
+	}
+	ownerLogsIn(t, base, "127.0.0.1")
+}
+
 // TestSlowClientsCut: a connection that never finishes its request's headers is closed
 // after ReadHeaderTimeout, and one client cannot hold more than MaxConnsPerClient
 // connections, while another still gets served.

@@ -470,13 +470,25 @@ func setupForm() formView {
 
 func (s *server) renderSetup(w http.ResponseWriter, code int, fe *settings.FieldError) {
 	form := setupForm()
+	intro := "This appliance has no admin password yet. Choose one: it guards every page, and there is no default. " +
+		"To show that the appliance is yours, enter the setup code it made when it started: it is in its log " +
+		"(journalctl -u partyline), and `partyline setup-code` run on the device prints it. " +
+		"Or hold a handset's call button for a second: then no code is needed for five minutes."
+	if until := s.backend.PresenceUntil(); time.Now().Before(until) {
+		by := until.Format("15:04")
+		codeInput := &form.Inputs[0]
+		codeInput.Required, codeInput.Autofocus = false, false
+		codeInput.Hint = "Not needed until " + by + ": a handset's call button was held at the device."
+		form.Inputs[1].Autofocus = true
+		intro = "This appliance has no admin password yet. Choose one: it guards every page, and there is no default. " +
+			"A handset's call button was held at the device, which shows that the appliance is yours: until " + by +
+			" the password can be set without the setup code."
+	}
 	form.setError("", fe)
 	s.render(w, code, "form.tmpl", &formPage{
 		frame: frame{Title: "Set the admin password"},
-		Intro: "This appliance has no admin password yet. Choose one: it guards every page, and there is no default. " +
-			"To show that the appliance is yours, enter the setup code it made when it started: it is in its log " +
-			"(journalctl -u partyline), and `partyline setup-code` run on the device prints it.",
-		Form: form,
+		Intro: intro,
+		Form:  form,
 	})
 }
 

@@ -55,6 +55,15 @@ type fakeBackend struct {
 	calls    []string
 	hookErr  error
 	password string // "" = not set
+	// presenceUntil is what PresenceUntil returns: until then, the first password needs
+	// no setup code.
+	presenceUntil time.Time
+}
+
+func (f *fakeBackend) PresenceUntil() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.presenceUntil
 }
 
 func (f *fakeBackend) Status() Status {
@@ -208,7 +217,11 @@ func (f *fakeBackend) AdminPasswordSet() (bool, error) {
 
 func (f *fakeBackend) InitAdminPassword(code, p string) error {
 	defer f.checked()()
+	present := code == "" && time.Now().Before(f.PresenceUntil())
 	if f.storePassword {
+		if present {
+			return toWebError(f.store.InitAdminPasswordPresent(p))
+		}
 		return toWebError(f.store.InitAdminPassword(code, p))
 	}
 	f.mu.Lock()
@@ -216,7 +229,7 @@ func (f *fakeBackend) InitAdminPassword(code, p string) error {
 	if f.password != "" {
 		return fmt.Errorf("init: %w", ErrPasswordSet)
 	}
-	if code != f.setupCode {
+	if code != f.setupCode && !present {
 		return fmt.Errorf("init: %w", ErrWrongSetupCode)
 	}
 	f.password = p

@@ -114,6 +114,10 @@ type Backend interface {
 	// password is set already it changes nothing and returns an error
 	// wrapping ErrPasswordSet; a password it refuses is a *settings.FieldError.
 	InitAdminPassword(setupCode, password string) error
+	// PresenceUntil returns until when a proof of presence at the device (a
+	// handset's call button held) lets InitAdminPassword go without the setup
+	// code ("" for setupCode); before now, or zero, it does not.
+	PresenceUntil() time.Time
 	// SetAdminPassword replaces the admin password; a password it refuses
 	// is a *settings.FieldError. The page calls it only after checking the current
 	// one.
