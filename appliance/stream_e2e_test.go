@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/sip"
 	"partyline/sip/peertest"
@@ -183,5 +185,32 @@ func TestBridgeRefusesAConnectionFlood(t *testing.T) {
 	silent := flood(t, "127.0.0.4", agent.TLSAddr(), 1)[0]
 	if !closedByPeer(silent, failsafe) {
 		t.Error("a TLS connection without a handshake was not closed within a minute")
+	}
+}
+
+// TestBridgeSIPpOverTCP: SIPp calls the bridge over TCP (-t t1) from an allowed network,
+// and is bridged in under a generated identity: the conference sees the leg, and SIPp's
+// call completes, its BYE on its connection.
+func TestBridgeSIPpOverTCP(t *testing.T) {
+	f := focus.Start(t, focus.Config{UniqueIdentities: true})
+	agent := startBridge(t, f, func(set *settings.Settings) {
+		set.Bridges[0].AuthUser, set.Bridges[0].AuthPassword = "", ""
+		set.Bridges[0].AllowNetworks = []string{"127.0.0.0/8"}
+	})
+	s := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioCall, TCP: true, Call: agent.TCPAddr(), Service: "lobby"})
+	if err := s.Wait(failsafe); err != nil {
+		t.Fatalf("SIPp's call over TCP: %v", err)
+	}
+	calls := f.Calls()
+	if len(calls) != 1 || !strings.HasPrefix(calls[0].From, "sip:caller-") {
+		t.Fatalf("the conference saw %+v, want one leg under a generated identity", calls)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
+	defer cancel()
+	if err := f.Await(ctx, func(calls []focus.CallInfo) bool { return calls[0].State == focus.Ended }); err != nil {
+		t.Fatal(err)
+	}
+	if invites := s.Received("SIP/2.0 200"); len(invites) == 0 {
+		t.Error("SIPp got no 200 OK")
 	}
 }

@@ -25,6 +25,12 @@ type SIPpConfig struct {
 	// Calls is how many calls sipp handles, at once if they come at
 	// once, before it exits (-m and -l); 0 means 1.
 	Calls int
+	// Call, when valid, makes sipp a UAC that calls Service at Call (a scenario such as
+	// ScenarioCall) as soon as it starts.
+	Call    netip.AddrPort
+	Service string
+	// TCP has sipp, as a UAC (Call), speak SIP over TCP on one connection (-t t1).
+	TCP bool
 }
 
 // SIPp is a running sipp UAS that handles cfg.Calls calls and exits.
@@ -101,6 +107,12 @@ func startSIPp(t testing.TB, bin, dir, scen string, attempt int, cfg SIPpConfig)
 	if cfg.RTPEcho {
 		args = append(args, "-rtp_echo")
 	}
+	if cfg.TCP {
+		args = append(args, "-t", "t1")
+	}
+	if cfg.Call.IsValid() {
+		args = append(args, "-s", cfg.Service, cfg.Call.String())
+	}
 	args = append(args, cfg.Args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
@@ -133,8 +145,8 @@ func startSIPp(t testing.TB, bin, dir, scen string, attempt int, cfg SIPpConfig)
 			return nil, fmt.Errorf("sipp exited before it was ready (%v): %s", s.err, tail(s.out.String(), 2000))
 		case <-time.After(20 * time.Millisecond):
 		}
-		if udpBound(port) {
-			return s, nil
+		if cfg.Call.IsValid() || udpBound(port) {
+			return s, nil // a UAC calls at once: nothing to wait for
 		}
 	}
 	_ = cmd.Process.Kill()
