@@ -4,7 +4,9 @@
 // Every peer listens on a 127.0.0.1 port it picks itself, keeps its
 // configuration and logs in t.TempDir(), and is killed in t.Cleanup. It
 // knows nothing of the appliance: it speaks SIP over UDP (Kamailio also
-// over TCP, with KamailioConfig.TCP, and TLS, with KamailioConfig.TLS).
+// over TCP, with KamailioConfig.TCP, and TLS, with KamailioConfig.TLS;
+// SIPp as a caller over TCP, with SIPpConfig.TCP; baresip takes calls
+// over TLS with BaresipConfig.TLSCertFile).
 package peertest
 
 import (
