@@ -182,6 +182,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 			a.tls = newStreamListener(l, cfg.TLS, a.limits, a.streamRefused, log)
 		}
 	}
+	quietSipgoDefault()
 	sipgoLog := slog.New(sipgoHandler{next: log.Handler(), malformed: a.malformed}).With("sipgo", true)
 	a.sipgoLog = sipgoLog
 	a.ua, err = sipgo.NewUA(

@@ -4,6 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
+
+	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 // unparsableMessage is what sipgo's transports log, at error level with the whole
@@ -90,4 +93,67 @@ func (h sipgoHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h sipgoHandler) WithGroup(name string) slog.Handler {
 	return sipgoHandler{h.next.WithGroup(name), h.malformed}
+}
+
+// negativeRef is what sipgo logs, at warning level on its package-level
+// logger, for every TCP or TLS connection that closes after its reader
+// dropped it: any peer can cause it once per connection, and it is no
+// fault of ours.
+const negativeRef = "TCP ref went negative"
+
+// quietDefault sends sipgo's package-level logger, which it uses where it
+// has no other, to slog's default logger, with negativeRef demoted to
+// debug. It is set once, for every agent.
+var quietDefault sync.Once
+
+func quietSipgoDefault() {
+	quietDefault.Do(func() { sipmsg.SetDefaultLogger(slog.New(defaultHandler{})) })
+}
+
+// defaultHandler passes records to slog's default handler of the moment,
+// negativeRef at debug level.
+type defaultHandler struct {
+	with func(slog.Handler) slog.Handler // attributes and groups added, nil if none
+}
+
+func (h defaultHandler) next() slog.Handler {
+	n := slog.Default().Handler()
+	if h.with != nil {
+		n = h.with(n)
+	}
+	return n
+}
+
+func (h defaultHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.next().Enabled(ctx, level)
+}
+
+func (h defaultHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == negativeRef {
+		if !h.next().Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return h.next().Handle(ctx, r)
+}
+
+func (h defaultHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	prev := h.with
+	return defaultHandler{with: func(n slog.Handler) slog.Handler {
+		if prev != nil {
+			n = prev(n)
+		}
+		return n.WithAttrs(attrs)
+	}}
+}
+
+func (h defaultHandler) WithGroup(name string) slog.Handler {
+	prev := h.with
+	return defaultHandler{with: func(n slog.Handler) slog.Handler {
+		if prev != nil {
+			n = prev(n)
+		}
+		return n.WithGroup(name)
+	}}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 // TestUnparsableDatagramIsAWarning sends a large datagram that does not parse: the log
@@ -65,4 +67,22 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestClosedConnectionsAreQuiet: sipgo warns on its package-level logger every time a TCP
+// or TLS connection closes after its reader dropped it, which any peer can cause; the
+// agent has that at debug level, while sipgo's other warnings stay warnings.
+func TestClosedConnectionsAreQuiet(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	defer slog.SetDefault(prev)
+	quietSipgoDefault()
+	for range 100 {
+		sipmsg.DefaultLogger().Warn(negativeRef, "ip", "127.0.0.1:5060", "dst", "127.0.0.2:40000", "ref", -1)
+	}
+	sipmsg.DefaultLogger().With("caller", "test").Warn("something else")
+	if got := buf.String(); strings.Contains(got, negativeRef) || !strings.Contains(got, "something else") || !strings.Contains(got, "caller=test") {
+		t.Errorf("the default log has:\n%s\nwant only the other warning, with its attributes", got)
+	}
 }

@@ -31,6 +31,9 @@ const (
 	streamIdleTimeout = 2 * time.Minute
 	// tlsHandshakeTimeout bounds a TLS handshake from the accept on.
 	tlsHandshakeTimeout = 5 * time.Second
+	// streamWriteTimeout bounds a write to a connection: a peer that reads
+	// nothing cannot hold up who answers it.
+	streamWriteTimeout = 10 * time.Second
 )
 
 // connLimits counts the connections accepted by the agent's listeners, in
@@ -126,6 +129,9 @@ func (l *streamListener) acceptLoop() {
 		}
 		host := remoteHost(c)
 		if !l.limits.acquire(host) {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // a reset: nothing kept in TIME_WAIT for it
+			}
 			c.Close()
 			l.refused.log(l.log, slog.LevelWarn, "connection refused: too many connections", "transport", l.network(), "source", c.RemoteAddr().String())
 			continue
@@ -194,8 +200,8 @@ func remoteHost(c net.Conn) netip.Addr {
 }
 
 // A streamConn is an accepted connection: it holds its place in the limits
-// until closed, and ends a read that waited streamIdleTimeout, unless a
-// call it brought is up. Every read error ends the connection as io.EOF,
+// until closed, ends a read that waited streamIdleTimeout, unless a call it
+// brought is up, and a write that waited streamWriteTimeout. Every read error ends the connection as io.EOF,
 // which sipgo closes quietly: a peer that resets its connection does not
 // make the log grow.
 type streamConn struct {
@@ -225,6 +231,13 @@ func (c *streamConn) Read(b []byte) (int, error) {
 		}
 		return 0, io.EOF
 	}
+}
+
+func (c *streamConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 func (c *streamConn) Close() error {
