@@ -56,13 +56,13 @@ func adminTLSConfig(cfg Config, store *config.Store, log *slog.Logger) (*tls.Con
 	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, fingerprint, nil
 }
 
-// certificate returns the appliance's certificate, which the admin page and SIP over TLS
-// use: self-signed, made on the first start that needs it and then kept in the settings
-// file (config.Store.TLSCertificate).
+// certificate returns the appliance's certificate, the admin page's: self-signed, made on
+// the first start that serves the page over HTTPS and then kept in the settings file
+// (config.Store.TLSCertificate).
 func certificate(cfg Config, store *config.Store, log *slog.Logger) (tls.Certificate, error) {
 	certPEM, keyPEM, err := store.TLSCertificate(func() ([]byte, []byte, error) {
 		hosts := certificateHosts(cfg.AdminAddr)
-		log.Info("making the appliance's certificate", "hosts", hosts)
+		log.Info("making the admin page's certificate", "hosts", hosts)
 		return web.NewCertificate(hosts)
 	})
 	if err != nil {
@@ -75,18 +75,30 @@ func certificate(cfg Config, store *config.Store, log *slog.Logger) (tls.Certifi
 	return pair, nil
 }
 
-// sipTLSConfig returns the server side of SIP over TLS, with the appliance's certificate,
-// or nil when the settings turn SIP over TLS off. It asks callers for no certificate: who
-// may call in is the bridges' rules.
+// sipTLSConfig returns the server side of SIP over TLS, or nil when the settings turn it
+// off. It uses the appliance's certificate, the admin page's, if one was made; until then
+// (the page was only ever served on loopback, over plain HTTP) a self-signed one made for
+// this run, whose fingerprint changes at every start. It asks callers for no certificate:
+// who may call in is the bridges' rules.
 func sipTLSConfig(cfg Config, store *config.Store, set settings.Settings, log *slog.Logger) (*tls.Config, error) {
 	if set.SIP.TLSListenAddr == settings.TLSOff {
 		return nil, nil
 	}
-	pair, err := certificate(cfg, store, log)
+	certPEM, keyPEM, err := store.StoredTLSCertificate()
 	if err != nil {
 		return nil, fmt.Errorf("SIP over TLS: %w", err)
 	}
-	log.Info("SIP over TLS certificate", "sha256", web.Fingerprint(pair.Leaf.Raw))
+	kept := certPEM != nil
+	if !kept {
+		if certPEM, keyPEM, err = web.NewCertificate(certificateHosts(cfg.AdminAddr)); err != nil {
+			return nil, fmt.Errorf("SIP over TLS: %w", err)
+		}
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("SIP over TLS certificate: %w", err)
+	}
+	log.Info("SIP over TLS certificate", "sha256", web.Fingerprint(pair.Leaf.Raw), "shared_with_admin_page", kept)
 	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 

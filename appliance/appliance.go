@@ -165,6 +165,11 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 
 	// The SIP agent first: everything that calls needs it. The incoming calls wait in a
 	// queue for the bridging, which is made after the agent.
+	// The admin page's certificate, if it has one, before SIP, which uses it too.
+	adminTLS, fingerprint, err := adminTLSConfig(cfg, store, log)
+	if err != nil {
+		return nil, err
+	}
 	incoming := newIncomingQueue(store, log.With("part", "bridge"))
 	sipTLS, err := sipTLSConfig(cfg, store, set, log.With("part", "sip"))
 	if err != nil {
@@ -186,10 +191,6 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		return nil, fmt.Errorf("start SIP: %w", err)
 	}
 
-	adminTLS, fingerprint, err := adminTLSConfig(cfg, store, log)
-	if err != nil {
-		return nil, err
-	}
 	admin, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
 		return nil, fmt.Errorf("admin page: %w", err)

@@ -44,3 +44,20 @@ func (s *Store) TLSCertificate(generate func() (certPEM, keyPEM []byte, err erro
 	}
 	return certPEM, keyPEM, nil
 }
+
+// StoredTLSCertificate returns the certificate and key TLSCertificate keeps, PEM encoded,
+// or nil and nil while none was made.
+func (s *Store) StoredTLSCertificate() (certPEM, keyPEM []byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(tlsBucket)
+		certPEM, keyPEM = bytes.Clone(bk.Get(tlsCertKey)), bytes.Clone(bk.Get(tlsKeyKey))
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the certificate: %w", err)
+	}
+	if certPEM == nil || keyPEM == nil {
+		return nil, nil, nil
+	}
+	return certPEM, keyPEM, nil
+}
