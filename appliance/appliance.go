@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -397,12 +396,15 @@ func selectBoard(flag, setting string) (board.Profile, string, error) {
 	return p, how, nil
 }
 
-// checkBoard checks the settings' board: "" (detect it) or the name of a profile.
+// checkBoard checks the settings' board: "" (detect it), the name of a profile, or sim:N.
 func checkBoard(name string) error {
-	if name == "" || slices.Contains(board.Names(), name) {
+	if name == "" {
 		return nil
 	}
-	return &settings.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q; the profiles are %s", name, strings.Join(board.Names(), ", "))}
+	if _, err := board.ByName(name); err != nil {
+		return &settings.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q; the profiles are %s, and sim:N for N simulated handsets", name, strings.Join(board.Names(), ", "))}
+	}
+	return nil
 }
 
 // buttons returns the handset's buttons by the input names the gesture mapping uses.
