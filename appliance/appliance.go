@@ -44,6 +44,10 @@ type Config struct {
 	// as many handsets as it has; otherwise the appliance makes its own.
 	Sim *sim.Board
 
+	// Resolver, when set, looks up the host names of the SIP servers instead of the
+	// system's resolver. Tests point it at a DNS server of their own.
+	Resolver *net.Resolver
+
 	// Audio, when set, replaces the board's audio device with this ALSA PCM, one channel
 	// per handset; on the sim board the switches and lights stay virtual. Tests point it at
 	// an alsa-lib file PCM.
@@ -160,12 +164,13 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 
 	// The SIP agent first: everything that calls needs it. The incoming calls wait in a
 	// queue for the bridging, which is made after the agent.
-	incoming := newIncomingQueue(store, log.With("part", "bridge"))
+	incoming := newIncomingQueue(store, cfg.Resolver, log.With("part", "bridge"))
 	agent, err := sip.NewAgent(sip.Config{
 		ListenAddr: cmp.Or(cfg.SIPAddr, set.SIP.ListenAddr),
 		UserAgent:  "partyline",
 		Log:        log.With("part", "sip"),
 		OnIncoming: incoming.offer,
+		Resolver:   cfg.Resolver,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start SIP: %w", err)

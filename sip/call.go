@@ -271,7 +271,8 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		return nil, err
 	}
 	route, _ := acc.route() // validated above
-	client, host, err := a.prepare(acc, nextHop(route, target, acc.transport()))
+	hop := nextHop(route, target, acc.transport())
+	client, host, err := a.prepare(ctx, acc, hop)
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +292,9 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 	dua := &sipgo.DialogUA{Client: client, ContactHDR: *inv.Contact()}
 	sess, err := dua.WriteInvite(ctx, inv)
 	if err != nil {
+		if lerr := lookupError(hopHost(hop), err); lerr != err {
+			return nil, lerr
+		}
 		return nil, fmt.Errorf("send INVITE: %w", err)
 	}
 	log.Info("calling", "account", acc, "transport", acc.transport())
