@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
@@ -43,6 +44,12 @@ type Config struct {
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it), with
 	// as many handsets as it has; otherwise the appliance makes its own.
 	Sim *sim.Board
+
+	// Clock, when set, is the wall clock that the times the appliance shows and keeps in
+	// the call history are read from; nil means time.Now. Tests step it as NTP steps the
+	// system's clock. Durations, timeouts and timers never read it: they run on the
+	// monotonic clock.
+	Clock func() time.Time
 
 	// Resolver, when set, looks up the host names of the SIP servers instead of the
 	// system's resolver. Tests point it at a DNS server of their own.
@@ -91,7 +98,8 @@ type Appliance struct {
 	log     *slog.Logger
 	profile board.Profile
 	store   *config.Store
-	pidFile string // names this process in the data directory, while it holds it
+	pidFile string           // names this process in the data directory, while it holds it
+	wall    func() time.Time // Config.Clock; nil: time.Now (see onWallClock)
 	agent   *sip.Agent
 	hw      *hardware
 	lines   []*handset.Line
@@ -209,6 +217,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		profile: profile,
 		store:   store,
 		pidFile: pidFile,
+		wall:    cfg.Clock,
 		agent:   agent,
 		hw:      hwr,
 		regs:    newRegistrations(agent, log.With("part", "registration")),
