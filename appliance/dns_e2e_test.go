@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"partyline/appliance"
@@ -15,8 +16,8 @@ import (
 // TestServerNameResolvesLater starts the appliance with an account whose proxy is a name
 // that does not resolve yet (a DNS server of the test's own stands in for the network's):
 // the admin page shows the registration failed because the name does not resolve, with
-// the next attempt; once the name resolves, the account registers and a handset joins,
-// without a restart.
+// the next attempt, and a handset lifted meanwhile fails saying the same; once the name
+// resolves, the account registers and the handset joins, without a restart.
 func TestServerNameResolvesLater(t *testing.T) {
 	const name = "pbx.partyline.test"
 	dns := peertest.StartDNS(t)
@@ -37,6 +38,14 @@ func TestServerNameResolvesLater(t *testing.T) {
 	if reg := st.Registrations[0]; reg.Detail != "the name "+name+" does not resolve" || reg.NextAttempt.IsZero() {
 		t.Errorf("registration %+v, want it to say the name does not resolve, and when it tries again", reg)
 	}
+
+	r.board.Hook(0).Set(true)
+	st = r.waitFor("handset 1 to fail", handsetState(0, "failed"))
+	if h := st.Handsets[0]; h.LED != "fast blink" || !strings.HasSuffix(h.Detail, "the name "+name+" does not resolve") {
+		t.Errorf("handset 1 lifted while the name does not resolve: LED %q, detail %q; want fast blink and why", h.LED, h.Detail)
+	}
+	r.board.Hook(0).Set(false)
+	r.waitFor("handset 1 idle", handsetState(0, "idle"))
 
 	dns.Set(name, netip.MustParseAddr("127.0.0.1"))
 	r.waitFor("the account to register", registered)
