@@ -206,8 +206,9 @@ func (r *registrar) run(ctx context.Context, report func(Registration)) error {
 		switch {
 		case ctx.Err() != nil:
 			// Stopped while registering: the registrar may have bound us
-			// all the same, so the loop unregisters.
-			bound = true
+			// all the same, so the loop unregisters, unless no REGISTER
+			// went out (the hop's name did not resolve).
+			bound = bound || r.client != nil
 		case err != nil:
 			failures++
 			d := retryDelay(failures)
