@@ -24,28 +24,30 @@ import (
 	"partyline/sip/peertest"
 )
 
-// TestSIGTERMMidCallHangsUpEveryLeg runs the real binary on the sim board with both
-// handsets in a conference (SIPp behind Kamailio) that is being recorded, so three legs
-// are up: the two handsets' and the recorder's. SIGTERM, as systemd stops the service, ends
-// the process with status 0 and, before it exits, a BYE for every leg: SIPp, which
-// expects one BYE per call, finishes all three calls. The recording is closed valid (its
-// header describes every sample in the file) and marked finished, not left in progress for
-// the next start to repair, and the database is closed: it opens again at once.
+// TestSIGTERMMidCallHangsUpEveryLeg runs the real binary on the sim board with handset 1
+// in a conference (SIPp behind Kamailio) that is being recorded, so two legs are up there:
+// the handset's and the recorder's; handset 2 is still joining another conference, which
+// keeps ringing. SIGTERM, as systemd stops the service, ends the process with status 0
+// and, before it exits, a BYE for every leg in a call and a CANCEL for the join: each
+// SIPp, which expects them, finishes its calls. The recording is closed valid (its header
+// describes every sample in the file) and marked finished, not left in progress for the
+// next start to repair, and the database is closed: it opens again at once.
 func TestSIGTERMMidCallHangsUpEveryLeg(t *testing.T) {
 	const (
 		domain   = "partyline.test"
 		password = "s3cret-Pa55"
 		admin    = "sigterm-admin-password"
-		legs     = 3 // handset 1, handset 2, the recorder
+		legs     = 2 // handset 1, the recorder
 	)
 	sipp := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioEcho, RTPEcho: true, Calls: legs})
+	ringing := peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioRinging})
 	kam := peertest.StartKamailio(t, peertest.KamailioConfig{
 		Domain: domain,
 		Realm:  domain,
 		Users:  map[string]string{"alice": password},
 		// alice calls under generated identities too: handset 2's and the recorder's.
 		Trusted: []string{"alice"},
-		Routes:  map[string]netip.AddrPort{"conf": sipp.Addr()},
+		Routes:  map[string]netip.AddrPort{"conf": sipp.Addr(), "lobby": ringing.Addr()},
 	})
 
 	dir := t.TempDir()
@@ -65,6 +67,8 @@ func TestSIGTERMMidCallHangsUpEveryLeg(t *testing.T) {
 		set.Handsets[1].Identity = settings.IdentityGenerated
 		set.Conferences[0].URI = "sip:conf@" + domain
 		set.Conferences[0].Record = true
+		set.Conferences = append(set.Conferences, settings.Conference{ID: "lobby", Name: "Lobby", URI: "sip:lobby@" + domain})
+		set.Handsets[1].Conference = "lobby"
 	})
 
 	addr := freeTCPAddr(t)
@@ -76,10 +80,10 @@ func TestSIGTERMMidCallHangsUpEveryLeg(t *testing.T) {
 	for i := range 2 {
 		postForm(t, browser, fmt.Sprintf("%s/handsets/%d/hook", base, i), url.Values{"offhook": {"1"}})
 	}
-	waitUntil(t, "both handsets in the call and the recorder's call acknowledged", func() bool {
+	waitUntil(t, "handset 1 and the recorder in the call, handset 2 ringing", func() bool {
 		st := apiStatus(t, browser, base)
-		return len(st.Handsets) == 2 && st.Handsets[0].State == "in call" && st.Handsets[1].State == "in call" &&
-			len(sipp.Received("ACK ")) == legs
+		return len(st.Handsets) == 2 && st.Handsets[0].State == "in call" && st.Handsets[1].State == "joining" &&
+			len(sipp.Received("ACK ")) == legs && len(ringing.Received("INVITE ")) == 1
 	})
 	var recording string
 	waitUntil(t, "the recording's file", func() bool {
@@ -104,6 +108,9 @@ func TestSIGTERMMidCallHangsUpEveryLeg(t *testing.T) {
 	slices.Sort(byes)
 	if invites = slices.Compact(invites); len(invites) != legs || !slices.Equal(invites, byes) {
 		t.Errorf("calls %v, BYEs for %v; want a BYE for each of the %d calls", invites, byes, legs)
+	}
+	if err := ringing.Wait(failsafe); err != nil {
+		t.Errorf("the join under way was not cancelled: %v", err)
 	}
 	if !strings.Contains(proc.logs.String(), "partyline stopped") {
 		t.Errorf("the log does not say partyline stopped")
