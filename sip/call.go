@@ -19,8 +19,10 @@ import (
 )
 
 // byeTimeout bounds the BYE that the agent sends itself, when it cannot
-// use an answer it got.
-const byeTimeout = 5 * time.Second
+// use an answer it got (one that crossed a CANCEL, as when the appliance
+// stops during a join, among them): the 2 s that the appliance gives the
+// BYE of every leg it hangs up, after which the BYE is abandoned.
+const byeTimeout = 2 * time.Second
 
 // cancelWait is how long an INVITE given up before any provisional answer
 // waits for one, so that it can be cancelled (RFC 3261 section 9.1): a far
