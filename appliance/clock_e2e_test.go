@@ -61,8 +61,10 @@ func TestClockStepsMidCall(t *testing.T) {
 		if got := st.Handsets[0].CallStart; got.Before(lifted.Add(step-time.Second)) || got.After(answered.Add(step+time.Second)) {
 			t.Errorf("call %d, clock stepped %v: the dashboard's call start %v, want between %v and %v", i+1, step, got, lifted.Add(step), answered.Add(step))
 		}
-		if got := st.Registrations[0].Expires; got.Before(stepped.Add(step-time.Second)) || got.After(time.Now().Add(step+3*time.Second)) {
-			t.Errorf("call %d, clock stepped %v: the registration expires %v, want within 2 s of %v", i+1, step, got, stepped.Add(step))
+		// The binding lasts 2 s from its last refresh: the minute either way is room for a
+		// busy machine, and far from the hour of the step.
+		if got := st.Registrations[0].Expires; got.Before(stepped.Add(step-time.Minute)) || got.After(time.Now().Add(step+time.Minute)) {
+			t.Errorf("call %d, clock stepped %v: the registration expires %v, want within a minute of %v", i+1, step, got, stepped.Add(step))
 		}
 
 		// Two refreshes and two seconds in the call after the step: a duration read from
