@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
@@ -42,6 +43,16 @@ type Config struct {
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it), with
 	// as many handsets as it has; otherwise the appliance makes its own.
 	Sim *sim.Board
+
+	// Clock, when set, is the wall clock that the times the appliance shows and keeps in
+	// the call history are read from; nil means time.Now. Tests step it as NTP steps the
+	// system's clock. Durations, timeouts and timers never read it: they run on the
+	// monotonic clock.
+	Clock func() time.Time
+
+	// Resolver, when set, looks up the host names of the SIP servers instead of the
+	// system's resolver. Tests point it at a DNS server of their own.
+	Resolver *net.Resolver
 
 	// Audio, when set, replaces the board's audio device with this ALSA PCM, one channel
 	// per handset; on the sim board the switches and lights stay virtual. Tests point it at
@@ -86,7 +97,8 @@ type Appliance struct {
 	log     *slog.Logger
 	profile board.Profile
 	store   *config.Store
-	pidFile string // names this process in the data directory, while it holds it
+	pidFile string           // names this process in the data directory, while it holds it
+	wall    func() time.Time // Config.Clock; nil: time.Now (see onWallClock)
 	agent   *sip.Agent
 	hw      *hardware
 	lines   []*handset.Line
@@ -159,12 +171,13 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 
 	// The SIP agent first: everything that calls needs it. The incoming calls wait in a
 	// queue for the bridging, which is made after the agent.
-	incoming := newIncomingQueue(store, log.With("part", "bridge"))
+	incoming := newIncomingQueue(store, cfg.Resolver, log.With("part", "bridge"))
 	agent, err := sip.NewAgent(sip.Config{
 		ListenAddr: cmp.Or(cfg.SIPAddr, set.SIP.ListenAddr),
 		UserAgent:  "partyline",
 		Log:        log.With("part", "sip"),
 		OnIncoming: incoming.offer,
+		Resolver:   cfg.Resolver,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start SIP: %w", err)
@@ -203,6 +216,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		profile: profile,
 		store:   store,
 		pidFile: pidFile,
+		wall:    cfg.Clock,
 		agent:   agent,
 		hw:      hwr,
 		regs:    newRegistrations(agent, log.With("part", "registration")),

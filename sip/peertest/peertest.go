@@ -5,6 +5,8 @@
 // configuration and logs in t.TempDir(), and is killed in t.Cleanup. It
 // knows nothing of the appliance: it speaks SIP over UDP (Kamailio also
 // over TCP, with KamailioConfig.TCP, and TLS, with KamailioConfig.TLS).
+// DNS, a tiny DNS server of the package's own, stands in for the network's
+// in tests of names that resolve only later.
 package peertest
 
 import (
