@@ -130,6 +130,8 @@ func callQuality(s media.Stats) *web.CallQuality {
 		RTTMS:           round1(float64(s.RTT) / float64(time.Millisecond)),
 		MOS:             math.Round(s.MOS*100) / 100,
 		Foreign:         s.Foreign,
+		Late:            s.Late,
+		Concealed:       s.Concealed,
 	}
 	q.LossPercent = lossPercent(s)
 	return q
