@@ -33,9 +33,12 @@ endef
 
 .PHONY: run build test test-stress check unit bench cross test-arm64 deb deb-test deps-build deps-test deps-stress deps-cross deps-deb modules clean
 
-## run: install what is missing, build, and run on the embedded defaults (sim board here).
+## run: install what is missing, build, and run on the embedded defaults: on a PC the sim
+## board with six virtual handsets (a Raspberry Pi detects its own board). ARGS come last and
+## win, e.g. ARGS='-board sim' for two.
+RUN_BOARD := $(if $(wildcard /proc/device-tree/model),,-board sim:6)
 run: build
-	./$(BIN)/partyline $(ARGS)
+	./$(BIN)/partyline $(RUN_BOARD) $(ARGS)
 
 # The version of this commit, which grows with every commit (board/rpi/version.sh), and the
 # build (commit, "-dirty" for uncommitted changes): partyline -version prints both.

@@ -310,8 +310,8 @@ func TestBackendControl(t *testing.T) {
 }
 
 func TestCallQuality(t *testing.T) {
-	q := callQuality(media.Stats{PacketsSent: 500, PacketsReceived: 297, Lost: 3, Jitter: 2345 * time.Microsecond, RTT: 41 * time.Millisecond, MOS: 4.1234})
-	want := web.CallQuality{PacketsSent: 500, PacketsReceived: 297, Lost: 3, LossPercent: 1, JitterMS: 2.3, RTTMS: 41, MOS: 4.12}
+	q := callQuality(media.Stats{PacketsSent: 500, PacketsReceived: 297, Lost: 3, Jitter: 2345 * time.Microsecond, RTT: 41 * time.Millisecond, MOS: 4.1234, Late: 2, Concealed: 7})
+	want := web.CallQuality{PacketsSent: 500, PacketsReceived: 297, Lost: 3, LossPercent: 1, JitterMS: 2.3, RTTMS: 41, MOS: 4.12, Late: 2, Concealed: 7}
 	if *q != want {
 		t.Errorf("got %+v, want %+v", *q, want)
 	}

@@ -147,10 +147,14 @@ type proxyLookup struct {
 	expires time.Time
 }
 
-func newProxyAddrs() *proxyAddrs {
+// newProxyAddrs returns proxyAddrs that look names up with resolver (nil: the system's).
+func newProxyAddrs(resolver *net.Resolver) *proxyAddrs {
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
 	return &proxyAddrs{
 		lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			return resolver.LookupNetIP(ctx, "ip", host)
 		},
 		cache: map[string]proxyLookup{},
 	}

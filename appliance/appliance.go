@@ -14,10 +14,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
@@ -43,6 +43,16 @@ type Config struct {
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it), with
 	// as many handsets as it has; otherwise the appliance makes its own.
 	Sim *sim.Board
+
+	// Clock, when set, is the wall clock that the times the appliance shows and keeps in
+	// the call history are read from; nil means time.Now. Tests step it as NTP steps the
+	// system's clock. Durations, timeouts and timers never read it: they run on the
+	// monotonic clock.
+	Clock func() time.Time
+
+	// Resolver, when set, looks up the host names of the SIP servers instead of the
+	// system's resolver. Tests point it at a DNS server of their own.
+	Resolver *net.Resolver
 
 	// Audio, when set, replaces the board's audio device with this ALSA PCM, one channel
 	// per handset; on the sim board the switches and lights stay virtual. Tests point it at
@@ -87,7 +97,8 @@ type Appliance struct {
 	log     *slog.Logger
 	profile board.Profile
 	store   *config.Store
-	pidFile string // names this process in the data directory, while it holds it
+	pidFile string           // names this process in the data directory, while it holds it
+	wall    func() time.Time // Config.Clock; nil: time.Now (see onWallClock)
 	agent   *sip.Agent
 	hw      *hardware
 	lines   []*handset.Line
@@ -170,7 +181,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	if err != nil {
 		return nil, err
 	}
-	incoming := newIncomingQueue(store, log.With("part", "bridge"))
+	incoming := newIncomingQueue(store, cfg.Resolver, log.With("part", "bridge"))
 	sipTLS, err := sipTLSConfig(cfg, store, set, log.With("part", "sip"))
 	if err != nil {
 		return nil, err
@@ -184,6 +195,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		UserAgent:     "partyline",
 		Log:           log.With("part", "sip"),
 		OnIncoming:    incoming.offer,
+		Resolver:      cfg.Resolver,
 		TLS:           sipTLS,
 		TLSListenAddr: tlsAddr,
 	})
@@ -220,6 +232,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		profile: profile,
 		store:   store,
 		pidFile: pidFile,
+		wall:    cfg.Clock,
 		agent:   agent,
 		hw:      hwr,
 		regs:    newRegistrations(agent, log.With("part", "registration")),
@@ -425,12 +438,15 @@ func selectBoard(flag, setting string) (board.Profile, string, error) {
 	return p, how, nil
 }
 
-// checkBoard checks the settings' board: "" (detect it) or the name of a profile.
+// checkBoard checks the settings' board: "" (detect it), the name of a profile, or sim:N.
 func checkBoard(name string) error {
-	if name == "" || slices.Contains(board.Names(), name) {
+	if name == "" {
 		return nil
 	}
-	return &settings.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q; the profiles are %s", name, strings.Join(board.Names(), ", "))}
+	if _, err := board.ByName(name); err != nil {
+		return &settings.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q; the profiles are %s, and sim:N for N simulated handsets", name, strings.Join(board.Names(), ", "))}
+	}
+	return nil
 }
 
 // buttons returns the handset's buttons by the input names the gesture mapping uses.

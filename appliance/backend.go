@@ -55,7 +55,7 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 			InCall:    ls.State == handset.InCall,
 			Muted:     ls.Muted,
 			Held:      ls.Held,
-			CallStart: ls.CallStart,
+			CallStart: a.onWallClock(ls.CallStart),
 		}
 		if ls.Held {
 			hs.State = "on hold"
@@ -85,12 +85,32 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 			AOR:         r.aor,
 			State:       r.reg.State.String(),
 			Detail:      r.reg.Detail,
-			Expires:     r.reg.Expires,
-			NextAttempt: r.reg.NextAttempt,
+			Expires:     a.onWallClock(r.reg.Expires),
+			NextAttempt: a.onWallClock(r.reg.NextAttempt),
 		})
 	}
 	st.Rosters = a.rosters.status()
 	return st
+}
+
+// onWallClock returns t, an instant read from time.Now with its monotonic reading, on the
+// wall clock as it reads now. When the wall clock has stepped since t was read (NTP setting
+// it at boot, by an hour or by years), t moves with it, by its monotonic distance from now:
+// a call answered ten minutes ago shows ten minutes ago, whatever the clock said then.
+// Otherwise t is returned as it was read, so that what the page shows does not jitter.
+func (a *Appliance) onWallClock(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	wall := time.Now
+	if a.wall != nil {
+		wall = a.wall
+	}
+	moved := wall().Round(0).Add(time.Until(t)) // monotonic, when t has a reading
+	if d := moved.Sub(t.Round(0)); d > -time.Second && d < time.Second {
+		return t
+	}
+	return moved
 }
 
 // handsetName is the name of handset i in set, or "Handset i+1" if set has none.
@@ -111,6 +131,8 @@ func callQuality(s media.Stats) *web.CallQuality {
 		RTTMS:           round1(float64(s.RTT) / float64(time.Millisecond)),
 		MOS:             math.Round(s.MOS*100) / 100,
 		Foreign:         s.Foreign,
+		Late:            s.Late,
+		Concealed:       s.Concealed,
 	}
 	q.LossPercent = lossPercent(s)
 	return q
@@ -328,7 +350,8 @@ func toWebError(err error) error {
 // other failure. It writes to the settings file, which takes a few milliseconds.
 func (a *Appliance) recordCall(i int, st handset.Status, err error) {
 	set := a.settings() // shared: read only
-	rec := settings.CallRecord{Handset: handsetName(set, i), Start: time.Now()}
+	end := time.Now()
+	rec := settings.CallRecord{Handset: handsetName(set, i), Start: a.onWallClock(end)}
 	if i < len(set.Handsets) {
 		h := set.Handsets[i]
 		rec.Identity = handsetIdentity(set, h)
@@ -337,8 +360,8 @@ func (a *Appliance) recordCall(i int, st handset.Status, err error) {
 		}
 	}
 	if !st.CallStart.IsZero() {
-		rec.Duration = max(rec.Start.Sub(st.CallStart), 0).Round(time.Second)
-		rec.Start = st.CallStart
+		rec.Duration = max(end.Sub(st.CallStart), 0).Round(time.Second) // monotonic
+		rec.Start = a.onWallClock(st.CallStart)
 		rec.MOS = math.Round(st.Quality.MOS*100) / 100
 		rec.LossPercent = lossPercent(st.Quality)
 	}

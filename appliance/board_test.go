@@ -64,6 +64,27 @@ func TestBoardFromTheSettings(t *testing.T) {
 	}
 }
 
+// TestSimBoardWithSixHandsets: "sim:6" on a fresh data directory gives six handsets, each
+// with its settings, and the settings may name "sim:6" too.
+func TestSimBoardWithSixHandsets(t *testing.T) {
+	a := startFrom(t, t.TempDir(), "sim:6")
+	b := backend{a}
+	if st := b.Status(); st.Board != "sim" || len(st.Handsets) != 6 {
+		t.Errorf("status: board %q with %d handsets; want sim with 6", st.Board, len(st.Handsets))
+	}
+	if set := a.store.Current().Settings; len(set.Handsets) != 6 || set.Handsets[5].Channel != 5 {
+		t.Errorf("settings: %d handsets; want 6, the last on channel 5", len(set.Handsets))
+	}
+	if _, err := b.UpdateSettings(func(s *settings.Settings) error { s.Board = "sim:6"; return nil }); err != nil {
+		t.Errorf("board sim:6 in the settings: %v", err)
+	}
+	_, err := b.UpdateSettings(func(s *settings.Settings) error { s.Board = "sim:40"; return nil })
+	var fe *settings.FieldError
+	if !errors.As(err, &fe) || fe.Field != "board" || !strings.Contains(fe.Msg, "sim:N") {
+		t.Errorf("board sim:40: %v, want an error on board naming sim:N", err)
+	}
+}
+
 // TestBadBoardSettingsDoNotStopTheAppliance stores a board this machine does not have and,
 // separately, a pin override the board cannot take: each time the appliance starts on the
 // board detection finds, without them, and says why.

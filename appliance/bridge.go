@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -41,12 +42,12 @@ type incomingQueue struct {
 	log     *slog.Logger
 }
 
-func newIncomingQueue(store *config.Store, log *slog.Logger) *incomingQueue {
+func newIncomingQueue(store *config.Store, resolver *net.Resolver, log *slog.Logger) *incomingQueue {
 	return &incomingQueue{
 		calls:   make(chan *admission, bridgeQueue),
 		store:   store,
 		guard:   sip.NewDigestGuard(digestRealm),
-		proxies: newProxyAddrs(),
+		proxies: newProxyAddrs(resolver),
 		log:     log,
 	}
 }

@@ -60,7 +60,7 @@ func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings), ag
 		t.Fatalf("save settings: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	incoming := newIncomingQueue(store, log.With("part", "bridge"))
+	incoming := newIncomingQueue(store, nil, log.With("part", "bridge"))
 	cfg := sip.Config{ListenAddr: "127.0.0.1:0", Log: log.With("part", "sip"), OnIncoming: incoming.offer}
 	for _, e := range agentEdits {
 		e(&cfg)

@@ -80,7 +80,7 @@ func (c *conferencing) Join(ctx context.Context, i int) (handset.Leg, error) {
 
 // place dials the leg of plan for the handset called name and starts its media on port;
 // the conference PIN, if any, follows once the conference answered. The leg gives the
-// identity back through release when it ends.
+// identity back through release when it ends or is hung up.
 func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin string, port *audiohub.Port, release func()) (*handsetLeg, error) {
 	lg, err := legs.Dial(ctx, c.agent, plan, c.log)
 	if err != nil {
@@ -100,7 +100,7 @@ func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin stri
 	if pin != "" {
 		lg.SendPINLater(pin)
 	}
-	return &handsetLeg{Leg: lg, port: port}, nil
+	return &handsetLeg{Leg: lg, port: port, release: release}, nil
 }
 
 // startMedia starts the leg's media session and the pump between it and port, and follows
@@ -127,7 +127,17 @@ func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port) error {
 // A handsetLeg is a handset's leg; the microphone it mutes is the handset's audio port.
 type handsetLeg struct {
 	*legs.Leg
-	port *audiohub.Port
+	port    *audiohub.Port
+	release func() // gives the leg's identity back; it may be called more than once
+}
+
+// Hangup implements handset.Leg. It gives the identity back at once, not when the BYE is
+// answered: the handset shows idle from now on, and lifting it again must not be refused
+// as though another handset were in the conference under its identity, however long the
+// BYE takes (legs.HangupTimeout when the network is down).
+func (l *handsetLeg) Hangup(ctx context.Context) error {
+	l.release()
+	return l.Leg.Hangup(ctx)
 }
 
 // Mute implements handset.Leg.

@@ -293,14 +293,35 @@ func Names() []string {
 	return names
 }
 
-// ByName returns the board called name, or an error listing the known names.
+// MaxSimHandsets is the most handsets "sim:N" gives: as many as the sim board has distinct
+// microphone tones, so that every handset is told apart by ear.
+const MaxSimHandsets = 12
+
+// ByName returns the board called name, or an error listing the known names. "sim:N" is the
+// sim board with N handsets (1 to MaxSimHandsets), one audio channel each.
 func ByName(name string) (Profile, error) {
+	if count, ok := strings.CutPrefix(name, Sim.Name+":"); ok {
+		return simWith(count)
+	}
 	for _, p := range profiles {
 		if p.Name == name {
 			return clone(*p), nil
 		}
 	}
 	return Profile{}, fmt.Errorf("unknown board %q (known: %s)", name, strings.Join(Names(), ", "))
+}
+
+// simWith returns the sim board with count handsets.
+func simWith(count string) (Profile, error) {
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 1 || n > MaxSimHandsets {
+		return Profile{}, fmt.Errorf("board %q: want %s:N with N from 1 to %d", Sim.Name+":"+count, Sim.Name, MaxSimHandsets)
+	}
+	p := clone(Sim)
+	p.Description = fmt.Sprintf("virtual board with %d simulated handsets", n)
+	p.Audio.Channels = n
+	p.Handsets = make([]HandsetPins, n)
+	return p, nil
 }
 
 // clone returns p with its own slices, so callers cannot change the package's profiles.

@@ -287,3 +287,21 @@ func TestParseExpanderLine(t *testing.T) {
 		}
 	}
 }
+
+func TestSimWithHandsetCount(t *testing.T) {
+	p, err := ByName("sim:6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "sim" || len(p.Handsets) != 6 || p.Audio.Channels != 6 || !strings.Contains(p.Description, "6 simulated handsets") {
+		t.Errorf("sim:6 = %q with %d handsets on %d channels (%q); want sim, 6, 6", p.Name, len(p.Handsets), p.Audio.Channels, p.Description)
+	}
+	if len(Sim.Handsets) != 2 || Sim.Audio.Channels != 2 {
+		t.Errorf("sim:6 changed Sim: %d handsets, %d channels", len(Sim.Handsets), Sim.Audio.Channels)
+	}
+	for _, bad := range []string{"sim:0", "sim:13", "sim:x", "sim:", "sim:-1", "sim:6x"} {
+		if _, err := ByName(bad); err == nil || !strings.Contains(err.Error(), "N from 1 to 12") {
+			t.Errorf("ByName(%q) error = %v, want one giving the range", bad, err)
+		}
+	}
+}

@@ -86,3 +86,38 @@ func TestSessionStatsMOS(t *testing.T) {
 		t.Errorf("lost %d, R %.2f, MOS %.2f; want 10 lost, R %.2f at %v and 10%% loss", st.Lost, st.R, st.MOS, want, st.PlayoutDelay+20*time.Millisecond)
 	}
 }
+
+// TestSessionStatsMOSRecovers loses a tenth of the packets for 10 s in the middle of a
+// call: the MOS drops to what 10 % loss gives while the loss lasts, and once 10 s have
+// played without loss it is back where it was before, although the call as a whole lost
+// packets.
+func TestSessionStatsMOSRecovers(t *testing.T) {
+	s := newSession(t, listen(t), "PCMU", addrOf(listen(t)))
+	t0 := s.epoch
+	payload := make([]byte, 160)
+	seq := uint16(0)
+	play := func(packets int, lossy bool) Stats {
+		for range packets {
+			if !lossy || seq%10 != 5 {
+				s.handlePacket(packet(t, 0, seq, payload), t0.Add(time.Duration(seq)*20*time.Millisecond))
+			}
+			s.Receive(make([]int16, 160))
+			seq++
+		}
+		return s.Stats()
+	}
+	before := play(1000, false) // 20 s
+	during := play(500, true)   // 10 s, the window
+	after := play(500, false)
+	t.Logf("MOS %.2f before, %.2f during 10%% loss, %.2f after; %d lost in all", before.MOS, during.MOS, after.MOS, after.Lost)
+	lossy := EModelR("PCMU", during.PlayoutDelay+20*time.Millisecond, 10)
+	if math.Abs(during.R-lossy) > 1 {
+		t.Errorf("during the loss: R %.2f, want about %.2f, that of 10%% loss", during.R, lossy)
+	}
+	if before.MOS < 4.3 || during.MOS > before.MOS-0.4 {
+		t.Errorf("MOS %.2f before the loss, %.2f during it; want above 4.3, then lower by 0.4 at least", before.MOS, during.MOS)
+	}
+	if after.Lost == 0 || math.Abs(after.MOS-before.MOS) > 0.01 {
+		t.Errorf("10 s after the loss (%d packets lost in the call): MOS %.2f, want %.2f again", after.Lost, after.MOS, before.MOS)
+	}
+}

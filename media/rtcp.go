@@ -131,7 +131,7 @@ func (s *Session) report(now time.Time, bye bool) ([]byte, error) {
 		since := now.Sub(s.epoch) - time.Duration(s.lastSend.Load())
 		first = &rtcp.SenderReport{
 			SSRC:        s.ssrc,
-			NTPTime:     ntpTime(now),
+			NTPTime:     s.ntpTime(now),
 			RTPTime:     s.lastTS.Load() + uint32(since.Seconds()*float64(s.rtpRate)),
 			PacketCount: uint32(sent),
 			OctetCount:  uint32(s.payloadSent.Load()),
@@ -231,12 +231,19 @@ func (s *Session) takeReport(rr rtcp.ReceptionReport, now time.Time) {
 	}
 	// RTT = A - LSR - DLSR, in 1/65536 s (RFC 3550 section 6.4.1, figure 2). A result
 	// that wraps negative, as clock resolution can make it on a fast link, is 0.
-	rtt := uint32(ntpTime(now)>>16) - rr.LastSenderReport - rr.Delay
+	rtt := uint32(s.ntpTime(now)>>16) - rr.LastSenderReport - rr.Delay
 	st.rtt = 0
 	if int32(rtt) > 0 {
 		st.rtt = time.Duration(rtt) * time.Second / 65536
 	}
 }
+
+// ntpTime returns now as the session's NTP timestamp: the wall clock when the session
+// started, plus the time since on the monotonic clock. A step of the wall clock in the
+// middle of the call (NTP setting it at boot) then moves neither our sender reports nor
+// the round-trip time, which an hour's step would otherwise make an hour long for the
+// report that spans it, and the MOS with it.
+func (s *Session) ntpTime(now time.Time) uint64 { return ntpTime(s.epoch.Add(now.Sub(s.epoch))) }
 
 // ntpTime returns t as a 64-bit NTP timestamp: seconds since 1900 and a binary fraction.
 func ntpTime(t time.Time) uint64 {

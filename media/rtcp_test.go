@@ -68,8 +68,8 @@ func TestRTCPReports(t *testing.T) {
 	if len(pkts) != 2 {
 		t.Fatalf("report of %d packets, want an SR and an SDES", len(pkts))
 	}
-	if s, ok := pkts[0].(*rtcp.SenderReport); !ok || s.SSRC != a.ssrc || s.PacketCount != 10 || s.OctetCount != 1600 || s.NTPTime != ntpTime(t0) {
-		t.Errorf("first packet %v, want an SR of SSRC %x for 10 packets of 1600 octets at %x", pkts[0], a.ssrc, ntpTime(t0))
+	if s, ok := pkts[0].(*rtcp.SenderReport); !ok || s.SSRC != a.ssrc || s.PacketCount != 10 || s.OctetCount != 1600 || s.NTPTime != a.ntpTime(t0) {
+		t.Errorf("first packet %v, want an SR of SSRC %x for 10 packets of 1600 octets at %x", pkts[0], a.ssrc, a.ntpTime(t0))
 	}
 	if cname, err := (rtcp.CompoundPacket(pkts)).CNAME(); err != nil || cname != "a@test" {
 		t.Errorf("CNAME %q, %v; want a@test", cname, err)
@@ -89,7 +89,7 @@ func TestRTCPReports(t *testing.T) {
 		t.Fatalf("b, which has sent nothing, reported %v, want an RR with one block", pkts[0])
 	}
 	block := r.Reports[0]
-	if block.SSRC != a.ssrc || block.FractionLost != 25 || block.TotalLost != 1 || block.LastSenderReport != uint32(ntpTime(t0)>>16) {
+	if block.SSRC != a.ssrc || block.FractionLost != 25 || block.TotalLost != 1 || block.LastSenderReport != uint32(a.ntpTime(t0)>>16) {
 		t.Errorf("report block %+v, want SSRC %x, 1 of 10 lost (fraction 25/256), LSR from the SR", block, a.ssrc)
 	}
 

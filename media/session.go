@@ -133,10 +133,12 @@ type Stats struct {
 	RemoteLost         int64
 	RemoteJitter       time.Duration
 
-	// R is the transmission rating of the ITU-T G.107 E-model for the audio received,
-	// from the codec, the loss (Lost and Late) and the one-way delay (PlayoutDelay, the
-	// packet time and half the RTT), and MOS the mean opinion score it predicts (see
-	// EModelR). Both are 0 before any audio was received.
+	// R is the transmission rating of the ITU-T G.107 E-model for the audio received
+	// lately, from the codec, the loss (Lost and Late) over the last 10 s of playout (or
+	// since the start, for a younger call) and the one-way delay (PlayoutDelay, the packet
+	// time and half the RTT), and MOS the mean opinion score it predicts (see EModelR):
+	// they drop while the network loses packets and recover once it is over. Both are 0
+	// before any audio was received.
 	R, MOS float64
 }
 
@@ -222,6 +224,7 @@ type Session struct {
 	foreign, events, otherPayload, concealed  uint64
 	reports                                   rtcpState
 	heard                                     dtmfReceiver
+	window                                    lossWindow // sampled by Receive
 }
 
 // NewSession returns a Session for cfg on conn, an unconnected UDP socket such as
@@ -641,6 +644,7 @@ func (s *Session) Receive(pcm []int16) bool {
 	defer s.mu.Unlock()
 	active := s.active.Load()
 	kind, payload := s.jb.pop(s.quiet)
+	s.window.played(int(time.Second/s.ptime), s.lossSample())
 	if len(pcm) != active.spp {
 		clear(pcm)
 		s.quiet = true
@@ -715,12 +719,17 @@ func (s *Session) Stats() Stats {
 		RemoteLost:         s.reports.remoteLost,
 		RemoteJitter:       s.ticks(float64(s.reports.remoteJitter)),
 	}
-	if expected := s.jb.totalExpected(); s.packetsReceived > 0 && expected > 0 {
-		loss := 100 * float64(st.Lost+st.Late) / float64(expected)
-		st.R = s.active.Load().impairment.rating(st.PlayoutDelay+s.ptime+st.RTT/2, loss)
+	if now := s.lossSample(); s.packetsReceived > 0 && now.expected > 0 {
+		st.R = s.active.Load().impairment.rating(st.PlayoutDelay+s.ptime+st.RTT/2, s.window.lossPercent(now))
 		st.MOS = MOSFromR(st.R)
 	}
 	return st
+}
+
+// lossSample returns the packets expected so far and those lost or late. Call it holding
+// s.mu.
+func (s *Session) lossSample() lossSample {
+	return lossSample{expected: s.jb.totalExpected(), impaired: s.jb.lost() + s.jb.late}
 }
 
 // ticks converts a duration in RTP clock ticks to a time.Duration.

@@ -61,6 +61,10 @@ type Config struct {
 	// answer on or hand on (see Incoming). Nil declines every incoming
 	// call with 480.
 	OnIncoming func(*Incoming)
+	// Resolver looks up the host names of registrars, proxies, conferences
+	// and dialogs' hosts; nil means net.DefaultResolver. Tests give one
+	// that asks a DNS server of their own.
+	Resolver *net.Resolver
 
 	// TLS, if not nil, is the server side of SIP over TLS (its
 	// Certificates): the agent then listens for TLS on TLSListenAddr too.
@@ -93,6 +97,7 @@ type Agent struct {
 	log       *slog.Logger
 	sipgoLog  *slog.Logger // for sipgo, which logs unparsable messages in full
 	userAgent string
+	resolver  *net.Resolver
 	conn      *net.UDPConn
 	addr      netip.AddrPort
 	// tcp and tls are the listeners for calls over TCP and TLS; either may
@@ -153,9 +158,14 @@ func NewAgent(cfg Config) (*Agent, error) {
 		log.Warn("sip socket read buffer", "err", err)
 	}
 	bound := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	resolver := cfg.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
 	a := &Agent{
 		log:       log,
 		userAgent: cfg.UserAgent,
+		resolver:  resolver,
 		incoming:  cfg.OnIncoming,
 		conn:      conn,
 		addr:      netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port()),
@@ -188,6 +198,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 	a.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(uaName(cfg.UserAgent)),
 		sipgo.WithUserAgenTLSConfig(a.tlsConfig()),
+		sipgo.WithUserAgentDNSResolver(resolver),
 		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(sipgoLog)),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(sipgoLog),
@@ -543,14 +554,14 @@ func (a *Agent) trustServer(server, caFile string) error {
 
 // prepare returns the client and the advertised host for requests of acc
 // to hop (host:port), after trusting the account's CA file for TLS.
-func (a *Agent) prepare(acc Account, hop string) (*sipgo.Client, netip.Addr, error) {
+func (a *Agent) prepare(ctx context.Context, acc Account, hop string) (*sipgo.Client, netip.Addr, error) {
 	if acc.transport() == TransportTLS {
 		host, _, _ := net.SplitHostPort(hop)
 		if err := a.trustServer(host, acc.CAFile); err != nil {
 			return nil, netip.Addr{}, err
 		}
 	}
-	host, err := a.localIP(hop)
+	host, err := a.localIP(ctx, hop)
 	if err != nil {
 		return nil, netip.Addr{}, err
 	}
@@ -564,12 +575,30 @@ func (a *Agent) prepare(acc Account, hop string) (*sipgo.Client, netip.Addr, err
 // localIP returns the address to advertise (Via, Contact, SDP) to a peer
 // at hostport: the socket's own address, or when it is bound to 0.0.0.0,
 // the address the kernel would send from to that peer. Finding that out
-// connects a UDP socket, which sends nothing.
-func (a *Agent) localIP(hostport string) (netip.Addr, error) {
+// looks up the peer's name and connects a UDP socket, which sends nothing.
+func (a *Agent) localIP(ctx context.Context, hostport string) (netip.Addr, error) {
 	if ip := a.addr.Addr(); !ip.IsUnspecified() {
 		return ip, nil
 	}
-	c, err := net.Dial("udp4", hostport)
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("find local address towards %s: %w", hostport, err)
+	}
+	addrs, err := a.lookupHost(ctx, host)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var peer netip.Addr
+	for _, addr := range addrs {
+		if addr.Is4() {
+			peer = addr
+			break
+		}
+	}
+	if !peer.IsValid() {
+		return netip.Addr{}, fmt.Errorf("find local address towards %s: %s has no IPv4 address", hostport, host)
+	}
+	c, err := net.Dial("udp4", net.JoinHostPort(peer.String(), port))
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("find local address towards %s: %w", hostport, err)
 	}

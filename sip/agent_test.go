@@ -24,7 +24,14 @@ const stopBound = 15 * time.Second
 // startAgent runs an Agent on 127.0.0.1 until the test ends.
 func startAgent(t *testing.T) *Agent {
 	t.Helper()
-	a, err := NewAgent(Config{ListenAddr: "127.0.0.1:0", UserAgent: "partyline-test", Log: testLog(t)})
+	return startAgentWith(t, Config{ListenAddr: "127.0.0.1:0"})
+}
+
+// startAgentWith runs an Agent configured by cfg, logging to the test, until the test ends.
+func startAgentWith(t *testing.T, cfg Config) *Agent {
+	t.Helper()
+	cfg.UserAgent, cfg.Log = "partyline-test", testLog(t)
+	a, err := NewAgent(cfg)
 	if err != nil {
 		t.Fatalf("NewAgent: %v", err)
 	}

@@ -19,8 +19,10 @@ import (
 )
 
 // byeTimeout bounds the BYE that the agent sends itself, when it cannot
-// use an answer it got.
-const byeTimeout = 5 * time.Second
+// use an answer it got (one that crossed a CANCEL, as when the appliance
+// stops during a join, among them): the 2 s that the appliance gives the
+// BYE of every leg it hangs up, after which the BYE is abandoned.
+const byeTimeout = 2 * time.Second
 
 // cancelWait is how long an INVITE given up before any provisional answer
 // waits for one, so that it can be cancelled (RFC 3261 section 9.1): a far
@@ -275,7 +277,8 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		return nil, err
 	}
 	route, _ := acc.route() // validated above
-	client, host, err := a.prepare(acc, nextHop(route, target, acc.transport()))
+	hop := nextHop(route, target, acc.transport())
+	client, host, err := a.prepare(ctx, acc, hop)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +298,9 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 	dua := &sipgo.DialogUA{Client: client, ContactHDR: *inv.Contact()}
 	sess, err := dua.WriteInvite(ctx, inv)
 	if err != nil {
+		if lerr := lookupError(hopHost(hop), err); lerr != err {
+			return nil, lerr
+		}
 		return nil, fmt.Errorf("send INVITE: %w", err)
 	}
 	log.Info("calling", "account", acc, "transport", acc.transport())

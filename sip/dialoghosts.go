@@ -2,9 +2,7 @@ package sip
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -64,7 +62,7 @@ func (c *Call) fromDialogHost(req *sipmsg.Request) bool {
 	if slices.Contains(c.hosts, from) {
 		return true
 	}
-	addrs, err := lookupHost(context.Background(), c.remoteTarget().Host)
+	addrs, err := c.agent.lookupHost(context.Background(), c.remoteTarget().Host)
 	if err != nil {
 		c.log.Debug("look up the remote target", "err", err)
 		return false
@@ -73,18 +71,19 @@ func (c *Call) fromDialogHost(req *sipmsg.Request) bool {
 }
 
 // lookupHost returns the addresses of host, a URI's host part: itself if
-// it is an IP address (in brackets or not), or what DNS says of the name,
-// waiting resolveTimeout at most.
-func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+// it is an IP address (in brackets or not), or what the agent's resolver
+// says of the name, waiting resolveTimeout at most. A name that does not
+// resolve gets an error that says so (see nameError).
+func (a *Agent) lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	host = strings.Trim(host, "[]")
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a.Unmap()}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	addrs, err := a.resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		return nil, fmt.Errorf("look up %s: %w", host, err)
+		return nil, lookupError(host, err)
 	}
 	for i, a := range addrs {
 		addrs[i] = a.Unmap()

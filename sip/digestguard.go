@@ -58,17 +58,20 @@ func (v DigestVerdict) String() string {
 // each nonce carries the time it was issued and a MAC, under a key of the guard's own,
 // over that time and the address it was issued to. A nonce is therefore good only from
 // that address and for nonceLifetime, which bounds what a captured INVITE is worth to a
-// replay. It is safe for concurrent use.
+// replay. The time is counted on the monotonic clock from when the guard was made, so that
+// the wall clock stepping (NTP at boot) neither expires every nonce nor keeps old ones
+// good; a nonce never outlives its guard's key anyway. It is safe for concurrent use.
 type DigestGuard struct {
 	realm string
 	key   [32]byte
-	now   func() time.Time
+	epoch time.Time        // when the guard was made, with its monotonic reading
+	now   func() time.Time // time.Now; tests move it
 }
 
 // NewDigestGuard returns a guard for realm, the name callers see in the challenge (for
 // example the bridge's user and our domain).
 func NewDigestGuard(realm string) *DigestGuard {
-	g := &DigestGuard{realm: realm, now: time.Now}
+	g := &DigestGuard{realm: realm, epoch: time.Now(), now: time.Now}
 	rand.Read(g.key[:]) // never fails (crypto/rand)
 	return g
 }
@@ -137,10 +140,11 @@ func (g *DigestGuard) Check(in *Incoming, user, password string) DigestVerdict {
 	return DigestValid
 }
 
-// nonce is the time t in seconds and a MAC over it and addr, base64url.
+// nonce is the time t, in milliseconds since the guard was made, and a MAC over it and
+// addr, base64url.
 func (g *DigestGuard) nonce(addr netip.Addr, t time.Time) string {
 	var b [8 + 16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(t.Unix()))
+	binary.BigEndian.PutUint64(b[:8], uint64(t.Sub(g.epoch).Milliseconds()))
 	copy(b[8:], g.mac(b[:8], addr))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
@@ -152,9 +156,9 @@ func (g *DigestGuard) checkNonce(n string, addr netip.Addr) (fresh, ok bool) {
 	if err != nil || len(b) != 8+16 || !hmac.Equal(b[8:], g.mac(b[:8], addr)) {
 		return false, false
 	}
-	issued := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
-	age := g.now().Sub(issued)
-	return age >= -time.Minute && age <= nonceLifetime, true
+	issued := g.epoch.Add(time.Duration(int64(binary.BigEndian.Uint64(b[:8]))) * time.Millisecond)
+	age := g.now().Sub(issued) // monotonic: both readings carry it
+	return age >= 0 && age <= nonceLifetime, true
 }
 
 // mac is the first 16 bytes of HMAC-SHA256 over stamp and addr.

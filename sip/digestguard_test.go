@@ -1,6 +1,8 @@
 package sip
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -131,5 +133,20 @@ func TestRejectRetryAfter(t *testing.T) {
 	}
 	if !strings.Contains(res, "\r\nRetry-After: 30\r\n") {
 		t.Errorf("the 503 has no Retry-After: 30:\n%s", res)
+	}
+}
+
+// TestDigestNonceCarriesNoWallClock checks that a nonce's time is counted from its guard's
+// start on the monotonic clock, not read from the wall clock: a step of the wall clock
+// (NTP at boot) then neither expires every nonce out nor keeps old ones good.
+func TestDigestNonceCarriesNoWallClock(t *testing.T) {
+	g := NewDigestGuard("lobby")
+	b, err := base64.RawURLEncoding.DecodeString(g.nonce(netip.MustParseAddr("127.0.0.1"), time.Now()))
+	if err != nil || len(b) < 8 {
+		t.Fatalf("nonce: %x, %v", b, err)
+	}
+	// The guard is younger than a minute; a Unix time would be decades.
+	if stamp := time.Duration(binary.BigEndian.Uint64(b[:8])) * time.Millisecond; stamp < 0 || stamp > time.Minute {
+		t.Errorf("the nonce's time is %v from the guard's start, want its age on the monotonic clock", stamp)
 	}
 }

@@ -326,7 +326,7 @@ func (a *Agent) takeCall(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		a.reply(tx, req, sipmsg.StatusNotAcceptableHere, "Not Acceptable Here")
 		return
 	}
-	host, err := a.localIP(req.Source())
+	host, err := a.localIP(context.Background(), req.Source()) // an address: nothing to look up
 	if err == nil && !host.Is4() {
 		err = fmt.Errorf("local address %v is not IPv4", host)
 	}

@@ -81,10 +81,10 @@ type registrar struct {
 	agent   *Agent
 	acc     Account
 	log     *slog.Logger
-	client  *sipgo.Client
-	route   *sipmsg.RouteHeader // nil without outbound proxy
-	hop     string              // host:port of the first hop, for messages
-	contact sipmsg.ContactHeader
+	client  *sipgo.Client        // nil until connect
+	route   *sipmsg.RouteHeader  // nil without outbound proxy
+	hop     string               // host:port of the first hop, for messages
+	contact sipmsg.ContactHeader // set by connect
 	callID  sipmsg.CallIDHeader
 	fromTag string
 	cseq    uint32 // of the last REGISTER sent
@@ -92,27 +92,43 @@ type registrar struct {
 	minExpires time.Duration // the registrar's Min-Expires, once it named one
 }
 
+// newRegistrar checks what of acc cannot change by itself (its proxy's address, its CA
+// file); what the network may change, such as a name that does not resolve yet, waits
+// for the first attempt (see connect).
 func (a *Agent) newRegistrar(acc Account) (*registrar, error) {
 	route, err := acc.route()
 	if err != nil {
 		return nil, err
 	}
 	hop := nextHop(route, registrarURI(acc), acc.transport())
-	client, host, err := a.prepare(acc, hop)
-	if err != nil {
-		return nil, err
+	if acc.transport() == TransportTLS {
+		if err := a.trustServer(hopHost(hop), acc.CAFile); err != nil {
+			return nil, err
+		}
 	}
 	return &registrar{
 		agent:   a,
 		acc:     acc,
 		log:     a.log.With("account", acc),
-		client:  client,
 		route:   route,
 		hop:     hop,
-		contact: *a.contact(acc.User, host, acc.transport()),
 		callID:  sipmsg.CallIDHeader(newToken()),
 		fromTag: newToken(),
 	}, nil
+}
+
+// connect finds the client and our Contact for the registrar's hop, once: on an agent
+// bound to 0.0.0.0 that looks the hop's name up, which may fail now and work later.
+func (r *registrar) connect(ctx context.Context) error {
+	if r.client != nil {
+		return nil
+	}
+	client, host, err := r.agent.prepare(ctx, r.acc, r.hop)
+	if err != nil {
+		return err
+	}
+	r.client, r.contact = client, *r.agent.contact(r.acc.User, host, r.acc.transport())
+	return nil
 }
 
 // registrarURI is the request-URI of REGISTER: the domain, without user
@@ -190,8 +206,9 @@ func (r *registrar) run(ctx context.Context, report func(Registration)) error {
 		switch {
 		case ctx.Err() != nil:
 			// Stopped while registering: the registrar may have bound us
-			// all the same, so the loop unregisters.
-			bound = true
+			// all the same, so the loop unregisters, unless no REGISTER
+			// went out (the hop's name did not resolve).
+			bound = bound || r.client != nil
 		case err != nil:
 			failures++
 			d := retryDelay(failures)
@@ -263,6 +280,9 @@ func (r *registrar) probe(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("no answer from %s", r.hop)
 		}
+		if lerr := lookupError(hopHost(r.hop), err); lerr != err {
+			return lerr
+		}
 		return fmt.Errorf("no answer from %s: %w", r.hop, err)
 	}
 	r.log.Debug("keep-alive answered", "status", res.StatusCode)
@@ -297,6 +317,9 @@ func (r *registrar) unregister() {
 func (r *registrar) register1(ctx context.Context, expires time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
+	if err := r.connect(ctx); err != nil {
+		return 0, err
+	}
 	if expires > 0 {
 		expires = max(expires, r.minExpires)
 	}
@@ -312,7 +335,7 @@ func (r *registrar) register1(ctx context.Context, expires time.Duration) (time.
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
 		return 0, fmt.Errorf("no answer from %s within %v", r.hop, registerTimeout)
 	case err != nil:
-		return 0, err
+		return 0, lookupError(hopHost(r.hop), err)
 	case !res.IsSuccess():
 		return 0, fmt.Errorf("%d %s", res.StatusCode, res.Reason)
 	}

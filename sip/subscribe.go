@@ -116,12 +116,12 @@ func (a *Agent) subscribe(ctx context.Context, req SubscribeRequest) error {
 func (a *Agent) subscription(ctx context.Context, req SubscribeRequest, acc Account, target sipmsg.Uri, expires time.Duration) error {
 	route, _ := acc.route() // validated by Subscribe
 	hop := nextHop(route, target, acc.transport())
-	client, host, err := a.prepare(acc, hop)
+	client, host, err := a.prepare(ctx, acc, hop)
 	if err != nil {
 		return err
 	}
 	hopHost, _, _ := net.SplitHostPort(hop)
-	hopAddrs, err := lookupHost(ctx, hopHost)
+	hopAddrs, err := a.lookupHost(ctx, hopHost)
 	if err != nil {
 		return err
 	}

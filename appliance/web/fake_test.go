@@ -129,7 +129,7 @@ func (f *fakeBackend) Control(i int, a Action) error {
 	switch {
 	case a == ActionJoin && !h.Busy:
 		h.State, h.Busy, h.InCall, h.CallStart = "in call", true, true, time.Now()
-		h.Quality = &CallQuality{PacketsSent: 10, PacketsReceived: 9, Lost: 1, LossPercent: 10, JitterMS: 2.5, MOS: 4.1, Foreign: 42}
+		h.Quality = &CallQuality{PacketsSent: 10, PacketsReceived: 9, Lost: 1, LossPercent: 10, JitterMS: 2.5, MOS: 4.1, Foreign: 42, Late: 2, Concealed: 5}
 	case a == ActionLeave && h.Busy:
 		h.State, h.Busy, h.InCall, h.Muted, h.Held, h.CallStart, h.Quality = "idle", false, false, false, false, time.Time{}, nil
 	case (a == ActionMute || a == ActionUnmute || a == ActionHold || a == ActionResume) && !h.InCall:

@@ -29,7 +29,7 @@ var (
 	callStartDesc = prometheus.NewDesc("partyline_call_start_timestamp_seconds",
 		"When the handset's call was answered, as a Unix time; absent without a call.", []string{"handset", "name"}, nil)
 	callPacketsDesc = prometheus.NewDesc("partyline_call_rtp_packets",
-		"RTP packets of the handset's call so far: sent, received, and lost on the way to us.", []string{"handset", "name", "kind"}, nil)
+		"RTP packets of the handset's call so far: sent, received, lost on the way to us, and late (came after their time to play).", []string{"handset", "name", "kind"}, nil)
 	callJitterDesc = prometheus.NewDesc("partyline_call_jitter_seconds",
 		"Interarrival jitter of the audio the handset's call receives (RFC 3550).", []string{"handset", "name"}, nil)
 	callRTTDesc = prometheus.NewDesc("partyline_call_rtt_seconds",
@@ -37,7 +37,9 @@ var (
 	callForeignDesc = prometheus.NewDesc("partyline_call_foreign_datagrams_total",
 		"Datagrams that came to the handset's call's RTP port from anywhere but the far end's address and port, dropped.", []string{"handset", "name"}, nil)
 	callMOSDesc = prometheus.NewDesc("partyline_call_mos",
-		"Estimated mean opinion score of the audio the handset's call receives; absent until known.", []string{"handset", "name"}, nil)
+		"Estimated mean opinion score of the audio the handset's call received over the last 10 s; absent until known.", []string{"handset", "name"}, nil)
+	callConcealedDesc = prometheus.NewDesc("partyline_call_concealed_packets_total",
+		"Packet times the handset's call played concealment because no packet was there to play: lost, late, or the jitter buffer growing.", []string{"handset", "name"}, nil)
 	earpieceUnderrunsDesc = prometheus.NewDesc("partyline_earpiece_underruns_total",
 		"Audio device periods in which the handset's earpiece ran dry in calls because the call's audio came late.", []string{"handset", "name"}, nil)
 	earpieceDroppedDesc = prometheus.NewDesc("partyline_earpiece_dropped_samples_total",
@@ -70,6 +72,7 @@ func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- callJitterDesc
 	ch <- callRTTDesc
 	ch <- callMOSDesc
+	ch <- callConcealedDesc
 	ch <- callForeignDesc
 	ch <- earpieceUnderrunsDesc
 	ch <- earpieceDroppedDesc
@@ -111,6 +114,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(callPacketsDesc, float64(q.PacketsSent), i, h.Name, "sent")
 			gauge(callPacketsDesc, float64(q.PacketsReceived), i, h.Name, "received")
 			gauge(callPacketsDesc, float64(q.Lost), i, h.Name, "lost")
+			gauge(callPacketsDesc, float64(q.Late), i, h.Name, "late")
 			gauge(callJitterDesc, q.JitterMS/1000, i, h.Name)
 			if q.RTTMS > 0 {
 				gauge(callRTTDesc, q.RTTMS/1000, i, h.Name)
@@ -119,6 +123,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(callMOSDesc, q.MOS, i, h.Name)
 			}
 			counter(callForeignDesc, q.Foreign, i, h.Name)
+			counter(callConcealedDesc, q.Concealed, i, h.Name)
 		}
 	}
 	if a := st.Audio; a != nil {

@@ -75,6 +75,8 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`partyline_call_rtp_packets{handset="0",kind="sent",name="Kitchen"} 10`,
 		`partyline_call_rtp_packets{handset="0",kind="lost",name="Kitchen"} 1`,
+		`partyline_call_rtp_packets{handset="0",kind="late",name="Kitchen"} 2`,
+		"# TYPE partyline_call_concealed_packets_total counter\n" + `partyline_call_concealed_packets_total{handset="0",name="Kitchen"} 5`,
 		`partyline_call_jitter_seconds{handset="0",name="Kitchen"} 0.0025`,
 		`partyline_call_mos{handset="0",name="Kitchen"} 4.1`,
 		"# TYPE partyline_call_foreign_datagrams_total counter\n" + `partyline_call_foreign_datagrams_total{handset="0",name="Kitchen"} 42`,

@@ -244,7 +244,12 @@ type CallQuality struct {
 	LossPercent     float64 `json:"lossPercent"` // Lost as a share of the packets expected
 	JitterMS        float64 `json:"jitterMs"`    // interarrival jitter (RFC 3550 section 6.4.1)
 	RTTMS           float64 `json:"rttMs"`       // round-trip time from RTCP; 0 = not measured
-	MOS             float64 `json:"mos"`         // estimated mean opinion score, 1 to 4.5; 0 = not known yet
+	MOS             float64 `json:"mos"`         // estimated mean opinion score of the last 10 s, 1 to 4.5; 0 = not known yet
+	// Late counts the far end's packets that came after their time to play, dropped.
+	Late uint64 `json:"late"`
+	// Concealed counts the packet times the earpiece played concealment (or silence)
+	// because no packet was there to play: lost, late, or the jitter buffer growing.
+	Concealed uint64 `json:"concealed"`
 	// Foreign counts the datagrams that came to the call's RTP port from anywhere but the
 	// far end's address and port, and were dropped.
 	Foreign uint64 `json:"foreign"`

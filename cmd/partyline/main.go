@@ -28,7 +28,7 @@ func main() {
 		}
 	}
 	var cfg appliance.Config
-	flag.StringVar(&cfg.Board, "board", "", "board `profile`: auto, sim, or a board name, overriding the settings (default: the settings', else auto)")
+	flag.StringVar(&cfg.Board, "board", "", "board `profile`: auto, sim, sim:N (N simulated handsets), or a board name, overriding the settings (default: the settings', else auto)")
 	flag.StringVar(&cfg.DataDir, "data", appliance.DefaultDataDir, "`directory` of the settings database")
 	flag.StringVar(&cfg.AdminAddr, "admin", appliance.DefaultAdminAddr, "listen `address` of the admin page")
 	flag.BoolVar(&cfg.AdminPlainHTTP, "admin-http", false, "serve the admin page over plain HTTP even when -admin is not a loopback address")

@@ -29,11 +29,7 @@ const failsafe = time.Minute
 // does, on the sim board, then interrupts it as Ctrl-C would.
 func TestBinaryServesAdminPageAndStopsOnInterrupt(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "partyline")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 
 	// Keep SIP on loopback and an ephemeral port, so the test never collides with a real
 	// SIP service on this machine; everything else is the embedded default.
@@ -102,7 +98,7 @@ func TestBinaryServesAdminPageAndStopsOnInterrupt(t *testing.T) {
 		t.Errorf("reset-password while running: %v, %s; want a failure that says to stop partyline first", err, out)
 	}
 
-	proc.interrupt(t)
+	proc.stop(t, syscall.SIGINT)
 	// The database was closed: it opens again without waiting for a lock.
 	st, err = config.Open(db)
 	if err != nil {
@@ -158,22 +154,23 @@ func startBinary(t *testing.T, bin, data, admin string) *binary {
 	return p
 }
 
-// interrupt stops p as Ctrl-C would, and checks that it exits at once with status 0.
-func (p *binary) interrupt(t *testing.T) {
+// stop sends p sig, as Ctrl-C (SIGINT) or systemd (SIGTERM) would, and checks that it
+// exits with status 0.
+func (p *binary) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
-	interrupted := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	sent := time.Now()
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-p.exited:
 		p.exited <- err // for the cleanup
 		if err != nil {
-			t.Fatalf("partyline exited with %v after SIGINT, want status 0", err)
+			t.Fatalf("partyline exited with %v after %v, want status 0", err, sig)
 		}
-		t.Logf("stopped %v after SIGINT", time.Since(interrupted).Round(time.Millisecond))
+		t.Logf("stopped %v after %v", time.Since(sent).Round(time.Millisecond), sig)
 	case <-time.After(failsafe):
-		t.Fatalf("partyline still running %v after SIGINT", failsafe)
+		t.Fatalf("partyline still running %v after %v", failsafe, sig)
 	}
 }
 

@@ -7,6 +7,8 @@
 // over TCP, with KamailioConfig.TCP, and TLS, with KamailioConfig.TLS;
 // SIPp as a caller over TCP, with SIPpConfig.TCP; baresip takes calls
 // over TLS with BaresipConfig.TLSCertFile).
+// DNS, a tiny DNS server of the package's own, stands in for the network's
+// in tests of names that resolve only later.
 package peertest
 
 import (

@@ -1,7 +1,7 @@
 // Package faultproxy is a UDP proxy for tests, put between a SIP client and its server on
-// loopback: it passes datagrams, delays them, drops a share of them, or drops all of them
-// (a blackhole), each direction on its own, and the test changes what it does while it
-// runs.
+// loopback: it passes datagrams, delays them (by a fixed time, and by a random one that
+// reorders them as jitter does), drops a share of them, or drops all of them (a
+// blackhole), each direction on its own, and the test changes what it does while it runs.
 //
 // Each client address gets a socket of its own toward the server, as behind a NAT, so the
 // server's answers to a client come back through the proxy to that client. Requests the
@@ -43,6 +43,9 @@ type Fault struct {
 	Blackhole bool          // drop every datagram
 	Loss      float64       // share of datagrams dropped at random, 0 to 1
 	Delay     time.Duration // added to every datagram that is not dropped
+	// Jitter adds to each datagram that is not dropped a random delay from 0 up to Jitter,
+	// drawn on its own, so that a datagram may overtake the one sent before it.
+	Jitter time.Duration
 }
 
 // Counts are how many datagrams of one direction the proxy passed and dropped.
@@ -52,13 +55,13 @@ type Counts struct {
 
 // A Proxy forwards datagrams between clients and one server until the test ends.
 type Proxy struct {
-	t      testing.TB
-	conn   *net.UDPConn // the clients send here
-	server netip.AddrPort
-	wg     sync.WaitGroup // every goroutine of the proxy, delayed sends included
+	t    testing.TB
+	conn *net.UDPConn   // the clients send here
+	wg   sync.WaitGroup // every goroutine of the proxy, delayed sends included
 
 	mu      sync.Mutex // guards following
 	closed  bool
+	server  netip.AddrPort // the zero AddrPort until SetServer when Start had none
 	faults  [2]Fault
 	counts  [2]Counts
 	rng     [2]*rand.Rand                   // per direction, so that the nth datagram's fate each way is repeatable
@@ -68,6 +71,10 @@ type Proxy struct {
 // Start starts a proxy for server on a free 127.0.0.1 port. seed makes its random losses
 // repeatable: with the same seed and Loss, the nth datagram going each way has the same
 // fate however the two ways interleave. The proxy stops when the test ends.
+//
+// server may be the zero AddrPort when the server must be told the proxy's address before
+// it starts, and so before its own address is known: SetServer sets it then, and the
+// proxy drops (and counts) what clients send until it does.
 func Start(t testing.TB, server netip.AddrPort, seed uint64) *Proxy {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -88,6 +95,13 @@ func Start(t testing.TB, server netip.AddrPort, seed uint64) *Proxy {
 
 // Addr is where clients send to reach the server through the proxy.
 func (p *Proxy) Addr() netip.AddrPort { return p.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// SetServer makes the proxy forward what clients send from now on to server.
+func (p *Proxy) SetServer(server netip.AddrPort) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.server = server
+}
 
 // Set makes the proxy do f to the datagrams going d, from the next datagram on. Datagrams
 // already delayed keep their delay.
@@ -129,11 +143,27 @@ func (p *Proxy) fromClients() {
 		if up == nil {
 			return // closed
 		}
+		server, ok := p.serverOrDrop()
+		if !ok {
+			continue
+		}
 		p.forward(Up, buf[:n], func(b []byte) error {
-			_, err := up.WriteToUDPAddrPort(b, p.server)
+			_, err := up.WriteToUDPAddrPort(b, server)
 			return err
 		})
 	}
+}
+
+// serverOrDrop returns the server, or counts a datagram up dropped and reports false while
+// the proxy has none.
+func (p *Proxy) serverOrDrop() (netip.AddrPort, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.server.IsValid() {
+		p.counts[Up].Dropped++
+		return p.server, false
+	}
+	return p.server, true
 }
 
 // upstream returns client's socket toward the server, opening it (and the goroutine that
@@ -180,23 +210,27 @@ func (p *Proxy) forward(d Direction, b []byte, send func([]byte) error) {
 	p.mu.Lock()
 	f := p.faults[d]
 	drop := f.Blackhole || (f.Loss > 0 && p.rng[d].Float64() < f.Loss)
+	delay := f.Delay
 	if drop {
 		p.counts[d].Dropped++
 	} else {
 		p.counts[d].Passed++
+		if f.Jitter > 0 {
+			delay += time.Duration(p.rng[d].Int64N(int64(f.Jitter) + 1))
+		}
 	}
 	closed := p.closed
 	p.mu.Unlock()
 	if drop || closed {
 		return
 	}
-	if f.Delay <= 0 {
+	if delay <= 0 {
 		p.send(d, b, send)
 		return
 	}
 	late := append([]byte(nil), b...)
 	p.wg.Go(func() {
-		time.Sleep(f.Delay)
+		time.Sleep(delay)
 		p.send(d, late, send)
 	})
 }

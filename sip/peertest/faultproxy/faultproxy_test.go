@@ -203,3 +203,68 @@ func TestDelayHoldsBack(t *testing.T) {
 		t.Errorf("the echo came after %v, want no sooner than the delay %v", d, delay)
 	}
 }
+
+// TestJitterReordersWithinItsBound sends datagrams down, one a millisecond, through 60 ms
+// of jitter: some overtake those sent before them, as jitter does, and some are held back
+// by most of the jitter.
+func TestJitterReordersWithinItsBound(t *testing.T) {
+	server, _ := echoServer(t)
+	p := Start(t, server, 3)
+	const jitter = 60 * time.Millisecond
+	p.Set(Down, Fault{Jitter: jitter})
+	c := newClient(t, p)
+	const n = 100
+	sent := make([]time.Time, n)
+	for i := range n {
+		sent[i] = time.Now()
+		c.send(fmt.Sprint(i))
+		time.Sleep(time.Millisecond)
+	}
+	var order []int
+	var latest time.Duration
+	for range n {
+		m := c.read(failsafe)
+		var i int
+		if _, err := fmt.Sscanf(m, "echo %d", &i); err != nil || i < 0 || i >= n {
+			t.Fatalf("got %q, want an echo of a number sent", m)
+		}
+		latest = max(latest, time.Since(sent[i]))
+		order = append(order, i)
+	}
+	overtaken := 0
+	for k := 1; k < len(order); k++ {
+		if order[k] < order[k-1] {
+			overtaken++
+		}
+	}
+	t.Logf("%d of %d datagrams came before one sent earlier; the latest took %v", overtaken, n, latest)
+	if overtaken == 0 {
+		t.Errorf("the datagrams came in the order sent: %v; want jitter to reorder some", order)
+	}
+	if latest < jitter/2 {
+		t.Errorf("the latest datagram took %v, want some delayed by most of the jitter %v", latest, jitter)
+	}
+}
+
+// TestServerSetLater starts a proxy without a server: what a client sends is dropped until
+// SetServer names one, and then reaches it.
+func TestServerSetLater(t *testing.T) {
+	server, got := echoServer(t)
+	p := Start(t, netip.AddrPort{}, 1)
+	c := newClient(t, p)
+	c.send("nowhere")
+	if m := c.read(quiet); m != "" {
+		t.Errorf("got %q before the proxy had a server", m)
+	}
+	p.SetServer(server)
+	c.send("there")
+	if m := c.read(failsafe); m != "echo there" {
+		t.Errorf("got %q, want the echo once the server is set", m)
+	}
+	if m := received(got, failsafe); m != "there" {
+		t.Errorf("the server got %q, want only the datagram sent after SetServer", m)
+	}
+	if up := p.Counts(Up); up != (Counts{Passed: 1, Dropped: 1}) {
+		t.Errorf("counts up %+v, want 1 passed and 1 dropped", up)
+	}
+}

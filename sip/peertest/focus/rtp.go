@@ -22,6 +22,10 @@ const (
 	// inboxMax bounds the audio of a call that waits for the mixer: 200 ms. Older audio
 	// is dropped, so a late mixer never builds up delay.
 	inboxMax = 10 * frameSamples
+	// prebufferSamples is what a call's inbox must hold before the mixer takes from it,
+	// at the start and after it ran dry: 40 ms, so that packets a busy machine delivers in
+	// bursts still mix as a steady stream rather than as audio with holes.
+	prebufferSamples = 2 * frameSamples
 	// maxCatchUp bounds the frames the mixer makes up for at once after a late tick.
 	maxCatchUp  = 5
 	maxDatagram = 1500
@@ -40,6 +44,7 @@ type leg struct {
 	ulaw       bool
 	send, hear bool    // the focus sends to the call; it mixes what the call sends
 	inbox      []int16 // decoded audio for the mixer
+	primed     bool    // inbox has reached prebufferSamples since it last ran dry
 	recorded   []int16 // decoded audio, up to the record limit
 	endTS      uint32  // the RTP timestamp of the last DTMF event that ended
 	anyEnd     bool    // whether endTS is set
@@ -214,7 +219,8 @@ func (f *Focus) mixFrame(m *mixer) {
 		if c.info.State != Up || l == nil {
 			continue
 		}
-		if l.hear && len(l.inbox) >= frameSamples {
+		l.primed = l.primed && len(l.inbox) >= frameSamples || len(l.inbox) >= prebufferSamples
+		if l.hear && l.primed {
 			copy(l.frame[:], l.inbox)
 			l.inbox = append(l.inbox[:0], l.inbox[frameSamples:]...)
 		} else {
