@@ -27,11 +27,17 @@ import (
 // refused with status and that the conference never saw a join.
 func refusedCall(t *testing.T, f *focus.Focus, agent *sip.Agent, cfg peertest.BaresipConfig, status string) {
 	t.Helper()
+	refusedCallTo(t, f, fmt.Sprintf("sip:lobby@%v", agent.Addr()), cfg, status)
+}
+
+// refusedCallTo is refusedCall with baresip dialling uri.
+func refusedCallTo(t *testing.T, f *focus.Focus, uri string, cfg peertest.BaresipConfig, status string) {
+	t.Helper()
 	cfg.Source = sine(callerHz, time.Second)
 	b := peertest.StartBaresip(t, cfg)
 	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
-	if err := b.Dial(fmt.Sprintf("sip:lobby@%v", agent.Addr())); err != nil {
+	if err := b.Dial(uri); err != nil {
 		t.Fatalf("baresip dial: %v", err)
 	}
 	closed, err := b.Await(ctx, "CALL_CLOSED")

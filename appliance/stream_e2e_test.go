@@ -71,6 +71,22 @@ func TestBridgeOverTCPAndTLS(t *testing.T) {
 	}
 }
 
+// TestBridgeRulesOverTCPAndTLS: who may call in is judged by the connection's source
+// address as over UDP: a caller from a network the bridge does not list gets 403 over TCP
+// and over TLS, and the conference sees nothing.
+func TestBridgeRulesOverTCPAndTLS(t *testing.T) {
+	for _, transport := range []string{"tcp", "tls"} {
+		t.Run(transport, func(t *testing.T) {
+			f := focus.Start(t, focus.Config{})
+			agent := startBridge(t, f, func(set *settings.Settings) {
+				set.Bridges[0].AuthUser, set.Bridges[0].AuthPassword = "", ""
+				set.Bridges[0].AllowNetworks = []string{"127.0.0.2"}
+			}, withTLS(t))
+			refusedCallTo(t, f, streamURI(t, agent, transport), peertest.BaresipConfig{User: "carol"}, "403")
+		})
+	}
+}
+
 // streamURI is the bridge's address on agent's listener for transport ("tcp", "tls").
 func streamURI(t *testing.T, agent *sip.Agent, transport string) string {
 	t.Helper()
