@@ -136,7 +136,7 @@ func (l *streamListener) acceptLoop() {
 			l.refused.log(l.log, slog.LevelWarn, "connection refused: too many connections", "transport", l.network(), "source", c.RemoteAddr().String())
 			continue
 		}
-		sc := &streamConn{Conn: c, limits: l.limits, host: host}
+		sc := &streamConn{Conn: c, limits: l.limits, host: host, idle: streamIdleTimeout}
 		if l.tls == nil {
 			l.handOver(sc)
 			continue
@@ -208,6 +208,7 @@ type streamConn struct {
 	net.Conn
 	limits *connLimits
 	host   netip.Addr
+	idle   time.Duration // streamIdleTimeout, but in tests
 
 	calls     atomic.Int32 // calls up that came over the connection
 	closeOnce sync.Once
@@ -215,7 +216,7 @@ type streamConn struct {
 
 func (c *streamConn) Read(b []byte) (int, error) {
 	for {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(streamIdleTimeout)); err != nil {
+		if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
 			return 0, io.EOF
 		}
 		n, err := c.Conn.Read(b)
