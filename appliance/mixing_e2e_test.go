@@ -118,22 +118,27 @@ func TestSixHandsetsHearTheOtherFive(t *testing.T) {
 	// mix each reads about -7 dB (a fifth of the power); a machine too busy to keep the
 	// stream steady leaves holes in the mix that blur single windows, so each other tone
 	// must clear -15 dB in some window of half a second, while the earpiece's own tone,
-	// which the focus leaves out, stays below -25 dB in every window.
+	// which the focus leaves out, stays below -25 dB in every window where the mix flows.
 	for i := range n {
 		heardAbove := make([]bool, n)
 		heardAbove[i] = true
 		deadline := time.Now().Add(failsafe)
 		for {
 			heard := board.Audio().Earpiece(i, 500*time.Millisecond)
-			if own := media.ToneLevel(heard, sim.SampleRate, sim.ToneHz(i)); own > -25 {
-				t.Fatalf("earpiece %d carries its own tone at %.1f dB", i+1, own)
-			}
-			missing := 0
+			missing, flowing := 0, 0
 			for j := range n {
-				heardAbove[j] = heardAbove[j] || media.ToneLevel(heard, sim.SampleRate, sim.ToneHz(j)) > -15
+				if j != i && media.ToneLevel(heard, sim.SampleRate, sim.ToneHz(j)) > -15 {
+					heardAbove[j] = true
+					flowing++
+				}
 				if !heardAbove[j] {
 					missing++
 				}
+			}
+			// Levels are shares of what the window holds: judged only while the mix flows,
+			// not on the faint noise of a window before it starts.
+			if own := media.ToneLevel(heard, sim.SampleRate, sim.ToneHz(i)); flowing >= 2 && own > -25 {
+				t.Fatalf("earpiece %d carries its own tone at %.1f dB", i+1, own)
 			}
 			if missing == 0 {
 				break
