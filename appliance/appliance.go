@@ -325,10 +325,17 @@ func (a *Appliance) Run(ctx context.Context) error {
 			errs <- fmt.Errorf("hardware: %w", err)
 		}
 	})
-	if err := a.resetIfHeldAtStart(ctx); err != nil {
-		a.log.Error("reset by a held button", "err", err)
-	}
+	// A call button held as the appliance starts resets the admin password (presence):
+	// the admin page and the lines wait the startProbe for it, the rest does not.
+	probed := make(chan struct{})
 	baseWG.Go(func() {
+		defer close(probed)
+		if err := a.resetIfHeldAtStart(base); err != nil {
+			a.log.Error("reset by a held button", "err", err)
+		}
+	})
+	baseWG.Go(func() {
+		<-probed
 		if err := a.serveAdmin(base); err != nil {
 			errs <- fmt.Errorf("admin page: %w", err)
 		}
@@ -337,9 +344,16 @@ func (a *Appliance) Run(ctx context.Context) error {
 
 	work, stopWork := context.WithCancel(ctx)
 	var workWG sync.WaitGroup
-	for _, l := range a.lines {
-		workWG.Go(func() { _ = l.Run(work) })
-	}
+	workWG.Go(func() {
+		select {
+		case <-probed:
+		case <-work.Done():
+			return
+		}
+		for _, l := range a.lines {
+			workWG.Go(func() { _ = l.Run(work) })
+		}
+	})
 	workWG.Go(func() { a.regs.run(work, set.Accounts) })
 	workWG.Go(func() { a.services.run(work) })
 	workWG.Go(func() { a.saves.run(work) })

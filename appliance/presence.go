@@ -17,8 +17,8 @@ const (
 	// is set, lets the first password be set on the page without the setup code.
 	presenceWindow = 5 * time.Minute
 	// startProbe is how long the appliance looks at the call buttons when it starts, before
-	// the admin page serves: one held then (a switch reports its position at once, or after
-	// its debounce time)...
+	// the admin page serves and the handsets' lines run (SIP and the registrations do not
+	// wait): one held then (a switch reports a press at once, or after its debounce time)...
 	startProbe = 500 * time.Millisecond
 	// resetHold ...and held this long resets the admin password.
 	resetHold = 2 * time.Second
@@ -118,7 +118,7 @@ func (s *replaySwitch) keep(pos bool) {
 // resetIfHeldAtStart clears the admin password when a handset's call button is held as
 // the appliance starts, as `partyline reset-password` does: physical presence. The page
 // then asks for a new password (the same hold, a long press, proves presence for it). It
-// runs before the admin page serves.
+// runs before the admin page serves and the lines run.
 func (a *Appliance) resetIfHeldAtStart(ctx context.Context) error {
 	held := make([]bool, len(a.startButtons))
 	var wg sync.WaitGroup
