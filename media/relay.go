@@ -166,6 +166,7 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 		pkt                     rtp.Packet
 		conv                    converter
 		inSSRC, lastEvent       uint32
+		inTS                    uint32 // the timestamp of the last packet relayed, as it came
 		started, haveEvent      bool
 		wg                      sync.WaitGroup
 	)
@@ -207,17 +208,33 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 			}
 			hdr.PayloadType = tm.DTMFPayloadType
 			payload = pkt.Payload
+			if fr, tr := rtpClock(fm.Codec), rtpClock(tm.Codec); fr != tr {
+				// telephone-event counts its duration at the RTP clock of its stream
+				// (RFC 4733 section 2.3.5).
+				payload = converted[:copy(converted[:], pkt.Payload)]
+				d := uint64(binary.BigEndian.Uint16(payload[2:4])) * uint64(tr) / uint64(fr)
+				binary.BigEndian.PutUint16(payload[2:4], uint16(min(d, 0xffff)))
+			}
 		default:
 			continue
 		}
 		if payload == nil || !tm.Sends {
 			continue
 		}
-		hdr.Marker = pkt.Marker || !started || pkt.SSRC != inSSRC
-		started, inSSRC = true, pkt.SSRC
-		// Every codec here counts RTP time at 8 kHz (G.722 too, RFC 3551 section
-		// 4.5.2): the timestamps carry over, shifted.
-		hdr.Timestamp = pkt.Timestamp + tsOffset
+		restart := !started || pkt.SSRC != inSSRC
+		hdr.Marker = pkt.Marker || restart
+		// The timestamps carry over, shifted, and scaled where the legs' RTP clocks
+		// differ (G.711 and G.722 count at 8 kHz, RFC 3551 section 4.5.2; Opus at
+		// 48 kHz, RFC 7587 section 4.1): each packet dated from the one before.
+		switch d := int64(int32(pkt.Timestamp - inTS)); {
+		case !started:
+			hdr.Timestamp = tsOffset
+		case restart:
+			hdr.Timestamp += uint32(rtpClock(tm.Codec) / 50) // a packet time on
+		default:
+			hdr.Timestamp += uint32(d * int64(rtpClock(tm.Codec)) / int64(rtpClock(fm.Codec)))
+		}
+		started, inSSRC, inTS = true, pkt.SSRC, pkt.Timestamp
 		m, err := hdr.MarshalTo(sendBuf[:])
 		if err != nil || m+len(payload) > len(sendBuf) {
 			continue
@@ -228,6 +245,15 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 		}
 		hdr.SequenceNumber++
 	}
+}
+
+// rtpClock returns the RTP clock rate of the codec named; 8000 Hz for one not known, as for
+// all of RFC 3551's.
+func rtpClock(codec string) int {
+	if isOpus(codec) {
+		return opusRate
+	}
+	return 8000
 }
 
 // maxRTP is the largest RTP datagram relayed: an Ethernet MTU.

@@ -132,7 +132,7 @@ func (s *Session) report(now time.Time, bye bool) ([]byte, error) {
 		first = &rtcp.SenderReport{
 			SSRC:        s.ssrc,
 			NTPTime:     ntpTime(now),
-			RTPTime:     s.lastTS.Load() + uint32(since.Seconds()*float64(s.rtpRate)),
+			RTPTime:     s.lastTS.Load() + uint32(since.Seconds()*float64(s.active.Load().rtpRate)),
 			PacketCount: uint32(sent),
 			OctetCount:  uint32(s.payloadSent.Load()),
 			Reports:     blocks,
