@@ -170,9 +170,9 @@ type Session struct {
 	remote atomic.Pointer[netip.AddrPort]
 	// holding stops Send from sending, while the audio's time goes on (SetSending).
 	holding atomic.Bool
-	ssrc  uint32
-	ptime time.Duration // packet time
-	epoch time.Time     // arrival clock origin
+	ssrc    uint32
+	ptime   time.Duration // packet time
+	epoch   time.Time     // arrival clock origin
 
 	// The RTP timeout (see watchRTP): none if rtpTimeout is negative. lastRTP is when RTP
 	// last arrived, or the wait for it last started afresh, as a time since epoch.
