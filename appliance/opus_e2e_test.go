@@ -21,7 +21,7 @@ func TestOpusCallToBaresip(t *testing.T) {
 		t.Skip("no libopus in this build")
 	}
 	const callerHz = 600 // baresip's tone
-	const rate = 48000 // baresip's, with Opus
+	const rate = 48000   // baresip's, with Opus
 	source := make([]int16, 30*rate)
 	media.NewTone(rate, callerHz, -17).Generate(source)
 	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "carol", Answer: true, Codecs: "opus/48000/2", Rate: rate, Source: source})
