@@ -83,8 +83,16 @@ func (p *pipeline) step(tb testing.TB) {
 	p.up.Process(p.ear, p.recv)
 }
 
+// pipelineCodecs are the codecs the pipeline tests run: Opus too where libopus is built in.
+func pipelineCodecs() []string {
+	if _, ok := CodecByName("opus"); ok {
+		return []string{"PCMU", "G722", "opus"}
+	}
+	return []string{"PCMU", "G722"}
+}
+
 func TestPipelineDoesNotAllocate(t *testing.T) {
-	for _, codec := range []string{"PCMU", "G722"} {
+	for _, codec := range pipelineCodecs() {
 		p := newPipeline(t, codec, 0)
 		if n := testing.AllocsPerRun(200, func() { p.step(t) }); n != 0 {
 			t.Errorf("%s: the per-packet path allocates %v times, want 0", codec, n)
@@ -181,7 +189,7 @@ func TestPipelineLatency(t *testing.T) {
 // BenchmarkPipeline measures the per-handset path for one 20 ms packet each way, and its
 // CPU cost per second of audio.
 func BenchmarkPipeline(b *testing.B) {
-	for _, codec := range []string{"PCMU", "G722"} {
+	for _, codec := range pipelineCodecs() {
 		b.Run(codec, func(b *testing.B) {
 			p := newPipeline(b, codec, 0)
 			b.ReportAllocs()

@@ -307,7 +307,8 @@ type converter struct {
 }
 
 // convert returns payload converted from codec from to codec to, in dst; payload itself
-// when they are the same; nil when it cannot be converted.
+// when they are the same; nil when it cannot be converted (a payload that does not decode,
+// or a packet time the encoder does not take).
 func (c *converter) convert(from, to string, payload, dst []byte) []byte {
 	if from == to {
 		return payload
@@ -318,12 +319,16 @@ func (c *converter) convert(from, to string, payload, dst []byte) []byte {
 		}
 	}
 	n := c.dec.Decode(c.pcm[:], payload)
-	if n%c.block != 0 {
+	if n == 0 || n%c.block != 0 {
 		return nil
 	}
 	out := n * c.enc.ClockRate() / c.dec.ClockRate()
 	c.rs.Process(c.res[:out], c.pcm[:n])
-	return dst[:c.enc.Encode(dst, c.res[:out])]
+	m := c.enc.Encode(dst, c.res[:out])
+	if m == 0 {
+		return nil // not a frame the encoder takes, such as 30 ms for Opus
+	}
+	return dst[:m]
 }
 
 // setup makes the decoder, encoder and resampler from codec from to codec to.
