@@ -18,7 +18,7 @@ import (
 // RelayMedia is what one side of a relay needs of its negotiated media.
 type RelayMedia struct {
 	Remote          netip.AddrPort // where its RTP goes, and the only address and port it is taken from
-	Codec           string         // the codec's name, e.g. "PCMU", "PCMA" or "G722" (see CodecByName)
+	Codec           string         // the codec's name, e.g. "PCMU", "PCMA", "G722" or "opus" (see CodecByName)
 	PayloadType     uint8
 	DTMFPayloadType uint8 // telephone-event's payload type, 0 if not negotiated
 	Sends           bool  // whether the far end takes audio from us

@@ -311,7 +311,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 }
 
 // SamplesPerPacket returns the number of samples in each packet: the codec's sample rate
-// times the packet time, 160 for G.711 and 320 for G.722 at 20 ms. It changes when
+// times the packet time, 160 for G.711, 320 for G.722 and 960 for Opus at 20 ms. It changes when
 // SetCodec switches to a codec of another sample rate.
 func (s *Session) SamplesPerPacket() int { return s.active.Load().spp }
 

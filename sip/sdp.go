@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-
-	"partyline/media/opus"
 )
 
 // The payload types of our offer (RFC 3551 section 6 for the static ones).
@@ -140,25 +138,17 @@ func (f sdpFormat) rtpmap() string {
 	return f.name + "/8000"
 }
 
-// ourFormats is what we offer first, in order of preference: Opus where this build has
-// libopus, then wideband G.722, then G.711.
-var ourFormats = offerFormats(opus.Available)
-
-// offerFormats returns the formats of our offer, with Opus first if withOpus.
-func offerFormats(withOpus bool) []sdpFormat {
-	f := []sdpFormat{{ptG722, "G722", 0}, {ptPCMU, "PCMU", 0}, {ptPCMA, "PCMA", 0}, {ptTelephoneEvent, "telephone-event", 0}}
-	if withOpus {
-		f = append([]sdpFormat{{ptOpus, "opus", 0}}, f...)
-	}
-	return f
-}
+// ourFormats is what we offer first, in order of preference: Opus, then wideband G.722,
+// then G.711. (The binary is built with cgo, which its audio needs too, so media has
+// libopus.)
+var ourFormats = []sdpFormat{{ptOpus, "opus", 0}, {ptG722, "G722", 0}, {ptPCMU, "PCMU", 0}, {ptPCMA, "PCMA", 0}, {ptTelephoneEvent, "telephone-event", 0}}
 
 // ourCodec returns the name of the voice codec of ourFormats that name, at RTP clock rate
 // rate, is, as Media gives it; false if it is none of them.
 func ourCodec(name string, rate int) (string, bool) {
 	switch {
 	case strings.EqualFold(name, "opus"):
-		return "opus", opus.Available && rate == 48000
+		return "opus", rate == 48000
 	case strings.EqualFold(name, "G722") || strings.EqualFold(name, "PCMU") || strings.EqualFold(name, "PCMA"):
 		return strings.ToUpper(name), rate == 8000
 	}
