@@ -153,15 +153,15 @@ func (e *Encoder) SetPacketLossPercent(pct int) error {
 // and returns the packet's length. It does not allocate, unless it fails.
 func (e *Encoder) Encode(dst []byte, pcm []int16) (int, error) {
 	if e.st == nil {
-		return 0, fmt.Errorf("Opus encode: %w", errClosed)
+		return 0, fmt.Errorf("encode Opus: %w", errClosed)
 	}
 	if len(pcm) == 0 || len(dst) == 0 {
-		return 0, fmt.Errorf("Opus encode: %d samples into %d bytes", len(pcm), len(dst))
+		return 0, fmt.Errorf("encode Opus: %d samples into %d bytes", len(pcm), len(dst))
 	}
 	n := C.opus_encode(e.st, (*C.opus_int16)(unsafe.Pointer(&pcm[0])), C.int(len(pcm)),
 		(*C.uchar)(unsafe.Pointer(&dst[0])), C.opus_int32(len(dst)))
 	if n < 0 {
-		return 0, fmt.Errorf("Opus encode %d samples: %w", len(pcm), Error(n))
+		return 0, fmt.Errorf("encode %d samples as Opus: %w", len(pcm), Error(n))
 	}
 	return int(n), nil
 }
@@ -205,10 +205,10 @@ func (d *Decoder) SampleRate() int { return d.rate }
 // next. It does not allocate, unless it fails.
 func (d *Decoder) Decode(pcm []int16, packet []byte, fec bool) (int, error) {
 	if d.st == nil {
-		return 0, fmt.Errorf("Opus decode: %w", errClosed)
+		return 0, fmt.Errorf("decode Opus: %w", errClosed)
 	}
 	if len(pcm) == 0 {
-		return 0, errors.New("Opus decode: no room for samples")
+		return 0, errors.New("decode Opus: no room for samples")
 	}
 	var data *C.uchar
 	if len(packet) > 0 {
@@ -220,7 +220,7 @@ func (d *Decoder) Decode(pcm []int16, packet []byte, fec bool) (int, error) {
 	}
 	n := C.opus_decode(d.st, data, C.opus_int32(len(packet)), (*C.opus_int16)(unsafe.Pointer(&pcm[0])), C.int(len(pcm)), f)
 	if n < 0 {
-		return 0, fmt.Errorf("Opus decode %d bytes: %w", len(packet), Error(n))
+		return 0, fmt.Errorf("decode %d bytes of Opus: %w", len(packet), Error(n))
 	}
 	return int(n), nil
 }

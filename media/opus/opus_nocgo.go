@@ -8,7 +8,7 @@ import "errors"
 const Available = false
 
 // errNoCgo is what every constructor returns in a build without cgo.
-var errNoCgo = errors.New("Opus needs libopus, and this build has no cgo")
+var errNoCgo = errors.New("no Opus: libopus needs cgo, and this build has none")
 
 // EncoderConfig is what NewEncoder sets up.
 type EncoderConfig struct {
