@@ -183,6 +183,18 @@ func TestRelayDTMF(t *testing.T) {
 			t.Errorf("got PT %d payload %x, want PT 96 payload %x", got.PayloadType, got.Payload, event)
 		}
 	})
+	t.Run("telephone-event across RTP clocks", func(t *testing.T) {
+		if _, ok := CodecByName("opus"); !ok {
+			t.Skip("no libopus in this build")
+		}
+		a, b := startRelay(t, RelayMedia{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 101}, RelayMedia{Codec: "opus", PayloadType: 111, DTMFPayloadType: 110}, nil)
+		a.send(101, 1, 5000, true, event)
+		got := b.receive()
+		// 800 ticks of 8 kHz are 4800 of Opus's 48 kHz.
+		if want := []byte{5, 0x8a, 0x12, 0xc0}; got.PayloadType != 110 || !bytes.Equal(got.Payload, want) {
+			t.Errorf("got PT %d payload %x, want PT 110 payload %x", got.PayloadType, got.Payload, want)
+		}
+	})
 	t.Run("SIP INFO where the other side has none", func(t *testing.T) {
 		type info struct {
 			digit rune
