@@ -40,7 +40,7 @@ type BaresipConfig struct {
 	// AuthUser and Password, when set, answer a 401 or 407 challenge to its calls.
 	AuthUser, Password string
 	// Codecs is its account's audio_codecs, in order of preference: "" means "PCMU,PCMA";
-	// "opus/48000/2" makes it call and answer with Opus only.
+	// "opus/48000/1" (its opus module, mono) makes it call and answer with Opus only.
 	Codecs string
 	// Rate is the sample rate of Source and of what Heard returns: 0 for 8000 Hz. Opus
 	// takes 48000 Hz.
