@@ -1,7 +1,9 @@
 package media
 
 import (
+	"math"
 	"strings"
+	"sync/atomic"
 
 	"partyline/media/opus"
 )
@@ -18,15 +20,22 @@ const (
 	// opusBitrate is what the encoder spends, in bit/s: fullband voice with room for the
 	// FEC copy.
 	opusBitrate = 32000
-	// opusLossPercent is the packet loss the encoder protects against with FEC; libopus
-	// adds the FEC copy only when this is above 0.
-	opusLossPercent = 10
+	// opusLossPercent is the packet loss the encoder protects against with FEC at least;
+	// libopus adds the FEC copy only when this is above 0. The far end's reports raise it
+	// (ExpectLoss), up to opusMaxLossPercent.
+	opusLossPercent, opusMaxLossPercent = 10, 50
 )
 
-// opusCodec is an Opus encoder and decoder, one stream each way.
+// opusCodec is an Opus encoder and decoder, one stream each way. Its libopus state is
+// freed when it is dropped.
 type opusCodec struct {
 	enc *opus.Encoder
 	dec *opus.Decoder
+	// loss is the packet loss the encoder protects against now, in percent; wantLoss
+	// what ExpectLoss asked for since, -1 for nothing new. Encode applies it, so that the
+	// encoder is touched by one goroutine only.
+	loss     int
+	wantLoss atomic.Int32
 }
 
 // newOpus returns an Opus codec in its reset state, or false without libopus.
@@ -40,7 +49,9 @@ func newOpus() (Codec, bool) {
 		enc.Close()
 		return nil, false
 	}
-	return &opusCodec{enc: enc, dec: dec}, true
+	c := &opusCodec{enc: enc, dec: dec, loss: opusLossPercent}
+	c.wantLoss.Store(-1)
+	return c, true
 }
 
 // isOpus reports whether name is Opus's encoding name, in any case.
@@ -53,6 +64,11 @@ func (*opusCodec) PayloadType() uint8 { return OpusPayloadType }
 
 // Encode encodes pcm, one Opus frame (20 ms is 960 samples), into dst; 0 if it is none.
 func (c *opusCodec) Encode(dst []byte, pcm []int16) int {
+	if want := int(c.wantLoss.Swap(-1)); want >= 0 && want != c.loss {
+		if c.enc.SetPacketLossPercent(want) == nil {
+			c.loss = want
+		}
+	}
 	n, err := c.enc.Encode(dst, pcm)
 	if err != nil {
 		return 0
@@ -70,6 +86,14 @@ func (c *opusCodec) Decode(dst []int16, payload []byte) int {
 		return 0
 	}
 	return n
+}
+
+// ExpectLoss tells the encoder the fraction (0 to 1) of its packets the far end lost
+// lately, as its RTCP reports say: the FEC copy is tuned to protect against that much, and
+// never less than opusLossPercent. Safe from any goroutine; the next Encode applies it.
+func (c *opusCodec) ExpectLoss(fraction float64) {
+	pct := int(math.Ceil(fraction * 100))
+	c.wantLoss.Store(int32(max(opusLossPercent, min(opusMaxLossPercent, pct))))
 }
 
 // Conceal fills dst, the audio of a lost packet, from next, the packet after it, when that

@@ -678,6 +678,13 @@ func (s *Session) Receive(pcm []int16) bool {
 	return false
 }
 
+// A lossAdapter is a codec that protects what it sends against the loss the far end
+// reports, as Opus does with its FEC copy.
+type lossAdapter interface {
+	// ExpectLoss tells it the fraction (0 to 1) of its packets lost lately.
+	ExpectLoss(fraction float64)
+}
+
 // A lossConcealer is a codec that conceals a lost packet better than waveform
 // substitution can: Opus, from the FEC copy the next packet carries, or by its own model.
 type lossConcealer interface {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/zaf/g711"
 )
@@ -964,5 +965,44 @@ func BenchmarkOpusSession(b *testing.B) {
 		seq++
 		s.handlePacket(pkt, time.Now())
 		s.Receive(frame)
+	}
+}
+
+// TestOpusFollowsReportedLoss: the loss the far end reports in RTCP sets how much the Opus
+// encoder's FEC copy protects against, from the next packet on, never below its floor, and
+// without allocating.
+func TestOpusFollowsReportedLoss(t *testing.T) {
+	if _, ok := CodecByName("opus"); !ok {
+		t.Skip("no libopus in this build")
+	}
+	s := newSession(t, listen(t), "opus", addrOf(listen(t)))
+	enc := s.Codec().(*opusCodec).enc
+	frame := make([]int16, s.SamplesPerPacket())
+	report := func(fraction uint8) int {
+		t.Helper()
+		s.mu.Lock()
+		s.takeReport(rtcp.ReceptionReport{SSRC: s.ssrc, FractionLost: fraction}, time.Now())
+		s.mu.Unlock()
+		if n := testing.AllocsPerRun(1, func() {
+			if err := s.Send(frame); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("Send allocates %v times as it takes the reported loss, want 0", n)
+		}
+		pct, err := enc.PacketLossPercent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pct
+	}
+	if pct := report(77); pct != 31 { // 77/256 is 30.1 %
+		t.Errorf("after a report of 30.1%% lost the encoder protects against %d%%, want 31%%", pct)
+	}
+	if pct := report(0); pct != opusLossPercent {
+		t.Errorf("after a report of no loss the encoder protects against %d%%, want its floor %d%%", pct, opusLossPercent)
+	}
+	if pct := report(255); pct != opusMaxLossPercent {
+		t.Errorf("after a report of nearly all lost the encoder protects against %d%%, want its ceiling %d%%", pct, opusMaxLossPercent)
 	}
 }
