@@ -88,3 +88,51 @@ func (r *rig) hearsItsOwnTone(when string) {
 		}
 	}
 }
+
+// TestConferenceSwitchesTheCallBetweenOpusG722AndPCMU has SIPp switch a PCMU call to Opus
+// (a 48 kHz RTP clock), then, after a digit each, to G.722 and back to PCMU, by
+// re-INVITEs: after each switch the handset's own tone comes back through SIPp's echo,
+// and our 200 OK to the first answers Opus on SIPp's payload type 96.
+func TestConferenceSwitchesTheCallBetweenOpusG722AndPCMU(t *testing.T) {
+	if _, ok := media.CodecByName("opus"); !ok {
+		t.Skip("no libopus in this build")
+	}
+	r := startRig(t, peertest.ScenarioRecodeOpus)
+	r.waitFor("the account to register", registered)
+	r.board.Hook(0).Set(true)
+	r.waitFor("handset 1 in the call", handsetState(0, "in call"))
+
+	r.waitForCodec("opus")
+	r.hearsItsOwnTone("on Opus")
+	var answer string
+	for _, a := range r.sipp.Received("SIP/2.0 200") {
+		if strings.Contains(a, "CSeq: 1 INVITE") {
+			answer = a
+		}
+	}
+	if !strings.Contains(answer, " RTP/AVP 96\r\n") || !strings.Contains(answer, "a=rtpmap:96 opus/48000/2") || !strings.Contains(answer, "useinbandfec=1") {
+		t.Errorf("our 200 OK to the re-INVITE offering Opus does not answer Opus on payload 96 with FEC:\n%s", answer)
+	}
+	digit := func() {
+		t.Helper()
+		res, err := r.http.PostForm(r.admin+"/handsets/0/control", url.Values{"action": {"digits"}, "digits": {"5"}})
+		if err != nil {
+			t.Fatalf("send a digit: %v", err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("send a digit: %s", res.Status)
+		}
+	}
+	digit()
+	r.waitForCodec("G722")
+	r.hearsItsOwnTone("on G.722 after Opus")
+	digit()
+	r.waitForCodec("PCMU")
+	r.hearsItsOwnTone("back on PCMU")
+
+	r.board.Hook(0).Set(false)
+	if err := r.sipp.Wait(failsafe); err != nil {
+		t.Errorf("SIPp conference: %v", err)
+	}
+}

@@ -13,13 +13,14 @@ type Codec interface {
 	// Name returns the encoding name as SDP's rtpmap spells it, such as "PCMU".
 	Name() string
 	// ClockRate returns the sample rate in Hz of the PCM that Encode takes and Decode
-	// gives: 8000 for G.711, 16000 for G.722.
+	// gives: 8000 for G.711, 16000 for G.722, 48000 for Opus.
 	ClockRate() int
 	// RTPClockRate returns the rate in Hz at which RTP timestamps count, the rate of SDP's
 	// rtpmap. It equals ClockRate except for G.722, whose RTP clock runs at 8000 Hz
-	// (RFC 3551 section 4.5.2).
+	// (RFC 3551 section 4.5.2). Opus's runs at 48000 Hz (RFC 7587 section 4.1).
 	RTPClockRate() int
-	// PayloadType returns the static RTP payload type of RFC 3551 section 6.
+	// PayloadType returns the static RTP payload type of RFC 3551 section 6, or for Opus,
+	// which has none, the dynamic one we offer it on (OpusPayloadType).
 	PayloadType() uint8
 	// Encode encodes as many samples of pcm as dst has room for and returns the number of
 	// bytes written to dst.
@@ -36,8 +37,9 @@ type (
 )
 
 // CodecByName returns the Codec for an SDP encoding name, "PCMU" (G.711 µ-law), "PCMA"
-// (G.711 A-law) or "G722" (G.722 at 64 kbit/s), in any case. It reports false for any
-// other name. Each call returns a codec of its own, in its reset state.
+// (G.711 A-law), "G722" (G.722 at 64 kbit/s) or "opus" (Opus, RFC 7587), in any case. It
+// reports false for any other name, and for Opus in a build without libopus (no cgo).
+// Each call returns a codec of its own, in its reset state.
 func CodecByName(name string) (Codec, bool) {
 	switch {
 	case strings.EqualFold(name, "PCMU"):
@@ -46,6 +48,8 @@ func CodecByName(name string) (Codec, bool) {
 		return pcma{}, true
 	case strings.EqualFold(name, "G722"):
 		return NewG722(), true
+	case isOpus(name):
+		return newOpus()
 	}
 	return nil, false
 }

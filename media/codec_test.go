@@ -3,6 +3,8 @@ package media
 import (
 	"math"
 	"testing"
+
+	"partyline/media/opus"
 )
 
 func TestCodecByName(t *testing.T) {
@@ -21,6 +23,23 @@ func TestCodecByName(t *testing.T) {
 		{"G722", "G722", 9, 16000, 8000, true},
 		{"g722", "G722", 9, 16000, 8000, true},
 	}
+	if opus.Available {
+		tests = append(tests, struct {
+			name          string
+			wantName      string
+			wantPT        uint8
+			wantRate      int
+			wantRTPRate   int
+			wantFreshEach bool
+		}{"opus", "opus", 111, 48000, 48000, true}, struct {
+			name          string
+			wantName      string
+			wantPT        uint8
+			wantRate      int
+			wantRTPRate   int
+			wantFreshEach bool
+		}{"OPUS", "opus", 111, 48000, 48000, true})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, ok := CodecByName(tt.name)
@@ -36,7 +55,7 @@ func TestCodecByName(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"", "G7221", "opus", "PCM", "telephone-event"} {
+	for _, name := range []string{"", "G7221", "opus/48000", "PCM", "telephone-event"} {
 		if c, ok := CodecByName(name); ok {
 			t.Errorf("CodecByName(%q) = %s, want not found", name, c.Name())
 		}

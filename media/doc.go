@@ -1,8 +1,8 @@
 // Package media moves conference audio between the handsets and the network: lock-free
 // sample rings for the audio callback, a polyphase resampler between the device rate and the
-// codec rate, the G.711 and G.722 codecs, an RTP session with its adaptive jitter buffer,
-// packet loss concealment and RTCP reports, an E-model estimate of call quality, and level
-// analysis.
+// codec rate, the G.711 and G.722 codecs and Opus (libopus, through media/opus), an RTP
+// session with its adaptive jitter buffer, packet loss concealment and RTCP reports, an
+// E-model estimate of call quality, and level analysis.
 //
 // It knows nothing of SIP or hardware: audio arrives as PCM samples or RTP packets. The
 // per-packet paths (Ring, Resampler.Process, Session.Send, Session.Receive and the receive

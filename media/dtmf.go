@@ -72,7 +72,7 @@ func (s *Session) SendDTMF(digits string, duration, gap time.Duration) error {
 		}
 		events = append(events, byte(i))
 	}
-	length := uint32(duration * time.Duration(s.rtpRate) / time.Second)
+	length := uint32(duration * time.Duration(s.active.Load().rtpRate) / time.Second)
 	gapPkt := uint32((gap + s.ptime - 1) / s.ptime)
 	for _, e := range events {
 		select {

@@ -278,6 +278,16 @@ func (j *jitterBuffer) pop(quiet bool) (slotKind, []byte) {
 	return kind, s.payload[:s.n]
 }
 
+// nextAudio returns the payload of the audio packet due next, if it has arrived: after a
+// pop that declared a packet lost, the one after it, which may carry a copy of it (Opus's
+// FEC). It aliases the slot: use it before the next push.
+func (j *jitterBuffer) nextAudio() []byte {
+	if s := &j.slots[j.next&(jitterSlots-1)]; s.kind == slotAudio && s.ext == j.next {
+		return s.payload[:s.n]
+	}
+	return nil
+}
+
 // silence turns the audio packets buffered into fillers: they keep their places in the
 // sequence and play as silence, as after a change of codec, which their payloads are not
 // of.

@@ -18,7 +18,7 @@ import (
 // RelayMedia is what one side of a relay needs of its negotiated media.
 type RelayMedia struct {
 	Remote          netip.AddrPort // where its RTP goes, and the only address and port it is taken from
-	Codec           string         // the codec's name, e.g. "PCMU", "PCMA" or "G722" (see CodecByName)
+	Codec           string         // the codec's name, e.g. "PCMU", "PCMA", "G722" or "opus" (see CodecByName)
 	PayloadType     uint8
 	DTMFPayloadType uint8 // telephone-event's payload type, 0 if not negotiated
 	Sends           bool  // whether the far end takes audio from us
@@ -166,6 +166,7 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 		pkt                     rtp.Packet
 		conv                    converter
 		inSSRC, lastEvent       uint32
+		inTS                    uint32 // the timestamp of the last packet relayed, as it came
 		started, haveEvent      bool
 		wg                      sync.WaitGroup
 	)
@@ -207,17 +208,33 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 			}
 			hdr.PayloadType = tm.DTMFPayloadType
 			payload = pkt.Payload
+			if fr, tr := rtpClock(fm.Codec), rtpClock(tm.Codec); fr != tr {
+				// telephone-event counts its duration at the RTP clock of its stream
+				// (RFC 4733 section 2.3.5).
+				payload = converted[:copy(converted[:], pkt.Payload)]
+				d := uint64(binary.BigEndian.Uint16(payload[2:4])) * uint64(tr) / uint64(fr)
+				binary.BigEndian.PutUint16(payload[2:4], uint16(min(d, 0xffff)))
+			}
 		default:
 			continue
 		}
 		if payload == nil || !tm.Sends {
 			continue
 		}
-		hdr.Marker = pkt.Marker || !started || pkt.SSRC != inSSRC
-		started, inSSRC = true, pkt.SSRC
-		// Every codec here counts RTP time at 8 kHz (G.722 too, RFC 3551 section
-		// 4.5.2): the timestamps carry over, shifted.
-		hdr.Timestamp = pkt.Timestamp + tsOffset
+		restart := !started || pkt.SSRC != inSSRC
+		hdr.Marker = pkt.Marker || restart
+		// The timestamps carry over, shifted, and scaled where the legs' RTP clocks
+		// differ (G.711 and G.722 count at 8 kHz, RFC 3551 section 4.5.2; Opus at
+		// 48 kHz, RFC 7587 section 4.1): each packet dated from the one before.
+		switch d := int64(int32(pkt.Timestamp - inTS)); {
+		case !started:
+			hdr.Timestamp = tsOffset
+		case restart:
+			hdr.Timestamp += uint32(rtpClock(tm.Codec) / 50) // a packet time on
+		default:
+			hdr.Timestamp += uint32(d * int64(rtpClock(tm.Codec)) / int64(rtpClock(fm.Codec)))
+		}
+		started, inSSRC, inTS = true, pkt.SSRC, pkt.Timestamp
 		m, err := hdr.MarshalTo(sendBuf[:])
 		if err != nil || m+len(payload) > len(sendBuf) {
 			continue
@@ -228,6 +245,15 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 		}
 		hdr.SequenceNumber++
 	}
+}
+
+// rtpClock returns the RTP clock rate of the codec named; 8000 Hz for one not known, as for
+// all of RFC 3551's.
+func rtpClock(codec string) int {
+	if isOpus(codec) {
+		return opusRate
+	}
+	return 8000
 }
 
 // maxRTP is the largest RTP datagram relayed: an Ethernet MTU.
@@ -281,7 +307,8 @@ type converter struct {
 }
 
 // convert returns payload converted from codec from to codec to, in dst; payload itself
-// when they are the same; nil when it cannot be converted.
+// when they are the same; nil when it cannot be converted (a payload that does not decode,
+// or a packet time the encoder does not take).
 func (c *converter) convert(from, to string, payload, dst []byte) []byte {
 	if from == to {
 		return payload
@@ -292,12 +319,16 @@ func (c *converter) convert(from, to string, payload, dst []byte) []byte {
 		}
 	}
 	n := c.dec.Decode(c.pcm[:], payload)
-	if n%c.block != 0 {
+	if n == 0 || n%c.block != 0 {
 		return nil
 	}
 	out := n * c.enc.ClockRate() / c.dec.ClockRate()
 	c.rs.Process(c.res[:out], c.pcm[:n])
-	return dst[:c.enc.Encode(dst, c.res[:out])]
+	m := c.enc.Encode(dst, c.res[:out])
+	if m == 0 {
+		return nil // not a frame the encoder takes, such as 30 ms for Opus
+	}
+	return dst[:m]
 }
 
 // setup makes the decoder, encoder and resampler from codec from to codec to.

@@ -124,24 +124,35 @@ func sendTone(t *testing.T, a, b *relayEnd, from string, fromPT uint8, to string
 	dec, _ := CodecByName(to)
 	tone := NewTone(enc.ClockRate(), 1000, -12)
 	pcm := make([]int16, enc.ClockRate()/50)
-	var heard []int16
+	var (
+		heard  []int16
+		lastTS uint32
+	)
 	for i := range 25 {
 		tone.Generate(pcm)
 		payload := make([]byte, len(pcm))
 		payload = payload[:enc.Encode(payload, pcm)]
-		a.send(fromPT, uint16(i), uint32(160*i), i == 0, payload)
+		a.send(fromPT, uint16(i), uint32(enc.RTPClockRate()/50*i), i == 0, payload)
 		got := b.receive()
-		out := make([]int16, 2*len(got.Payload))
+		// The timestamps go on at the RTP clock of the codec relayed to.
+		if step := got.Timestamp - lastTS; i > 0 && step != uint32(dec.RTPClockRate()/50) {
+			t.Errorf("%s to %s: timestamp step %d, want %d", from, to, step, dec.RTPClockRate()/50)
+		}
+		lastTS = got.Timestamp
+		out := make([]int16, dec.ClockRate()/10)
 		heard = append(heard, out[:dec.Decode(out, got.Payload)]...)
 	}
 	return heard
 }
 
 func TestRelayConvertsCodecs(t *testing.T) {
-	for _, tt := range []struct{ a, b string }{{"PCMU", "PCMA"}, {"PCMU", "G722"}} {
+	for _, tt := range []struct{ a, b string }{{"PCMU", "PCMA"}, {"PCMU", "G722"}, {"opus", "PCMU"}, {"G722", "opus"}} {
 		t.Run(tt.a+"-"+tt.b, func(t *testing.T) {
-			ca, _ := CodecByName(tt.a)
-			cb, _ := CodecByName(tt.b)
+			ca, okA := CodecByName(tt.a)
+			cb, okB := CodecByName(tt.b)
+			if !okA || !okB {
+				t.Skip("no libopus in this build")
+			}
 			a, b := startRelay(t, RelayMedia{Codec: tt.a, PayloadType: ca.PayloadType()}, RelayMedia{Codec: tt.b, PayloadType: cb.PayloadType()}, nil)
 			for _, dir := range []struct {
 				name       string
@@ -170,6 +181,18 @@ func TestRelayDTMF(t *testing.T) {
 		got := b.receive()
 		if got.PayloadType != 96 || !bytes.Equal(got.Payload, event) {
 			t.Errorf("got PT %d payload %x, want PT 96 payload %x", got.PayloadType, got.Payload, event)
+		}
+	})
+	t.Run("telephone-event across RTP clocks", func(t *testing.T) {
+		if _, ok := CodecByName("opus"); !ok {
+			t.Skip("no libopus in this build")
+		}
+		a, b := startRelay(t, RelayMedia{Codec: "PCMU", PayloadType: 0, DTMFPayloadType: 101}, RelayMedia{Codec: "opus", PayloadType: 111, DTMFPayloadType: 110}, nil)
+		a.send(101, 1, 5000, true, event)
+		got := b.receive()
+		// 800 ticks of 8 kHz are 4800 of Opus's 48 kHz.
+		if want := []byte{5, 0x8a, 0x12, 0xc0}; got.PayloadType != 110 || !bytes.Equal(got.Payload, want) {
+			t.Errorf("got PT %d payload %x, want PT 110 payload %x", got.PayloadType, got.Payload, want)
 		}
 	})
 	t.Run("SIP INFO where the other side has none", func(t *testing.T) {
@@ -230,11 +253,11 @@ func TestRelayLegSetMedia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewRelayLeg("b", loopbackUDP(t), RelayMedia{Remote: first, Codec: "opus"}, nil); err == nil {
+	if _, err := NewRelayLeg("b", loopbackUDP(t), RelayMedia{Remote: first, Codec: "G729"}, nil); err == nil {
 		t.Error("NewRelayLeg took a codec the relay cannot convert")
 	}
 	moved := netip.MustParseAddrPort("[::ffff:127.0.0.2]:4002")
-	if err := l.SetMedia(RelayMedia{Remote: moved, Codec: "opus", PayloadType: 111, Sends: false}); err == nil {
+	if err := l.SetMedia(RelayMedia{Remote: moved, Codec: "G729", PayloadType: 18, Sends: false}); err == nil {
 		t.Error("SetMedia took a codec the relay cannot convert")
 	}
 	got := *l.media.Load()

@@ -132,7 +132,7 @@ func (s *Session) report(now time.Time, bye bool) ([]byte, error) {
 		first = &rtcp.SenderReport{
 			SSRC:        s.ssrc,
 			NTPTime:     s.ntpTime(now),
-			RTPTime:     s.lastTS.Load() + uint32(since.Seconds()*float64(s.rtpRate)),
+			RTPTime:     s.lastTS.Load() + uint32(since.Seconds()*float64(s.active.Load().rtpRate)),
 			PacketCount: uint32(sent),
 			OctetCount:  uint32(s.payloadSent.Load()),
 			Reports:     blocks,
@@ -220,6 +220,9 @@ func (s *Session) handleRTCP(buf []byte, now time.Time) {
 func (s *Session) takeReport(rr rtcp.ReceptionReport, now time.Time) {
 	st := &s.reports
 	st.remoteFraction = float64(rr.FractionLost) / 256
+	if la, ok := s.active.Load().codec.(lossAdapter); ok {
+		la.ExpectLoss(st.remoteFraction)
+	}
 	lost := int64(rr.TotalLost & 0xffffff)
 	if lost&0x800000 != 0 { // a signed 24-bit field: duplicates can outnumber losses
 		lost -= 1 << 24

@@ -173,9 +173,7 @@ type Session struct {
 	// holding stops Send from sending, while the audio's time goes on (SetSending).
 	holding atomic.Bool
 	ssrc    uint32
-	tsStep  uint32        // RTP timestamp units per packet
 	ptime   time.Duration // packet time
-	rtpRate int64         // RTP clock rate
 	epoch   time.Time     // arrival clock origin
 
 	// The RTP timeout (see watchRTP): none if rtpTimeout is negative. lastRTP is when RTP
@@ -262,7 +260,6 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		return nil, fmt.Errorf("new RTP session: SessionConfig.PacketTime %v is not a whole number of %d Hz samples and %d Hz ticks up to %v",
 			cfg.PacketTime, rate, rtpRate, MaxPacketTime)
 	}
-	tsStep := uint32(ticks / int64(time.Second))
 	interval := cfg.RTCPInterval
 	if interval == 0 {
 		interval = DefaultRTCPInterval
@@ -288,9 +285,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		conn:      conn,
 		dtmfQueue: make(chan dtmfDigit, dtmfQueue),
 		ssrc:      rand.Uint32(),
-		tsStep:    tsStep,
 		ptime:     ptime,
-		rtpRate:   int64(rtpRate),
 		epoch:     time.Now(),
 		rtcp:      rtcpSchedule{interval: interval, cname: cname},
 
@@ -300,8 +295,9 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 	s.remote.Store(&remote)
 	s.srtp.Store(keys)
 	s.dtmfPT.Store(uint32(cfg.DTMFPayloadType))
-	s.active.Store(newCodecChoice(cfg.Codec, cfg.PayloadType, int(samples/int64(time.Second)), nil))
-	s.jb.init(int(tsStep))
+	active := newCodecChoice(cfg.Codec, cfg.PayloadType, ptime, nil)
+	s.active.Store(active)
+	s.jb.init(int(active.tsStep))
 	// Random SSRC and initial sequence number and timestamp (RFC 3550 section 5.1).
 	s.hdr = rtp.Header{
 		Version:        2,
@@ -318,7 +314,7 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 }
 
 // SamplesPerPacket returns the number of samples in each packet: the codec's sample rate
-// times the packet time, 160 for G.711 and 320 for G.722 at 20 ms. It changes when
+// times the packet time, 160 for G.711, 320 for G.722 and 960 for Opus at 20 ms. It changes when
 // SetCodec switches to a codec of another sample rate.
 func (s *Session) SamplesPerPacket() int { return s.active.Load().spp }
 
@@ -442,7 +438,8 @@ func (s *Session) handlePacket(buf []byte, now time.Time) {
 func (s *Session) arrivalClock(t time.Time) uint32 {
 	d := t.Sub(s.epoch)
 	sec, frac := int64(d/time.Second), int64(d%time.Second)
-	return uint32(sec*s.rtpRate + frac*s.rtpRate/int64(time.Second))
+	rtpRate := s.active.Load().rtpRate
+	return uint32(sec*rtpRate + frac*rtpRate/int64(time.Second))
 }
 
 // A codecChoice is a codec with the payload type it was negotiated with, and what depends
@@ -451,25 +448,35 @@ type codecChoice struct {
 	codec      Codec
 	pt         uint8
 	spp        int        // samples per packet
+	rtpRate    int64      // the RTP clock rate
+	tsStep     uint32     // RTP timestamp units per packet
 	plc        *concealer // used only by Receive
 	impairment codecImpairment
 }
 
-// newCodecChoice returns the choice of codec on payload type pt with packets of spp
-// samples. It conceals with plc, or with a concealer of its own if plc is nil.
-func newCodecChoice(codec Codec, pt uint8, spp int, plc *concealer) *codecChoice {
+// newCodecChoice returns the choice of codec on payload type pt with packets of ptime,
+// which the caller checked is a whole number of its samples and RTP clock ticks. It
+// conceals with plc, or with a concealer of its own if plc is nil.
+func newCodecChoice(codec Codec, pt uint8, ptime time.Duration, plc *concealer) *codecChoice {
+	spp := int(int64(ptime) * int64(codec.ClockRate()) / int64(time.Second))
 	if plc == nil {
 		plc = newConcealer(codec.ClockRate(), spp)
 	}
-	return &codecChoice{codec: codec, pt: pt, spp: spp, plc: plc, impairment: impairmentOf(codec.Name())}
+	return &codecChoice{
+		codec: codec, pt: pt, spp: spp, plc: plc, impairment: impairmentOf(codec.Name()),
+		rtpRate: int64(codec.RTPClockRate()),
+		tsStep:  uint32(int64(ptime) * int64(codec.RTPClockRate()) / int64(time.Second)),
+	}
 }
 
 // SetCodec switches the session to codec on payload type pt, as a re-INVITE can, from the
-// next packet on. The new codec must have the same RTP clock rate as the old, so that the
-// timestamps, the jitter buffer and the RTCP reports go on as they were (PCMU, PCMA and
-// G722 all count at 8000 Hz); its sample rate may differ. Then SamplesPerPacket changes
-// (from 160 to 320 going from G.711 to G.722 at 20 ms) and the caller of Send and Receive
-// must follow: a frame of the old size that crosses the switch is refused by Send and
+// next packet on. When the new codec has the RTP clock rate of the old (PCMU, PCMA and
+// G722 all count at 8000 Hz), the timestamps, the jitter buffer and the RTCP reports go on
+// as they were; when it has another (Opus counts at 48000 Hz), the timestamps go on from
+// where they were in the new clock's ticks, and the received stream starts afresh, as on a
+// new SSRC. Its sample rate may differ. Then SamplesPerPacket changes (from 160 to 320
+// going from G.711 to G.722 at 20 ms, to 960 going to Opus) and the caller of Send and
+// Receive must follow: a frame of the old size that crosses the switch is refused by Send and
 // comes back from Receive as silence. Packets of the old codec still buffered play as
 // silence too. Codec must be one of the session's own, not shared with another.
 func (s *Session) SetCodec(codec Codec, pt uint8) error {
@@ -489,21 +496,24 @@ func (s *Session) setCodec(codec Codec, pt uint8) error {
 		return fmt.Errorf("payload type %d is not in 0..127 apart from telephone-event's %d", pt, dtmfPT)
 	}
 	old := s.active.Load()
-	if codec.RTPClockRate() != old.codec.RTPClockRate() {
-		return fmt.Errorf("the RTP clock rates of %s and %s differ (%d and %d Hz)",
-			old.codec.Name(), codec.Name(), old.codec.RTPClockRate(), codec.RTPClockRate())
-	}
-	rate := codec.ClockRate()
-	samples := int64(s.ptime) * int64(rate)
-	if rate <= 0 || samples%int64(time.Second) != 0 {
-		return fmt.Errorf("the packet time %v is not a whole number of %d Hz samples", s.ptime, rate)
+	rate, rtpRate := codec.ClockRate(), codec.RTPClockRate()
+	samples, ticks := int64(s.ptime)*int64(rate), int64(s.ptime)*int64(rtpRate)
+	if rate <= 0 || rtpRate <= 0 || samples%int64(time.Second) != 0 || ticks%int64(time.Second) != 0 {
+		return fmt.Errorf("the packet time %v is not a whole number of %d Hz samples and %d Hz RTP ticks", s.ptime, rate, rtpRate)
 	}
 	plc := old.plc
 	if rate != old.codec.ClockRate() {
 		plc = nil // its history is at the old rate
 	}
-	s.active.Store(newCodecChoice(codec, pt, int(samples/int64(time.Second)), plc))
-	if codec != old.codec || pt != old.pt {
+	next := newCodecChoice(codec, pt, s.ptime, plc)
+	s.active.Store(next)
+	switch {
+	case next.rtpRate != old.rtpRate:
+		// The buffered packets, the sequence and the jitter estimate are in the old
+		// clock's ticks.
+		s.jb.reset()
+		s.jb.init(int(next.tsStep))
+	case codec != old.codec || pt != old.pt:
 		s.jb.silence()
 	}
 	return nil
@@ -563,7 +573,7 @@ func (s *Session) Send(pcm []int16) error {
 		if spp := s.SamplesPerPacket(); len(pcm) != spp {
 			return fmt.Errorf("send RTP: got %d samples, want %d", len(pcm), spp)
 		}
-		s.hdr.Timestamp += s.tsStep // the far end does not want our audio; time goes on
+		s.hdr.Timestamp += s.active.Load().tsStep // the far end does not want our audio; time goes on
 		return nil
 	}
 	pkt, err := s.packetize(pcm)
@@ -595,7 +605,7 @@ func (s *Session) packetize(pcm []int16) ([]byte, error) {
 	dtmfPT := uint8(s.dtmfPT.Load())
 	if dtmfPT == 0 {
 		s.dtmf.drop(s.dtmfQueue) // telephone-event went away while digits were queued
-	} else if ts, first, ok := s.dtmf.next(s.dtmfQueue, event[:], s.hdr.Timestamp, s.tsStep); ok {
+	} else if ts, first, ok := s.dtmf.next(s.dtmfQueue, event[:], s.hdr.Timestamp, active.tsStep); ok {
 		// A telephone event in place of this packet's audio: the codec still encodes the
 		// audio, so that a stateful codec (G.722) stays in step with the microphone.
 		h := s.hdr
@@ -608,7 +618,7 @@ func (s *Session) packetize(pcm []int16) ([]byte, error) {
 		n += copy(s.sendBuf[n:], event[:])
 		s.lastTS.Store(s.hdr.Timestamp)
 		s.lastSend.Store(int64(time.Since(s.epoch)))
-		s.hdr.Timestamp += s.tsStep
+		s.hdr.Timestamp += active.tsStep
 		return s.sendBuf[:n], nil
 	}
 	n, err := s.hdr.MarshalTo(s.sendBuf[:])
@@ -618,7 +628,7 @@ func (s *Session) packetize(pcm []int16) ([]byte, error) {
 	n += active.codec.Encode(s.sendBuf[n:], pcm)
 	s.lastTS.Store(s.hdr.Timestamp)
 	s.lastSend.Store(int64(time.Since(s.epoch)))
-	s.hdr.Timestamp += s.tsStep
+	s.hdr.Timestamp += active.tsStep
 	return s.sendBuf[:n], nil
 }
 
@@ -658,14 +668,33 @@ func (s *Session) Receive(pcm []int16) bool {
 		s.quiet = peak(pcm) <= quietPeak
 		return true
 	}
-	if kind == slotFiller {
+	switch lc, ok := active.codec.(lossConcealer); {
+	case kind == slotFiller:
 		active.plc.mute(pcm)
-	} else {
+	case ok:
+		n := lc.Conceal(pcm, s.jb.nextAudio())
+		clear(pcm[n:])
+	default:
 		active.plc.conceal(pcm)
 	}
 	s.quiet = peak(pcm) <= quietPeak
 	s.concealed++
 	return false
+}
+
+// A lossAdapter is a codec that protects what it sends against the loss the far end
+// reports, as Opus does with its FEC copy.
+type lossAdapter interface {
+	// ExpectLoss tells it the fraction (0 to 1) of its packets lost lately.
+	ExpectLoss(fraction float64)
+}
+
+// A lossConcealer is a codec that conceals a lost packet better than waveform
+// substitution can: Opus, from the FEC copy the next packet carries, or by its own model.
+type lossConcealer interface {
+	// Conceal fills dst with the audio of a lost packet, from next, the packet after it,
+	// if it has arrived (nil if not), and returns the number of samples written.
+	Conceal(dst []int16, next []byte) int
 }
 
 // peak returns the largest sample magnitude of pcm.
@@ -734,5 +763,5 @@ func (s *Session) lossSample() lossSample {
 
 // ticks converts a duration in RTP clock ticks to a time.Duration.
 func (s *Session) ticks(v float64) time.Duration {
-	return time.Duration(v * float64(time.Second) / float64(s.rtpRate))
+	return time.Duration(v * float64(time.Second) / float64(s.active.Load().rtpRate))
 }

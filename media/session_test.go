@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/zaf/g711"
 )
@@ -697,7 +698,7 @@ func TestSessionMovesAndHolds(t *testing.T) {
 
 // TestSessionSwitchesCodec switches a running session from PCMU to PCMA, as a re-INVITE
 // that changes the codec does: the next packet goes out as PCMA on its payload type, and a
-// codec whose RTP clock runs at another rate is refused.
+// codec whose RTP clock does not tick a whole number of times a packet is refused.
 func TestSessionSwitchesCodec(t *testing.T) {
 	peer := listen(t)
 	s := newSession(t, listen(t), "PCMU", addrOf(peer))
@@ -724,18 +725,18 @@ func TestSessionSwitchesCodec(t *testing.T) {
 	if p.PayloadType != 8 || p.Payload[0] != g711.EncodeAlawFrame(frame[0]) {
 		t.Errorf("after the switch: payload type %d, first byte %#x; want PCMA on 8", p.PayloadType, p.Payload[0])
 	}
-	if err := s.SetCodec(fastClock{pcma}, 8); err == nil || !strings.Contains(err.Error(), "RTP clock rates") {
-		t.Errorf("switch to a 16 kHz RTP clock = %v, want a refusal naming the clock rates", err)
+	if err := s.SetCodec(oddClock{pcma}, 8); err == nil || !strings.Contains(err.Error(), "8001 Hz RTP ticks") {
+		t.Errorf("switch to an RTP clock of 8001 Hz = %v, want a refusal: 20 ms is no whole number of its ticks", err)
 	}
 	if err := s.SetCodec(pcma, 101); err == nil {
 		t.Error("switch to telephone-event's payload type succeeded")
 	}
 }
 
-// fastClock is a codec whose RTP clock runs at 16 kHz.
-type fastClock struct{ Codec }
+// oddClock is a codec whose RTP clock runs at 8001 Hz.
+type oddClock struct{ Codec }
 
-func (fastClock) RTPClockRate() int { return 16000 }
+func (oddClock) RTPClockRate() int { return 8001 }
 
 // TestSessionSwitchesSampleRate switches two sessions that send each other a tone from
 // PCMU to G.722 and back, as a re-INVITE can: the packets change size with the sample rate,
@@ -794,6 +795,14 @@ func TestSessionSwitchesSampleRate(t *testing.T) {
 	// The packets buffered at the switch play as silence: judge what came after them.
 	if lvl := ToneLevel(heard[10*320:], 16000, 6000); lvl < -1 {
 		t.Errorf("on G.722: %.1f dB of the 6 kHz tone sent, want above -1", lvl)
+	}
+	if _, ok := CodecByName("opus"); ok {
+		// Opus's RTP clock runs at 48 kHz: the received stream starts afresh.
+		switchTo("opus", 111)
+		heard = exchange(48000, 1000, 25)
+		if lvl := ToneLevel(heard[10*960:], 48000, 1000); lvl < -1 {
+			t.Errorf("on Opus: %.1f dB of the 1 kHz tone sent, want above -1", lvl)
+		}
 	}
 	switchTo("PCMU", 0)
 	heard = exchange(8000, 1000, 25)
@@ -889,5 +898,111 @@ func TestSessionSetCodecWhileRunning(t *testing.T) {
 	<-done
 	if got := s.SamplesPerPacket(); got != 160 {
 		t.Errorf("SamplesPerPacket = %d after switching back to PCMU, want 160", got)
+	}
+}
+
+// TestOpusSessionDoesNotAllocate holds an Opus session to the same: encoding, decoding
+// and concealing a lost packet from the next one's FEC copy allocate nothing.
+func TestOpusSessionDoesNotAllocate(t *testing.T) {
+	if _, ok := CodecByName("opus"); !ok {
+		t.Skip("no libopus in this build")
+	}
+	peer := listen(t)
+	s := newSession(t, listen(t), "opus", addrOf(peer))
+	frame := make([]int16, s.SamplesPerPacket())
+	NewTone(48000, 1000, -12).Generate(frame)
+	if n := testing.AllocsPerRun(100, func() {
+		if err := s.Send(frame); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Send allocates %v times per Opus packet, want 0", n)
+	}
+	enc, _ := CodecByName("opus")
+	payload := make([]byte, 1500)
+	pkt := packet(t, 111, 0, payload[:enc.Encode(payload, frame)])
+	seq := uint16(0)
+	if n := testing.AllocsPerRun(100, func() {
+		if seq%5 != 3 { // every fifth packet lost
+			nextOpusPacket(pkt, seq)
+			s.handlePacket(pkt, time.Now())
+		}
+		seq++
+		s.Receive(frame)
+	}); n != 0 {
+		t.Errorf("receiving allocates %v times per Opus packet, want 0", n)
+	}
+	if st := s.Stats(); st.PacketsReceived == 0 || st.Lost == 0 {
+		t.Errorf("received %d packets, lost %d; want some of each", st.PacketsReceived, st.Lost)
+	}
+}
+
+// nextOpusPacket rewrites a marshalled Opus packet's sequence number and timestamp in place.
+func nextOpusPacket(pkt []byte, seq uint16) {
+	ts := uint32(seq) * 960
+	pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+	pkt[4], pkt[5], pkt[6], pkt[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+}
+
+func BenchmarkOpusSession(b *testing.B) {
+	if _, ok := CodecByName("opus"); !ok {
+		b.Skip("no libopus in this build")
+	}
+	peer := listen(b)
+	s := newSession(b, listen(b), "opus", addrOf(peer))
+	frame := make([]int16, s.SamplesPerPacket())
+	NewTone(48000, 1000, -12).Generate(frame)
+	enc, _ := CodecByName("opus")
+	payload := make([]byte, 1500)
+	pkt := packet(b, 111, 0, payload[:enc.Encode(payload, frame)])
+	seq := uint16(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Send(frame); err != nil {
+			b.Fatal(err)
+		}
+		nextOpusPacket(pkt, seq)
+		seq++
+		s.handlePacket(pkt, time.Now())
+		s.Receive(frame)
+	}
+}
+
+// TestOpusFollowsReportedLoss: the loss the far end reports in RTCP sets how much the Opus
+// encoder's FEC copy protects against, from the next packet on, never below its floor, and
+// without allocating.
+func TestOpusFollowsReportedLoss(t *testing.T) {
+	if _, ok := CodecByName("opus"); !ok {
+		t.Skip("no libopus in this build")
+	}
+	s := newSession(t, listen(t), "opus", addrOf(listen(t)))
+	enc := s.Codec().(*opusCodec).enc
+	frame := make([]int16, s.SamplesPerPacket())
+	report := func(fraction uint8) int {
+		t.Helper()
+		s.mu.Lock()
+		s.takeReport(rtcp.ReceptionReport{SSRC: s.ssrc, FractionLost: fraction}, time.Now())
+		s.mu.Unlock()
+		if n := testing.AllocsPerRun(1, func() {
+			if err := s.Send(frame); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("Send allocates %v times as it takes the reported loss, want 0", n)
+		}
+		pct, err := enc.PacketLossPercent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pct
+	}
+	if pct := report(77); pct != 31 { // 77/256 is 30.1 %
+		t.Errorf("after a report of 30.1%% lost the encoder protects against %d%%, want 31%%", pct)
+	}
+	if pct := report(0); pct != opusLossPercent {
+		t.Errorf("after a report of no loss the encoder protects against %d%%, want its floor %d%%", pct, opusLossPercent)
+	}
+	if pct := report(255); pct != opusMaxLossPercent {
+		t.Errorf("after a report of nearly all lost the encoder protects against %d%%, want its ceiling %d%%", pct, opusMaxLossPercent)
 	}
 }

@@ -83,7 +83,7 @@ func TestIncomingAnswer(t *testing.T) {
 			if in.From() != "sip:ann@example.com" || in.DisplayName() != `Ann "A" Caller` || in.User() != "bridge" || in.ToUser() != "bridge" {
 				t.Errorf("From %q, display name %q, user %q, To user %q", in.From(), in.DisplayName(), in.User(), in.ToUser())
 			}
-			if m := in.Media(); m.Codec != "G722" || m.Remote != netip.MustParseAddrPort("127.0.0.1:40000") || m.DTMFPayloadType != 101 {
+			if m := in.Media(); m.Codec != "opus" || m.Remote != netip.MustParseAddrPort("127.0.0.1:40000") || m.DTMFPayloadType != 101 {
 				t.Errorf("offer: %+v", m)
 			}
 			if err := in.Ringing(); err != nil {
@@ -97,7 +97,7 @@ func TestIncomingAnswer(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("Join: %v", r.err)
 			}
-			if m := r.call.Media(); m.Codec != "G722" || m.Remote != netip.MustParseAddrPort("127.0.0.1:40002") || m.DTMFPayloadType != 101 {
+			if m := r.call.Media(); m.Codec != "opus" || m.Remote != netip.MustParseAddrPort("127.0.0.1:40002") || m.DTMFPayloadType != 101 {
 				t.Errorf("answer: %+v", m)
 			}
 			waitDone(t, "the incoming call's context", in.Context().Done())

@@ -387,7 +387,7 @@ func TestOfferlessReinvite(t *testing.T) {
 	defer cancel()
 	p.send(p.inDialog("INVITE", 1, "", ""))
 	ok := p.finalFor(t, "1 INVITE")
-	if statusLine(ok) != "SIP/2.0 200 OK" || !strings.Contains(ok, "RTP/AVP 9 0 8 101") {
+	if statusLine(ok) != "SIP/2.0 200 OK" || !strings.Contains(ok, "RTP/AVP 111 9 0 8 101") {
 		t.Fatalf("offerless re-INVITE: got\n%s\nwant 200 with our full offer", ok)
 	}
 	answer := "v=0\r\no=- 1 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7006 RTP/AVP 8\r\na=recvonly\r\n"

@@ -16,7 +16,12 @@ const (
 	ptPCMA           = 8
 	ptG722           = 9   // its RTP clock is 8000 Hz although it samples at 16 kHz (RFC 3551)
 	ptTelephoneEvent = 101 // dynamic; RFC 4733 events 0-16 (DTMF)
+	ptOpus           = 111 // dynamic; RFC 7587, its RTP clock 48000 Hz whatever it samples at
 )
+
+// opusFmtp is the format parameters of our Opus (RFC 7587 section 6.1): we send mono and
+// ask for mono, and we decode, and send, the in-band FEC copy of the previous packet.
+const opusFmtp = "stereo=0; sprop-stereo=0; useinbandfec=1"
 
 // maxSDPSize bounds what parseSDP reads; a description of one audio
 // stream is a few hundred bytes.
@@ -24,7 +29,7 @@ const maxSDPSize = 16 << 10
 
 // Media is what the offer/answer exchange settled for a call's audio.
 type Media struct {
-	Codec           string         // "G722", "PCMU" or "PCMA": the first of our codecs the answer lists
+	Codec           string         // "opus", "G722", "PCMU" or "PCMA": the first of our codecs the answer lists
 	PayloadType     uint8          // the codec's RTP payload type
 	DTMFPayloadType uint8          // telephone-event's payload type; 0 when not negotiated
 	Remote          netip.AddrPort // where to send RTP: the answer's c= address and m= port
@@ -38,6 +43,7 @@ type Media struct {
 
 	cryptoTag int  // the tag of the far end's a=crypto that the keys answer
 	savp      bool // the stream is RTP/SAVP
+	dtmfRate  int  // telephone-event's RTP clock rate, 8000 if 0
 }
 
 // srtpWant is what an offer/answer exchange takes of SRTP.
@@ -116,29 +122,51 @@ func parseDirection(attr string) (Direction, bool) {
 // sdpFormat is a payload type we list in an m= line.
 type sdpFormat struct {
 	pt   uint8
-	name string // "G722", "PCMU", "PCMA" or "telephone-event", all at an RTP clock of 8000 Hz
+	name string // "opus", "G722", "PCMU", "PCMA" or "telephone-event"
+	rate int    // the RTP clock rate of telephone-event; 0 for 8000 Hz
 }
 
-// ourFormats is what we offer first, in order of preference: wideband first.
-var ourFormats = []sdpFormat{{ptG722, "G722"}, {ptPCMU, "PCMU"}, {ptPCMA, "PCMA"}, {ptTelephoneEvent, "telephone-event"}}
+// rtpmap returns the format's encoding as an rtpmap attribute gives it: name, RTP clock
+// rate and, for Opus, the two channels RFC 7587 section 7 has it name whatever is sent.
+func (f sdpFormat) rtpmap() string {
+	switch {
+	case strings.EqualFold(f.name, "opus"):
+		return "opus/48000/2"
+	case f.rate != 0:
+		return f.name + "/" + strconv.Itoa(f.rate)
+	}
+	return f.name + "/8000"
+}
 
-// isOurCodec reports whether name is one of the voice codecs of ourFormats.
-func isOurCodec(name string) bool {
-	return strings.EqualFold(name, "G722") || strings.EqualFold(name, "PCMU") || strings.EqualFold(name, "PCMA")
+// ourFormats is what we offer first, in order of preference: Opus, then wideband G.722,
+// then G.711. (The binary is built with cgo, which its audio needs too, so media has
+// libopus.)
+var ourFormats = []sdpFormat{{ptOpus, "opus", 0}, {ptG722, "G722", 0}, {ptPCMU, "PCMU", 0}, {ptPCMA, "PCMA", 0}, {ptTelephoneEvent, "telephone-event", 0}}
+
+// ourCodec returns the name of the voice codec of ourFormats that name, at RTP clock rate
+// rate, is, as Media gives it; false if it is none of them.
+func ourCodec(name string, rate int) (string, bool) {
+	switch {
+	case strings.EqualFold(name, "opus"):
+		return "opus", rate == 48000
+	case strings.EqualFold(name, "G722") || strings.EqualFold(name, "PCMU") || strings.EqualFold(name, "PCMA"):
+		return strings.ToUpper(name), rate == 8000
+	}
+	return "", false
 }
 
 // formats returns the payload types m settled, for a new offer or answer
 // that keeps them.
 func (m Media) formats() []sdpFormat {
-	f := []sdpFormat{{m.PayloadType, m.Codec}}
+	f := []sdpFormat{{m.PayloadType, m.Codec, 0}}
 	if m.DTMFPayloadType != 0 {
-		f = append(f, sdpFormat{m.DTMFPayloadType, "telephone-event"})
+		f = append(f, sdpFormat{m.DTMFPayloadType, "telephone-event", m.dtmfRate})
 	}
 	return f
 }
 
 // offerSDP returns our first offer (RFC 3264 section 5): one audio stream
-// on local offering G.722, PCMU, PCMA and telephone-event, 20 ms packets,
+// on local offering Opus, G.722, PCMU, PCMA and telephone-event, 20 ms packets,
 // sendrecv.
 func offerSDP(local netip.AddrPort, sessionID uint64, crypto *ourCrypto) []byte {
 	o := sdpOut{local: local, id: sessionID, version: sessionID, dir: SendRecv, audio: ourFormats}
@@ -194,11 +222,14 @@ func writeSDP(o sdpOut) []byte {
 		}
 		b.WriteString("\r\n")
 		for _, f := range o.audio {
-			line("a=rtpmap:%d %s/8000", f.pt, f.name)
+			line("a=rtpmap:%d %s", f.pt, f.rtpmap())
 		}
 		for _, f := range o.audio {
-			if f.name == "telephone-event" {
+			switch {
+			case f.name == "telephone-event":
 				line("a=fmtp:%d 0-16", f.pt)
+			case strings.EqualFold(f.name, "opus"):
+				line("a=fmtp:%d %s", f.pt, opusFmtp)
 			}
 		}
 		if o.crypto != nil {
@@ -399,18 +430,31 @@ func (sess *sdpSession) negotiate(hold bool, srtp srtpWant) (Media, int, error) 
 	}
 	for _, pt := range st.formats {
 		name, rate, ok := st.codec(pt)
-		if !ok || rate != 8000 {
+		if !ok {
 			continue
 		}
-		switch {
-		case m.Codec == "" && isOurCodec(name):
-			m.Codec, m.PayloadType = strings.ToUpper(name), pt
-		case m.DTMFPayloadType == 0 && strings.EqualFold(name, "telephone-event"):
-			m.DTMFPayloadType = pt
+		if codec, ours := ourCodec(name, rate); ours && m.Codec == "" {
+			m.Codec, m.PayloadType = codec, pt
 		}
 	}
 	if m.Codec == "" {
 		return Media{}, 0, fmt.Errorf("no common codec: payload types %v listed", st.formats)
+	}
+	// telephone-event at the codec's RTP clock rate (RFC 4733 section 2.1), or else, as
+	// some peers list it beside Opus, at 8000 Hz.
+	codecRate := 8000
+	if m.Codec == "opus" {
+		codecRate = 48000
+	}
+	for _, want := range []int{codecRate, 8000} {
+		for _, pt := range st.formats {
+			if name, rate, ok := st.codec(pt); ok && rate == want && strings.EqualFold(name, "telephone-event") && m.DTMFPayloadType == 0 {
+				m.DTMFPayloadType = pt
+				if rate != 8000 {
+					m.dtmfRate = rate
+				}
+			}
+		}
 	}
 	if srtp != srtpNone {
 		m.savp = strings.EqualFold(st.proto, "RTP/SAVP")
@@ -506,7 +550,8 @@ func (s *sdpStream) codec(pt uint8) (name string, rate int, ok bool) {
 	name, rest, _ := strings.Cut(desc, "/")
 	rateText, channels, hasChannels := strings.Cut(rest, "/")
 	rate, err := strconv.Atoi(rateText)
-	if err != nil || (hasChannels && channels != "1") {
+	// Opus names two channels whatever it sends (RFC 7587 section 7); others must be mono.
+	if err != nil || (hasChannels && channels != "1" && !(strings.EqualFold(name, "opus") && channels == "2")) {
 		return "", 0, false
 	}
 	return name, rate, true

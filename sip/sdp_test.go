@@ -31,7 +31,7 @@ func TestOfferSDP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseAnswer(offer): %v", err)
 	}
-	if want := (Media{Codec: "G722", PayloadType: 9, DTMFPayloadType: 101, Remote: netip.MustParseAddrPort("192.0.2.10:40000")}); m != want {
+	if want := (Media{Codec: "opus", PayloadType: 111, DTMFPayloadType: 101, Remote: netip.MustParseAddrPort("192.0.2.10:40000")}); m != want {
 		t.Errorf("parseAnswer(offer) = %+v, want %+v", m, want)
 	}
 }
@@ -138,7 +138,7 @@ func FuzzParseAnswer(f *testing.F) {
 			}
 			return
 		}
-		if m.Codec != "PCMU" && m.Codec != "PCMA" && m.Codec != "G722" {
+		if m.Codec != "PCMU" && m.Codec != "PCMA" && m.Codec != "G722" && m.Codec != "opus" {
 			t.Errorf("codec %q", m.Codec)
 		}
 		if m.PayloadType > 127 || m.DTMFPayloadType > 127 {
@@ -148,4 +148,46 @@ func FuzzParseAnswer(f *testing.F) {
 			t.Errorf("remote %v", m.Remote)
 		}
 	})
+}
+
+// TestOpusNegotiation: Opus is taken at opus/48000/2 with telephone-event at its clock
+// (or at 8000 Hz where the peer lists only that), in the peer's order of preference, and
+// written back as RFC 7587 has it; Opus at another rate is not Opus.
+func TestOpusNegotiation(t *testing.T) {
+	sdp := func(formats string, maps ...string) []byte {
+		s := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP " + formats + "\r\n"
+		for _, m := range maps {
+			s += "a=rtpmap:" + m + "\r\n"
+		}
+		return []byte(s)
+	}
+	for _, tt := range []struct {
+		name      string
+		body      []byte
+		codec     string
+		pt, dtmf  uint8
+		rtpmapOut string
+	}{
+		{"opus with its own telephone-event", sdp("96 97 101 0", "96 opus/48000/2", "97 telephone-event/48000", "101 telephone-event/8000"), "opus", 96, 97, "a=rtpmap:97 telephone-event/48000"},
+		{"opus with telephone-event at 8000 Hz", sdp("96 101", "96 opus/48000/2", "101 telephone-event/8000"), "opus", 96, 101, "a=rtpmap:101 telephone-event/8000"},
+		{"the peer prefers G.722", sdp("9 96", "96 opus/48000/2"), "G722", 9, 0, "a=rtpmap:9 G722/8000"},
+		{"opus at 16 kHz is no Opus of RFC 7587", sdp("96 0", "96 opus/16000/1"), "PCMU", 0, 0, "a=rtpmap:0 PCMU/8000"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := parseAnswer(tt.body, srtpNone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Codec != tt.codec || m.PayloadType != tt.pt || m.DTMFPayloadType != tt.dtmf {
+				t.Errorf("negotiated %s on %d, telephone-event %d; want %s on %d, telephone-event %d", m.Codec, m.PayloadType, m.DTMFPayloadType, tt.codec, tt.pt, tt.dtmf)
+			}
+			out := string(writeSDP(sdpOut{local: netip.MustParseAddrPort("127.0.0.1:4000"), audio: m.formats()}))
+			if !strings.Contains(out, tt.rtpmapOut) {
+				t.Errorf("our answer:\n%s\nwant %q", out, tt.rtpmapOut)
+			}
+			if tt.codec == "opus" && (!strings.Contains(out, "a=rtpmap:96 opus/48000/2\r\n") || !strings.Contains(out, "a=fmtp:96 stereo=0; sprop-stereo=0; useinbandfec=1\r\n")) {
+				t.Errorf("our answer:\n%s\nwant Opus as opus/48000/2 with useinbandfec=1", out)
+			}
+		})
+	}
 }

@@ -12,7 +12,8 @@
 # -o  the directory to write partyline_VERSION_ARCH.deb to (default .)
 #
 # The package depends on libc6 at least as new as the newest GLIBC_ symbol version the binary
-# needs (read with readelf), libasound2 (which partyline loads) and adduser.
+# needs (read with readelf), libasound2 (which partyline loads), libopus0 (which it links
+# for Opus) and adduser.
 # It needs dpkg-deb, gzip and readelf (binutils) and runs without root: --root-owner-group
 # makes every file root's.
 # MAINTAINER (name <address>) sets the Maintainer field and the changelog's signature.
@@ -67,7 +68,7 @@ esac
 
 # libc6 (>= the newest GLIBC_x.y the binary asks for); none for a static binary.
 glibc=$(readelf --version-info "$binary" 2>/dev/null | sed -n 's/.*Name: GLIBC_\([0-9.]*\).*/\1/p' | sort -u -t. -k1,1n -k2,2n -k3,3n | tail -n 1)
-depends="libasound2, adduser"
+depends="libasound2, libopus0, adduser"
 if [ -n "$glibc" ]; then
 	depends="libc6 (>= $glibc), $depends"
 fi

@@ -31,7 +31,7 @@ const maxNetstring = 1 << 20
 type BaresipConfig struct {
 	User        string  // the user of its address, sip:<User>@127.0.0.1; "" means "caller"
 	DisplayName string  // the display name of its From header; "" for none
-	Source      []int16 // the audio it sends in a call, 8 kHz mono, once (it does not loop)
+	Source      []int16 // the audio it sends in a call, mono at Rate, once (it does not loop)
 	// Answer has it answer the calls it gets at once.
 	Answer bool
 	// MediaEnc is its media encryption (baresip's mediaenc): "" for none, "srtp" (offered),
@@ -42,6 +42,20 @@ type BaresipConfig struct {
 	// TLSCertFile, when set, is a PEM file with a certificate and its private key: baresip
 	// then takes calls over TLS on TLSAddr with it (besides UDP and TCP on Addr).
 	TLSCertFile string
+	// Codecs is its account's audio_codecs, in order of preference: "" means "PCMU,PCMA";
+	// "opus/48000/1" (its opus module, mono) makes it call and answer with Opus only.
+	Codecs string
+	// Rate is the sample rate of Source and of what Heard returns: 0 for 8000 Hz. Opus
+	// takes 48000 Hz.
+	Rate int
+}
+
+// rate returns the sample rate of the audio it sends and records.
+func (cfg BaresipConfig) rate() int {
+	if cfg.Rate == 0 {
+		return baresipRate
+	}
+	return cfg.Rate
 }
 
 // A BaresipEvent is an event baresip reports on its control socket, e.g. type
@@ -54,7 +68,7 @@ type BaresipEvent struct {
 }
 
 // Baresip is a running baresip (baresip-core) that places calls as an outside caller:
-// modules g711, aufile (sends Config.Source), sndfile (records what it hears) and
+// modules g711, opus, aufile (sends Config.Source), sndfile (records what it hears) and
 // ctrl_tcp (takes commands), and no audio player. Its SIP socket is on 127.0.0.1; its RTP
 // sockets are on all addresses (baresip 1.0.0 cannot bind them to one), so it must be
 // sent RTP on 127.0.0.1 only.
@@ -90,7 +104,7 @@ func StartBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 		t.Fatal("baresip not found: run make test (installs baresip-core)")
 	}
 	dir := t.TempDir()
-	if err := writeWAV(filepath.Join(dir, "source.wav"), cfg.Source); err != nil {
+	if err := writeWAV(filepath.Join(dir, "source.wav"), cfg.rate(), cfg.Source); err != nil {
 		t.Fatalf("write baresip source: %v", err)
 	}
 	var lastErr error
@@ -121,10 +135,14 @@ func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig)
 		fmt.Sprintf("sip_listen 127.0.0.1:%d", port),
 		"net_interface 127.0.0.1",
 		"audio_source aufile," + filepath.Join(dir, "source.wav"),
-		"audio_srate 8000",
+		fmt.Sprintf("audio_srate %d", cfg.rate()),
 		"audio_channels 1",
 		"module_path /usr/lib/baresip/modules",
 		"module g711.so",
+		"module opus.so",
+		"opus_stereo no",
+		"opus_sprop_stereo no",
+		"opus_inbandfec yes",
 		"module srtp.so",
 		"module aufile.so",
 		"module sndfile.so",
@@ -143,7 +161,11 @@ func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig)
 		user = "caller"
 	}
 	uri := fmt.Sprintf("sip:%s@127.0.0.1", user)
-	account := "<" + uri + ">;regint=0;audio_codecs=PCMU,PCMA"
+	codecs := cfg.Codecs
+	if codecs == "" {
+		codecs = "PCMU,PCMA"
+	}
+	account := "<" + uri + ">;regint=0;audio_codecs=" + codecs
 	if cfg.AuthUser != "" {
 		account += ";auth_user=" + cfg.AuthUser + ";auth_pass=" + cfg.Password
 	}
@@ -405,14 +427,14 @@ func (b *Baresip) kill() {
 	<-b.done
 }
 
-// writeWAV writes 8 kHz mono 16-bit PCM as a WAV file.
-func writeWAV(path string, pcm []int16) error {
+// writeWAV writes mono 16-bit PCM at rate Hz as a WAV file.
+func writeWAV(path string, rate int, pcm []int16) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	werr := func() error {
-		w, err := media.NewWAVWriter(f, baresipRate)
+		w, err := media.NewWAVWriter(f, rate)
 		if err != nil {
 			return err
 		}

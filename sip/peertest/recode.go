@@ -38,3 +38,17 @@ var ScenarioRecode = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 	answerINFO +
 	reinvite("2", sdpReoffer("2353687639", "[media_port]", "0", "a=rtpmap:0 PCMU/8000\n", "sendrecv")) +
 	answerBYE + scenarioTail
+
+// ScenarioRecodeOpus is ScenarioRecode through all three kinds of codec: PCMU in its 200
+// OK, then a re-INVITE to Opus (payload type 96, opus/48000/2: the RTP clock goes from 8 to
+// 48 kHz), and after each INFO from the caller (a digit) a re-INVITE to G.722 and another
+// back to PCMU. Start it with RTPEcho.
+var ScenarioRecodeOpus = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="recode-opus">
+` + recvInviteDialog + trying + okPCMUOnly + recvACK + `  <pause milliseconds="200"/>
+` + reinvite("1", sdpReoffer("2353687638", "[media_port]", "96", "a=rtpmap:96 opus/48000/2\na=fmtp:96 useinbandfec=1\n", "sendrecv")) +
+	answerINFO +
+	reinvite("2", sdpReoffer("2353687639", "[media_port]", "9", "a=rtpmap:9 G722/8000\n", "sendrecv")) +
+	answerINFO +
+	reinvite("3", sdpReoffer("2353687640", "[media_port]", "0", "a=rtpmap:0 PCMU/8000\n", "sendrecv")) +
+	answerBYE + scenarioTail
