@@ -359,7 +359,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	workWG.Go(func() { a.saves.run(work) })
 	workWG.Go(func() { a.rosters.run(work) })
 	workWG.Go(func() { a.bridges.run(work) })
-	workWG.Go(func() { tellSystemd(work, a.log) })
+	workWG.Go(func() { tellSystemd(work, a.log, a.watchedLoops()) })
 
 	var runErr error
 	select {
