@@ -31,7 +31,7 @@ define install-missing
 	fi
 endef
 
-.PHONY: run build test test-stress check unit bench cross test-arm64 deb deb-test deps-build deps-test deps-stress deps-cross deps-deb modules clean
+.PHONY: run build test test-stress soak check unit bench cross test-arm64 deb deb-test deps-build deps-test deps-stress deps-cross deps-deb modules clean
 
 ## run: install what is missing, build, and run on the embedded defaults: on a PC the sim
 ## board with six virtual handsets (a Raspberry Pi detects its own board). ARGS come last and
@@ -65,7 +65,7 @@ check:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -run 'DoesNotAllocate' ./media/... ./appliance/...
+	$(GO) test -count=1 -run 'DoesNotAllocate|TestSoakNothingLeaks' ./media/... ./appliance/...
 
 ## test-stress: the steps of make test (check, unit, bench), RUNS times (default 3), each from
 ## a cold start (an empty GOCACHE of its own and no cached test results) with stress-ng loading
@@ -90,6 +90,18 @@ test-stress: deps-build deps-test deps-stress modules
 		if [ $$rc -ne 0 ]; then echo "== run $$run/$(RUNS): FAIL after $$((elapsed / 60))m$$((elapsed % 60))s"; exit 1; fi; \
 		echo "== run $$run/$(RUNS): ok in $$((elapsed / 60))m$$((elapsed % 60))s"; \
 	done
+
+## soak: the real binary on the sim board for SOAK_DURATION (default 1h) with calls coming
+## and going; its resident set, Go heap, goroutines, open files and CPU every SOAK_INTERVAL
+## (default 1m) into $(BIN)/soak.csv (its log in $(BIN)/soak.log). It fails if any of them
+## trends upward over the second half of the run (cmd/partyline/soak_test.go). Not part of test.
+SOAK_DURATION ?= 1h
+SOAK_INTERVAL ?= 1m
+
+soak: deps-build deps-test modules
+	@mkdir -p $(BIN)
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_INTERVAL=$(SOAK_INTERVAL) SOAK_CSV=$(CURDIR)/$(BIN)/soak.csv \
+		$(GO) test -tags soak -count=1 -timeout 0 -v -run '^TestSoak$$' ./cmd/partyline/
 
 ## bench: every benchmark once, to show allocations per packet and keep them compiling.
 bench:

@@ -353,13 +353,14 @@ func (a *Appliance) Run(ctx context.Context) error {
 		for _, l := range a.lines {
 			workWG.Go(func() { _ = l.Run(work) })
 		}
+		// The watchdog checks the lines: it starts with them.
+		workWG.Go(func() { tellSystemd(work, a.log, a.watchedLoops()) })
 	})
 	workWG.Go(func() { a.regs.run(work, set.Accounts) })
 	workWG.Go(func() { a.services.run(work) })
 	workWG.Go(func() { a.saves.run(work) })
 	workWG.Go(func() { a.rosters.run(work) })
 	workWG.Go(func() { a.bridges.run(work) })
-	workWG.Go(func() { tellSystemd(work, a.log) })
 
 	var runErr error
 	select {

@@ -1,6 +1,10 @@
 package appliance
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"partyline/appliance/handset"
+)
 
 // callLeg returns the leg of the call of handset i, nil when it is not in one.
 func (a *Appliance) callLeg(i int) *handsetLeg {
@@ -34,3 +38,20 @@ func (a *Appliance) CallDTMFPayloadType(i int) uint8 {
 	}
 	return 0
 }
+
+// PressJoinLeave does on handset i what its call button does by default: it joins when
+// the handset is not in a call and leaves when it is.
+func (a *Appliance) PressJoinLeave(i int) error { return a.lines[i].Do(handset.JoinLeave) }
+
+// HandsetState returns the state of handset i's line.
+func (a *Appliance) HandsetState(i int) handset.State { return a.lines[i].Status().State }
+
+// PressRecord does on handset i what a button mapped to record does: it starts or stops
+// recording the handset's conference.
+func (a *Appliance) PressRecord(i int) error { return a.lines[i].Do(handset.Record) }
+
+// HandsetRecorded reports whether the conference of handset i is being recorded.
+func (a *Appliance) HandsetRecorded(i int) bool { return a.services.HandsetRecorded(i) }
+
+// HandsetLeg returns the leg of handset i's call, nil without one.
+func (a *Appliance) HandsetLeg(i int) handset.Leg { return a.lines[i].Leg() }

@@ -114,6 +114,8 @@ type Agent struct {
 	// parse or lack what every request needs; refused, requests in a call
 	// from a host not of its dialog.
 	malformed, refused *floodLog
+	// reads counts the datagrams the socket's read loop took (see Beats).
+	reads atomic.Uint64
 
 	started atomic.Bool
 	ready   chan struct{} // closed once sipgo sends from the socket
@@ -199,7 +201,10 @@ func NewAgent(cfg Config) (*Agent, error) {
 		sipgo.WithUserAgent(uaName(cfg.UserAgent)),
 		sipgo.WithUserAgenTLSConfig(a.tlsConfig()),
 		sipgo.WithUserAgentDNSResolver(resolver),
-		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(sipgoLog)),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sipmsg.WithTransportLayerLogger(sipgoLog),
+			sipmsg.WithTransportLayerReadFilter(a.readFilter),
+		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(sipgoLog),
 			// 2xx retransmissions after the INVITE transaction ended, and

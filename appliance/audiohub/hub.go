@@ -23,8 +23,9 @@ const ringPeriods = 32
 // The device callback (Process) is the clock: it moves each attached channel's microphone
 // samples into a ring, fills its earpiece from another ring, and wakes the channel's pump.
 type Hub struct {
-	format hw.AudioFormat
-	ports  []*Port
+	format  hw.AudioFormat
+	ports   []*Port
+	periods atomic.Uint64 // calls of Process, for Beats
 }
 
 // A Port is one channel of the device: one handset's microphone and earpiece.
@@ -187,6 +188,7 @@ func New(f hw.AudioFormat) *Hub {
 
 // Process is the device callback (hw.AudioDevice.Run's). It never blocks and never allocates.
 func (h *Hub) Process(in, out []int16) {
+	h.periods.Add(1)
 	channels := len(h.ports)
 	frames := min(len(in), len(out)) / channels
 	for c, p := range h.ports {
@@ -227,6 +229,10 @@ func (h *Hub) Process(in, out []int16) {
 		}
 	}
 }
+
+// Beats counts the periods the device has handed to Process: it grows while the audio
+// runs. Safe from any goroutine.
+func (h *Hub) Beats() uint64 { return h.periods.Load() }
 
 // Format is the audio format of the device the hub serves.
 func (h *Hub) Format() hw.AudioFormat { return h.format }

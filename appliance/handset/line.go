@@ -190,6 +190,11 @@ type Line struct {
 	events chan any
 	wg     sync.WaitGroup // goroutines started by Run and its handlers
 
+	// probe asks Run's goroutine to count a beat, which shows the watchdog that it still
+	// takes events; see Probe.
+	probe chan struct{}
+	beats atomic.Uint64
+
 	mu     sync.Mutex // guards following
 	status Status
 	call   Leg // the leg in the call, for its figures
@@ -239,6 +244,7 @@ func New(cfg Config) *Line {
 		onCallEnd: cfg.OnCallEnd,
 		log:       cfg.Log,
 		events:    make(chan any, 8),
+		probe:     make(chan struct{}, 1),
 	}
 	m := cfg.Mapping
 	if m == nil {
@@ -302,6 +308,19 @@ func (l *Line) Do(action Action) error {
 	}
 }
 
+// Probe asks the line's goroutine to show that it still takes events: it counts a beat
+// (see Beats) when it next gets to the probe. A line stuck in a handler never does. Probe
+// never blocks, and a probe still pending is not queued twice. Safe from any goroutine.
+func (l *Line) Probe() {
+	select {
+	case l.probe <- struct{}{}:
+	default:
+	}
+}
+
+// Beats counts the probes the line's goroutine has answered. Safe from any goroutine.
+func (l *Line) Beats() uint64 { return l.beats.Load() }
+
 // Run drives the line until ctx is done, then hangs up any call. It returns only after
 // every goroutine it started has finished.
 func (l *Line) Run(ctx context.Context) error {
@@ -341,6 +360,8 @@ func (l *Line) Run(ctx context.Context) error {
 			l.handle(ctx, ev)
 		case <-recordingChanged:
 			l.showLight()
+		case <-l.probe:
+			l.beats.Add(1)
 		}
 	}
 }

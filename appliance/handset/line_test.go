@@ -305,3 +305,45 @@ func TestLineHangsUpOnShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestLineAnswersProbes checks what the watchdog relies on: a line counts a beat for each
+// probe while its goroutine takes events, and none while it is stuck in a handler (here
+// OnState, which the appliance's status tone runs on the line's goroutine).
+func TestLineAnswersProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := sim.New(1)
+		release := make(chan struct{})
+		stuck := func(s State) {
+			if s == InCall {
+				<-release
+			}
+		}
+		l := New(Config{Hook: b.Hook(0), LED: b.LED(0), Conference: &fakeConference{answer: true}, OnState: stuck, Log: slog.New(slog.DiscardHandler)})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { _ = l.Run(ctx); close(done) }()
+		synctest.Wait()
+		for want := uint64(1); want <= 3; want++ {
+			l.Probe()
+			synctest.Wait()
+			if got := l.Beats(); got != want {
+				t.Fatalf("beats = %d after %d probes, want %d", got, want, want)
+			}
+		}
+		b.Hook(0).Set(true) // the join ends in OnState(InCall), which does not return
+		synctest.Wait()
+		l.Probe()
+		l.Probe() // a pending probe is not queued twice
+		synctest.Wait()
+		if got := l.Beats(); got != 3 {
+			t.Fatalf("beats = %d while the line is stuck, want 3", got)
+		}
+		close(release)
+		synctest.Wait()
+		if got := l.Beats(); got != 4 {
+			t.Errorf("beats = %d once the line is free again, want 4 (one for the pending probe)", got)
+		}
+		cancel()
+		<-done
+	})
+}

@@ -117,6 +117,7 @@ type Device struct {
 
 	process atomic.Pointer[func(in, out []int16)] // set by Run, cleared when it returns
 	running atomic.Bool                           // the backend was started by Run and not yet stopped by it
+	down    atomic.Bool                           // Run is between a failure and the reopen (see Reopening)
 
 	// Callback pacing, written by the audio thread; resync is set by Run before each start.
 	resync atomic.Bool
@@ -355,6 +356,11 @@ func (d *Device) stopped() {
 	}
 }
 
+// Reopening reports whether Run is between a failure of the device and its reopen, when
+// it waits out the backoff and process is not called: the audio is not stuck, it is being
+// brought back. Safe from any goroutine.
+func (d *Device) Reopening() bool { return d.down.Load() }
+
 // Format reports the format the device actually runs.
 func (d *Device) Format() hw.AudioFormat { return d.format }
 
@@ -464,6 +470,7 @@ func (d *Device) stop() error {
 
 // fail records and logs a failure and closes the failed backend.
 func (d *Device) fail(err error) {
+	d.down.Store(true)
 	d.setError(err)
 	d.log.Error("audio device failed, reopening", "device", d.cfg.Device, "err", err)
 	if cerr := d.b.close(); cerr != nil {
@@ -499,6 +506,7 @@ func (d *Device) reopen(ctx context.Context, bo *backoff) bool {
 			continue
 		}
 		d.b = b
+		d.down.Store(false)
 		d.restarts.Add(1)
 		d.log.Info("audio device reopened", "device", d.cfg.Device)
 		return true

@@ -158,11 +158,22 @@ func TestReopenWithBackoff(t *testing.T) {
 		if got := d.Stats().Periods; got != 200 {
 			t.Errorf("Periods after 1 s = %d, want 200", got)
 		}
+		if d.Reopening() {
+			t.Error("Reopening while the device runs")
+		}
 		first := o.last()
 		failAt := time.Now()
 		first.crash()
-		time.Sleep(10 * time.Second)
+		time.Sleep(time.Second) // three reopens failed, the fourth is 0.5 s away
 		synctest.Wait()
+		if !d.Reopening() {
+			t.Error("not Reopening between the failure and the reopen: the watchdog would take the audio for stuck")
+		}
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		if d.Reopening() {
+			t.Error("still Reopening once the device runs again")
+		}
 
 		s := d.Stats()
 		if s.Restarts != 1 {

@@ -161,8 +161,12 @@ type Sound struct {
 	Samples    []int16
 }
 
-// A Speaker is a virtual alert speaker that records what it was asked to play. It
-// implements hw.AlertSpeaker.
+// keepSounds is how many of the last sounds played a Speaker keeps: a sim board left
+// running (make run, make soak) plays a status tone at every join, and must not grow.
+const keepSounds = 16
+
+// A Speaker is a virtual alert speaker that records the last sounds it was asked to play
+// (keepSounds of them). It implements hw.AlertSpeaker.
 type Speaker struct {
 	mu     sync.Mutex // guards following
 	played []Sound
@@ -172,11 +176,14 @@ type Speaker struct {
 func (s *Speaker) Play(sampleRate int, samples []int16) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.played) == keepSounds {
+		s.played = append(s.played[:0], s.played[1:]...)
+	}
 	s.played = append(s.played, Sound{SampleRate: sampleRate, Samples: append([]int16(nil), samples...)})
 	return nil
 }
 
-// Played returns what was played so far, oldest first.
+// Played returns the last sounds played (at most keepSounds), oldest first.
 func (s *Speaker) Played() []Sound {
 	s.mu.Lock()
 	defer s.mu.Unlock()

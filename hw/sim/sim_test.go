@@ -97,6 +97,16 @@ func TestSpeakerRecords(t *testing.T) {
 	if len(got) != 2 || got[0].SampleRate != 8000 || got[0].Samples[0] != 1 || got[1].SampleRate != 48000 {
 		t.Errorf("Played() = %v, want [{8000 [1 2 3]} {48000 [4]}]", got)
 	}
+	// A sim board left running plays a status tone at every join: only the last are kept.
+	for i := range 1000 {
+		if err := sp.Play(8000, []int16{int16(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got = sp.Played()
+	if len(got) != keepSounds || got[0].Samples[0] != 1000-keepSounds || got[keepSounds-1].Samples[0] != 999 {
+		t.Errorf("after 1002 sounds Played() has %d, the first %v: want the last %d", len(got), got[0].Samples, keepSounds)
+	}
 }
 
 func TestToneHzDistinctNonHarmonic(t *testing.T) {
