@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// notifyTimeout bounds the write of one notification.
+const notifyTimeout = 2 * time.Second
+
 // Notify sends state to systemd, as sd_notify(3) does: "READY=1" once the appliance is up,
 // "WATCHDOG=1" at least every half WatchdogInterval, "STOPPING=1" on the way out, "STATUS=…"
 // for systemctl status; several assignments are separated by newlines. It writes one
@@ -30,6 +33,11 @@ func Notify(state string) error {
 		return fmt.Errorf("notify systemd of %s: %w", what, err)
 	}
 	defer conn.Close()
+	// systemd reads its socket at once; one that nobody reads must not hang the caller
+	// (the watchdog's loop among them).
+	if err := conn.SetWriteDeadline(time.Now().Add(notifyTimeout)); err != nil {
+		return fmt.Errorf("notify systemd of %s: %w", what, err)
+	}
 	if _, err := conn.Write([]byte(state)); err != nil {
 		return fmt.Errorf("notify systemd of %s: %w", what, err)
 	}

@@ -101,3 +101,29 @@ func TestWatchdogInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifyDoesNotHangOnAStalledSocket: when nobody reads the socket, its queue fills and
+// Notify fails after its timeout instead of blocking its caller (the watchdog's loop).
+func TestNotifyDoesNotHangOnAStalledSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	listen(t, sock) // never read
+	t.Setenv("NOTIFY_SOCKET", sock)
+	failed := make(chan error, 1)
+	go func() {
+		for range 100000 { // a unix datagram queue holds far fewer
+			if err := Notify("WATCHDOG=1"); err != nil {
+				failed <- err
+				return
+			}
+		}
+		failed <- nil
+	}()
+	select {
+	case err := <-failed:
+		if err == nil || !strings.Contains(err.Error(), "WATCHDOG=1") {
+			t.Errorf("Notify into a full queue: %v, want an error naming the notification", err)
+		}
+	case <-time.After(time.Minute): // failsafe
+		t.Fatal("Notify blocked on a socket nobody reads")
+	}
+}
