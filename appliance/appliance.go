@@ -102,12 +102,20 @@ type Appliance struct {
 	agent   *sip.Agent
 	hw      *hardware
 	lines   []*handset.Line
+	conf    *conferencing // the lines' conferencing
 	regs    *registrations
 	admin   net.Listener
 	sipFlag bool // the SIP listen address came from Config.SIPAddr
 
 	boardFound string // how the board profile was chosen, for the admin page
 	boardFlag  bool   // it came from Config.Board
+
+	// started is the settings the appliance started with: what differs in what applies only
+	// at a start is pending a restart (pendingRestart).
+	started settings.Settings
+	// restart is closed when the admin page asks for a restart (requestRestart).
+	restart     chan struct{}
+	restartOnce sync.Once
 
 	// saveMu makes the saves of the settings apply what applies at once (levels, button
 	// mappings) in the order they were stored (see backend.UpdateSettings).
@@ -251,9 +259,13 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 
 		adminTLS:         adminTLS,
 		adminFingerprint: fingerprint,
+
+		started: set,
+		restart: make(chan struct{}),
 	}
 	// Last the lines, which use all of it.
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log}
+	a.conf = conf
 	for i, h := range hwr.handsets {
 		var start *replaySwitch
 		if h.button != nil {
@@ -287,7 +299,8 @@ func (a *Appliance) AdminAddr() net.Addr { return a.admin.Addr() }
 // SIPAddr is the address of the SIP agent's UDP socket.
 func (a *Appliance) SIPAddr() string { return a.agent.Addr().String() }
 
-// Run runs the appliance until ctx is done. On the way out the handsets hang up and the
+// Run runs the appliance until ctx is done, or until the admin page asks for a restart:
+// then it returns ErrRestart, once stopped. On the way out the handsets hang up and the
 // accounts unregister while SIP still runs; then SIP, audio and the admin page stop and
 // the settings database is closed.
 func (a *Appliance) Run(ctx context.Context) error {
@@ -298,11 +311,6 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}()
 	defer a.store.Close()
 	defer a.hw.close()
-
-	set, err := a.store.Settings()
-	if err != nil {
-		return err
-	}
 
 	// SIP and audio outlive the handsets and registrations, which need them to say goodbye.
 	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))
@@ -356,7 +364,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		// The watchdog checks the lines: it starts with them.
 		workWG.Go(func() { tellSystemd(work, a.log, a.watchedLoops()) })
 	})
-	workWG.Go(func() { a.regs.run(work, set.Accounts) })
+	workWG.Go(func() { a.regs.run(work, a.store) })
 	workWG.Go(func() { a.services.run(work) })
 	workWG.Go(func() { a.saves.run(work) })
 	workWG.Go(func() { a.rosters.run(work) })
@@ -366,6 +374,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
+	case <-a.restart:
+		a.log.Info("restarting, as asked on the admin page")
+		runErr = ErrRestart
 	}
 	stopWork()
 	workWG.Wait()

@@ -60,6 +60,9 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 		if ls.Held {
 			hs.State = "on hold"
 		}
+		if ls.State == handset.Idle || ls.State == handset.Failed {
+			hs.Detail = a.readiness(set, i, ls)
+		}
 		channel := i
 		if i < len(set.Handsets) {
 			h := set.Handsets[i]
@@ -111,6 +114,31 @@ func (a *Appliance) onWallClock(t time.Time) time.Time {
 		return t
 	}
 	return moved
+}
+
+// readiness is what the card of handset i, idle or failed, says: what the settings set
+// lack for it to join, when they lack something, rather than the line's last detail, which
+// may be about settings since completed. A join that failed for want of settings that are
+// complete now says so.
+func (a *Appliance) readiness(set settings.Settings, i int, ls handset.Status) string {
+	if problem := notReady(set, i); problem != "" {
+		return problem
+	}
+	if !a.conf.failedForSettings(i, ls.Detail) {
+		return ls.Detail
+	}
+	if ls.State == handset.Failed {
+		return "the settings are complete now: put the handset down and lift it again to join"
+	}
+	return ""
+}
+
+// notReady is what set lacks for handset i to join its conference, "" when nothing.
+func notReady(set settings.Settings, i int) string {
+	if _, err := planJoin(set, i); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // handsetName is the name of handset i in set, or "Handset i+1" if set has none.
@@ -407,6 +435,8 @@ func (b backend) watch(ctx context.Context) {
 	a.events.Add(slog.LevelInfo, "appliance", "started on the "+a.profile.Name+" board")
 	// From the zero status, so the first look reports what is not plain idle already.
 	lines := make([]handset.Status, len(a.lines))
+	ready := make([]string, len(a.lines)) // what each handset's settings lack, at the last look
+	looked := false
 	regs := map[string]sip.Registration{}
 	snap := a.store.Current()
 	var shown web.Status // the status as the event streams were last told of it
@@ -418,6 +448,15 @@ func (b backend) watch(ctx context.Context) {
 			b.handsetChanged(i, lines[i], cur)
 			lines[i] = cur
 		}
+		set := a.settings()
+		for i := range a.lines {
+			problem := notReady(set, i)
+			if problem != ready[i] || !looked && problem != "" {
+				b.readinessChanged(set, i, problem)
+			}
+			ready[i] = problem
+		}
+		looked = true
 		for _, r := range a.regs.snapshot() {
 			if old, ok := regs[r.account]; !ok || old.State != r.reg.State || old.Detail != r.reg.Detail {
 				b.registrationChanged(r)
@@ -473,6 +512,25 @@ func (b backend) handsetChanged(i int, old, cur handset.Status) {
 	if old.Held != cur.Held && cur.State == handset.InCall {
 		add(slog.LevelInfo, map[bool]string{true: "call on hold", false: "call resumed"}[cur.Held])
 	}
+}
+
+// readinessChanged adds to the event log what the settings of handset i lack now to join
+// its conference (problem), or that they lack nothing any more.
+func (b backend) readinessChanged(set settings.Settings, i int, problem string) {
+	name := handsetName(set, i)
+	if problem != "" {
+		b.a.events.Add(slog.LevelWarn, name, problem)
+		return
+	}
+	text := "ready to join"
+	h := set.Handsets[i] // planJoin found it
+	if c, ok := findConference(set, h.Conference); ok {
+		text += " " + c.URI
+	}
+	if id := handsetIdentity(set, h); id != "" {
+		text += " as " + id
+	}
+	b.a.events.Add(slog.LevelInfo, name, text)
 }
 
 // registrationChanged adds an account's new registration state to the event log.
@@ -589,4 +647,14 @@ func audioStatus(s audiohub.Stats) *web.AudioStatus {
 		Restarts:  s.Device.Restarts,
 		LastError: s.Device.LastError,
 	}
+}
+
+// PendingRestart implements web.Restarter.
+func (b backend) PendingRestart() []string { return b.a.pendingRestart() }
+
+// Restart implements web.Restarter.
+func (b backend) Restart() error {
+	b.a.events.Add(slog.LevelInfo, "appliance", "restart asked on the admin page")
+	b.a.requestRestart()
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"partyline/appliance/audiohub"
 	"partyline/appliance/config"
@@ -30,6 +31,11 @@ type conferencing struct {
 	rosters *rosters        // our legs are marked in the rosters of their conferences
 	saves   *handsetSaves
 	log     *slog.Logger
+
+	mu sync.Mutex // guards following
+	// unplanned is, by handset, the error of its last join that failed for want of
+	// settings (planJoin), so that the admin page can tell it from other failures.
+	unplanned map[int]string
 }
 
 // settingsStore is what conferencing needs of the settings: those in memory, and a way to
@@ -50,6 +56,12 @@ func (c *conferencing) Join(ctx context.Context, i int) (handset.Leg, error) {
 	set := c.current()
 	plan, err := planJoin(set, i)
 	if err != nil {
+		c.mu.Lock()
+		if c.unplanned == nil {
+			c.unplanned = map[int]string{}
+		}
+		c.unplanned[i] = err.Error()
+		c.mu.Unlock()
 		return nil, err
 	}
 	h := set.Handsets[i] // planJoin checked i
@@ -76,6 +88,14 @@ func (c *conferencing) Join(ctx context.Context, i int) (handset.Leg, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// failedForSettings reports whether detail is the error of handset i's last join that
+// failed for want of settings.
+func (c *conferencing) failedForSettings(i int, detail string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return detail != "" && c.unplanned[i] == detail
 }
 
 // place dials the leg of plan for the handset called name and starts its media on port;

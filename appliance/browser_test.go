@@ -1,0 +1,132 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// chromium is Debian's chromium, which `make test` installs.
+const chromium = "/usr/bin/chromium"
+
+// browser is headless chromium driven as a user drives the admin page; the test fails on
+// script errors of the page.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// newBrowser starts chromium for the rest of the test.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("the browser test needs Debian's chromium at %s (%v): run `make test`, which installs it", chromium, err)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.Headless,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 900),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+	)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	var console sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		console.Wait()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx); err != nil { // starts the browser, with no timeout
+		t.Fatalf("start chromium: %v", err)
+	}
+	messages := chromedp.Console(ctx)
+	console.Go(func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == chromedp.ConsoleError && m.Source != "network" {
+				t.Errorf("the page's console: %s", m.String())
+			}
+		}
+	})
+	return &browser{t: t, ctx: ctx}
+}
+
+// do runs steps within failsafe.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, failsafe)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// submit submits the form of ID form, as its submit button does, and waits for the page
+// it leads to.
+func (b *browser) submit(what, form string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, failsafe)
+	defer cancel()
+	js := fmt.Sprintf(`document.getElementById(%s).requestSubmit()`, strconv.Quote(form))
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Evaluate[chromedp.Void](js))); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval returns the value of the script js.
+func (b *browser) eval(js string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, failsafe)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// text returns the text of the element that selector finds, "" without one.
+func (b *browser) text(selector string) string {
+	b.t.Helper()
+	return b.eval(fmt.Sprintf(`(document.querySelector(%s) || {textContent: ""}).textContent`, strconv.Quote(selector)))
+}
+
+// waitText waits, within failsafe, for the text of the element that selector finds to
+// contain want (or, with want starting with "!", not to contain the rest), as the page's
+// event stream updates it.
+func (b *browser) waitText(what, selector, want string) {
+	b.t.Helper()
+	not := strings.HasPrefix(want, "!")
+	js := fmt.Sprintf(`((document.querySelector(%s) || {textContent: ""}).textContent.includes(%s)) !== %v`,
+		strconv.Quote(selector), strconv.Quote(strings.TrimPrefix(want, "!")), not)
+	ctx, cancel := context.WithTimeout(b.ctx, failsafe)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(failsafe))); err != nil {
+		b.t.Fatalf("%s: %s says %q, want it to say %q: %v", what, selector, b.text(selector), want, err)
+	}
+}
+
+// login logs in with password on the admin page at base.
+func (b *browser) login(base, password string) {
+	b.t.Helper()
+	b.do("open the login page", chromedp.Navigate(base+"/login"))
+	b.do("type the password", chromedp.SendKeys(chromedp.ID("login-password"), password))
+	b.submit("log in", "login")
+	if got := b.eval("location.pathname"); got != "/" {
+		b.t.Fatalf("after logging in: at %s, want /", got)
+	}
+}
