@@ -273,13 +273,14 @@ var content embed.FS
 var templates = template.Must(template.New("").Funcs(funcs).ParseFS(content, "templates/*.tmpl"))
 
 type server struct {
-	backend  Backend
-	recorder Recorder // the backend's recordings; nil = it has none
-	log      *slog.Logger
-	sessions sessions
-	logins   limiter
-	hashes   hashGate
-	hosts    hostCheck
+	backend   Backend
+	recorder  Recorder  // the backend's recordings; nil = it has none
+	restarter Restarter // the backend's restart; nil = it has none
+	log       *slog.Logger
+	sessions  sessions
+	logins    limiter
+	hashes    hashGate
+	hosts     hostCheck
 	// passwordSet caches a true Backend.AdminPasswordSet, which stays true.
 	passwordSet atomic.Bool
 }
@@ -326,6 +327,10 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("POST /settings/password", s.page(s.changePassword))
 	mux.Handle("GET /settings/export", s.page(s.export))
 	mux.Handle("POST "+importPath, s.page(s.importSettings))
+	if rs, ok := b.(Restarter); ok {
+		s.restarter = rs
+		mux.Handle("POST /restart", s.page(s.restart))
+	}
 	if rec, ok := b.(Recorder); ok {
 		s.recorder = rec
 		mux.Handle("GET /recordings", s.page(s.recordingsPage))
@@ -370,8 +375,12 @@ type frame struct {
 	// HasRecordings shows the recordings page in the navigation; render
 	// sets it.
 	HasRecordings bool
-	Error         string // a failure, at the top
-	Notice        string // a confirmation, at the top
+	// PendingRestart lists what of the saved settings waits for a restart,
+	// shown with a Restart button on every page of a logged-in user;
+	// render sets it.
+	PendingRestart []string
+	Error          string // a failure, at the top
+	Notice         string // a confirmation, at the top
 	// Fingerprint is the HTTPS certificate's, shown at the foot of every
 	// page so that it can be compared with what the browser shows; render
 	// sets it.
@@ -418,6 +427,9 @@ func (s *server) renderDashboard(w http.ResponseWriter, code int, problem, notic
 func (s *server) render(w http.ResponseWriter, code int, name string, data view) {
 	data.base().Fingerprint = s.backend.TLSFingerprint()
 	data.base().HasRecordings = s.recorder != nil
+	if s.restarter != nil && data.base().LoggedIn {
+		data.base().PendingRestart = s.restarter.PendingRestart()
+	}
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("render", "template", name, "err", err)

@@ -53,7 +53,16 @@ func main() {
 	defer stop()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := appliance.Run(ctx, cfg, log); err != nil {
+	err := appliance.Run(ctx, cfg, log)
+	if errors.Is(err, appliance.ErrRestart) {
+		stop()
+		status, rerr := appliance.Restart() // under systemd an exit status; elsewhere it returns only on failure
+		if rerr != nil {
+			fmt.Fprintln(os.Stderr, "partyline:", rerr)
+		}
+		os.Exit(status)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "partyline:", err)
 		os.Exit(1)
 	}
