@@ -264,7 +264,8 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		restart: make(chan struct{}),
 	}
 	// Last the lines, which use all of it.
-	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log}
+	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log,
+		problem: func(name, text string) { a.events.Add(slog.LevelWarn, name, text) }}
 	a.conf = conf
 	for i, h := range hwr.handsets {
 		var start *replaySwitch

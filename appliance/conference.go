@@ -31,6 +31,9 @@ type conferencing struct {
 	rosters *rosters        // our legs are marked in the rosters of their conferences
 	saves   *handsetSaves
 	log     *slog.Logger
+	// problem tells the admin page of a failure in the call of the handset called name
+	// that does not end it (see legs.Leg.OnProblem); nil for none.
+	problem func(name, text string)
 
 	mu sync.Mutex // guards following
 	// unplanned is, by handset, the error of its last join that failed for want of
@@ -110,8 +113,11 @@ func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin stri
 		}
 		return nil, err
 	}
+	if c.problem != nil {
+		lg.OnProblem(func(text string) { c.problem(name, text) })
+	}
 	leave := c.rosters.add(plan.Target, plan.Account, lg.Identity(), name)
-	if err := c.startMedia(lg, port); err != nil {
+	if err := c.startMedia(lg, port, name); err != nil {
 		leave()
 		return nil, errors.Join(err, lg.Hangup(ctx))
 	}
@@ -124,8 +130,9 @@ func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin stri
 }
 
 // startMedia starts the leg's media session and the pump between it and port, and follows
-// the conference's re-INVITEs, which move the media, hold it or change its codec.
-func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port) error {
+// the conference's re-INVITEs, which move the media, hold it or change its codec. name is
+// the handset's, for the admin page.
+func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port, name string) error {
 	session, err := lg.StartMedia(0)
 	if err != nil {
 		return err
@@ -138,6 +145,9 @@ func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port) error {
 	lg.Go(func(ctx context.Context) {
 		if err := pu.Run(ctx); err != nil {
 			c.log.Warn("audio pump stopped", "call", lg.Call().ID(), "err", err)
+			if c.problem != nil {
+				c.problem(name, "the handset's audio stopped: "+err.Error())
+			}
 		}
 	})
 	lg.FollowMedia()
