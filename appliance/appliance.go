@@ -21,6 +21,7 @@ import (
 
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
+	"partyline/appliance/logs"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
@@ -39,6 +40,10 @@ type Config struct {
 	// AdminPlainHTTP serves the admin page over plain HTTP even when AdminAddr is not a
 	// loopback address; otherwise it is served over HTTPS there (see needsTLS).
 	AdminPlainHTTP bool
+
+	// Logs, when set, is the handler of the log passed to Run or New: the admin page shows
+	// its last lines, and the log level setting sets its level.
+	Logs *logs.Handler
 
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it), with
 	// as many handsets as it has; otherwise the appliance makes its own.
@@ -109,6 +114,9 @@ type Appliance struct {
 
 	boardFound string // how the board profile was chosen, for the admin page
 	boardFlag  bool   // it came from Config.Board
+
+	// logs is the log's handler, nil when Config.Logs was not set.
+	logs *logs.Handler
 
 	// started is the settings the appliance started with: what differs in what applies only
 	// at a start is pending a restart (pendingRestart).
@@ -260,9 +268,11 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		adminTLS:         adminTLS,
 		adminFingerprint: fingerprint,
 
+		logs:    cfg.Logs,
 		started: set,
 		restart: make(chan struct{}),
 	}
+	a.applyLogLevel(set)
 	// Last the lines, which use all of it.
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log,
 		problem: func(name, text string) { a.events.Add(slog.LevelWarn, name, text) }}

@@ -15,6 +15,7 @@ import (
 	"partyline/appliance/audiohub"
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
+	"partyline/appliance/logs"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
@@ -304,6 +305,9 @@ func (b backend) UpdateSettings(change func(*settings.Settings) error) (restart 
 	})
 	if err == nil {
 		b.applyLevels(old, saved)
+		if old.Log != saved.Log {
+			b.a.applyLogLevel(saved)
+		}
 		if !slices.Equal(old.Buttons, saved.Buttons) {
 			b.a.setMapping(mapping)
 		}
@@ -657,4 +661,33 @@ func (b backend) Restart() error {
 	b.a.events.Add(slog.LevelInfo, "appliance", "restart asked on the admin page")
 	b.a.requestRestart()
 	return nil
+}
+
+// applyLogLevel sets the log's level to what set says, at once.
+func (a *Appliance) applyLogLevel(set settings.Settings) {
+	if a.logs == nil {
+		return
+	}
+	level, err := logs.ParseLevel(set.Log.Level)
+	if err != nil { // the settings were validated: not reached
+		a.log.Warn("log level", "err", err)
+		return
+	}
+	if level != a.logs.Level() {
+		a.logs.SetLevel(level)
+		a.log.Info("log level", "level", level)
+	}
+}
+
+// LogLines implements web.LogSource.
+func (b backend) LogLines(min slog.Level) []web.LogLine {
+	if b.a.logs == nil {
+		return nil
+	}
+	lines := b.a.logs.Lines(min)
+	out := make([]web.LogLine, len(lines))
+	for i, l := range lines {
+		out[i] = web.LogLine{Time: l.Time, Level: l.Level, Text: l.Text}
+	}
+	return out
 }

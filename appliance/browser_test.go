@@ -99,6 +99,20 @@ func (b *browser) eval(js string) string {
 	return v
 }
 
+// fetch returns what the page's script gets from fetch(js), where js is the script of a
+// URL: the Content-Disposition header, a newline and the body.
+func (b *browser) fetch(js string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, failsafe)
+	defer cancel()
+	script := fmt.Sprintf(`fetch(%s).then(r => r.text().then(t => r.headers.get("Content-Disposition") + "\n" + t))`, js)
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("fetch %s: %v", js, err)
+	}
+	return v
+}
+
 // text returns the text of the element that selector finds, "" without one.
 func (b *browser) text(selector string) string {
 	b.t.Helper()

@@ -276,6 +276,7 @@ type server struct {
 	backend   Backend
 	recorder  Recorder  // the backend's recordings; nil = it has none
 	restarter Restarter // the backend's restart; nil = it has none
+	logSource LogSource // the backend's log lines; nil = it keeps none
 	log       *slog.Logger
 	sessions  sessions
 	logins    limiter
@@ -327,6 +328,12 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("POST /settings/password", s.page(s.changePassword))
 	mux.Handle("GET /settings/export", s.page(s.export))
 	mux.Handle("POST "+importPath, s.page(s.importSettings))
+	if ls, ok := b.(LogSource); ok {
+		s.logSource = ls
+		mux.Handle("GET /logs", s.page(s.logs))
+		mux.Handle("GET /logs/download", s.page(s.downloadLogs))
+		mux.Handle("POST /settings/log", s.page(s.saveLogLevel))
+	}
 	if rs, ok := b.(Restarter); ok {
 		s.restarter = rs
 		mux.Handle("POST /restart", s.page(s.restart))
@@ -375,6 +382,8 @@ type frame struct {
 	// HasRecordings shows the recordings page in the navigation; render
 	// sets it.
 	HasRecordings bool
+	// HasLogs shows the logs page in the navigation; render sets it.
+	HasLogs bool
 	// PendingRestart lists what of the saved settings waits for a restart,
 	// shown with a Restart button on every page of a logged-in user;
 	// render sets it.
@@ -427,6 +436,7 @@ func (s *server) renderDashboard(w http.ResponseWriter, code int, problem, notic
 func (s *server) render(w http.ResponseWriter, code int, name string, data view) {
 	data.base().Fingerprint = s.backend.TLSFingerprint()
 	data.base().HasRecordings = s.recorder != nil
+	data.base().HasLogs = s.logSource != nil
 	if s.restarter != nil && data.base().LoggedIn {
 		data.base().PendingRestart = s.restarter.PendingRestart()
 	}
