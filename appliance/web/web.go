@@ -406,6 +406,9 @@ type dashboardPage struct {
 	Status
 	Events  []Event // newest first
 	LastSeq uint64  // the Seq of the newest event, 0 = none: the event stream goes on after it
+	// FirstSteps is what the device needs before its handsets can join: shown until
+	// every step is done.
+	FirstSteps []step
 }
 
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
@@ -422,6 +425,11 @@ func (s *server) renderDashboard(w http.ResponseWriter, code int, problem, notic
 		Status: s.backend.Status(),
 	}
 	p.ServerTime = time.Now()
+	if set, err := s.backend.Settings(); err != nil {
+		s.log.Warn("read settings for the dashboard's checklist", "err", err)
+	} else {
+		p.FirstSteps = firstSteps(set)
+	}
 	events := s.backend.Events()
 	if len(events) > 0 {
 		p.LastSeq = events[len(events)-1].Seq
