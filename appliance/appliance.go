@@ -275,7 +275,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	a.applyLogLevel(set)
 	// Last the lines, which use all of it.
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log,
-		problem: func(name, text string) { a.events.Add(slog.LevelWarn, name, text) }}
+		problem: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
 	a.conf = conf
 	for i, h := range hwr.handsets {
 		var start *replaySwitch
@@ -298,7 +298,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 				inCall.set(i, s)
 			},
 			OnCallEnd: func(st handset.Status, err error) { a.recordCall(i, st, err) },
-			Log:       log.With("handset", i+1),
+			Log:       log.With("handset", handsetID(set, i)),
 		}))
 	}
 	return a, nil

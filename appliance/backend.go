@@ -46,6 +46,8 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 		ls := l.Status()
 		hs := web.HandsetStatus{
 			Index:     i,
+			Number:    i + 1,
+			ID:        handsetID(set, i),
 			Name:      handsetName(set, i),
 			State:     ls.State.String(),
 			Detail:    ls.Detail,
@@ -150,6 +152,30 @@ func handsetName(set settings.Settings, i int) string {
 	return fmt.Sprintf("Handset %d", i+1)
 }
 
+// One numbering of the handsets everywhere: the human number of handset i is i+1, its
+// position on the board and in the settings, which the dashboard, the settings and pins
+// forms and the events show; its stable ID is the settings' Handset.ID (changed only with
+// a restart), which the logs (attribute "handset") and the metrics (label "handset") use.
+
+// handsetLabel is how the events name handset i of set: its name, with its number when
+// the name does not say it ("Kitchen (handset 2)").
+func handsetLabel(set settings.Settings, i int) string {
+	name := handsetName(set, i)
+	if number := fmt.Sprintf("Handset %d", i+1); name != number {
+		return fmt.Sprintf("%s (handset %d)", name, i+1)
+	}
+	return name
+}
+
+// handsetID is the stable ID of handset i of set, for the logs and the metrics; a handset
+// the settings lack gets "handset-" and its number, as the first-start settings name them.
+func handsetID(set settings.Settings, i int) string {
+	if i < len(set.Handsets) && set.Handsets[i].ID != "" {
+		return set.Handsets[i].ID
+	}
+	return fmt.Sprintf("handset-%d", i+1)
+}
+
 // callQuality turns a call's RTP figures into what the dashboard shows.
 func callQuality(s media.Stats) *web.CallQuality {
 	q := &web.CallQuality{
@@ -234,7 +260,7 @@ func (b backend) Control(i int, action web.Action) error {
 	if err := l.Do(do); err != nil {
 		return err
 	}
-	b.a.events.Add(slog.LevelInfo, handsetName(b.a.settings(), i), string(action)+", asked on the admin page")
+	b.a.events.Add(slog.LevelInfo, handsetLabel(b.a.settings(), i), string(action)+", asked on the admin page")
 	return nil
 }
 
@@ -255,7 +281,7 @@ func (b backend) SendDigits(i int, digits string) error {
 		}
 		return err
 	}
-	b.a.events.Add(slog.LevelInfo, handsetName(b.a.settings(), i), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
+	b.a.events.Add(slog.LevelInfo, handsetLabel(b.a.settings(), i), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
 	return nil
 }
 
@@ -417,9 +443,9 @@ func (a *Appliance) recordCall(i int, st handset.Status, err error) {
 	if rec.End == settings.EndFailed {
 		level = slog.LevelWarn
 	}
-	a.events.Add(level, rec.Handset, text)
+	a.events.Add(level, handsetLabel(set, i), text)
 	if err := a.store.AppendHistory(rec); err != nil {
-		a.log.Error("record call", "handset", i+1, "err", err)
+		a.log.Error("record call", "handset", handsetID(set, i), "err", err)
 	}
 }
 
@@ -491,7 +517,7 @@ func (b backend) handsetChanged(i int, old, cur handset.Status) {
 	if old.State == cur.State && old.Detail == cur.Detail && old.Muted == cur.Muted && old.OffHook == cur.OffHook && old.Held == cur.Held {
 		return
 	}
-	name := handsetName(b.a.store.Current().Settings, i)
+	name := handsetLabel(b.a.store.Current().Settings, i)
 	add := func(level slog.Level, text string) { b.a.events.Add(level, name, text) }
 	if old.OffHook != cur.OffHook {
 		add(slog.LevelInfo, map[bool]string{true: "lifted", false: "put down"}[cur.OffHook])
@@ -521,7 +547,7 @@ func (b backend) handsetChanged(i int, old, cur handset.Status) {
 // readinessChanged adds to the event log what the settings of handset i lack now to join
 // its conference (problem), or that they lack nothing any more.
 func (b backend) readinessChanged(set settings.Settings, i int, problem string) {
-	name := handsetName(set, i)
+	name := handsetLabel(set, i)
 	if problem != "" {
 		b.a.events.Add(slog.LevelWarn, name, problem)
 		return

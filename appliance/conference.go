@@ -31,9 +31,9 @@ type conferencing struct {
 	rosters *rosters        // our legs are marked in the rosters of their conferences
 	saves   *handsetSaves
 	log     *slog.Logger
-	// problem tells the admin page of a failure in the call of the handset called name
-	// that does not end it (see legs.Leg.OnProblem); nil for none.
-	problem func(name, text string)
+	// problem tells the admin page of a failure in the call of the handset labelled label
+	// (handsetLabel) that does not end it (see legs.Leg.OnProblem); nil for none.
+	problem func(label, text string)
 
 	mu sync.Mutex // guards following
 	// unplanned is, by handset, the error of its last join that failed for want of
@@ -85,7 +85,7 @@ func (c *conferencing) Join(ctx context.Context, i int) (handset.Leg, error) {
 			return nil, err
 		}
 	}
-	l, err := c.place(ctx, plan, h.Name, conf.PIN, port, release)
+	l, err := c.place(ctx, plan, h.Name, handsetLabel(set, i), conf.PIN, port, release)
 	if err != nil {
 		release()
 		return nil, err
@@ -101,10 +101,10 @@ func (c *conferencing) failedForSettings(i int, detail string) bool {
 	return detail != "" && c.unplanned[i] == detail
 }
 
-// place dials the leg of plan for the handset called name and starts its media on port;
-// the conference PIN, if any, follows once the conference answered. The leg gives the
-// identity back through release when it ends or is hung up.
-func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin string, port *audiohub.Port, release func()) (*handsetLeg, error) {
+// place dials the leg of plan for the handset called name (label in the events) and starts
+// its media on port; the conference PIN, if any, follows once the conference answered. The
+// leg gives the identity back through release when it ends or is hung up.
+func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, label, pin string, port *audiohub.Port, release func()) (*handsetLeg, error) {
 	lg, err := legs.Dial(ctx, c.agent, plan, c.log)
 	if err != nil {
 		var refused *sip.JoinError
@@ -114,10 +114,10 @@ func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin stri
 		return nil, err
 	}
 	if c.problem != nil {
-		lg.OnProblem(func(text string) { c.problem(name, text) })
+		lg.OnProblem(func(text string) { c.problem(label, text) })
 	}
 	leave := c.rosters.add(plan.Target, plan.Account, lg.Identity(), name)
-	if err := c.startMedia(lg, port, name); err != nil {
+	if err := c.startMedia(lg, port, label); err != nil {
 		leave()
 		return nil, errors.Join(err, lg.Hangup(ctx))
 	}
@@ -130,9 +130,9 @@ func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin stri
 }
 
 // startMedia starts the leg's media session and the pump between it and port, and follows
-// the conference's re-INVITEs, which move the media, hold it or change its codec. name is
-// the handset's, for the admin page.
-func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port, name string) error {
+// the conference's re-INVITEs, which move the media, hold it or change its codec. label
+// names the handset in the events.
+func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port, label string) error {
 	session, err := lg.StartMedia(0)
 	if err != nil {
 		return err
@@ -146,7 +146,7 @@ func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port, name string
 		if err := pu.Run(ctx); err != nil {
 			c.log.Warn("audio pump stopped", "call", lg.Call().ID(), "err", err)
 			if c.problem != nil {
-				c.problem(name, "the handset's audio stopped: "+err.Error())
+				c.problem(label, "the handset's audio stopped: "+err.Error())
 			}
 		}
 	})
@@ -185,7 +185,7 @@ func (c *conferencing) Louder(i int, deltaDB float64) (float64, error) {
 	if err := c.hub.SetLevels(h.Channel, h.MicGainDB, h.EarGainDB, audiohub.SidetoneDB(h.SidetonePercent)); err != nil {
 		return 0, fmt.Errorf("change the volume: %w", err)
 	}
-	c.saves.save(i, h.ID, handsetChange{earGainDB: &h.EarGainDB})
+	c.saves.save(h.ID, handsetChange{earGainDB: &h.EarGainDB})
 	return h.EarGainDB, nil
 }
 
@@ -218,6 +218,6 @@ func (c *conferencing) NextConference(i int) (string, error) {
 		}
 	}
 	conf := set.Conferences[next]
-	c.saves.save(i, h.ID, handsetChange{conference: &conf.ID})
+	c.saves.save(h.ID, handsetChange{conference: &conf.ID})
 	return cmp.Or(conf.Name, conf.ID), nil
 }

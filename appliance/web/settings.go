@@ -185,10 +185,10 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}())
 	f.apply(&p.NewAccount)
 
-	for _, h := range set.Handsets {
+	for n, h := range set.Handsets {
 		id := "handset-" + h.ID
 		form := formView{ID: id, Method: "post", Action: "/settings/handsets/" + h.ID, Submit: "Save",
-			Legend: fmt.Sprintf("%s (channel %d)", h.Name, h.Channel),
+			Legend: fmt.Sprintf("%s (handset %d, ID %s, channel %d)", h.Name, n+1, h.ID, h.Channel),
 			Inputs: []inputView{
 				input(id, "name", "Name", h.Name),
 				input(id, "display_name", "Display name", h.DisplayName),
@@ -266,7 +266,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	p.Buttons = buttonsForm(set.Buttons, s.backend.ButtonChoices())
 	f.apply(&p.Buttons)
 	for i, h := range st.Handsets {
-		form := pinsForm(i, h.Name, set.Pins)
+		form := pinsForm(i, h.Name, h.ID, set.Pins)
 		f.apply(&form)
 		p.Pins = append(p.Pins, form)
 	}

@@ -338,7 +338,7 @@ func TestSettingsPage(t *testing.T) {
 	for _, want := range []string{
 		`action="/settings/sip"`, `value="0.0.0.0:5060"`, "when the appliance restarts",
 		`action="/settings/accounts/alice"`, `formaction="/settings/accounts/alice/delete"`, "Leave empty to keep the stored password",
-		`action="/settings/handsets/h1"`, "Kitchen (channel 0)", `<option value="main" selected>`,
+		`action="/settings/handsets/h1"`, "Kitchen (handset 1, ID h1, channel 0)", `<option value="main" selected>`,
 		`action="/settings/conferences/main"`, `value="sip:conf@example.org"`,
 		`action="/settings/export"`, `name="include_passwords"`,
 		`action="/settings/import"`, `enctype="multipart/form-data"`,
@@ -351,7 +351,7 @@ func TestSettingsPage(t *testing.T) {
 		`<label for="buttons-mute-long-press">Long press</label>`, `<select id="buttons-mute-long-press" name="mute:long-press">`,
 		`<option value="send-pin" selected>send-pin</option>`, `<option value="">nothing</option>`, "This is the default mapping.",
 		"Changes apply at once: every handset uses the new mapping from its next press or flash",
-		`action="/settings/pins/0"`, `action="/settings/pins/1"`, "Garden (handset 2)", `<label for="pins-1-mute_led">Mute LED</label>`,
+		`action="/settings/pins/0"`, `action="/settings/pins/1"`, "Garden (handset 2, ID h2)", `<label for="pins-1-mute_led">Mute LED</label>`,
 		`action="/settings/metrics"`, `<option value="loopback" selected>`, `<input id="metrics-token" name="token" type="password"`,
 	} {
 		if !strings.Contains(body, want) {

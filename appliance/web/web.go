@@ -198,7 +198,11 @@ type RosterEntry struct {
 
 // HandsetStatus is one handset's state.
 type HandsetStatus struct {
-	Index      int    `json:"index"`
+	Index int `json:"index"` // its position, from 0
+	// Number is its human number, Index+1, which the page shows; ID is its
+	// stable ID in the settings, which the logs and the metrics use.
+	Number     int    `json:"number"`
+	ID         string `json:"id"`
 	Name       string `json:"name"`
 	State      string `json:"state"`
 	Identity   string `json:"identity"`   // who the handset calls as
