@@ -107,22 +107,28 @@ func (r *registrations) keep(ctx context.Context, id string, k *keeper, prev <-c
 		}
 	}
 	log := r.log.With("account", id)
-	var last sip.Registration
+	last := sip.Registration{State: -1} // so that the first is logged
 	err := r.agent.KeepRegistered(ctx, k.acc, func(reg sip.Registration) {
-		// Once per change of state or of its reason: not at every refresh or retry.
-		if reg.State != last.State || reg.Detail != last.Detail {
-			level := slog.LevelInfo
-			if reg.State == sip.Failed {
-				level = slog.LevelWarn
-			}
-			log.Log(context.Background(), level, "registration", "state", reg.State, "detail", reg.Detail)
-		}
+		logRegistration(log, last, reg)
 		last = reg
 		r.update(id, k.done, reg)
 	})
 	if err != nil && ctx.Err() == nil {
 		log.Error("registration stopped", "err", err)
 	}
+}
+
+// logRegistration logs an account's registration reg, which follows last, once per change
+// of its state or of its reason: not at every refresh or retry. Failures are warnings.
+func logRegistration(log *slog.Logger, last, reg sip.Registration) {
+	if reg.State == last.State && reg.Detail == last.Detail {
+		return
+	}
+	level := slog.LevelInfo
+	if reg.State == sip.Failed {
+		level = slog.LevelWarn
+	}
+	log.Log(context.Background(), level, "registration", "state", reg.State, "detail", reg.Detail)
 }
 
 // running returns the done channel of the keeper that last owned account id's entry.
