@@ -273,6 +273,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		restart: make(chan struct{}),
 	}
 	a.applyLogLevel(set)
+	a.bridges.problem = func(source, text string) { a.events.Add(slog.LevelWarn, source, text) }
 	// Last the lines, which use all of it.
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log,
 		problem: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
