@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 
 	"partyline/appliance/settings"
@@ -43,7 +44,11 @@ func (a *Appliance) requestRestart() {
 }
 
 // pendingRestart lists what of the settings saved since the appliance started applies only
-// at its next restart; nil when nothing does.
+// at its next restart; nil when nothing does. What a command-line flag overrides (-sip,
+// -board) is left out: a restart would not apply it either.
 func (a *Appliance) pendingRestart() []string {
-	return settings.RestartReasons(a.started, a.store.Current().Settings)
+	why := settings.RestartReasons(a.started, a.store.Current().Settings)
+	return slices.DeleteFunc(why, func(r string) bool {
+		return r == settings.RestartSIPListen && a.sipFlag || r == settings.RestartBoard && a.boardFlag
+	})
 }

@@ -3,11 +3,14 @@ package appliance
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"partyline/appliance/settings"
 )
 
 // TestBrowserRestartPending saves a setting that applies at the next restart, and checks in
@@ -15,7 +18,12 @@ import (
 // asks first and does nothing when the user says no, and that once confirmed the appliance
 // stops with ErrRestart, which cmd/partyline turns into a new start.
 func TestBrowserRestartPending(t *testing.T) {
-	a := newSimAppliance(t, nil)
+	// No -board flag (it would override the board setting): detection finds no Pi here.
+	a, err := New(Config{DataDir: t.TempDir(), AdminAddr: "127.0.0.1:0", SIPAddr: "127.0.0.1:0"},
+		slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
 	const password = "restart-test-password"
 	if err := a.store.SetAdminPassword(password); err != nil {
 		t.Fatal(err)
@@ -78,5 +86,25 @@ func TestBrowserRestartPending(t *testing.T) {
 		}
 	case <-time.After(failsafe):
 		t.Fatal("the appliance did not stop for the restart")
+	}
+}
+
+// TestPendingRestartLeavesOutFlags changes the board and the SIP listen address while the
+// -board and -sip flags override them: no restart would apply them, and none is pending.
+func TestPendingRestartLeavesOutFlags(t *testing.T) {
+	a := newSimAppliance(t, nil) // with -board sim and -sip
+	run(t, a)
+	if _, err := (backend{a}).UpdateSettings(func(s *settings.Settings) error {
+		s.Board, s.SIP.ListenAddr = "pi-octo", "127.0.0.1:5999"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.pendingRestart(); len(got) != 0 {
+		t.Errorf("pending restart with the flags overriding the change: %q", got)
+	}
+	a.sipFlag, a.boardFlag = false, false
+	if got := a.pendingRestart(); len(got) != 2 {
+		t.Errorf("pending restart without the flags: %q, want the board and the SIP listen address", got)
 	}
 }

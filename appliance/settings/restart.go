@@ -11,6 +11,12 @@ import (
 // appliance runs; the registrations follow the accounts at once.
 func NeedsRestart(old, next Settings) bool { return len(RestartReasons(old, next)) > 0 }
 
+// Reasons of RestartReasons that a command-line flag of the appliance may override.
+const (
+	RestartSIPListen = "the SIP listen address"
+	RestartBoard     = "the board"
+)
+
 // RestartReasons lists, for the admin page, what of the change from old to next applies
 // only when the appliance restarts (see NeedsRestart), in the order of the settings page;
 // nil when nothing does.
@@ -24,13 +30,13 @@ func RestartReasons(old, next Settings) []string {
 	}
 	var why []string
 	if old.SIP.ListenAddr != next.SIP.ListenAddr {
-		why = append(why, "the SIP listen address")
+		why = append(why, RestartSIPListen)
 	}
 	if !slices.Equal(channels(old), channels(next)) {
 		why = append(why, "the handsets' IDs or channels")
 	}
 	if old.Board != next.Board {
-		why = append(why, "the board")
+		why = append(why, RestartBoard)
 	}
 	if !slices.Equal(old.Pins, next.Pins) {
 		why = append(why, "the pins")
