@@ -119,18 +119,20 @@ func (a *Appliance) onWallClock(t time.Time) time.Time {
 	return moved
 }
 
-// readiness is what the card of handset i, idle or failed, says: what the settings set
-// lack for it to join, when they lack something, rather than the line's last detail, which
-// may be about settings since completed. A join that failed for want of settings that are
-// complete now says so.
+// readiness is what the card of handset i, idle or failed, says. The line's last detail
+// stands unless it is about settings (a join that failed for want of them), which may have
+// changed since: then, and when the line has nothing to say, the card says what set lacks
+// for the handset to join now, or that a join failed for want of settings that are complete
+// now.
 func (a *Appliance) readiness(set settings.Settings, i int, ls handset.Status) string {
+	stale := a.conf.failedForSettings(i, ls.Detail)
+	if ls.Detail != "" && !stale {
+		return ls.Detail
+	}
 	if problem := notReady(set, i); problem != "" {
 		return problem
 	}
-	if !a.conf.failedForSettings(i, ls.Detail) {
-		return ls.Detail
-	}
-	if ls.State == handset.Failed {
+	if stale && ls.State == handset.Failed {
 		return "the settings are complete now: put the handset down and lift it again to join"
 	}
 	return ""
