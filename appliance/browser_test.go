@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -121,17 +122,23 @@ func (b *browser) text(selector string) string {
 
 // waitText waits, within failsafe, for the text of the element that selector finds to
 // contain want (or, with want starting with "!", not to contain the rest), as the page's
-// event stream updates it.
+// event stream updates it. A look that fails (the page was between documents) is retried.
 func (b *browser) waitText(what, selector, want string) {
 	b.t.Helper()
 	not := strings.HasPrefix(want, "!")
-	js := fmt.Sprintf(`((document.querySelector(%s) || {textContent: ""}).textContent.includes(%s)) !== %v`,
-		strconv.Quote(selector), strconv.Quote(strings.TrimPrefix(want, "!")), not)
-	ctx, cancel := context.WithTimeout(b.ctx, failsafe)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(failsafe))); err != nil {
-		b.t.Fatalf("%s: %s says %q, want it to say %q: %v", what, selector, b.text(selector), want, err)
+	want = strings.TrimPrefix(want, "!")
+	js := fmt.Sprintf(`(document.querySelector(%s) || {textContent: ""}).textContent`, strconv.Quote(selector))
+	var got string
+	var err error
+	for deadline := time.Now().Add(failsafe); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(b.ctx, failsafe)
+		got, err = chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		cancel()
+		if err == nil && strings.Contains(got, want) != not {
+			return
+		}
 	}
+	b.t.Fatalf("%s: %s says %q (%v), want it to say %s%q", what, selector, got, err, map[bool]string{true: "not ", false: ""}[not], want)
 }
 
 // login logs in with password on the admin page at base.
