@@ -43,7 +43,7 @@ func startCaller(t *testing.T, cfg peertest.BaresipConfig) *peertest.Baresip {
 // the appliance stops its work before SIP.
 func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings), agentEdits ...func(*sip.Config)) *sip.Agent {
 	t.Helper()
-	agent, _ := startBridgeReporting(t, f, edit)
+	agent, _ := startBridgeReporting(t, f, edit, agentEdits...)
 	return agent
 }
 
@@ -66,7 +66,7 @@ func (r *reports) all() []string {
 }
 
 // startBridgeReporting is startBridge, with what the bridging reports for the admin page.
-func startBridgeReporting(t *testing.T, f *focus.Focus, edit func(*settings.Settings)) (*sip.Agent, *reports) {
+func startBridgeReporting(t *testing.T, f *focus.Focus, edit func(*settings.Settings), agentEdits ...func(*sip.Config)) (*sip.Agent, *reports) {
 	t.Helper()
 	reported := &reports{}
 	store, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))

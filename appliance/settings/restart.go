@@ -6,7 +6,7 @@ import (
 )
 
 // NeedsRestart reports whether going from old to next changes something the appliance reads
-// only when it starts: the SIP listener, the handsets' IDs and channels (the lines are
+// only when it starts: the SIP listeners, the handsets' IDs and channels (the lines are
 // bound to them), the pins or the board profile. Everything else applies while the
 // appliance runs; the registrations follow the accounts at once.
 func NeedsRestart(old, next Settings) bool { return len(RestartReasons(old, next)) > 0 }
@@ -31,6 +31,9 @@ func RestartReasons(old, next Settings) []string {
 	var why []string
 	if old.SIP.ListenAddr != next.SIP.ListenAddr {
 		why = append(why, RestartSIPListen)
+	}
+	if old.SIP.TLSListenAddr != next.SIP.TLSListenAddr {
+		why = append(why, "the SIP over TLS listen address")
 	}
 	if !slices.Equal(channels(old), channels(next)) {
 		why = append(why, "the handsets' IDs or channels")

@@ -23,6 +23,8 @@ func TestNeedsRestart(t *testing.T) {
 		{"a conference", func(s *Settings) { s.Conferences = []Conference{{ID: "main", URI: "sip:conf@example.org"}} }, false},
 		{"the metrics access", func(s *Settings) { s.Metrics.Access = MetricsOff }, false},
 		{"the SIP listener", func(s *Settings) { s.SIP.ListenAddr = "0.0.0.0:5070" }, true},
+		{"the SIP over TLS listener", func(s *Settings) { s.SIP.TLSListenAddr = "0.0.0.0:5071" }, true},
+		{"the RTP timeout", func(s *Settings) { s.SIP.RTPTimeoutSeconds = 10 }, false},
 		{"an account's password", func(s *Settings) { s.Accounts[0].Password = "new" }, false},
 		{"a new account", func(s *Settings) {
 			s.Accounts = append(s.Accounts, Account{ID: "bob", User: "bob", Domain: "example.org"})

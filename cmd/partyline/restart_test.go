@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,7 +92,7 @@ func TestBinaryRestarts(t *testing.T) {
 		if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/login" {
 			t.Errorf("after the restart the dashboard leads to %s (%s), want /login", res.Request.URL.Path, res.Status)
 		}
-		p.interrupt(t)
+		p.stop(t, syscall.SIGINT)
 	}
 }
 
