@@ -21,6 +21,7 @@ import (
 
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
+	"partyline/appliance/logs"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
@@ -39,6 +40,10 @@ type Config struct {
 	// AdminPlainHTTP serves the admin page over plain HTTP even when AdminAddr is not a
 	// loopback address; otherwise it is served over HTTPS there (see needsTLS).
 	AdminPlainHTTP bool
+
+	// Logs, when set, is the handler of the log passed to Run or New: the admin page shows
+	// its last lines, and the log level setting sets its level.
+	Logs *logs.Handler
 
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it), with
 	// as many handsets as it has; otherwise the appliance makes its own.
@@ -102,12 +107,23 @@ type Appliance struct {
 	agent   *sip.Agent
 	hw      *hardware
 	lines   []*handset.Line
+	conf    *conferencing // the lines' conferencing
 	regs    *registrations
 	admin   net.Listener
 	sipFlag bool // the SIP listen address came from Config.SIPAddr
 
 	boardFound string // how the board profile was chosen, for the admin page
 	boardFlag  bool   // it came from Config.Board
+
+	// logs is the log's handler, nil when Config.Logs was not set.
+	logs *logs.Handler
+
+	// started is the settings the appliance started with: what differs in what applies only
+	// at a start is pending a restart (pendingRestart).
+	started settings.Settings
+	// restart is closed when the admin page asks for a restart (requestRestart).
+	restart     chan struct{}
+	restartOnce sync.Once
 
 	// saveMu makes the saves of the settings apply what applies at once (levels, button
 	// mappings) in the order they were stored (see backend.UpdateSettings).
@@ -251,9 +267,17 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 
 		adminTLS:         adminTLS,
 		adminFingerprint: fingerprint,
+
+		logs:    cfg.Logs,
+		started: set,
+		restart: make(chan struct{}),
 	}
+	a.applyLogLevel(set)
+	a.bridges.problem = func(source, text string) { a.events.Add(slog.LevelWarn, source, text) }
 	// Last the lines, which use all of it.
-	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log}
+	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log,
+		problem: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
+	a.conf = conf
 	for i, h := range hwr.handsets {
 		var start *replaySwitch
 		if h.button != nil {
@@ -275,7 +299,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 				inCall.set(i, s)
 			},
 			OnCallEnd: func(st handset.Status, err error) { a.recordCall(i, st, err) },
-			Log:       log.With("handset", i+1),
+			Log:       log.With("handset", handsetID(set, i)),
 		}))
 	}
 	return a, nil
@@ -287,7 +311,8 @@ func (a *Appliance) AdminAddr() net.Addr { return a.admin.Addr() }
 // SIPAddr is the address of the SIP agent's UDP socket.
 func (a *Appliance) SIPAddr() string { return a.agent.Addr().String() }
 
-// Run runs the appliance until ctx is done. On the way out the handsets hang up and the
+// Run runs the appliance until ctx is done, or until the admin page asks for a restart:
+// then it returns ErrRestart, once stopped. On the way out the handsets hang up and the
 // accounts unregister while SIP still runs; then SIP, audio and the admin page stop and
 // the settings database is closed.
 func (a *Appliance) Run(ctx context.Context) error {
@@ -298,11 +323,6 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}()
 	defer a.store.Close()
 	defer a.hw.close()
-
-	set, err := a.store.Settings()
-	if err != nil {
-		return err
-	}
 
 	// SIP and audio outlive the handsets and registrations, which need them to say goodbye.
 	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))
@@ -356,7 +376,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		// The watchdog checks the lines: it starts with them.
 		workWG.Go(func() { tellSystemd(work, a.log, a.watchedLoops()) })
 	})
-	workWG.Go(func() { a.regs.run(work, set.Accounts) })
+	workWG.Go(func() { a.regs.run(work, a.store) })
 	workWG.Go(func() { a.services.run(work) })
 	workWG.Go(func() { a.saves.run(work) })
 	workWG.Go(func() { a.rosters.run(work) })
@@ -366,6 +386,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
+	case <-a.restart:
+		a.log.Info("restarting, as asked on the admin page")
+		runErr = ErrRestart
 	}
 	stopWork()
 	workWG.Wait()

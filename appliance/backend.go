@@ -15,6 +15,7 @@ import (
 	"partyline/appliance/audiohub"
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
+	"partyline/appliance/logs"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
@@ -45,6 +46,8 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 		ls := l.Status()
 		hs := web.HandsetStatus{
 			Index:     i,
+			Number:    i + 1,
+			ID:        handsetID(set, i),
 			Name:      handsetName(set, i),
 			State:     ls.State.String(),
 			Detail:    ls.Detail,
@@ -59,6 +62,9 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 		}
 		if ls.Held {
 			hs.State = "on hold"
+		}
+		if ls.State == handset.Idle || ls.State == handset.Failed {
+			hs.Detail = a.readiness(set, i, ls)
 		}
 		channel := i
 		if i < len(set.Handsets) {
@@ -113,12 +119,63 @@ func (a *Appliance) onWallClock(t time.Time) time.Time {
 	return moved
 }
 
+// readiness is what the card of handset i, idle or failed, says. The line's last detail
+// stands unless it is about settings (a join that failed for want of them), which may have
+// changed since: then, and when the line has nothing to say, the card says what set lacks
+// for the handset to join now, or that a join failed for want of settings that are complete
+// now.
+func (a *Appliance) readiness(set settings.Settings, i int, ls handset.Status) string {
+	stale := a.conf.failedForSettings(i, ls.Detail)
+	if ls.Detail != "" && !stale {
+		return ls.Detail
+	}
+	if problem := notReady(set, i); problem != "" {
+		return problem
+	}
+	if stale && ls.State == handset.Failed {
+		return "the settings are complete now: put the handset down and lift it again to join"
+	}
+	return ""
+}
+
+// notReady is what set lacks for handset i to join its conference, "" when nothing.
+func notReady(set settings.Settings, i int) string {
+	if _, err := planJoin(set, i); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
 // handsetName is the name of handset i in set, or "Handset i+1" if set has none.
 func handsetName(set settings.Settings, i int) string {
 	if i < len(set.Handsets) {
 		return set.Handsets[i].Name
 	}
 	return fmt.Sprintf("Handset %d", i+1)
+}
+
+// One numbering of the handsets everywhere: the human number of handset i is i+1, its
+// position on the board and in the settings, which the dashboard, the settings and pins
+// forms and the events show; its stable ID is the settings' Handset.ID (changed only with
+// a restart), which the logs (attribute "handset") and the metrics (label "handset") use.
+
+// handsetLabel is how the events name handset i of set: its name, with its number when
+// the name does not say it ("Kitchen (handset 2)").
+func handsetLabel(set settings.Settings, i int) string {
+	name := handsetName(set, i)
+	if number := fmt.Sprintf("Handset %d", i+1); name != number {
+		return fmt.Sprintf("%s (handset %d)", name, i+1)
+	}
+	return name
+}
+
+// handsetID is the stable ID of handset i of set, for the logs and the metrics; a handset
+// the settings lack gets "handset-" and its number, as the first-start settings name them.
+func handsetID(set settings.Settings, i int) string {
+	if i < len(set.Handsets) && set.Handsets[i].ID != "" {
+		return set.Handsets[i].ID
+	}
+	return fmt.Sprintf("handset-%d", i+1)
 }
 
 // callQuality turns a call's RTP figures into what the dashboard shows.
@@ -205,7 +262,7 @@ func (b backend) Control(i int, action web.Action) error {
 	if err := l.Do(do); err != nil {
 		return err
 	}
-	b.a.events.Add(slog.LevelInfo, handsetName(b.a.settings(), i), string(action)+", asked on the admin page")
+	b.a.events.Add(slog.LevelInfo, handsetLabel(b.a.settings(), i), string(action)+", asked on the admin page")
 	return nil
 }
 
@@ -226,7 +283,7 @@ func (b backend) SendDigits(i int, digits string) error {
 		}
 		return err
 	}
-	b.a.events.Add(slog.LevelInfo, handsetName(b.a.settings(), i), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
+	b.a.events.Add(slog.LevelInfo, handsetLabel(b.a.settings(), i), fmt.Sprintf("sent %d digits, asked on the admin page", len(digits)))
 	return nil
 }
 
@@ -276,6 +333,9 @@ func (b backend) UpdateSettings(change func(*settings.Settings) error) (restart 
 	})
 	if err == nil {
 		b.applyLevels(old, saved)
+		if old.Log != saved.Log {
+			b.a.applyLogLevel(saved)
+		}
 		if !slices.Equal(old.Buttons, saved.Buttons) {
 			b.a.setMapping(mapping)
 		}
@@ -385,9 +445,9 @@ func (a *Appliance) recordCall(i int, st handset.Status, err error) {
 	if rec.End == settings.EndFailed {
 		level = slog.LevelWarn
 	}
-	a.events.Add(level, rec.Handset, text)
+	a.events.Add(level, handsetLabel(set, i), text)
 	if err := a.store.AppendHistory(rec); err != nil {
-		a.log.Error("record call", "handset", i+1, "err", err)
+		a.log.Error("record call", "handset", handsetID(set, i), "err", err)
 	}
 }
 
@@ -407,6 +467,8 @@ func (b backend) watch(ctx context.Context) {
 	a.events.Add(slog.LevelInfo, "appliance", "started on the "+a.profile.Name+" board")
 	// From the zero status, so the first look reports what is not plain idle already.
 	lines := make([]handset.Status, len(a.lines))
+	ready := make([]string, len(a.lines)) // what each handset's settings lack, at the last look
+	looked := false
 	regs := map[string]sip.Registration{}
 	snap := a.store.Current()
 	var shown web.Status // the status as the event streams were last told of it
@@ -418,6 +480,15 @@ func (b backend) watch(ctx context.Context) {
 			b.handsetChanged(i, lines[i], cur)
 			lines[i] = cur
 		}
+		set := a.settings()
+		for i := range a.lines {
+			problem := notReady(set, i)
+			if problem != ready[i] || !looked && problem != "" {
+				b.readinessChanged(set, i, problem)
+			}
+			ready[i] = problem
+		}
+		looked = true
 		for _, r := range a.regs.snapshot() {
 			if old, ok := regs[r.account]; !ok || old.State != r.reg.State || old.Detail != r.reg.Detail {
 				b.registrationChanged(r)
@@ -448,7 +519,7 @@ func (b backend) handsetChanged(i int, old, cur handset.Status) {
 	if old.State == cur.State && old.Detail == cur.Detail && old.Muted == cur.Muted && old.OffHook == cur.OffHook && old.Held == cur.Held {
 		return
 	}
-	name := handsetName(b.a.store.Current().Settings, i)
+	name := handsetLabel(b.a.store.Current().Settings, i)
 	add := func(level slog.Level, text string) { b.a.events.Add(level, name, text) }
 	if old.OffHook != cur.OffHook {
 		add(slog.LevelInfo, map[bool]string{true: "lifted", false: "put down"}[cur.OffHook])
@@ -473,6 +544,25 @@ func (b backend) handsetChanged(i int, old, cur handset.Status) {
 	if old.Held != cur.Held && cur.State == handset.InCall {
 		add(slog.LevelInfo, map[bool]string{true: "call on hold", false: "call resumed"}[cur.Held])
 	}
+}
+
+// readinessChanged adds to the event log what the settings of handset i lack now to join
+// its conference (problem), or that they lack nothing any more.
+func (b backend) readinessChanged(set settings.Settings, i int, problem string) {
+	name := handsetLabel(set, i)
+	if problem != "" {
+		b.a.events.Add(slog.LevelWarn, name, problem)
+		return
+	}
+	text := "ready to join"
+	h := set.Handsets[i] // planJoin found it
+	if c, ok := findConference(set, h.Conference); ok {
+		text += " " + c.URI
+	}
+	if id := handsetIdentity(set, h); id != "" {
+		text += " as " + id
+	}
+	b.a.events.Add(slog.LevelInfo, name, text)
 }
 
 // registrationChanged adds an account's new registration state to the event log.
@@ -589,4 +679,43 @@ func audioStatus(s audiohub.Stats) *web.AudioStatus {
 		Restarts:  s.Device.Restarts,
 		LastError: s.Device.LastError,
 	}
+}
+
+// PendingRestart implements web.Restarter.
+func (b backend) PendingRestart() []string { return b.a.pendingRestart() }
+
+// Restart implements web.Restarter.
+func (b backend) Restart() error {
+	b.a.events.Add(slog.LevelInfo, "appliance", "restart asked on the admin page")
+	b.a.requestRestart()
+	return nil
+}
+
+// applyLogLevel sets the log's level to what set says, at once.
+func (a *Appliance) applyLogLevel(set settings.Settings) {
+	if a.logs == nil {
+		return
+	}
+	level, err := logs.ParseLevel(set.Log.Level)
+	if err != nil { // the settings were validated: not reached
+		a.log.Warn("log level", "err", err)
+		return
+	}
+	if level != a.logs.Level() {
+		a.logs.SetLevel(level)
+		a.log.Info("log level", "level", level)
+	}
+}
+
+// LogLines implements web.LogSource.
+func (b backend) LogLines(min slog.Level) []web.LogLine {
+	if b.a.logs == nil {
+		return nil
+	}
+	lines := b.a.logs.Lines(min)
+	out := make([]web.LogLine, len(lines))
+	for i, l := range lines {
+		out[i] = web.LogLine{Time: l.Time, Level: l.Level, Text: l.Text}
+	}
+	return out
 }

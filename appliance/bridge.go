@@ -81,6 +81,16 @@ type bridging struct {
 	rosters *rosters        // the conference legs are marked in their rosters
 	queue   *incomingQueue
 	log     *slog.Logger
+	// problem tells the admin page of a bridged call that failed, from the bridge called
+	// source; nil for none.
+	problem func(source, text string)
+}
+
+// report tells the admin page of a failed bridged call from in, through bridge br.
+func (b *bridging) report(br string, in *sip.Incoming, text string) {
+	if b.problem != nil {
+		b.problem("bridge "+br, fmt.Sprintf("the call from %s: %s", in.From(), text))
+	}
 }
 
 // run bridges the calls that wait in the queue until ctx ends; then it hangs up the
@@ -137,13 +147,18 @@ func (b *bridging) bridge(ctx context.Context, adm *admission) {
 	}
 	conf, err := b.joinFor(ctx, in, plan)
 	if err != nil {
-		b.refuseAfterJoin(in, err, log)
+		if text := b.refuseAfterJoin(in, err, log); text != "" {
+			b.report(adm.bridge, in, text)
+		}
 		return
 	}
 	defer b.rosters.add(plan.Target, plan.Account, conf.Identity(), bridgeLabel(in))()
 	caller, err := b.answer(ctx, in, log)
 	if err != nil {
 		log.Warn("answer the caller", "err", err)
+		if !errors.Is(err, sip.ErrCallerCanceled) {
+			b.report(adm.bridge, in, "not answered: "+err.Error())
+		}
 		if err := conf.Hangup(ctx); err != nil {
 			log.Warn("hang up the conference leg", "err", err)
 		}
@@ -151,7 +166,9 @@ func (b *bridging) bridge(ctx context.Context, adm *admission) {
 	}
 	log.Info("caller bridged", "conference_identity", conf.Identity(),
 		"conference_codec", conf.Call().Media().Codec, "caller_codec", caller.Call().Media().Codec)
-	b.relayUntilEnd(ctx, conf, caller, log)
+	if text := b.relayUntilEnd(ctx, conf, caller, log); text != "" {
+		b.report(adm.bridge, in, text)
+	}
 }
 
 // bridgeLabel names a bridged caller's leg for the roster.
@@ -175,20 +192,22 @@ func (b *bridging) joinFor(ctx context.Context, in *sip.Incoming, plan legs.Plan
 
 // refuseAfterJoin gives the caller the final answer for a join that failed: none if the
 // caller cancelled (sipgo answered 487), 503 naming the conference's answer if it
-// refused, 480 otherwise.
-func (b *bridging) refuseAfterJoin(in *sip.Incoming, err error, log *slog.Logger) {
+// refused, 480 otherwise. It returns what failed, for the admin page: "" when the caller
+// cancelled.
+func (b *bridging) refuseAfterJoin(in *sip.Incoming, err error, log *slog.Logger) string {
 	if errors.Is(context.Cause(in.Context()), sip.ErrCallerCanceled) {
 		log.Info("caller cancelled while joining the conference")
-		return
+		return ""
 	}
 	var refused *sip.JoinError
 	if errors.As(err, &refused) {
 		log.Info("the conference refused the bridged caller", "err", err)
 		reject(in, 503, fmt.Sprintf("Conference refused: %d %s", refused.Status, refused.Reason), log)
-		return
+		return "the conference refused it: " + err.Error()
 	}
 	log.Warn("join the conference for the bridged caller", "err", err)
 	reject(in, 480, "Temporarily Unavailable: conference unreachable", log)
+	return "the conference could not be joined: " + err.Error()
 }
 
 // answer answers the caller on an RTP socket of its own; a caller that cannot be
@@ -204,8 +223,9 @@ func (b *bridging) answer(ctx context.Context, in *sip.Incoming, log *slog.Logge
 }
 
 // relayUntilEnd relays the media of the two legs until either call ends or ctx does,
-// then hangs up the calls still up.
-func (b *bridging) relayUntilEnd(ctx context.Context, conf, caller *legs.Leg, log *slog.Logger) {
+// then hangs up the calls still up. It returns what failed, for the admin page: "" when
+// the call ended as calls do.
+func (b *bridging) relayUntilEnd(ctx context.Context, conf, caller *legs.Leg, log *slog.Logger) (failed string) {
 	confLeg, err := relayLeg("conference", conf)
 	var callerLeg *media.RelayLeg
 	if err == nil {
@@ -215,6 +235,7 @@ func (b *bridging) relayUntilEnd(ctx context.Context, conf, caller *legs.Leg, lo
 	var wg sync.WaitGroup
 	if err != nil {
 		log.Warn("cannot relay the media: hanging up", "err", err)
+		failed = "hung up, the media could not be relayed: " + err.Error()
 	} else {
 		r := media.NewRelay(confLeg, callerLeg, b.rtpTimeout(), log)
 		wg.Go(func() { r.Run(rctx) })
@@ -227,6 +248,7 @@ func (b *bridging) relayUntilEnd(ctx context.Context, conf, caller *legs.Leg, lo
 			log.Info("the caller ended the bridged call", "err", caller.Call().Err())
 		case <-r.Silent():
 			log.Warn("no audio: hanging up the bridged call", "from", r.SilentLeg(), "after", b.rtpTimeout())
+			failed = fmt.Sprintf("hung up, no audio from the %s for %s", r.SilentLeg(), b.rtpTimeout())
 		case <-ctx.Done():
 		}
 	}
@@ -241,6 +263,7 @@ func (b *bridging) relayUntilEnd(ctx context.Context, conf, caller *legs.Leg, lo
 		})
 	}
 	hwg.Wait()
+	return failed
 }
 
 // rtpTimeout is how long a bridged call's legs may stay without audio.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,32 @@ func startCaller(t *testing.T, cfg peertest.BaresipConfig) *peertest.Baresip {
 // the appliance stops its work before SIP.
 func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings), agentEdits ...func(*sip.Config)) *sip.Agent {
 	t.Helper()
+	agent, _ := startBridgeReporting(t, f, edit, agentEdits...)
+	return agent
+}
+
+// reports are what the bridging told the admin page of failed calls, as "source: text".
+type reports struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (r *reports) add(source, text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, source+": "+text)
+}
+
+func (r *reports) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.list)
+}
+
+// startBridgeReporting is startBridge, with what the bridging reports for the admin page.
+func startBridgeReporting(t *testing.T, f *focus.Focus, edit func(*settings.Settings), agentEdits ...func(*sip.Config)) (*sip.Agent, *reports) {
+	t.Helper()
+	reported := &reports{}
 	store, err := config.Open(filepath.Join(t.TempDir(), "partyline.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +106,8 @@ func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings), ag
 	})
 	rosters := newRosters(agent, log.With("part", "roster"))
 	workWG.Go(func() { rosters.run(work) })
-	br := &bridging{agent: agent, store: store, claims: &identityClaims{}, rosters: rosters, queue: incoming, log: log.With("part", "bridge")}
+	br := &bridging{agent: agent, store: store, claims: &identityClaims{}, rosters: rosters, queue: incoming, log: log.With("part", "bridge"),
+		problem: reported.add}
 	workWG.Go(func() { br.run(work) })
 	t.Cleanup(func() {
 		stopWork()
@@ -88,7 +116,7 @@ func startBridge(t *testing.T, f *focus.Focus, edit func(*settings.Settings), ag
 		baseWG.Wait()
 		store.Close()
 	})
-	return agent
+	return agent, reported
 }
 
 // sine returns d of a sine at freq (8 kHz), peak amplitude 0.2 of full scale.
@@ -193,7 +221,7 @@ func TestBridgeCallerIntoConference(t *testing.T) {
 // final answer that names the conference's.
 func TestBridgeConferenceRefuses(t *testing.T) {
 	f := focus.Start(t, focus.Config{Refuse: func(focus.CallInfo) (int, string) { return 486, "Busy Here" }})
-	agent := startBridge(t, f, nil)
+	agent, reported := startBridgeReporting(t, f, nil)
 	b := startCaller(t, peertest.BaresipConfig{User: "carol", DisplayName: "Carol Caller", Source: sine(callerHz, time.Second)})
 	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
 	defer cancel()
@@ -215,6 +243,16 @@ func TestBridgeConferenceRefuses(t *testing.T) {
 	calls := f.Calls()
 	if len(calls) != 1 || calls[0].Status != 486 || calls[0].From != b.URI() {
 		t.Errorf("the focus saw %+v, want one refused join from %s", calls, b.URI())
+	}
+	// The admin page's events have it.
+	for deadline := time.Now().Add(failsafe); ; time.Sleep(20 * time.Millisecond) {
+		got := strings.Join(reported.all(), "\n")
+		if strings.Contains(got, "bridge lobby: the call from "+b.URI()) && strings.Contains(got, "486 Busy Here") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reported for the admin page: %q, want the refused call from %s through bridge lobby", got, b.URI())
+		}
 	}
 }
 

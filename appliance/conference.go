@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"partyline/appliance/audiohub"
 	"partyline/appliance/config"
@@ -30,6 +31,14 @@ type conferencing struct {
 	rosters *rosters        // our legs are marked in the rosters of their conferences
 	saves   *handsetSaves
 	log     *slog.Logger
+	// problem tells the admin page of a failure in the call of the handset labelled label
+	// (handsetLabel) that does not end it (see legs.Leg.OnProblem); nil for none.
+	problem func(label, text string)
+
+	mu sync.Mutex // guards following
+	// unplanned is, by handset, the error of its last join that failed for want of
+	// settings (planJoin), so that the admin page can tell it from other failures.
+	unplanned map[int]string
 }
 
 // settingsStore is what conferencing needs of the settings: those in memory, and a way to
@@ -50,6 +59,12 @@ func (c *conferencing) Join(ctx context.Context, i int) (handset.Leg, error) {
 	set := c.current()
 	plan, err := planJoin(set, i)
 	if err != nil {
+		c.mu.Lock()
+		if c.unplanned == nil {
+			c.unplanned = map[int]string{}
+		}
+		c.unplanned[i] = err.Error()
+		c.mu.Unlock()
 		return nil, err
 	}
 	h := set.Handsets[i] // planJoin checked i
@@ -70,7 +85,7 @@ func (c *conferencing) Join(ctx context.Context, i int) (handset.Leg, error) {
 			return nil, err
 		}
 	}
-	l, err := c.place(ctx, plan, h.Name, conf.PIN, port, release)
+	l, err := c.place(ctx, plan, h.Name, handsetLabel(set, i), conf.PIN, port, release)
 	if err != nil {
 		release()
 		return nil, err
@@ -78,10 +93,18 @@ func (c *conferencing) Join(ctx context.Context, i int) (handset.Leg, error) {
 	return l, nil
 }
 
-// place dials the leg of plan for the handset called name and starts its media on port;
-// the conference PIN, if any, follows once the conference answered. The leg gives the
-// identity back through release when it ends or is hung up.
-func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin string, port *audiohub.Port, release func()) (*handsetLeg, error) {
+// failedForSettings reports whether detail is the error of handset i's last join that
+// failed for want of settings.
+func (c *conferencing) failedForSettings(i int, detail string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return detail != "" && c.unplanned[i] == detail
+}
+
+// place dials the leg of plan for the handset called name (label in the events) and starts
+// its media on port; the conference PIN, if any, follows once the conference answered. The
+// leg gives the identity back through release when it ends or is hung up.
+func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, label, pin string, port *audiohub.Port, release func()) (*handsetLeg, error) {
 	lg, err := legs.Dial(ctx, c.agent, plan, c.log)
 	if err != nil {
 		var refused *sip.JoinError
@@ -90,8 +113,11 @@ func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin stri
 		}
 		return nil, err
 	}
+	if c.problem != nil {
+		lg.OnProblem(func(text string) { c.problem(label, text) })
+	}
 	leave := c.rosters.add(plan.Target, plan.Account, lg.Identity(), name)
-	if err := c.startMedia(lg, port); err != nil {
+	if err := c.startMedia(lg, port, label); err != nil {
 		leave()
 		return nil, errors.Join(err, lg.Hangup(ctx))
 	}
@@ -104,8 +130,9 @@ func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, pin stri
 }
 
 // startMedia starts the leg's media session and the pump between it and port, and follows
-// the conference's re-INVITEs, which move the media, hold it or change its codec.
-func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port) error {
+// the conference's re-INVITEs, which move the media, hold it or change its codec. label
+// names the handset in the events.
+func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port, label string) error {
 	session, err := lg.StartMedia(0)
 	if err != nil {
 		return err
@@ -118,6 +145,9 @@ func (c *conferencing) startMedia(lg *legs.Leg, port *audiohub.Port) error {
 	lg.Go(func(ctx context.Context) {
 		if err := pu.Run(ctx); err != nil {
 			c.log.Warn("audio pump stopped", "call", lg.Call().ID(), "err", err)
+			if c.problem != nil {
+				c.problem(label, "the handset's audio stopped: "+err.Error())
+			}
 		}
 	})
 	lg.FollowMedia()
@@ -155,7 +185,7 @@ func (c *conferencing) Louder(i int, deltaDB float64) (float64, error) {
 	if err := c.hub.SetLevels(h.Channel, h.MicGainDB, h.EarGainDB, audiohub.SidetoneDB(h.SidetonePercent)); err != nil {
 		return 0, fmt.Errorf("change the volume: %w", err)
 	}
-	c.saves.save(i, h.ID, handsetChange{earGainDB: &h.EarGainDB})
+	c.saves.save(h.ID, handsetChange{earGainDB: &h.EarGainDB})
 	return h.EarGainDB, nil
 }
 
@@ -188,6 +218,6 @@ func (c *conferencing) NextConference(i int) (string, error) {
 		}
 	}
 	conf := set.Conferences[next]
-	c.saves.save(i, h.ID, handsetChange{conference: &conf.ID})
+	c.saves.save(h.ID, handsetChange{conference: &conf.ID})
 	return cmp.Or(conf.Name, conf.ID), nil
 }

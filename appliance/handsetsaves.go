@@ -38,7 +38,6 @@ type handsetSaves struct {
 // A pendingSave is one handset's change, the seq-th made to it.
 type pendingSave struct {
 	id     string
-	index  int
 	change handsetChange
 	seq    uint64
 }
@@ -53,9 +52,9 @@ func newHandsetSaves(store settingsStore, log *slog.Logger) *handsetSaves {
 	}
 }
 
-// save takes change of handset i, whose ID is id, into the overlay at once and queues it
+// save takes change of the handset whose ID is id into the overlay at once and queues it
 // for the file. It never blocks.
-func (s *handsetSaves) save(i int, id string, change handsetChange) {
+func (s *handsetSaves) save(id string, change handsetChange) {
 	s.mu.Lock()
 	p := s.pending[id]
 	if change.earGainDB != nil {
@@ -66,12 +65,12 @@ func (s *handsetSaves) save(i int, id string, change handsetChange) {
 	}
 	s.pending[id] = p
 	s.seq[id]++
-	ps := pendingSave{id: id, index: i, change: change, seq: s.seq[id]}
+	ps := pendingSave{id: id, change: change, seq: s.seq[id]}
 	s.mu.Unlock()
 	select {
 	case s.queue <- ps:
 	default:
-		s.log.Warn("handset setting not saved: too many changes waiting", "handset", i+1)
+		s.log.Warn("handset setting not saved: too many changes waiting", "handset", id)
 	}
 }
 
@@ -132,7 +131,7 @@ func (s *handsetSaves) write(ps pendingSave) {
 		return nil
 	})
 	if err != nil {
-		s.log.Warn("save a handset's setting", "handset", ps.index+1, "err", err)
+		s.log.Warn("save a handset's setting", "handset", ps.id, "err", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -31,6 +31,7 @@ func TestLayering(t *testing.T) {
 	}{
 		{"partyline/cmd/", []string{mod + "appliance"}},
 		{"partyline/appliance/settings", nil},
+		{"partyline/appliance/logs", nil},
 		{"partyline/appliance/web", []string{mod + "appliance/settings"}},
 		{"partyline/appliance/config", []string{mod + "appliance/settings"}},
 		{"partyline/appliance/handset", []string{mod + "hw", mod + "media"}},
@@ -44,7 +45,7 @@ func TestLayering(t *testing.T) {
 		{"partyline/board", nil},
 	}
 	// stdlibOnly lists the packages that may import nothing but the standard library.
-	stdlibOnly := map[string]bool{mod + "appliance/settings": true}
+	stdlibOnly := map[string]bool{mod + "appliance/settings": true, mod + "appliance/logs": true}
 	foreignBanned := map[string][]string{
 		"partyline/media": {"net/http", "periph.io/", "github.com/gen2brain/malgo", "github.com/hajimehoshi/oto"},
 		"partyline/board": {"periph.io/"},

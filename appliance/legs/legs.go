@@ -71,6 +71,22 @@ type Leg struct {
 	// noRTP is set when it did.
 	rtpTimeout time.Duration
 	noRTP      atomic.Bool
+	// problem, if set (OnProblem), is told of the call's failures that do not end it.
+	problem atomic.Pointer[func(string)]
+}
+
+// OnProblem has the leg tell report, besides its log, of each failure that does not end
+// the call: a PIN or digits not sent, a media change that could not be followed, a media
+// session that stopped. report runs on one of the leg's goroutines and must not block.
+func (l *Leg) OnProblem(report func(text string)) { l.problem.Store(&report) }
+
+// warn logs a failure of the call and reports it as OnProblem asked, with text saying what
+// failed.
+func (l *Leg) warn(text string, err error) {
+	l.log.Warn(text, "call", l.call.ID(), "err", err)
+	if report := l.problem.Load(); report != nil {
+		(*report)(text + ": " + err.Error())
+	}
 }
 
 // ErrNoMedia is why a leg ended that heard no RTP for its plan's RTPTimeout while it was
@@ -178,7 +194,7 @@ func (l *Leg) StartMedia(ptime time.Duration) (*media.Session, error) {
 	l.session = session
 	l.wg.Go(func() {
 		if err := session.Run(l.ctx); err != nil && l.ctx.Err() == nil {
-			l.log.Warn("media session", "call", l.call.ID(), "err", err)
+			l.warn("the call's audio stopped", err)
 		}
 	})
 	l.wg.Go(l.endWithoutRTP)
@@ -240,7 +256,7 @@ func (l *Leg) follow(changes <-chan sip.Media, first sip.Media) {
 	for m := range changes {
 		if m.SRTP != keys {
 			if err := l.session.SetSRTP(srtpKeys(m.SRTP)); err != nil {
-				l.log.Warn("the conference changed the SRTP keys", "call", l.call.ID(), "err", err)
+				l.warn("the conference changed the SRTP keys, which failed", err)
 			}
 			keys = m.SRTP
 		}
@@ -251,14 +267,14 @@ func (l *Leg) follow(changes <-chan sip.Media, first sip.Media) {
 		dtmfErr := l.session.SetDTMFPayloadType(m.DTMFPayloadType)
 		if m.Codec != codec {
 			if err := l.switchCodec(m); err != nil {
-				l.log.Warn("the conference changed the codec", "call", l.call.ID(), "err", err)
+				l.warn("the conference changed the codec, which failed", err)
 			} else {
 				codec = m.Codec
 			}
 		}
 		if dtmfErr != nil {
 			if err := l.session.SetDTMFPayloadType(m.DTMFPayloadType); err != nil {
-				l.log.Warn("the conference changed telephone-event", "call", l.call.ID(), "err", err)
+				l.warn("the conference changed telephone-event, which failed", err)
 			}
 		}
 	}
@@ -312,8 +328,12 @@ func (l *Leg) applyDirection(dir sip.Direction) {
 const infoTimeout = 5 * time.Second
 
 // SendDigits sends DTMF digits into the call as RFC 4733 telephone events or, where the
-// call did not negotiate them, as SIP INFO requests, one a digit, in the background.
-func (l *Leg) SendDigits(digits string) error {
+// call did not negotiate them, as SIP INFO requests, one a digit, in the background: a
+// failure then is logged and reported (OnProblem).
+func (l *Leg) SendDigits(digits string) error { return l.sendDigits(digits, "digits") }
+
+// sendDigits is SendDigits of the digits called what in its failures.
+func (l *Leg) sendDigits(digits, what string) error {
 	err := l.session.SendDTMF(digits, 0, 0)
 	if !errors.Is(err, media.ErrNoTelephoneEvent) {
 		return err
@@ -329,7 +349,7 @@ func (l *Leg) SendDigits(digits string) error {
 			err := l.call.SendInfoDTMF(ictx, d, 0)
 			cancel()
 			if err != nil {
-				l.log.Warn("send DTMF by SIP INFO", "call", l.call.ID(), "err", err)
+				l.warn(what+" not sent by SIP INFO", err)
 				return
 			}
 		}
@@ -352,8 +372,8 @@ func (l *Leg) SendPINLater(pin string) {
 		case <-ctx.Done():
 			return
 		}
-		if err := l.SendDigits(pin); err != nil {
-			l.log.Warn("send the conference PIN", "call", l.call.ID(), "err", err)
+		if err := l.sendDigits(pin, "the conference PIN"); err != nil {
+			l.warn("the conference PIN not sent", err)
 		}
 	})
 }

@@ -23,10 +23,12 @@ func TestNeedsRestart(t *testing.T) {
 		{"a conference", func(s *Settings) { s.Conferences = []Conference{{ID: "main", URI: "sip:conf@example.org"}} }, false},
 		{"the metrics access", func(s *Settings) { s.Metrics.Access = MetricsOff }, false},
 		{"the SIP listener", func(s *Settings) { s.SIP.ListenAddr = "0.0.0.0:5070" }, true},
-		{"an account's password", func(s *Settings) { s.Accounts[0].Password = "new" }, true},
+		{"the SIP over TLS listener", func(s *Settings) { s.SIP.TLSListenAddr = "0.0.0.0:5071" }, true},
+		{"the RTP timeout", func(s *Settings) { s.SIP.RTPTimeoutSeconds = 10 }, false},
+		{"an account's password", func(s *Settings) { s.Accounts[0].Password = "new" }, false},
 		{"a new account", func(s *Settings) {
 			s.Accounts = append(s.Accounts, Account{ID: "bob", User: "bob", Domain: "example.org"})
-		}, true},
+		}, false},
 		{"pins", func(s *Settings) { s.Pins = []PinOverride{{Handset: 0, Hook: "GPIO5"}} }, true},
 		{"the board", func(s *Settings) { s.Board = "pi-octo" }, true},
 		{"a handset's channel", func(s *Settings) { s.Handsets[0].Channel, s.Handsets[1].Channel = 1, 0 }, true},

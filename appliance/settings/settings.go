@@ -36,7 +36,18 @@ type Settings struct {
 	// Board is the name of the board profile to run on, "" to detect it at start. The
 	// appliance checks the name: this package does not know the profiles.
 	Board string `json:"board"`
+	// Log is what the appliance logs.
+	Log LogSettings `json:"log"`
 }
+
+// LogSettings says what the appliance logs.
+type LogSettings struct {
+	// Level is the least level logged: one of LogLevels, "" for "info".
+	Level string `json:"level"`
+}
+
+// LogLevels are the values of LogSettings.Level, most verbose first.
+var LogLevels = []string{"debug", "info", "warn", "error"}
 
 // A ButtonMapping says what one gesture on a handset's input does, e.g. trigger
 // "mute:long-press", action "record".
@@ -363,6 +374,9 @@ func (s Settings) Validate() error {
 	}
 	if err := validatePins(s.Pins); err != nil {
 		return err
+	}
+	if s.Log.Level != "" && !slices.Contains(LogLevels, s.Log.Level) {
+		return fieldErr("log.level", "%q is not one of %s", s.Log.Level, strings.Join(LogLevels, ", "))
 	}
 	if err := checkMetrics(s.Metrics); err != nil {
 		return err

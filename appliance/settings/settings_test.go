@@ -94,6 +94,7 @@ func TestCloneCopiesEverySection(t *testing.T) {
 	set.Metrics = MetricsSettings{Access: MetricsToken, Token: "metrics-token-0123456789"}
 	set.Board = "pi-wm8960"
 	set.AdminPage = AdminPageSettings{Hosts: []string{"pi.example.org"}}
+	set.Log = LogSettings{Level: "debug"}
 	v := reflect.ValueOf(set)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {
@@ -102,7 +103,7 @@ func TestCloneCopiesEverySection(t *testing.T) {
 	}
 	want := valid()
 	want.Bridges, want.Pins, want.Buttons, want.Metrics, want.Board = set.Bridges, set.Pins, set.Buttons, set.Metrics, set.Board
-	want.AdminPage = set.AdminPage
+	want.AdminPage, want.Log = set.AdminPage, set.Log
 	want = want.Clone() // Clone must keep everything it copies
 	if !reflect.DeepEqual(want, set) {
 		t.Fatalf("Clone changed the settings:\n got %+v\nwant %+v", want, set)

@@ -17,7 +17,7 @@ import (
 
 // hook moves a handset's virtual hook.
 func (s *server) hook(w http.ResponseWriter, r *http.Request) {
-	i, ok := s.handsetIndex(w, r)
+	i, id, ok := s.handsetIndex(w, r)
 	if !ok {
 		return
 	}
@@ -31,7 +31,7 @@ func (s *server) hook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.backend.SetHook(i, offHook); err != nil {
-		s.log.Warn("set hook", "handset", i, "offhook", offHook, "err", err)
+		s.log.Warn("set hook", "handset", id, "offhook", offHook, "err", err)
 		s.buttonFailed(w, r, http.StatusConflict, fmt.Sprintf("handset %d: %v", i+1, err))
 		return
 	}
@@ -61,13 +61,13 @@ func validDigits(digits string) bool {
 // form's "action", an Action), or to send the form's "digits" into its
 // call (action "digits").
 func (s *server) control(w http.ResponseWriter, r *http.Request) {
-	i, ok := s.handsetIndex(w, r)
+	i, id, ok := s.handsetIndex(w, r)
 	if !ok {
 		return
 	}
 	a := Action(r.PostFormValue("action"))
 	if a == digitsAction {
-		s.sendDigits(w, r, i)
+		s.sendDigits(w, r, i, id)
 		return
 	}
 	if !slices.Contains(actions, a) {
@@ -75,39 +75,40 @@ func (s *server) control(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.backend.Control(i, a); err != nil {
-		s.log.Warn("control", "handset", i, "action", a, "err", err)
+		s.log.Warn("control", "handset", id, "action", a, "err", err)
 		s.buttonFailed(w, r, http.StatusConflict, fmt.Sprintf("handset %d: %v", i+1, err))
 		return
 	}
-	s.log.Info("control", "handset", i, "action", a, "client", clientAddr(r))
+	s.log.Info("control", "handset", id, "action", a, "client", clientAddr(r))
 	buttonDone(w, r)
 }
 
-// sendDigits sends the form's "digits" into handset i's call. The log
-// says how many, not which: they may be a PIN.
-func (s *server) sendDigits(w http.ResponseWriter, r *http.Request, i int) {
+// sendDigits sends the form's "digits" into the call of handset i, whose ID
+// is id. The log says how many, not which: they may be a PIN.
+func (s *server) sendDigits(w http.ResponseWriter, r *http.Request, i int, id string) {
 	digits := strings.TrimSpace(r.PostFormValue("digits"))
 	if !validDigits(digits) {
 		s.buttonFailed(w, r, http.StatusBadRequest, fmt.Sprintf("digits must be 1 to %d of 0-9, *, # and A-D", MaxDigits))
 		return
 	}
 	if err := s.backend.SendDigits(i, digits); err != nil {
-		s.log.Warn("send digits", "handset", i, "err", err)
+		s.log.Warn("send digits", "handset", id, "err", err)
 		s.buttonFailed(w, r, http.StatusConflict, fmt.Sprintf("handset %d: %v", i+1, err))
 		return
 	}
-	s.log.Info("send digits", "handset", i, "count", len(digits), "client", clientAddr(r))
+	s.log.Info("send digits", "handset", id, "count", len(digits), "client", clientAddr(r))
 	buttonDone(w, r)
 }
 
 // handsetIndex returns the handset the path names, or answers 400.
-func (s *server) handsetIndex(w http.ResponseWriter, r *http.Request) (int, bool) {
+func (s *server) handsetIndex(w http.ResponseWriter, r *http.Request) (int, string, bool) {
 	i, err := strconv.Atoi(r.PathValue("i"))
-	if err != nil || i < 0 || i >= len(s.backend.Status().Handsets) {
+	handsets := s.backend.Status().Handsets
+	if err != nil || i < 0 || i >= len(handsets) {
 		s.buttonFailed(w, r, http.StatusBadRequest, fmt.Sprintf("no handset %q", r.PathValue("i")))
-		return 0, false
+		return 0, "", false
 	}
-	return i, true
+	return i, handsets[i].ID, true
 }
 
 // buttonDone answers a button that did its work.

@@ -397,9 +397,9 @@ func testStatus() Status {
 	return Status{
 		Board: "sim",
 		Handsets: []HandsetStatus{
-			{Index: 0, Name: "Kitchen", State: "on hook", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org", LED: "off", Virtual: true,
+			{Index: 0, Number: 1, ID: "h1", Name: "Kitchen", State: "on hook", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org", LED: "off", Virtual: true,
 				MicDBFS: SilenceDBFS, EarDBFS: SilenceDBFS},
-			{Index: 1, Name: "Garden", State: "ended", Detail: "486 Busy Here", OffHook: true, LED: "off", Virtual: true,
+			{Index: 1, Number: 2, ID: "h2", Name: "Garden", State: "ended", Detail: "486 Busy Here", OffHook: true, LED: "off", Virtual: true,
 				MicDBFS: -31, EarDBFS: -18},
 		},
 		Registrations: []RegistrationStatus{

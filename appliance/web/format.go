@@ -26,6 +26,7 @@ var funcs = template.FuncMap{
 		return "in " + clockDuration(t.Sub(now))
 	},
 	"token": token,
+	"join":  strings.Join,
 	// maxDigits is the most digits the digits forms take.
 	"maxDigits": func() int { return MaxDigits },
 	// when is a time of a table cell: its column's label, what to say once

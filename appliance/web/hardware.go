@@ -114,21 +114,26 @@ func sameMapping(a, b []settings.ButtonMapping) bool {
 	return len(a) == len(b) && maps.Equal(m(a), m(b))
 }
 
-// pinsForm draws the pin overrides of handset i, called name.
-func pinsForm(i int, name string, pins []settings.PinOverride) formView {
+// pinsForm draws the pin overrides of handset i, called name, whose ID is id. The pins
+// belong to the board's handset i, whatever its ID: the form goes by the index.
+func pinsForm(i int, name, id string, pins []settings.PinOverride) formView {
 	var o settings.PinOverride
 	if k := slices.IndexFunc(pins, func(p settings.PinOverride) bool { return p.Handset == i }); k >= 0 {
 		o = pins[k]
 	}
-	id := fmt.Sprintf("pins-%d", i)
-	return formView{ID: id, Method: "post", Action: fmt.Sprintf("/settings/pins/%d", i), Submit: "Save",
-		Legend: fmt.Sprintf("%s (handset %d)", name, i+1),
+	legend := fmt.Sprintf("%s (handset %d)", name, i+1)
+	if id != "" {
+		legend = fmt.Sprintf("%s (handset %d, ID %s)", name, i+1, id)
+	}
+	form := fmt.Sprintf("pins-%d", i)
+	return formView{ID: form, Method: "post", Action: fmt.Sprintf("/settings/pins/%d", i), Submit: "Save",
+		Legend: legend,
 		Inputs: []inputView{
-			input(id, "hook", "Hook switch", o.Hook),
-			input(id, "button", "Call button", o.Button),
-			input(id, "led", "Call LED", o.LED),
-			input(id, "mute", "Mute button", o.Mute),
-			input(id, "mute_led", "Mute LED", o.MuteLED),
+			input(form, "hook", "Hook switch", o.Hook),
+			input(form, "button", "Call button", o.Button),
+			input(form, "led", "Call LED", o.LED),
+			input(form, "mute", "Mute button", o.Mute),
+			input(form, "mute_led", "Mute LED", o.MuteLED),
 		},
 	}
 }

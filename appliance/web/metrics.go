@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"log/slog"
@@ -99,7 +100,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	st := c.backend.Status()
 	for _, h := range st.Handsets {
-		i := strconv.Itoa(h.Index)
+		i := cmp.Or(h.ID, strconv.Itoa(h.Number)) // the stable ID, as the logs say it
 		gauge(handsetStateDesc, 1, i, h.Name, h.State)
 		gauge(handsetOffHookDesc, bit(h.OffHook), i, h.Name)
 		gauge(handsetMutedDesc, bit(h.Muted), i, h.Name)

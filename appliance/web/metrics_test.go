@@ -19,15 +19,15 @@ func TestMetrics(t *testing.T) {
 	}
 	body := rec.Body.String()
 	for _, want := range []string{
-		`partyline_handset_state{handset="0",name="Kitchen",state="on hook"} 1`,
-		`partyline_handset_state{handset="1",name="Garden",state="ended"} 1`,
-		`partyline_handset_off_hook{handset="0",name="Kitchen"} 0`,
-		`partyline_handset_off_hook{handset="1",name="Garden"} 1`,
+		`partyline_handset_state{handset="h1",name="Kitchen",state="on hook"} 1`,
+		`partyline_handset_state{handset="h2",name="Garden",state="ended"} 1`,
+		`partyline_handset_off_hook{handset="h1",name="Kitchen"} 0`,
+		`partyline_handset_off_hook{handset="h2",name="Garden"} 1`,
 		`partyline_registration_state{account="alice",aor="sip:alice@example.org",state="registered"} 1`,
 		`partyline_registration_expiry_timestamp_seconds{account="alice"} 1.7955144e+09`,
-		`partyline_handset_muted{handset="0",name="Kitchen"} 0`,
-		`partyline_handset_level_dbfs{direction="microphone",handset="1",name="Garden"} -31`,
-		`partyline_handset_level_dbfs{direction="earpiece",handset="0",name="Kitchen"} -120`,
+		`partyline_handset_muted{handset="h1",name="Kitchen"} 0`,
+		`partyline_handset_level_dbfs{direction="microphone",handset="h2",name="Garden"} -31`,
+		`partyline_handset_level_dbfs{direction="earpiece",handset="h1",name="Kitchen"} -120`,
 		"# TYPE partyline_sip_malformed_total counter\npartyline_sip_malformed_total 5000\n",
 		"go_goroutines ",
 		"process_cpu_seconds_total ",
@@ -50,11 +50,11 @@ func TestMetrics(t *testing.T) {
 		"# TYPE partyline_audio_underruns_total counter\npartyline_audio_underruns_total 5\n",
 		"# TYPE partyline_audio_restarts_total counter\npartyline_audio_restarts_total 2\n",
 		"# TYPE partyline_earpiece_underruns_total counter\n" +
-			`partyline_earpiece_underruns_total{handset="0",name="Kitchen"} 0` + "\n" +
-			`partyline_earpiece_underruns_total{handset="1",name="Garden"} 7` + "\n",
+			`partyline_earpiece_underruns_total{handset="h1",name="Kitchen"} 0` + "\n" +
+			`partyline_earpiece_underruns_total{handset="h2",name="Garden"} 7` + "\n",
 		"# TYPE partyline_earpiece_dropped_samples_total counter\n" +
-			`partyline_earpiece_dropped_samples_total{handset="0",name="Kitchen"} 0` + "\n" +
-			`partyline_earpiece_dropped_samples_total{handset="1",name="Garden"} 1234` + "\n",
+			`partyline_earpiece_dropped_samples_total{handset="h1",name="Kitchen"} 0` + "\n" +
+			`partyline_earpiece_dropped_samples_total{handset="h2",name="Garden"} 1234` + "\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics with an audio device lack %q", want)
@@ -63,7 +63,7 @@ func TestMetrics(t *testing.T) {
 
 	// Collected at scrape time.
 	f.setState(0, "in call", "")
-	if body := local.get("/metrics").Body.String(); !strings.Contains(body, `partyline_handset_state{handset="0",name="Kitchen",state="in call"} 1`) {
+	if body := local.get("/metrics").Body.String(); !strings.Contains(body, `partyline_handset_state{handset="h1",name="Kitchen",state="in call"} 1`) {
 		t.Errorf("metrics after a change lack the new state")
 	}
 
@@ -73,20 +73,20 @@ func TestMetrics(t *testing.T) {
 	}
 	body = local.get("/metrics").Body.String()
 	for _, want := range []string{
-		`partyline_call_rtp_packets{handset="0",kind="sent",name="Kitchen"} 10`,
-		`partyline_call_rtp_packets{handset="0",kind="lost",name="Kitchen"} 1`,
-		`partyline_call_rtp_packets{handset="0",kind="late",name="Kitchen"} 2`,
-		"# TYPE partyline_call_concealed_packets_total counter\n" + `partyline_call_concealed_packets_total{handset="0",name="Kitchen"} 5`,
-		`partyline_call_jitter_seconds{handset="0",name="Kitchen"} 0.0025`,
-		`partyline_call_mos{handset="0",name="Kitchen"} 4.1`,
-		"# TYPE partyline_call_foreign_datagrams_total counter\n" + `partyline_call_foreign_datagrams_total{handset="0",name="Kitchen"} 42`,
-		`partyline_call_start_timestamp_seconds{handset="0",name="Kitchen"} `,
+		`partyline_call_rtp_packets{handset="h1",kind="sent",name="Kitchen"} 10`,
+		`partyline_call_rtp_packets{handset="h1",kind="lost",name="Kitchen"} 1`,
+		`partyline_call_rtp_packets{handset="h1",kind="late",name="Kitchen"} 2`,
+		"# TYPE partyline_call_concealed_packets_total counter\n" + `partyline_call_concealed_packets_total{handset="h1",name="Kitchen"} 5`,
+		`partyline_call_jitter_seconds{handset="h1",name="Kitchen"} 0.0025`,
+		`partyline_call_mos{handset="h1",name="Kitchen"} 4.1`,
+		"# TYPE partyline_call_foreign_datagrams_total counter\n" + `partyline_call_foreign_datagrams_total{handset="h1",name="Kitchen"} 42`,
+		`partyline_call_start_timestamp_seconds{handset="h1",name="Kitchen"} `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics in a call lack %q", want)
 		}
 	}
-	for _, absent := range []string{"partyline_call_rtt_seconds", `partyline_call_mos{handset="1"`} {
+	for _, absent := range []string{"partyline_call_rtt_seconds", `partyline_call_mos{handset="h2"`} {
 		if strings.Contains(body, absent) {
 			t.Errorf("metrics have %q, which is not measured", absent)
 		}

@@ -52,7 +52,7 @@ func TestSecretsNeverSent(t *testing.T) {
 	cancel() // the stream sends its first event, then sees the client gone
 	events := httptest.NewRequestWithContext(oneEvent, "GET", "/events", nil)
 
-	for _, path := range []string{"/", "/settings", "/settings?saved=account-restart", "/api/status", "/settings/export", "/login", "/setup", "/history", "/api/history", "/recordings", "/api/recordings"} {
+	for _, path := range []string{"/", "/settings", "/settings?saved=account-live", "/api/status", "/settings/export", "/login", "/setup", "/history", "/api/history", "/recordings", "/api/recordings"} {
 		responses["GET "+path] = c.get(path)
 	}
 	responses["GET /events"] = c.do(events)

@@ -67,8 +67,7 @@ func (f *failure) apply(form *formView) {
 var savedNotices = map[string]string{
 	"sip-restart":      "Saved. The SIP listener moves to the new address when the appliance restarts.",
 	"sip-live":         "Saved. Calls use it from the next one, bridged callers from the next that calls.",
-	"account-live":     "Saved; nothing changed.",
-	"account-restart":  "Saved. Calls use it from the next one; the registrations change when the appliance restarts.",
+	"account-live":     "Saved. Calls use it from the next one; its registration changes at once.",
 	"handset-live":     "Saved. The levels and the automatic gain apply at once; the rest from the handset's next call, and a call in progress keeps going.",
 	"conference-live":  "Saved. Handsets use it from their next call, the recorder and the announcer from when the next handset joins; calls in progress keep going.",
 	"bridge-live":      "Saved. It applies from the next incoming call; bridged calls in progress keep going.",
@@ -81,7 +80,7 @@ var savedNotices = map[string]string{
 	"admin-live":       "Saved. The admin page answers to these names from now on.",
 	"password-live":    "The admin password is changed. Other browsers logged in with the old one are logged out.",
 	"imported-live":    "Settings imported. Handsets use them from their next call, their levels and the metrics access at once, the button mapping from their next press or flash; calls in progress keep going.",
-	"imported-restart": "Settings imported. Part of them (the SIP listener, the registrations, handset IDs and channels, the board or pins) take effect when the appliance restarts.",
+	"imported-restart": "Settings imported. Part of them (the SIP listener, handset IDs and channels, the board or pins) take effect when the appliance restarts.",
 }
 
 // savedNotice is the notice for the "saved" query q, "" for none. A section without its
@@ -186,10 +185,10 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	}())
 	f.apply(&p.NewAccount)
 
-	for _, h := range set.Handsets {
+	for n, h := range set.Handsets {
 		id := "handset-" + h.ID
 		form := formView{ID: id, Method: "post", Action: "/settings/handsets/" + h.ID, Submit: "Save",
-			Legend: fmt.Sprintf("%s (channel %d)", h.Name, h.Channel),
+			Legend: fmt.Sprintf("%s (handset %d, ID %s, channel %d)", h.Name, n+1, h.ID, h.Channel),
 			Inputs: []inputView{
 				input(id, "name", "Name", h.Name),
 				input(id, "display_name", "Display name", h.DisplayName),
@@ -267,7 +266,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	p.Buttons = buttonsForm(set.Buttons, s.backend.ButtonChoices())
 	f.apply(&p.Buttons)
 	for i, h := range st.Handsets {
-		form := pinsForm(i, h.Name, set.Pins)
+		form := pinsForm(i, h.Name, h.ID, set.Pins)
 		f.apply(&form)
 		p.Pins = append(p.Pins, form)
 	}
@@ -300,7 +299,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 
 func accountForm(id string, a settings.Account) formView {
 	form := formView{ID: id, Method: "post", Submit: "Save",
-		Note: "Registrations change when the appliance restarts.",
+		Note: "Calls use it from the next one; the registration changes at once.",
 		Inputs: []inputView{
 			input(id, "user", "User", a.User),
 			input(id, "auth_user", "Authentication user", a.AuthUser),

@@ -198,7 +198,7 @@ func TestSettingsSaved(t *testing.T) {
 			}},
 		{"account over TLS", "/settings/accounts/alice",
 			url.Values{"user": {"alice"}, "domain": {"example.org"}, "transport": {"tls"}, "ca_file": {"/etc/partyline/ca.pem"}},
-			"/settings?saved=account-restart#account-alice",
+			"/settings?saved=account-live#account-alice",
 			func(s settings.Settings) bool {
 				return s.Accounts[0].Transport == "tls" && s.Accounts[0].CAFile == "/etc/partyline/ca.pem"
 			}},
@@ -233,18 +233,18 @@ func TestSettingsSaved(t *testing.T) {
 			func(s settings.Settings) bool { return s.SIP.ListenAddr == "127.0.0.1:5070" }},
 		{"account edit with no password keeps it", "/settings/accounts/alice",
 			url.Values{"user": {"alice2"}, "domain": {"example.org"}, "password": {""}, "expires_seconds": {"600"}},
-			"/settings?saved=account-restart#account-alice",
+			"/settings?saved=account-live#account-alice",
 			func(s settings.Settings) bool {
 				a := s.Accounts[0]
 				return a.User == "alice2" && a.Password == accountSecret && a.ExpiresSeconds == 600 && a.Proxy == ""
 			}},
 		{"account edit with a password replaces it", "/settings/accounts/alice",
 			url.Values{"user": {"alice"}, "domain": {"example.org"}, "password": {"new secret"}},
-			"/settings?saved=account-restart#account-alice",
+			"/settings?saved=account-live#account-alice",
 			func(s settings.Settings) bool { return s.Accounts[0].Password == "new secret" }},
 		{"new account", "/settings/accounts",
 			url.Values{"id": {"bob"}, "user": {"bob"}, "domain": {"10.0.0.1"}, "password": {"bobs"}},
-			"/settings?saved=account-restart#new-account",
+			"/settings?saved=account-live#new-account",
 			func(s settings.Settings) bool {
 				return len(s.Accounts) == 2 && s.Accounts[1] == settings.Account{ID: "bob", User: "bob", Password: "bobs", Domain: "10.0.0.1"}
 			}},
@@ -256,7 +256,7 @@ func TestSettingsSaved(t *testing.T) {
 			"/settings?saved=conference-live#conference-side",
 			func(s settings.Settings) bool { return len(s.Conferences) == 1 }},
 		{"delete an unused account", "/settings/accounts/bob/delete", nil,
-			"/settings?saved=account-restart#account-bob",
+			"/settings?saved=account-live#account-bob",
 			func(s settings.Settings) bool { return len(s.Accounts) == 1 }},
 		{"default button mapping kept as the default", "/settings/buttons", buttonsForm(nil, (&fakeBackend{}).ButtonChoices()).values(),
 			"/settings?saved=buttons-live#buttons",
@@ -308,7 +308,7 @@ func TestSettingsSaved(t *testing.T) {
 
 	for query, want := range map[string]string{
 		"handset-live": "The levels and the automatic gain apply at once", "conference-live": "from their next call",
-		"account-restart": "the registrations change when the appliance restarts", "sip-restart": "when the appliance restarts",
+		"account-live": "its registration changes at once", "sip-restart": "when the appliance restarts",
 		"buttons-live": "new button mapping from its next press", "pins-restart": "new pins when it restarts",
 		"metrics-live": "from now on", "recordings-live": "one in progress keeps the reserve",
 		"bridge-live": "next incoming call", "sip-live": "Calls use it from the next one", "new-thing-restart": "when the appliance restarts",
@@ -338,7 +338,7 @@ func TestSettingsPage(t *testing.T) {
 	for _, want := range []string{
 		`action="/settings/sip"`, `value="0.0.0.0:5060"`, "when the appliance restarts",
 		`action="/settings/accounts/alice"`, `formaction="/settings/accounts/alice/delete"`, "Leave empty to keep the stored password",
-		`action="/settings/handsets/h1"`, "Kitchen (channel 0)", `<option value="main" selected>`,
+		`action="/settings/handsets/h1"`, "Kitchen (handset 1, ID h1, channel 0)", `<option value="main" selected>`,
 		`action="/settings/conferences/main"`, `value="sip:conf@example.org"`,
 		`action="/settings/export"`, `name="include_passwords"`,
 		`action="/settings/import"`, `enctype="multipart/form-data"`,
@@ -351,7 +351,7 @@ func TestSettingsPage(t *testing.T) {
 		`<label for="buttons-mute-long-press">Long press</label>`, `<select id="buttons-mute-long-press" name="mute:long-press">`,
 		`<option value="send-pin" selected>send-pin</option>`, `<option value="">nothing</option>`, "This is the default mapping.",
 		"Changes apply at once: every handset uses the new mapping from its next press or flash",
-		`action="/settings/pins/0"`, `action="/settings/pins/1"`, "Garden (handset 2)", `<label for="pins-1-mute_led">Mute LED</label>`,
+		`action="/settings/pins/0"`, `action="/settings/pins/1"`, "Garden (handset 2, ID h2)", `<label for="pins-1-mute_led">Mute LED</label>`,
 		`action="/settings/metrics"`, `<option value="loopback" selected>`, `<input id="metrics-token" name="token" type="password"`,
 	} {
 		if !strings.Contains(body, want) {

@@ -198,7 +198,11 @@ type RosterEntry struct {
 
 // HandsetStatus is one handset's state.
 type HandsetStatus struct {
-	Index      int    `json:"index"`
+	Index int `json:"index"` // its position, from 0
+	// Number is its human number, Index+1, which the page shows; ID is its
+	// stable ID in the settings, which the logs and the metrics use.
+	Number     int    `json:"number"`
+	ID         string `json:"id"`
 	Name       string `json:"name"`
 	State      string `json:"state"`
 	Identity   string `json:"identity"`   // who the handset calls as
@@ -273,13 +277,15 @@ var content embed.FS
 var templates = template.Must(template.New("").Funcs(funcs).ParseFS(content, "templates/*.tmpl"))
 
 type server struct {
-	backend  Backend
-	recorder Recorder // the backend's recordings; nil = it has none
-	log      *slog.Logger
-	sessions sessions
-	logins   limiter
-	hashes   hashGate
-	hosts    hostCheck
+	backend   Backend
+	recorder  Recorder  // the backend's recordings; nil = it has none
+	restarter Restarter // the backend's restart; nil = it has none
+	logSource LogSource // the backend's log lines; nil = it keeps none
+	log       *slog.Logger
+	sessions  sessions
+	logins    limiter
+	hashes    hashGate
+	hosts     hostCheck
 	// passwordSet caches a true Backend.AdminPasswordSet, which stays true.
 	passwordSet atomic.Bool
 }
@@ -326,6 +332,16 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("POST /settings/password", s.page(s.changePassword))
 	mux.Handle("GET /settings/export", s.page(s.export))
 	mux.Handle("POST "+importPath, s.page(s.importSettings))
+	if ls, ok := b.(LogSource); ok {
+		s.logSource = ls
+		mux.Handle("GET /logs", s.page(s.logs))
+		mux.Handle("GET /logs/download", s.page(s.downloadLogs))
+		mux.Handle("POST /settings/log", s.page(s.saveLogLevel))
+	}
+	if rs, ok := b.(Restarter); ok {
+		s.restarter = rs
+		mux.Handle("POST /restart", s.page(s.restart))
+	}
 	if rec, ok := b.(Recorder); ok {
 		s.recorder = rec
 		mux.Handle("GET /recordings", s.page(s.recordingsPage))
@@ -370,8 +386,14 @@ type frame struct {
 	// HasRecordings shows the recordings page in the navigation; render
 	// sets it.
 	HasRecordings bool
-	Error         string // a failure, at the top
-	Notice        string // a confirmation, at the top
+	// HasLogs shows the logs page in the navigation; render sets it.
+	HasLogs bool
+	// PendingRestart lists what of the saved settings waits for a restart,
+	// shown with a Restart button on every page of a logged-in user;
+	// render sets it.
+	PendingRestart []string
+	Error          string // a failure, at the top
+	Notice         string // a confirmation, at the top
 	// Fingerprint is the HTTPS certificate's, shown at the foot of every
 	// page so that it can be compared with what the browser shows; render
 	// sets it.
@@ -388,6 +410,9 @@ type dashboardPage struct {
 	Status
 	Events  []Event // newest first
 	LastSeq uint64  // the Seq of the newest event, 0 = none: the event stream goes on after it
+	// FirstSteps is what the device needs before its handsets can join: shown until
+	// every step is done.
+	FirstSteps []step
 }
 
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
@@ -404,6 +429,11 @@ func (s *server) renderDashboard(w http.ResponseWriter, code int, problem, notic
 		Status: s.backend.Status(),
 	}
 	p.ServerTime = time.Now()
+	if set, err := s.backend.Settings(); err != nil {
+		s.log.Warn("read settings for the dashboard's checklist", "err", err)
+	} else {
+		p.FirstSteps = firstSteps(set)
+	}
 	events := s.backend.Events()
 	if len(events) > 0 {
 		p.LastSeq = events[len(events)-1].Seq
@@ -418,6 +448,10 @@ func (s *server) renderDashboard(w http.ResponseWriter, code int, problem, notic
 func (s *server) render(w http.ResponseWriter, code int, name string, data view) {
 	data.base().Fingerprint = s.backend.TLSFingerprint()
 	data.base().HasRecordings = s.recorder != nil
+	data.base().HasLogs = s.logSource != nil
+	if s.restarter != nil && data.base().LoggedIn {
+		data.base().PendingRestart = s.restarter.PendingRestart()
+	}
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("render", "template", name, "err", err)

@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"partyline/appliance"
+	"partyline/appliance/logs"
 )
 
 func main() {
@@ -33,6 +34,7 @@ func main() {
 	flag.StringVar(&cfg.AdminAddr, "admin", appliance.DefaultAdminAddr, "listen `address` of the admin page")
 	flag.BoolVar(&cfg.AdminPlainHTTP, "admin-http", false, "serve the admin page over plain HTTP even when -admin is not a loopback address")
 	flag.StringVar(&cfg.SIPAddr, "sip", "", "SIP listen `address` (UDP host:port), overriding the settings")
+	logFormat := flag.String("log-format", logs.FormatText, "`format` of the log lines: text or json (under journald without time, with priority prefixes)")
 	showVersion := flag.Bool("version", false, "print the version and build, and exit")
 	showMan := flag.Bool(manFlag, false, "") // hidden: the Makefile's generator of partyline.8
 	flag.Usage = usage(flag.CommandLine)
@@ -52,8 +54,23 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := appliance.Run(ctx, cfg, log); err != nil {
+	handler, err := logs.New(os.Stderr, logs.Options{Format: *logFormat, Journal: logs.Journald(os.Stderr)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "partyline:", err)
+		os.Exit(2)
+	}
+	cfg.Logs = handler
+	log := slog.New(handler)
+	err = appliance.Run(ctx, cfg, log)
+	if errors.Is(err, appliance.ErrRestart) {
+		stop()
+		status, rerr := appliance.Restart() // under systemd an exit status; elsewhere it returns only on failure
+		if rerr != nil {
+			fmt.Fprintln(os.Stderr, "partyline:", rerr)
+		}
+		os.Exit(status)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "partyline:", err)
 		os.Exit(1)
 	}

@@ -1,7 +1,8 @@
 // The admin page's script: the dashboard kept up to date from the
 // server-sent events (handsets, the audio device, registrations, rosters, recent events), its buttons
 // posted without reloading the page, call times and expiries counted by the
-// appliance's clock, and a question before anything is deleted. Every page
+// appliance's clock, a question before anything is deleted or restarted, and the
+// way back once a restart is done. Every page
 // works without it. Values are formatted as the server formats them
 // (format.go).
 "use strict";
@@ -11,6 +12,20 @@
       if (!window.confirm(button.dataset.confirm)) e.preventDefault();
     });
   });
+
+  // While the appliance restarts, wait for its login page to answer, then go back.
+  if (document.getElementById("restarting")) {
+    var tries = 0;
+    var poll = function () {
+      if (++tries > 60) return;
+      setTimeout(function () {
+        fetch("/login", { cache: "no-store" }).then(function (r) {
+          if (r.ok) location.href = "/"; else poll();
+        }, poll);
+      }, 2000);
+    };
+    poll();
+  }
 
   // Times in the browser's own time zone, written as the server writes them.
   var two = function (n) { return (n < 10 ? "0" : "") + n; };
