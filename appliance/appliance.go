@@ -36,6 +36,10 @@ type Config struct {
 	AdminAddr string // listen address of the admin page
 	SIPAddr   string // SIP listen address; "" = the one in the settings
 
+	// Version and Build identify the firmware (cmd/partyline's -version): the admin page's
+	// System section and partyline_build_info show them.
+	Version, Build string
+
 	// AdminPlainHTTP serves the admin page over plain HTTP even when AdminAddr is not a
 	// loopback address; otherwise it is served over HTTPS there (see needsTLS).
 	AdminPlainHTTP bool
@@ -106,6 +110,8 @@ type Appliance struct {
 	admin   net.Listener
 	sipFlag bool // the SIP listen address came from Config.SIPAddr
 
+	version, build string // the firmware's, from Config
+
 	boardFound string // how the board profile was chosen, for the admin page
 	boardFlag  bool   // it came from Config.Board
 
@@ -117,6 +123,7 @@ type Appliance struct {
 	saves    *handsetSaves // what the handsets' buttons changed, saved behind them
 	bridges  *bridging     // callers bridged into conferences
 	rosters  *rosters      // who is in each conference our legs are in
+	calls    callCounts    // the handsets' calls that ended, by how
 
 	// presence is the proof of presence the call buttons give; startButtons are the call
 	// buttons by handset (nil where there is none), looked at as the appliance starts.
@@ -238,6 +245,8 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		regs:    newRegistrations(agent, log.With("part", "registration")),
 		admin:   admin,
 		sipFlag: cfg.SIPAddr != "",
+		version: cfg.Version,
+		build:   cfg.Build,
 
 		boardFound: found,
 		boardFlag:  cfg.Board != "",

@@ -145,6 +145,8 @@ var actions = []Action{ActionJoin, ActionLeave, ActionMute, ActionUnmute, Action
 
 // Status is what the dashboard shows.
 type Status struct {
+	Version       string               `json:"version"`     // the firmware's version, e.g. "0.1.0+git20261206.1234abcd"
+	Build         string               `json:"build"`       // the firmware's build: its commit
 	Board         string               `json:"board"`       // the board profile running
 	BoardChosen   string               `json:"boardChosen"` // how it was chosen, e.g. "chosen in the settings"
 	BoardFromFlag bool                 `json:"boardFromFlag,omitempty"`
@@ -155,6 +157,9 @@ type Status struct {
 	// Audio is the health of the handsets' audio device; nil when the audio
 	// is virtual, which keeps no such counters.
 	Audio *AudioStatus `json:"audio,omitempty"`
+	// Calls counts the handsets' calls that ended since the appliance started, by how
+	// they ended (CallResults).
+	Calls map[string]uint64 `json:"calls"`
 	// ServerTime is the appliance's clock when the page sent the status,
 	// so that the browser counts call times and expiries by it rather
 	// than by its own clock. The page sets it; a Backend leaves it zero.
@@ -198,7 +203,8 @@ type RosterEntry struct {
 
 // HandsetStatus is one handset's state.
 type HandsetStatus struct {
-	Index      int    `json:"index"`
+	Index      int    `json:"index"` // its place on the page, from 0: handset Index+1
+	ID         string `json:"id"`    // its stable ID in the settings (settings.Handset.ID)
 	Name       string `json:"name"`
 	State      string `json:"state"`
 	Identity   string `json:"identity"`   // who the handset calls as
