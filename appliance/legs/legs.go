@@ -71,6 +71,8 @@ type Leg struct {
 	// noRTP is set when it did.
 	rtpTimeout time.Duration
 	noRTP      atomic.Bool
+	// dtmf is how SendDigits sends: sip.DTMFAuto (also ""), sip.DTMFRFC4733 or sip.DTMFInfo.
+	dtmf string
 }
 
 // ErrNoMedia is why a leg ended that heard no RTP for its plan's RTPTimeout while it was
@@ -97,6 +99,7 @@ func Dial(ctx context.Context, agent *sip.Agent, p Plan, log *slog.Logger) (*Leg
 	}
 	l := newLeg(call, conn, log)
 	l.rtpTimeout = p.RTPTimeout
+	l.dtmf = p.Account.DTMF
 	return l, nil
 }
 
@@ -311,12 +314,16 @@ func (l *Leg) applyDirection(dir sip.Direction) {
 // infoTimeout bounds each SIP INFO that carries a digit.
 const infoTimeout = 5 * time.Second
 
-// SendDigits sends DTMF digits into the call as RFC 4733 telephone events or, where the
-// call did not negotiate them, as SIP INFO requests, one a digit, in the background.
+// SendDigits sends DTMF digits into the call as its account's DTMF mode says: as RFC 4733
+// telephone events or, where the call did not negotiate them (auto) or always (info), as
+// SIP INFO requests, one a digit, in the background. In the rfc4733 mode a call without
+// telephone events returns media.ErrNoTelephoneEvent.
 func (l *Leg) SendDigits(digits string) error {
-	err := l.session.SendDTMF(digits, 0, 0)
-	if !errors.Is(err, media.ErrNoTelephoneEvent) {
-		return err
+	if !strings.EqualFold(l.dtmf, sip.DTMFInfo) {
+		err := l.session.SendDTMF(digits, 0, 0)
+		if !errors.Is(err, media.ErrNoTelephoneEvent) || strings.EqualFold(l.dtmf, sip.DTMFRFC4733) {
+			return err
+		}
 	}
 	for _, d := range digits {
 		if !strings.ContainsRune("0123456789*#ABCDabcd", d) {

@@ -17,8 +17,16 @@ func NeedsRestart(old, next Settings) bool {
 		}
 		return c
 	}
+	// The accounts' codecs and DTMF mode apply from the next call.
+	registered := func(s Settings) []Account {
+		accounts := slices.Clone(s.Accounts)
+		for i := range accounts {
+			accounts[i].Codecs, accounts[i].DTMF = "", ""
+		}
+		return accounts
+	}
 	return old.SIP != next.SIP ||
-		!slices.Equal(old.Accounts, next.Accounts) ||
+		!slices.Equal(registered(old), registered(next)) ||
 		!slices.Equal(old.Pins, next.Pins) ||
 		old.Board != next.Board ||
 		!slices.Equal(channels(old), channels(next))
