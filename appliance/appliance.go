@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"partyline/appliance/capture"
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
 	"partyline/appliance/settings"
@@ -47,6 +48,10 @@ type Config struct {
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it), with
 	// as many handsets as it has; otherwise the appliance makes its own.
 	Sim *sim.Board
+
+	// Reboot, when set, reboots the device for the System page instead of
+	// systemctl reboot (tests).
+	Reboot func() error
 
 	// Clock, when set, is the wall clock that the times the appliance shows and keeps in
 	// the call history are read from; nil means time.Now. Tests step it as NTP steps the
@@ -111,6 +116,11 @@ type Appliance struct {
 	sipFlag bool // the SIP listen address came from Config.SIPAddr
 
 	version, build string // the firmware's, from Config
+	started        time.Time
+	// capture records the SIP agent's and the media's datagrams for the System page.
+	capture *capture.Capture
+	restart chan struct{} // a request to restart: Run returns ErrRestart
+	reboot  func() error
 
 	boardFound string // how the board profile was chosen, for the admin page
 	boardFlag  bool   // it came from Config.Board
@@ -197,6 +207,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	if tlsAddr == settings.TLSOff {
 		tlsAddr = ""
 	}
+	packets := &capture.Capture{}
 	agent, err := sip.NewAgent(sip.Config{
 		ListenAddr:    cmp.Or(cfg.SIPAddr, set.SIP.ListenAddr),
 		UserAgent:     "partyline",
@@ -205,6 +216,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		Resolver:      cfg.Resolver,
 		TLS:           sipTLS,
 		TLSListenAddr: tlsAddr,
+		Tap:           packets,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start SIP: %w", err)
@@ -247,6 +259,10 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		sipFlag: cfg.SIPAddr != "",
 		version: cfg.Version,
 		build:   cfg.Build,
+		started: time.Now(),
+		capture: packets,
+		restart: make(chan struct{}, 1),
+		reboot:  cfg.Reboot,
 
 		boardFound: found,
 		boardFlag:  cfg.Board != "",
@@ -260,6 +276,9 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 
 		adminTLS:         adminTLS,
 		adminFingerprint: fingerprint,
+	}
+	if a.reboot == nil {
+		a.reboot = systemctlReboot
 	}
 	// Last the lines, which use all of it.
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log}
@@ -374,7 +393,10 @@ func (a *Appliance) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
+	case <-a.restart:
+		runErr = ErrRestart
 	}
+	a.capture.Stop()
 	stopWork()
 	workWG.Wait()
 	stopBase()

@@ -71,6 +71,8 @@ type Leg struct {
 	// noRTP is set when it did.
 	rtpTimeout time.Duration
 	noRTP      atomic.Bool
+	// tap is told of the datagrams of the leg's media (the agent's Tap); nil = none.
+	tap media.Tap
 	// dtmf is how SendDigits sends: sip.DTMFAuto (also ""), sip.DTMFRFC4733 or sip.DTMFInfo.
 	dtmf string
 }
@@ -97,7 +99,7 @@ func Dial(ctx context.Context, agent *sip.Agent, p Plan, log *slog.Logger) (*Leg
 		conn.Close()
 		return nil, err
 	}
-	l := newLeg(call, conn, log)
+	l := newLeg(call, conn, agent, log)
 	l.rtpTimeout = p.RTPTimeout
 	l.dtmf = p.Account.DTMF
 	return l, nil
@@ -115,12 +117,15 @@ func Answer(ctx context.Context, agent *sip.Agent, in *sip.Incoming, log *slog.L
 		conn.Close()
 		return nil, err
 	}
-	return newLeg(call, conn, log), nil
+	return newLeg(call, conn, agent, log), nil
 }
 
-func newLeg(call *sip.Call, conn *net.UDPConn, log *slog.Logger) *Leg {
+func newLeg(call *sip.Call, conn *net.UDPConn, agent *sip.Agent, log *slog.Logger) *Leg {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Leg{call: call, conn: conn, log: log, ctx: ctx, stop: cancel}
+	if t := agent.Tap(); t != nil {
+		l.tap = t // the same datagram recorder sees the media as the agent's SIP
+	}
 	// The leg ends when its call does, from either side.
 	l.wg.Go(func() {
 		select {
@@ -155,6 +160,10 @@ func (l *Leg) Call() *sip.Call { return l.call }
 // session of its own.
 func (l *Leg) Conn() *net.UDPConn { return l.conn }
 
+// Tap is what is told of the datagrams of the leg's media, nil for nothing: a relay of
+// the leg's socket tells it too.
+func (l *Leg) Tap() media.Tap { return l.tap }
+
 // Identity is the From URI the call presents.
 func (l *Leg) Identity() string { return l.call.Identity() }
 
@@ -174,6 +183,7 @@ func (l *Leg) StartMedia(ptime time.Duration) (*media.Session, error) {
 		PacketTime:      ptime,
 		SRTP:            srtpKeys(m.SRTP),
 		RTPTimeout:      l.rtpTimeout,
+		Tap:             l.tap,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start media: %w", err)

@@ -40,8 +40,10 @@ var funcs = template.FuncMap{
 		}
 		return "live"
 	},
-	"fixed1":  func(v float64) string { return fmt.Sprintf("%.1f", v) },
-	"reopens": reopens,
+	"fixed1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	// megabytes says a size in whole megabytes (10^6 bytes): "20 MB".
+	"megabytes": func(n int) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) },
+	"reopens":   reopens,
 }
 
 // level says a meter's level in words: "-23 dBFS", or "silent".

@@ -281,6 +281,7 @@ var templates = template.Must(template.New("").Funcs(funcs).ParseFS(content, "te
 type server struct {
 	backend  Backend
 	recorder Recorder // the backend's recordings; nil = it has none
+	system   System   // the backend's System page; nil = it has none
 	log      *slog.Logger
 	sessions sessions
 	logins   limiter
@@ -340,6 +341,15 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 		mux.Handle("POST /recordings/{name}/delete", s.page(s.deleteRecording))
 		mux.Handle("POST /conferences/{id}/recording", s.page(s.setRecording))
 	}
+	if sys, ok := b.(System); ok {
+		s.system = sys
+		mux.Handle("GET /system", s.page(s.systemPage))
+		mux.Handle("POST /system/capture", s.page(s.capture))
+		mux.Handle("GET /system/capture.pcap", s.page(s.captureFile))
+		mux.Handle("POST /system/restart", s.page(s.restartService))
+		mux.Handle("POST /system/reboot", s.page(s.reboot))
+		mux.Handle("POST /system/factory-reset", s.page(s.factoryReset))
+	}
 	return secureHeaders(s.hosts.handler(limitBodies(http.NewCrossOriginProtection().Handler(mux))))
 }
 
@@ -376,8 +386,10 @@ type frame struct {
 	// HasRecordings shows the recordings page in the navigation; render
 	// sets it.
 	HasRecordings bool
-	Error         string // a failure, at the top
-	Notice        string // a confirmation, at the top
+	// HasSystem shows the System page in the navigation; render sets it.
+	HasSystem bool
+	Error     string // a failure, at the top
+	Notice    string // a confirmation, at the top
 	// Fingerprint is the HTTPS certificate's, shown at the foot of every
 	// page so that it can be compared with what the browser shows; render
 	// sets it.
@@ -424,6 +436,7 @@ func (s *server) renderDashboard(w http.ResponseWriter, code int, problem, notic
 func (s *server) render(w http.ResponseWriter, code int, name string, data view) {
 	data.base().Fingerprint = s.backend.TLSFingerprint()
 	data.base().HasRecordings = s.recorder != nil
+	data.base().HasSystem = s.system != nil
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("render", "template", name, "err", err)
