@@ -134,6 +134,16 @@ func systemDone(w http.ResponseWriter, r *http.Request, done string) {
 	http.Redirect(w, r, "/system?done="+done, http.StatusSeeOther)
 }
 
+// systemGoing answers a restart, a reboot or a factory reset that is under way: with the
+// page itself rather than a redirect, which the appliance, going away, may not answer.
+func (s *server) systemGoing(w http.ResponseWriter, r *http.Request, done string) {
+	if wantsJSON(r) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s.renderSystem(w, http.StatusOK, "", systemNotices[done])
+}
+
 // systemFailed answers a System page button that could not do its work.
 func (s *server) systemFailed(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	if wantsJSON(r) {
@@ -193,7 +203,7 @@ func (s *server) restartService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Warn("service restart asked for on the admin page", "client", clientAddr(r))
-	systemDone(w, r, "restarting")
+	s.systemGoing(w, r, "restarting")
 }
 
 // reboot reboots the device, once the form's "confirm" says so.
@@ -207,7 +217,7 @@ func (s *server) reboot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Warn("reboot asked for on the admin page", "client", clientAddr(r))
-	systemDone(w, r, "rebooting")
+	s.systemGoing(w, r, "rebooting")
 }
 
 // factoryReset resets the settings, once the form's "confirm" says so; the admin password
@@ -223,5 +233,5 @@ func (s *server) factoryReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Warn("factory reset on the admin page", "client", clientAddr(r), "kept_password", keep)
-	systemDone(w, r, "reset")
+	s.systemGoing(w, r, "reset")
 }

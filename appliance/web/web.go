@@ -8,7 +8,10 @@
 // the page is served with over HTTPS (NewCertificate, Fingerprint); the
 // appliance decides when to use it. A Backend that is also a Recorder gets
 // the recordings page: play, download and delete the recordings, and start
-// and stop recording each conference.
+// and stop recording each conference. One that is also a System gets the System
+// page: the firmware, the host and its clock, a packet capture of the
+// appliance's own SIP and RTP, and restart, reboot and factory reset behind
+// confirmations.
 //
 // Access: the page answers only requests whose Host names the appliance (an
 // address of the machine, localhost, its host name, or a name in the settings'
