@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,10 @@ type Capture struct {
 	ended   time.Time
 	stopped string      // why the last capture stopped; "" while running or before any
 	timer   *time.Timer // stops the capture at MaxDuration
+	gen     int         // counts the captures: a timer stops only its own
+	// routes caches the address this host sends from to each remote address, which a
+	// socket bound to the unspecified address (0.0.0.0) does not say.
+	routes map[netip.Addr]netip.Addr
 }
 
 // Status says what a Capture is doing.
@@ -71,7 +76,16 @@ func (c *Capture) Start() {
 	c.file = appendFileHeader(make([]byte, 0, 64<<10))
 	c.packets = 0
 	c.started, c.ended, c.stopped = time.Now(), time.Time{}, ""
-	c.timer = time.AfterFunc(MaxDuration, func() { c.stop(StoppedByTime) })
+	c.gen++
+	gen := c.gen
+	c.timer = time.AfterFunc(MaxDuration, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.gen == gen { // not a timer that fired as a new capture started
+			c.stopLocked(StoppedByTime)
+		}
+	})
+	c.routes = map[netip.Addr]netip.Addr{}
 	c.running.Store(true)
 }
 
@@ -119,14 +133,17 @@ func (c *Capture) Datagram(sent bool, local, remote netip.AddrPort, b []byte) {
 	if !c.running.Load() {
 		return
 	}
-	src, dst := remote, local
-	if sent {
-		src, dst = local, remote
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.running.Load() {
 		return
+	}
+	if local.Addr().IsUnspecified() {
+		local = netip.AddrPortFrom(c.route(remote.Addr()), local.Port())
+	}
+	src, dst := remote, local
+	if sent {
+		src, dst = local, remote
 	}
 	size := recordHeaderLen + packetLen(src, dst, b)
 	if len(c.file)+size > MaxBytes {
@@ -135,6 +152,25 @@ func (c *Capture) Datagram(sent bool, local, remote netip.AddrPort, b []byte) {
 	}
 	c.file = appendRecord(c.file, time.Now(), src, dst, b)
 	c.packets++
+}
+
+// route returns the address this host sends to remote from, as its routing table says
+// (a UDP socket "connected" to remote, which sends nothing), or the unspecified address
+// when it cannot tell. Call with mu held.
+func (c *Capture) route(remote netip.Addr) netip.Addr {
+	if a, ok := c.routes[remote]; ok {
+		return a
+	}
+	a := netip.IPv4Unspecified()
+	if remote.Unmap().Is6() {
+		a = netip.IPv6Unspecified()
+	}
+	if conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(remote, 9))); err == nil {
+		a = conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+		conn.Close()
+	}
+	c.routes[remote] = a
+	return a
 }
 
 // The pcap format (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html).

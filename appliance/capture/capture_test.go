@@ -92,6 +92,23 @@ func TestFileLayout(t *testing.T) {
 	}
 }
 
+// TestUnspecifiedLocalAddress: a datagram of a socket bound to 0.0.0.0 is written from or
+// to the address this host would use for the remote one, here loopback.
+func TestUnspecifiedLocalAddress(t *testing.T) {
+	var c Capture
+	c.Start()
+	c.Datagram(true, netip.MustParseAddrPort("0.0.0.0:5060"), netip.MustParseAddrPort("127.0.0.2:5070"), []byte("OPTIONS"))
+	c.Stop()
+	var buf bytes.Buffer
+	if _, err := c.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	ip := buf.Bytes()[fileHeaderLen+recordHeaderLen:]
+	if src := netip.AddrFrom4([4]byte(ip[12:16])); src != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("source address %v, want 127.0.0.1, the route to 127.0.0.2", src)
+	}
+}
+
 // TestBounds: a capture stops by itself at MaxDuration, and before its file passes MaxBytes.
 func TestBounds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -106,6 +123,14 @@ func TestBounds(t *testing.T) {
 		if st := c.Status(); st.Running || st.Stopped != StoppedByTime || st.Ended.Sub(st.Started) != MaxDuration {
 			t.Errorf("after %v: %+v, want stopped by the time limit", MaxDuration+time.Second, st)
 		}
+		// A capture started again runs its own full time.
+		c.Start()
+		time.Sleep(MaxDuration - time.Second)
+		synctest.Wait()
+		if !c.Status().Running {
+			t.Error("a second capture stopped before its time")
+		}
+		c.Stop()
 	})
 
 	var c Capture
