@@ -3,6 +3,9 @@ package appliance_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,5 +250,39 @@ func TestSystemActionsUnderSystemd(t *testing.T) {
 	defer st.Close()
 	if set, err := st.AdminPasswordSet(); err != nil || set {
 		t.Errorf("the admin password after a reset that does not keep it: set %v, %v", set, err)
+	}
+}
+
+// TestSystemActionsNeedConfirmation posts the restart, reboot and factory reset forms
+// without their confirmation, as a stray request or a page without the box would: each is
+// refused with the reason, and nothing happens.
+func TestSystemActionsNeedConfirmation(t *testing.T) {
+	t.Setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+	dir := t.TempDir()
+	seedSettings(t, filepath.Join(dir, "partyline.db"), "127.0.0.1:9")
+	var rebooted atomic.Int32
+	r := runAppliance(t, dir, sim.New(2), func(c *appliance.Config) {
+		c.Reboot = func() error { rebooted.Add(1); return nil }
+	})
+	for path, want := range map[string]string{
+		"/system/restart":       "Not restarted: confirm the restart.",
+		"/system/reboot":        "Not rebooted: confirm the reboot.",
+		"/system/factory-reset": "Not reset: confirm the factory reset.",
+	} {
+		res, err := r.http.PostForm(r.admin+path, url.Values{"keep_password": {"on"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), want) {
+			t.Errorf("POST %s unconfirmed: %s, want 400 saying %q", path, res.Status, want)
+		}
+	}
+	if s := r.settings(); len(s.Accounts) != 1 || rebooted.Load() != 0 {
+		t.Errorf("after unconfirmed actions: %d accounts, %d reboots; want nothing changed", len(s.Accounts), rebooted.Load())
+	}
+	if err := r.stop(); err != nil {
+		t.Errorf("Run returned %v after unconfirmed actions, want nil", err)
 	}
 }
