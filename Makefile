@@ -9,7 +9,7 @@ ARGS        ?=
 # Debian packages: what building needs (cgo for oto, malgo and libopus), what the tests run against,
 # and what the arm64 cross build and its emulated tests need.
 APT_BUILD := gcc pkg-config libasound2-dev libopus-dev
-APT_TEST  := kamailio kamailio-tls-modules sip-tester baresip-core chromium fonts-dejavu-core ffmpeg tshark
+APT_TEST  := kamailio kamailio-tls-modules sip-tester baresip-core chromium fonts-dejavu-core ffmpeg tshark prometheus
 APT_STRESS := stress-ng
 APT_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libasound2-dev:arm64 libopus-dev:arm64 curl
 # The package: building it (dpkg-deb, readelf for its libc dependency, groff for the manual

@@ -351,8 +351,8 @@ func TestAudioStatsOnVirtualAudio(t *testing.T) {
 	if st := r.status(); st.Audio != nil {
 		t.Errorf("the admin page's status on virtual audio has an audio device: %+v", *st.Audio)
 	}
-	if m := r.metrics(); strings.Contains(m, "partyline_audio_") || !strings.Contains(m, `partyline_earpiece_underruns_total{handset="handset-2",`) ||
-		!strings.Contains(m, `partyline_earpiece_dropped_samples_total{handset="handset-2",`) {
+	if m := r.metrics(); strings.Contains(m, "partyline_audio_") || !strings.Contains(m, `partyline_earpiece_underruns_total{handset="handset-2"}`) ||
+		!strings.Contains(m, `partyline_earpiece_dropped_samples_total{handset="handset-2"}`) {
 		t.Errorf("metrics on virtual audio: want no audio device's counters, each earpiece's underruns and samples dropped; got\n%s", m)
 	}
 }
@@ -429,7 +429,7 @@ func TestAudioDeviceCountersReachStatus(t *testing.T) {
 	}
 	m := r.metrics()
 	for _, want := range []string{"partyline_audio_overruns_total ", "partyline_audio_underruns_total ", "partyline_audio_restarts_total 0\n",
-		`partyline_earpiece_underruns_total{handset="handset-1",`} {
+		`partyline_earpiece_underruns_total{handset="handset-1"}`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q:\n%s", want, m)
 		}

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"partyline/appliance/capture"
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
 	"partyline/appliance/logs"
@@ -37,6 +38,10 @@ type Config struct {
 	AdminAddr string // listen address of the admin page
 	SIPAddr   string // SIP listen address; "" = the one in the settings
 
+	// Version and Build identify the firmware (cmd/partyline's -version): the admin page's
+	// System section and partyline_build_info show them.
+	Version, Build string
+
 	// AdminPlainHTTP serves the admin page over plain HTTP even when AdminAddr is not a
 	// loopback address; otherwise it is served over HTTPS there (see needsTLS).
 	AdminPlainHTTP bool
@@ -48,6 +53,10 @@ type Config struct {
 	// Sim, when set, is the virtual hardware to use on the sim board (tests drive it), with
 	// as many handsets as it has; otherwise the appliance makes its own.
 	Sim *sim.Board
+
+	// Reboot, when set, reboots the device for the System page instead of
+	// systemctl reboot (tests).
+	Reboot func() error
 
 	// Clock, when set, is the wall clock that the times the appliance shows and keeps in
 	// the call history are read from; nil means time.Now. Tests step it as NTP steps the
@@ -112,6 +121,12 @@ type Appliance struct {
 	admin   net.Listener
 	sipFlag bool // the SIP listen address came from Config.SIPAddr
 
+	version, build string    // the firmware's, from Config
+	startedAt      time.Time // when New made the appliance, for the System page's uptime
+	// capture records the SIP agent's and the media's datagrams for the System page.
+	capture *capture.Capture
+	reboot  func() error
+
 	boardFound string // how the board profile was chosen, for the admin page
 	boardFlag  bool   // it came from Config.Board
 
@@ -133,6 +148,7 @@ type Appliance struct {
 	saves    *handsetSaves // what the handsets' buttons changed, saved behind them
 	bridges  *bridging     // callers bridged into conferences
 	rosters  *rosters      // who is in each conference our legs are in
+	calls    callCounts    // the handsets' calls that ended, by how
 
 	// presence is the proof of presence the call buttons give; startButtons are the call
 	// buttons by handset (nil where there is none), looked at as the appliance starts.
@@ -206,6 +222,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	if tlsAddr == settings.TLSOff {
 		tlsAddr = ""
 	}
+	packets := &capture.Capture{}
 	agent, err := sip.NewAgent(sip.Config{
 		ListenAddr:    cmp.Or(cfg.SIPAddr, set.SIP.ListenAddr),
 		UserAgent:     "partyline",
@@ -214,6 +231,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		Resolver:      cfg.Resolver,
 		TLS:           sipTLS,
 		TLSListenAddr: tlsAddr,
+		Tap:           packets,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start SIP: %w", err)
@@ -244,16 +262,21 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		log:    log.With("part", "services"),
 	})
 	a = &Appliance{
-		log:     log,
-		profile: profile,
-		store:   store,
-		pidFile: pidFile,
-		wall:    cfg.Clock,
-		agent:   agent,
-		hw:      hwr,
-		regs:    newRegistrations(agent, log.With("part", "registration")),
-		admin:   admin,
-		sipFlag: cfg.SIPAddr != "",
+		log:       log,
+		profile:   profile,
+		store:     store,
+		pidFile:   pidFile,
+		wall:      cfg.Clock,
+		agent:     agent,
+		hw:        hwr,
+		regs:      newRegistrations(agent, log.With("part", "registration")),
+		admin:     admin,
+		sipFlag:   cfg.SIPAddr != "",
+		version:   cfg.Version,
+		build:     cfg.Build,
+		startedAt: time.Now(),
+		capture:   packets,
+		reboot:    cfg.Reboot,
 
 		boardFound: found,
 		boardFlag:  cfg.Board != "",
@@ -274,6 +297,9 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	}
 	a.applyLogLevel(set)
 	a.bridges.problem = func(source, text string) { a.events.Add(slog.LevelWarn, source, text) }
+	if a.reboot == nil {
+		a.reboot = systemctlReboot
+	}
 	// Last the lines, which use all of it.
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log,
 		problem: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
@@ -390,6 +416,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		a.log.Info("restarting, as asked on the admin page")
 		runErr = ErrRestart
 	}
+	a.capture.Stop()
 	stopWork()
 	workWG.Wait()
 	stopBase()

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"partyline/appliance/audiohub"
@@ -39,7 +41,7 @@ func (b backend) Status() web.Status { return b.status(b.a.AudioStats()) }
 func (b backend) status(audio audiohub.Stats) web.Status {
 	a := b.a
 	set := a.settings() // shared: read only
-	st := web.Status{Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag,
+	st := web.Status{Version: a.version, Build: a.build, Calls: a.calls.snapshot(), Board: a.profile.Name, BoardChosen: a.boardFound, BoardFromFlag: a.boardFlag,
 		SIP: web.SIPStatus{Listening: a.SIPAddr(), FromFlag: a.sipFlag, Malformed: a.agent.MalformedMessages()}}
 	st.Audio = audioStatus(audio)
 	for i, l := range a.lines {
@@ -70,6 +72,7 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 		if i < len(set.Handsets) {
 			h := set.Handsets[i]
 			channel = h.Channel
+			hs.ID = h.ID
 			hs.Identity = handsetIdentity(set, h)
 			if c, ok := findConference(set, h.Conference); ok {
 				hs.Conference = c.URI
@@ -446,9 +449,32 @@ func (a *Appliance) recordCall(i int, st handset.Status, err error) {
 		level = slog.LevelWarn
 	}
 	a.events.Add(level, handsetLabel(set, i), text)
+	a.calls.add(rec.End)
 	if err := a.store.AppendHistory(rec); err != nil {
 		a.log.Error("record call", "handset", handsetID(set, i), "err", err)
 	}
+}
+
+// callCounts counts the handsets' calls that ended, by how they ended (settings.End*).
+type callCounts struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (c *callCounts) add(end string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]uint64{}
+	}
+	c.n[end]++
+}
+
+// snapshot returns a copy of the counts.
+func (c *callCounts) snapshot() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }
 
 // sampleInterval is how often watch looks at what has no change notification of its own.

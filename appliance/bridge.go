@@ -276,7 +276,11 @@ func relayLeg(name string, l *legs.Leg) (*media.RelayLeg, error) {
 	if l.Call().Media().SRTP.On() {
 		return nil, fmt.Errorf("%s leg: encrypted with SRTP, which the bridge cannot relay", name)
 	}
-	return media.NewRelayLeg(name, l.Conn(), relayMedia(l.Call().Media()), l.Call().SendInfoDTMF)
+	rl, err := media.NewRelayLeg(name, l.Conn(), relayMedia(l.Call().Media()), l.Call().SendInfoDTMF)
+	if err == nil && l.Tap() != nil {
+		rl.SetTap(l.Tap())
+	}
+	return rl, err
 }
 
 // relayMedia is what the relay needs of a call's negotiated media.

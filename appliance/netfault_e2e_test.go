@@ -299,8 +299,8 @@ func TestRTPLossAndJitter(t *testing.T) {
 		}
 	}
 	faultTo := f.snapshot("at the end of the fault")
-	metricsMOS := f.metric(`partyline_call_mos{handset="handset-1",name="Handset 1"}`)
-	metricsConcealed := f.metric(`partyline_call_concealed_packets_total{handset="handset-1",name="Handset 1"}`)
+	metricsMOS := f.metric(`partyline_call_mos{handset="handset-1"}`)
+	metricsConcealed := f.metric(`partyline_call_concealed_packets_total{handset="handset-1"}`)
 	dropped := f.rtp.Counts(faultproxy.Down).Dropped
 	f.rtp.Set(faultproxy.Down, faultproxy.Fault{})
 

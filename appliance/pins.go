@@ -34,9 +34,9 @@ func withPins(p board.Profile, pins []settings.PinOverride) (board.Profile, erro
 
 // checkPins checks pin overrides against the board p, as far as that can be done without
 // opening the lines: the handset exists, an expander pin is on one of the board's
-// expanders, and a GPIO line is not one the board reserves. Overrides that pass can still
-// fail when the appliance opens them at its next start (a GPIO line the machine lacks, a
-// line used twice). An invalid override is a *settings.FieldError naming it.
+// expanders, and a GPIO line is one the board has and does not reserve. Overrides that
+// pass can still fail when the appliance opens them at its next start (a line used twice,
+// a line the kernel will not give). An invalid override is a *settings.FieldError naming it.
 func checkPins(p board.Profile, pins []settings.PinOverride) error {
 	for i, o := range pins {
 		f := fmt.Sprintf("pins[%d].", i)
@@ -68,6 +68,12 @@ func checkLine(p board.Profile, line string) error {
 	}
 	if ok && !slices.ContainsFunc(p.Expanders, func(e board.Expander) bool { return e.Chip == l.Chip && e.Addr == l.Addr }) {
 		return fmt.Errorf("the %s board has no %s at %#02x", p.Name, l.Chip, l.Addr)
+	}
+	if !ok && !p.HasGPIO(line) {
+		if len(p.GPIO) == 0 {
+			return fmt.Errorf("the %s board has no GPIO lines", p.Name)
+		}
+		return fmt.Errorf("the %s board has no line %s: its GPIO lines are %s to %s", p.Name, line, p.GPIO[0], p.GPIO[len(p.GPIO)-1])
 	}
 	return nil
 }

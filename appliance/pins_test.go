@@ -53,6 +53,8 @@ func TestCheckPins(t *testing.T) {
 		{settings.PinOverride{Handset: 6, Hook: "GPIO6"}, "pins[0].handset"},
 		{settings.PinOverride{Handset: 0, Mute: "mcp23017:0x27:A0"}, "pins[0].mute"},
 		{settings.PinOverride{Handset: 0, MuteLED: p.Reserved[0]}, "pins[0].mute_led"},
+		{settings.PinOverride{Handset: 1, Hook: "GPIO99"}, "pins[0].hook"},
+		{settings.PinOverride{Handset: 1, Button: "GPIO28"}, "pins[0].button"},
 	} {
 		err := checkPins(p, []settings.PinOverride{tt.pin})
 		var fe *settings.FieldError

@@ -134,6 +134,8 @@ func sipAccount(a settings.Account) sip.Account {
 		Transport: a.Transport,
 		CAFile:    a.CAFile,
 		SRTP:      a.SRTP,
+		Codecs:    a.CodecList(),
+		DTMF:      a.DTMF,
 	}
 }
 

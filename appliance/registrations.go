@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -65,10 +66,13 @@ func (r *registrations) run(ctx context.Context, store *config.Store) {
 func (r *registrations) follow(ctx context.Context, wg *sync.WaitGroup, keepers map[string]*keeper, accounts []settings.Account) {
 	want := map[string]sip.Account{}
 	for _, a := range accounts {
-		want[a.ID] = sipAccount(a)
+		acc := sipAccount(a)
+		// What only the account's calls use does not make it register again.
+		acc.Codecs, acc.DTMF = nil, ""
+		want[a.ID] = acc
 	}
 	for id, k := range keepers {
-		if acc, ok := want[id]; ok && acc == k.acc {
+		if acc, ok := want[id]; ok && reflect.DeepEqual(acc, k.acc) {
 			continue
 		}
 		k.cancel()

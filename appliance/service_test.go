@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -284,7 +285,7 @@ func TestRecordingFollowsTheHandsets(t *testing.T) {
 		p := calls[0].plan
 		want := legs.Plan{Target: "sip:conf@example.org", DisplayName: recorderName, Account: p.Account,
 			Identity: sipIdentityGenerated(settings.DefaultRecorderPrefix), RTPTimeout: -1}
-		if p != want || p.Account.AOR() != "sip:alice@example.org" {
+		if !reflect.DeepEqual(p, want) || p.Account.AOR() != "sip:alice@example.org" {
 			t.Errorf("recorder's plan %+v, want %+v as alice", p, want)
 		}
 		st := w.svc.statusOf("main")

@@ -27,7 +27,22 @@ type Profile struct {
 	// Reserved are the GPIO lines the board's HAT, buses or console use: no handset line
 	// may be one of them.
 	Reserved []string
+	// GPIO are the GPIO lines the board has, by kernel line name: a handset line that is
+	// not an expander pin must be one of them.
+	GPIO []string
 }
+
+// HasGPIO reports whether the board has the GPIO line named line.
+func (p Profile) HasGPIO(line string) bool { return slices.Contains(p.GPIO, line) }
+
+// piHeader are the GPIO lines of the Raspberry Pi's 40-pin header, GPIO0 to GPIO27.
+var piHeader = func() []string {
+	lines := make([]string, 28)
+	for i := range lines {
+		lines[i] = "GPIO" + strconv.Itoa(i)
+	}
+	return lines
+}()
 
 // An AudioProfile is the duplex audio device of a board.
 type AudioProfile struct {
@@ -148,12 +163,16 @@ var hatLines = []string{"GPIO0", "GPIO1", "GPIO2", "GPIO3", "GPIO14", "GPIO15",
 func reserve(extra ...string) []string { return append(slices.Clone(hatLines), extra...) }
 
 // Sim is the virtual board: two handsets with simulated switches, lights and audio, for
-// running the appliance on a PC.
+// running the appliance on a PC. It stands in for a Raspberry Pi: pin overrides are
+// checked against the Pi's header (and the lines a codec HAT takes), as on the Pi boards,
+// though its switches and lights stay virtual.
 var Sim = Profile{
 	Name:        "sim",
 	Description: "virtual board with two simulated handsets",
 	Audio:       AudioProfile{SampleRate: 48000, Channels: 2, PeriodFrames: 240},
 	Handsets:    []HandsetPins{{}, {}},
+	Reserved:    reserve(),
+	GPIO:        piHeader,
 }
 
 // PiWM8960 is a Raspberry Pi with a WM8960 codec HAT (Waveshare WM8960 Audio HAT or
@@ -176,6 +195,7 @@ var PiWM8960 = Profile{
 	},
 	Codec:    wm8960Codec(),
 	Reserved: reserve("GPIO10", "GPIO11", "GPIO12", "GPIO13", "GPIO17"),
+	GPIO:     piHeader,
 }
 
 // wm8960Codec is the WM8960 with the kernel's wm8960 driver (hardware.md 2.2): handset A on
@@ -231,6 +251,7 @@ var PiOcto = Profile{
 	},
 	Reserved: reserve("GPIO5", "GPIO22", "GPIO23", "GPIO24", "GPIO27",
 		"GPIO25"), // GPIO25: earpiece amplifier enable / global mute
+	GPIO: piHeader,
 }
 
 func octoHandsets() []HandsetPins {
@@ -279,6 +300,7 @@ var USB = Profile{
 	},
 	Handsets: []HandsetPins{{Hook: "GPIO5", Button: "GPIO6", LED: "GPIO22", Mute: "GPIO16", MuteLED: "GPIO23"}},
 	Reserved: reserve(),
+	GPIO:     piHeader,
 }
 
 // profiles are the known boards, in the order Names lists them.
@@ -329,6 +351,7 @@ func clone(p Profile) Profile {
 	p.Handsets = slices.Clone(p.Handsets)
 	p.Expanders = slices.Clone(p.Expanders)
 	p.Reserved = slices.Clone(p.Reserved)
+	p.GPIO = slices.Clone(p.GPIO)
 	p.Codec.Handsets = slices.Clone(p.Codec.Handsets)
 	p.Codec.Routing = slices.Clone(p.Codec.Routing)
 	return p

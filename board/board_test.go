@@ -196,12 +196,20 @@ func TestProfilesAreConsistent(t *testing.T) {
 					}
 				case !strings.HasPrefix(line, "GPIO"):
 					t.Errorf("%s handset %d: %q is not a GPIO line name", name, i+1, line)
+				case !p.HasGPIO(line):
+					t.Errorf("%s handset %d: the board has no line %s", name, i+1, line)
 				case slices.Contains(p.Reserved, line):
 					t.Errorf("%s handset %d: line %s is reserved", name, i+1, line)
 				}
 			}
 		}
+		if len(p.GPIO) == 0 {
+			t.Errorf("%s: no GPIO lines", name)
+		}
 		for _, l := range interrupts {
+			if !p.HasGPIO(l) {
+				t.Errorf("%s: the board has no interrupt line %s", name, l)
+			}
 			if slices.Contains(p.Reserved, l) {
 				t.Errorf("%s: interrupt line %s is reserved", name, l)
 			}

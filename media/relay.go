@@ -38,6 +38,16 @@ type RelayLeg struct {
 	// sendInfo sends a DTMF digit by SIP INFO, for when the leg negotiated no
 	// telephone-event; nil drops such digits.
 	sendInfo func(ctx context.Context, digit rune, duration time.Duration) error
+	// tap, when not nil, is told of every datagram; local is conn's address, for it. Set
+	// before the relay runs.
+	tap   Tap
+	local netip.AddrPort
+}
+
+// SetTap makes t see every datagram the leg's socket sends and receives; call it before
+// the relay runs.
+func (l *RelayLeg) SetTap(t Tap) {
+	l.tap, l.local = t, localAddr(l.conn)
 }
 
 // NewRelayLeg returns the relay leg called name (for the log) on conn, whose media is m.
@@ -184,6 +194,9 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 			}
 			return
 		}
+		if from.tap != nil {
+			from.tap.Datagram(false, from.local, src, buf[:n])
+		}
 		fm, tm := from.media.Load(), to.media.Load()
 		if netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) != fm.Remote || n < 2 || (buf[1] >= 192 && buf[1] <= 223) {
 			continue // another sender's (symmetric RTP, RFC 4961), or RTCP (RFC 5761 section 4)
@@ -242,6 +255,8 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 		m += copy(sendBuf[m:], payload)
 		if _, err := to.conn.WriteToUDPAddrPort(sendBuf[:m], tm.Remote); err != nil {
 			r.log.Debug("relay: send RTP", "leg", to.name, "err", err)
+		} else if to.tap != nil {
+			to.tap.Datagram(true, to.local, tm.Remote, sendBuf[:m])
 		}
 		hdr.SequenceNumber++
 	}

@@ -101,7 +101,7 @@ func (s *Session) sendReport(now time.Time, bye bool) {
 		b, err = keys.protectRTCP(s.rtcp.enc[:], b)
 	}
 	if err == nil {
-		_, err = s.conn.WriteToUDPAddrPort(b, *s.remote.Load())
+		err = s.write(b, *s.remote.Load())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

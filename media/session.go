@@ -64,6 +64,8 @@ type SessionConfig struct {
 	// (RFC 3711, AES_CM_128_HMAC_SHA1_80): nothing goes out in clear, and what comes in
 	// unauthenticated, or again, is dropped and counted as Unauthenticated.
 	SRTP *SRTPKeys
+	// Tap, when set, is told of every datagram the session sends and receives.
+	Tap Tap
 }
 
 // Stats are the counters of a Session, as reported by Session.Stats.
@@ -161,6 +163,9 @@ type Stats struct {
 // from Remote, restarts the received stream.
 type Session struct {
 	conn *net.UDPConn
+	// tap, when not nil, is told of every datagram; local is conn's address, for it.
+	tap   Tap
+	local netip.AddrPort
 	// active is the codec in use, its payload type and what depends on its sample rate;
 	// SetCodec replaces it, holding mu, while the session runs.
 	active atomic.Pointer[codecChoice]
@@ -283,6 +288,8 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 	remote := netip.AddrPortFrom(cfg.Remote.Addr().Unmap(), cfg.Remote.Port())
 	s := &Session{
 		conn:      conn,
+		tap:       cfg.Tap,
+		local:     localAddr(conn),
 		dtmfQueue: make(chan dtmfDigit, dtmfQueue),
 		ssrc:      rand.Uint32(),
 		ptime:     ptime,
@@ -346,6 +353,9 @@ func (s *Session) Run(ctx context.Context) error {
 				return nil
 			}
 			return fmt.Errorf("receive RTP: %w", err)
+		}
+		if s.tap != nil {
+			s.tap.Datagram(false, s.local, from, s.readBuf[:n])
 		}
 		if remote := s.remote.Load(); from.Addr().Unmap() != remote.Addr() || from.Port() != remote.Port() {
 			s.mu.Lock()
@@ -587,10 +597,21 @@ func (s *Session) Send(pcm []int16) error {
 		}
 	}
 	remote := *s.remote.Load()
-	if _, err := s.conn.WriteToUDPAddrPort(pkt, remote); err != nil {
+	if err := s.write(pkt, remote); err != nil {
 		return fmt.Errorf("send RTP to %s: %w", remote, err)
 	}
 	s.sent(plainLen)
+	return nil
+}
+
+// write sends the datagram b to remote, and tells the tap of it.
+func (s *Session) write(b []byte, remote netip.AddrPort) error {
+	if _, err := s.conn.WriteToUDPAddrPort(b, remote); err != nil {
+		return err
+	}
+	if s.tap != nil {
+		s.tap.Datagram(true, s.local, remote, b)
+	}
 	return nil
 }
 

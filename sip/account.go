@@ -47,11 +47,34 @@ type Account struct {
 	// account's calls offer SRTP keys (RFC 4568), and whether they must be
 	// encrypted. Keys travel in the SDP: use it with TLS.
 	SRTP string
+	// Codecs are the voice codecs the account's calls offer, in this order, and accept:
+	// some of "G722", "PCMU" and "PCMA" (any case); none means all three, G.722 first.
+	Codecs []string
+	// DTMF is DTMFAuto (also ""), DTMFRFC4733 or DTMFInfo: with DTMFInfo the account's
+	// calls offer no telephone-event, so that digits go by SIP INFO (Call.SendInfoDTMF).
+	// The caller that sends digits follows the rest of the mode.
+	DTMF string
 	// KeepAlive is the interval of the OPTIONS keep-alives sent to the
 	// registrar while registered; 0 means DefaultKeepAlive, negative
 	// sends none. A keep-alive without answer fails the registration,
 	// which then registers again.
 	KeepAlive time.Duration
+}
+
+// The DTMF modes of an Account.
+const (
+	DTMFAuto    = "auto"    // RFC 4733 events where the call negotiated them, else SIP INFO
+	DTMFRFC4733 = "rfc4733" // RFC 4733 events only
+	DTMFInfo    = "info"    // SIP INFO only: no telephone-event offered
+)
+
+// mediaPrefs returns what the account's calls offer and accept.
+func (a Account) mediaPrefs() mediaPrefs {
+	p := mediaPrefs{noEvents: strings.EqualFold(a.DTMF, DTMFInfo)}
+	for _, c := range a.Codecs {
+		p.codecs = append(p.codecs, strings.ToUpper(c))
+	}
+	return p
 }
 
 // AOR returns the account's address of record, "sip:user@domain".

@@ -77,6 +77,8 @@ type Config struct {
 	// TCP and TLS listeners hold; 0 means DefaultMaxConnections and
 	// DefaultMaxConnectionsPerHost.
 	MaxConnections, MaxConnectionsPerHost int
+	// Tap, when set, sees every datagram of the UDP socket (see Tap).
+	Tap Tap
 }
 
 // DefaultTLSPort is the port of the TLS listener when
@@ -110,6 +112,7 @@ type Agent struct {
 	ua            *sipgo.UserAgent
 	srv           *sipgo.Server
 	incoming      func(*Incoming)
+	tap           Tap // nil: none
 	// malformed counts, and limits the logging of, messages that do not
 	// parse or lack what every request needs; refused, requests in a call
 	// from a host not of its dialog.
@@ -169,6 +172,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 		userAgent: cfg.UserAgent,
 		resolver:  resolver,
 		incoming:  cfg.OnIncoming,
+		tap:       cfg.Tap,
 		conn:      conn,
 		addr:      netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port()),
 		ready:     make(chan struct{}),
@@ -345,7 +349,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	served := make(chan error, 1)
 	var wg sync.WaitGroup
-	wg.Go(func() { served <- a.srv.ServeUDP(a.conn) })
+	wg.Go(func() { served <- a.srv.ServeUDP(a.served()) })
 	streams := make(chan error, 2)
 	if a.tcp != nil {
 		a.tcp.start()

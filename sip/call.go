@@ -95,6 +95,7 @@ type Call struct {
 	mu         sync.Mutex // guards following
 	media      Media
 	crypto     *ourCrypto      // our SRTP key; nil for a plain call. Not changed once set.
+	prefs      mediaPrefs      // the codecs and events the call offers and accepts. Not changed.
 	target     sipmsg.Uri      // the remote target: the far end's Contact (RFC 3261 section 12.2.1.1)
 	held       bool            // whether we hold the call
 	remoteWant Direction       // what the far end's last offer allows us
@@ -322,7 +323,7 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 	case crypto != nil:
 		want = srtpOptional
 	}
-	media, mediaErr := answerMedia(res, want)
+	media, mediaErr := answerMedia(res, want, acc.mediaPrefs())
 	if !media.SRTP.On() {
 		crypto = nil // offered, and answered in plain RTP
 	} else {
@@ -348,6 +349,7 @@ func (a *Agent) join(ctx context.Context, req JoinRequest) (*Call, error) {
 		acks:       make(chan *sipmsg.Request, 4),
 		media:      media,
 		crypto:     crypto,
+		prefs:      acc.mediaPrefs(),
 		target:     *inv.Recipient.Clone(),
 		sdpVersion: sdpID,
 		lastSDP:    inv.Body(),
@@ -406,7 +408,7 @@ func (a *Agent) invite(req JoinRequest, who presented, ruri sipmsg.Uri, route *s
 		inv.AppendHeader(sipmsg.NewHeader("User-Agent", a.userAgent))
 	}
 	inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-	inv.SetBody(offerSDP(local, sdpID, crypto))
+	inv.SetBody(offerSDP(local, sdpID, crypto, req.Account.mediaPrefs()))
 	inv.SetTransport(req.Account.sipTransport())
 	return inv
 }
@@ -678,12 +680,12 @@ func conferenceURI(s string, acc Account) (sipmsg.Uri, error) {
 }
 
 // answerMedia returns the media an INVITE's 2xx answer settles, taking of
-// SRTP what srtp says.
-func answerMedia(res *sipmsg.Response, srtp srtpWant) (Media, error) {
+// SRTP what srtp says and of the codecs what prefs allows.
+func answerMedia(res *sipmsg.Response, srtp srtpWant, prefs mediaPrefs) (Media, error) {
 	if err := sdpBody(res); err != nil {
 		return Media{}, err
 	}
-	return parseAnswer(res.Body(), srtp)
+	return parseAnswer(res.Body(), srtp, prefs)
 }
 
 // srtpWant is what the call's exchanges in the dialog take of SRTP: an

@@ -58,17 +58,17 @@ func FuzzParseURI(f *testing.F) {
 // the offer's, and settles the same codec in the mirrored direction.
 func FuzzAnswerOffer(f *testing.F) {
 	f.Add([]byte(sippAnswer))
-	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, nil))
+	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, nil, mediaPrefs{}))
 	f.Add([]byte("v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=video 7002 RTP/AVP 31\r\nm=audio 7000 RTP/AVP 8 96\r\na=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n"))
 	f.Add([]byte("v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\na=inactive\r\nm=audio 7000 RTP/SAVP 0\r\nm=audio 7000 RTP/AVP 0\r\nc=IN IP4 10.0.0.2\r\n"))
-	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, newOurCrypto(SRTPRequired)))
-	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, newOurCrypto(SRTPOffered)))
+	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, newOurCrypto(SRTPRequired), mediaPrefs{}))
+	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, newOurCrypto(SRTPOffered), mediaPrefs{}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		offer, err := parseSDP(b)
 		if err != nil {
 			return
 		}
-		m, at, err := offer.negotiate(true, srtpOptional)
+		m, at, err := offer.negotiate(true, srtpOptional, mediaPrefs{})
 		if err != nil {
 			return
 		}
@@ -85,7 +85,7 @@ func FuzzAnswerOffer(f *testing.F) {
 		if len(answer.streams) != len(offer.streams) {
 			t.Fatalf("answer has %d m= lines, the offer %d:\n%s", len(answer.streams), len(offer.streams), body)
 		}
-		got, at2, err := answer.negotiate(false, srtpOptional)
+		got, at2, err := answer.negotiate(false, srtpOptional, mediaPrefs{})
 		if err != nil || at2 != at {
 			t.Fatalf("our answer negotiates to stream %d, %v (want %d):\n%s", at2, err, at, body)
 		}

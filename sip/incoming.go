@@ -411,7 +411,7 @@ func incomingOffer(req *sipmsg.Request) (*sdpSession, Media, int, error) {
 	if err != nil {
 		return nil, Media{}, 0, err
 	}
-	m, at, err := offer.negotiate(false, srtpNone)
+	m, at, err := offer.negotiate(false, srtpNone, mediaPrefs{})
 	if err != nil {
 		return nil, Media{}, 0, err
 	}

@@ -59,13 +59,13 @@ func (c *Call) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	)
 	if offerless {
 		c.mu.Lock()
-		body = c.sdpLocked(c.withCrypto(sdpOut{dir: c.localWant().and(c.remoteWant), audio: ourFormats}, max(c.media.cryptoTag, 1), c.media.savp))
+		body = c.sdpLocked(c.withCrypto(sdpOut{dir: c.localWant().and(c.remoteWant), audio: c.prefs.formats()}, max(c.media.cryptoTag, 1), c.media.savp))
 		c.mu.Unlock()
 	} else {
 		sess, err := parseSDP(req.Body())
 		var at int
 		if err == nil {
-			next, at, err = sess.negotiate(true, c.srtpWant())
+			next, at, err = sess.negotiate(true, c.srtpWant(), c.prefs)
 		}
 		if err != nil {
 			release()
@@ -196,7 +196,7 @@ func (c *Call) answered(body []byte) (Media, error) {
 	if err != nil {
 		return Media{}, err
 	}
-	m, _, err := sess.negotiate(true, c.srtpWant())
+	m, _, err := sess.negotiate(true, c.srtpWant(), c.prefs)
 	if err != nil {
 		return Media{}, err
 	}

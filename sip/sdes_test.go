@@ -23,7 +23,7 @@ func TestSRTPOffer(t *testing.T) {
 		mode, proto string
 	}{{SRTPRequired, "RTP/SAVP"}, {SRTPOffered, "RTP/AVP"}} {
 		c := newOurCrypto(tc.mode)
-		body := string(offerSDP(local, 1, c))
+		body := string(offerSDP(local, 1, c, mediaPrefs{}))
 		want := "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + base64.StdEncoding.EncodeToString(c.key[:]) + "\r\n"
 		if !strings.Contains(body, "m=audio 4000 "+tc.proto+" ") || !strings.Contains(body, want) {
 			t.Errorf("%s offer lacks %s or %q:\n%s", tc.mode, tc.proto, want, body)
@@ -34,7 +34,7 @@ func TestSRTPOffer(t *testing.T) {
 			t.Errorf("mode %q makes keys", mode)
 		}
 	}
-	if body := string(offerSDP(local, 1, nil)); strings.Contains(body, "crypto") || !strings.Contains(body, " RTP/AVP ") {
+	if body := string(offerSDP(local, 1, nil, mediaPrefs{})); strings.Contains(body, "crypto") || !strings.Contains(body, " RTP/AVP ") {
 		t.Errorf("a plain offer:\n%s", body)
 	}
 }
@@ -63,7 +63,7 @@ func TestSRTPAnswer(t *testing.T) {
 		{"plain call, keys passed over", answerWithCrypto("RTP/AVP", good), srtpNone, false, ""},
 		{"plain call, SAVP refused", answerWithCrypto("RTP/SAVP", good), srtpNone, false, "no accepted RTP/AVP"},
 	} {
-		m, err := parseAnswer(tc.sdp, tc.want)
+		m, err := parseAnswer(tc.sdp, tc.want, mediaPrefs{})
 		switch {
 		case tc.err != "":
 			if err == nil || !strings.Contains(err.Error(), tc.err) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -155,6 +156,38 @@ func ourCodec(name string, rate int) (string, bool) {
 	return "", false
 }
 
+// mediaPrefs is what a call offers and accepts: its voice codecs in order of preference,
+// and whether it takes telephone-event.
+type mediaPrefs struct {
+	codecs   []string // of opus, G722, PCMU and PCMA, in any case; nil = all, as in ourFormats
+	noEvents bool     // neither offer nor accept telephone-event (DTMF by SIP INFO)
+}
+
+// allows reports whether the call may use codec, a name ourCodec gives.
+func (p mediaPrefs) allows(codec string) bool {
+	return p.codecs == nil || slices.ContainsFunc(p.codecs, func(c string) bool { return strings.EqualFold(c, codec) })
+}
+
+// formats returns what an offer of the call lists: the codecs in order, then
+// telephone-event unless it takes none.
+func (p mediaPrefs) formats() []sdpFormat {
+	var f []sdpFormat
+	for _, o := range ourFormats {
+		if o.name != "telephone-event" && p.codecs == nil {
+			f = append(f, o)
+		}
+	}
+	for _, c := range p.codecs {
+		if i := slices.IndexFunc(ourFormats, func(o sdpFormat) bool { return o.name != "telephone-event" && strings.EqualFold(o.name, c) }); i >= 0 {
+			f = append(f, ourFormats[i])
+		}
+	}
+	if !p.noEvents {
+		f = append(f, sdpFormat{ptTelephoneEvent, "telephone-event", 0})
+	}
+	return f
+}
+
 // formats returns the payload types m settled, for a new offer or answer
 // that keeps them.
 func (m Media) formats() []sdpFormat {
@@ -166,10 +199,11 @@ func (m Media) formats() []sdpFormat {
 }
 
 // offerSDP returns our first offer (RFC 3264 section 5): one audio stream
-// on local offering Opus, G.722, PCMU, PCMA and telephone-event, 20 ms packets,
+// on local offering the codecs of prefs in its order (Opus, G.722, PCMU, PCMA
+// by default) and telephone-event unless prefs takes none, 20 ms packets,
 // sendrecv.
-func offerSDP(local netip.AddrPort, sessionID uint64, crypto *ourCrypto) []byte {
-	o := sdpOut{local: local, id: sessionID, version: sessionID, dir: SendRecv, audio: ourFormats}
+func offerSDP(local netip.AddrPort, sessionID uint64, crypto *ourCrypto, prefs mediaPrefs) []byte {
+	o := sdpOut{local: local, id: sessionID, version: sessionID, dir: SendRecv, audio: prefs.formats()}
 	if crypto != nil {
 		o.crypto, o.cryptoTag, o.savp = &crypto.key, 1, crypto.savp
 	}
@@ -280,12 +314,12 @@ type sdpStream struct {
 // returns the negotiated media. It is strict about the grammar of what it
 // reads and returns an error, never a partial result, for anything it
 // cannot use.
-func parseAnswer(body []byte, srtp srtpWant) (Media, error) {
+func parseAnswer(body []byte, srtp srtpWant, prefs mediaPrefs) (Media, error) {
 	sess, err := parseSDP(body)
 	if err != nil {
 		return Media{}, err
 	}
-	m, _, err := sess.negotiate(false, srtp)
+	m, _, err := sess.negotiate(false, srtp, prefs)
 	return m, err
 }
 
@@ -397,7 +431,10 @@ func parseSDP(body []byte) (*sdpSession, error) {
 // a=crypto of our suite gives the far end's key (Media.SRTP.Remote; the
 // caller fills in Local). An RTP/SAVP stream without a usable key is
 // refused, and so, with srtpMust, is a stream without one.
-func (sess *sdpSession) negotiate(hold bool, srtp srtpWant) (Media, int, error) {
+//
+// The codec is the first of the description's that prefs allows, and telephone-event is
+// taken only if prefs takes it.
+func (sess *sdpSession) negotiate(hold bool, srtp srtpWant, prefs mediaPrefs) (Media, int, error) {
 	at := -1
 	for i, s := range sess.streams {
 		savp := strings.EqualFold(s.proto, "RTP/SAVP")
@@ -433,7 +470,7 @@ func (sess *sdpSession) negotiate(hold bool, srtp srtpWant) (Media, int, error) 
 		if !ok {
 			continue
 		}
-		if codec, ours := ourCodec(name, rate); ours && m.Codec == "" {
+		if codec, ours := ourCodec(name, rate); ours && m.Codec == "" && prefs.allows(codec) {
 			m.Codec, m.PayloadType = codec, pt
 		}
 	}
@@ -448,7 +485,7 @@ func (sess *sdpSession) negotiate(hold bool, srtp srtpWant) (Media, int, error) 
 	}
 	for _, want := range []int{codecRate, 8000} {
 		for _, pt := range st.formats {
-			if name, rate, ok := st.codec(pt); ok && rate == want && strings.EqualFold(name, "telephone-event") && m.DTMFPayloadType == 0 {
+			if name, rate, ok := st.codec(pt); ok && !prefs.noEvents && rate == want && strings.EqualFold(name, "telephone-event") && m.DTMFPayloadType == 0 {
 				m.DTMFPayloadType = pt
 				if rate != 8000 {
 					m.dtmfRate = rate

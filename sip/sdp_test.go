@@ -12,7 +12,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 func TestOfferSDP(t *testing.T) {
-	got := offerSDP(netip.MustParseAddrPort("192.0.2.10:40000"), 1234, nil)
+	got := offerSDP(netip.MustParseAddrPort("192.0.2.10:40000"), 1234, nil, mediaPrefs{})
 	golden := filepath.Join("testdata", "offer.sdp")
 	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
@@ -27,7 +27,7 @@ func TestOfferSDP(t *testing.T) {
 		t.Errorf("offer:\n%s\nwant (%s):\n%s", got, golden, want)
 	}
 	// Our own offer is a valid answer to itself.
-	m, err := parseAnswer(got, srtpNone)
+	m, err := parseAnswer(got, srtpNone, mediaPrefs{})
 	if err != nil {
 		t.Fatalf("parseAnswer(offer): %v", err)
 	}
@@ -109,7 +109,7 @@ func TestParseAnswer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseAnswer([]byte(tt.sdp), srtpNone)
+			got, err := parseAnswer([]byte(tt.sdp), srtpNone, mediaPrefs{})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("parseAnswer = %+v, %v; want an error containing %q", got, err, tt.wantErr)
@@ -128,10 +128,10 @@ func TestParseAnswer(t *testing.T) {
 func FuzzParseAnswer(f *testing.F) {
 	f.Add([]byte(sippAnswer))
 	f.Add([]byte(crlf(sippAnswer)))
-	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, nil))
+	f.Add(offerSDP(netip.MustParseAddrPort("127.0.0.1:4000"), 1, nil, mediaPrefs{}))
 	f.Add([]byte("this is not a session description\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseAnswer(b, srtpNone)
+		m, err := parseAnswer(b, srtpNone, mediaPrefs{})
 		if err != nil {
 			if m != (Media{}) {
 				t.Errorf("parseAnswer returned %+v with error %v", m, err)
@@ -174,7 +174,7 @@ func TestOpusNegotiation(t *testing.T) {
 		{"opus at 16 kHz is no Opus of RFC 7587", sdp("96 0", "96 opus/16000/1"), "PCMU", 0, 0, "a=rtpmap:0 PCMU/8000"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := parseAnswer(tt.body, srtpNone)
+			m, err := parseAnswer(tt.body, srtpNone, mediaPrefs{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,5 +189,45 @@ func TestOpusNegotiation(t *testing.T) {
 				t.Errorf("our answer:\n%s\nwant Opus as opus/48000/2 with useinbandfec=1", out)
 			}
 		})
+	}
+}
+
+// TestOfferFollowsTheAccountsCodecs: an account's codecs are offered in its order and no
+// others; DTMF by SIP INFO offers no telephone-event; an answer is read for the first codec
+// the account allows, and a codec it does not allow is no common codec.
+func TestOfferFollowsTheAccountsCodecs(t *testing.T) {
+	local := netip.MustParseAddrPort("192.0.2.10:40000")
+	for _, tt := range []struct {
+		acc      Account
+		mline    string
+		rtpmaps  []string
+		noEvents bool
+	}{
+		{Account{}, "m=audio 40000 RTP/AVP 111 9 0 8 101", []string{"opus", "G722", "PCMU", "PCMA", "telephone-event"}, false},
+		{Account{Codecs: []string{"pcma", "G722", "OPUS"}}, "m=audio 40000 RTP/AVP 8 9 111 101", []string{"PCMA", "G722", "opus", "telephone-event"}, false},
+		{Account{Codecs: []string{"PCMU"}, DTMF: DTMFInfo}, "m=audio 40000 RTP/AVP 0\r\n", []string{"PCMU"}, true},
+	} {
+		body := string(offerSDP(local, 1, nil, tt.acc.mediaPrefs()))
+		if !strings.Contains(body, tt.mline) {
+			t.Errorf("%+v: offer lacks %q:\n%s", tt.acc, tt.mline, body)
+		}
+		for _, name := range tt.rtpmaps {
+			if !strings.Contains(body, " "+name+"/8000") && !strings.Contains(body, " "+name+"/48000/2") {
+				t.Errorf("%+v: offer lacks %s:\n%s", tt.acc, name, body)
+			}
+		}
+		if got := strings.Count(body, "a=rtpmap:"); got != len(tt.rtpmaps) {
+			t.Errorf("%+v: %d rtpmaps, want %d:\n%s", tt.acc, got, len(tt.rtpmaps), body)
+		}
+	}
+
+	answer := []byte("v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n" +
+		"m=audio 5000 RTP/AVP 9 8 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+	m, err := parseAnswer(answer, srtpNone, Account{Codecs: []string{"PCMA"}, DTMF: DTMFInfo}.mediaPrefs())
+	if err != nil || m.Codec != "PCMA" || m.DTMFPayloadType != 0 {
+		t.Errorf("answer G722, PCMA, events to a PCMA-only account by INFO: %+v, %v; want PCMA without events", m, err)
+	}
+	if _, err := parseAnswer(answer, srtpNone, Account{Codecs: []string{"PCMU"}}.mediaPrefs()); err == nil {
+		t.Errorf("an answer without PCMU to a PCMU-only account was taken")
 	}
 }

@@ -220,6 +220,26 @@ func (s *Store) commit(change func(set *settings.Settings, saved bool) (store bo
 	return nil
 }
 
+// firstStart returns the settings of a first start on a board of handsets handsets.
+func firstStart(handsets int) (settings.Settings, error) {
+	if handsets < 0 || handsets > settings.MaxChannel+1 {
+		return settings.Settings{}, fmt.Errorf("%d handsets, want 0..%d", handsets, settings.MaxChannel+1)
+	}
+	set := settings.Settings{
+		SIP:         settings.SIPSettings{ListenAddr: DefaultListenAddr},
+		Conferences: []settings.Conference{{ID: DefaultConference, Name: "Main"}},
+	}
+	for i := range handsets {
+		set.Handsets = append(set.Handsets, settings.Handset{
+			ID:         fmt.Sprintf("handset-%d", i+1),
+			Name:       fmt.Sprintf("Handset %d", i+1),
+			Channel:    i,
+			Conference: DefaultConference,
+		})
+	}
+	return set, set.Validate()
+}
+
 // Save validates set and writes it in one transaction. If set is invalid
 // it returns a *settings.FieldError and the stored settings stay as they were.
 func (s *Store) Save(set settings.Settings) error {
@@ -273,27 +293,13 @@ func (s *Store) Update(change func(*settings.Settings) error) error {
 // in conference DefaultConference, that conference with no URI yet, and no
 // account. It does nothing if settings exist.
 func (s *Store) EnsureDefaults(handsets int) error {
-	if handsets < 0 || handsets > settings.MaxChannel+1 {
-		return fmt.Errorf("ensure defaults: %d handsets, want 0..%d", handsets, settings.MaxChannel+1)
-	}
-	set := settings.Settings{
-		SIP:         settings.SIPSettings{ListenAddr: DefaultListenAddr},
-		Conferences: []settings.Conference{{ID: DefaultConference, Name: "Main"}},
-	}
-	for i := range handsets {
-		set.Handsets = append(set.Handsets, settings.Handset{
-			ID:         fmt.Sprintf("handset-%d", i+1),
-			Name:       fmt.Sprintf("Handset %d", i+1),
-			Channel:    i,
-			Conference: DefaultConference,
-		})
-	}
-	if err := set.Validate(); err != nil {
+	set, err := firstStart(handsets)
+	if err != nil {
 		return fmt.Errorf("ensure defaults: %w", err)
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	err := s.commit(func(stored *settings.Settings, saved bool) (bool, error) {
+	err = s.commit(func(stored *settings.Settings, saved bool) (bool, error) {
 		if saved {
 			return false, nil
 		}

@@ -71,6 +71,10 @@ type Leg struct {
 	// noRTP is set when it did.
 	rtpTimeout time.Duration
 	noRTP      atomic.Bool
+	// tap is told of the datagrams of the leg's media (the agent's Tap); nil = none.
+	tap media.Tap
+	// dtmf is how SendDigits sends: sip.DTMFAuto (also ""), sip.DTMFRFC4733 or sip.DTMFInfo.
+	dtmf string
 	// problem, if set (OnProblem), is told of the call's failures that do not end it.
 	problem atomic.Pointer[func(string)]
 }
@@ -111,8 +115,9 @@ func Dial(ctx context.Context, agent *sip.Agent, p Plan, log *slog.Logger) (*Leg
 		conn.Close()
 		return nil, err
 	}
-	l := newLeg(call, conn, log)
+	l := newLeg(call, conn, agent, log)
 	l.rtpTimeout = p.RTPTimeout
+	l.dtmf = p.Account.DTMF
 	return l, nil
 }
 
@@ -128,12 +133,15 @@ func Answer(ctx context.Context, agent *sip.Agent, in *sip.Incoming, log *slog.L
 		conn.Close()
 		return nil, err
 	}
-	return newLeg(call, conn, log), nil
+	return newLeg(call, conn, agent, log), nil
 }
 
-func newLeg(call *sip.Call, conn *net.UDPConn, log *slog.Logger) *Leg {
+func newLeg(call *sip.Call, conn *net.UDPConn, agent *sip.Agent, log *slog.Logger) *Leg {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Leg{call: call, conn: conn, log: log, ctx: ctx, stop: cancel}
+	if t := agent.Tap(); t != nil {
+		l.tap = t // the same datagram recorder sees the media as the agent's SIP
+	}
 	// The leg ends when its call does, from either side.
 	l.wg.Go(func() {
 		select {
@@ -168,6 +176,10 @@ func (l *Leg) Call() *sip.Call { return l.call }
 // session of its own.
 func (l *Leg) Conn() *net.UDPConn { return l.conn }
 
+// Tap is what is told of the datagrams of the leg's media, nil for nothing: a relay of
+// the leg's socket tells it too.
+func (l *Leg) Tap() media.Tap { return l.tap }
+
 // Identity is the From URI the call presents.
 func (l *Leg) Identity() string { return l.call.Identity() }
 
@@ -187,6 +199,7 @@ func (l *Leg) StartMedia(ptime time.Duration) (*media.Session, error) {
 		PacketTime:      ptime,
 		SRTP:            srtpKeys(m.SRTP),
 		RTPTimeout:      l.rtpTimeout,
+		Tap:             l.tap,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start media: %w", err)
@@ -327,16 +340,20 @@ func (l *Leg) applyDirection(dir sip.Direction) {
 // infoTimeout bounds each SIP INFO that carries a digit.
 const infoTimeout = 5 * time.Second
 
-// SendDigits sends DTMF digits into the call as RFC 4733 telephone events or, where the
-// call did not negotiate them, as SIP INFO requests, one a digit, in the background: a
-// failure then is logged and reported (OnProblem).
+// SendDigits sends DTMF digits into the call as its account's DTMF mode says: as RFC 4733
+// telephone events or, where the call did not negotiate them (auto) or always (info), as
+// SIP INFO requests, one a digit, in the background: a failure then is logged and reported
+// (OnProblem). In the rfc4733 mode a call without telephone events returns
+// media.ErrNoTelephoneEvent.
 func (l *Leg) SendDigits(digits string) error { return l.sendDigits(digits, "digits") }
 
 // sendDigits is SendDigits of the digits called what in its failures.
 func (l *Leg) sendDigits(digits, what string) error {
-	err := l.session.SendDTMF(digits, 0, 0)
-	if !errors.Is(err, media.ErrNoTelephoneEvent) {
-		return err
+	if !strings.EqualFold(l.dtmf, sip.DTMFInfo) {
+		err := l.session.SendDTMF(digits, 0, 0)
+		if !errors.Is(err, media.ErrNoTelephoneEvent) || strings.EqualFold(l.dtmf, sip.DTMFRFC4733) {
+			return err
+		}
 	}
 	for _, d := range digits {
 		if !strings.ContainsRune("0123456789*#ABCDabcd", d) {

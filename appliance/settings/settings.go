@@ -135,6 +135,80 @@ type Account struct {
 	// far end answers with keys) or "required" (or the call fails). The keys travel in the
 	// SDP, so only TLS keeps them secret.
 	SRTP string `json:"srtp"`
+	// Codecs are the voice codecs the account's calls offer and accept, in order of
+	// preference, comma-separated ("PCMA,G722"); "" means DefaultCodecs. See CodecList.
+	Codecs string `json:"codecs"`
+	// DTMF is how the account's calls send digits (the PIN, the dashboard's keypad):
+	// DTMFAuto (also "": RFC 4733 telephone events where the call negotiated them, else
+	// SIP INFO), DTMFRFC4733 (telephone events only) or DTMFInfo (SIP INFO only; the calls
+	// then offer no telephone-event).
+	DTMF string `json:"dtmf"`
+}
+
+// The voice codecs an account may choose, and the order its calls offer them in without a
+// choice: Opus, then wideband G.722, then G.711.
+const (
+	CodecOpus = "opus"
+	CodecG722 = "G722"
+	CodecPCMU = "PCMU"
+	CodecPCMA = "PCMA"
+)
+
+// DefaultCodecs are the codecs of an account whose Codecs is "".
+var DefaultCodecs = []string{CodecOpus, CodecG722, CodecPCMU, CodecPCMA}
+
+// The DTMF modes of an account.
+const (
+	DTMFAuto    = "auto"
+	DTMFRFC4733 = "rfc4733"
+	DTMFInfo    = "info"
+)
+
+// codecNamed returns the codec of DefaultCodecs called name, in any case.
+func codecNamed(name string) (string, bool) {
+	i := slices.IndexFunc(DefaultCodecs, func(c string) bool { return strings.EqualFold(c, name) })
+	if i < 0 {
+		return "", false
+	}
+	return DefaultCodecs[i], true
+}
+
+// CodecList returns the account's codecs in order of preference, as DefaultCodecs names
+// them: Codecs split at the commas, or DefaultCodecs when it is "". Validate has checked
+// them.
+func (a Account) CodecList() []string {
+	if strings.TrimSpace(a.Codecs) == "" {
+		return slices.Clone(DefaultCodecs)
+	}
+	var list []string
+	for c := range strings.SplitSeq(a.Codecs, ",") {
+		if name, ok := codecNamed(strings.TrimSpace(c)); ok {
+			list = append(list, name)
+		}
+	}
+	return list
+}
+
+// checkCodecs checks a comma-separated list of codecs: each one known, none twice, not
+// empty when given.
+func checkCodecs(field, codecs string) error {
+	if strings.TrimSpace(codecs) == "" {
+		return nil
+	}
+	var seen []string
+	for c := range strings.SplitSeq(codecs, ",") {
+		name, known := codecNamed(strings.TrimSpace(c))
+		switch {
+		case strings.TrimSpace(c) == "":
+			return fieldErr(field, "%q has an empty entry: list codecs separated by commas, e.g. G722,PCMU", codecs)
+		case !known:
+			return fieldErr(field, "%q is not a codec of the appliance (%s)", strings.TrimSpace(c), strings.Join(DefaultCodecs, ", "))
+		case slices.Contains(seen, name):
+			return fieldErr(field, "%s is listed twice", name)
+		}
+		seen = append(seen, name)
+	}
+	return nil
 }
 
 // DefaultExpiresSeconds is the registration lifetime used when Account.ExpiresSeconds is 0.
@@ -297,6 +371,14 @@ func (s Settings) Validate() error {
 		case "", "off", "offered", "required":
 		default:
 			return fieldErr(f+"srtp", "%q is not off, offered or required", a.SRTP)
+		}
+		if err := checkCodecs(f+"codecs", a.Codecs); err != nil {
+			return err
+		}
+		switch a.DTMF {
+		case "", DTMFAuto, DTMFRFC4733, DTMFInfo:
+		default:
+			return fieldErr(f+"dtmf", "%q is not auto, rfc4733 or info", a.DTMF)
 		}
 		if a.CAFile != "" && (a.Transport != "tls" || !strings.HasPrefix(a.CAFile, "/") || hasControl(a.CAFile)) {
 			return fieldErr(f+"ca_file", "a CA file is for tls, and needs an absolute path")

@@ -395,7 +395,9 @@ func newFakeFirstStart(t *testing.T) *fakeBackend {
 // testStatus is the status a fake starts with.
 func testStatus() Status {
 	return Status{
+		Version: "0.1.0+git20261206000000.abc", Build: "abcdef123456",
 		Board: "sim",
+		Calls: map[string]uint64{"local": 3, "failed": 1},
 		Handsets: []HandsetStatus{
 			{Index: 0, Number: 1, ID: "h1", Name: "Kitchen", State: "on hook", Identity: `"Kitchen" <sip:alice@example.org>`, Conference: "sip:conf@example.org", LED: "off", Virtual: true,
 				MicDBFS: SilenceDBFS, EarDBFS: SilenceDBFS},

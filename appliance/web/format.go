@@ -41,8 +41,13 @@ var funcs = template.FuncMap{
 		}
 		return "live"
 	},
-	"fixed1":  func(v float64) string { return fmt.Sprintf("%.1f", v) },
-	"reopens": reopens,
+	"fixed1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	// zoned is a time of the appliance's clock as the appliance reads it, in its own time
+	// zone, which it names: not rewritten by the page's script into the browser's.
+	"zoned": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+	// megabytes says a size in whole megabytes (10^6 bytes): "20 MB".
+	"megabytes": func(n int) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) },
+	"reopens":   reopens,
 }
 
 // level says a meter's level in words: "-23 dBFS", or "silent".

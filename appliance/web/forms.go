@@ -139,6 +139,22 @@ func srtpSelection(formID, value string) inputView {
 	return in
 }
 
+// dtmfSelection makes the select of an account's DTMF mode.
+func dtmfSelection(formID, value string) inputView {
+	in := input(formID, "dtmf", "DTMF", value)
+	in.Type = "select"
+	in.Options = []optionView{
+		{Value: "", Label: "auto: RFC 4733 events, SIP INFO where the call has none"},
+		{Value: settings.DTMFRFC4733, Label: "RFC 4733 events only"},
+		{Value: settings.DTMFInfo, Label: "SIP INFO only"},
+	}
+	if value == settings.DTMFAuto {
+		value = ""
+	}
+	in.selectValue(value)
+	return in
+}
+
 // numberInput makes the numeric input name of the form formID, empty for 0 (the default
 // that hint names).
 func numberInput(formID, name, label string, value int, hint string) inputView {

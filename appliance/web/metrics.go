@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,72 +18,83 @@ import (
 	"partyline/appliance/settings"
 )
 
-// Metrics of the appliance's state, read from Backend.Status at each scrape.
+// Metrics of the appliance's state, read from Backend.Status at each scrape. Handset
+// series are keyed by the handset's stable ID (settings.Handset.ID), account series by the
+// account's; names and addresses, which the user edits, are only in the info metrics.
 var (
+	buildInfoDesc = prometheus.NewDesc("partyline_build_info",
+		"Always 1: the firmware's version and build, and the board profile running.", []string{"version", "build", "board"}, nil)
+	callsDesc = prometheus.NewDesc("partyline_calls_total",
+		"Handset calls ended since the appliance started, by how they ended: local (we hung up), remote (the far end did), failed, cancelled (given up before the answer).", []string{"result"}, nil)
+	handsetInfoDesc = prometheus.NewDesc("partyline_handset_info",
+		"Always 1: the handset's name and its number on the page.", []string{"handset", "name", "number"}, nil)
 	handsetStateDesc = prometheus.NewDesc("partyline_handset_state",
-		"1 for the state the handset is in.", []string{"handset", "name", "state"}, nil)
+		"1 for the state the handset is in, 0 for the others.", []string{"handset", "state"}, nil)
 	handsetOffHookDesc = prometheus.NewDesc("partyline_handset_off_hook",
-		"1 while the handset is off hook, 0 while on hook.", []string{"handset", "name"}, nil)
+		"1 while the handset is off hook, 0 while on hook.", []string{"handset"}, nil)
 	handsetMutedDesc = prometheus.NewDesc("partyline_handset_muted",
-		"1 while the handset's microphone is muted in a call.", []string{"handset", "name"}, nil)
+		"1 while the handset's microphone is muted in a call.", []string{"handset"}, nil)
 	handsetLevelDesc = prometheus.NewDesc("partyline_handset_level_dbfs",
-		"The handset's audio level over the last moment, in dBFS; -120 is silence.", []string{"handset", "name", "direction"}, nil)
+		"The handset's audio level over the last moment, in dBFS; -120 is silence.", []string{"handset", "direction"}, nil)
 	callStartDesc = prometheus.NewDesc("partyline_call_start_timestamp_seconds",
-		"When the handset's call was answered, as a Unix time; absent without a call.", []string{"handset", "name"}, nil)
+		"When the handset's call was answered, as a Unix time; absent without a call.", []string{"handset"}, nil)
 	callPacketsDesc = prometheus.NewDesc("partyline_call_rtp_packets",
-		"RTP packets of the handset's call so far: sent, received, lost on the way to us, and late (came after their time to play).", []string{"handset", "name", "kind"}, nil)
+		"RTP packets of the handset's call so far: sent, received, lost on the way to us, and late (came after their time to play).", []string{"handset", "kind"}, nil)
 	callJitterDesc = prometheus.NewDesc("partyline_call_jitter_seconds",
-		"Interarrival jitter of the audio the handset's call receives (RFC 3550).", []string{"handset", "name"}, nil)
+		"Interarrival jitter of the audio the handset's call receives (RFC 3550).", []string{"handset"}, nil)
 	callRTTDesc = prometheus.NewDesc("partyline_call_rtt_seconds",
-		"Round-trip time of the handset's call, from RTCP; absent until measured.", []string{"handset", "name"}, nil)
+		"Round-trip time of the handset's call, from RTCP; absent until measured.", []string{"handset"}, nil)
 	callForeignDesc = prometheus.NewDesc("partyline_call_foreign_datagrams_total",
-		"Datagrams that came to the handset's call's RTP port from anywhere but the far end's address and port, dropped.", []string{"handset", "name"}, nil)
+		"Datagrams that came to the handset's call's RTP port from anywhere but the far end's address and port, dropped.", []string{"handset"}, nil)
 	callMOSDesc = prometheus.NewDesc("partyline_call_mos",
-		"Estimated mean opinion score of the audio the handset's call received over the last 10 s; absent until known.", []string{"handset", "name"}, nil)
+		"Estimated mean opinion score of the audio the handset's call received over the last 10 s; absent until known.", []string{"handset"}, nil)
 	callConcealedDesc = prometheus.NewDesc("partyline_call_concealed_packets_total",
-		"Packet times the handset's call played concealment because no packet was there to play: lost, late, or the jitter buffer growing.", []string{"handset", "name"}, nil)
+		"Packet times the handset's call played concealment because no packet was there to play: lost, late, or the jitter buffer growing.", []string{"handset"}, nil)
 	earpieceUnderrunsDesc = prometheus.NewDesc("partyline_earpiece_underruns_total",
-		"Audio device periods in which the handset's earpiece ran dry in calls because the call's audio came late.", []string{"handset", "name"}, nil)
+		"Audio device periods in which the handset's earpiece ran dry in calls because the call's audio came late.", []string{"handset"}, nil)
 	earpieceDroppedDesc = prometheus.NewDesc("partyline_earpiece_dropped_samples_total",
-		"Earpiece samples dropped to catch up with the handset's call audio after it came late in a burst.", []string{"handset", "name"}, nil)
+		"Earpiece samples dropped to catch up with the handset's call audio after it came late in a burst.", []string{"handset"}, nil)
 	audioOverrunsDesc = prometheus.NewDesc("partyline_audio_overruns_total",
 		"Times the handsets' audio device lost captured microphone audio since it opened; absent with virtual audio.", nil, nil)
 	audioUnderrunsDesc = prometheus.NewDesc("partyline_audio_underruns_total",
 		"Times the handsets' audio device ran dry playing the earpieces since it opened; absent with virtual audio.", nil, nil)
 	audioRestartsDesc = prometheus.NewDesc("partyline_audio_restarts_total",
 		"Times the handsets' audio device was reopened after a failure; absent with virtual audio.", nil, nil)
+	registrationInfoDesc = prometheus.NewDesc("partyline_registration_info",
+		"Always 1: the SIP account's address of record.", []string{"account", "aor"}, nil)
 	registrationStateDesc = prometheus.NewDesc("partyline_registration_state",
-		"1 for the state the SIP account's registration is in.", []string{"account", "aor", "state"}, nil)
+		"1 for the state the SIP account's registration is in, 0 for the others.", []string{"account", "state"}, nil)
 	registrationExpiryDesc = prometheus.NewDesc("partyline_registration_expiry_timestamp_seconds",
 		"When the SIP account's registration expires, as a Unix time; absent while it has none.", []string{"account"}, nil)
 	sipMalformedDesc = prometheus.NewDesc("partyline_sip_malformed_total",
 		"SIP messages dropped, or answered 400, because they do not parse or lack what every request needs.", nil, nil)
 )
 
+// HandsetStates are the states a HandsetStatus.State has: partyline_handset_state reports
+// each of them for every handset, 1 for the one it is in and 0 for the others.
+var HandsetStates = []string{"idle", "joining", "in call", "on hold", "failed"}
+
+// RegistrationStates are the states a RegistrationStatus.State has: partyline_registration_state
+// reports each of them for every account, 1 for the one it is in and 0 for the others.
+var RegistrationStates = []string{"unregistered", "registering", "registered", "failed"}
+
+// CallResults are the ways a handset call ends, the keys of Status.Calls:
+// partyline_calls_total reports each of them, 0 until one ends so.
+var CallResults = []string{settings.EndLocal, settings.EndRemote, settings.EndFailed, settings.EndCancelled}
+
 // statusCollector turns Backend.Status into metrics when Prometheus scrapes.
 type statusCollector struct{ backend Backend }
 
 // Describe implements prometheus.Collector.
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- handsetStateDesc
-	ch <- handsetOffHookDesc
-	ch <- handsetMutedDesc
-	ch <- handsetLevelDesc
-	ch <- callStartDesc
-	ch <- callPacketsDesc
-	ch <- callJitterDesc
-	ch <- callRTTDesc
-	ch <- callMOSDesc
-	ch <- callConcealedDesc
-	ch <- callForeignDesc
-	ch <- earpieceUnderrunsDesc
-	ch <- earpieceDroppedDesc
-	ch <- audioOverrunsDesc
-	ch <- audioUnderrunsDesc
-	ch <- audioRestartsDesc
-	ch <- registrationStateDesc
-	ch <- registrationExpiryDesc
-	ch <- sipMalformedDesc
+	for _, d := range []*prometheus.Desc{
+		buildInfoDesc, callsDesc, handsetInfoDesc, handsetStateDesc, handsetOffHookDesc, handsetMutedDesc,
+		handsetLevelDesc, callStartDesc, callPacketsDesc, callJitterDesc, callRTTDesc, callMOSDesc, callConcealedDesc,
+		callForeignDesc, earpieceUnderrunsDesc, earpieceDroppedDesc, audioOverrunsDesc, audioUnderrunsDesc,
+		audioRestartsDesc, registrationInfoDesc, registrationStateDesc, registrationExpiryDesc, sipMalformedDesc,
+	} {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -98,33 +110,47 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		metric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	// states reports every state of known, and current if it is not among them.
+	states := func(d *prometheus.Desc, key string, known []string, current string) {
+		for _, s := range known {
+			gauge(d, bit(s == current), key, labelValue(s))
+		}
+		if !slices.Contains(known, current) {
+			gauge(d, 1, key, labelValue(current))
+		}
+	}
 	st := c.backend.Status()
+	gauge(buildInfoDesc, 1, st.Version, st.Build, st.Board)
+	for _, r := range CallResults {
+		counter(callsDesc, st.Calls[r], r)
+	}
 	for _, h := range st.Handsets {
-		i := cmp.Or(h.ID, strconv.Itoa(h.Number)) // the stable ID, as the logs say it
-		gauge(handsetStateDesc, 1, i, h.Name, h.State)
-		gauge(handsetOffHookDesc, bit(h.OffHook), i, h.Name)
-		gauge(handsetMutedDesc, bit(h.Muted), i, h.Name)
-		gauge(handsetLevelDesc, h.MicDBFS, i, h.Name, "microphone")
-		gauge(handsetLevelDesc, h.EarDBFS, i, h.Name, "earpiece")
-		counter(earpieceUnderrunsDesc, h.EarpieceUnderruns, i, h.Name)
-		counter(earpieceDroppedDesc, h.EarpieceDroppedSamples, i, h.Name)
+		id := cmp.Or(h.ID, strconv.Itoa(h.Number)) // the stable ID, as the logs say it
+		gauge(handsetInfoDesc, 1, id, h.Name, strconv.Itoa(h.Number))
+		states(handsetStateDesc, id, HandsetStates, h.State)
+		gauge(handsetOffHookDesc, bit(h.OffHook), id)
+		gauge(handsetMutedDesc, bit(h.Muted), id)
+		gauge(handsetLevelDesc, h.MicDBFS, id, "microphone")
+		gauge(handsetLevelDesc, h.EarDBFS, id, "earpiece")
+		counter(earpieceUnderrunsDesc, h.EarpieceUnderruns, id)
+		counter(earpieceDroppedDesc, h.EarpieceDroppedSamples, id)
 		if !h.CallStart.IsZero() {
-			gauge(callStartDesc, float64(h.CallStart.UnixMilli())/1000, i, h.Name)
+			gauge(callStartDesc, float64(h.CallStart.UnixMilli())/1000, id)
 		}
 		if q := h.Quality; q != nil {
-			gauge(callPacketsDesc, float64(q.PacketsSent), i, h.Name, "sent")
-			gauge(callPacketsDesc, float64(q.PacketsReceived), i, h.Name, "received")
-			gauge(callPacketsDesc, float64(q.Lost), i, h.Name, "lost")
-			gauge(callPacketsDesc, float64(q.Late), i, h.Name, "late")
-			gauge(callJitterDesc, q.JitterMS/1000, i, h.Name)
+			gauge(callPacketsDesc, float64(q.PacketsSent), id, "sent")
+			gauge(callPacketsDesc, float64(q.PacketsReceived), id, "received")
+			gauge(callPacketsDesc, float64(q.Lost), id, "lost")
+			gauge(callPacketsDesc, float64(q.Late), id, "late")
+			gauge(callJitterDesc, q.JitterMS/1000, id)
 			if q.RTTMS > 0 {
-				gauge(callRTTDesc, q.RTTMS/1000, i, h.Name)
+				gauge(callRTTDesc, q.RTTMS/1000, id)
 			}
 			if q.MOS > 0 {
-				gauge(callMOSDesc, q.MOS, i, h.Name)
+				gauge(callMOSDesc, q.MOS, id)
 			}
-			counter(callForeignDesc, q.Foreign, i, h.Name)
-			counter(callConcealedDesc, q.Concealed, i, h.Name)
+			counter(callForeignDesc, q.Foreign, id)
+			counter(callConcealedDesc, q.Concealed, id)
 		}
 	}
 	if a := st.Audio; a != nil {
@@ -134,11 +160,18 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(sipMalformedDesc, st.SIP.Malformed)
 	for _, r := range st.Registrations {
-		gauge(registrationStateDesc, 1, r.Account, r.AOR, r.State)
+		gauge(registrationInfoDesc, 1, r.Account, r.AOR)
+		states(registrationStateDesc, r.Account, RegistrationStates, r.State)
 		if !r.Expires.IsZero() {
 			gauge(registrationExpiryDesc, float64(r.Expires.Unix()), r.Account)
 		}
 	}
+}
+
+// labelValue is s as a label value of the state metrics: lower case, with underscores
+// for spaces ("in call" is "in_call"), as the tools expect.
+func labelValue(s string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), " ", "_")
 }
 
 // metrics serves Prometheus metrics: the process's, Go's, and the

@@ -19,21 +19,44 @@ func TestMetrics(t *testing.T) {
 	}
 	body := rec.Body.String()
 	for _, want := range []string{
-		`partyline_handset_state{handset="h1",name="Kitchen",state="on hook"} 1`,
-		`partyline_handset_state{handset="h2",name="Garden",state="ended"} 1`,
-		`partyline_handset_off_hook{handset="h1",name="Kitchen"} 0`,
-		`partyline_handset_off_hook{handset="h2",name="Garden"} 1`,
-		`partyline_registration_state{account="alice",aor="sip:alice@example.org",state="registered"} 1`,
+		`partyline_build_info{board="sim",build="abcdef123456",version="0.1.0+git20261206000000.abc"} 1`,
+		"# TYPE partyline_calls_total counter\n" +
+			`partyline_calls_total{result="cancelled"} 0` + "\n" +
+			`partyline_calls_total{result="failed"} 1` + "\n" +
+			`partyline_calls_total{result="local"} 3` + "\n" +
+			`partyline_calls_total{result="remote"} 0` + "\n",
+		`partyline_handset_info{handset="h1",name="Kitchen",number="1"} 1`,
+		`partyline_handset_info{handset="h2",name="Garden",number="2"} 1`,
+		// Every state of every handset, 1 or 0; one the page does not know is reported too.
+		`partyline_handset_state{handset="h1",state="idle"} 0`,
+		`partyline_handset_state{handset="h1",state="in_call"} 0`,
+		`partyline_handset_state{handset="h1",state="on_hold"} 0`,
+		`partyline_handset_state{handset="h1",state="on_hook"} 1`,
+		`partyline_handset_state{handset="h2",state="failed"} 0`,
+		`partyline_handset_off_hook{handset="h1"} 0`,
+		`partyline_handset_off_hook{handset="h2"} 1`,
+		`partyline_registration_info{account="alice",aor="sip:alice@example.org"} 1`,
+		`partyline_registration_state{account="alice",state="registered"} 1`,
+		`partyline_registration_state{account="alice",state="failed"} 0`,
+		`partyline_registration_state{account="alice",state="registering"} 0`,
+		`partyline_registration_state{account="alice",state="unregistered"} 0`,
 		`partyline_registration_expiry_timestamp_seconds{account="alice"} 1.7955144e+09`,
-		`partyline_handset_muted{handset="h1",name="Kitchen"} 0`,
-		`partyline_handset_level_dbfs{direction="microphone",handset="h2",name="Garden"} -31`,
-		`partyline_handset_level_dbfs{direction="earpiece",handset="h1",name="Kitchen"} -120`,
+		`partyline_handset_muted{handset="h1"} 0`,
+		`partyline_handset_level_dbfs{direction="microphone",handset="h2"} -31`,
+		`partyline_handset_level_dbfs{direction="earpiece",handset="h1"} -120`,
 		"# TYPE partyline_sip_malformed_total counter\npartyline_sip_malformed_total 5000\n",
 		"go_goroutines ",
 		"process_cpu_seconds_total ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// The editable name is in the info metric only; label values have no spaces.
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, "partyline_") && !strings.HasPrefix(line, "partyline_handset_info") &&
+			(strings.Contains(line, `name="`) || strings.Contains(line, `="in call"`)) {
+			t.Errorf("a series names the handset by its name or has a space: %s", line)
 		}
 	}
 
@@ -50,11 +73,11 @@ func TestMetrics(t *testing.T) {
 		"# TYPE partyline_audio_underruns_total counter\npartyline_audio_underruns_total 5\n",
 		"# TYPE partyline_audio_restarts_total counter\npartyline_audio_restarts_total 2\n",
 		"# TYPE partyline_earpiece_underruns_total counter\n" +
-			`partyline_earpiece_underruns_total{handset="h1",name="Kitchen"} 0` + "\n" +
-			`partyline_earpiece_underruns_total{handset="h2",name="Garden"} 7` + "\n",
+			`partyline_earpiece_underruns_total{handset="h1"} 0` + "\n" +
+			`partyline_earpiece_underruns_total{handset="h2"} 7` + "\n",
 		"# TYPE partyline_earpiece_dropped_samples_total counter\n" +
-			`partyline_earpiece_dropped_samples_total{handset="h1",name="Kitchen"} 0` + "\n" +
-			`partyline_earpiece_dropped_samples_total{handset="h2",name="Garden"} 1234` + "\n",
+			`partyline_earpiece_dropped_samples_total{handset="h1"} 0` + "\n" +
+			`partyline_earpiece_dropped_samples_total{handset="h2"} 1234` + "\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics with an audio device lack %q", want)
@@ -63,8 +86,14 @@ func TestMetrics(t *testing.T) {
 
 	// Collected at scrape time.
 	f.setState(0, "in call", "")
-	if body := local.get("/metrics").Body.String(); !strings.Contains(body, `partyline_handset_state{handset="h1",name="Kitchen",state="in call"} 1`) {
+	body = local.get("/metrics").Body.String()
+	if !strings.Contains(body, `partyline_handset_state{handset="h1",state="in_call"} 1`) {
 		t.Errorf("metrics after a change lack the new state")
+	}
+	f.setState(1, "failed", "486 Busy Here")
+	f.setState(1, "idle", "")
+	if body := local.get("/metrics").Body.String(); !strings.Contains(body, `partyline_handset_state{handset="h2",state="failed"} 0`) {
+		t.Errorf("a handset no longer failed has no failed series at 0:\n%s", body)
 	}
 
 	// A call's figures while it lasts.
@@ -73,14 +102,14 @@ func TestMetrics(t *testing.T) {
 	}
 	body = local.get("/metrics").Body.String()
 	for _, want := range []string{
-		`partyline_call_rtp_packets{handset="h1",kind="sent",name="Kitchen"} 10`,
-		`partyline_call_rtp_packets{handset="h1",kind="lost",name="Kitchen"} 1`,
-		`partyline_call_rtp_packets{handset="h1",kind="late",name="Kitchen"} 2`,
-		"# TYPE partyline_call_concealed_packets_total counter\n" + `partyline_call_concealed_packets_total{handset="h1",name="Kitchen"} 5`,
-		`partyline_call_jitter_seconds{handset="h1",name="Kitchen"} 0.0025`,
-		`partyline_call_mos{handset="h1",name="Kitchen"} 4.1`,
-		"# TYPE partyline_call_foreign_datagrams_total counter\n" + `partyline_call_foreign_datagrams_total{handset="h1",name="Kitchen"} 42`,
-		`partyline_call_start_timestamp_seconds{handset="h1",name="Kitchen"} `,
+		`partyline_call_rtp_packets{handset="h1",kind="sent"} 10`,
+		`partyline_call_rtp_packets{handset="h1",kind="lost"} 1`,
+		`partyline_call_rtp_packets{handset="h1",kind="late"} 2`,
+		"# TYPE partyline_call_concealed_packets_total counter\n" + `partyline_call_concealed_packets_total{handset="h1"} 5`,
+		`partyline_call_jitter_seconds{handset="h1"} 0.0025`,
+		`partyline_call_mos{handset="h1"} 4.1`,
+		"# TYPE partyline_call_foreign_datagrams_total counter\n" + `partyline_call_foreign_datagrams_total{handset="h1"} 42`,
+		`partyline_call_start_timestamp_seconds{handset="h1"} `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics in a call lack %q", want)

@@ -299,7 +299,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 
 func accountForm(id string, a settings.Account) formView {
 	form := formView{ID: id, Method: "post", Submit: "Save",
-		Note: "Calls use it from the next one; the registration changes at once.",
+		Note: "Calls use it from the next one (its codecs and DTMF mode too); the registration changes at once.",
 		Inputs: []inputView{
 			input(id, "user", "User", a.User),
 			input(id, "auth_user", "Authentication user", a.AuthUser),
@@ -310,8 +310,11 @@ func accountForm(id string, a settings.Account) formView {
 			transportSelection(id, a.Transport),
 			input(id, "ca_file", "CA file (TLS)", a.CAFile),
 			srtpSelection(id, a.SRTP),
+			input(id, "codecs", "Codecs, in order of preference", a.Codecs),
+			dtmfSelection(id, a.DTMF),
 		},
 	}
+	form.Inputs[9].Hint = "Of " + strings.Join(settings.DefaultCodecs, ", ") + ", separated by commas: calls offer these, in this order, and no others. Empty = " + strings.Join(settings.DefaultCodecs, ",") + "."
 	form.Inputs[7].Hint = "Absolute path of the PEM file of the CAs to trust; empty = the system's."
 	form.Inputs[8].Hint = "Offered: encrypted when the far end answers with keys. Required: encrypted, or the call fails. The keys travel in the signalling: only TLS keeps them secret. Bridges relay plain RTP only."
 	form.Inputs[0].Required = true
@@ -534,6 +537,8 @@ func fillAccount(a *settings.Account, v url.Values, prefix string) error {
 	a.Proxy = formText(v, "proxy")
 	a.Transport = formText(v, "transport")
 	a.SRTP = formText(v, "srtp")
+	a.Codecs = formText(v, "codecs")
+	a.DTMF = formText(v, "dtmf")
 	a.CAFile = formText(v, "ca_file")
 	a.ExpiresSeconds = 0
 	if e := formText(v, "expires_seconds"); e != "" {

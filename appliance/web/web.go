@@ -8,7 +8,10 @@
 // the page is served with over HTTPS (NewCertificate, Fingerprint); the
 // appliance decides when to use it. A Backend that is also a Recorder gets
 // the recordings page: play, download and delete the recordings, and start
-// and stop recording each conference.
+// and stop recording each conference. One that is also a System gets the System
+// page: the firmware, the host and its clock, a packet capture of the
+// appliance's own SIP and RTP, and restart, reboot and factory reset behind
+// confirmations.
 //
 // Access: the page answers only requests whose Host names the appliance (an
 // address of the machine, localhost, its host name, or a name in the settings'
@@ -145,6 +148,8 @@ var actions = []Action{ActionJoin, ActionLeave, ActionMute, ActionUnmute, Action
 
 // Status is what the dashboard shows.
 type Status struct {
+	Version       string               `json:"version"`     // the firmware's version, e.g. "0.1.0+git20261206.1234abcd"
+	Build         string               `json:"build"`       // the firmware's build: its commit
 	Board         string               `json:"board"`       // the board profile running
 	BoardChosen   string               `json:"boardChosen"` // how it was chosen, e.g. "chosen in the settings"
 	BoardFromFlag bool                 `json:"boardFromFlag,omitempty"`
@@ -155,6 +160,9 @@ type Status struct {
 	// Audio is the health of the handsets' audio device; nil when the audio
 	// is virtual, which keeps no such counters.
 	Audio *AudioStatus `json:"audio,omitempty"`
+	// Calls counts the handsets' calls that ended since the appliance started, by how
+	// they ended (CallResults).
+	Calls map[string]uint64 `json:"calls"`
 	// ServerTime is the appliance's clock when the page sent the status,
 	// so that the browser counts call times and expiries by it rather
 	// than by its own clock. The page sets it; a Backend leaves it zero.
@@ -281,6 +289,7 @@ type server struct {
 	recorder  Recorder  // the backend's recordings; nil = it has none
 	restarter Restarter // the backend's restart; nil = it has none
 	logSource LogSource // the backend's log lines; nil = it keeps none
+	system    System    // the backend's System page; nil = it has none
 	log       *slog.Logger
 	sessions  sessions
 	logins    limiter
@@ -350,6 +359,15 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 		mux.Handle("POST /recordings/{name}/delete", s.page(s.deleteRecording))
 		mux.Handle("POST /conferences/{id}/recording", s.page(s.setRecording))
 	}
+	if sys, ok := b.(System); ok {
+		s.system = sys
+		mux.Handle("GET /system", s.page(s.systemPage))
+		mux.Handle("POST /system/capture", s.page(s.capture))
+		mux.Handle("GET /system/capture.pcap", s.page(s.captureFile))
+		mux.Handle("POST /system/restart", s.page(s.restartService))
+		mux.Handle("POST /system/reboot", s.page(s.reboot))
+		mux.Handle("POST /system/factory-reset", s.page(s.factoryReset))
+	}
 	return secureHeaders(s.hosts.handler(limitBodies(http.NewCrossOriginProtection().Handler(mux))))
 }
 
@@ -388,6 +406,8 @@ type frame struct {
 	HasRecordings bool
 	// HasLogs shows the logs page in the navigation; render sets it.
 	HasLogs bool
+	// HasSystem shows the System page in the navigation; render sets it.
+	HasSystem bool
 	// PendingRestart lists what of the saved settings waits for a restart,
 	// shown with a Restart button on every page of a logged-in user;
 	// render sets it.
@@ -449,6 +469,7 @@ func (s *server) render(w http.ResponseWriter, code int, name string, data view)
 	data.base().Fingerprint = s.backend.TLSFingerprint()
 	data.base().HasRecordings = s.recorder != nil
 	data.base().HasLogs = s.logSource != nil
+	data.base().HasSystem = s.system != nil
 	if s.restarter != nil && data.base().LoggedIn {
 		data.base().PendingRestart = s.restarter.PendingRestart()
 	}

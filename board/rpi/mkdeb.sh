@@ -85,6 +85,7 @@ for board in "$files"/config-*.txt; do
 	install -D -m 0644 "$board" "$root/usr/share/partyline/${board##*/}"
 done
 install -D -m 0644 "$files/default" "$root/etc/default/partyline"
+install -D -m 0644 "$files/partyline.rules" "$root/usr/share/polkit-1/rules.d/50-partyline.rules"
 doc=$root/usr/share/doc/partyline
 install -D -m 0644 "$files/README.Debian" "$doc/README.Debian"
 install -D -m 0644 "$files/copyright" "$doc/copyright"

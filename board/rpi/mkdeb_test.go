@@ -127,6 +127,7 @@ func TestDeb(t *testing.T) {
 		"-rw-r--r-- root/root ./usr/share/partyline/config-pi-octo.txt",
 		"-rw-r--r-- root/root ./usr/share/partyline/config-pi-wm8960.txt",
 		"-rw-r--r-- root/root ./usr/share/partyline/config-usb.txt",
+		"-rw-r--r-- root/root ./usr/share/polkit-1/rules.d/50-partyline.rules",
 	}
 	if !slices.Equal(files, want) {
 		t.Errorf("dpkg-deb --contents files:\n%s\nwant:\n%s", strings.Join(files, "\n"), strings.Join(want, "\n"))
@@ -144,6 +145,7 @@ func TestDeb(t *testing.T) {
 		"config-usb.txt":       "usr/share/partyline/config-usb.txt",
 		"README.Debian":        "usr/share/doc/partyline/README.Debian",
 		"copyright":            "usr/share/doc/partyline/copyright",
+		"partyline.rules":      "usr/share/polkit-1/rules.d/50-partyline.rules",
 	} {
 		embedded, err := fs.ReadFile(Files(), name)
 		if err != nil {

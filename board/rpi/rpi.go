@@ -13,6 +13,7 @@
 //	/usr/share/partyline/asound.conf          ALSA names (not /etc/asound.conf: never clobbered)
 //	/usr/share/partyline/config-BOARD.txt     each board's config.txt lines, as documentation
 //	/usr/share/man/man8/partyline.8.gz        the manual page (partyline -man)
+//	/usr/share/polkit-1/rules.d/50-partyline.rules  lets the service reboot the device (the admin page's System section)
 //	/usr/share/doc/partyline/                 README.Debian, copyright, changelog.gz
 //
 // and its postinst creates the system user partyline in the groups gpio, audio and i2c
@@ -40,7 +41,7 @@ var files = func() fs.FS {
 
 // Files returns the files the package installs and its maintainer scripts, by name:
 // partyline.service, default (/etc/default/partyline), asound.conf, config-BOARD.txt,
-// README.Debian, copyright, postinst, prerm, postrm.
+// partyline.rules (polkit), README.Debian, copyright, postinst, prerm, postrm.
 func Files() fs.FS { return files }
 
 // ConfigTxt returns the lines the board called board needs in the Pi's config.txt, the

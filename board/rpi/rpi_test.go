@@ -18,7 +18,7 @@ func TestFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"README.Debian", "asound.conf", "config-pi-octo.txt", "config-pi-wm8960.txt", "config-usb.txt",
-		"copyright", "default", "partyline.service", "postinst", "postrm", "prerm"}
+		"copyright", "default", "partyline.rules", "partyline.service", "postinst", "postrm", "prerm"}
 	if !slices.Equal(names, want) {
 		t.Errorf("files %q, want %q", names, want)
 	}

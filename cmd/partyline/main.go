@@ -28,7 +28,7 @@ func main() {
 			os.Exit(cmd(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
-	var cfg appliance.Config
+	cfg := appliance.Config{Version: version, Build: buildID()}
 	flag.StringVar(&cfg.Board, "board", "", "board `profile`: auto, sim, sim:N (N simulated handsets), or a board name, overriding the settings (default: the settings', else auto)")
 	flag.StringVar(&cfg.DataDir, "data", appliance.DefaultDataDir, "`directory` of the settings database")
 	flag.StringVar(&cfg.AdminAddr, "admin", appliance.DefaultAdminAddr, "listen `address` of the admin page")

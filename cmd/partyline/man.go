@@ -24,6 +24,11 @@ const manFlag = "man"
 
 // versionLine is what -version prints: version, build, Go version and platform.
 func versionLine() string {
+	return fmt.Sprintf("partyline %s (build %s, %s %s/%s)", version, buildID(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildID is the build: the one the Makefile set, else the commit Go stamped, else "unknown".
+func buildID() string {
 	b := build
 	if b == "" {
 		b = "unknown"
@@ -42,7 +47,7 @@ func versionLine() string {
 			}
 		}
 	}
-	return fmt.Sprintf("partyline %s (build %s, %s %s/%s)", version, b, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return b
 }
 
 // visible returns the flags of fs that usage and the manual page show, in name order.
