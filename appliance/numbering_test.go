@@ -58,7 +58,8 @@ func TestOneHandsetNumbering(t *testing.T) {
 		t.Errorf("no event names Kitchen (handset 2): %q", sources)
 	}
 	m := metrics(t, a.adminURL())
-	if !strings.Contains(m, `partyline_handset_state{handset="handset-2",name="Kitchen",`) {
+	if !strings.Contains(m, `partyline_handset_info{handset="handset-2",name="Kitchen",number="2"} 1`) ||
+		!strings.Contains(m, `partyline_handset_state{handset="handset-2",state=`) {
 		t.Errorf("the metrics do not key handset 2 by its ID:\n%s", m)
 	}
 }

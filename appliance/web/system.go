@@ -14,9 +14,8 @@ import (
 type System interface {
 	// SystemInfo returns the firmware, the host and its clock as they are now.
 	SystemInfo() SystemInfo
-	// RestartService makes the appliance stop and its service manager start it again; it
-	// returns before the restart, and fails, changing nothing, where nothing would start
-	// it again (SystemInfo.ServiceNote says why).
+	// RestartService makes the appliance stop and start again (see the restart banner); it
+	// returns before the restart.
 	RestartService() error
 	// Reboot reboots the device; it fails where the appliance may not (SystemInfo.RebootNote).
 	Reboot() error
@@ -54,9 +53,9 @@ type SystemInfo struct {
 	// Synchronized says whether the OS's clock is synchronised (NTP); SyncKnown is false
 	// when the appliance cannot tell.
 	Synchronized, SyncKnown bool
-	// ServiceNote, when not "", says why the service cannot be restarted from the page
-	// (e.g. not run by systemd); RebootNote why the device cannot be rebooted from it.
-	ServiceNote, RebootNote string
+	// RebootNote, when not "", says why the device cannot be rebooted from the page (e.g.
+	// partyline not run by systemd).
+	RebootNote string
 }
 
 // CaptureStatus is what the packet capture is doing.
