@@ -25,6 +25,15 @@ func NewEncoder(EncoderConfig) (*Encoder, error) { return nil, errNoCgo }
 // SampleRate returns 0.
 func (*Encoder) SampleRate() int { return 0 }
 
+// Bitrate fails without cgo.
+func (*Encoder) Bitrate() (int, error) { return 0, errNoCgo }
+
+// FEC fails without cgo.
+func (*Encoder) FEC() (bool, error) { return false, errNoCgo }
+
+// PacketLossPercent fails without cgo.
+func (*Encoder) PacketLossPercent() (int, error) { return 0, errNoCgo }
+
 // SetPacketLossPercent fails without cgo.
 func (*Encoder) SetPacketLossPercent(int) error { return errNoCgo }
 
