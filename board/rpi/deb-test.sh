@@ -99,7 +99,7 @@ unmount_under() {
 
 # The cached root: Debian 12 minbase for arm64 with the package's dependencies.
 cache=${DEB_TEST_CACHE:-/var/cache/partyline-deb-test}
-include=adduser,libasound2
+include=adduser,libasound2,libopus0
 base=$cache/bookworm-arm64-minbase-$(echo "$include" | tr , -).tar
 if [ ! -f "$base" ]; then
 	url=${MIRROR:-$(mirror | head -n 1)}
