@@ -98,6 +98,7 @@ type Call struct {
 	prefs      mediaPrefs      // the codecs and events the call offers and accepts. Not changed.
 	target     sipmsg.Uri      // the remote target: the far end's Contact (RFC 3261 section 12.2.1.1)
 	held       bool            // whether we hold the call
+	applying   bool            // our re-INVITE has its final answer, which we still apply (hold)
 	remoteWant Direction       // what the far end's last offer allows us
 	sdpVersion uint64          // the o= version of lastSDP
 	lastSDP    []byte          // the last description we sent

@@ -24,6 +24,31 @@ const maxInfoDTMFDuration = 10 * time.Second
 // for holding the call. One offer/answer exchange runs at a time per call;
 // an offer that crosses one is answered 491 (RFC 3261 section 14.2).
 
+// takeOffer takes the offer token for a re-INVITE of the far end, and reports whether it
+// did. An offer crosses ours (491) only while our re-INVITE awaits its final answer, or
+// while one of the far end's runs: once our re-INVITE was answered and acknowledged, the
+// far end may offer again at once, and then waits here the moment we take to apply the
+// answer.
+func (c *Call) takeOffer() bool {
+	select {
+	case c.offer <- struct{}{}:
+		return true
+	default:
+	}
+	c.mu.Lock()
+	applying := c.applying
+	c.mu.Unlock()
+	if !applying {
+		return false
+	}
+	select {
+	case c.offer <- struct{}{}:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
 // onReinvite answers a re-INVITE of the far end in c: with 200 and our
 // answer to its offer, or with 200 and our offer when it made none (whose
 // answer comes in the ACK). The answer mirrors its direction, within what
@@ -33,9 +58,7 @@ func (c *Call) onReinvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if !c.acceptCSeq(req, tx) {
 		return
 	}
-	select {
-	case c.offer <- struct{}{}:
-	default:
+	if !c.takeOffer() {
 		c.agent.reply(tx, req, sipmsg.StatusRequestPending, "Request Pending")
 		return
 	}
@@ -237,12 +260,20 @@ func (c *Call) hold(ctx context.Context, on bool) error {
 	case <-c.stopping:
 		return errHangingUp
 	}
-	defer func() { <-c.offer }()
+	defer func() {
+		<-c.offer // first, so that takeOffer never sees the token held and applying false
+		c.mu.Lock()
+		c.applying = false
+		c.mu.Unlock()
+	}()
 	c.mu.Lock()
 	was := c.held
 	c.held = on
 	c.mu.Unlock()
 	res, err := c.reinvite(ctx)
+	c.mu.Lock()
+	c.applying = true
+	c.mu.Unlock()
 	if err == nil && !res.IsSuccess() {
 		err = fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
 		if dialogGone(res) {
