@@ -101,7 +101,43 @@ func savedNotice(q string) string {
 }
 
 func (s *server) settings(w http.ResponseWriter, r *http.Request) {
-	s.renderSettings(w, http.StatusOK, nil, savedNotice(r.URL.Query().Get("saved")))
+	q := r.URL.Query()
+	s.renderSettings(w, http.StatusOK, nil, saved{form: q.Get("at"), text: savedNotice(q.Get("saved"))})
+}
+
+// saved is the notice the settings page shows after a save: inside the form
+// called form, where the redirect's anchor has put the user, or at the top of
+// the page when no form has that ID (one deleted, say).
+type saved struct{ form, text string }
+
+// savedURL is where a save of form redirects: to the form's anchor, with the
+// notice for what (see savedNotices) shown in that form.
+func savedURL(what, form string) string {
+	return "/settings?" + url.Values{"saved": {what}, "at": {form}}.Encode() + "#" + form
+}
+
+// forms returns every form of the page.
+func (p *settingsPage) forms() []*formView {
+	all := []*formView{&p.SIP, &p.Recordings}
+	for i := range p.Accounts {
+		all = append(all, &p.Accounts[i])
+	}
+	all = append(all, &p.NewAccount)
+	for i := range p.Handsets {
+		all = append(all, &p.Handsets[i])
+	}
+	for i := range p.Conferences {
+		all = append(all, &p.Conferences[i])
+	}
+	all = append(all, &p.NewConference)
+	for i := range p.Bridges {
+		all = append(all, &p.Bridges[i])
+	}
+	all = append(all, &p.NewBridge, &p.Buttons, &p.Board)
+	for i := range p.Pins {
+		all = append(all, &p.Pins[i])
+	}
+	return append(all, &p.Metrics, &p.AdminHosts, &p.Password, &p.Export, &p.Import)
 }
 
 // sipNote says where the SIP listener is now and when a change to it applies.
@@ -116,14 +152,14 @@ func sipNote(st SIPStatus) string {
 	return fmt.Sprintf("Listening on %s. %s", st.Listening, note)
 }
 
-func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, notice string) {
+func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, notice saved) {
 	set, err := s.backend.Settings()
 	if err != nil {
 		s.fail(w, "read settings", err)
 		return
 	}
 	st := s.backend.Status()
-	p := settingsPage{frame: frame{Title: "Settings", Nav: "settings", LoggedIn: true, Notice: notice}}
+	p := settingsPage{frame: frame{Title: "Settings", Nav: "settings", LoggedIn: true}}
 	var accountIDs, conferenceIDs []string
 	for _, a := range set.Accounts {
 		accountIDs = append(accountIDs, a.ID)
@@ -158,7 +194,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 				in.Value = strconv.Itoa(set.Recordings.ReserveMB)
 			}
 			in.Mode = "numeric"
-			in.Hint = "A recording stops before the disk has less free space than this; empty = the appliance's default."
+			in.Hint = fmt.Sprintf("A recording stops before the disk has less free space than this; empty = %d MB.", settings.DefaultReserveMB)
 			return in
 		}()},
 	}
@@ -294,6 +330,10 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	if f != nil && !f.shown {
 		p.Error = "Not saved: " + f.err.Error()
 	}
+	p.Notice = notice.text
+	if i := slices.IndexFunc(p.forms(), func(form *formView) bool { return form.ID == notice.form }); i >= 0 && notice.text != "" {
+		p.forms()[i].Notice, p.Notice = notice.text, ""
+	}
 	s.render(w, code, "settings.tmpl", &p)
 }
 
@@ -328,7 +368,7 @@ func accountForm(id string, a settings.Account) formView {
 		form.Inputs[5].Value = strconv.Itoa(a.ExpiresSeconds)
 	}
 	form.Inputs[5].Mode = "numeric"
-	form.Inputs[5].Hint = "Empty = the appliance's default."
+	form.Inputs[5].Hint = fmt.Sprintf("Empty = %d.", settings.DefaultExpiresSeconds)
 	return form
 }
 
@@ -442,12 +482,16 @@ func (s *server) saveLocal(w http.ResponseWriter, r *http.Request, form string,
 		if local != nil {
 			fe = local(fe)
 		}
-		s.renderSettings(w, http.StatusBadRequest, &failure{form: form, values: r.PostForm, prefix: prefix, err: fe}, "")
+		s.renderSettings(w, http.StatusBadRequest, &failure{form: form, values: r.PostForm, prefix: prefix, err: fe}, saved{})
 	case err != nil:
 		s.fail(w, "save settings", err)
 	default:
 		s.log.Info("settings saved", "form", form, "restart", restart)
-		http.Redirect(w, r, "/settings?saved="+appliesWhen(section(form)+"-", restart)+"#"+form, http.StatusSeeOther)
+		at := form
+		if strings.HasPrefix(form, "new-") { // the added item's own form, with the notice in it
+			at = section(form) + "-" + formText(r.PostForm, "id")
+		}
+		http.Redirect(w, r, savedURL(appliesWhen(section(form)+"-", restart), at), http.StatusSeeOther)
 	}
 }
 
