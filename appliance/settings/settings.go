@@ -44,6 +44,9 @@ type Settings struct {
 type LogSettings struct {
 	// Level is the least level logged: one of LogLevels, "" for "info".
 	Level string `json:"level"`
+	// Syslog is the remote syslog target the lines also go to, as "udp://host:port" or
+	// "tcp://host:port" (see SyslogTarget); "" sends them nowhere.
+	Syslog string `json:"syslog,omitempty"`
 }
 
 // LogLevels are the values of LogSettings.Level, most verbose first.
@@ -459,6 +462,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Log.Level != "" && !slices.Contains(LogLevels, s.Log.Level) {
 		return fieldErr("log.level", "%q is not one of %s", s.Log.Level, strings.Join(LogLevels, ", "))
+	}
+	if _, _, err := SyslogTarget(s.Log.Syslog); err != nil {
+		return fieldErr("log.syslog", "%v", err)
 	}
 	if err := checkMetrics(s.Metrics); err != nil {
 		return err
