@@ -7,6 +7,7 @@ package settings
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -326,7 +327,8 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Validate reports the first invalid setting as a *FieldError, or nil.
+// Validate reports the first invalid setting as a *FieldError, or nil; for an account, every
+// invalid field of it (see checkAccount), which errors.As and FieldErrors take apart.
 func (s Settings) Validate() error {
 	if t := s.SIP.RTPTimeoutSeconds; t != 0 && (t < 2 || t > maxRTPTimeoutSeconds) {
 		return fieldErr("sip.rtp_timeout_seconds", "%d is not 0 (the default, %d) or 2 to %d seconds", t, DefaultRTPTimeoutSeconds, maxRTPTimeoutSeconds)
@@ -344,50 +346,8 @@ func (s Settings) Validate() error {
 	}
 	accounts := map[string]bool{}
 	for i, a := range s.Accounts {
-		f := fmt.Sprintf("accounts[%d].", i)
-		if err := checkID(f+"id", a.ID, accounts); err != nil {
+		if err := checkAccount(fmt.Sprintf("accounts[%d].", i), a, accounts); err != nil {
 			return err
-		}
-		if a.User == "" {
-			return fieldErr(f+"user", "must not be empty")
-		}
-		if !isSIPUser(a.User) {
-			return fieldErr(f+"user", "%q has characters not allowed in a SIP user", a.User)
-		}
-		if a.AuthUser != "" && !isSIPUser(a.AuthUser) {
-			return fieldErr(f+"auth_user", "%q has characters not allowed in a SIP user", a.AuthUser)
-		}
-		if !isHost(a.Domain) {
-			return fieldErr(f+"domain", "%q is not a host name or IP address", a.Domain)
-		}
-		if a.Proxy != "" {
-			if err := checkHostPort(f+"proxy", a.Proxy, false); err != nil {
-				return err
-			}
-		}
-		switch a.Transport {
-		case "", "udp", "tcp", "tls":
-		default:
-			return fieldErr(f+"transport", "%q is not udp, tcp or tls", a.Transport)
-		}
-		switch a.SRTP {
-		case "", "off", "offered", "required":
-		default:
-			return fieldErr(f+"srtp", "%q is not off, offered or required", a.SRTP)
-		}
-		if err := checkCodecs(f+"codecs", a.Codecs); err != nil {
-			return err
-		}
-		switch a.DTMF {
-		case "", DTMFAuto, DTMFRFC4733, DTMFInfo:
-		default:
-			return fieldErr(f+"dtmf", "%q is not auto, rfc4733 or info", a.DTMF)
-		}
-		if a.CAFile != "" && (a.Transport != "tls" || !strings.HasPrefix(a.CAFile, "/") || hasControl(a.CAFile)) {
-			return fieldErr(f+"ca_file", "a CA file is for tls, and needs an absolute path")
-		}
-		if a.ExpiresSeconds < 0 || a.ExpiresSeconds > maxExpires {
-			return fieldErr(f+"expires_seconds", "%d is not 0 (default) or 1..%d", a.ExpiresSeconds, maxExpires)
 		}
 	}
 	conferences := map[string]bool{}
@@ -476,6 +436,58 @@ func (s Settings) Validate() error {
 }
 
 // checkID checks that id is a non-empty, unused [a-z0-9_-] string and
+
+// checkAccount checks the account a, at the settings path f ("accounts[2]."), whose ID
+// must not be in seen, and adds it there. It reports every invalid field, in the order of
+// the account's fields, joined (errors.Join): errors.As finds the first *FieldError.
+func checkAccount(f string, a Account, seen map[string]bool) error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add(checkID(f+"id", a.ID, seen))
+	switch {
+	case a.User == "":
+		add(fieldErr(f+"user", "must not be empty"))
+	case !isSIPUser(a.User):
+		add(fieldErr(f+"user", "%q has characters not allowed in a SIP user", a.User))
+	}
+	if a.AuthUser != "" && !isSIPUser(a.AuthUser) {
+		add(fieldErr(f+"auth_user", "%q has characters not allowed in a SIP user", a.AuthUser))
+	}
+	if !isHost(a.Domain) {
+		add(fieldErr(f+"domain", "%q is not a host name or IP address", a.Domain))
+	}
+	if a.Proxy != "" {
+		add(checkHostPort(f+"proxy", a.Proxy, false))
+	}
+	switch a.Transport {
+	case "", "udp", "tcp", "tls":
+	default:
+		add(fieldErr(f+"transport", "%q is not udp, tcp or tls", a.Transport))
+	}
+	switch a.SRTP {
+	case "", "off", "offered", "required":
+	default:
+		add(fieldErr(f+"srtp", "%q is not off, offered or required", a.SRTP))
+	}
+	add(checkCodecs(f+"codecs", a.Codecs))
+	switch a.DTMF {
+	case "", DTMFAuto, DTMFRFC4733, DTMFInfo:
+	default:
+		add(fieldErr(f+"dtmf", "%q is not auto, rfc4733 or info", a.DTMF))
+	}
+	if a.CAFile != "" && (a.Transport != "tls" || !strings.HasPrefix(a.CAFile, "/") || hasControl(a.CAFile)) {
+		add(fieldErr(f+"ca_file", "a CA file is for tls, and needs an absolute path"))
+	}
+	if a.ExpiresSeconds < 0 || a.ExpiresSeconds > maxExpires {
+		add(fieldErr(f+"expires_seconds", "%d is not 0 (default) or 1..%d", a.ExpiresSeconds, maxExpires))
+	}
+	return errors.Join(errs...)
+}
+
 // records it in seen.
 func checkID(field, id string, seen map[string]bool) error {
 	if id == "" {
@@ -654,4 +666,22 @@ func (s Settings) Clone() Settings {
 	c.Buttons = slices.Clone(s.Buttons)
 	c.AdminPage.Hosts = slices.Clone(s.AdminPage.Hosts)
 	return c
+}
+
+// FieldErrors returns the *FieldErrors in err, in the order they were joined, through
+// errors that wrap them.
+func FieldErrors(err error) []*FieldError {
+	switch e := err.(type) {
+	case *FieldError:
+		return []*FieldError{e}
+	case interface{ Unwrap() []error }:
+		var all []*FieldError
+		for _, inner := range e.Unwrap() {
+			all = append(all, FieldErrors(inner)...)
+		}
+		return all
+	case interface{ Unwrap() error }:
+		return FieldErrors(e.Unwrap())
+	}
+	return nil
 }

@@ -45,7 +45,8 @@ type failure struct {
 	values url.Values // what was typed; nil keeps the stored values
 	prefix string     // the path of what the form edits, e.g. "accounts[2]."
 	err    *settings.FieldError
-	shown  bool // set once a form on the page shows the error
+	more   []*settings.FieldError // further errors of the form, shown with err at once
+	shown  bool                   // set once a form on the page shows the error
 }
 
 // apply shows f in form if it is the form that failed.
@@ -56,7 +57,15 @@ func (f *failure) apply(form *formView) {
 	if f.values != nil {
 		form.refill(f.values)
 	}
-	form.setError(f.prefix, f.err)
+	for _, fe := range append([]*settings.FieldError{f.err}, f.more...) {
+		form.setError(f.prefix, fe)
+	}
+	first := true // the focus goes to the first invalid input, in the form's order
+	for _, in := range form.inputs() {
+		if in.Error != "" {
+			in.Autofocus, first = first, false
+		}
+	}
 	form.Open = true
 	f.shown = true
 }
@@ -478,11 +487,17 @@ func (s *server) saveLocal(w http.ResponseWriter, r *http.Request, form string,
 	var fe *settings.FieldError
 	switch {
 	case errors.As(err, &fe):
-		s.log.Info("settings refused", "form", form, "field", fe.Field, "reason", fe.Msg)
-		if local != nil {
-			fe = local(fe)
+		all := settings.FieldErrors(err) // every field refused, fe first
+		if len(all) == 0 || all[0] != fe {
+			all = []*settings.FieldError{fe}
 		}
-		s.renderSettings(w, http.StatusBadRequest, &failure{form: form, values: r.PostForm, prefix: prefix, err: fe}, saved{})
+		s.log.Info("settings refused", "form", form, "field", fe.Field, "reason", fe.Msg, "fields", len(all))
+		if local != nil {
+			for i := range all {
+				all[i] = local(all[i])
+			}
+		}
+		s.renderSettings(w, http.StatusBadRequest, &failure{form: form, values: r.PostForm, prefix: prefix, err: all[0], more: all[1:]}, saved{})
 	case err != nil:
 		s.fail(w, "save settings", err)
 	default:
