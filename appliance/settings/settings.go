@@ -327,22 +327,12 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Validate reports the first invalid setting as a *FieldError, or nil; for an account, every
-// invalid field of it (see checkAccount), which errors.As and FieldErrors take apart.
+// Validate reports the first invalid setting as a *FieldError, or nil; for the SIP settings,
+// an account or a conference, every invalid field of it, joined (errors.Join), which
+// errors.As (the first) and FieldErrors (all) take apart.
 func (s Settings) Validate() error {
-	if t := s.SIP.RTPTimeoutSeconds; t != 0 && (t < 2 || t > maxRTPTimeoutSeconds) {
-		return fieldErr("sip.rtp_timeout_seconds", "%d is not 0 (the default, %d) or 2 to %d seconds", t, DefaultRTPTimeoutSeconds, maxRTPTimeoutSeconds)
-	}
-	if s.SIP.MaxBridgedCalls < 0 || s.SIP.MaxBridgedCalls > maxBridgeCalls {
-		return fieldErr("sip.max_bridged_calls", "%d is not 0 (the default, %d) to %d", s.SIP.MaxBridgedCalls, DefaultMaxBridgedCalls, maxBridgeCalls)
-	}
-	if err := checkHostPort("sip.listen_addr", s.SIP.ListenAddr, true); err != nil {
+	if err := checkSIP(s.SIP); err != nil {
 		return err
-	}
-	if a := s.SIP.TLSListenAddr; a != "" && a != TLSOff {
-		if err := checkHostPort("sip.tls_listen_addr", a, true); err != nil {
-			return fieldErr("sip.tls_listen_addr", `%q is not host:port, "" (port %d) or %q`, a, DefaultTLSPort, TLSOff)
-		}
 	}
 	accounts := map[string]bool{}
 	for i, a := range s.Accounts {
@@ -352,20 +342,7 @@ func (s Settings) Validate() error {
 	}
 	conferences := map[string]bool{}
 	for i, c := range s.Conferences {
-		f := fmt.Sprintf("conferences[%d].", i)
-		if err := checkID(f+"id", c.ID, conferences); err != nil {
-			return err
-		}
-		if hasControl(c.Name) {
-			return fieldErr(f+"name", "must not contain control characters")
-		}
-		if c.URI != "" && !isSIPURI(c.URI) {
-			return fieldErr(f+"uri", "%q is not a sip: or sips: URI of the form user@host[:port]", c.URI)
-		}
-		if strings.Trim(c.PIN, "0123456789*#") != "" {
-			return fieldErr(f+"pin", "may contain only digits, * and #")
-		}
-		if err := checkServices(f, c, accounts); err != nil {
+		if err := checkConference(fmt.Sprintf("conferences[%d].", i), c, conferences, accounts); err != nil {
 			return err
 		}
 	}
@@ -436,6 +413,49 @@ func (s Settings) Validate() error {
 }
 
 // checkID checks that id is a non-empty, unused [a-z0-9_-] string and
+
+// checkSIP checks the SIP settings, reporting every invalid field, joined.
+func checkSIP(sip SIPSettings) error {
+	var errs []error
+	if err := checkHostPort("sip.listen_addr", sip.ListenAddr, true); err != nil {
+		errs = append(errs, err)
+	}
+	if a := sip.TLSListenAddr; a != "" && a != TLSOff {
+		if err := checkHostPort("sip.tls_listen_addr", a, true); err != nil {
+			errs = append(errs, fieldErr("sip.tls_listen_addr", `%q is not host:port, "" (port %d) or %q`, a, DefaultTLSPort, TLSOff))
+		}
+	}
+	if t := sip.RTPTimeoutSeconds; t != 0 && (t < 2 || t > maxRTPTimeoutSeconds) {
+		errs = append(errs, fieldErr("sip.rtp_timeout_seconds", "%d is not 0 (the default, %d) or 2 to %d seconds", t, DefaultRTPTimeoutSeconds, maxRTPTimeoutSeconds))
+	}
+	if sip.MaxBridgedCalls < 0 || sip.MaxBridgedCalls > maxBridgeCalls {
+		errs = append(errs, fieldErr("sip.max_bridged_calls", "%d is not 0 (the default, %d) to %d", sip.MaxBridgedCalls, DefaultMaxBridgedCalls, maxBridgeCalls))
+	}
+	return errors.Join(errs...)
+}
+
+// checkConference checks the conference c at the settings path f, whose ID must not be
+// in seen, and adds it there; accounts are the accounts' IDs. It reports every invalid
+// field of the conference's own, joined, then the first of its services (checkServices).
+func checkConference(f string, c Conference, seen, accounts map[string]bool) error {
+	var errs []error
+	if err := checkID(f+"id", c.ID, seen); err != nil {
+		errs = append(errs, err)
+	}
+	if hasControl(c.Name) {
+		errs = append(errs, fieldErr(f+"name", "must not contain control characters"))
+	}
+	if c.URI != "" && !isSIPURI(c.URI) {
+		errs = append(errs, fieldErr(f+"uri", "%q is not a sip: or sips: URI of the form user@host[:port]", c.URI))
+	}
+	if strings.Trim(c.PIN, "0123456789*#") != "" {
+		errs = append(errs, fieldErr(f+"pin", "may contain only digits, * and #"))
+	}
+	if err := checkServices(f, c, accounts); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
 
 // checkAccount checks the account a, at the settings path f ("accounts[2]."), whose ID
 // must not be in seen, and adds it there. It reports every invalid field, in the order of

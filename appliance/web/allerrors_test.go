@@ -47,3 +47,22 @@ func TestRefusedAccountShowsEveryError(t *testing.T) {
 		t.Errorf("a refused account was saved: %d accounts, were %d", len(after.Accounts), len(before.Accounts))
 	}
 }
+
+// TestRefusedConferenceShowsEveryError: the same for a conference, and for the SIP form.
+func TestRefusedConferenceShowsEveryError(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, f)
+	rec := c.post("/settings/conferences/main", url.Values{"name": {"Main"}, "uri": {"http://example.org/conf"}, "pin": {"12a"}})
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("conference: got %d, want 400", rec.Code)
+	}
+	checkFieldError(t, rec.Body.String(), "conference-main-uri", "not a sip: or sips: URI")
+	checkFieldError(t, rec.Body.String(), "conference-main-pin", "only digits")
+
+	rec = c.post("/settings/sip", url.Values{"listen_addr": {"nowhere"}, "rtp_timeout_seconds": {"1"}})
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("SIP: got %d, want 400", rec.Code)
+	}
+	checkFieldError(t, rec.Body.String(), "sip-listen_addr", "nowhere")
+	checkFieldError(t, rec.Body.String(), "sip-rtp_timeout_seconds", "is not 0")
+}
