@@ -75,12 +75,26 @@ func TestBrowserSettingsNotice(t *testing.T) {
 
 	// Every section's heading has a link in the navigation, and every link leads to one.
 	sections := eval(`[...document.querySelectorAll("main section > h2")].map(h => h.id).join(" ")`)
-	links := eval(`[...document.querySelectorAll("nav.sections a")].map(a => a.getAttribute("href").slice(1)).join(" ")`)
+	links := eval(`[...document.querySelectorAll("nav.sections a")].map(a => a.getAttribute("href").slice(1)).filter(h => h != "main").join(" ")`)
 	if sections == "" || sections != links {
 		t.Errorf("the section navigation links %q, want every section %q", links, sections)
 	}
 	if !strings.Contains(links, "board-heading") {
 		t.Errorf("the section navigation has no link to Board: %q", links)
+	}
+
+	// A link of the navigation shows its section alone; "All sections" shows them all again.
+	visible := func() string {
+		t.Helper()
+		return eval(`[...document.querySelectorAll("main > section")].filter(s => s.offsetParent !== null).map(s => s.querySelector("h2").id).join(" ")`)
+	}
+	do("show the Board section", chromedp.Click(chromedp.CSS(`nav.sections a[href="#board-heading"]`)))
+	if got := visible(); got != "board-heading" {
+		t.Errorf("after the Board link the page shows %q, want the Board section alone", got)
+	}
+	do("show every section", chromedp.Click(chromedp.CSS(`nav.sections a[href="#main"]`)))
+	if got := visible(); got != sections {
+		t.Errorf("after All sections the page shows %q, want %q", got, sections)
 	}
 
 	do("fill in a new account",
