@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -36,6 +37,9 @@ type syslog struct {
 	dropped       atomic.Int64
 	stop          context.CancelFunc
 	done          chan struct{}
+
+	mu   sync.Mutex
+	conn net.Conn // run's connection, which close closes so that a stuck write ends
 }
 
 // SetSyslog sends the handler's lines, from now on, to the syslog target addr ("host:port")
@@ -75,7 +79,18 @@ func (h *Handler) SyslogDropped() int64 {
 // close stops the sender and waits for it.
 func (s *syslog) close() {
 	s.stop()
+	s.setConn(nil)
 	<-s.done
+}
+
+// setConn makes c run's connection, closing the one before.
+func (s *syslog) setConn(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.conn = c
 }
 
 // send queues the message for the record r of text msg, or counts it dropped.
@@ -104,11 +119,11 @@ func (s *syslog) format(t time.Time, l slog.Level, msg []byte) []byte {
 func (s *syslog) run(ctx context.Context) {
 	defer close(s.done)
 	var conn net.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
+	defer s.setConn(nil)
+	drop := func() { // after a failure: connect again for the next message
+		s.setConn(nil)
+		conn = nil
+	}
 	backoff := syslogMinBackoff
 	var reported int64 // the drops already reported to the target
 	for {
@@ -122,6 +137,7 @@ func (s *syslog) run(ctx context.Context) {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, s.network, s.addr)
 			if err == nil {
+				s.setConn(c)
 				conn, backoff = c, syslogMinBackoff
 				break
 			}
@@ -137,16 +153,17 @@ func (s *syslog) run(ctx context.Context) {
 		if n := s.dropped.Load(); n > reported {
 			note := s.format(time.Now(), slog.LevelWarn, []byte(fmt.Sprintf("level=WARN msg=\"syslog: lines dropped\" dropped=%d", n-reported)))
 			if s.write(conn, note) != nil {
-				conn.Close()
-				conn = nil
+				if msg != nil {
+					s.dropped.Add(1)
+				}
+				drop()
 				continue
 			}
 			reported = n
 		}
 		if msg != nil && s.write(conn, msg) != nil {
 			s.dropped.Add(1)
-			conn.Close()
-			conn = nil
+			drop()
 		}
 	}
 }

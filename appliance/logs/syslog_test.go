@@ -117,6 +117,55 @@ func TestSyslogTCP(t *testing.T) {
 	})
 }
 
+// TestSyslogReconnects: when the TCP target drops the connection, the lines go on over a new
+// one, which first says how many lines were dropped meanwhile.
+func TestSyslogReconnects(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h := newDebug(t)
+	if err := h.SetSyslog("tcp", ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(h)
+	log.Info("first")
+	first, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close() // the target restarts
+	tl := ln.(*net.TCPListener)
+	var second net.Conn
+	for i := 0; second == nil; i++ { // log until the sender connects again
+		if i == 600 { // a minute of 100 ms waits: failsafe
+			t.Fatal("the sender did not connect again")
+		}
+		log.Info("meanwhile", "i", i)
+		if err := tl.SetDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		second, _ = ln.Accept()
+	}
+	defer second.Close()
+	if err := second.SetReadDeadline(time.Now().Add(time.Minute)); err != nil { // failsafe
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(second)
+	var n int
+	if _, err := fmt.Fscanf(r, "%d ", &n); err != nil {
+		t.Fatalf("read a frame's length on the new connection: %v", err)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		t.Fatal(err)
+	}
+	if m := header.FindStringSubmatch(string(msg)); m == nil || m[1] != "28" || !strings.Contains(m[2], "lines dropped") {
+		t.Errorf("the first message on the new connection: %q, want a warning that lines were dropped", msg)
+	}
+}
+
 // TestSyslogDeadTarget: a target that does not answer does not hold up logging; the
 // lines that do not fit the queue are counted.
 func TestSyslogDeadTarget(t *testing.T) {
