@@ -328,7 +328,7 @@ func fieldErr(field, format string, args ...any) *FieldError {
 }
 
 // Validate reports the first invalid setting as a *FieldError, or nil; for the SIP settings,
-// an account or a conference, every invalid field of it, joined (errors.Join), which
+// an account, a conference or a handset, every invalid field of it, joined (errors.Join), which
 // errors.As (the first) and FieldErrors (all) take apart.
 func (s Settings) Validate() error {
 	if err := checkSIP(s.SIP); err != nil {
@@ -352,46 +352,8 @@ func (s Settings) Validate() error {
 	handsets := map[string]bool{}
 	channels := map[int]bool{}
 	for i, h := range s.Handsets {
-		f := fmt.Sprintf("handsets[%d].", i)
-		if err := checkID(f+"id", h.ID, handsets); err != nil {
+		if err := checkHandset(fmt.Sprintf("handsets[%d].", i), h, handsets, channels, accounts, conferences); err != nil {
 			return err
-		}
-		if strings.TrimSpace(h.Name) == "" {
-			return fieldErr(f+"name", "must not be empty")
-		}
-		if hasControl(h.Name) {
-			return fieldErr(f+"name", "must not contain control characters")
-		}
-		if h.Channel < 0 || h.Channel > MaxChannel {
-			return fieldErr(f+"channel", "%d is not in 0..%d", h.Channel, MaxChannel)
-		}
-		if channels[h.Channel] {
-			return fieldErr(f+"channel", "%d is used by another handset", h.Channel)
-		}
-		channels[h.Channel] = true
-		if h.Account != "" && !accounts[h.Account] {
-			return fieldErr(f+"account", "no account %q", h.Account)
-		}
-		if h.Conference != "" && !conferences[h.Conference] {
-			return fieldErr(f+"conference", "no conference %q", h.Conference)
-		}
-		// Quotes and backslashes are fine: the SIP layer escapes them.
-		if hasControl(h.DisplayName) {
-			return fieldErr(f+"display_name", "must not contain control characters")
-		}
-		if err := checkIdentity(f, h); err != nil {
-			return err
-		}
-		for _, g := range []struct {
-			field string
-			dB    float64
-		}{{"mic_gain_db", h.MicGainDB}, {"ear_gain_db", h.EarGainDB}} {
-			if !(g.dB >= MinGainDB && g.dB <= MaxGainDB) {
-				return fieldErr(f+g.field, "%g dB is not in %d..%d dB", g.dB, MinGainDB, MaxGainDB)
-			}
-		}
-		if h.SidetonePercent < 0 || h.SidetonePercent > MaxSidetone {
-			return fieldErr(f+"sidetone_percent", "%d%% is not in 0..%d%%", h.SidetonePercent, MaxSidetone)
 		}
 	}
 	if err := validatePins(s.Pins); err != nil {
@@ -453,6 +415,52 @@ func checkConference(f string, c Conference, seen, accounts map[string]bool) err
 	}
 	if err := checkServices(f, c, accounts); err != nil {
 		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// checkHandset checks the handset h at the settings path f, whose ID and channel must not
+// be in handsets and channels, and adds them there; accounts and conferences are their
+// IDs. It reports every invalid field, joined.
+func checkHandset(f string, h Handset, handsets map[string]bool, channels map[int]bool, accounts, conferences map[string]bool) error {
+	var errs []error
+	if err := checkID(f+"id", h.ID, handsets); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.TrimSpace(h.Name) == "" {
+		errs = append(errs, fieldErr(f+"name", "must not be empty"))
+	} else if hasControl(h.Name) {
+		errs = append(errs, fieldErr(f+"name", "must not contain control characters"))
+	}
+	if h.Channel < 0 || h.Channel > MaxChannel {
+		errs = append(errs, fieldErr(f+"channel", "%d is not in 0..%d", h.Channel, MaxChannel))
+	} else if channels[h.Channel] {
+		errs = append(errs, fieldErr(f+"channel", "%d is used by another handset", h.Channel))
+	}
+	channels[h.Channel] = true
+	if h.Account != "" && !accounts[h.Account] {
+		errs = append(errs, fieldErr(f+"account", "no account %q", h.Account))
+	}
+	if h.Conference != "" && !conferences[h.Conference] {
+		errs = append(errs, fieldErr(f+"conference", "no conference %q", h.Conference))
+	}
+	// Quotes and backslashes are fine: the SIP layer escapes them.
+	if hasControl(h.DisplayName) {
+		errs = append(errs, fieldErr(f+"display_name", "must not contain control characters"))
+	}
+	if err := checkIdentity(f, h); err != nil {
+		errs = append(errs, err)
+	}
+	for _, g := range []struct {
+		field string
+		dB    float64
+	}{{"mic_gain_db", h.MicGainDB}, {"ear_gain_db", h.EarGainDB}} {
+		if !(g.dB >= MinGainDB && g.dB <= MaxGainDB) {
+			errs = append(errs, fieldErr(f+g.field, "%g dB is not in %d..%d dB", g.dB, MinGainDB, MaxGainDB))
+		}
+	}
+	if h.SidetonePercent < 0 || h.SidetonePercent > MaxSidetone {
+		errs = append(errs, fieldErr(f+"sidetone_percent", "%d%% is not in 0..%d%%", h.SidetonePercent, MaxSidetone))
 	}
 	return errors.Join(errs...)
 }

@@ -48,7 +48,7 @@ func TestRefusedAccountShowsEveryError(t *testing.T) {
 	}
 }
 
-// TestRefusedConferenceShowsEveryError: the same for a conference, and for the SIP form.
+// TestRefusedConferenceShowsEveryError: the same for a conference, a handset and the SIP form.
 func TestRefusedConferenceShowsEveryError(t *testing.T) {
 	f := newFake(t)
 	c := loggedIn(t, f)
@@ -58,6 +58,13 @@ func TestRefusedConferenceShowsEveryError(t *testing.T) {
 	}
 	checkFieldError(t, rec.Body.String(), "conference-main-uri", "not a sip: or sips: URI")
 	checkFieldError(t, rec.Body.String(), "conference-main-pin", "only digits")
+
+	rec = c.post("/settings/handsets/h1", url.Values{"name": {"Kitchen"}, "mic_gain_db": {"99"}, "sidetone_percent": {"90"}})
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("handset: got %d, want 400", rec.Code)
+	}
+	checkFieldError(t, rec.Body.String(), "handset-h1-mic_gain_db", "99 dB is not in")
+	checkFieldError(t, rec.Body.String(), "handset-h1-sidetone_percent", "90% is not in")
 
 	rec = c.post("/settings/sip", url.Values{"listen_addr": {"nowhere"}, "rtp_timeout_seconds": {"1"}})
 	if rec.Code != http.StatusBadRequest {
