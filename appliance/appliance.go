@@ -349,6 +349,13 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}()
 	defer a.store.Close()
 	defer a.hw.close()
+	// The remote syslog sends while the appliance runs.
+	if set, err := a.store.Settings(); err == nil {
+		a.applySyslog(set)
+	} else {
+		a.log.Warn("remote syslog", "err", err)
+	}
+	defer a.applySyslog(settings.Settings{})
 
 	// SIP and audio outlive the handsets and registrations, which need them to say goodbye.
 	base, stopBase := context.WithCancel(context.WithoutCancel(ctx))

@@ -336,8 +336,11 @@ func (b backend) UpdateSettings(change func(*settings.Settings) error) (restart 
 	})
 	if err == nil {
 		b.applyLevels(old, saved)
-		if old.Log != saved.Log {
+		if old.Log.Level != saved.Log.Level {
 			b.a.applyLogLevel(saved)
+		}
+		if old.Log.Syslog != saved.Log.Syslog {
+			b.a.applySyslog(saved)
 		}
 		if !slices.Equal(old.Buttons, saved.Buttons) {
 			b.a.setMapping(mapping)
@@ -730,6 +733,25 @@ func (a *Appliance) applyLogLevel(set settings.Settings) {
 	if level != a.logs.Level() {
 		a.logs.SetLevel(level)
 		a.log.Info("log level", "level", level)
+	}
+}
+
+// applySyslog sends the log's lines to the remote syslog target set says, from now on;
+// none when it says none.
+func (a *Appliance) applySyslog(set settings.Settings) {
+	if a.logs == nil {
+		return
+	}
+	network, addr, err := settings.SyslogTarget(set.Log.Syslog)
+	if err == nil {
+		err = a.logs.SetSyslog(network, addr)
+	}
+	if err != nil { // the settings were validated: not reached
+		a.log.Warn("remote syslog", "err", err)
+		return
+	}
+	if set.Log.Syslog != "" {
+		a.log.Info("remote syslog", "target", set.Log.Syslog)
 	}
 }
 

@@ -2,8 +2,10 @@ package appliance
 
 import (
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -72,5 +74,48 @@ func TestBrowserLogs(t *testing.T) {
 	}
 	if got := b.eval(`document.getElementById("log-level-level").value`); got != "debug" {
 		t.Errorf("the log level shown after saving: %q", got)
+	}
+
+	// A remote syslog target is refused next to its field when it is not one, and applies
+	// at once when it is.
+	b.do("type a target without a port", chromedp.SetValue(chromedp.ID("log-level-syslog"), "udp://127.0.0.1"))
+	b.submit("save the syslog target", "log-level")
+	if got := b.text("#log-level-syslog-error"); !strings.Contains(got, "host and a port") {
+		t.Errorf("the error next to the syslog target: %q", got)
+	}
+	if got := b.eval(`document.getElementById("log-level-syslog").value`); got != "udp://127.0.0.1" {
+		t.Errorf("the refused target shows %q, want what was typed", got)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	b.do("type the target", chromedp.SetValue(chromedp.ID("log-level-syslog"), "udp://"+pc.LocalAddr().String()))
+	b.submit("save the syslog target", "log-level")
+	if got := b.text("[role=status]"); !strings.Contains(got, "Saved") {
+		t.Errorf("after saving the syslog target: %q", got)
+	}
+	log.Warn("a warning for the syslog target")
+	buf := make([]byte, 4096)
+	found := false
+	for range 1000 { // the appliance's own lines come first
+		if err := pc.SetReadDeadline(time.Now().Add(time.Minute)); err != nil { // failsafe
+			t.Fatal(err)
+		}
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no warning at the syslog target: %v", err)
+		}
+		if msg := string(buf[:n]); strings.Contains(msg, "a warning for the syslog target") {
+			if !strings.HasPrefix(msg, "<28>1 ") {
+				t.Errorf("the warning at the syslog target: %q, want PRI 28 (daemon.warning), version 1", msg)
+			}
+			found = true
+			break
+		}
+	}
+	if !found {
+		t.Error("the warning did not reach the syslog target among the first 1000 messages")
 	}
 }

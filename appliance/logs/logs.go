@@ -2,7 +2,8 @@
 // output, as text or JSON, and keeps the last lines in memory for the admin page. Under
 // journald (see Journald) it leaves the time out, which the journal records itself, and
 // starts every line with its sd-daemon priority prefix ("<4>" for a warning), so that
-// `journalctl -p warning` selects by level. Its level can change while it runs (SetLevel).
+// `journalctl -p warning` selects by level. Its level can change while it runs (SetLevel),
+// and it can also send its lines to a remote syslog target (SetSyslog).
 package logs
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -51,6 +53,7 @@ type Handler struct {
 	s   *shared
 	out slog.Handler // formats for the output, into s.buf
 	txt slog.Handler // formats the kept line, into s.buf
+	sys slog.Handler // formats the syslog message, into s.buf
 }
 
 // shared is what a Handler and those derived from it share.
@@ -64,6 +67,8 @@ type shared struct {
 	lines []Line       // a ring of the last len(lines) lines
 	next  int          // the index in lines of the next line to write
 	full  bool         // lines has wrapped
+
+	syslog atomic.Pointer[syslog] // where lines also go (SetSyslog); nil = nowhere
 }
 
 // New returns a handler that writes to w as opts says, at slog.LevelInfo and above until
@@ -79,7 +84,8 @@ func New(w io.Writer, opts Options) (*Handler, error) {
 	if opts.Journal {
 		out.ReplaceAttr = dropTime
 	}
-	h := &Handler{s: s, txt: slog.NewTextHandler(buf, all)}
+	h := &Handler{s: s, txt: slog.NewTextHandler(buf, all),
+		sys: slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime})}
 	switch opts.Format {
 	case "", FormatText:
 		h.out = slog.NewTextHandler(buf, &out)
@@ -134,17 +140,24 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		return err
 	}
 	_, err := s.w.Write(s.buf.Bytes())
+	if sl := s.syslog.Load(); sl != nil {
+		s.buf.Reset()
+		if serr := h.sys.Handle(ctx, r); serr != nil {
+			return serr
+		}
+		sl.send(r, s.buf.Bytes())
+	}
 	return err
 }
 
 // WithAttrs implements slog.Handler.
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &Handler{s: h.s, out: h.out.WithAttrs(attrs), txt: h.txt.WithAttrs(attrs)}
+	return &Handler{s: h.s, out: h.out.WithAttrs(attrs), txt: h.txt.WithAttrs(attrs), sys: h.sys.WithAttrs(attrs)}
 }
 
 // WithGroup implements slog.Handler.
 func (h *Handler) WithGroup(name string) slog.Handler {
-	return &Handler{s: h.s, out: h.out.WithGroup(name), txt: h.txt.WithGroup(name)}
+	return &Handler{s: h.s, out: h.out.WithGroup(name), txt: h.txt.WithGroup(name), sys: h.sys.WithGroup(name)}
 }
 
 // Lines returns the lines kept, oldest first, of level min and above.

@@ -7,6 +7,7 @@ package settings
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -44,6 +45,9 @@ type Settings struct {
 type LogSettings struct {
 	// Level is the least level logged: one of LogLevels, "" for "info".
 	Level string `json:"level"`
+	// Syslog is the remote syslog target the lines also go to, as "udp://host:port" or
+	// "tcp://host:port" (see SyslogTarget); "" sends them nowhere.
+	Syslog string `json:"syslog,omitempty"`
 }
 
 // LogLevels are the values of LogSettings.Level, most verbose first.
@@ -323,86 +327,22 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Validate reports the first invalid setting as a *FieldError, or nil.
+// Validate reports the first invalid setting as a *FieldError, or nil; for the SIP settings,
+// an account, a conference or a handset, every invalid field of it, joined (errors.Join), which
+// errors.As (the first) and FieldErrors (all) take apart.
 func (s Settings) Validate() error {
-	if t := s.SIP.RTPTimeoutSeconds; t != 0 && (t < 2 || t > maxRTPTimeoutSeconds) {
-		return fieldErr("sip.rtp_timeout_seconds", "%d is not 0 (the default, %d) or 2 to %d seconds", t, DefaultRTPTimeoutSeconds, maxRTPTimeoutSeconds)
-	}
-	if s.SIP.MaxBridgedCalls < 0 || s.SIP.MaxBridgedCalls > maxBridgeCalls {
-		return fieldErr("sip.max_bridged_calls", "%d is not 0 (the default, %d) to %d", s.SIP.MaxBridgedCalls, DefaultMaxBridgedCalls, maxBridgeCalls)
-	}
-	if err := checkHostPort("sip.listen_addr", s.SIP.ListenAddr, true); err != nil {
+	if err := checkSIP(s.SIP); err != nil {
 		return err
-	}
-	if a := s.SIP.TLSListenAddr; a != "" && a != TLSOff {
-		if err := checkHostPort("sip.tls_listen_addr", a, true); err != nil {
-			return fieldErr("sip.tls_listen_addr", `%q is not host:port, "" (port %d) or %q`, a, DefaultTLSPort, TLSOff)
-		}
 	}
 	accounts := map[string]bool{}
 	for i, a := range s.Accounts {
-		f := fmt.Sprintf("accounts[%d].", i)
-		if err := checkID(f+"id", a.ID, accounts); err != nil {
+		if err := checkAccount(fmt.Sprintf("accounts[%d].", i), a, accounts); err != nil {
 			return err
-		}
-		if a.User == "" {
-			return fieldErr(f+"user", "must not be empty")
-		}
-		if !isSIPUser(a.User) {
-			return fieldErr(f+"user", "%q has characters not allowed in a SIP user", a.User)
-		}
-		if a.AuthUser != "" && !isSIPUser(a.AuthUser) {
-			return fieldErr(f+"auth_user", "%q has characters not allowed in a SIP user", a.AuthUser)
-		}
-		if !isHost(a.Domain) {
-			return fieldErr(f+"domain", "%q is not a host name or IP address", a.Domain)
-		}
-		if a.Proxy != "" {
-			if err := checkHostPort(f+"proxy", a.Proxy, false); err != nil {
-				return err
-			}
-		}
-		switch a.Transport {
-		case "", "udp", "tcp", "tls":
-		default:
-			return fieldErr(f+"transport", "%q is not udp, tcp or tls", a.Transport)
-		}
-		switch a.SRTP {
-		case "", "off", "offered", "required":
-		default:
-			return fieldErr(f+"srtp", "%q is not off, offered or required", a.SRTP)
-		}
-		if err := checkCodecs(f+"codecs", a.Codecs); err != nil {
-			return err
-		}
-		switch a.DTMF {
-		case "", DTMFAuto, DTMFRFC4733, DTMFInfo:
-		default:
-			return fieldErr(f+"dtmf", "%q is not auto, rfc4733 or info", a.DTMF)
-		}
-		if a.CAFile != "" && (a.Transport != "tls" || !strings.HasPrefix(a.CAFile, "/") || hasControl(a.CAFile)) {
-			return fieldErr(f+"ca_file", "a CA file is for tls, and needs an absolute path")
-		}
-		if a.ExpiresSeconds < 0 || a.ExpiresSeconds > maxExpires {
-			return fieldErr(f+"expires_seconds", "%d is not 0 (default) or 1..%d", a.ExpiresSeconds, maxExpires)
 		}
 	}
 	conferences := map[string]bool{}
 	for i, c := range s.Conferences {
-		f := fmt.Sprintf("conferences[%d].", i)
-		if err := checkID(f+"id", c.ID, conferences); err != nil {
-			return err
-		}
-		if hasControl(c.Name) {
-			return fieldErr(f+"name", "must not contain control characters")
-		}
-		if c.URI != "" && !isSIPURI(c.URI) {
-			return fieldErr(f+"uri", "%q is not a sip: or sips: URI of the form user@host[:port]", c.URI)
-		}
-		if strings.Trim(c.PIN, "0123456789*#") != "" {
-			return fieldErr(f+"pin", "may contain only digits, * and #")
-		}
-		if err := checkServices(f, c, accounts); err != nil {
+		if err := checkConference(fmt.Sprintf("conferences[%d].", i), c, conferences, accounts); err != nil {
 			return err
 		}
 	}
@@ -412,46 +352,8 @@ func (s Settings) Validate() error {
 	handsets := map[string]bool{}
 	channels := map[int]bool{}
 	for i, h := range s.Handsets {
-		f := fmt.Sprintf("handsets[%d].", i)
-		if err := checkID(f+"id", h.ID, handsets); err != nil {
+		if err := checkHandset(fmt.Sprintf("handsets[%d].", i), h, handsets, channels, accounts, conferences); err != nil {
 			return err
-		}
-		if strings.TrimSpace(h.Name) == "" {
-			return fieldErr(f+"name", "must not be empty")
-		}
-		if hasControl(h.Name) {
-			return fieldErr(f+"name", "must not contain control characters")
-		}
-		if h.Channel < 0 || h.Channel > MaxChannel {
-			return fieldErr(f+"channel", "%d is not in 0..%d", h.Channel, MaxChannel)
-		}
-		if channels[h.Channel] {
-			return fieldErr(f+"channel", "%d is used by another handset", h.Channel)
-		}
-		channels[h.Channel] = true
-		if h.Account != "" && !accounts[h.Account] {
-			return fieldErr(f+"account", "no account %q", h.Account)
-		}
-		if h.Conference != "" && !conferences[h.Conference] {
-			return fieldErr(f+"conference", "no conference %q", h.Conference)
-		}
-		// Quotes and backslashes are fine: the SIP layer escapes them.
-		if hasControl(h.DisplayName) {
-			return fieldErr(f+"display_name", "must not contain control characters")
-		}
-		if err := checkIdentity(f, h); err != nil {
-			return err
-		}
-		for _, g := range []struct {
-			field string
-			dB    float64
-		}{{"mic_gain_db", h.MicGainDB}, {"ear_gain_db", h.EarGainDB}} {
-			if !(g.dB >= MinGainDB && g.dB <= MaxGainDB) {
-				return fieldErr(f+g.field, "%g dB is not in %d..%d dB", g.dB, MinGainDB, MaxGainDB)
-			}
-		}
-		if h.SidetonePercent < 0 || h.SidetonePercent > MaxSidetone {
-			return fieldErr(f+"sidetone_percent", "%d%% is not in 0..%d%%", h.SidetonePercent, MaxSidetone)
 		}
 	}
 	if err := validatePins(s.Pins); err != nil {
@@ -459,6 +361,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Log.Level != "" && !slices.Contains(LogLevels, s.Log.Level) {
 		return fieldErr("log.level", "%q is not one of %s", s.Log.Level, strings.Join(LogLevels, ", "))
+	}
+	if _, _, err := SyslogTarget(s.Log.Syslog); err != nil {
+		return fieldErr("log.syslog", "%v", err)
 	}
 	if err := checkMetrics(s.Metrics); err != nil {
 		return err
@@ -470,6 +375,147 @@ func (s Settings) Validate() error {
 }
 
 // checkID checks that id is a non-empty, unused [a-z0-9_-] string and
+
+// checkSIP checks the SIP settings, reporting every invalid field, joined.
+func checkSIP(sip SIPSettings) error {
+	var errs []error
+	if err := checkHostPort("sip.listen_addr", sip.ListenAddr, true); err != nil {
+		errs = append(errs, err)
+	}
+	if a := sip.TLSListenAddr; a != "" && a != TLSOff {
+		if err := checkHostPort("sip.tls_listen_addr", a, true); err != nil {
+			errs = append(errs, fieldErr("sip.tls_listen_addr", `%q is not host:port, "" (port %d) or %q`, a, DefaultTLSPort, TLSOff))
+		}
+	}
+	if t := sip.RTPTimeoutSeconds; t != 0 && (t < 2 || t > maxRTPTimeoutSeconds) {
+		errs = append(errs, fieldErr("sip.rtp_timeout_seconds", "%d is not 0 (the default, %d) or 2 to %d seconds", t, DefaultRTPTimeoutSeconds, maxRTPTimeoutSeconds))
+	}
+	if sip.MaxBridgedCalls < 0 || sip.MaxBridgedCalls > maxBridgeCalls {
+		errs = append(errs, fieldErr("sip.max_bridged_calls", "%d is not 0 (the default, %d) to %d", sip.MaxBridgedCalls, DefaultMaxBridgedCalls, maxBridgeCalls))
+	}
+	return errors.Join(errs...)
+}
+
+// checkConference checks the conference c at the settings path f, whose ID must not be
+// in seen, and adds it there; accounts are the accounts' IDs. It reports every invalid
+// field of the conference's own, joined, then the first of its services (checkServices).
+func checkConference(f string, c Conference, seen, accounts map[string]bool) error {
+	var errs []error
+	if err := checkID(f+"id", c.ID, seen); err != nil {
+		errs = append(errs, err)
+	}
+	if hasControl(c.Name) {
+		errs = append(errs, fieldErr(f+"name", "must not contain control characters"))
+	}
+	if c.URI != "" && !isSIPURI(c.URI) {
+		errs = append(errs, fieldErr(f+"uri", "%q is not a sip: or sips: URI of the form user@host[:port]", c.URI))
+	}
+	if strings.Trim(c.PIN, "0123456789*#") != "" {
+		errs = append(errs, fieldErr(f+"pin", "may contain only digits, * and #"))
+	}
+	if err := checkServices(f, c, accounts); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// checkHandset checks the handset h at the settings path f, whose ID and channel must not
+// be in handsets and channels, and adds them there; accounts and conferences are their
+// IDs. It reports every invalid field, joined.
+func checkHandset(f string, h Handset, handsets map[string]bool, channels map[int]bool, accounts, conferences map[string]bool) error {
+	var errs []error
+	if err := checkID(f+"id", h.ID, handsets); err != nil {
+		errs = append(errs, err)
+	}
+	if strings.TrimSpace(h.Name) == "" {
+		errs = append(errs, fieldErr(f+"name", "must not be empty"))
+	} else if hasControl(h.Name) {
+		errs = append(errs, fieldErr(f+"name", "must not contain control characters"))
+	}
+	if h.Channel < 0 || h.Channel > MaxChannel {
+		errs = append(errs, fieldErr(f+"channel", "%d is not in 0..%d", h.Channel, MaxChannel))
+	} else if channels[h.Channel] {
+		errs = append(errs, fieldErr(f+"channel", "%d is used by another handset", h.Channel))
+	}
+	channels[h.Channel] = true
+	if h.Account != "" && !accounts[h.Account] {
+		errs = append(errs, fieldErr(f+"account", "no account %q", h.Account))
+	}
+	if h.Conference != "" && !conferences[h.Conference] {
+		errs = append(errs, fieldErr(f+"conference", "no conference %q", h.Conference))
+	}
+	// Quotes and backslashes are fine: the SIP layer escapes them.
+	if hasControl(h.DisplayName) {
+		errs = append(errs, fieldErr(f+"display_name", "must not contain control characters"))
+	}
+	if err := checkIdentity(f, h); err != nil {
+		errs = append(errs, err)
+	}
+	for _, g := range []struct {
+		field string
+		dB    float64
+	}{{"mic_gain_db", h.MicGainDB}, {"ear_gain_db", h.EarGainDB}} {
+		if !(g.dB >= MinGainDB && g.dB <= MaxGainDB) {
+			errs = append(errs, fieldErr(f+g.field, "%g dB is not in %d..%d dB", g.dB, MinGainDB, MaxGainDB))
+		}
+	}
+	if h.SidetonePercent < 0 || h.SidetonePercent > MaxSidetone {
+		errs = append(errs, fieldErr(f+"sidetone_percent", "%d%% is not in 0..%d%%", h.SidetonePercent, MaxSidetone))
+	}
+	return errors.Join(errs...)
+}
+
+// checkAccount checks the account a, at the settings path f ("accounts[2]."), whose ID
+// must not be in seen, and adds it there. It reports every invalid field, in the order of
+// the account's fields, joined (errors.Join): errors.As finds the first *FieldError.
+func checkAccount(f string, a Account, seen map[string]bool) error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add(checkID(f+"id", a.ID, seen))
+	switch {
+	case a.User == "":
+		add(fieldErr(f+"user", "must not be empty"))
+	case !isSIPUser(a.User):
+		add(fieldErr(f+"user", "%q has characters not allowed in a SIP user", a.User))
+	}
+	if a.AuthUser != "" && !isSIPUser(a.AuthUser) {
+		add(fieldErr(f+"auth_user", "%q has characters not allowed in a SIP user", a.AuthUser))
+	}
+	if !isHost(a.Domain) {
+		add(fieldErr(f+"domain", "%q is not a host name or IP address", a.Domain))
+	}
+	if a.Proxy != "" {
+		add(checkHostPort(f+"proxy", a.Proxy, false))
+	}
+	switch a.Transport {
+	case "", "udp", "tcp", "tls":
+	default:
+		add(fieldErr(f+"transport", "%q is not udp, tcp or tls", a.Transport))
+	}
+	switch a.SRTP {
+	case "", "off", "offered", "required":
+	default:
+		add(fieldErr(f+"srtp", "%q is not off, offered or required", a.SRTP))
+	}
+	add(checkCodecs(f+"codecs", a.Codecs))
+	switch a.DTMF {
+	case "", DTMFAuto, DTMFRFC4733, DTMFInfo:
+	default:
+		add(fieldErr(f+"dtmf", "%q is not auto, rfc4733 or info", a.DTMF))
+	}
+	if a.CAFile != "" && (a.Transport != "tls" || !strings.HasPrefix(a.CAFile, "/") || hasControl(a.CAFile)) {
+		add(fieldErr(f+"ca_file", "a CA file is for tls, and needs an absolute path"))
+	}
+	if a.ExpiresSeconds < 0 || a.ExpiresSeconds > maxExpires {
+		add(fieldErr(f+"expires_seconds", "%d is not 0 (default) or 1..%d", a.ExpiresSeconds, maxExpires))
+	}
+	return errors.Join(errs...)
+}
+
 // records it in seen.
 func checkID(field, id string, seen map[string]bool) error {
 	if id == "" {
@@ -648,4 +694,22 @@ func (s Settings) Clone() Settings {
 	c.Buttons = slices.Clone(s.Buttons)
 	c.AdminPage.Hosts = slices.Clone(s.AdminPage.Hosts)
 	return c
+}
+
+// FieldErrors returns the *FieldErrors in err, in the order they were joined, through
+// errors that wrap them.
+func FieldErrors(err error) []*FieldError {
+	switch e := err.(type) {
+	case *FieldError:
+		return []*FieldError{e}
+	case interface{ Unwrap() []error }:
+		var all []*FieldError
+		for _, inner := range e.Unwrap() {
+			all = append(all, FieldErrors(inner)...)
+		}
+		return all
+	case interface{ Unwrap() error }:
+		return FieldErrors(e.Unwrap())
+	}
+	return nil
 }

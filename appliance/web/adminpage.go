@@ -67,7 +67,7 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	refuse := func(code int, fe *settings.FieldError) {
-		s.renderSettings(w, code, &failure{form: "password", err: fe}, "")
+		s.renderSettings(w, code, &failure{form: "password", err: fe}, saved{})
 	}
 	if fe := checkNewPassword(r.PostForm); fe != nil {
 		refuse(http.StatusBadRequest, fe)
@@ -100,6 +100,6 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.logins.succeeded(prefix)
 		s.sessions.endOthers(sessionToken(r))
 		s.log.Info("admin password changed", "client", clientAddr(r))
-		http.Redirect(w, r, "/settings?saved=password-live#password", http.StatusSeeOther)
+		http.Redirect(w, r, savedURL("password-live", "password"), http.StatusSeeOther)
 	}
 }

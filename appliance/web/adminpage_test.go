@@ -21,7 +21,7 @@ func TestSaveAdminHosts(t *testing.T) {
 		return set.AdminPage.Hosts
 	}
 	rec := c.post("/settings/admin-hosts", url.Values{"hosts": {"example.com, Partyline.Example.org. 192.0.2.7"}})
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/settings?saved=admin-live#admin-hosts" {
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/settings?at=admin-hosts&saved=admin-live#admin-hosts" {
 		t.Fatalf("save: got %d to %q", rec.Code, rec.Header().Get("Location"))
 	}
 	if got, want := hosts(), []string{"example.com", "partyline.example.org", "192.0.2.7"}; !slices.Equal(got, want) {
@@ -97,7 +97,7 @@ func TestChangePassword(t *testing.T) {
 		}
 	}
 	res := change(adminPassword, next, next)
-	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/settings?saved=password-live#password" {
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/settings?at=password&saved=password-live#password" {
 		t.Fatalf("change: got %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	if ok, _ := f.CheckAdminPassword(next); !ok {

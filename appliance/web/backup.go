@@ -73,7 +73,7 @@ func nonNil[T any](s []T) []T {
 func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 	refuse := func(fe *settings.FieldError) {
 		s.log.Info("import refused", "field", fe.Field, "reason", fe.Msg)
-		s.renderSettings(w, http.StatusBadRequest, &failure{form: "import", err: fe}, "")
+		s.renderSettings(w, http.StatusBadRequest, &failure{form: "import", err: fe}, saved{})
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxImportBytes)
 	if err := r.ParseMultipartForm(maxImportBytes); err != nil {
@@ -133,7 +133,7 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "import settings", err)
 	default:
 		s.log.Info("settings imported", "client", clientAddr(r), "restart", restart)
-		http.Redirect(w, r, "/settings?saved="+appliesWhen("imported-", restart)+"#import", http.StatusSeeOther)
+		http.Redirect(w, r, savedURL(appliesWhen("imported-", restart), "import"), http.StatusSeeOther)
 	}
 }
 

@@ -67,7 +67,7 @@ func TestExportImport(t *testing.T) {
 		t.Fatalf("change: got %d", rec.Code)
 	}
 	rec = c.upload(exported)
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/settings?saved=imported-restart#import" {
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/settings?at=import&saved=imported-restart#import" {
 		t.Fatalf("import: got %d to %q, want 303 to /settings?saved=imported-restart#import; body:\n%s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
 	if got, _ := f.Settings(); !reflect.DeepEqual(got, want) {

@@ -65,7 +65,7 @@ func TestBridgeSettings(t *testing.T) {
 		"new-bridge-id", "must not be empty")
 
 	saved("/settings/bridges", url.Values{"id": {"desk"}, "user": {" 7000 "}, "conference": {"main"}, "identity": {"caller"}, "account": {"alice"}},
-		"/settings?saved=bridge-live#new-bridge")
+		"/settings?at=bridge-desk&saved=bridge-live#bridge-desk")
 	if got, want := bridges(), []settings.Bridge{{ID: "desk", User: "7000", Conference: "main", Identity: "caller", Account: "alice"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after adding: %+v, want %+v", got, want)
 	}
@@ -87,7 +87,7 @@ func TestBridgeSettings(t *testing.T) {
 
 	edit := url.Values{"user": {"7001"}, "conference": {"main"}, "identity": {"generated"}, "identity_prefix": {"br"},
 		"assert_identity": {"on"}, "account": {"alice"}}
-	saved("/settings/bridges/desk", edit, "/settings?saved=bridge-live#bridge-desk")
+	saved("/settings/bridges/desk", edit, "/settings?at=bridge-desk&saved=bridge-live#bridge-desk")
 	if got, want := bridges(), []settings.Bridge{{ID: "desk", User: "7001", Conference: "main", Identity: "generated", IdentityPrefix: "br",
 		AssertIdentity: true, Account: "alice"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after editing: %+v, want %+v", got, want)
@@ -100,7 +100,7 @@ func TestBridgeSettings(t *testing.T) {
 	refused("/settings/bridges", url.Values{"id": {"desk2"}, "user": {"7001"}, "conference": {"main"}, "account": {"alice"}},
 		"new-bridge-user", `also dialled for bridge "desk"`)
 	refused("/settings/bridges/zed", edit, "", `bridges: there is no "zed"`)
-	saved("/settings/bridges/desk/delete", nil, "/settings?saved=bridge-live#bridge-desk")
+	saved("/settings/bridges/desk/delete", nil, "/settings?at=bridge-desk&saved=bridge-live#bridge-desk")
 	if got := bridges(); len(got) != 0 {
 		t.Errorf("after deleting: %+v, want none", got)
 	}

@@ -442,6 +442,8 @@ func TestBrowser(t *testing.T) {
 	if got, _ := dev.backend.Settings(); got.SIP.ListenAddr != "127.0.0.1:5999" {
 		t.Fatalf("listen address after saving: %q", got.SIP.ListenAddr)
 	}
+	// After a save the page shows the saved form's section alone: the user opens Backup.
+	do("open the Backup section", chromedp.Click(chromedp.CSS(`nav.sections a[href="#backup-heading"]`)))
 	do("choose the export", chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{file}))
 	submit("import", "#import button[type=submit]")
 	if got := eval(`document.querySelector("[role=status]").textContent`); !strings.Contains(got, "imported") {

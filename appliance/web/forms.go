@@ -17,6 +17,7 @@ type formView struct {
 	Legend    string // the form's heading, "" = none
 	Note      string // what the form does, e.g. when its changes apply
 	Error     string // a problem not tied to one input
+	Notice    string // what the last save of this form did, "" = none
 	Inputs    []inputView
 	Groups    []groupView // fieldsets of further inputs, after Inputs
 	Submit    string      // label of the submit button

@@ -54,12 +54,12 @@ func logFilter(r *http.Request) (slog.Level, string, error) {
 
 // logs shows the last lines of the log, newest first, of the level asked for and above.
 func (s *server) logs(w http.ResponseWriter, r *http.Request) {
-	s.renderLogs(w, r, http.StatusOK, "")
+	s.renderLogs(w, r, http.StatusOK, nil)
 }
 
-// renderLogs renders the Logs page; refused, if not "", is why the log level the user
-// chose was not saved.
-func (s *server) renderLogs(w http.ResponseWriter, r *http.Request, code int, refused string) {
+// renderLogs renders the Logs page; refused, if not nil, is why the log settings the user
+// sent (r.PostForm) were not saved.
+func (s *server) renderLogs(w http.ResponseWriter, r *http.Request, code int, refused *settings.FieldError) {
 	min, name, err := logFilter(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -86,13 +86,19 @@ func (s *server) renderLogs(w http.ResponseWriter, r *http.Request, code int, re
 		level = "info"
 	}
 	p.Setting = formView{ID: "log-level", Method: "post", Action: "/settings/log", Submit: "Save",
-		Legend: "Log level",
+		Legend: "Log level and remote syslog",
 		Note:   "Applies at once: the appliance logs this level and above from now on. Debug shows the SIP and media details.",
-		Inputs: []inputView{{ID: "log-level-level", Name: "level", Label: "Least level logged", Type: "select", Options: levelOptions(level)}},
+		Inputs: []inputView{{ID: "log-level-level", Name: "level", Label: "Least level logged", Type: "select", Options: levelOptions(level)},
+			{ID: "log-level-syslog", Name: "syslog", Label: "Remote syslog target", Type: "text", Value: set.Log.Syslog,
+				Hint: "udp://host:514 or tcp://host:514: the lines also go there, as RFC 5424 messages (facility daemon), from now on. " +
+					"Empty = none. Lines that a slow or unreachable target cannot take are dropped, and counted in the next line sent."}},
 	}
-	p.Setting.Error = refused
+	if refused != nil {
+		p.Setting.refill(r.PostForm)
+		p.Setting.setError("log.", refused)
+	}
 	if r.URL.Query().Has("saved") {
-		p.Notice = "Saved. The appliance logs at this level from now on."
+		p.Setting.Notice = "Saved. The appliance logs at this level, and to this syslog target, from now on."
 	}
 	s.render(w, code, "logs.tmpl", p)
 }
@@ -130,19 +136,22 @@ func (s *server) saveLogLevel(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	level := r.PostForm.Get("level")
+	level, target := r.PostForm.Get("level"), formText(r.PostForm, "syslog")
 	_, err := s.backend.UpdateSettings(func(set *settings.Settings) error {
 		set.Log.Level = level
+		if r.PostForm.Has("syslog") { // a post without the field keeps the target
+			set.Log.Syslog = target
+		}
 		return nil
 	})
 	var fe *settings.FieldError
 	switch {
 	case errors.As(err, &fe):
-		s.renderLogs(w, r, http.StatusBadRequest, "Not saved: "+fe.Msg)
+		s.renderLogs(w, r, http.StatusBadRequest, fe)
 	case err != nil:
 		s.fail(w, "save settings", err)
 	default:
-		s.log.Info("settings saved", "form", "log-level")
+		s.log.Info("settings saved", "form", "log-level", "syslog", target)
 		http.Redirect(w, r, "/logs?saved#log-level", http.StatusSeeOther)
 	}
 }

@@ -45,7 +45,8 @@ type failure struct {
 	values url.Values // what was typed; nil keeps the stored values
 	prefix string     // the path of what the form edits, e.g. "accounts[2]."
 	err    *settings.FieldError
-	shown  bool // set once a form on the page shows the error
+	more   []*settings.FieldError // further errors of the form, shown with err at once
+	shown  bool                   // set once a form on the page shows the error
 }
 
 // apply shows f in form if it is the form that failed.
@@ -56,7 +57,15 @@ func (f *failure) apply(form *formView) {
 	if f.values != nil {
 		form.refill(f.values)
 	}
-	form.setError(f.prefix, f.err)
+	for _, fe := range append([]*settings.FieldError{f.err}, f.more...) {
+		form.setError(f.prefix, fe)
+	}
+	first := true // the focus goes to the first invalid input, in the form's order
+	for _, in := range form.inputs() {
+		if in.Error != "" {
+			in.Autofocus, first = first, false
+		}
+	}
 	form.Open = true
 	f.shown = true
 }
@@ -101,7 +110,43 @@ func savedNotice(q string) string {
 }
 
 func (s *server) settings(w http.ResponseWriter, r *http.Request) {
-	s.renderSettings(w, http.StatusOK, nil, savedNotice(r.URL.Query().Get("saved")))
+	q := r.URL.Query()
+	s.renderSettings(w, http.StatusOK, nil, saved{form: q.Get("at"), text: savedNotice(q.Get("saved"))})
+}
+
+// saved is the notice the settings page shows after a save: inside the form
+// called form, where the redirect's anchor has put the user, or at the top of
+// the page when no form has that ID (one deleted, say).
+type saved struct{ form, text string }
+
+// savedURL is where a save of form redirects: to the form's anchor, with the
+// notice for what (see savedNotices) shown in that form.
+func savedURL(what, form string) string {
+	return "/settings?" + url.Values{"saved": {what}, "at": {form}}.Encode() + "#" + form
+}
+
+// forms returns every form of the page.
+func (p *settingsPage) forms() []*formView {
+	all := []*formView{&p.SIP, &p.Recordings}
+	for i := range p.Accounts {
+		all = append(all, &p.Accounts[i])
+	}
+	all = append(all, &p.NewAccount)
+	for i := range p.Handsets {
+		all = append(all, &p.Handsets[i])
+	}
+	for i := range p.Conferences {
+		all = append(all, &p.Conferences[i])
+	}
+	all = append(all, &p.NewConference)
+	for i := range p.Bridges {
+		all = append(all, &p.Bridges[i])
+	}
+	all = append(all, &p.NewBridge, &p.Buttons, &p.Board)
+	for i := range p.Pins {
+		all = append(all, &p.Pins[i])
+	}
+	return append(all, &p.Metrics, &p.AdminHosts, &p.Password, &p.Export, &p.Import)
 }
 
 // sipNote says where the SIP listener is now and when a change to it applies.
@@ -116,14 +161,14 @@ func sipNote(st SIPStatus) string {
 	return fmt.Sprintf("Listening on %s. %s", st.Listening, note)
 }
 
-func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, notice string) {
+func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, notice saved) {
 	set, err := s.backend.Settings()
 	if err != nil {
 		s.fail(w, "read settings", err)
 		return
 	}
 	st := s.backend.Status()
-	p := settingsPage{frame: frame{Title: "Settings", Nav: "settings", LoggedIn: true, Notice: notice}}
+	p := settingsPage{frame: frame{Title: "Settings", Nav: "settings", LoggedIn: true}}
 	var accountIDs, conferenceIDs []string
 	for _, a := range set.Accounts {
 		accountIDs = append(accountIDs, a.ID)
@@ -158,7 +203,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 				in.Value = strconv.Itoa(set.Recordings.ReserveMB)
 			}
 			in.Mode = "numeric"
-			in.Hint = "A recording stops before the disk has less free space than this; empty = the appliance's default."
+			in.Hint = fmt.Sprintf("A recording stops before the disk has less free space than this; empty = %d MB.", settings.DefaultReserveMB)
 			return in
 		}()},
 	}
@@ -294,6 +339,10 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	if f != nil && !f.shown {
 		p.Error = "Not saved: " + f.err.Error()
 	}
+	p.Notice = notice.text
+	if i := slices.IndexFunc(p.forms(), func(form *formView) bool { return form.ID == notice.form }); i >= 0 && notice.text != "" {
+		p.forms()[i].Notice, p.Notice = notice.text, ""
+	}
 	s.render(w, code, "settings.tmpl", &p)
 }
 
@@ -328,7 +377,7 @@ func accountForm(id string, a settings.Account) formView {
 		form.Inputs[5].Value = strconv.Itoa(a.ExpiresSeconds)
 	}
 	form.Inputs[5].Mode = "numeric"
-	form.Inputs[5].Hint = "Empty = the appliance's default."
+	form.Inputs[5].Hint = fmt.Sprintf("Empty = %d.", settings.DefaultExpiresSeconds)
 	return form
 }
 
@@ -438,16 +487,26 @@ func (s *server) saveLocal(w http.ResponseWriter, r *http.Request, form string,
 	var fe *settings.FieldError
 	switch {
 	case errors.As(err, &fe):
-		s.log.Info("settings refused", "form", form, "field", fe.Field, "reason", fe.Msg)
-		if local != nil {
-			fe = local(fe)
+		all := settings.FieldErrors(err) // every field refused, fe first
+		if len(all) == 0 || all[0] != fe {
+			all = []*settings.FieldError{fe}
 		}
-		s.renderSettings(w, http.StatusBadRequest, &failure{form: form, values: r.PostForm, prefix: prefix, err: fe}, "")
+		s.log.Info("settings refused", "form", form, "field", fe.Field, "reason", fe.Msg, "fields", len(all))
+		if local != nil {
+			for i := range all {
+				all[i] = local(all[i])
+			}
+		}
+		s.renderSettings(w, http.StatusBadRequest, &failure{form: form, values: r.PostForm, prefix: prefix, err: all[0], more: all[1:]}, saved{})
 	case err != nil:
 		s.fail(w, "save settings", err)
 	default:
 		s.log.Info("settings saved", "form", form, "restart", restart)
-		http.Redirect(w, r, "/settings?saved="+appliesWhen(section(form)+"-", restart)+"#"+form, http.StatusSeeOther)
+		at := form
+		if strings.HasPrefix(form, "new-") { // the added item's own form, with the notice in it
+			at = section(form) + "-" + formText(r.PostForm, "id")
+		}
+		http.Redirect(w, r, savedURL(appliesWhen(section(form)+"-", restart), at), http.StatusSeeOther)
 	}
 }
 

@@ -188,109 +188,109 @@ func TestSettingsSaved(t *testing.T) {
 	}{
 		{"handset conference", "/settings/handsets/h2",
 			url.Values{"name": {" Garden "}, "display_name": {"Out back"}, "account": {"alice"}, "conference": {"main"}},
-			"/settings?saved=handset-live#handset-h2",
+			"/settings?at=handset-h2&saved=handset-live#handset-h2",
 			func(s settings.Settings) bool {
 				return s.Handsets[1] == settings.Handset{ID: "h2", Name: "Garden", Channel: 1, Account: "alice", DisplayName: "Out back", Conference: "main"}
 			}},
 		{"handset levels", "/settings/handsets/h2",
 			url.Values{"name": {"Garden"}, "mic_gain_db": {"-6.5"}, "ear_gain_db": {"3"}, "sidetone_percent": {"10"}, "mic_agc": {"on"}},
-			"/settings?saved=handset-live#handset-h2",
+			"/settings?at=handset-h2&saved=handset-live#handset-h2",
 			func(s settings.Settings) bool {
 				h := s.Handsets[1]
 				return h.MicGainDB == -6.5 && h.EarGainDB == 3 && h.SidetonePercent == 10 && h.MicAGC
 			}},
 		{"account over TLS", "/settings/accounts/alice",
 			url.Values{"user": {"alice"}, "domain": {"example.org"}, "transport": {"tls"}, "ca_file": {"/etc/partyline/ca.pem"}},
-			"/settings?saved=account-live#account-alice",
+			"/settings?at=account-alice&saved=account-live#account-alice",
 			func(s settings.Settings) bool {
 				return s.Accounts[0].Transport == "tls" && s.Accounts[0].CAFile == "/etc/partyline/ca.pem"
 			}},
 		{"handset identity", "/settings/handsets/h2",
 			url.Values{"name": {"Garden"}, "account": {"alice"}, "conference": {"main"},
 				"identity": {"generated"}, "identity_prefix": {"rec"}, "private": {"on"}, "assert_identity": {"on"}},
-			"/settings?saved=handset-live#handset-h2",
+			"/settings?at=handset-h2&saved=handset-live#handset-h2",
 			func(s settings.Settings) bool {
 				h := s.Handsets[1]
 				return h.Identity == "generated" && h.IdentityPrefix == "rec" && h.Private && h.AssertIdentity
 			}},
 		{"conference", "/settings/conferences/main",
 			url.Values{"name": {"Main"}, "uri": {"sips:bridge@example.org:5061"}, "pin": {"42#"}},
-			"/settings?saved=conference-live#conference-main",
+			"/settings?at=conference-main&saved=conference-live#conference-main",
 			func(s settings.Settings) bool {
 				return s.Conferences[0].URI == "sips:bridge@example.org:5061" && s.Conferences[0].PIN == "42#"
 			}},
 		{"conference services", "/settings/conferences/main",
 			url.Values{"name": {"Main"}, "uri": {"sip:conf@example.org"}, "record": {"on"}, "announce": {" tone:440:1s ,welcome.wav,, "},
 				"announce_loop": {"on"}, "service_account": {"alice"}, "recorder_prefix": {"tape"}, "announcer_prefix": {"voice"}},
-			"/settings?saved=conference-live#conference-main",
+			"/settings?at=conference-main&saved=conference-live#conference-main",
 			func(s settings.Settings) bool {
 				c := s.Conferences[0]
 				return reflect.DeepEqual(c, settings.Conference{ID: "main", Name: "Main", URI: "sip:conf@example.org", Record: true,
 					Announce: []string{"tone:440:1s", "welcome.wav"}, AnnounceLoop: true, ServiceAccount: "alice",
 					RecorderPrefix: "tape", AnnouncerPrefix: "voice"})
 			}},
-		{"reserve", "/settings/recordings", url.Values{"reserve_mb": {"250"}}, "/settings?saved=recordings-live#recordings",
+		{"reserve", "/settings/recordings", url.Values{"reserve_mb": {"250"}}, "/settings?at=recordings&saved=recordings-live#recordings",
 			func(s settings.Settings) bool { return s.Recordings.ReserveMB == 250 }},
 		{"listen address needs a restart", "/settings/sip", url.Values{"listen_addr": {"127.0.0.1:5070"}},
-			"/settings?saved=sip-restart#sip",
+			"/settings?at=sip&saved=sip-restart#sip",
 			func(s settings.Settings) bool { return s.SIP.ListenAddr == "127.0.0.1:5070" }},
 		{"account edit with no password keeps it", "/settings/accounts/alice",
 			url.Values{"user": {"alice2"}, "domain": {"example.org"}, "password": {""}, "expires_seconds": {"600"}},
-			"/settings?saved=account-live#account-alice",
+			"/settings?at=account-alice&saved=account-live#account-alice",
 			func(s settings.Settings) bool {
 				a := s.Accounts[0]
 				return a.User == "alice2" && a.Password == accountSecret && a.ExpiresSeconds == 600 && a.Proxy == ""
 			}},
 		{"account edit with a password replaces it", "/settings/accounts/alice",
 			url.Values{"user": {"alice"}, "domain": {"example.org"}, "password": {"new secret"}},
-			"/settings?saved=account-live#account-alice",
+			"/settings?at=account-alice&saved=account-live#account-alice",
 			func(s settings.Settings) bool { return s.Accounts[0].Password == "new secret" }},
 		{"new account", "/settings/accounts",
 			url.Values{"id": {"bob"}, "user": {"bob"}, "domain": {"10.0.0.1"}, "password": {"bobs"}},
-			"/settings?saved=account-live#new-account",
+			"/settings?at=account-bob&saved=account-live#account-bob",
 			func(s settings.Settings) bool {
 				return len(s.Accounts) == 2 && s.Accounts[1] == settings.Account{ID: "bob", User: "bob", Password: "bobs", Domain: "10.0.0.1"}
 			}},
 		{"new conference", "/settings/conferences",
 			url.Values{"id": {"side"}, "name": {"Side"}, "uri": {"sip:side@example.org"}},
-			"/settings?saved=conference-live#new-conference",
+			"/settings?at=conference-side&saved=conference-live#conference-side",
 			func(s settings.Settings) bool { return len(s.Conferences) == 2 && s.Conferences[1].ID == "side" }},
 		{"delete an unused conference", "/settings/conferences/side/delete", nil,
-			"/settings?saved=conference-live#conference-side",
+			"/settings?at=conference-side&saved=conference-live#conference-side",
 			func(s settings.Settings) bool { return len(s.Conferences) == 1 }},
 		{"delete an unused account", "/settings/accounts/bob/delete", nil,
-			"/settings?saved=account-live#account-bob",
+			"/settings?at=account-bob&saved=account-live#account-bob",
 			func(s settings.Settings) bool { return len(s.Accounts) == 1 }},
 		{"default button mapping kept as the default", "/settings/buttons", buttonsForm(nil, (&fakeBackend{}).ButtonChoices()).values(),
-			"/settings?saved=buttons-live#buttons",
+			"/settings?at=buttons&saved=buttons-live#buttons",
 			func(s settings.Settings) bool { return s.Buttons == nil }},
 		{"button mapping", "/settings/buttons", url.Values{"mute:long-press": {"record"}, "button:short-press": {"join-leave"}, "hook:flash": {""}},
-			"/settings?saved=buttons-live#buttons",
+			"/settings?at=buttons&saved=buttons-live#buttons",
 			func(s settings.Settings) bool {
 				return reflect.DeepEqual(s.Buttons, []settings.ButtonMapping{{Trigger: "button:short-press", Action: "join-leave"}, {Trigger: "mute:long-press", Action: "record"}})
 			}},
 		{"pins", "/settings/pins/1", url.Values{"hook": {" GPIO5 "}, "mute_led": {"mcp23017:0x20:B7"}},
-			"/settings?saved=pins-restart#pins-1",
+			"/settings?at=pins-1&saved=pins-restart#pins-1",
 			func(s settings.Settings) bool {
 				return reflect.DeepEqual(s.Pins, []settings.PinOverride{{Handset: 1, Hook: "GPIO5", MuteLED: "mcp23017:0x20:B7"}})
 			}},
 		{"pins of another handset", "/settings/pins/0", url.Values{"led": {"GPIO6"}},
-			"/settings?saved=pins-restart#pins-0",
+			"/settings?at=pins-0&saved=pins-restart#pins-0",
 			func(s settings.Settings) bool {
 				return len(s.Pins) == 2 && s.Pins[1] == settings.PinOverride{Handset: 0, LED: "GPIO6"}
 			}},
 		{"pins emptied", "/settings/pins/1", url.Values{"hook": {""}},
-			"/settings?saved=pins-restart#pins-1",
+			"/settings?at=pins-1&saved=pins-restart#pins-1",
 			func(s settings.Settings) bool {
 				return reflect.DeepEqual(s.Pins, []settings.PinOverride{{Handset: 0, LED: "GPIO6"}})
 			}},
 		{"metrics token", "/settings/metrics", url.Values{"access": {"token"}, "token": {metricsSecret}},
-			"/settings?saved=metrics-live#metrics",
+			"/settings?at=metrics&saved=metrics-live#metrics",
 			func(s settings.Settings) bool {
 				return s.Metrics == settings.MetricsSettings{Access: "token", Token: metricsSecret}
 			}},
 		{"metrics off keeps the token", "/settings/metrics", url.Values{"access": {"off"}, "token": {""}},
-			"/settings?saved=metrics-live#metrics",
+			"/settings?at=metrics&saved=metrics-live#metrics",
 			func(s settings.Settings) bool {
 				return s.Metrics == settings.MetricsSettings{Access: "off", Token: metricsSecret}
 			}},
@@ -396,7 +396,7 @@ func TestBoardSetting(t *testing.T) {
 		t.Errorf("the board form does not say which board runs")
 	}
 	rec := c.post("/settings/board", url.Values{"board": {"pi-octo"}})
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/settings?saved=board-restart#board" {
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/settings?at=board&saved=board-restart#board" {
 		t.Fatalf("save pi-octo: got %d to %q, want 303 to /settings?saved=board-restart#board", rec.Code, rec.Header().Get("Location"))
 	}
 	if got, _ := f.Settings(); got.Board != "pi-octo" {
