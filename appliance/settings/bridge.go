@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -116,50 +117,88 @@ const (
 	BridgeGenerated = "generated"
 )
 
-// checkBridges checks the bridges against the IDs of the accounts and conferences.
+// checkBridges checks the bridges against the IDs of the accounts and conferences. It
+// reports every invalid field of the first bridge that has any, in the order of its fields,
+// joined (errors.Join).
 func checkBridges(bridges []Bridge, accounts, conferences map[string]bool) error {
 	ids := map[string]bool{}
 	users := map[string]int{}
-	for i, b := range bridges {
-		f := fmt.Sprintf("bridges[%d].", i)
-		if err := checkID(f+"id", b.ID, ids); err != nil {
-			return err
-		}
-		if !isSIPUser(b.User) {
-			return fieldErr(f+"user", "%q is not a SIP user name: the user part callers dial", b.User)
-		}
-		if other, dup := users[b.User]; dup {
-			return fieldErr(f+"user", "%q is also dialled for bridge %q", b.User, bridges[other].ID)
-		}
-		users[b.User] = i
-		if !conferences[b.Conference] {
-			return fieldErr(f+"conference", "no conference %q", b.Conference)
-		}
-		if !accounts[b.Account] {
-			return fieldErr(f+"account", "no account %q: a bridge joins through a trusted account", b.Account)
-		}
-		switch b.Identity {
-		case "", BridgeCaller:
-		case BridgeGenerated:
-			if err := checkPrefix(f+"identity_prefix", b.IdentityPrefix); err != nil {
-				return err
-			}
-		default:
-			return fieldErr(f+"identity", "%q is not caller or generated", b.Identity)
-		}
-		if err := checkCallers(f, b); err != nil {
+	for i := range bridges {
+		if err := checkBridge(bridges, i, ids, users, accounts, conferences); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// checkCallers checks who may call bridge b, whose fields are named with prefix f.
-func checkCallers(f string, b Bridge) error {
-	if len(b.AllowNetworks) > maxAllowNetworks {
-		return fieldErr(f+"allow_networks", "has %d networks, at most %d", len(b.AllowNetworks), maxAllowNetworks)
+// checkBridge checks bridges[i], whose ID and user must not be in ids and users, and adds
+// them there. It reports every invalid field, joined.
+func checkBridge(bridges []Bridge, i int, ids map[string]bool, users map[string]int, accounts, conferences map[string]bool) error {
+	b := bridges[i]
+	f := fmt.Sprintf("bridges[%d].", i)
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	for i, n := range b.AllowNetworks {
+	add(checkID(f+"id", b.ID, ids))
+	if other, dup := users[b.User]; !isSIPUser(b.User) {
+		add(fieldErr(f+"user", "%q is not a SIP user name: the user part callers dial", b.User))
+	} else if dup {
+		add(fieldErr(f+"user", "%q is also dialled for bridge %q", b.User, bridges[other].ID))
+	} else {
+		users[b.User] = i
+	}
+	if !conferences[b.Conference] {
+		add(fieldErr(f+"conference", "no conference %q", b.Conference))
+	}
+	switch b.Identity {
+	case "", BridgeCaller:
+	case BridgeGenerated:
+		add(checkPrefix(f+"identity_prefix", b.IdentityPrefix))
+	default:
+		add(fieldErr(f+"identity", "%q is not caller or generated", b.Identity))
+	}
+	if !accounts[b.Account] {
+		add(fieldErr(f+"account", "no account %q: a bridge joins through a trusted account", b.Account))
+	}
+	add(checkCallers(f, b))
+	return errors.Join(errs...)
+}
+
+// checkCallers checks who may call bridge b, whose fields are named with prefix f. It
+// reports every invalid field, joined; of the networks, the first invalid one.
+func checkCallers(f string, b Bridge) error {
+	var errs []error
+	if len(b.AllowNetworks) > maxAllowNetworks {
+		errs = append(errs, fieldErr(f+"allow_networks", "has %d networks, at most %d", len(b.AllowNetworks), maxAllowNetworks))
+	} else if err := checkNetworks(f, b.AllowNetworks); err != nil {
+		errs = append(errs, err)
+	}
+	switch {
+	case b.AuthUser != "" && !isSIPUser(b.AuthUser):
+		errs = append(errs, fieldErr(f+"auth_user", "%q is not a SIP user name", b.AuthUser))
+	case b.AuthUser != "" && b.AuthPassword == "":
+		errs = append(errs, fieldErr(f+"auth_password", "is needed with a user name"))
+	case b.AuthUser == "" && b.AuthPassword != "":
+		errs = append(errs, fieldErr(f+"auth_user", "is needed with a password"))
+	}
+	switch b.Untrusted {
+	case "", UntrustedGenerated, UntrustedRefuse:
+	default:
+		errs = append(errs, fieldErr(f+"untrusted", "%q is not generated or refuse", b.Untrusted))
+	}
+	if b.MaxCalls < 0 || b.MaxCalls > maxBridgeCalls {
+		errs = append(errs, fieldErr(f+"max_calls", "%d is not 0 (the default, %d) to %d", b.MaxCalls, DefaultBridgeCalls, maxBridgeCalls))
+	}
+	return errors.Join(errs...)
+}
+
+// checkNetworks reports the first of nets, a bridge's AllowNetworks named with prefix f,
+// that is not a network or admits every address.
+func checkNetworks(f string, nets []string) error {
+	for i, n := range nets {
 		p, err := parseNetwork(n)
 		if err != nil {
 			return fieldErr(fmt.Sprintf("%sallow_networks[%d]", f, i), "%q is not a network (192.0.2.0/24) or an address", n)
@@ -167,22 +206,6 @@ func checkCallers(f string, b Bridge) error {
 		if p.Bits() == 0 {
 			return fieldErr(fmt.Sprintf("%sallow_networks[%d]", f, i), "%q admits every address: list the callers' networks", n)
 		}
-	}
-	switch {
-	case b.AuthUser != "" && !isSIPUser(b.AuthUser):
-		return fieldErr(f+"auth_user", "%q is not a SIP user name", b.AuthUser)
-	case b.AuthUser != "" && b.AuthPassword == "":
-		return fieldErr(f+"auth_password", "is needed with a user name")
-	case b.AuthUser == "" && b.AuthPassword != "":
-		return fieldErr(f+"auth_user", "is needed with a password")
-	}
-	switch b.Untrusted {
-	case "", UntrustedGenerated, UntrustedRefuse:
-	default:
-		return fieldErr(f+"untrusted", "%q is not generated or refuse", b.Untrusted)
-	}
-	if b.MaxCalls < 0 || b.MaxCalls > maxBridgeCalls {
-		return fieldErr(f+"max_calls", "%d is not 0 (the default, %d) to %d", b.MaxCalls, DefaultBridgeCalls, maxBridgeCalls)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 )
@@ -35,26 +36,25 @@ func (m MetricsSettings) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("access", m.Access), slog.Bool("token_set", m.Token != ""))
 }
 
-// checkMetrics checks the access mode and the token. Its messages never quote the token.
+// checkMetrics checks the access mode and the token, reporting both if both are invalid,
+// joined (errors.Join). Its messages never quote the token.
 func checkMetrics(m MetricsSettings) error {
+	var errs []error
 	switch m.Access {
 	case "", MetricsLoopback, MetricsToken, MetricsOff:
 	default:
-		return fieldErr("metrics.access", "%q is not loopback, token or off", m.Access)
-	}
-	if m.Access == MetricsToken && m.Token == "" {
-		return fieldErr("metrics.token", "token access needs a token")
-	}
-	if m.Token == "" {
-		return nil
-	}
-	if len(m.Token) < MinMetricsToken || len(m.Token) > maxMetricsToken {
-		return fieldErr("metrics.token", "must have %d to %d characters", MinMetricsToken, maxMetricsToken)
+		errs = append(errs, fieldErr("metrics.access", "%q is not loopback, token or off", m.Access))
 	}
 	// The characters of a bearer token (RFC 6750 section 2.1), so that it fits in the header.
 	const allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/="
-	if strings.Trim(m.Token, allowed) != "" {
-		return fieldErr("metrics.token", "may contain only letters, digits and - . _ ~ + / =")
+	switch {
+	case m.Token == "" && m.Access == MetricsToken:
+		errs = append(errs, fieldErr("metrics.token", "token access needs a token"))
+	case m.Token == "":
+	case len(m.Token) < MinMetricsToken || len(m.Token) > maxMetricsToken:
+		errs = append(errs, fieldErr("metrics.token", "must have %d to %d characters", MinMetricsToken, maxMetricsToken))
+	case strings.Trim(m.Token, allowed) != "":
+		errs = append(errs, fieldErr("metrics.token", "may contain only letters, digits and - . _ ~ + / ="))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -328,8 +328,9 @@ func fieldErr(field, format string, args ...any) *FieldError {
 }
 
 // Validate reports the first invalid setting as a *FieldError, or nil; for the SIP settings,
-// an account, a conference or a handset, every invalid field of it, joined (errors.Join), which
-// errors.As (the first) and FieldErrors (all) take apart.
+// an account, a conference, a handset, a pin override, the metrics or a bridge, every
+// invalid field of it, joined (errors.Join), which errors.As (the first) and FieldErrors
+// (all) take apart.
 func (s Settings) Validate() error {
 	if err := checkSIP(s.SIP); err != nil {
 		return err

@@ -541,6 +541,16 @@ func formNumber(v url.Values, name, prefix string) (float64, error) {
 	return n, nil
 }
 
+// withOthers joins bad, the errors of a form's inputs that could not be read (a number
+// holding letters), to whatever else is invalid in set, the settings changed by the rest
+// of the form, so that the form reports them all at once.
+func withOthers(set *settings.Settings, bad error) error {
+	if bad == nil {
+		return nil
+	}
+	return errors.Join(set.Validate(), bad)
+}
+
 // number formats a level for its input: empty for 0.
 func number(n float64) string {
 	if n == 0 {
@@ -553,6 +563,7 @@ func (s *server) saveSIP(w http.ResponseWriter, r *http.Request) {
 	s.save(w, r, "sip", func(set *settings.Settings, v url.Values) (string, error) {
 		set.SIP.ListenAddr = formText(v, "listen_addr")
 		set.SIP.TLSListenAddr = formText(v, "tls_listen_addr")
+		var bad []error
 		for _, n := range []struct {
 			name string
 			to   *int
@@ -561,12 +572,13 @@ func (s *server) saveSIP(w http.ResponseWriter, r *http.Request) {
 			if e := formText(v, n.name); e != "" {
 				i, err := strconv.Atoi(e)
 				if err != nil {
-					return "sip.", &settings.FieldError{Field: "sip." + n.name, Msg: fmt.Sprintf("%q is not a whole number", e)}
+					bad = append(bad, &settings.FieldError{Field: "sip." + n.name, Msg: fmt.Sprintf("%q is not a whole number", e)})
+					continue
 				}
 				*n.to = i
 			}
 		}
-		return "sip.", nil
+		return "sip.", withOthers(set, errors.Join(bad...))
 	})
 }
 
@@ -585,7 +597,8 @@ func (s *server) saveRecordings(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// fillAccount sets a from an account form. An empty password keeps the stored one.
+// fillAccount sets a from an account form. An empty password keeps the stored one. An
+// input it cannot read is left at 0 and reported.
 func fillAccount(a *settings.Account, v url.Values, prefix string) error {
 	a.User = formText(v, "user")
 	a.AuthUser = formText(v, "auth_user")
@@ -614,11 +627,9 @@ func (s *server) addAccount(w http.ResponseWriter, r *http.Request) {
 	s.save(w, r, "new-account", func(set *settings.Settings, v url.Values) (string, error) {
 		prefix := fmt.Sprintf("accounts[%d].", len(set.Accounts))
 		a := settings.Account{ID: formText(v, "id")}
-		if err := fillAccount(&a, v, prefix); err != nil {
-			return prefix, err
-		}
+		bad := fillAccount(&a, v, prefix)
 		set.Accounts = append(set.Accounts, a)
-		return prefix, nil
+		return prefix, withOthers(set, bad)
 	})
 }
 
@@ -645,7 +656,7 @@ func (s *server) saveAccount(w http.ResponseWriter, r *http.Request) {
 			return "", err
 		}
 		prefix := fmt.Sprintf("accounts[%d].", i)
-		return prefix, fillAccount(&set.Accounts[i], v, prefix)
+		return prefix, withOthers(set, fillAccount(&set.Accounts[i], v, prefix))
 	})
 }
 
@@ -682,15 +693,12 @@ func (s *server) saveHandset(w http.ResponseWriter, r *http.Request) {
 		h.Private = v.Get("private") == "on"
 		h.MicAGC = v.Get("mic_agc") == "on"
 		prefix := fmt.Sprintf("handsets[%d].", i)
-		if h.MicGainDB, err = formNumber(v, "mic_gain_db", prefix); err != nil {
-			return prefix, err
-		}
-		if h.EarGainDB, err = formNumber(v, "ear_gain_db", prefix); err != nil {
-			return prefix, err
-		}
+		var bad [3]error
+		h.MicGainDB, bad[0] = formNumber(v, "mic_gain_db", prefix)
+		h.EarGainDB, bad[1] = formNumber(v, "ear_gain_db", prefix)
 		side, err := formNumber(v, "sidetone_percent", prefix)
-		h.SidetonePercent = int(side)
-		return prefix, err
+		h.SidetonePercent, bad[2] = int(side), err
+		return prefix, withOthers(set, errors.Join(bad[:]...))
 	})
 }
 
@@ -746,7 +754,8 @@ func (s *server) deleteConference(w http.ResponseWriter, r *http.Request) {
 }
 
 // fillBridge sets b, whose fields are named with prefix, from a bridge form. An empty
-// password keeps the stored one; an empty user name clears both.
+// password keeps the stored one; an empty user name clears both. An input it cannot read is
+// left at 0 and reported.
 func fillBridge(b *settings.Bridge, v url.Values, prefix string) error {
 	b.User = formText(v, "user")
 	b.Conference = formText(v, "conference")
@@ -782,11 +791,9 @@ func (s *server) addBridge(w http.ResponseWriter, r *http.Request) {
 	s.save(w, r, "new-bridge", func(set *settings.Settings, v url.Values) (string, error) {
 		b := settings.Bridge{ID: formText(v, "id")}
 		prefix := fmt.Sprintf("bridges[%d].", len(set.Bridges))
-		if err := fillBridge(&b, v, prefix); err != nil {
-			return prefix, err
-		}
+		bad := fillBridge(&b, v, prefix)
 		set.Bridges = append(set.Bridges, b)
-		return prefix, nil
+		return prefix, withOthers(set, bad)
 	})
 }
 
@@ -798,7 +805,7 @@ func (s *server) saveBridge(w http.ResponseWriter, r *http.Request) {
 			return "", err
 		}
 		prefix := fmt.Sprintf("bridges[%d].", i)
-		return prefix, fillBridge(&set.Bridges[i], v, prefix)
+		return prefix, withOthers(set, fillBridge(&set.Bridges[i], v, prefix))
 	})
 }
 
