@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,26 +13,34 @@ import (
 )
 
 // buttonMapping turns the button settings into the gesture mapping of every handset: the
-// default mapping when there are none. An invalid entry is a *settings.FieldError naming it.
+// default mapping when there are none. Every invalid entry is a *settings.FieldError naming
+// it, in the order of the list, joined (errors.Join).
 func buttonMapping(buttons []settings.ButtonMapping) (handset.Mapping, error) {
 	if len(buttons) == 0 {
 		return handset.DefaultMapping(), nil
 	}
 	m := handset.Mapping{}
+	var errs []error
 	for i, b := range buttons {
 		f := fmt.Sprintf("buttons[%d].", i)
 		t, err := gesture.ParseTrigger(b.Trigger)
 		if err != nil {
-			return nil, &settings.FieldError{Field: f + "trigger", Msg: err.Error()}
+			errs = append(errs, &settings.FieldError{Field: f + "trigger", Msg: err.Error()})
+			continue
 		}
 		if _, dup := m[t]; dup {
-			return nil, &settings.FieldError{Field: f + "trigger", Msg: fmt.Sprintf("%s is mapped twice", t)}
+			errs = append(errs, &settings.FieldError{Field: f + "trigger", Msg: fmt.Sprintf("%s is mapped twice", t)})
+			continue
 		}
 		a, err := handset.ParseAction(b.Action)
 		if err != nil {
-			return nil, &settings.FieldError{Field: f + "action", Msg: err.Error()}
+			errs = append(errs, &settings.FieldError{Field: f + "action", Msg: err.Error()})
+			continue
 		}
 		m[t] = a
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

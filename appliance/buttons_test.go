@@ -6,6 +6,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"partyline/appliance/audiohub"
@@ -42,11 +43,15 @@ func TestButtonMapping(t *testing.T) {
 		{[]settings.ButtonMapping{{Trigger: "mute:wiggle", Action: "record"}}, "buttons[0].trigger"},
 		{[]settings.ButtonMapping{{Trigger: "hook:flash", Action: "mute"}, {Trigger: "mute:long-press", Action: "dance"}}, "buttons[1].action"},
 		{[]settings.ButtonMapping{{Trigger: "hook:flash", Action: "mute"}, {Trigger: "hook:flash", Action: "record"}}, "buttons[1].trigger"},
+		{[]settings.ButtonMapping{{Trigger: "hook:flash", Action: "dance"}, {Trigger: "mute:wiggle", Action: "mute"}}, "buttons[0].action buttons[1].trigger"},
 	} {
 		_, err := buttonMapping(tt.buttons)
-		var fe *settings.FieldError
-		if !errors.As(err, &fe) || fe.Field != tt.field {
-			t.Errorf("%+v: err = %v, want a field error on %s", tt.buttons, err, tt.field)
+		var fields []string
+		for _, fe := range settings.FieldErrors(err) {
+			fields = append(fields, fe.Field)
+		}
+		if got := strings.Join(fields, " "); got != tt.field {
+			t.Errorf("%+v: err = %v, want field errors on %s", tt.buttons, err, tt.field)
 		}
 	}
 }

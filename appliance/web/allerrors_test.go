@@ -169,3 +169,15 @@ func TestRefusedNumberShowsWithTheOthers(t *testing.T) {
 		[]string{"sip-listen_addr", "sip-rtp_timeout_seconds", "sip-max_bridged_calls"}, []string{"nowhere", `"ten" is not a whole number`, `"lots" is not a whole number`},
 		[]string{`value="nowhere"`, `value="ten"`, `value="lots"`})
 }
+
+// TestRefusedButtonsShowEveryError: a mapping with two unknown actions (a post the page's
+// choices cannot make) gets both errors next to their gestures; the mapping stays.
+func TestRefusedButtonsShowEveryError(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, f)
+	rec := c.post("/settings/buttons", url.Values{"hook:flash": {"dance"}, "button:short-press": {"join-leave"}, "mute:long-press": {"sing"}})
+	checkAllErrors(t, rec, []string{"buttons-hook-flash", "buttons-mute-long-press"}, []string{`unknown action "dance"`, `unknown action "sing"`}, nil)
+	if set, _ := f.Settings(); len(set.Buttons) != 0 {
+		t.Errorf("a refused mapping was saved: %+v", set.Buttons)
+	}
+}

@@ -176,13 +176,17 @@ func (f *fakeBackend) UpdateSettings(change func(*settings.Settings) error) (res
 			return err
 		}
 		c := f.ButtonChoices()
+		var errs []error
 		for i, b := range set.Buttons {
-			if !slices.Contains(c.Triggers, b.Trigger) {
-				return &settings.FieldError{Field: fmt.Sprintf("buttons[%d].trigger", i), Msg: fmt.Sprintf("unknown trigger %q", b.Trigger)}
+			switch {
+			case !slices.Contains(c.Triggers, b.Trigger):
+				errs = append(errs, &settings.FieldError{Field: fmt.Sprintf("buttons[%d].trigger", i), Msg: fmt.Sprintf("unknown trigger %q", b.Trigger)})
+			case !slices.Contains(c.Actions, b.Action):
+				errs = append(errs, &settings.FieldError{Field: fmt.Sprintf("buttons[%d].action", i), Msg: fmt.Sprintf("unknown action %q", b.Action)})
 			}
-			if !slices.Contains(c.Actions, b.Action) {
-				return &settings.FieldError{Field: fmt.Sprintf("buttons[%d].action", i), Msg: fmt.Sprintf("unknown action %q", b.Action)}
-			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 		if set.Board != "" && !slices.Contains(f.Boards(), set.Board) {
 			return &settings.FieldError{Field: "board", Msg: fmt.Sprintf("no board profile %q", set.Board)}
