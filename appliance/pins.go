@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -36,19 +37,24 @@ func withPins(p board.Profile, pins []settings.PinOverride) (board.Profile, erro
 // opening the lines: the handset exists, an expander pin is on one of the board's
 // expanders, and a GPIO line is one the board has and does not reserve. Overrides that
 // pass can still fail when the appliance opens them at its next start (a line used twice,
-// a line the kernel will not give). An invalid override is a *settings.FieldError naming it.
+// a line the kernel will not give). Each invalid field is a *settings.FieldError naming it:
+// those of the first invalid override, in its fields' order, joined (errors.Join).
 func checkPins(p board.Profile, pins []settings.PinOverride) error {
 	for i, o := range pins {
 		f := fmt.Sprintf("pins[%d].", i)
+		var errs []error
 		if o.Handset < 0 || o.Handset >= len(p.Handsets) {
-			return &settings.FieldError{Field: f + "handset", Msg: fmt.Sprintf("the %s board has %d handsets", p.Name, len(p.Handsets))}
+			errs = append(errs, &settings.FieldError{Field: f + "handset", Msg: fmt.Sprintf("the %s board has %d handsets", p.Name, len(p.Handsets))})
 		}
 		for _, l := range []struct{ field, line string }{
 			{"hook", o.Hook}, {"button", o.Button}, {"led", o.LED}, {"mute", o.Mute}, {"mute_led", o.MuteLED},
 		} {
 			if err := checkLine(p, l.line); err != nil {
-				return &settings.FieldError{Field: f + l.field, Msg: err.Error()}
+				errs = append(errs, &settings.FieldError{Field: f + l.field, Msg: err.Error()})
 			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 	}
 	return nil

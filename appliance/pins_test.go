@@ -55,11 +55,15 @@ func TestCheckPins(t *testing.T) {
 		{settings.PinOverride{Handset: 0, MuteLED: p.Reserved[0]}, "pins[0].mute_led"},
 		{settings.PinOverride{Handset: 1, Hook: "GPIO99"}, "pins[0].hook"},
 		{settings.PinOverride{Handset: 1, Button: "GPIO28"}, "pins[0].button"},
+		{settings.PinOverride{Handset: 1, Hook: "GPIO99", Mute: "mcp23017:0x27:A0"}, "pins[0].hook pins[0].mute"},
 	} {
 		err := checkPins(p, []settings.PinOverride{tt.pin})
-		var fe *settings.FieldError
-		if !errors.As(err, &fe) || fe.Field != tt.field {
-			t.Errorf("%+v: %v, want an error on %s", tt.pin, err, tt.field)
+		var fields []string
+		for _, fe := range settings.FieldErrors(err) {
+			fields = append(fields, fe.Field)
+		}
+		if got := strings.Join(fields, " "); got != tt.field {
+			t.Errorf("%+v: %v, want errors on %s", tt.pin, err, tt.field)
 		}
 	}
 }
