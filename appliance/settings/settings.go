@@ -328,9 +328,9 @@ func fieldErr(field, format string, args ...any) *FieldError {
 }
 
 // Validate reports the first invalid setting as a *FieldError, or nil; for the SIP settings,
-// an account, a conference, a handset, a pin override, the metrics or a bridge, every
-// invalid field of it, joined (errors.Join), which errors.As (the first) and FieldErrors
-// (all) take apart.
+// an account, a conference, a handset, a pin override, the log, the metrics or a bridge,
+// every invalid field of it, joined (errors.Join), which errors.As (the first) and
+// FieldErrors (all) take apart.
 func (s Settings) Validate() error {
 	if err := checkSIP(s.SIP); err != nil {
 		return err
@@ -360,11 +360,8 @@ func (s Settings) Validate() error {
 	if err := validatePins(s.Pins); err != nil {
 		return err
 	}
-	if s.Log.Level != "" && !slices.Contains(LogLevels, s.Log.Level) {
-		return fieldErr("log.level", "%q is not one of %s", s.Log.Level, strings.Join(LogLevels, ", "))
-	}
-	if _, _, err := SyslogTarget(s.Log.Syslog); err != nil {
-		return fieldErr("log.syslog", "%v", err)
+	if err := checkLog(s.Log); err != nil {
+		return err
 	}
 	if err := checkMetrics(s.Metrics); err != nil {
 		return err
@@ -376,6 +373,19 @@ func (s Settings) Validate() error {
 }
 
 // checkID checks that id is a non-empty, unused [a-z0-9_-] string and
+
+// checkLog checks the log level and the syslog target, reporting both if both are
+// invalid, joined.
+func checkLog(l LogSettings) error {
+	var errs []error
+	if l.Level != "" && !slices.Contains(LogLevels, l.Level) {
+		errs = append(errs, fieldErr("log.level", "%q is not one of %s", l.Level, strings.Join(LogLevels, ", ")))
+	}
+	if _, _, err := SyslogTarget(l.Syslog); err != nil {
+		errs = append(errs, fieldErr("log.syslog", "%v", err))
+	}
+	return errors.Join(errs...)
+}
 
 // checkSIP checks the SIP settings, reporting every invalid field, joined.
 func checkSIP(sip SIPSettings) error {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -181,3 +182,26 @@ func TestRefusedButtonsShowEveryError(t *testing.T) {
 		t.Errorf("a refused mapping was saved: %+v", set.Buttons)
 	}
 }
+
+// TestRefusedLogSettingsShowEveryError: an unknown level and a bad syslog target get both
+// errors on the Logs page, the focus on the first, the target typed kept; nothing is saved.
+func TestRefusedLogSettingsShowEveryError(t *testing.T) {
+	f := newFake(t)
+	c := loggedIn(t, fakeWithLogs{f})
+	rec := c.post("/settings/log", url.Values{"level": {"loud"}, "syslog": {"ftp://logs.example.org"}})
+	checkAllErrors(t, rec, []string{"log-level-level", "log-level-syslog"}, []string{`"loud" is not one of`, "ftp://logs.example.org"},
+		[]string{`value="ftp://logs.example.org"`})
+	if n := strings.Count(rec.Body.String(), " autofocus"); n != 1 {
+		t.Errorf("%d inputs have the focus, want 1", n)
+	} else if tag, _ := inputTag(rec.Body.String(), "log-level-level"); !strings.Contains(tag, "autofocus") {
+		t.Errorf("the focus is not on the first invalid input: %s", tag)
+	}
+	if set, _ := f.Settings(); set.Log.Level != "" || set.Log.Syslog != "" {
+		t.Errorf("refused log settings were saved: %+v", set.Log)
+	}
+}
+
+// fakeWithLogs is a fake backend that keeps log lines (none), as the appliance does.
+type fakeWithLogs struct{ *fakeBackend }
+
+func (fakeWithLogs) LogLines(slog.Level) []LogLine { return nil }

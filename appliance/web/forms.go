@@ -204,6 +204,17 @@ func (f *formView) setError(prefix string, fe *settings.FieldError) {
 	f.Error = "Not saved: " + fe.Error()
 }
 
+// focusFirstError puts the focus on the first input with an error, in the form's order,
+// and on no other.
+func (f *formView) focusFirstError() {
+	first := true
+	for _, in := range f.inputs() {
+		if in.Error != "" {
+			in.Autofocus, first = first, false
+		}
+	}
+}
+
 // refill shows what the user typed in a rejected form again; passwords and
 // files are never sent back.
 func (f *formView) refill(values url.Values) {

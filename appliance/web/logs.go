@@ -57,9 +57,9 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) {
 	s.renderLogs(w, r, http.StatusOK, nil)
 }
 
-// renderLogs renders the Logs page; refused, if not nil, is why the log settings the user
+// renderLogs renders the Logs page; refused, if not empty, is why the log settings the user
 // sent (r.PostForm) were not saved.
-func (s *server) renderLogs(w http.ResponseWriter, r *http.Request, code int, refused *settings.FieldError) {
+func (s *server) renderLogs(w http.ResponseWriter, r *http.Request, code int, refused []*settings.FieldError) {
 	min, name, err := logFilter(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -93,9 +93,12 @@ func (s *server) renderLogs(w http.ResponseWriter, r *http.Request, code int, re
 				Hint: "udp://host:514 or tcp://host:514: the lines also go there, as RFC 5424 messages (facility daemon), from now on. " +
 					"Empty = none. Lines that a slow or unreachable target cannot take are dropped, and counted in the next line sent."}},
 	}
-	if refused != nil {
+	if len(refused) > 0 {
 		p.Setting.refill(r.PostForm)
-		p.Setting.setError("log.", refused)
+		for _, fe := range refused {
+			p.Setting.setError("log.", fe)
+		}
+		p.Setting.focusFirstError()
 	}
 	if r.URL.Query().Has("saved") {
 		p.Setting.Notice = "Saved. The appliance logs at this level, and to this syslog target, from now on."
@@ -147,7 +150,11 @@ func (s *server) saveLogLevel(w http.ResponseWriter, r *http.Request) {
 	var fe *settings.FieldError
 	switch {
 	case errors.As(err, &fe):
-		s.renderLogs(w, r, http.StatusBadRequest, fe)
+		all := settings.FieldErrors(err) // every field refused, fe first
+		if len(all) == 0 || all[0] != fe {
+			all = []*settings.FieldError{fe}
+		}
+		s.renderLogs(w, r, http.StatusBadRequest, all)
 	case err != nil:
 		s.fail(w, "save settings", err)
 	default:

@@ -60,12 +60,7 @@ func (f *failure) apply(form *formView) {
 	for _, fe := range append([]*settings.FieldError{f.err}, f.more...) {
 		form.setError(f.prefix, fe)
 	}
-	first := true // the focus goes to the first invalid input, in the form's order
-	for _, in := range form.inputs() {
-		if in.Error != "" {
-			in.Autofocus, first = first, false
-		}
-	}
+	form.focusFirstError()
 	form.Open = true
 	f.shown = true
 }
