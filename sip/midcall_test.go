@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"partyline/sip/peertest"
@@ -447,28 +448,26 @@ func TestHoldAckResent(t *testing.T) {
 // the answer to ours (it was answered and acknowledged: no offer is in flight) waits for
 // the token instead of getting 491; one that crosses our offer in flight gets 491 at once.
 func TestOfferAfterOurAnswerWaits(t *testing.T) {
-	c := &Call{offer: make(chan struct{}, 1), done: make(chan struct{})}
-	c.offer <- struct{}{} // our re-INVITE holds the token, still in flight
-	if c.takeOffer() {
-		t.Fatal("an offer crossing ours in flight took the token")
-	}
-	c.mu.Lock()
-	c.applying = true // answered and acknowledged; we apply the answer
-	c.mu.Unlock()
-	took := make(chan bool, 1)
-	go func() { took <- c.takeOffer() }()
-	select {
-	case <-took:
-		t.Fatal("the far end's offer took the token while ours still held it")
-	default:
-	}
-	<-c.offer // we are done applying
-	select {
-	case ok := <-took:
-		if !ok {
+	synctest.Test(t, func(t *testing.T) {
+		c := &Call{offer: make(chan struct{}, 1), done: make(chan struct{})}
+		c.offer <- struct{}{} // our re-INVITE holds the token, still in flight
+		if c.takeOffer() {
+			t.Fatal("an offer crossing ours in flight took the token")
+		}
+		c.mu.Lock()
+		c.applying = true // answered and acknowledged; we apply the answer
+		c.mu.Unlock()
+		took := make(chan bool, 1)
+		go func() { took <- c.takeOffer() }()
+		synctest.Wait() // the far end's offer is waiting, or was answered
+		select {
+		case ok := <-took:
+			t.Fatalf("the far end's offer did not wait for ours to be applied (took the token: %v)", ok)
+		default:
+		}
+		<-c.offer // we are done applying
+		if ok := <-took; !ok {
 			t.Error("the far end's offer after our answer was refused")
 		}
-	case <-time.After(failsafe):
-		t.Fatal("the far end's offer still waits after we released the token")
-	}
+	})
 }
