@@ -155,12 +155,20 @@ func (a *Appliance) serveAdmin(ctx context.Context) error {
 	wg.Go(func() { b.watch(wctx) })
 
 	log.Info("admin page", "url", a.adminURL())
+	// Serve returns as soon as Shutdown begins; serveAdmin returns once Shutdown has let
+	// the requests in flight finish (a restart's answer among them), or given up on them.
+	shutDown := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(shutDown)
 		sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	})
-	defer stop()
+	defer func() {
+		if !stop() {
+			<-shutDown
+		}
+	}()
 	var err error
 	l := web.LimitConnections(a.admin, web.MaxConnsPerClient)
 	if a.adminTLS != nil {
