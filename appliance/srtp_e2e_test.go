@@ -54,34 +54,7 @@ func srtpCallToBaresip(t *testing.T, mode, baresipMode string) {
 	r.board.Hook(0).Set(true)
 	r.waitFor("handset 1 in the call", handsetState(0, "in call"))
 
-	// The handset hears baresip's tone.
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // failsafe
-	defer cancel()
-	for {
-		heard := r.board.Audio().Earpiece(0, 500*time.Millisecond)
-		if media.ToneLevel(heard, sim.SampleRate, callerHz) > -3 && media.LevelDBFS(heard) > -40 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("earpiece 1: %.1f dB of baresip's %d Hz, level %.1f dBFS",
-				media.ToneLevel(heard, sim.SampleRate, callerHz), callerHz, media.LevelDBFS(heard))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	// baresip hears the handset's.
-	own := sim.ToneHz(0)
-	for {
-		heard, err := b.Heard()
-		if err == nil && len(heard) >= 8000 && media.ToneLevel(heard[len(heard)-8000:], 8000, own) > -3 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("baresip heard %d samples, not the handset's %.0f Hz (%v)", len(heard), own, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	r.hearBothWays(b, callerHz, 8000)
 	r.board.Hook(0).Set(false)
 	r.waitFor("handset 1 idle", handsetState(0, "idle"))
 
@@ -91,7 +64,7 @@ func srtpCallToBaresip(t *testing.T, mode, baresipMode string) {
 	}
 	// What we send is SRTP from the first packet. baresip may send a packet or two in clear
 	// before its SRTP starts (its wait_secure is off): those are counted, not failed.
-	checkEncrypted(t, "our", ours, own, 0)
+	checkEncrypted(t, "our", ours, sim.ToneHz(0), 0)
 	checkEncrypted(t, "baresip's", theirs, callerHz, 2)
 }
 
@@ -248,4 +221,38 @@ func (c *capture) rtp(t *testing.T, ourSIP string, sipPort uint16) (ours, theirs
 		}
 	}
 	return ours, theirs
+}
+
+// hearBothWays waits until handset 1's earpiece carries baresip's tone at callerHz and
+// baresip, which records at rate Hz, hears the handset's own tone: the call's audio flows
+// both ways. The minute is a failsafe: the audio is real-time, so the test samples it.
+func (r *rig) hearBothWays(b *peertest.Baresip, callerHz, rate int) {
+	t := r.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
+	defer cancel()
+	for {
+		heard := r.board.Audio().Earpiece(0, 500*time.Millisecond)
+		if media.ToneLevel(heard, sim.SampleRate, float64(callerHz)) > -3 && media.LevelDBFS(heard) > -40 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("earpiece 1: %.1f dB of baresip's %d Hz, level %.1f dBFS",
+				media.ToneLevel(heard, sim.SampleRate, float64(callerHz)), callerHz, media.LevelDBFS(heard))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	own := sim.ToneHz(0)
+	for {
+		heard, err := b.Heard()
+		if err == nil && len(heard) >= rate && media.ToneLevel(heard[len(heard)-rate:], rate, own) > -3 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("baresip heard %d samples, not the handset's %.0f Hz (%v)", len(heard), own, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
