@@ -1,5 +1,5 @@
-// Package led drives an indicator light in a pattern (on, off, slow, fast or double blink,
-// wink, slow flash) on any hw.LED. It knows nothing of what the patterns mean.
+// Package led drives an indicator light in a pattern (on, off, slow, fast, double or triple
+// blink, wink, slow flash) on any hw.LED. It knows nothing of what the patterns mean.
 package led
 
 import (
@@ -23,6 +23,7 @@ const (
 	DoubleBlink                // two 100 ms flashes per second
 	Wink                       // lit, dark for 150 ms every second
 	SlowFlash                  // dark, lit for 200 ms every 1.5 s
+	TripleBlink                // three 100 ms flashes every 1.6 s
 )
 
 // String returns the pattern's name, e.g. "slow blink".
@@ -42,6 +43,8 @@ func (p Pattern) String() string {
 		return "wink"
 	case SlowFlash:
 		return "slow flash"
+	case TripleBlink:
+		return "triple blink"
 	}
 	return "pattern(" + strconv.Itoa(int(p)) + ")"
 }
@@ -70,6 +73,12 @@ func (p Pattern) steps() []step {
 		return []step{{true, 850 * time.Millisecond}, {false, 150 * time.Millisecond}}
 	case SlowFlash:
 		return []step{{true, 200 * time.Millisecond}, {false, 1300 * time.Millisecond}}
+	case TripleBlink:
+		return []step{
+			{true, 100 * time.Millisecond}, {false, 100 * time.Millisecond},
+			{true, 100 * time.Millisecond}, {false, 100 * time.Millisecond},
+			{true, 100 * time.Millisecond}, {false, 1100 * time.Millisecond},
+		}
 	}
 	return []step{{false, 0}}
 }

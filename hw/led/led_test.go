@@ -62,6 +62,10 @@ func TestPatternTiming(t *testing.T) {
 			{ms(1000), true}, {ms(1100), false}, {ms(1200), true}, {ms(1300), false},
 		}},
 		{SlowFlash, []transition{{0, true}, {ms(200), false}, {ms(1500), true}, {ms(1700), false}}},
+		{TripleBlink, []transition{
+			{0, true}, {ms(100), false}, {ms(200), true}, {ms(300), false}, {ms(400), true}, {ms(500), false},
+			{ms(1600), true}, {ms(1700), false}, {ms(1800), true}, {ms(1900), false},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.p.String(), func(t *testing.T) {
@@ -139,7 +143,8 @@ func TestPatternString(t *testing.T) {
 		want string
 	}{
 		{Off, "off"}, {On, "on"}, {SlowBlink, "slow blink"}, {FastBlink, "fast blink"},
-		{DoubleBlink, "double blink"}, {SlowFlash, "slow flash"}, {Pattern(9), "pattern(9)"},
+		{DoubleBlink, "double blink"}, {SlowFlash, "slow flash"},
+		{TripleBlink, "triple blink"}, {Pattern(9), "pattern(9)"},
 	}
 	for _, tt := range tests {
 		if got := tt.p.String(); got != tt.want {
