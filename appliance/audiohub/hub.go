@@ -26,6 +26,7 @@ type Hub struct {
 	format  hw.AudioFormat
 	ports   []*Port
 	periods atomic.Uint64 // calls of Process, for Beats
+	local   localMix      // callback only
 }
 
 // A Port is one channel of the device: one handset's microphone and earpiece.
@@ -56,6 +57,13 @@ type Port struct {
 	earDropped atomic.Uint64
 	// earFill keeps the earpiece ring at its target fill; callback only.
 	earFill earFill
+
+	// local is the port's local mix group, 0 for none (see SetLocal); localNow is the
+	// group the callback found this period and localMic the port's share of it, callback
+	// only.
+	local    atomic.Int32
+	localNow int
+	localMic []int16
 }
 
 // unityGain is a Q16 gain of 0 dB.
@@ -179,9 +187,13 @@ func New(f hw.AudioFormat) *Hub {
 		}
 		// Room for the samples the earpiece's fill control drops in a period.
 		p.scratch = make([]int16, f.PeriodFrames+p.earFill.maxDrop)
+		p.localMic = make([]int16, len(p.scratch))
 		p.micGain.Store(unityGain)
 		p.earGain.Store(unityGain)
 		h.ports = append(h.ports, p)
+	}
+	if len(h.ports) > 0 {
+		h.local = newLocalMix(f, len(h.ports[0].scratch))
 	}
 	return h
 }
@@ -191,14 +203,19 @@ func (h *Hub) Process(in, out []int16) {
 	h.periods.Add(1)
 	channels := len(h.ports)
 	frames := min(len(in), len(out)) / channels
+	h.mixLocal(in, frames)
 	for c, p := range h.ports {
 		buf := p.scratch[:frames]
 		p.micMeter.add(in[:frames*channels], c, channels)
 		if !p.attached.Load() {
 			p.ear.Read(buf) // drop what a finished call left behind
 			p.earFill.reset()
-			for f := range frames {
-				out[f*channels+c] = 0
+			if p.localNow > 0 {
+				h.playLocal(p, c, in, out, frames)
+			} else {
+				for f := range frames {
+					out[f*channels+c] = 0
+				}
 			}
 			p.earMeter.add(out[:frames*channels], c, channels)
 			continue
