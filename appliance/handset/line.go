@@ -23,10 +23,11 @@ import (
 type State int32
 
 const (
-	Idle    State = iota // no call; the zero value
-	Joining              // INVITE sent, no final answer yet
-	InCall               // in the conference
-	Failed               // the join failed or the call broke while the handset was lifted
+	Idle      State = iota // no call; the zero value
+	Joining                // INVITE sent, no final answer yet
+	InCall                 // in the conference
+	Failed                 // the join failed or the call broke while the handset was lifted
+	LocalOnly              // the conference cannot be reached: the local mix, and joins again and again
 )
 
 func (s State) String() string {
@@ -39,6 +40,8 @@ func (s State) String() string {
 		return "in call"
 	case Failed:
 		return "failed"
+	case LocalOnly:
+		return "local only"
 	}
 	return "unknown"
 }
@@ -62,6 +65,8 @@ func (s State) pattern(held, muted, recorded bool) led.Pattern {
 		return led.On
 	case Failed:
 		return led.FastBlink
+	case LocalOnly:
+		return led.TripleBlink
 	}
 	return led.Off
 }
@@ -142,6 +147,7 @@ type (
 		err error
 	}
 	legEnded struct{ leg Leg } // which leg, so a stale event is ignored
+	retryDue struct{ seq int } // which join it follows, so a stale one is ignored
 	holdDone struct {
 		leg Leg // which leg, so a stale result is ignored
 		on  bool
@@ -166,6 +172,9 @@ type Status struct {
 	Since     time.Time   // when State was entered
 	CallStart time.Time   // when the current call was answered; zero without one
 	Quality   media.Stats // the current call's RTP figures; zero without one
+	// Unreachable is when the conference was found unreachable, while the line is
+	// LocalOnly; zero otherwise.
+	Unreachable time.Time
 }
 
 // A Line runs the call of one handset: hook switch and buttons in, LED and the conference
@@ -185,6 +194,7 @@ type Line struct {
 	recorder  Recorder            // nil when the appliance does not record
 	presence  Presence            // nil when no proof of presence is ever wanted
 	conf      Conference
+	local     LocalMix // nil: no local fallback
 	log       *slog.Logger
 
 	events chan any
@@ -208,6 +218,7 @@ type Line struct {
 	leg        Leg
 	joinSeq    int
 	cancelJoin context.CancelFunc
+	fallback   fallback // while LocalOnly
 }
 
 // Config is what a Line is made of.
@@ -222,6 +233,9 @@ type Config struct {
 	Conference Conference
 	Recorder   Recorder // nil when the appliance does not record
 	Presence   Presence // nil when no proof of presence is ever wanted
+	// Local is the local mix a lifted handset talks in while its conference cannot be
+	// reached; nil means none: such a join fails as any other.
+	Local LocalMix
 	// OnState, if set, is told of every change of the line's state (the status tone, the
 	// service legs); OnCallEnd of every join and call that ends (the call history). Both
 	// run on the line's goroutine and must not block.
@@ -240,6 +254,7 @@ func New(cfg Config) *Line {
 		conf:      cfg.Conference,
 		recorder:  cfg.Recorder,
 		presence:  cfg.Presence,
+		local:     cfg.Local,
 		onState:   cfg.OnState,
 		onCallEnd: cfg.OnCallEnd,
 		log:       cfg.Log,
@@ -397,6 +412,8 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		l.joinFinished(ctx, ev)
 	case holdDone:
 		l.holdFinished(ev)
+	case retryDue:
+		l.retry(ctx, ev)
 	case legEnded:
 		if ev.leg != l.leg {
 			return
@@ -414,7 +431,7 @@ func (l *Line) do(ctx context.Context, a Action) {
 		switch l.state {
 		case Idle, Failed:
 			l.startJoin(ctx)
-		case Joining, InCall:
+		case Joining, InCall, LocalOnly:
 			l.leave(ctx, "")
 		}
 	case Mute:
@@ -461,7 +478,7 @@ func (l *Line) do(ctx context.Context, a Action) {
 		}
 		l.log.Info("earpiece volume", "gain_db", gain)
 	case NextConference:
-		if l.state == Joining || l.state == InCall {
+		if l.state == Joining || l.state == InCall || l.state == LocalOnly {
 			return // the call stays where it is; the choice is for the next one
 		}
 		name, err := l.conf.NextConference(l.index)
@@ -538,7 +555,7 @@ func (l *Line) publish(change func()) {
 }
 
 func (l *Line) joinFinished(ctx context.Context, ev joinDone) {
-	if ev.seq != l.joinSeq || l.state != Joining {
+	if ev.seq != l.joinSeq || (l.state != Joining && l.state != LocalOnly) {
 		// The user left while this join was under way: hang up whatever it produced.
 		if ev.leg != nil {
 			l.hangupAsync(ctx, ev.leg)
@@ -547,21 +564,33 @@ func (l *Line) joinFinished(ctx context.Context, ev joinDone) {
 	}
 	l.cancelJoin()
 	l.cancelJoin = nil
+	if l.state == LocalOnly {
+		l.rejoinFinished(ctx, ev)
+		return
+	}
+	if ev.err != nil && l.fallBack(ctx, ev.err) {
+		return
+	}
 	if ev.err != nil {
 		l.log.Warn("join failed", "err", ev.err)
 		l.callEnded(ev.err)
 		l.failOrIdle(ev.err.Error())
 		return
 	}
-	l.leg = ev.leg
+	l.takeLeg(ctx, ev.leg)
+	l.setState(InCall, "")
+}
+
+// takeLeg makes lg the line's call and watches for its end.
+func (l *Line) takeLeg(ctx context.Context, lg Leg) {
+	l.leg = lg
 	l.wg.Go(func() {
 		select {
-		case <-ev.leg.Done():
-			l.post(ctx, legEnded{ev.leg})
+		case <-lg.Done():
+			l.post(ctx, legEnded{lg})
 		case <-ctx.Done():
 		}
 	})
-	l.setState(InCall, "")
 }
 
 // failOrIdle ends up Failed while the handset is lifted (so the user sees the error and
@@ -575,6 +604,12 @@ func (l *Line) failOrIdle(detail string) {
 }
 
 func (l *Line) startJoin(ctx context.Context) {
+	l.dial(ctx)
+	l.setState(Joining, "")
+}
+
+// dial starts a join in the background; its joinDone comes back to Run.
+func (l *Line) dial(ctx context.Context) {
 	l.joinSeq++
 	seq := l.joinSeq
 	joinCtx, cancel := context.WithTimeout(ctx, joinTimeout)
@@ -582,12 +617,11 @@ func (l *Line) startJoin(ctx context.Context) {
 	l.wg.Go(func() {
 		lg, err := l.conf.Join(joinCtx, l.index)
 		if err != nil && errors.Is(joinCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			err = errors.New("no answer from the conference")
+			err = Unreachable(errors.New("no answer from the conference"))
 		}
 		// ctx, not joinCtx: the result must arrive even when the join was cancelled.
 		l.post(ctx, joinDone{seq: seq, leg: lg, err: err})
 	})
-	l.setState(Joining, "")
 }
 
 // leave ends the call or the join in progress and returns to Idle (or Failed while lifted
@@ -603,6 +637,8 @@ func (l *Line) leave(ctx context.Context, detail string) {
 	case InCall:
 		l.hangupAsync(ctx, l.leg)
 		l.leg = nil
+	case LocalOnly:
+		l.stopFallback()
 	}
 	l.setState(Idle, detail)
 }
@@ -622,6 +658,9 @@ func (l *Line) shutdown() {
 	}
 	if l.cancelJoin != nil {
 		l.cancelJoin()
+	}
+	if l.state == LocalOnly {
+		l.stopFallback()
 	}
 	if l.leg != nil {
 		if err := l.leg.Hangup(context.Background()); err != nil {
@@ -654,6 +693,12 @@ func (l *Line) setState(s State, detail string) {
 			l.status.CallStart, l.call = now, l.leg
 		case s != InCall:
 			l.status.CallStart, l.call = time.Time{}, nil
+		}
+		switch {
+		case s == LocalOnly && prev != LocalOnly:
+			l.status.Unreachable = now
+		case s != LocalOnly:
+			l.status.Unreachable = time.Time{}
 		}
 	})
 	if s != prev && l.onState != nil {
