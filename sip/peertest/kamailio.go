@@ -45,6 +45,11 @@ type KamailioConfig struct {
 	// TLS, if not nil, makes Kamailio listen for SIP over TLS too, on a
 	// port of its own (TLSAddr).
 	TLS *KamailioTLS
+	// RelayTimeout is how long Kamailio waits for any answer to a request
+	// it relayed before it answers 408 Request Timeout itself (tm's
+	// fr_timer), as to a conference that vanished; 0 keeps Kamailio's
+	// default, 30 s.
+	RelayTimeout time.Duration
 }
 
 // KamailioTLS is the server side of Kamailio's TLS listener: PEM files
@@ -338,7 +343,11 @@ func kamailioCfg(cfg KamailioConfig, port, tlsPort uint16, tlsCfg, ctl string) s
 	if cfg.ChallengeInDialog {
 		dialogAuth = dialogAuthCfg
 	}
-	r := strings.NewReplacer("@LISTEN@", listen, "@ROSTER_CHECK@", rosterCheck, "@ROSTER_BYE@", rosterBye, "@DIALOG_AUTH@", dialogAuth, "@TLS_MODULE@", tlsModule)
+	tm := ""
+	if cfg.RelayTimeout > 0 {
+		tm = fmt.Sprintf("modparam(\"tm\", \"fr_timer\", %d)", cfg.RelayTimeout.Milliseconds())
+	}
+	r := strings.NewReplacer("@TM@", tm, "@LISTEN@", listen, "@ROSTER_CHECK@", rosterCheck, "@ROSTER_BYE@", rosterBye, "@DIALOG_AUTH@", dialogAuth, "@TLS_MODULE@", tlsModule)
 	text := r.Replace(kamailioTemplate)
 	r = strings.NewReplacer("@PORT@", fmt.Sprint(port), "@DOMAIN@", cfg.Domain, "@REALM@", cfg.Realm, "@CTL@", ctl, "@INIT@", init.String())
 	return r.Replace(text)
@@ -418,6 +427,7 @@ loadmodule "auth.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
 @TLS_MODULE@
+@TM@
 modparam("ctl", "binrpc", "unix:@CTL@")
 modparam("htable", "htable", "cred=>size=4;")
 modparam("htable", "htable", "routes=>size=4;")

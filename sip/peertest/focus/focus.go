@@ -18,6 +18,7 @@
 package focus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,6 +72,9 @@ type Config struct {
 	// RecordLimit bounds the audio Received keeps of each call (the first RecordLimit of
 	// it); 0 means DefaultRecordLimit.
 	RecordLimit time.Duration
+	// Addr is the 127.0.0.1 UDP address to serve SIP on, as the address of a focus that
+	// was closed, for one that comes back where it was; the zero value picks a free port.
+	Addr netip.AddrPort
 }
 
 // A CallState is where a call stands.
@@ -147,7 +151,7 @@ type call struct {
 	ended      chan struct{} // closed when the call ends
 }
 
-// Start starts a focus on a free 127.0.0.1 UDP port. It fails t if the focus cannot
+// Start starts a focus on a free 127.0.0.1 UDP port (or Config.Addr). It fails t if the focus cannot
 // start, and closes the focus in t.Cleanup.
 func Start(t testing.TB, cfg Config) *Focus {
 	t.Helper()
@@ -168,7 +172,7 @@ func start(cfg Config) (*Focus, error) {
 	if limit <= 0 {
 		limit = DefaultRecordLimit
 	}
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(cmp.Or(cfg.Addr, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0))))
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
