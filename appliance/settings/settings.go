@@ -298,6 +298,13 @@ type Conference struct {
 	// identities; "" = DefaultRecorderPrefix and DefaultAnnouncerPrefix.
 	RecorderPrefix  string `json:"recorder_prefix"`
 	AnnouncerPrefix string `json:"announcer_prefix"`
+
+	// LocalFallbackOff keeps the handsets of this conference out of the local mix: while
+	// the conference cannot be reached (no answer, 408, a 5xx) a lifted handset shows
+	// failed. Off the zero value, local fallback is on: such handsets talk to the other
+	// lifted handsets of the same conference through the appliance's own mix, and move into
+	// the conference once it answers again (see the README, "When the server is gone").
+	LocalFallbackOff bool `json:"local_fallback_off"`
 }
 
 // The prefixes of the service legs' generated identities when a Conference names none.

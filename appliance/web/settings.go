@@ -389,8 +389,11 @@ func conferenceForm(id string, c settings.Conference, accountIDs []string) formV
 			selection(id, "service_account", "Account of the recorder and the announcer", c.ServiceAccount, "the first account", accountIDs),
 			input(id, "recorder_prefix", "Prefix of the recorder's identities", c.RecorderPrefix),
 			input(id, "announcer_prefix", "Prefix of the announcer's identities", c.AnnouncerPrefix),
+			checkbox(id, "local_fallback", "Local fallback while the conference cannot be reached", !c.LocalFallbackOff),
 		},
 	}
+	form.Inputs[9].Hint = "Lifted handsets of this conference talk to each other through the appliance and move into the conference when it answers again; off = they show failed."
+
 	form.Inputs[1].Hint = "For example sip:conference@example.org; empty = not set up yet."
 	form.Inputs[2].Mode = "tel"
 	form.Inputs[2].Hint = "Digits, * and #; empty = none."
@@ -713,6 +716,7 @@ func fillConference(c *settings.Conference, v url.Values) {
 	c.ServiceAccount = formText(v, "service_account")
 	c.RecorderPrefix = formText(v, "recorder_prefix")
 	c.AnnouncerPrefix = formText(v, "announcer_prefix")
+	c.LocalFallbackOff = v.Get("local_fallback") != "on"
 }
 
 func (s *server) addConference(w http.ResponseWriter, r *http.Request) {
