@@ -304,6 +304,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log,
 		problem: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
 	a.conf = conf
+	local := &localFallback{conf: conf, log: log.With("part", "local mix"), event: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
 	for i, h := range hwr.handsets {
 		var start *replaySwitch
 		if h.button != nil {
@@ -320,6 +321,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 			Mapping:    mapping,
 			Conference: conf,
 			Recorder:   svc, // the LEDs show whether their conference is being recorded
+			Local:      local,
 			OnState: func(s handset.State) {
 				hwr.statusTone(s)
 				inCall.set(i, s)

@@ -56,7 +56,7 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 			OffHook:   ls.OffHook,
 			LED:       ls.LED.String(),
 			Virtual:   a.hw.sim != nil,
-			Busy:      ls.State == handset.Joining || ls.State == handset.InCall,
+			Busy:      ls.State == handset.Joining || ls.State == handset.InCall || ls.State == handset.LocalOnly,
 			InCall:    ls.State == handset.InCall,
 			Muted:     ls.Muted,
 			Held:      ls.Held,
@@ -64,6 +64,10 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 		}
 		if ls.Held {
 			hs.State = "on hold"
+		}
+		if since := a.onWallClock(ls.Unreachable); !since.IsZero() {
+			hs.UnreachableSince = since
+			hs.LocalOnly = "local only: server unreachable since " + since.Format(time.TimeOnly)
 		}
 		if ls.State == handset.Idle || ls.State == handset.Failed {
 			hs.Detail = a.readiness(set, i, ls)

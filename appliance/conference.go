@@ -111,7 +111,7 @@ func (c *conferencing) place(ctx context.Context, plan legs.Plan, name, label, p
 		if errors.As(err, &refused) && sip.IsRosterConflict(err) {
 			return nil, fmt.Errorf("the conference refused %s: %w (a conference lists an identity once: is it in there already?)", refused.Identity, refused)
 		}
-		return nil, err
+		return nil, markUnreachable(err)
 	}
 	if c.problem != nil {
 		lg.OnProblem(func(text string) { c.problem(label, text) })

@@ -72,7 +72,7 @@ var (
 
 // HandsetStates are the states a HandsetStatus.State has: partyline_handset_state reports
 // each of them for every handset, 1 for the one it is in and 0 for the others.
-var HandsetStates = []string{"idle", "joining", "in call", "on hold", "failed"}
+var HandsetStates = []string{"idle", "joining", "in call", "on hold", "failed", "local only"}
 
 // RegistrationStates are the states a RegistrationStatus.State has: partyline_registration_state
 // reports each of them for every account, 1 for the one it is in and 0 for the others.

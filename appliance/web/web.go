@@ -227,6 +227,11 @@ type HandsetStatus struct {
 	Muted  bool `json:"muted"` // the microphone is muted in the call
 	// Held reports a call we put on hold; its State is then "on hold".
 	Held bool `json:"held"`
+	// UnreachableSince is when the handset's conference was found unreachable, while it
+	// talks in the local mix (State "local only"); zero otherwise. LocalOnly says so for
+	// people: "local only: server unreachable since 15:04:05", "" otherwise.
+	UnreachableSince time.Time `json:"unreachableSince,omitzero"`
+	LocalOnly        string    `json:"localOnly,omitempty"`
 	// CallStart is when the call was answered; zero without one.
 	CallStart time.Time `json:"callStart,omitzero"`
 	// MicDBFS and EarDBFS are the microphone's and the earpiece's levels

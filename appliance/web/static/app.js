@@ -122,6 +122,8 @@
     set("identity", h.identity);
     set("conference", h.conference);
     set("detail", h.detail);
+    set("local-only", h.localOnly || "");
+    field("local-only").hidden = !h.localOnly;
     set("led", h.led);
     set("hook", h.offHook ? "off hook" : "on hook");
     set("mute", !h.inCall ? "not in a call" : h.muted ? "muted" : "live");

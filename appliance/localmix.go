@@ -1,0 +1,103 @@
+package appliance
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"partyline/appliance/handset"
+	"partyline/sip"
+)
+
+// localFallback is the handsets' handset.LocalMix: while their conference cannot be
+// reached, the lifted handsets of one conference talk to each other through the audio
+// hub's local mix, one group per conference. Handsets of different conferences never hear
+// each other there, and a conference whose local fallback is off (LocalFallbackOff) keeps
+// its handsets out: they show failed.
+type localFallback struct {
+	conf  *conferencing // the settings in memory (with the handsets' changes) and the hub
+	log   *slog.Logger
+	event func(label, text string) // tells the dashboard's events; nil for none
+
+	mu      sync.Mutex          // guards following
+	members map[int]localMember // by audio channel
+}
+
+// localMember is one handset in the local mix.
+type localMember struct {
+	conference string // the conference's ID
+	group      int    // the hub's local mix group
+}
+
+// EnterLocal implements handset.LocalMix.
+func (m *localFallback) EnterLocal(i int) (func(), error) {
+	set := m.conf.current()
+	if i < 0 || i >= len(set.Handsets) {
+		return nil, fmt.Errorf("local fallback: handset %d is not configured", i+1)
+	}
+	h := set.Handsets[i]
+	conf, ok := findConference(set, h.Conference)
+	if !ok {
+		return nil, fmt.Errorf("local fallback: handset %d has no conference", i+1)
+	}
+	name := cmp.Or(conf.Name, conf.ID)
+	if conf.LocalFallbackOff {
+		return nil, fmt.Errorf("local fallback is off for conference %s", name)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	group := m.groupOf(conf.ID)
+	if err := m.conf.hub.SetLocal(h.Channel, group); err != nil {
+		return nil, fmt.Errorf("local fallback: %w", err)
+	}
+	if m.members == nil {
+		m.members = map[int]localMember{}
+	}
+	m.members[h.Channel] = localMember{conference: conf.ID, group: group}
+	label := handsetLabel(set, i)
+	m.log.Info("local only: the handset talks in the local mix of its conference", "handset", h.ID, "conference", conf.ID, "group", group)
+	if m.event != nil {
+		m.event(label, "local only: conference "+name+" cannot be reached; the handset talks to the other lifted handsets of it")
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			delete(m.members, h.Channel)
+			// The channel exists: SetLocal took it above.
+			_ = m.conf.hub.SetLocal(h.Channel, 0)
+			m.log.Info("the handset left the local mix", "handset", h.ID)
+		})
+	}, nil
+}
+
+// groupOf returns the local mix group of the conference called id: the one its members
+// are in, else the lowest group nobody uses. There are as many groups as channels, so
+// one is always free. m.mu is held.
+func (m *localFallback) groupOf(id string) int {
+	used := map[int]bool{}
+	for _, mb := range m.members {
+		if mb.conference == id {
+			return mb.group
+		}
+		used[mb.group] = true
+	}
+	g := 1
+	for used[g] {
+		g++
+	}
+	return g
+}
+
+// markUnreachable marks err, a handset's failed dial, with handset.ErrUnreachable when it
+// says that the conference cannot be reached (sip.IsUnreachable), so that the handset's
+// line falls back to the local mix.
+func markUnreachable(err error) error {
+	if err == nil || errors.Is(err, handset.ErrUnreachable) || !sip.IsUnreachable(err) {
+		return err
+	}
+	return handset.Unreachable(err)
+}
