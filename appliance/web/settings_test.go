@@ -221,7 +221,7 @@ func TestSettingsSaved(t *testing.T) {
 			}},
 		{"conference services", "/settings/conferences/main",
 			url.Values{"name": {"Main"}, "uri": {"sip:conf@example.org"}, "record": {"on"}, "announce": {" tone:440:1s ,welcome.wav,, "},
-				"announce_loop": {"on"}, "service_account": {"alice"}, "recorder_prefix": {"tape"}, "announcer_prefix": {"voice"}},
+				"announce_loop": {"on"}, "service_account": {"alice"}, "recorder_prefix": {"tape"}, "announcer_prefix": {"voice"}, "local_fallback": {"on"}},
 			"/settings?at=conference-main&saved=conference-live#conference-main",
 			func(s settings.Settings) bool {
 				c := s.Conferences[0]
@@ -229,6 +229,10 @@ func TestSettingsSaved(t *testing.T) {
 					Announce: []string{"tone:440:1s", "welcome.wav"}, AnnounceLoop: true, ServiceAccount: "alice",
 					RecorderPrefix: "tape", AnnouncerPrefix: "voice"})
 			}},
+		{"conference local fallback off", "/settings/conferences/main",
+			url.Values{"name": {"Main"}, "uri": {"sip:conf@example.org"}},
+			"/settings?at=conference-main&saved=conference-live#conference-main",
+			func(s settings.Settings) bool { return s.Conferences[0].LocalFallbackOff }},
 		{"reserve", "/settings/recordings", url.Values{"reserve_mb": {"250"}}, "/settings?at=recordings&saved=recordings-live#recordings",
 			func(s settings.Settings) bool { return s.Recordings.ReserveMB == 250 }},
 		{"listen address needs a restart", "/settings/sip", url.Values{"listen_addr": {"127.0.0.1:5070"}},
