@@ -21,7 +21,9 @@ import (
 // Version 1 had no admin bucket; version 2 had no history and no tls bucket; version 3 had
 // no recordings bucket. A field added to settings.Settings needs no new version when its zero value
 // keeps the old behaviour, as Settings.Metrics does, or Account.Codecs and Account.DTMF
-// ("" = every codec, G.722 first, and DTMF auto): older files read as before.
+// ("" = every codec, G.722 first, and DTMF auto): older files read as before. Nor does one
+// whose zero value is the new default: Conference.LocalFallbackOff (false = local fallback
+// on) turns local fallback on for the conferences of older files.
 var (
 	metaBucket       = []byte("meta")
 	settingsBucket   = []byte("settings")
