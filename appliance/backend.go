@@ -239,7 +239,7 @@ func (b backend) Control(i int, action web.Action) error {
 	}
 	l := b.a.lines[i]
 	st := l.Status()
-	busy := st.State == handset.Joining || st.State == handset.InCall
+	busy := st.State == handset.Joining || st.State == handset.InCall || st.State == handset.LocalOnly
 	var do handset.Action
 	switch action {
 	case web.ActionJoin, web.ActionLeave:

@@ -75,6 +75,23 @@ func TestBrowserShowsLocalOnly(t *testing.T) {
 		t.Error("the local-only line is not displayed")
 	}
 
+	// Leave on the dashboard ends it; put down and lifted again, the handset is back in the
+	// local mix.
+	b.waitText("the call button while local only", card+`form.call button`, "Leave")
+	b.do("leave", chromedp.Click(chromedp.CSS(card+`form.call button`)))
+	b.waitText("handset 1 after Leave", card+`[data-field="state"]`, "idle")
+	if got := b.eval(hidden); got != "true" {
+		t.Errorf("the local-only line after Leave: hidden %s, want hidden", got)
+	}
+	if err := (backend{a}).SetHook(0, false); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("handset 1 put down", card+`[data-field="hook"]`, "on hook")
+	if err := (backend{a}).SetHook(0, true); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("handset 1 lifted again", line, "local only: server unreachable since ")
+
 	f2 := focus.Start(t, focus.Config{Addr: addr})
 	b.waitText("handset 1 back in the conference", card+`[data-field="state"]`, "in call")
 	b.waitText("handset 1 back in the conference", card+`[data-field="detail"]`, "moved from local only")
