@@ -325,6 +325,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 			OnState: func(s handset.State) {
 				hwr.statusTone(s)
 				inCall.set(i, s)
+				local.follow(i, s)
 			},
 			OnCallEnd: func(st handset.Status, err error) { a.recordCall(i, st, err) },
 			Log:       log.With("handset", handsetID(set, i)),

@@ -142,6 +142,9 @@ func TestHandsetsTalkLocallyWhileTheConferenceIsGone(t *testing.T) {
 				i+1, h.Detail, h.LocalOnly, h.LED, h.OffHook)
 		}
 	}
+	if page := r.page(); strings.Count(page, "the conference answers again: moved from local only into conference") != 2 {
+		t.Error("the dashboard's events do not say that both handsets moved from local only into the conference")
+	}
 	if calls := f2.Calls(); len(calls) != 2 {
 		t.Errorf("the conference took %d calls, want the 2 handsets': %+v", len(calls), calls)
 	}

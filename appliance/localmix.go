@@ -21,8 +21,9 @@ type localFallback struct {
 	log   *slog.Logger
 	event func(label, text string) // tells the dashboard's events; nil for none
 
-	mu      sync.Mutex          // guards following
-	members map[int]localMember // by audio channel
+	mu      sync.Mutex            // guards following
+	members map[int]localMember   // by audio channel
+	states  map[int]handset.State // by handset, the last state follow saw
 }
 
 // localMember is one handset in the local mix.
@@ -72,6 +73,29 @@ func (m *localFallback) EnterLocal(i int) (func(), error) {
 			m.log.Info("the handset left the local mix", "handset", h.ID)
 		})
 	}, nil
+}
+
+// follow is told of every state handset i enters, and tells the events when the handset
+// moves from local only into its conference.
+func (m *localFallback) follow(i int, s handset.State) {
+	m.mu.Lock()
+	if m.states == nil {
+		m.states = map[int]handset.State{}
+	}
+	prev := m.states[i]
+	m.states[i] = s
+	m.mu.Unlock()
+	if prev != handset.LocalOnly || s != handset.InCall || m.event == nil {
+		return
+	}
+	set := m.conf.current()
+	where := "its conference"
+	if i < len(set.Handsets) {
+		if conf, ok := findConference(set, set.Handsets[i].Conference); ok {
+			where = "conference " + cmp.Or(conf.Name, conf.ID)
+		}
+	}
+	m.event(handsetLabel(set, i), "the conference answers again: moved from local only into "+where)
 }
 
 // groupOf returns the local mix group of the conference called id: the one its members
