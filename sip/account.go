@@ -232,4 +232,9 @@ type Registration struct {
 	// NextAttempt is when the next REGISTER goes out: the retry after a
 	// failure, the refresh while registered; zero otherwise.
 	NextAttempt time.Time
+	// Unreachable is set with Failed when the last failure says that the registrar could
+	// not be reached (see IsUnreachable): no answer, 408 or a 5xx, a network that refused
+	// the request. It is not set for a registrar that refused, e.g. 401 or 403 after
+	// authentication.
+	Unreachable bool
 }

@@ -59,8 +59,8 @@ func TestRegistrarUnreachableThenBack(t *testing.T) {
 	})
 	want := "no answer from " + p.Addr().String()
 	for i, f := range failed[:2] {
-		if !strings.Contains(f.reg.Detail, want) {
-			t.Errorf("failure %d: Detail %q, want it to say %q", i+1, f.reg.Detail, want)
+		if !strings.Contains(f.reg.Detail, want) || !f.reg.Unreachable {
+			t.Errorf("failure %d: Detail %q, unreachable %v; want it to say %q, unreachable", i+1, f.reg.Detail, f.reg.Unreachable, want)
 		}
 		// The nth failure in a row waits at most retryMin doubled n-1 times.
 		if wait, most := f.reg.NextAttempt.Sub(f.at), retryMin<<i; wait > most {

@@ -199,7 +199,7 @@ func (r *registrar) run(ctx context.Context, report func(Registration)) error {
 				r.log.Info("new connection to the registrar: registering again")
 			} else {
 				r.log.Info("keep-alive failed: registering again", "err", err)
-				set(Registration{State: Failed, Detail: err.Error(), NextAttempt: time.Now()})
+				set(Registration{State: Failed, Detail: err.Error(), Unreachable: IsUnreachable(err), NextAttempt: time.Now()})
 			}
 		}
 		granted, err := r.register1(ctx, r.acc.expires())
@@ -213,7 +213,7 @@ func (r *registrar) run(ctx context.Context, report func(Registration)) error {
 			failures++
 			d := retryDelay(failures)
 			next = doRegister
-			set(Registration{State: Failed, Detail: err.Error(), NextAttempt: time.Now().Add(d)})
+			set(Registration{State: Failed, Detail: err.Error(), Unreachable: IsUnreachable(err), NextAttempt: time.Now().Add(d)})
 			timer.Reset(d)
 		default:
 			bound, failures = true, 0
@@ -278,7 +278,7 @@ func (r *registrar) probe(ctx context.Context) error {
 	res, err := r.client.Do(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("no answer from %s", r.hop)
+			return noAnswer("no answer from " + r.hop)
 		}
 		if lerr := lookupError(hopHost(r.hop), err); lerr != err {
 			return lerr
@@ -333,11 +333,11 @@ func (r *registrar) register1(ctx context.Context, expires time.Duration) (time.
 	}
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
-		return 0, fmt.Errorf("no answer from %s within %v", r.hop, registerTimeout)
+		return 0, noAnswer(fmt.Sprintf("no answer from %s within %v", r.hop, registerTimeout))
 	case err != nil:
 		return 0, lookupError(hopHost(r.hop), err)
 	case !res.IsSuccess():
-		return 0, fmt.Errorf("%d %s", res.StatusCode, res.Reason)
+		return 0, &statusError{status: res.StatusCode, reason: res.Reason}
 	}
 	if expires == 0 {
 		return 0, nil

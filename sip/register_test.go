@@ -147,8 +147,8 @@ func TestKeepRegisteredWrongPassword(t *testing.T) {
 	rec := &recorder{}
 	stop := keepRegistered(t, a, acc, rec)
 	waitFor(t, "Failed reported", failsafe, func() bool { return rec.last().State == Failed })
-	if got := rec.last().Detail; !strings.Contains(got, "403") {
-		t.Errorf("Detail = %q, want the 403 of the registrar", got)
+	if got := rec.last(); !strings.Contains(got.Detail, "403") || got.Unreachable {
+		t.Errorf("Detail = %q, unreachable %v; want the 403 of the registrar, which is there and refuses", got.Detail, got.Unreachable)
 	}
 	// The first retry is due after 0.5 to 1 s.
 	reg, at := rec.lastAt()
@@ -293,6 +293,9 @@ func TestKeepAliveNoticesDeadServer(t *testing.T) {
 		reg := rec.last()
 		return reg.State == Failed && reg.Detail == want
 	})
+	if !rec.last().Unreachable {
+		t.Errorf("%+v: want the unanswered keep-alive to say that the registrar cannot be reached", rec.last())
+	}
 	k.Start(t)
 	waitFor(t, "registered again", failsafe, func() bool { return rec.last().State == Registered && k.Registered(testUser) })
 	if err := stop(); err != nil {
@@ -341,5 +344,8 @@ func TestRefreshFailureRetries(t *testing.T) {
 	}
 	if failed.NextAttempt.IsZero() {
 		t.Errorf("Failed without NextAttempt: %+v", *failed)
+	}
+	if !failed.Unreachable {
+		t.Errorf("%+v: want a 500 to say that the registrar cannot be reached", *failed)
 	}
 }

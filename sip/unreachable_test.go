@@ -36,6 +36,11 @@ func TestIsUnreachable(t *testing.T) {
 		{"no route", &net.OpError{Op: "write", Net: "udp", Err: os.NewSyscallError("sendto", syscall.ENETUNREACH)}, true},
 		{"name server silent", &net.DNSError{Err: "i/o timeout", Name: "pbx.example.org", IsTimeout: true}, true},
 		{"no such name", &net.DNSError{Err: "no such host", Name: "pbx.example.org", IsNotFound: true}, false},
+		{"REGISTER answered 503", fmt.Errorf("register: %w", &statusError{status: 503, reason: "Service Unavailable"}), true},
+		{"REGISTER answered 408", &statusError{status: 408, reason: "Request Timeout"}, true},
+		{"REGISTER refused after authentication", &statusError{status: 403, reason: "Forbidden"}, false},
+		{"REGISTER challenged again", &statusError{status: 401, reason: "Unauthorized"}, false},
+		{"REGISTER unanswered", noAnswer("no answer from 192.0.2.1:5060 within 10s"), true},
 		{"given up", context.Canceled, false},
 		{"a settings error", errors.New("handset 1 has no account"), false},
 	}
