@@ -304,7 +304,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log,
 		problem: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
 	a.conf = conf
-	local := &localFallback{conf: conf, log: log.With("part", "local mix"), event: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
+	local := &localFallback{conf: conf, regs: a.regs, log: log.With("part", "local mix"), event: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
 	for i, h := range hwr.handsets {
 		var start *replaySwitch
 		if h.button != nil {

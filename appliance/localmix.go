@@ -17,7 +17,8 @@ import (
 // each other there, and a conference whose local fallback is off (LocalFallbackOff) keeps
 // its handsets out: they show failed.
 type localFallback struct {
-	conf  *conferencing // the settings in memory (with the handsets' changes) and the hub
+	conf  *conferencing  // the settings in memory (with the handsets' changes) and the hub
+	regs  *registrations // whether an account's registrar answers; nil: nothing is known
 	log   *slog.Logger
 	event func(label, text string) // tells the dashboard's events; nil for none
 
@@ -73,6 +74,21 @@ func (m *localFallback) EnterLocal(i int) (func(), error) {
 			m.log.Info("the handset left the local mix", "handset", h.ID)
 		})
 	}, nil
+}
+
+// Unreachable implements handset.LocalMix: handset i's conference is out of reach while
+// the registration of the account it joins through failed for want of an answer (no
+// answer, 408 or a 5xx, a network that refused it). Whatever identity the handset presents
+// (its account's own, impersonated or generated), its calls go through its account, the
+// one the server trusts, so that account's registration is the one that tells. A
+// registration refused (401 or 403 after authentication), still under way, or one that
+// succeeded says nothing of the kind.
+func (m *localFallback) Unreachable(i int) error {
+	set := m.conf.current()
+	if m.regs == nil || i < 0 || i >= len(set.Handsets) {
+		return nil
+	}
+	return m.regs.unreachable(set.Handsets[i].Account)
 }
 
 // follow is told of every state handset i enters, and tells the events when the handset

@@ -97,3 +97,62 @@ func TestMarkUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalFallbackKnowsAFailedRegistration checks when a handset's conference counts as
+// out of reach before any join: while the registration of the account it joins through
+// failed for want of an answer, whatever identity the handset presents; not while it was
+// refused (403 after authentication), is still under way, or succeeded.
+func TestLocalFallbackKnowsAFailedRegistration(t *testing.T) {
+	st := newTestStore(t)
+	if err := st.Update(func(set *settings.Settings) error {
+		set.Accounts = nil
+		for _, id := range []string{"desk1", "trunk", "desk3", "desk4"} {
+			set.Accounts = append(set.Accounts, settings.Account{ID: id, User: id, Password: "pw", Domain: "example.org"})
+		}
+		set.Handsets = append(set.Handsets,
+			settings.Handset{ID: "handset-3", Name: "Handset 3", Channel: 2},
+			settings.Handset{ID: "handset-4", Name: "Handset 4", Channel: 3},
+			settings.Handset{ID: "handset-5", Name: "Handset 5", Channel: 4})
+		for i, acc := range []string{"desk1", "trunk", "trunk", "desk3", "desk4"} {
+			set.Handsets[i].Account = acc
+			set.Handsets[i].Conference = "main"
+		}
+		set.Handsets[1].Identity, set.Handsets[1].IdentityURI = settings.IdentityImpersonate, "sip:desk2@example.org"
+		set.Handsets[2].Identity, set.Handsets[2].IdentityPrefix = settings.IdentityGenerated, "guest"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	regs := newRegistrations(nil, slog.New(slog.DiscardHandler))
+	for id, reg := range map[string]sip.Registration{
+		"desk1": {State: sip.Failed, Detail: "no answer from 192.0.2.1:5060 within 10s", Unreachable: true},
+		"trunk": {State: sip.Failed, Detail: "503 Service Unavailable", Unreachable: true},
+		"desk3": {State: sip.Failed, Detail: "403 Forbidden"},
+		"desk4": {State: sip.Registering},
+	} {
+		owner := make(chan struct{})
+		regs.begin(id, id+"@example.org", owner)
+		regs.update(id, owner, reg)
+	}
+	hub := audiohub.New(hw.AudioFormat{SampleRate: 48000, Channels: 5, PeriodFrames: 240})
+	c := &conferencing{store: st, hub: hub, saves: newHandsetSaves(st, slog.New(slog.DiscardHandler))}
+	m := &localFallback{conf: c, regs: regs, log: slog.New(slog.DiscardHandler)}
+	for i, want := range []string{
+		"the registration of desk1 failed: no answer from 192.0.2.1:5060 within 10s",
+		"the registration of trunk failed: 503 Service Unavailable", // impersonating through the trunk
+		"the registration of trunk failed: 503 Service Unavailable", // generated, through the trunk
+		"", // refused: the server is there
+		"", // still registering
+	} {
+		got := ""
+		if err := m.Unreachable(i); err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("handset %d: out of reach %q, want %q", i+1, got, want)
+		}
+	}
+	if err := m.Unreachable(9); err != nil {
+		t.Errorf("handset 10, not configured: %v, want nil", err)
+	}
+}

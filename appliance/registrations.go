@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -167,6 +168,19 @@ func (r *registrations) forget(id string, owner <-chan struct{}) {
 	if s, ok := r.state[id]; ok && s.keeper == owner {
 		delete(r.state, id)
 	}
+}
+
+// unreachable returns why account id's registrar cannot be reached, as the registration's
+// last failure says (sip.Registration.Unreachable), or nil: while it is registered or
+// registering, failed for another reason, or id names no account.
+func (r *registrations) unreachable(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.state[id]
+	if !ok || s.reg.State != sip.Failed || !s.reg.Unreachable {
+		return nil
+	}
+	return fmt.Errorf("the registration of %s failed: %s", id, s.reg.Detail)
 }
 
 // snapshot returns every account's state, ordered by account ID.

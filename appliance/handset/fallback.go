@@ -29,6 +29,10 @@ type LocalMix interface {
 	// to take it out again. It fails when the handset's conference does not allow local
 	// fallback.
 	EnterLocal(handset int) (leave func(), err error)
+	// Unreachable returns why the handset's conference is known to be out of reach before
+	// any join, e.g. its account's registration failed for want of an answer; nil when
+	// nothing says so.
+	Unreachable(handset int) error
 }
 
 // The backoff of the joins a LocalOnly line keeps trying: from retryMin, doubling up to
@@ -44,6 +48,9 @@ type fallback struct {
 	leave       func()             // takes the handset out of the local mix
 	backoff     time.Duration      // the next wait before a join, before jitter
 	cancelRetry context.CancelFunc // stops the wait for the next join
+	// recorded is set once the call history has this lift: its first failed join, or the
+	// call it ended in.
+	recorded bool
 }
 
 // fallBack enters LocalOnly after a join that failed with err, if err says the conference
@@ -59,9 +66,34 @@ func (l *Line) fallBack(ctx context.Context, err error) bool {
 	}
 	l.log.Warn("the conference cannot be reached: local only, joining again in the background", "err", err)
 	l.callEnded(err)
-	l.fallback = fallback{leave: leave, backoff: retryMin}
+	l.fallback = fallback{leave: leave, backoff: retryMin, recorded: true}
 	l.setState(LocalOnly, err.Error())
 	l.scheduleRetry(ctx)
+	return true
+}
+
+// fallBackAtOnce enters LocalOnly as the handset is lifted, before any join has failed,
+// when the local mix says that the conference is out of reach already (the handset's
+// account's registration failed for want of an answer) and takes the handset; the join
+// goes out all the same, in the background, and what it ends in is taken as the joins
+// again of a LocalOnly line are. It reports whether it did.
+func (l *Line) fallBackAtOnce(ctx context.Context) bool {
+	if l.local == nil || !l.offHook {
+		return false
+	}
+	why := l.local.Unreachable(l.index)
+	if why == nil {
+		return false
+	}
+	leave, err := l.local.EnterLocal(l.index)
+	if err != nil {
+		l.log.Info("no local fallback", "reason", err)
+		return false
+	}
+	l.log.Warn("the conference is out of reach: local only at once, joining in the background", "why", why)
+	l.fallback = fallback{leave: leave, backoff: retryMin}
+	l.dial(ctx)
+	l.setState(LocalOnly, why.Error())
 	return true
 }
 
@@ -104,13 +136,28 @@ func (l *Line) rejoinFinished(ctx context.Context, ev joinDone) {
 		l.setState(InCall, "the conference answers again: moved from local only into it")
 	case errors.Is(ev.err, ErrUnreachable):
 		l.log.Info("the conference still cannot be reached", "err", ev.err)
+		if !l.fallback.recorded {
+			l.fallback.recorded = true
+			l.callEnded(ev.err)
+		}
 		l.scheduleRetry(ctx)
 	default:
-		l.stopFallback()
 		l.log.Warn("join failed", "err", ev.err)
-		l.callEnded(ev.err)
+		if !l.fallback.recorded {
+			l.callEnded(ev.err)
+		}
+		l.stopFallback()
 		l.setState(Failed, ev.err.Error())
 	}
+}
+
+// endFallback ends LocalOnly as the user leaves or the appliance stops; the call history
+// gets the lift if no join of it has ended yet.
+func (l *Line) endFallback() {
+	if !l.fallback.recorded {
+		l.callEnded(nil)
+	}
+	l.stopFallback()
 }
 
 // stopFallback takes the handset out of the local mix and stops the joins in the

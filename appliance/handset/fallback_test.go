@@ -3,6 +3,7 @@ package handset
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -16,12 +17,19 @@ import (
 )
 
 // fakeLocal is a LocalMix that records who is in it, or refuses as a conference whose
-// local fallback is off.
+// local fallback is off; unreachable is what it says of the conference before any join.
 type fakeLocal struct {
-	mu      sync.Mutex
-	refuse  bool
-	in      bool
-	entered int
+	mu          sync.Mutex
+	refuse      bool
+	unreachable error
+	in          bool
+	entered     int
+}
+
+func (m *fakeLocal) Unreachable(int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.unreachable
 }
 
 func (m *fakeLocal) EnterLocal(int) (func(), error) {
@@ -45,14 +53,17 @@ func (m *fakeLocal) inMix() bool {
 	return m.in
 }
 
-// fallbackWorld runs a line of handset 1 with conf and local in a synctest bubble and
-// hands it to f; the line stops when f returns.
-func fallbackWorld(t *testing.T, conf *fakeConference, local *fakeLocal, f func(b *sim.Board, l *Line)) {
+// fallbackWorld runs a line of handset 1 with conf and local, its Config changed by each
+// of edits, in a synctest bubble and hands it to f; the line stops when f returns.
+func fallbackWorld(t *testing.T, conf *fakeConference, local *fakeLocal, f func(b *sim.Board, l *Line), edits ...func(*Config)) {
 	synctest.Test(t, func(t *testing.T) {
 		b := sim.New(1)
 		cfg := Config{Hook: b.Hook(0), LED: b.LED(0), Conference: conf, Log: slog.New(slog.DiscardHandler)}
 		if local != nil {
 			cfg.Local = local
+		}
+		for _, edit := range edits {
+			edit(&cfg)
 		}
 		l := New(cfg)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -208,4 +219,94 @@ func TestLineWithoutLocalMixFails(t *testing.T) {
 			t.Errorf("state %v, detail %q; want failed, the 503", st.State, st.Detail)
 		}
 	})
+}
+
+// TestLineFallsBackAtOnceWhileTheRegistrationFailed: a handset lifted while the local mix
+// says that its conference is out of reach (its account's registration failed for want of
+// an answer) talks locally at once, with the join already under way in the background;
+// the join that times out is tried again with the backoff, and the one that is answered
+// moves the handset into the conference. A conference whose local fallback is off, or a
+// registration that says nothing of the kind, joins as before.
+func TestLineFallsBackAtOnceWhileTheRegistrationFailed(t *testing.T) {
+	why := errors.New("the registration of desk1 failed: no answer from 127.0.0.1:5060 within 10s")
+	t.Run("local only at once, then into the conference", func(t *testing.T) {
+		conf := &fakeConference{answer: false}
+		local := &fakeLocal{unreachable: why}
+		var ended []string // the call history
+		fallbackWorld(t, conf, local, func(b *sim.Board, l *Line) {
+			b.Hook(0).Set(true)
+			synctest.Wait()
+			st := l.Status()
+			if st.State != LocalOnly || st.LED != led.TripleBlink || st.Detail != why.Error() || !local.inMix() || st.Unreachable.IsZero() {
+				t.Fatalf("lifted: state %v, LED %v, detail %q, in the local mix %v, unreachable since %v; want local only, triple blink, the registration's failure, true, now",
+					st.State, st.LED, st.Detail, local.inMix(), st.Unreachable)
+			}
+			if got := conf.recorded(); !slices.Equal(got, []string{"join"}) {
+				t.Fatalf("what the conference saw as the handset went local only: %q, want the join under way", got)
+			}
+			// The join runs into its timeout: still local only, tried again after 1 s at most.
+			time.Sleep(joinTimeout + time.Second)
+			synctest.Wait()
+			if st := l.Status(); st.State != LocalOnly || joins(conf) != 2 {
+				t.Fatalf("after the first join timed out: state %v, %d joins; want local only, the second join", st.State, joins(conf))
+			}
+			if !slices.Equal(ended, []string{"local only: no answer from the conference"}) {
+				t.Errorf("call history %q, want the first failed join", ended)
+			}
+			nowAnswer(&world{conf: conf})
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			st = l.Status()
+			if st.State != InCall || local.inMix() || !strings.Contains(st.Detail, "moved from local only") {
+				t.Errorf("once the conference answers: state %v, in the local mix %v, detail %q; want in call, false, moved", st.State, local.inMix(), st.Detail)
+			}
+			if len(ended) != 1 {
+				t.Errorf("call history %q, want only the first failed join", ended)
+			}
+		}, history(&ended))
+	})
+	t.Run("hung up before the join ended", func(t *testing.T) {
+		conf := &fakeConference{answer: false}
+		local := &fakeLocal{unreachable: why}
+		var ended []string
+		fallbackWorld(t, conf, local, func(b *sim.Board, l *Line) {
+			b.Hook(0).Set(true)
+			synctest.Wait()
+			b.Hook(0).Set(false)
+			time.Sleep(time.Second) // longer than a flash
+			synctest.Wait()
+			if st := l.Status(); st.State != Idle || local.inMix() || !slices.Equal(conf.recorded(), []string{"join", "cancel"}) {
+				t.Errorf("put down: state %v, in the local mix %v, the conference saw %q; want idle, false, the join cancelled", st.State, local.inMix(), conf.recorded())
+			}
+			if !slices.Equal(ended, []string{"local only: <nil>"}) {
+				t.Errorf("call history %q, want the lift, given up", ended)
+			}
+		}, history(&ended))
+	})
+	for _, tt := range []struct {
+		name  string
+		local *fakeLocal
+	}{
+		{"switch off", &fakeLocal{unreachable: why, refuse: true}},
+		{"nothing known to be out of reach", &fakeLocal{}},
+	} {
+		t.Run(tt.name+": joining as before", func(t *testing.T) {
+			conf := &fakeConference{answer: false}
+			fallbackWorld(t, conf, tt.local, func(b *sim.Board, l *Line) {
+				b.Hook(0).Set(true)
+				synctest.Wait()
+				if st := l.Status(); st.State != Joining || st.LED != led.SlowBlink || tt.local.inMix() {
+					t.Errorf("lifted: state %v, LED %v, in the local mix %v; want joining, slow blink, false", st.State, st.LED, tt.local.inMix())
+				}
+			})
+		})
+	}
+}
+
+// history makes the line's OnCallEnd add each ended join or call to ended, as its state
+// and error.
+func history(ended *[]string) func(*Config) {
+	return func(cfg *Config) {
+		cfg.OnCallEnd = func(st Status, err error) { *ended = append(*ended, fmt.Sprint(st.State, ": ", err)) }
+	}
 }

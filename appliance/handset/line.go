@@ -604,6 +604,9 @@ func (l *Line) failOrIdle(detail string) {
 }
 
 func (l *Line) startJoin(ctx context.Context) {
+	if l.fallBackAtOnce(ctx) {
+		return
+	}
 	l.dial(ctx)
 	l.setState(Joining, "")
 }
@@ -638,7 +641,7 @@ func (l *Line) leave(ctx context.Context, detail string) {
 		l.hangupAsync(ctx, l.leg)
 		l.leg = nil
 	case LocalOnly:
-		l.stopFallback()
+		l.endFallback()
 	}
 	l.setState(Idle, detail)
 }
@@ -660,7 +663,7 @@ func (l *Line) shutdown() {
 		l.cancelJoin()
 	}
 	if l.state == LocalOnly {
-		l.stopFallback()
+		l.endFallback()
 	}
 	if l.leg != nil {
 		if err := l.leg.Hangup(context.Background()); err != nil {
