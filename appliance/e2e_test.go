@@ -77,12 +77,16 @@ func startRig(t *testing.T, scenario string, edits ...func(*settings.Settings)) 
 
 // runAppliance starts an appliance on board with its settings in dir, its Config changed
 // by each of edits, logs in to its admin page, and stops it when the test ends (or at r.stop).
+// The log goes to the test's output, through Config.Logs when an edit sets it.
 func runAppliance(t *testing.T, dir string, board *sim.Board, edits ...func(*appliance.Config)) *rig {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	cfg := appliance.Config{Board: "sim", DataDir: dir, AdminAddr: "127.0.0.1:0", Sim: board}
 	for _, edit := range edits {
 		edit(&cfg)
+	}
+	if cfg.Logs != nil {
+		log = slog.New(cfg.Logs)
 	}
 	a, err := appliance.New(cfg, log)
 	if err != nil {

@@ -2,12 +2,16 @@ package appliance_test
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"partyline/appliance"
+	"partyline/appliance/logs"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
@@ -61,32 +65,11 @@ func earHears(t *testing.T, board *sim.Board, i int, what string, own float64, w
 // the dashboard says so, and each hears the third participant and the other handset, and
 // still not itself.
 func TestHandsetsTalkLocallyWhileTheConferenceIsGone(t *testing.T) {
-	f := focus.Start(t, focus.Config{})
+	f, _, dir := twoDesks(t)
 	addr := f.Addr()
-	users := map[string]string{"desk1": "pw-desk1", "desk2": "pw-desk2"}
-	k := peertest.StartKamailio(t, peertest.KamailioConfig{
-		Domain:       domain,
-		Realm:        realm,
-		Users:        users,
-		Routes:       map[string]netip.AddrPort{"room": addr},
-		RelayTimeout: time.Second,
-	})
-	dir := t.TempDir()
-	seedSettings(t, filepath.Join(dir, "partyline.db"), k.Addr().String(), func(set *settings.Settings) {
-		set.Accounts = nil
-		for n := range 2 {
-			user := fmt.Sprintf("desk%d", n+1)
-			set.Accounts = append(set.Accounts, settings.Account{ID: user, User: user, Password: users[user], Domain: domain, Proxy: k.Addr().String()})
-			set.Handsets[n].Account, set.Handsets[n].Identity = user, settings.IdentityAccount
-			set.Handsets[n].DisplayName = fmt.Sprintf("Desk %d", n+1)
-		}
-		set.Conferences[0].URI = "sip:room@" + domain
-	})
 	board := sim.New(2)
 	r := runAppliance(t, dir, board)
-	r.waitFor("both accounts to register", func(st web.Status) bool {
-		return len(st.Registrations) == 2 && st.Registrations[0].State == "registered" && st.Registrations[1].State == "registered"
-	})
+	r.waitFor("both accounts to register", registrations("registered"))
 
 	f.Close() // the conference is gone
 	for i := range 2 {
@@ -120,6 +103,51 @@ func TestHandsetsTalkLocallyWhileTheConferenceIsGone(t *testing.T) {
 	// The conference comes back, with a third participant in it.
 	f2 := focus.Start(t, focus.Config{Addr: addr})
 	f2.Tone("room", thirdHz, 0.2)
+	movedIn(t, r, board, f2)
+}
+
+// twoDesks starts a mixing focus and Kamailio in front of it, which routes room to the
+// focus, lets desk1 and desk2 register and call, and answers 408 after 1 s for a focus
+// that is gone; and it seeds, in the directory it returns, the settings of an appliance
+// whose handsets 1 and 2 join room through accounts desk1 and desk2 of their own.
+func twoDesks(t *testing.T) (*focus.Focus, *peertest.Kamailio, string) {
+	t.Helper()
+	f := focus.Start(t, focus.Config{})
+	users := map[string]string{"desk1": "pw-desk1", "desk2": "pw-desk2"}
+	k := peertest.StartKamailio(t, peertest.KamailioConfig{
+		Domain:       domain,
+		Realm:        realm,
+		Users:        users,
+		Routes:       map[string]netip.AddrPort{"room": f.Addr()},
+		RelayTimeout: time.Second,
+	})
+	dir := t.TempDir()
+	seedSettings(t, filepath.Join(dir, "partyline.db"), k.Addr().String(), func(set *settings.Settings) {
+		set.Accounts = nil
+		for n := range 2 {
+			user := fmt.Sprintf("desk%d", n+1)
+			set.Accounts = append(set.Accounts, settings.Account{ID: user, User: user, Password: users[user], Domain: domain, Proxy: k.Addr().String()})
+			set.Handsets[n].Account, set.Handsets[n].Identity = user, settings.IdentityAccount
+			set.Handsets[n].DisplayName = fmt.Sprintf("Desk %d", n+1)
+		}
+		set.Conferences[0].URI = "sip:room@" + domain
+	})
+	return f, k, dir
+}
+
+// registrations says whether both accounts' registrations are in state.
+func registrations(state string) func(web.Status) bool {
+	return func(st web.Status) bool {
+		return len(st.Registrations) == 2 && st.Registrations[0].State == state && st.Registrations[1].State == state
+	}
+}
+
+// movedIn waits until handsets 1 and 2, local only, are in the conference of f, never
+// hung up on the way, and checks what the dashboard says and what they hear there: the
+// conference's tone (thirdHz) and each other, never themselves.
+func movedIn(t *testing.T, r *rig, board *sim.Board, f *focus.Focus) {
+	t.Helper()
+	var st web.Status
 	deadline := time.Now().Add(failsafe)
 	for {
 		st = r.status()
@@ -145,10 +173,78 @@ func TestHandsetsTalkLocallyWhileTheConferenceIsGone(t *testing.T) {
 	if page := r.page(); strings.Count(page, "the conference answers again: moved from local only into conference") != 2 {
 		t.Error("the dashboard's events do not say that both handsets moved from local only into the conference")
 	}
-	if calls := f2.Calls(); len(calls) != 2 {
+	if calls := f.Calls(); len(calls) != 2 {
 		t.Errorf("the conference took %d calls, want the 2 handsets': %+v", len(calls), calls)
 	}
 	for i := range 2 {
 		earHears(t, board, i, "moved into the conference", sim.ToneHz(i), thirdHz, sim.ToneHz(1-i))
 	}
+}
+
+// TestHandsetsTalkLocallyWhileTheRegistrarIsGone stops Kamailio, the registrar and proxy
+// in front of the conference, before the appliance starts: both accounts' registrations
+// fail for want of an answer. Two handsets lifted then go local only at once, without
+// waiting for their joins, which get no answer for 30 s: the log has each line go from
+// idle straight to local only, and each earpiece carries the other's tone, and not its
+// own, before the first join has ended. Kamailio starts again: both handsets move into
+// the conference without being hung up, and hear its tone and each other there.
+func TestHandsetsTalkLocallyWhileTheRegistrarIsGone(t *testing.T) {
+	f, k, dir := twoDesks(t)
+	f.Tone("room", thirdHz, 0.2)
+	k.Stop()
+	h, err := logs.New(t.Output(), logs.Options{Lines: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	board := sim.New(2)
+	r := runAppliance(t, dir, board, func(cfg *appliance.Config) { cfg.Logs = h })
+	st := r.waitFor("both registrations to fail", registrations("failed"))
+	for _, reg := range st.Registrations {
+		if !strings.Contains(reg.Detail, "no answer from "+k.Addr().String()) {
+			t.Errorf("registration of %s: %q, want no answer from %s", reg.Account, reg.Detail, k.Addr())
+		}
+	}
+
+	for i := range 2 {
+		board.Hook(i).Set(true)
+	}
+	st = r.waitFor("both handsets local only", func(st web.Status) bool {
+		return handsetState(0, "local only")(st) && handsetState(1, "local only")(st)
+	})
+	for i, hs := range st.Handsets {
+		if hs.LED != "triple blink" || !strings.HasPrefix(hs.LocalOnly, "local only: server unreachable since ") ||
+			!strings.Contains(hs.Detail, fmt.Sprintf("the registration of desk%d failed: no answer from", i+1)) {
+			t.Errorf("handset %d with the registrar gone: LED %q, local-only line %q, detail %q; want triple blink, the line, the registration's failure",
+				i+1, hs.LED, hs.LocalOnly, hs.Detail)
+		}
+	}
+	for i := range 2 {
+		earHears(t, board, i, "local only", sim.ToneHz(i), sim.ToneHz(1-i))
+	}
+	// The order of events, in each handset's log: lifted, local only at once (never
+	// joining), and the earpieces heard each other before the first join ended.
+	lines := h.Lines(slog.LevelInfo)
+	// What a line logs when a join ends unanswered or refused.
+	joinEnds := []string{`msg="the conference cannot be reached`, `msg="the conference still cannot be reached"`, `msg="join failed"`}
+	for i := range 2 {
+		handset := fmt.Sprintf("handset=handset-%d", i+1)
+		var states []string
+		for _, l := range lines {
+			switch {
+			case !strings.Contains(l.Text, handset):
+			case strings.Contains(l.Text, "msg=state "):
+				_, move, _ := strings.Cut(l.Text, " from=")
+				move, _, _ = strings.Cut(move, " detail=")
+				states = append(states, move)
+			case slices.ContainsFunc(joinEnds, func(msg string) bool { return strings.Contains(l.Text, msg) }):
+				t.Errorf("handset %d: its first join ended before the earpieces heard each other: %s", i+1, l.Text)
+			}
+		}
+		if want := []string{`idle to="local only"`}; !slices.Equal(states, want) {
+			t.Errorf("handset %d went through %q, want %q: local only at once, not after a join", i+1, states, want)
+		}
+	}
+
+	k.Start(t)
+	movedIn(t, r, board, f)
 }
