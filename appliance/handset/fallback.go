@@ -48,8 +48,7 @@ type fallback struct {
 	leave       func()             // takes the handset out of the local mix
 	backoff     time.Duration      // the next wait before a join, before jitter
 	cancelRetry context.CancelFunc // stops the wait for the next join
-	// recorded is set once the call history has this lift: its first failed join, or the
-	// call it ended in.
+	// recorded is set once the call history has the first failed join of this lift.
 	recorded bool
 }
 
@@ -142,11 +141,9 @@ func (l *Line) rejoinFinished(ctx context.Context, ev joinDone) {
 		}
 		l.scheduleRetry(ctx)
 	default:
-		l.log.Warn("join failed", "err", ev.err)
-		if !l.fallback.recorded {
-			l.callEnded(ev.err)
-		}
 		l.stopFallback()
+		l.log.Warn("join failed", "err", ev.err)
+		l.callEnded(ev.err)
 		l.setState(Failed, ev.err.Error())
 	}
 }
