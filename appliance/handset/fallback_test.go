@@ -283,6 +283,22 @@ func TestLineFallsBackAtOnceWhileTheRegistrationFailed(t *testing.T) {
 			}
 		}, history(&ended))
 	})
+	t.Run("the join in the background refused", func(t *testing.T) {
+		conf := &fakeConference{answer: true, failure: errors.New("403 Forbidden")}
+		local := &fakeLocal{unreachable: why}
+		var ended []string
+		fallbackWorld(t, conf, local, func(b *sim.Board, l *Line) {
+			b.Hook(0).Set(true)
+			synctest.Wait()
+			if st := l.Status(); st.State != Failed || st.LED != led.FastBlink || st.Detail != "403 Forbidden" || local.inMix() {
+				t.Errorf("lifted, the join refused: state %v, LED %v, detail %q, in the local mix %v; want failed, fast blink, the 403, false",
+					st.State, st.LED, st.Detail, local.inMix())
+			}
+			if !slices.Equal(ended, []string{"local only: 403 Forbidden"}) {
+				t.Errorf("call history %q, want the refused join", ended)
+			}
+		}, history(&ended))
+	})
 	for _, tt := range []struct {
 		name  string
 		local *fakeLocal
