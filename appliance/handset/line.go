@@ -27,6 +27,7 @@ const (
 	Joining              // INVITE sent, no final answer yet
 	InCall               // in the conference
 	Failed               // the join failed or the call broke while the handset was lifted
+	Ringing              // a call to the handset waits for an answer
 )
 
 func (s State) String() string {
@@ -39,6 +40,8 @@ func (s State) String() string {
 		return "in call"
 	case Failed:
 		return "failed"
+	case Ringing:
+		return "ringing"
 	}
 	return "unknown"
 }
@@ -62,6 +65,8 @@ func (s State) pattern(held, muted, recorded bool) led.Pattern {
 		return led.On
 	case Failed:
 		return led.FastBlink
+	case Ringing:
+		return led.Ringing
 	}
 	return led.Off
 }
@@ -166,6 +171,11 @@ type Status struct {
 	Since     time.Time   // when State was entered
 	CallStart time.Time   // when the current call was answered; zero without one
 	Quality   media.Stats // the current call's RTP figures; zero without one
+	// Caller is who calls the handset, while its call in rings or is answered; "" for
+	// none.
+	Caller string
+	// Waiting is who waits behind the call in progress (call waiting); "" for none.
+	Waiting string
 }
 
 // A Line runs the call of one handset: hook switch and buttons in, LED and the conference
@@ -182,6 +192,8 @@ type Line struct {
 	light     *led.Indicator
 	onState   func(State)         // told of every change of state, may be nil
 	onCallEnd func(Status, error) // call history of ended joins and calls, may be nil
+	onMissed  func(caller, why string) // call history of calls in not answered, may be nil
+	onWaiting func()                   // a call waits behind the one in progress, may be nil
 	recorder  Recorder            // nil when the appliance does not record
 	presence  Presence            // nil when no proof of presence is ever wanted
 	conf      Conference
@@ -208,6 +220,11 @@ type Line struct {
 	leg        Leg
 	joinSeq    int
 	cancelJoin context.CancelFunc
+	// Calls in: the one that rings, the one that waits behind the call in progress, and
+	// how the call in progress was answered.
+	ringing, waiting IncomingCall
+	autoAnswered     bool // the call in progress was answered without lifting
+	muteUntilLifted  bool // its microphone stays muted until the handset is lifted
 }
 
 // Config is what a Line is made of.
@@ -227,6 +244,11 @@ type Config struct {
 	// run on the line's goroutine and must not block.
 	OnState   func(State)
 	OnCallEnd func(Status, error)
+	// OnMissed, if set, is told of every call in that was not answered (the call history),
+	// OnWaiting of every call that starts to wait behind the call in progress (the
+	// call-waiting tone). Both run on the line's goroutine and must not block.
+	OnMissed  func(caller, why string)
+	OnWaiting func()
 	Log       *slog.Logger
 }
 
@@ -242,6 +264,8 @@ func New(cfg Config) *Line {
 		presence:  cfg.Presence,
 		onState:   cfg.OnState,
 		onCallEnd: cfg.OnCallEnd,
+		onMissed:  cfg.OnMissed,
+		onWaiting: cfg.OnWaiting,
 		log:       cfg.Log,
 		events:    make(chan any, 8),
 		probe:     make(chan struct{}, 1),
@@ -376,10 +400,16 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		l.status.OffHook = ev.offHook
 		l.mu.Unlock()
 		switch {
+		case ev.offHook && l.state == Ringing:
+			l.answerRinging(ctx)
+		case ev.offHook && l.state == InCall && l.muteUntilLifted:
+			l.muteUntilLifted = false
+			l.setMuted(false)
 		case ev.offHook && (l.state == Idle || l.state == Failed):
 			l.startJoin(ctx)
 		case !ev.offHook:
 			l.leave(ctx, "")
+			l.waitingRings()
 		}
 	case actionDo:
 		l.do(ctx, ev.action)
@@ -393,6 +423,14 @@ func (l *Line) handle(ctx context.Context, ev any) {
 			return
 		}
 		ev.result <- l.leg.SendDigits(ev.digits)
+	case ringOffer:
+		l.offered(ctx, ev)
+	case answerDo:
+		l.answerRinging(ctx)
+	case callGone:
+		l.callEndedRinging(ev.call, false)
+	case ringTimer:
+		l.callEndedRinging(ev.call, true)
 	case joinDone:
 		l.joinFinished(ctx, ev)
 	case holdDone:
@@ -404,6 +442,7 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		l.callEnded(ev.leg.Err())
 		l.leg = nil
 		l.failOrIdle(describeEnd(ev.leg.Err()))
+		l.waitingRings()
 	}
 }
 
@@ -412,6 +451,8 @@ func (l *Line) do(ctx context.Context, a Action) {
 	switch a {
 	case JoinLeave:
 		switch l.state {
+		case Ringing:
+			l.answerRinging(ctx)
 		case Idle, Failed:
 			l.startJoin(ctx)
 		case Joining, InCall:
@@ -562,6 +603,9 @@ func (l *Line) joinFinished(ctx context.Context, ev joinDone) {
 		}
 	})
 	l.setState(InCall, "")
+	if l.muteUntilLifted && !l.offHook {
+		l.setMuted(true)
+	}
 }
 
 // failOrIdle ends up Failed while the handset is lifted (so the user sees the error and
@@ -615,8 +659,10 @@ func (l *Line) hangupAsync(ctx context.Context, lg Leg) {
 	})
 }
 
-// shutdown runs when the appliance stops: cancel a join, hang up a call.
+// shutdown runs when the appliance stops: refuse the calls that ring, cancel a join, hang
+// up a call.
 func (l *Line) shutdown() {
+	l.refuseRinging()
 	if l.state == Joining || l.state == InCall {
 		l.callEnded(nil)
 	}
@@ -642,12 +688,18 @@ func (l *Line) setState(s State, detail string) {
 	if s != InCall {
 		l.muted, l.held, l.holding = false, false, false
 	}
+	if s != InCall && s != Joining {
+		l.autoAnswered, l.muteUntilLifted = false, false
+	}
 	now := time.Now()
 	l.publish(func() {
 		l.status.State = s
 		l.status.Since = now
 		if detail != "" || s == Joining {
 			l.status.Detail = detail
+		}
+		if s == Idle || s == Failed {
+			l.status.Caller = "" // the call in, if any, is over
 		}
 		switch {
 		case s == InCall && prev != InCall:

@@ -23,6 +23,7 @@ const (
 	DoubleBlink                // two 100 ms flashes per second
 	Wink                       // lit, dark for 150 ms every second
 	SlowFlash                  // dark, lit for 200 ms every 1.5 s
+	Ringing                    // a fast double flash twice a second: 60 ms on, 60 off, 60 on, 320 off
 )
 
 // String returns the pattern's name, e.g. "slow blink".
@@ -42,6 +43,8 @@ func (p Pattern) String() string {
 		return "wink"
 	case SlowFlash:
 		return "slow flash"
+	case Ringing:
+		return "ringing"
 	}
 	return "pattern(" + strconv.Itoa(int(p)) + ")"
 }
@@ -70,6 +73,11 @@ func (p Pattern) steps() []step {
 		return []step{{true, 850 * time.Millisecond}, {false, 150 * time.Millisecond}}
 	case SlowFlash:
 		return []step{{true, 200 * time.Millisecond}, {false, 1300 * time.Millisecond}}
+	case Ringing:
+		return []step{
+			{true, 60 * time.Millisecond}, {false, 60 * time.Millisecond},
+			{true, 60 * time.Millisecond}, {false, 320 * time.Millisecond},
+		}
 	}
 	return []step{{false, 0}}
 }

@@ -62,6 +62,12 @@ func TestPatternTiming(t *testing.T) {
 			{ms(1000), true}, {ms(1100), false}, {ms(1200), true}, {ms(1300), false},
 		}},
 		{SlowFlash, []transition{{0, true}, {ms(200), false}, {ms(1500), true}, {ms(1700), false}}},
+		{Ringing, []transition{
+			{0, true}, {ms(60), false}, {ms(120), true}, {ms(180), false},
+			{ms(500), true}, {ms(560), false}, {ms(620), true}, {ms(680), false},
+			{ms(1000), true}, {ms(1060), false}, {ms(1120), true}, {ms(1180), false},
+			{ms(1500), true}, {ms(1560), false}, {ms(1620), true}, {ms(1680), false},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.p.String(), func(t *testing.T) {
@@ -139,7 +145,7 @@ func TestPatternString(t *testing.T) {
 		want string
 	}{
 		{Off, "off"}, {On, "on"}, {SlowBlink, "slow blink"}, {FastBlink, "fast blink"},
-		{DoubleBlink, "double blink"}, {SlowFlash, "slow flash"}, {Pattern(9), "pattern(9)"},
+		{DoubleBlink, "double blink"}, {SlowFlash, "slow flash"}, {Ringing, "ringing"}, {Pattern(9), "pattern(9)"},
 	}
 	for _, tt := range tests {
 		if got := tt.p.String(); got != tt.want {
