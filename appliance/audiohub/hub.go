@@ -56,6 +56,8 @@ type Port struct {
 	earDropped atomic.Uint64
 	// earFill keeps the earpiece ring at its target fill; callback only.
 	earFill earFill
+	// cue is a sound played once into the earpiece, over the call (see Cue).
+	cue cues
 }
 
 // unityGain is a Q16 gain of 0 dB.
@@ -200,6 +202,7 @@ func (h *Hub) Process(in, out []int16) {
 			for f := range frames {
 				out[f*channels+c] = 0
 			}
+			p.cue.mix(out, c, channels, frames)
 			p.earMeter.add(out[:frames*channels], c, channels)
 			continue
 		}
@@ -222,6 +225,7 @@ func (h *Hub) Process(in, out []int16) {
 			// The sidetone comes straight from this period's microphone: no added delay.
 			out[f*channels+c] = saturate(scale(buf[f], earGain) + scale(in[f*channels+c], side))
 		}
+		p.cue.mix(out, c, channels, frames)
 		p.earMeter.add(out[:frames*channels], c, channels)
 		select {
 		case p.tick <- struct{}{}:
