@@ -190,12 +190,12 @@ type Line struct {
 	// mapping it points to is never changed.
 	mapping   atomic.Pointer[Mapping]
 	light     *led.Indicator
-	onState   func(State)         // told of every change of state, may be nil
-	onCallEnd func(Status, error) // call history of ended joins and calls, may be nil
+	onState   func(State)              // told of every change of state, may be nil
+	onCallEnd func(Status, error)      // call history of ended joins and calls, may be nil
 	onMissed  func(caller, why string) // call history of calls in not answered, may be nil
 	onWaiting func()                   // a call waits behind the one in progress, may be nil
-	recorder  Recorder            // nil when the appliance does not record
-	presence  Presence            // nil when no proof of presence is ever wanted
+	recorder  Recorder                 // nil when the appliance does not record
+	presence  Presence                 // nil when no proof of presence is ever wanted
 	conf      Conference
 	log       *slog.Logger
 

@@ -3,6 +3,7 @@ package settings
 import (
 	"errors"
 	"net/netip"
+	"strings"
 )
 
 // HandsetCallsIn says who may call a handset and what a call to it does. A call to the
@@ -22,9 +23,11 @@ type HandsetCallsIn struct {
 	// call): a tone in the earpiece while the caller hears ringing, rather than 486 Busy
 	// Here. The call rings once the handset is put down, and is missed if nobody answers.
 	CallWaiting bool `json:"call_waiting"`
-	// AllowNetworks lists the networks callers may call from, in CIDR notation or as single
-	// addresses, as a bridge's do. Their identity is not proved.
-	AllowNetworks []string `json:"allow_networks"`
+	// AllowNetworks lists the networks callers may call from, separated by commas or
+	// spaces, in CIDR notation or as single addresses, as a bridge's do ("192.0.2.0/24,
+	// 2001:db8::5"). Their identity is not proved. (A string, not a list, so that a
+	// Handset stays comparable.)
+	AllowNetworks string `json:"allow_networks"`
 	// AllowProxy takes the calls that the registrar or outbound proxy of the handset's
 	// account relays (its Proxy, else its Domain): the usual case of a call to the
 	// handset's account.
@@ -39,11 +42,16 @@ const (
 )
 
 // Open reports whether any caller may call the handset.
-func (c HandsetCallsIn) Open() bool { return len(c.AllowNetworks) > 0 || c.AllowProxy }
+func (c HandsetCallsIn) Open() bool { return len(c.networkList()) > 0 || c.AllowProxy }
 
 // Networks returns AllowNetworks as prefixes; entries Validate would refuse are left out.
 func (c HandsetCallsIn) Networks() []netip.Prefix {
-	return Bridge{AllowNetworks: c.AllowNetworks}.Networks()
+	return Bridge{AllowNetworks: c.networkList()}.Networks()
+}
+
+// networkList splits AllowNetworks at its commas and spaces.
+func (c HandsetCallsIn) networkList() []string {
+	return strings.FieldsFunc(c.AllowNetworks, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 }
 
 // checkCallsIn checks who may call a handset and what the call does, at the settings path
@@ -55,9 +63,9 @@ func checkCallsIn(f string, c HandsetCallsIn) error {
 	default:
 		errs = append(errs, fieldErr(f+"mode", "%q is not %s, %s or %s", c.Mode, CallsInRing, CallsInAutoAnswer, CallsInReject))
 	}
-	if len(c.AllowNetworks) > maxAllowNetworks {
-		errs = append(errs, fieldErr(f+"allow_networks", "has %d networks, at most %d", len(c.AllowNetworks), maxAllowNetworks))
-	} else if err := checkNetworks(f, c.AllowNetworks); err != nil {
+	if nets := c.networkList(); len(nets) > maxAllowNetworks {
+		errs = append(errs, fieldErr(f+"allow_networks", "has %d networks, at most %d", len(nets), maxAllowNetworks))
+	} else if err := checkNetworks(f, nets); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -699,9 +699,6 @@ func (s Settings) Clone() Settings {
 	c := s
 	c.Accounts = slices.Clone(s.Accounts)
 	c.Handsets = slices.Clone(s.Handsets)
-	for i := range c.Handsets {
-		c.Handsets[i].CallsIn.AllowNetworks = slices.Clone(c.Handsets[i].CallsIn.AllowNetworks)
-	}
 	c.Conferences = slices.Clone(s.Conferences)
 	for i := range c.Conferences {
 		c.Conferences[i].Announce = slices.Clone(c.Conferences[i].Announce)

@@ -98,6 +98,13 @@ func (q *queue) push(s []int16) error {
 	return nil
 }
 
+// drop empties the queue.
+func (q *queue) drop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.samples = nil
+}
+
 func (q *queue) close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
