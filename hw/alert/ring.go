@@ -71,7 +71,10 @@ func (s *Speaker) Ring(country string, cycles int) error {
 	for range cycles {
 		all = append(all, one...)
 	}
-	return s.q.push(all)
+	if err := s.q.push(all); err != nil {
+		return err
+	}
+	return s.resume()
 }
 
 // ringFade is the raised-cosine ramp at each end of an on segment, so it does not click.
