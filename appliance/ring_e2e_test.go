@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"partyline/appliance"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
@@ -27,7 +28,7 @@ type callInRig struct {
 
 // startCallIn starts Kamailio, baresip as bob (sending a tone at callerHz) and the
 // appliance, whose handset 1 takes calls as calls says, and waits for alice to register.
-func startCallIn(t *testing.T, callerHz float64, calls settings.HandsetCallsIn) *callInRig {
+func startCallIn(t *testing.T, callerHz float64, calls settings.HandsetCallsIn, edits ...func(*appliance.Config)) *callInRig {
 	t.Helper()
 	kam := peertest.StartKamailio(t, peertest.KamailioConfig{
 		Domain: domain, Realm: realm,
@@ -42,7 +43,7 @@ func startCallIn(t *testing.T, callerHz float64, calls settings.HandsetCallsIn) 
 	seedSettings(t, filepath.Join(dir, "partyline.db"), kam.Addr().String(), func(s *settings.Settings) {
 		s.Handsets[0].CallsIn = calls
 	})
-	r := runAppliance(t, dir, sim.New(2))
+	r := runAppliance(t, dir, sim.New(2), edits...)
 	r.kam = kam
 	r.waitFor("alice to register", registered)
 	return &callInRig{rig: r, bob: bob}
