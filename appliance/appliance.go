@@ -335,6 +335,11 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 			OnState: func(s handset.State) {
 				a.ringer.set(i, s == handset.Ringing)
 				hwr.statusTone(s)
+				if s == handset.InCall && a.lines[i].Status().Caller != "" {
+					// A call in is not in the handset's conference: the recorder and
+					// the announcer do not join it for this call.
+					s = handset.Idle
+				}
 				inCall.set(i, s)
 			},
 			OnCallEnd: func(st handset.Status, err error) { a.recordCall(i, st, err) },
