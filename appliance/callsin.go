@@ -34,11 +34,12 @@ type handsetCalls struct {
 	log   *slog.Logger
 }
 
-// findHandset finds the handset that in dialled, by its Request-URI user or else its To
-// user: a handset impersonating a URI with that user, else one whose account has it. A
-// user several handsets share rings the first of them.
-func findHandset(set settings.Settings, in *sip.Incoming) (int, bool) {
-	for _, user := range []string{in.User(), in.ToUser()} {
+// findHandset finds the handset that a call dialled, by the users it dialled, its
+// Request-URI user first and then its To user: a handset impersonating a URI with that
+// user, else one whose account has it. A user several handsets share rings the first of
+// them.
+func findHandset(set settings.Settings, users ...string) (int, bool) {
+	for _, user := range users {
 		if user == "" {
 			continue
 		}
@@ -64,7 +65,7 @@ func findHandset(set settings.Settings, in *sip.Incoming) (int, bool) {
 // handset at all.
 func (q *incomingQueue) offerHandset(set settings.Settings, in *sip.Incoming) bool {
 	hc := q.handsets
-	i, found := findHandset(set, in)
+	i, found := findHandset(set, in.User(), in.ToUser())
 	if hc == nil || !found || i >= len(hc.lines) {
 		return false
 	}
