@@ -71,14 +71,27 @@ func (q *incomingQueue) offerHandset(set settings.Settings, in *sip.Incoming) bo
 	}
 	h := set.Handsets[i]
 	log := q.log.With("call", in.ID(), "from", in.From(), "source", in.Source(), "handset", h.ID)
-	rules := callin.Rules{Networks: h.CallsIn.Networks(), Proxy: h.CallsIn.AllowProxy}
+	rules := callin.Rules{Networks: h.CallsIn.Networks(), Proxy: h.CallsIn.AllowProxy, Digest: h.CallsIn.AuthUser != ""}
 	call := callin.Call{Source: in.Source().Addr()}
 	if rules.Proxy {
 		call.FromProxy = q.proxies.isProxy(set, h.Account, call.Source)
 	}
-	if callin.Decide(rules, call) == callin.Refuse {
-		log.Warn("call in refused: not allowed to call the handset", "open", rules.Open())
-		reject(in, 403, "Forbidden", log)
+	if rules.Digest {
+		call.Digest = q.guard.Check(in, h.CallsIn.AuthUser, h.CallsIn.AuthPassword)
+	}
+	switch verdict := callin.Decide(rules, call); verdict {
+	case callin.Challenge, callin.ChallengeStale:
+		if err := q.guard.Challenge(in, verdict == callin.ChallengeStale); err != nil {
+			log.Debug("challenge the caller", "err", err)
+		}
+		return true
+	case callin.Refuse:
+		reason := "Forbidden"
+		if call.Digest == sip.DigestWrong {
+			reason = "Forbidden: wrong credentials"
+		}
+		log.Warn("call in refused: not allowed to call the handset", "credentials", call.Digest, "open", rules.Open())
+		reject(in, 403, reason, log)
 		return true
 	}
 	if h.CallsIn.Mode == settings.CallsInReject {

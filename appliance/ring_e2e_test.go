@@ -188,3 +188,34 @@ func TestCallInAutoAnswer(t *testing.T) {
 	})
 	c.hearBothWays(c.bob, callerHz, 8000)
 }
+
+// TestCallInWithDigestCredentials: a handset that asks callers for credentials challenges
+// baresip, which calls it directly: with the right ones the handset rings, with wrong
+// ones baresip gets 403.
+func TestCallInWithDigestCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name, password string
+		rings          bool
+	}{
+		{"right", password, true},
+		{"wrong", "not-" + password, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCallIn(t, 700, settings.HandsetCallsIn{AuthUser: callerBob, AuthPassword: tc.password})
+			if err := c.bob.Dial("sip:alice@" + c.app.SIPAddr()); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.rings {
+				if why := c.closed(); !strings.HasPrefix(why, "403") {
+					t.Errorf("baresip's call closed with %q, want 403", why)
+				}
+				return
+			}
+			c.waitFor("handset 1 to ring", ringingFrom(0))
+			if err := c.bob.Hangup(); err != nil {
+				t.Fatal(err)
+			}
+			c.waitFor("handset 1 idle", handsetState(0, "idle"))
+		})
+	}
+}

@@ -9,8 +9,8 @@ import (
 // HandsetCallsIn says who may call a handset and what a call to it does. A call to the
 // handset is one whose Request-URI user (else To user) is the user of the handset's
 // account (its registration's contact), or the user of its IdentityURI when it
-// impersonates one. With neither AllowNetworks nor AllowProxy set nobody may call: calls
-// in are closed by default and get 403 before anything is done for them.
+// impersonates one. With none of AllowNetworks, AllowProxy and AuthUser set nobody may
+// call: calls in are closed by default and get 403 before anything is done for them.
 type HandsetCallsIn struct {
 	// Mode is what an admitted call does: CallsInRing (also "": the handset rings until it
 	// is lifted or answered on the admin page), CallsInAutoAnswer (intercom: a short tone in
@@ -32,6 +32,11 @@ type HandsetCallsIn struct {
 	// account relays (its Proxy, else its Domain): the usual case of a call to the
 	// handset's account.
 	AllowProxy bool `json:"allow_proxy"`
+	// AuthUser and AuthPassword, when set, challenge callers for digest credentials (401),
+	// as a bridge's do. AuthPassword is a secret: stored, never shown or exported without
+	// asking.
+	AuthUser     string `json:"auth_user,omitempty"`
+	AuthPassword string `json:"auth_password,omitempty"`
 }
 
 // What a call to a handset does.
@@ -42,7 +47,9 @@ const (
 )
 
 // Open reports whether any caller may call the handset.
-func (c HandsetCallsIn) Open() bool { return len(c.networkList()) > 0 || c.AllowProxy }
+func (c HandsetCallsIn) Open() bool {
+	return len(c.networkList()) > 0 || c.AllowProxy || c.AuthUser != ""
+}
 
 // Networks returns AllowNetworks as prefixes; entries Validate would refuse are left out.
 func (c HandsetCallsIn) Networks() []netip.Prefix {
@@ -67,6 +74,14 @@ func checkCallsIn(f string, c HandsetCallsIn) error {
 		errs = append(errs, fieldErr(f+"allow_networks", "has %d networks, at most %d", len(nets), maxAllowNetworks))
 	} else if err := checkNetworks(f, nets); err != nil {
 		errs = append(errs, err)
+	}
+	switch {
+	case c.AuthUser != "" && !isSIPUser(c.AuthUser):
+		errs = append(errs, fieldErr(f+"auth_user", "%q is not a SIP user name", c.AuthUser))
+	case c.AuthUser != "" && c.AuthPassword == "":
+		errs = append(errs, fieldErr(f+"auth_password", "is needed with a user name"))
+	case c.AuthUser == "" && c.AuthPassword != "":
+		errs = append(errs, fieldErr(f+"auth_user", "is needed with a password"))
 	}
 	return errors.Join(errs...)
 }

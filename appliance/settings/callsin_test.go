@@ -18,6 +18,9 @@ func TestHandsetCallsInChecked(t *testing.T) {
 		{"unknown mode", HandsetCallsIn{Mode: "answer"}, `handsets[0].calls_in.mode: "answer" is not ring, auto-answer or reject`},
 		{"not a network", HandsetCallsIn{AllowNetworks: "192.0.2.0/24 lan"}, `handsets[0].calls_in.allow_networks[1]: "lan" is not a network`},
 		{"everyone", HandsetCallsIn{AllowNetworks: "0.0.0.0/0"}, "admits every address"},
+		{"digest", HandsetCallsIn{AuthUser: "door", AuthPassword: "s3cret"}, ""},
+		{"digest without a password", HandsetCallsIn{AuthUser: "door"}, "handsets[0].calls_in.auth_password: is needed with a user name"},
+		{"a password without a user", HandsetCallsIn{AuthPassword: "s3cret"}, "handsets[0].calls_in.auth_user: is needed with a password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := Settings{SIP: SIPSettings{ListenAddr: ":5060"}, Handsets: []Handset{{ID: "h1", Name: "Kitchen", CallsIn: tc.in}}}

@@ -252,7 +252,11 @@ func callsInInputs(formID string, c settings.HandsetCallsIn) []inputView {
 	proxy := checkbox(formID, "calls_in.allow_proxy", "Take the calls the account's registrar or proxy relays", c.AllowProxy)
 	nets := input(formID, "calls_in.allow_networks", "Callers' networks", c.AllowNetworks)
 	nets.Hint = "Networks or addresses callers may call from directly, separated by commas, e.g. 192.0.2.0/24; empty and no proxy = nobody may call (403)."
-	return []inputView{mode, muted, waiting, proxy, nets}
+	user := input(formID, "calls_in.auth_user", "Callers with this user name", c.AuthUser)
+	user.Hint = "Callers who answer a digest challenge with it and the password below may call; empty = none."
+	pass := inputView{ID: formID + "-calls_in.auth_password", Name: "calls_in.auth_password", Label: "and this password", Type: "password", Autocomplete: "new-password"}
+	pass.Hint = "Stored, never shown; empty keeps the stored one."
+	return []inputView{mode, muted, waiting, proxy, nets, user, pass}
 }
 
 // fillCallsIn sets c from a handset form's calls-in inputs.
@@ -262,4 +266,11 @@ func fillCallsIn(c *settings.HandsetCallsIn, v url.Values) {
 	c.CallWaiting = v.Get("calls_in.call_waiting") == "on"
 	c.AllowProxy = v.Get("calls_in.allow_proxy") == "on"
 	c.AllowNetworks = formText(v, "calls_in.allow_networks")
+	c.AuthUser = formText(v, "calls_in.auth_user")
+	if p := v.Get("calls_in.auth_password"); p != "" {
+		c.AuthPassword = p
+	}
+	if c.AuthUser == "" {
+		c.AuthPassword = ""
+	}
 }
