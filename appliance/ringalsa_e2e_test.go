@@ -16,11 +16,13 @@ import (
 	"partyline/appliance"
 	"partyline/appliance/settings"
 	"partyline/hw/alert"
+	"partyline/hw/sim"
 	"partyline/media"
 )
 
-// speakerRate is the alert speaker's rate in TestCallInRingsTheAlertSpeakerOverALSA.
-const speakerRate = 8000
+// speakerRate is the alert speaker's rate in TestCallInRingsTheAlertSpeakerOverALSA: the
+// sim board's, as the appliance opens its speaker at its audio device's rate.
+const speakerRate = sim.SampleRate
 
 // TestCallInRingsTheAlertSpeakerOverALSA rings handset 1 with a call from baresip through
 // Kamailio, with the real alert speaker (oto on alsa-lib) whose ALSA default device is a
@@ -52,15 +54,16 @@ func TestCallInRingsTheAlertSpeakerOverALSA(t *testing.T) {
 		t.Fatalf("open the alert speaker on the file device: %v", err)
 	}
 
-	// The reader paces the device: the file plugin's writes block on the full pipe. It
-	// reads at twice real time, a period every 10 ms, and keeps what the speaker played.
+	// The reader paces the device as a sound card would: the file plugin's writes block on
+	// the full pipe, and it reads 10 ms of samples every 10 ms. It keeps what the speaker
+	// played.
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var played []int16
 	// oto writes 32-bit float samples.
 	wg.Go(func() {
-		buf := make([]byte, 4*speakerRate/50)
+		buf := make([]byte, 4*speakerRate/100)
 		var rest []byte // a sample split between two reads
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
