@@ -16,8 +16,11 @@ import (
 	"partyline/sip/peertest"
 )
 
-// callerBob is the Kamailio user baresip calls the handsets as.
-const callerBob = "bob"
+// callerBob and callerCarol are the Kamailio users baresip calls the handsets as.
+const (
+	callerBob   = "bob"
+	callerCarol = "carol"
+)
 
 // callInRig is an appliance whose handset 1 has the account alice, registered at a
 // Kamailio that also knows bob, and a baresip that calls as bob through it.
@@ -32,7 +35,7 @@ func startCallIn(t *testing.T, callerHz float64, calls settings.HandsetCallsIn, 
 	t.Helper()
 	kam := peertest.StartKamailio(t, peertest.KamailioConfig{
 		Domain: domain, Realm: realm,
-		Users: map[string]string{"alice": password, callerBob: password},
+		Users: map[string]string{"alice": password, callerBob: password, callerCarol: password},
 		// No conference: a lifted handset cannot join anything and stays lifted, busy.
 		Routes: map[string]netip.AddrPort{},
 	})
@@ -217,5 +220,59 @@ func TestCallInWithDigestCredentials(t *testing.T) {
 			}
 			c.waitFor("handset 1 idle", handsetState(0, "idle"))
 		})
+	}
+}
+
+// TestCallInWaits: with call waiting on, a second call while handset 1 is in a call gets
+// 180 and two beeps in the earpiece; putting the handset down ends the first call and the
+// waiting one rings; lifting answers it.
+func TestCallInWaits(t *testing.T) {
+	const waitingHz = 440 // the call-waiting beeps
+	c := startCallIn(t, 700, settings.HandsetCallsIn{AllowProxy: true, CallWaiting: true})
+	c.dialAlice()
+	c.waitFor("handset 1 to ring", ringingFrom(0))
+	c.board.Hook(0).Set(true)
+	c.waitFor("handset 1 in the call", handsetState(0, "in call"))
+
+	carol := peertest.StartBaresip(t, peertest.BaresipConfig{User: callerCarol, AuthUser: callerCarol, Password: password})
+	if err := carol.Dial("sip:alice@" + c.kam.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
+	defer cancel()
+	if _, err := carol.Await(ctx, "CALL_RINGING"); err != nil {
+		t.Fatalf("carol did not hear ringing: %v", err)
+	}
+	c.waitFor("carol waiting on handset 1's card", func(st web.Status) bool {
+		h := st.Handsets[0]
+		return h.State == "in call" && strings.Contains(h.Waiting, "sip:carol@") && h.Answerable
+	})
+	for {
+		heard := c.board.Audio().Earpiece(0, time.Second)
+		if media.ToneLevel(heard, sim.SampleRate, waitingHz) > -15 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("earpiece 1: %.1f dB of the %d Hz call-waiting beeps", media.ToneLevel(heard, sim.SampleRate, waitingHz), waitingHz)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	c.board.Hook(0).Set(false)
+	if why := c.closed(); why == "" {
+		t.Log("bob's call closed")
+	}
+	c.waitFor("handset 1 to ring with carol's call", func(st web.Status) bool {
+		h := st.Handsets[0]
+		return h.State == "ringing" && strings.Contains(h.Caller, "sip:carol@")
+	})
+	c.board.Hook(0).Set(true)
+	c.waitFor("handset 1 in carol's call", func(st web.Status) bool {
+		h := st.Handsets[0]
+		return h.State == "in call" && strings.Contains(h.Caller, "sip:carol@")
+	})
+	if _, err := carol.Await(ctx, "CALL_ESTABLISHED"); err != nil {
+		t.Fatalf("carol's call: %v", err)
 	}
 }
