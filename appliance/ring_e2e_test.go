@@ -276,3 +276,40 @@ func TestCallInWaits(t *testing.T) {
 		t.Fatalf("carol's call: %v", err)
 	}
 }
+
+// TestCallInAutoAnswerMutedUntilLifted: an auto-answered call starts with a beep in the
+// earpiece and, with "mute until lifted", a muted microphone: baresip hears nothing of the
+// handset until it is lifted, then its tone.
+func TestCallInAutoAnswerMutedUntilLifted(t *testing.T) {
+	const callerHz, beepHz = 700, 1000
+	c := startCallIn(t, callerHz, settings.HandsetCallsIn{Mode: settings.CallsInAutoAnswer, MuteUntilLifted: true, AllowProxy: true})
+	c.dialAlice()
+	c.waitFor("handset 1 in the call, on hook and muted", func(st web.Status) bool {
+		h := st.Handsets[0]
+		return h.State == "in call" && !h.OffHook && h.Muted
+	})
+	if lvl := media.ToneLevel(c.board.Audio().Earpiece(0, 2*time.Second), sim.SampleRate, beepHz); lvl < -20 {
+		t.Errorf("earpiece 1 has %.1f dB of the %d Hz auto-answer beep", lvl, beepHz)
+	}
+	// A second of what baresip heard, from the call's answer on: not the handset's tone.
+	own := sim.ToneHz(0)
+	ctx, cancel := context.WithTimeout(t.Context(), failsafe)
+	defer cancel()
+	for {
+		heard, err := c.bob.Heard()
+		if err == nil && len(heard) >= 8000 {
+			if lvl := media.LevelDBFS(heard[len(heard)-8000:]); lvl > -50 {
+				t.Errorf("baresip heard %.1f dBFS from the muted handset (%.1f dB of its %.0f Hz)", lvl, media.ToneLevel(heard[len(heard)-8000:], 8000, own), own)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("baresip heard %d samples (%v)", len(heard), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	c.board.Hook(0).Set(true)
+	c.waitFor("handset 1 unmuted once lifted", func(st web.Status) bool { return st.Handsets[0].OffHook && !st.Handsets[0].Muted })
+	c.hearBothWays(c.bob, callerHz, 8000)
+}
