@@ -68,6 +68,10 @@ type Config struct {
 	// system's resolver. Tests point it at a DNS server of their own.
 	Resolver *net.Resolver
 
+	// Speaker, when set, is the alert speaker instead of the board's. Tests pass an
+	// alert.Speaker whose ALSA default device is a file.
+	Speaker hw.AlertSpeaker
+
 	// Audio, when set, replaces the board's audio device with this ALSA PCM, one channel
 	// per handset; on the sim board the switches and lights stay virtual. Tests point it at
 	// an alsa-lib file PCM.
@@ -144,6 +148,7 @@ type Appliance struct {
 	// mappings) in the order they were stored (see backend.UpdateSettings).
 	saveMu sync.Mutex
 
+	ringer   *ringer       // the alert speaker's ringing for calls in
 	services *services     // the recorder and the announcer of every conference
 	saves    *handsetSaves // what the handsets' buttons changed, saved behind them
 	bridges  *bridging     // callers bridged into conferences
@@ -301,10 +306,17 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		a.reboot = systemctlReboot
 	}
 	// Last the lines, which use all of it.
+	if cfg.Speaker != nil {
+		hwr.speaker = cfg.Speaker
+	}
+	a.ringer = newRinger(hwr.speaker, log.With("part", "ringer"))
+	calls := &handsetCalls{agent: agent, log: log.With("part", "calls-in")}
+	incoming.handsets = calls
 	conf := &conferencing{agent: agent, store: store, hub: hwr.hub, claims: claims, rosters: rosters, saves: saves, log: log,
 		problem: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
 	a.conf = conf
 	local := &localFallback{conf: conf, regs: a.regs, log: log.With("part", "local mix"), event: func(label, text string) { a.events.Add(slog.LevelWarn, label, text) }}
+	calls.conf = conf
 	for i, h := range hwr.handsets {
 		var start *replaySwitch
 		if h.button != nil {
@@ -323,14 +335,23 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 			Recorder:   svc, // the LEDs show whether their conference is being recorded
 			Local:      local,
 			OnState: func(s handset.State) {
+				a.ringer.set(i, s == handset.Ringing)
 				hwr.statusTone(s)
+				if s == handset.InCall && a.lines[i].Status().Caller != "" {
+					// A call in is not in the handset's conference: the recorder and
+					// the announcer do not join it for this call.
+					s = handset.Idle
+				}
 				inCall.set(i, s)
 				local.follow(i, s)
 			},
 			OnCallEnd: func(st handset.Status, err error) { a.recordCall(i, st, err) },
+			OnMissed:  func(caller, why string) { a.missedCall(i, caller, why) },
+			OnWaiting: func() { calls.callWaitingTone(i) },
 			Log:       log.With("handset", handsetID(set, i)),
 		}))
 	}
+	calls.lines = a.lines
 	return a, nil
 }
 
@@ -417,6 +438,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	workWG.Go(func() { a.saves.run(work) })
 	workWG.Go(func() { a.rosters.run(work) })
 	workWG.Go(func() { a.bridges.run(work) })
+	workWG.Go(func() { a.ringer.run(work) })
 
 	var runErr error
 	select {

@@ -47,20 +47,23 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 	for i, l := range a.lines {
 		ls := l.Status()
 		hs := web.HandsetStatus{
-			Index:     i,
-			Number:    i + 1,
-			ID:        handsetID(set, i),
-			Name:      handsetName(set, i),
-			State:     ls.State.String(),
-			Detail:    ls.Detail,
-			OffHook:   ls.OffHook,
-			LED:       ls.LED.String(),
-			Virtual:   a.hw.sim != nil,
-			Busy:      ls.State == handset.Joining || ls.State == handset.InCall || ls.State == handset.LocalOnly,
-			InCall:    ls.State == handset.InCall,
-			Muted:     ls.Muted,
-			Held:      ls.Held,
-			CallStart: a.onWallClock(ls.CallStart),
+			Index:      i,
+			Number:     i + 1,
+			ID:         handsetID(set, i),
+			Name:       handsetName(set, i),
+			State:      ls.State.String(),
+			Detail:     ls.Detail,
+			OffHook:    ls.OffHook,
+			LED:        ls.LED.String(),
+			Virtual:    a.hw.sim != nil,
+			Busy:       ls.State == handset.Joining || ls.State == handset.InCall || ls.State == handset.LocalOnly,
+			InCall:     ls.State == handset.InCall,
+			Muted:      ls.Muted,
+			Held:       ls.Held,
+			CallStart:  a.onWallClock(ls.CallStart),
+			Caller:     ls.Caller,
+			Waiting:    ls.Waiting,
+			Answerable: ls.State == handset.Ringing || ls.Waiting != "",
 		}
 		if ls.Held {
 			hs.State = "on hold"
@@ -255,6 +258,12 @@ func (b backend) Control(i int, action web.Action) error {
 			return nil
 		}
 		do = handset.Mute
+	case web.ActionAnswer:
+		if err := l.Answer(); err != nil {
+			return err
+		}
+		b.a.events.Add(slog.LevelInfo, handsetLabel(b.a.settings(), i), "answered, asked on the admin page")
+		return nil
 	case web.ActionHold, web.ActionResume:
 		if st.State != handset.InCall {
 			return errors.New("not in a call: only a call can be held")
@@ -428,6 +437,9 @@ func (a *Appliance) recordCall(i int, st handset.Status, err error) {
 		if c, ok := findConference(set, h.Conference); ok {
 			rec.Conference = c.URI
 		}
+	}
+	if st.Caller != "" { // a call in: from the caller, not to the conference
+		rec.Caller, rec.Conference = st.Caller, ""
 	}
 	if !st.CallStart.IsZero() {
 		rec.Duration = max(end.Sub(st.CallStart), 0).Round(time.Second) // monotonic

@@ -40,6 +40,9 @@ type incomingQueue struct {
 	proxies *proxyAddrs
 	limits  callin.Limiter
 	log     *slog.Logger
+	// handsets routes the calls to a handset's identity to its line; set once the lines
+	// are made, before the SIP agent runs.
+	handsets *handsetCalls
 }
 
 func newIncomingQueue(store *config.Store, resolver *net.Resolver, log *slog.Logger) *incomingQueue {
@@ -55,7 +58,11 @@ func newIncomingQueue(store *config.Store, resolver *net.Resolver, log *slog.Log
 // offer judges an incoming call against the settings in memory and queues it if it is
 // admitted, or refuses it as busy when bridgeQueue calls wait already.
 func (q *incomingQueue) offer(in *sip.Incoming) {
-	adm, ok := q.admit(q.store.Current().Settings, in)
+	set := q.store.Current().Settings
+	if _, bridged := findBridge(set, in); !bridged && q.offerHandset(set, in) {
+		return
+	}
+	adm, ok := q.admit(set, in)
 	if !ok {
 		return
 	}

@@ -64,6 +64,8 @@ type Port struct {
 	local    atomic.Int32
 	localNow int
 	localMic []int16
+	// cue is a sound played once into the earpiece, over the call (see Cue).
+	cue cues
 }
 
 // unityGain is a Q16 gain of 0 dB.
@@ -217,6 +219,7 @@ func (h *Hub) Process(in, out []int16) {
 					out[f*channels+c] = 0
 				}
 			}
+			p.cue.mix(out, c, channels, frames)
 			p.earMeter.add(out[:frames*channels], c, channels)
 			continue
 		}
@@ -239,6 +242,7 @@ func (h *Hub) Process(in, out []int16) {
 			// The sidetone comes straight from this period's microphone: no added delay.
 			out[f*channels+c] = saturate(scale(buf[f], earGain) + scale(in[f*channels+c], side))
 		}
+		p.cue.mix(out, c, channels, frames)
 		p.earMeter.add(out[:frames*channels], c, channels)
 		select {
 		case p.tick <- struct{}{}:

@@ -3,6 +3,7 @@ package audiohub
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -377,5 +378,32 @@ func TestEarpieceUnderruns(t *testing.T) {
 	h.Process(in, out) // a new call, starting
 	if got := h.EarUnderruns(); got[0] != 2 {
 		t.Errorf("earUnderruns() after a new call started = %v, want still [2 0]", got)
+	}
+}
+
+// TestCuePlaysOnceOverTheCall checks that a cue sounds in its channel's earpiece once,
+// with or without a call, and nowhere else.
+func TestCuePlaysOnceOverTheCall(t *testing.T) {
+	f := hw.AudioFormat{SampleRate: 8000, Channels: 2, PeriodFrames: 4}
+	h := New(f)
+	p, err := h.Port(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Cue([]int16{100, 200, 300, 400, 500, 600})
+	in := make([]int16, 8)
+	var ear0, ear1 []int16
+	for range 3 {
+		out := make([]int16, 8)
+		h.Process(in, out)
+		for f := range 4 {
+			ear0, ear1 = append(ear0, out[2*f]), append(ear1, out[2*f+1])
+		}
+	}
+	if want := []int16{100, 200, 300, 400, 500, 600, 0, 0, 0, 0, 0, 0}; !slices.Equal(ear1, want) {
+		t.Errorf("earpiece 2 = %v, want %v", ear1, want)
+	}
+	if slices.ContainsFunc(ear0, func(v int16) bool { return v != 0 }) {
+		t.Errorf("earpiece 1 = %v, want silence", ear0)
 	}
 }

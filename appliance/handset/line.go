@@ -28,6 +28,7 @@ const (
 	InCall                 // in the conference
 	Failed                 // the join failed or the call broke while the handset was lifted
 	LocalOnly              // the conference cannot be reached: the local mix, and joins again and again
+	Ringing                // a call to the handset waits for an answer
 )
 
 func (s State) String() string {
@@ -42,6 +43,8 @@ func (s State) String() string {
 		return "failed"
 	case LocalOnly:
 		return "local only"
+	case Ringing:
+		return "ringing"
 	}
 	return "unknown"
 }
@@ -67,6 +70,8 @@ func (s State) pattern(held, muted, recorded bool) led.Pattern {
 		return led.FastBlink
 	case LocalOnly:
 		return led.TripleBlink
+	case Ringing:
+		return led.Ringing
 	}
 	return led.Off
 }
@@ -175,6 +180,11 @@ type Status struct {
 	// Unreachable is when the conference was found unreachable, while the line is
 	// LocalOnly; zero otherwise.
 	Unreachable time.Time
+	// Caller is who calls the handset, while its call in rings or is answered; "" for
+	// none.
+	Caller string
+	// Waiting is who waits behind the call in progress (call waiting); "" for none.
+	Waiting string
 }
 
 // A Line runs the call of one handset: hook switch and buttons in, LED and the conference
@@ -189,10 +199,12 @@ type Line struct {
 	// mapping it points to is never changed.
 	mapping   atomic.Pointer[Mapping]
 	light     *led.Indicator
-	onState   func(State)         // told of every change of state, may be nil
-	onCallEnd func(Status, error) // call history of ended joins and calls, may be nil
-	recorder  Recorder            // nil when the appliance does not record
-	presence  Presence            // nil when no proof of presence is ever wanted
+	onState   func(State)              // told of every change of state, may be nil
+	onCallEnd func(Status, error)      // call history of ended joins and calls, may be nil
+	onMissed  func(caller, why string) // call history of calls in not answered, may be nil
+	onWaiting func()                   // a call waits behind the one in progress, may be nil
+	recorder  Recorder                 // nil when the appliance does not record
+	presence  Presence                 // nil when no proof of presence is ever wanted
 	conf      Conference
 	local     LocalMix // nil: no local fallback
 	log       *slog.Logger
@@ -219,6 +231,11 @@ type Line struct {
 	joinSeq    int
 	cancelJoin context.CancelFunc
 	fallback   fallback // while LocalOnly
+	// Calls in: the one that rings, the one that waits behind the call in progress, and
+	// how the call in progress was answered.
+	ringing, waiting IncomingCall
+	autoAnswered     bool // the call in progress was answered without lifting
+	muteUntilLifted  bool // its microphone stays muted until the handset is lifted
 }
 
 // Config is what a Line is made of.
@@ -241,6 +258,11 @@ type Config struct {
 	// run on the line's goroutine and must not block.
 	OnState   func(State)
 	OnCallEnd func(Status, error)
+	// OnMissed, if set, is told of every call in that was not answered (the call history),
+	// OnWaiting of every call that starts to wait behind the call in progress (the
+	// call-waiting tone). Both run on the line's goroutine and must not block.
+	OnMissed  func(caller, why string)
+	OnWaiting func()
 	Log       *slog.Logger
 }
 
@@ -257,6 +279,8 @@ func New(cfg Config) *Line {
 		local:     cfg.Local,
 		onState:   cfg.OnState,
 		onCallEnd: cfg.OnCallEnd,
+		onMissed:  cfg.OnMissed,
+		onWaiting: cfg.OnWaiting,
 		log:       cfg.Log,
 		events:    make(chan any, 8),
 		probe:     make(chan struct{}, 1),
@@ -391,10 +415,16 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		l.status.OffHook = ev.offHook
 		l.mu.Unlock()
 		switch {
+		case ev.offHook && l.state == Ringing:
+			l.answerRinging(ctx)
+		case ev.offHook && l.state == InCall && l.muteUntilLifted:
+			l.muteUntilLifted = false
+			l.setMuted(false)
 		case ev.offHook && (l.state == Idle || l.state == Failed):
 			l.startJoin(ctx)
 		case !ev.offHook:
 			l.leave(ctx, "")
+			l.waitingRings()
 		}
 	case actionDo:
 		l.do(ctx, ev.action)
@@ -408,6 +438,14 @@ func (l *Line) handle(ctx context.Context, ev any) {
 			return
 		}
 		ev.result <- l.leg.SendDigits(ev.digits)
+	case ringOffer:
+		l.offered(ctx, ev)
+	case answerDo:
+		l.answerRinging(ctx)
+	case callGone:
+		l.callEndedRinging(ev.call, false)
+	case ringTimer:
+		l.callEndedRinging(ev.call, true)
 	case joinDone:
 		l.joinFinished(ctx, ev)
 	case holdDone:
@@ -421,6 +459,7 @@ func (l *Line) handle(ctx context.Context, ev any) {
 		l.callEnded(ev.leg.Err())
 		l.leg = nil
 		l.failOrIdle(describeEnd(ev.leg.Err()))
+		l.waitingRings()
 	}
 }
 
@@ -429,6 +468,8 @@ func (l *Line) do(ctx context.Context, a Action) {
 	switch a {
 	case JoinLeave:
 		switch l.state {
+		case Ringing:
+			l.answerRinging(ctx)
 		case Idle, Failed:
 			l.startJoin(ctx)
 		case Joining, InCall, LocalOnly:
@@ -579,6 +620,9 @@ func (l *Line) joinFinished(ctx context.Context, ev joinDone) {
 	}
 	l.takeLeg(ctx, ev.leg)
 	l.setState(InCall, "")
+	if l.muteUntilLifted && !l.offHook {
+		l.setMuted(true)
+	}
 }
 
 // takeLeg makes lg the line's call and watches for its end.
@@ -654,8 +698,10 @@ func (l *Line) hangupAsync(ctx context.Context, lg Leg) {
 	})
 }
 
-// shutdown runs when the appliance stops: cancel a join, hang up a call.
+// shutdown runs when the appliance stops: refuse the calls that ring, cancel a join, hang
+// up a call.
 func (l *Line) shutdown() {
+	l.refuseRinging()
 	if l.state == Joining || l.state == InCall {
 		l.callEnded(nil)
 	}
@@ -684,12 +730,18 @@ func (l *Line) setState(s State, detail string) {
 	if s != InCall {
 		l.muted, l.held, l.holding = false, false, false
 	}
+	if s != InCall && s != Joining {
+		l.autoAnswered, l.muteUntilLifted = false, false
+	}
 	now := time.Now()
 	l.publish(func() {
 		l.status.State = s
 		l.status.Since = now
 		if detail != "" || s == Joining {
 			l.status.Detail = detail
+		}
+		if s == Idle || s == Failed {
+			l.status.Caller = "" // the call in, if any, is over
 		}
 		switch {
 		case s == InCall && prev != InCall:

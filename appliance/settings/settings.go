@@ -257,6 +257,9 @@ type Handset struct {
 	EarGainDB       float64 `json:"ear_gain_db"`
 	SidetonePercent int     `json:"sidetone_percent"`
 	MicAGC          bool    `json:"mic_agc"`
+
+	// Calls in to the handset: see HandsetCallsIn.
+	CallsIn HandsetCallsIn `json:"calls_in"`
 }
 
 // Limits of the handset levels.
@@ -467,6 +470,9 @@ func checkHandset(f string, h Handset, handsets map[string]bool, channels map[in
 		errs = append(errs, fieldErr(f+"display_name", "must not contain control characters"))
 	}
 	if err := checkIdentity(f, h); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkCallsIn(f+"calls_in.", h.CallsIn); err != nil {
 		errs = append(errs, err)
 	}
 	for _, g := range []struct {

@@ -41,6 +41,10 @@ func (s *server) export(w http.ResponseWriter, r *http.Request) {
 		for i := range set.Bridges {
 			set.Bridges[i].AuthPassword = ""
 		}
+		set.Handsets = slices.Clone(set.Handsets)
+		for i := range set.Handsets {
+			set.Handsets[i].CallsIn.AuthPassword = ""
+		}
 		set.Metrics.Token = ""
 	}
 	// Empty sections as [] rather than null, so the file reads as complete.
@@ -117,6 +121,14 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 			}
 			if j := slices.IndexFunc(set.Bridges, func(c settings.Bridge) bool { return c.ID == b.ID }); j >= 0 {
 				imported.Bridges[i].AuthPassword = set.Bridges[j].AuthPassword
+			}
+		}
+		for i, h := range imported.Handsets {
+			if h.CallsIn.AuthPassword != "" || h.CallsIn.AuthUser == "" {
+				continue
+			}
+			if j := slices.IndexFunc(set.Handsets, func(g settings.Handset) bool { return g.ID == h.ID }); j >= 0 {
+				imported.Handsets[i].CallsIn.AuthPassword = set.Handsets[j].CallsIn.AuthPassword
 			}
 		}
 		if imported.Metrics.Token == "" {

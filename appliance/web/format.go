@@ -41,6 +41,22 @@ var funcs = template.FuncMap{
 		}
 		return "live"
 	},
+	// callerText says who calls the handset: the call that rings or is answered, and the
+	// one that waits (app.js's callerText says the same).
+	"callerText": func(h HandsetStatus) string {
+		var parts []string
+		if h.Caller != "" {
+			what := "Call from "
+			if h.State == "ringing" {
+				what = "Ringing: call from "
+			}
+			parts = append(parts, what+h.Caller)
+		}
+		if h.Waiting != "" {
+			parts = append(parts, "Waiting: "+h.Waiting)
+		}
+		return strings.Join(parts, " · ")
+	},
 	"fixed1": func(v float64) string { return fmt.Sprintf("%.1f", v) },
 	// zoned is a time of the appliance's clock as the appliance reads it, in its own time
 	// zone, which it names: not rewritten by the page's script into the browser's.

@@ -231,3 +231,46 @@ func (f *formView) refill(values url.Values) {
 		}
 	}
 }
+
+// callsInInputs are the inputs of who may call a handset and what the call does.
+func callsInInputs(formID string, c settings.HandsetCallsIn) []inputView {
+	mode := input(formID, "calls_in.mode", "Calls in", c.Mode)
+	mode.Type = "select"
+	mode.Options = []optionView{
+		{Value: "", Label: "ring"},
+		{Value: settings.CallsInAutoAnswer, Label: "auto-answer (intercom)"},
+		{Value: settings.CallsInReject, Label: "reject (603 Decline)"},
+	}
+	if c.Mode == settings.CallsInRing {
+		mode.selectValue("")
+	} else {
+		mode.selectValue(c.Mode)
+	}
+	mode.Hint = "What a call to the handset's account (or the URI it impersonates) does, once the callers below may call."
+	muted := checkbox(formID, "calls_in.mute_until_lifted", "Auto-answer: microphone muted until the handset is lifted", c.MuteUntilLifted)
+	waiting := checkbox(formID, "calls_in.call_waiting", "Call waiting: a tone in the earpiece while busy, rather than 486 Busy Here", c.CallWaiting)
+	proxy := checkbox(formID, "calls_in.allow_proxy", "Take the calls the account's registrar or proxy relays", c.AllowProxy)
+	nets := input(formID, "calls_in.allow_networks", "Callers' networks", c.AllowNetworks)
+	nets.Hint = "Networks or addresses callers may call from directly, separated by commas, e.g. 192.0.2.0/24; empty and no proxy = nobody may call (403)."
+	user := input(formID, "calls_in.auth_user", "Callers with this user name", c.AuthUser)
+	user.Hint = "Callers who answer a digest challenge with it and the password below may call; empty = none."
+	pass := inputView{ID: formID + "-calls_in.auth_password", Name: "calls_in.auth_password", Label: "and this password", Type: "password", Autocomplete: "new-password"}
+	pass.Hint = "Stored, never shown; empty keeps the stored one."
+	return []inputView{mode, muted, waiting, proxy, nets, user, pass}
+}
+
+// fillCallsIn sets c from a handset form's calls-in inputs.
+func fillCallsIn(c *settings.HandsetCallsIn, v url.Values) {
+	c.Mode = formText(v, "calls_in.mode")
+	c.MuteUntilLifted = v.Get("calls_in.mute_until_lifted") == "on"
+	c.CallWaiting = v.Get("calls_in.call_waiting") == "on"
+	c.AllowProxy = v.Get("calls_in.allow_proxy") == "on"
+	c.AllowNetworks = formText(v, "calls_in.allow_networks")
+	c.AuthUser = formText(v, "calls_in.auth_user")
+	if p := v.Get("calls_in.auth_password"); p != "" {
+		c.AuthPassword = p
+	}
+	if c.AuthUser == "" {
+		c.AuthPassword = ""
+	}
+}

@@ -72,7 +72,7 @@ var (
 
 // HandsetStates are the states a HandsetStatus.State has: partyline_handset_state reports
 // each of them for every handset, 1 for the one it is in and 0 for the others.
-var HandsetStates = []string{"idle", "joining", "in call", "on hold", "failed", "local only"}
+var HandsetStates = []string{"idle", "joining", "in call", "on hold", "failed", "local only", "ringing"}
 
 // RegistrationStates are the states a RegistrationStatus.State has: partyline_registration_state
 // reports each of them for every account, 1 for the one it is in and 0 for the others.
@@ -80,7 +80,7 @@ var RegistrationStates = []string{"unregistered", "registering", "registered", "
 
 // CallResults are the ways a handset call ends, the keys of Status.Calls:
 // partyline_calls_total reports each of them, 0 until one ends so.
-var CallResults = []string{settings.EndLocal, settings.EndRemote, settings.EndFailed, settings.EndCancelled}
+var CallResults = []string{settings.EndLocal, settings.EndRemote, settings.EndFailed, settings.EndCancelled, settings.EndMissed}
 
 // statusCollector turns Backend.Status into metrics when Prometheus scrapes.
 type statusCollector struct{ backend Backend }

@@ -24,6 +24,7 @@ func TestMetrics(t *testing.T) {
 			`partyline_calls_total{result="cancelled"} 0` + "\n" +
 			`partyline_calls_total{result="failed"} 1` + "\n" +
 			`partyline_calls_total{result="local"} 3` + "\n" +
+			`partyline_calls_total{result="missed"} 0` + "\n" +
 			`partyline_calls_total{result="remote"} 0` + "\n",
 		`partyline_handset_info{handset="h1",name="Kitchen",number="1"} 1`,
 		`partyline_handset_info{handset="h2",name="Garden",number="2"} 1`,

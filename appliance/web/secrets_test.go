@@ -82,6 +82,15 @@ func TestSecretsNeverSent(t *testing.T) {
 	responses["saved account form"] = c.post("/settings/accounts/alice",
 		url.Values{"user": {"alice"}, "password": {""}, "domain": {"example.org"}})
 	responses["GET /settings after saving"] = c.get("/settings")
+	handsetPassword := c.post("/settings/handsets/h1", url.Values{"name": {"Kitchen"}, "calls_in.auth_user": {"door"}, "calls_in.auth_password": {typed}})
+	if handsetPassword.Code != http.StatusSeeOther {
+		t.Errorf("saving a handset's callers' password: got %d, want 303", handsetPassword.Code)
+	}
+	responses["saved handset form with a callers' password"] = handsetPassword
+	responses["refused handset form with a callers' password"] = c.post("/settings/handsets/h1",
+		url.Values{"name": {""}, "calls_in.auth_user": {"door"}, "calls_in.auth_password": {typed}})
+	responses["GET /settings with a handset's callers' password"] = c.get("/settings")
+	responses["GET /settings/export with a handset's callers' password"] = c.get("/settings/export")
 	responses["refused recording"] = c.post("/conferences/nowhere/recording", url.Values{"action": {"pause"}})
 	responses["GET a recording"] = c.get("/recordings/main-20260302T140500Z.wav?download=1")
 

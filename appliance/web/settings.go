@@ -255,6 +255,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 		form.Inputs[4].Hint = "Own account: the account's address. Impersonate: the account authenticates, the call presents the URI below. Generated: a new address for every call."
 		form.Inputs[5].Hint = "Impersonate only, e.g. sip:desk4@example.com."
 		form.Inputs[6].Hint = "Generated only; empty = pl."
+		form.Inputs = append(form.Inputs, callsInInputs(id, h.CallsIn)...)
 		f.apply(&form)
 		p.Handsets = append(p.Handsets, form)
 	}
@@ -690,6 +691,7 @@ func (s *server) saveHandset(w http.ResponseWriter, r *http.Request) {
 		h.AssertIdentity = v.Get("assert_identity") == "on"
 		h.Private = v.Get("private") == "on"
 		h.MicAGC = v.Get("mic_agc") == "on"
+		fillCallsIn(&h.CallsIn, v)
 		prefix := fmt.Sprintf("handsets[%d].", i)
 		var bad [3]error
 		h.MicGainDB, bad[0] = formNumber(v, "mic_gain_db", prefix)

@@ -141,10 +141,11 @@ const (
 	ActionUnmute Action = "unmute" // let the microphone through again
 	ActionHold   Action = "hold"   // put the call on hold: no audio goes either way
 	ActionResume Action = "resume" // take the call off hold
+	ActionAnswer Action = "answer" // answer the call that rings, or the one that waits
 )
 
 // actions are the actions the page accepts.
-var actions = []Action{ActionJoin, ActionLeave, ActionMute, ActionUnmute, ActionHold, ActionResume}
+var actions = []Action{ActionJoin, ActionLeave, ActionMute, ActionUnmute, ActionHold, ActionResume, ActionAnswer}
 
 // Status is what the dashboard shows.
 type Status struct {
@@ -232,6 +233,12 @@ type HandsetStatus struct {
 	// people: "local only: server unreachable since 15:04:05", "" otherwise.
 	UnreachableSince time.Time `json:"unreachableSince,omitzero"`
 	LocalOnly        string    `json:"localOnly,omitempty"`
+	// Caller is who calls the handset, display name and URI, while the call rings or is
+	// answered; Waiting who waits behind the call in progress (call waiting). Answerable
+	// reports a call that Answer takes: one that rings or waits.
+	Caller     string `json:"caller"`
+	Waiting    string `json:"waiting"`
+	Answerable bool   `json:"answerable"`
 	// CallStart is when the call was answered; zero without one.
 	CallStart time.Time `json:"callStart,omitzero"`
 	// MicDBFS and EarDBFS are the microphone's and the earpiece's levels

@@ -53,8 +53,17 @@ func (s *Speaker) Play(sampleRate int, samples []int16) error {
 	if err := s.q.push(samples); err != nil {
 		return err
 	}
+	return s.resume()
+}
+
+// resume wakes the device at the first sound queued (Play, Ring).
+func (s *Speaker) resume() error {
 	var err error
-	s.wake.Do(func() { err = s.ctx.Resume() })
+	s.wake.Do(func() {
+		if s.ctx != nil { // nil in the tests of the queue alone
+			err = s.ctx.Resume()
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("play: resume device: %w", err)
 	}
@@ -96,6 +105,13 @@ func (q *queue) push(s []int16) error {
 	}
 	q.samples = append(q.samples, s...)
 	return nil
+}
+
+// drop empties the queue.
+func (q *queue) drop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.samples = nil
 }
 
 func (q *queue) close() {

@@ -35,6 +35,24 @@ func Countries() []string {
 	return cs
 }
 
+// CycleLength returns how long one cycle of country's ringing cadence lasts, e.g. 6 s for
+// "us".
+func CycleLength(country string) (time.Duration, error) {
+	c, ok := cadences[strings.ToLower(country)]
+	if !ok {
+		return 0, fmt.Errorf("ring: unknown country %q; known: %s", country, strings.Join(Countries(), ", "))
+	}
+	var d time.Duration
+	for _, p := range c.pattern {
+		d += p
+	}
+	return d, nil
+}
+
+// Silence drops whatever is queued, so that a ringing stops at once. Safe from any
+// goroutine.
+func (s *Speaker) Silence() { s.q.drop() }
+
 // Ring queues cycles repetitions of country's ringing cadence (an ISO 3166 code such as
 // "us", "uk" or "de") and returns at once.
 func (s *Speaker) Ring(country string, cycles int) error {
@@ -53,7 +71,10 @@ func (s *Speaker) Ring(country string, cycles int) error {
 	for range cycles {
 		all = append(all, one...)
 	}
-	return s.q.push(all)
+	if err := s.q.push(all); err != nil {
+		return err
+	}
+	return s.resume()
 }
 
 // ringFade is the raised-cosine ramp at each end of an on segment, so it does not click.

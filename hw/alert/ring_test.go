@@ -209,3 +209,17 @@ func TestReadNeverBlocks(t *testing.T) {
 
 // edgeMax bounds the first and last sample of a faded on segment: 1% of the level.
 const edgeMax = ringLevel / 100
+
+func TestSilenceStopsTheRinging(t *testing.T) {
+	s := testSpeaker(8000)
+	if err := s.Ring("us", 2); err != nil {
+		t.Fatal(err)
+	}
+	s.Silence()
+	if n := len(drain(t, s)); n != 0 {
+		t.Errorf("%d samples still queued after Silence, want none", n)
+	}
+	if d, err := CycleLength("UK"); err != nil || d.Milliseconds() != 3000 {
+		t.Errorf("CycleLength(UK) = %v, %v; want 3s", d, err)
+	}
+}

@@ -24,6 +24,7 @@ const (
 	Wink                       // lit, dark for 150 ms every second
 	SlowFlash                  // dark, lit for 200 ms every 1.5 s
 	TripleBlink                // three 100 ms flashes every 1.6 s
+	Ringing                    // a fast double flash twice a second: 60 ms on, 60 off, 60 on, 320 off
 )
 
 // String returns the pattern's name, e.g. "slow blink".
@@ -45,6 +46,8 @@ func (p Pattern) String() string {
 		return "slow flash"
 	case TripleBlink:
 		return "triple blink"
+	case Ringing:
+		return "ringing"
 	}
 	return "pattern(" + strconv.Itoa(int(p)) + ")"
 }
@@ -78,6 +81,11 @@ func (p Pattern) steps() []step {
 			{true, 100 * time.Millisecond}, {false, 100 * time.Millisecond},
 			{true, 100 * time.Millisecond}, {false, 100 * time.Millisecond},
 			{true, 100 * time.Millisecond}, {false, 1100 * time.Millisecond},
+		}
+	case Ringing:
+		return []step{
+			{true, 60 * time.Millisecond}, {false, 60 * time.Millisecond},
+			{true, 60 * time.Millisecond}, {false, 320 * time.Millisecond},
 		}
 	}
 	return []step{{false, 0}}

@@ -66,6 +66,12 @@ func TestPatternTiming(t *testing.T) {
 			{0, true}, {ms(100), false}, {ms(200), true}, {ms(300), false}, {ms(400), true}, {ms(500), false},
 			{ms(1600), true}, {ms(1700), false}, {ms(1800), true}, {ms(1900), false},
 		}},
+		{Ringing, []transition{
+			{0, true}, {ms(60), false}, {ms(120), true}, {ms(180), false},
+			{ms(500), true}, {ms(560), false}, {ms(620), true}, {ms(680), false},
+			{ms(1000), true}, {ms(1060), false}, {ms(1120), true}, {ms(1180), false},
+			{ms(1500), true}, {ms(1560), false}, {ms(1620), true}, {ms(1680), false},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.p.String(), func(t *testing.T) {
@@ -143,8 +149,8 @@ func TestPatternString(t *testing.T) {
 		want string
 	}{
 		{Off, "off"}, {On, "on"}, {SlowBlink, "slow blink"}, {FastBlink, "fast blink"},
-		{DoubleBlink, "double blink"}, {SlowFlash, "slow flash"},
-		{TripleBlink, "triple blink"}, {Pattern(9), "pattern(9)"},
+		{DoubleBlink, "double blink"}, {SlowFlash, "slow flash"}, {TripleBlink, "triple blink"},
+		{Ringing, "ringing"}, {Pattern(10), "pattern(10)"},
 	}
 	for _, tt := range tests {
 		if got := tt.p.String(); got != tt.want {

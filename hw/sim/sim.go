@@ -168,8 +168,32 @@ const keepSounds = 16
 // A Speaker is a virtual alert speaker that records the last sounds it was asked to play
 // (keepSounds of them). It implements hw.AlertSpeaker.
 type Speaker struct {
-	mu     sync.Mutex // guards following
-	played []Sound
+	mu      sync.Mutex // guards following
+	played  []Sound
+	ringing string // the country whose cadence rings, "" when silent
+}
+
+// Ring records that the speaker rings country's cadence, as the alert speaker's Ring
+// queues it, until Silence. It never fails.
+func (s *Speaker) Ring(country string, cycles int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ringing = country
+	return nil
+}
+
+// Silence records that the speaker stopped ringing.
+func (s *Speaker) Silence() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ringing = ""
+}
+
+// Ringing returns the country whose cadence rings, "" when the speaker is not ringing.
+func (s *Speaker) Ringing() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ringing
 }
 
 // Play records a copy of samples and returns at once. It never fails.

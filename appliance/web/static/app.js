@@ -108,6 +108,14 @@
     b.disabled = !!disabled;
   };
 
+  // callerText says who calls, as index.tmpl's callerText does.
+  var callerText = function (h) {
+    var parts = [];
+    if (h.caller) parts.push((h.state === "ringing" ? "Ringing: call from " : "Call from ") + h.caller);
+    if (h.waiting) parts.push("Waiting: " + h.waiting);
+    return parts.join(" · ");
+  };
+
   var update = function (h) {
     var card = handsets.querySelector('.handset[data-index="' + h.index + '"]');
     if (!card) return;
@@ -124,6 +132,10 @@
     set("detail", h.detail);
     set("local-only", h.localOnly || "");
     field("local-only").hidden = !h.localOnly;
+    set("caller", callerText(h));
+    field("caller").hidden = !(h.caller || h.waiting);
+    var answer = card.querySelector("form.answer");
+    if (answer) answer.hidden = !h.answerable;
     set("led", h.led);
     set("hook", h.offHook ? "off hook" : "on hook");
     set("mute", !h.inCall ? "not in a call" : h.muted ? "muted" : "live");
