@@ -287,9 +287,12 @@ func (p *partyline) heapInUse() (int64, error) {
 	return 0, errors.New("no go_memstats_heap_inuse_bytes in /metrics")
 }
 
-// startEcho starts the SIPp conference that echoes every call's RTP, for calls calls.
-func startEcho(t testing.TB, calls int) *peertest.SIPp {
-	return peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioEcho, RTPEcho: true, Calls: calls})
+// startEcho starts the SIPp conference that echoes every call's RTP, for calls calls, with
+// a global timeout (peertest's is a minute) that outlasts every stage of c.
+func startEcho(t testing.TB, c Config, calls int) *peertest.SIPp {
+	limit := fmt.Sprintf("%ds", int(c.sourceLength().Seconds())+60)
+	return peertest.StartSIPp(t, peertest.SIPpConfig{Scenario: peertest.ScenarioEcho, RTPEcho: true, Calls: calls,
+		Args: []string{"-timeout", limit}})
 }
 
 // stages runs each stage of c.Legs after an idle window: grow sets up calls up to n in
@@ -343,7 +346,7 @@ func runHandsets(ctx context.Context, t testing.TB, c Config) []Row {
 	}
 	c.Legs = legs
 	handsets := legs[len(legs)-1]
-	sipp := startEcho(t, handsets)
+	sipp := startEcho(t, c, handsets)
 	users := map[string]string{}
 	for i := range handsets {
 		users[fmt.Sprintf("h%d", i+1)] = password
@@ -429,7 +432,7 @@ func sippRow(load string, n int, w *watched, busy float64) Row {
 // G.711 on both sides: two legs per caller.
 func runBridge(ctx context.Context, t testing.TB, c Config) []Row {
 	most := c.Legs[len(c.Legs)-1]
-	sipp := startEcho(t, most)
+	sipp := startEcho(t, c, most)
 	kam := peertest.StartKamailio(t, peertest.KamailioConfig{Domain: domain, Realm: realm,
 		Users: map[string]string{"trunk": password}, Trusted: []string{"trunk"},
 		Routes: map[string]netip.AddrPort{"room": sipp.Addr()}})
@@ -467,7 +470,7 @@ func runBridge(ctx context.Context, t testing.TB, c Config) []Row {
 // sending a tone from a file and recording nothing.
 func runBaresip(ctx context.Context, t testing.TB, c Config) []Row {
 	most := c.Legs[len(c.Legs)-1]
-	sipp := startEcho(t, most)
+	sipp := startEcho(t, c, most)
 	c.logf("baresip, calls: %v", c.Legs)
 	b := peertest.StartBaresip(t, peertest.BaresipConfig{User: "caller", Source: tone(c.sourceLength()), MaxCalls: most, NoRecord: true})
 	procs := []*watched{{pid: b.Pid()}, {pid: sipp.Pid()}}
