@@ -64,6 +64,7 @@ type Row struct {
 	// IdleCPU and BusyCPU are CPU seconds per minute, idle and with the calls.
 	IdleCPU, BusyCPU float64
 	RSS              int64 // resident set with the calls, bytes
+	RSSAnon          int64 // its anonymous part: heap, stacks, buffers
 	// HeapPerLeg is the Go heap in use with the calls, less that idle, per leg (partyline).
 	HeapPerLeg int64
 }
@@ -413,18 +414,18 @@ func (p *partyline) mustHeap() int64 {
 
 // row is partyline's figure for calls calls on legs legs.
 func (p *partyline) row(load string, calls, legs int, w *watched, busy float64) Row {
-	size, err := rss(w.pid)
+	size, anon, err := rss(w.pid)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	return Row{Process: "partyline", Load: load, Calls: calls, Legs: legs, IdleCPU: w.idle, BusyCPU: busy, RSS: size,
+	return Row{Process: "partyline", Load: load, Calls: calls, Legs: legs, IdleCPU: w.idle, BusyCPU: busy, RSS: size, RSSAnon: anon,
 		HeapPerLeg: (p.mustHeap() - p.heap0) / int64(legs)}
 }
 
 // sippRow is the SIPp echo's figure for n streams: the floor.
 func sippRow(load string, n int, w *watched, busy float64) Row {
-	size, _ := rss(w.pid)
-	return Row{Process: "sipp", Load: load, Calls: n, Legs: n, IdleCPU: w.idle, BusyCPU: busy, RSS: size}
+	size, anon, _ := rss(w.pid)
+	return Row{Process: "sipp", Load: load, Calls: n, Legs: n, IdleCPU: w.idle, BusyCPU: busy, RSS: size, RSSAnon: anon}
 }
 
 // runBridge measures partyline bridging callers into a conference: baresip calls the
@@ -484,12 +485,12 @@ func runBaresip(ctx context.Context, t testing.TB, c Config) []Row {
 		}
 		awaitEvents(ctx, t, b, "CALL_ESTABLISHED", n)
 	}, func(n int, busy []float64) {
-		size, err := rss(procs[0].pid)
+		size, anon, err := rss(procs[0].pid)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rows = append(rows, Row{Process: "baresip", Load: "calls into an echo conference", Calls: n, Legs: n,
-			IdleCPU: procs[0].idle, BusyCPU: busy[0], RSS: size},
+			IdleCPU: procs[0].idle, BusyCPU: busy[0], RSS: size, RSSAnon: anon},
 			sippRow("echo for baresip (the floor)", n, procs[1], busy[1]))
 	})
 	return rows

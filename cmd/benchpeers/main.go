@@ -131,7 +131,7 @@ func ratio(a float64, b *Row) string {
 
 // printTable prints the rows as the Markdown table: CPU in seconds per minute.
 func printTable(w io.Writer, rows []Row) {
-	fmt.Fprintln(w, "| process and load | calls | legs | idle CPU, s/min | net CPU per leg, s/min | RSS in calls | heap per leg | partyline ÷ baresip | partyline ÷ floor |")
+	fmt.Fprintln(w, "| process and load | calls | legs | idle CPU, s/min | net CPU per leg, s/min | RSS in calls (anonymous) | heap per leg | partyline ÷ baresip | partyline ÷ floor |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		heap, vsBaresip, vsFloor := "—", "—", "—"
@@ -140,14 +140,15 @@ func printTable(w io.Writer, rows []Row) {
 			b, f := compare(rows, r)
 			vsBaresip, vsFloor = ratio(r.NetPerLeg(), b), ratio(r.NetPerLeg(), f)
 		}
-		fmt.Fprintf(w, "| %s, %s | %d | %d | %.3f | %.4f | %.1f MB | %s | %s | %s |\n",
-			r.Process, r.Load, r.Calls, r.Legs, r.IdleCPU, r.NetPerLeg(), float64(r.RSS)/(1<<20), heap, vsBaresip, vsFloor)
+		fmt.Fprintf(w, "| %s, %s | %d | %d | %.3f | %.4f | %.1f MB (%.1f MB) | %s | %s | %s |\n",
+			r.Process, r.Load, r.Calls, r.Legs, r.IdleCPU, r.NetPerLeg(), float64(r.RSS)/(1<<20), float64(r.RSSAnon)/(1<<20),
+			heap, vsBaresip, vsFloor)
 	}
 }
 
 // csvHeader names the CSV's columns.
 var csvHeader = []string{"process", "load", "calls", "legs", "idle_cpu_s_per_min", "busy_cpu_s_per_min",
-	"net_cpu_per_leg_s_per_min", "rss_bytes", "heap_per_leg_bytes"}
+	"net_cpu_per_leg_s_per_min", "rss_bytes", "rss_anon_bytes", "heap_per_leg_bytes"}
 
 // writeCSV writes the rows, with a header line.
 func writeCSV(w io.Writer, rows []Row) error {
@@ -158,7 +159,7 @@ func writeCSV(w io.Writer, rows []Row) error {
 	for _, r := range rows {
 		f := func(v float64) string { return strconv.FormatFloat(v, 'f', 5, 64) }
 		if err := cw.Write([]string{r.Process, r.Load, strconv.Itoa(r.Calls), strconv.Itoa(r.Legs), f(r.IdleCPU), f(r.BusyCPU),
-			f(r.NetPerLeg()), strconv.FormatInt(r.RSS, 10), strconv.FormatInt(r.HeapPerLeg, 10)}); err != nil {
+			f(r.NetPerLeg()), strconv.FormatInt(r.RSS, 10), strconv.FormatInt(r.RSSAnon, 10), strconv.FormatInt(r.HeapPerLeg, 10)}); err != nil {
 			return err
 		}
 	}

@@ -42,13 +42,18 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * clockTick, nil
 }
 
-// rss returns the resident set of process pid in bytes: Rss of /proc/PID/smaps_rollup,
-// else VmRSS of /proc/PID/status.
-func rss(pid int) (int64, error) {
-	if n, err := procField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Rss:"); err == nil {
-		return n, nil
+// rss returns the resident set of process pid in bytes (VmRSS of /proc/PID/status), and
+// the anonymous part of it (RssAnon): the heap, stacks and buffers, without the pages of the
+// binary and libraries, which the kernel may map whole and can drop at any time.
+func rss(pid int) (total, anon int64, err error) {
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	if total, err = procField(path, "VmRSS:"); err != nil {
+		return 0, 0, err
 	}
-	return procField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+	if anon, err = procField(path, "RssAnon:"); err != nil {
+		return 0, 0, err
+	}
+	return total, anon, nil
 }
 
 // procField returns the value, in bytes, of the first line of a /proc file that starts

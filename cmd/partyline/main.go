@@ -51,6 +51,7 @@ func main() {
 		return
 	}
 
+	setMemoryLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stopProfile, err := startCPUProfile(os.Getenv(cpuProfileEnv))
