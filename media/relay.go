@@ -174,11 +174,13 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 	var (
 		buf, converted, sendBuf [maxRTP]byte
 		pkt                     rtp.Packet
-		conv                    converter
-		inSSRC, lastEvent       uint32
-		inTS                    uint32 // the timestamp of the last packet relayed, as it came
-		started, haveEvent      bool
-		wg                      sync.WaitGroup
+		// conv is made when the legs' codecs first differ: where they match, as they
+		// mostly do, the payload passes and the goroutine's stack stays small.
+		conv               *converter
+		inSSRC, lastEvent  uint32
+		inTS               uint32 // the timestamp of the last packet relayed, as it came
+		started, haveEvent bool
+		wg                 sync.WaitGroup
 	)
 	hdr := rtp.Header{Version: 2, SSRC: rand.Uint32(), SequenceNumber: uint16(rand.Uint32())}
 	tsOffset := rand.Uint32()
@@ -209,7 +211,13 @@ func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
 		switch {
 		case pkt.PayloadType == fm.PayloadType:
 			hdr.PayloadType = tm.PayloadType
-			payload = conv.convert(fm.Codec, tm.Codec, pkt.Payload, converted[:])
+			payload = pkt.Payload
+			if fm.Codec != tm.Codec {
+				if conv == nil {
+					conv = new(converter)
+				}
+				payload = conv.convert(fm.Codec, tm.Codec, pkt.Payload, converted[:])
+			}
 		case fm.DTMFPayloadType != 0 && pkt.PayloadType == fm.DTMFPayloadType && len(pkt.Payload) >= 4:
 			if tm.DTMFPayloadType == 0 {
 				// The end of an event comes three times (RFC 4733 section 2.5.1.4).

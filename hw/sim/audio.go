@@ -154,6 +154,7 @@ func (a *Audio) capture(in []int16) {
 	defer a.mu.Unlock()
 	for c := range a.channels {
 		o := &a.osc[c]
+		ring, at := a.micH[c], a.pos%keepFrames
 		for f := range PeriodFrames {
 			var s int16
 			if m := a.mics[c]; m != nil {
@@ -163,7 +164,10 @@ func (a *Audio) capture(in []int16) {
 				s = o.next()
 			}
 			in[f*a.channels+c] = s
-			a.micH[c][(a.pos+f)%keepFrames] = s
+			ring[at] = s
+			if at++; at == keepFrames {
+				at = 0
+			}
 		}
 		o.normalize()
 	}
@@ -203,8 +207,12 @@ func (a *Audio) play(out []int16) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for c := range a.channels {
+		ring, at := a.ear[c], a.pos%keepFrames
 		for f := range PeriodFrames {
-			a.ear[c][(a.pos+f)%keepFrames] = out[f*a.channels+c]
+			ring[at] = out[f*a.channels+c]
+			if at++; at == keepFrames {
+				at = 0
+			}
 		}
 	}
 	a.pos += PeriodFrames
