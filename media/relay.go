@@ -28,8 +28,11 @@ type RelayMedia struct {
 // A RelayLeg is one side of a relay: the RTP socket of a call and what its offer/answer
 // settled, which SetMedia changes while the relay runs.
 type RelayLeg struct {
-	name  string
-	conn  *net.UDPConn
+	name string
+	conn *net.UDPConn
+	// fd, when not -1, is the duplicate of conn's socket the relays' clock reads and
+	// sends from (relayclock.go); conn is closed then.
+	fd    int
 	media atomic.Pointer[RelayMedia]
 	// lastRTP is when RTP last came from the far end, or when it last was not expected
 	// (so that the wait starts afresh when it is again), in nanoseconds since the relay
@@ -46,6 +49,9 @@ type RelayLeg struct {
 
 // write sends b to dst from the leg's socket.
 func (l *RelayLeg) write(b []byte, dst netip.AddrPort) error {
+	if l.fd >= 0 {
+		return sendto4(l.fd, b, dst)
+	}
 	_, err := l.conn.WriteToUDPAddrPort(b, dst)
 	return err
 }
@@ -60,7 +66,7 @@ func (l *RelayLeg) SetTap(t Tap) {
 // sendInfo sends a DTMF digit by SIP INFO where the leg negotiated no telephone-event;
 // nil drops such digits.
 func NewRelayLeg(name string, conn *net.UDPConn, m RelayMedia, sendInfo func(ctx context.Context, digit rune, duration time.Duration) error) (*RelayLeg, error) {
-	l := &RelayLeg{name: name, conn: conn, sendInfo: sendInfo}
+	l := &RelayLeg{name: name, conn: conn, fd: -1, sendInfo: sendInfo}
 	if err := l.SetMedia(m); err != nil {
 		return nil, fmt.Errorf("%s leg: %w", name, err)
 	}
@@ -123,11 +129,18 @@ func (r *Relay) Silent() <-chan struct{} { return r.silent }
 // SilentLeg returns the name of the leg whose far end went silent, once Silent is closed.
 func (r *Relay) SilentLeg() string { return r.silentLeg }
 
-// Run relays until ctx ends, then closes both sockets.
+// Run relays until ctx ends, then closes both sockets. On Linux, IPv4 legs are relayed on
+// the process's relay clock (relayclock.go), other legs each way on a goroutine that
+// blocks reading.
 func (r *Relay) Run(ctx context.Context) {
-	var wg sync.WaitGroup
 	for _, l := range []*RelayLeg{r.a, r.b} {
 		l.lastRTP.Store(0)
+	}
+	if r.runClocked(ctx) {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, l := range []*RelayLeg{r.a, r.b} {
 		stop := context.AfterFunc(ctx, func() { _ = l.conn.SetReadDeadline(time.Now()) })
 		defer stop()
 	}
