@@ -49,6 +49,7 @@ type Config struct {
 	Window time.Duration // how long each figure is measured over
 	Settle time.Duration // how long calls run before their window starts
 	Legs   []int         // the numbers of calls, ascending
+	Runs   []string      // the runs to make (runNames); none for all
 	// ProfileDir, when set, gets a CPU profile of each partyline run (PARTYLINE_CPUPROFILE).
 	ProfileDir string
 	Log        io.Writer // progress
@@ -296,9 +297,9 @@ func startEcho(t testing.TB, c Config, calls int) *peertest.SIPp {
 		Args: []string{"-timeout", limit}})
 }
 
-// stages runs each stage of c.Legs after an idle window: grow sets up calls up to n in
-// all, then the busy window of procs is measured. It returns, per stage, each process's
-// busy CPU seconds per minute; idle gets each process's idle figure.
+// stages measures procs over an idle window (into each one's idle), then, for each n of
+// c.Legs, has grow set up calls up to n in all and hands after each process's CPU seconds
+// per minute over a window with those calls.
 func stages(ctx context.Context, t testing.TB, c Config, procs []*watched, grow func(n int), after func(n int, busy []float64)) {
 	t.Helper()
 	pids := make([]int, len(procs))

@@ -10,7 +10,7 @@
 // Go heap per leg (partyline) and the ratios partyline ÷ baresip and partyline ÷ floor.
 // Absolute figures depend on the machine and its load; the ratios of one run compare.
 //
-//	benchpeers [-bin bin/partyline] [-window 60s] [-legs 1,10,50] [-csv FILE] [-cpuprofile DIR]
+//	benchpeers [-bin bin/partyline] [-window 60s] [-legs 1,10,50] [-runs handsets,bridge,baresip] [-csv FILE] [-cpuprofile DIR]
 package main
 
 import (
@@ -37,7 +37,15 @@ func main() {
 	legs := flag.String("legs", "1,10,50", "the numbers of calls, comma-separated")
 	csvPath := flag.String("csv", "", "write the rows to this CSV `file` too")
 	flag.StringVar(&c.ProfileDir, "cpuprofile", "", "write a CPU profile of each partyline run into this `directory`")
+	runs := flag.String("runs", strings.Join(runNames, ","), "the `runs` to make, comma-separated")
 	flag.Parse()
+	for r := range strings.SplitSeq(*runs, ",") {
+		if !slices.Contains(runNames, r) {
+			fmt.Fprintf(os.Stderr, "benchpeers: -runs %q: no run %q, want some of %s\n", *runs, r, strings.Join(runNames, ","))
+			os.Exit(2)
+		}
+		c.Runs = append(c.Runs, r)
+	}
 	var err error
 	if c.Legs, err = parseLegs(*legs); err != nil {
 		fmt.Fprintln(os.Stderr, "benchpeers:", err)
@@ -80,19 +88,26 @@ func parseLegs(s string) ([]int, error) {
 	return slices.Compact(legs), nil
 }
 
-// Run runs the three runs (partyline's handsets, partyline's bridge, baresip), each
-// through with, which gives it a testing.TB whose cleanups stop its processes, and
-// returns the rows of those that finished. It stops at the first that fails.
+// runNames are the runs, in the order they are made: partyline's handsets, partyline's
+// bridge, baresip.
+var runNames = []string{"handsets", "bridge", "baresip"}
+
+// Run makes the runs c.Runs names (all when none), each through with, which gives it a
+// testing.TB whose cleanups stop its processes, and returns the rows of those that
+// finished. It stops at the first that fails.
 func Run(ctx context.Context, c Config, with func(func(testing.TB)) error) ([]Row, error) {
 	var rows []Row
 	for _, run := range []struct {
 		name string
 		f    func(context.Context, testing.TB, Config) []Row
 	}{
-		{"partyline handsets", runHandsets},
-		{"partyline bridge", runBridge},
+		{"handsets", runHandsets},
+		{"bridge", runBridge},
 		{"baresip", runBaresip},
 	} {
+		if len(c.Runs) > 0 && !slices.Contains(c.Runs, run.name) {
+			continue
+		}
 		err := with(func(t testing.TB) { rows = append(rows, run.f(ctx, t, c)...) })
 		if err != nil {
 			return rows, fmt.Errorf("%s: %w", run.name, err)
