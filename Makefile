@@ -31,7 +31,7 @@ define install-missing
 	fi
 endef
 
-.PHONY: run build test test-stress soak check unit bench cross test-arm64 deb deb-test deps-build deps-test deps-stress deps-cross deps-deb modules clean
+.PHONY: run build test test-stress soak check unit bench bench-peers cross test-arm64 deb deb-test deps-build deps-test deps-stress deps-cross deps-deb modules clean
 
 ## run: install what is missing, build, and run on the embedded defaults: on a PC the sim
 ## board with six virtual handsets (a Raspberry Pi detects its own board). ARGS come last and
@@ -106,6 +106,20 @@ soak: deps-build deps-test modules
 ## bench: every benchmark once, to show allocations per packet and keep them compiling.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 200x -benchmem ./media/... ./appliance/...
+
+## bench-peers: partyline side by side with its peers, in one run (cmd/benchpeers): the
+## binary on the sim board with handsets in call and bridging callers, baresip, and the
+## SIPp echo floor, at BENCH_LEGS calls (default 1,10,50), each figure over BENCH_WINDOW
+## (default 60s). It prints a Markdown table (CPU s/min idle and per leg net of idle, RSS,
+## heap per leg, ratios partyline ÷ baresip and ÷ floor) and writes $(BIN)/bench-peers.csv;
+## BENCH_PROFILE=DIR has partyline write a CPU profile of each run there. Not part of test.
+BENCH_WINDOW ?= 60s
+BENCH_LEGS   ?= 1,10,50
+BENCH_PROFILE ?=
+
+bench-peers: build deps-test
+	$(GO) run ./cmd/benchpeers -bin $(BIN)/partyline -window $(BENCH_WINDOW) -legs $(BENCH_LEGS) \
+		-csv $(BIN)/bench-peers.csv $(if $(BENCH_PROFILE),-cpuprofile $(BENCH_PROFILE))
 
 ## cross: partyline for Raspberry Pi OS (linux/arm64), with Debian's aarch64 cross compiler,
 ## position-independent (PIE) with full RELRO, as Debian hardens its binaries.

@@ -349,6 +349,7 @@ func openSim(p board.Profile, b *sim.Board, log *slog.Logger) (*hardware, error)
 		return h, nil
 	}
 	h.hub = audiohub.New(b.Audio().Format())
+	b.Audio().PaceIdle(h.hub.Idle) // no call, no need to wake every 5 ms
 	return h, nil
 }
 

@@ -11,7 +11,8 @@ import (
 // with {appliance/web, appliance/config} -> appliance/settings, the one schema of the
 // settings, which imports nothing of ours; and keeps sipgo inside sip. hw may use media's
 // pure helpers (levels, WAV), and so may the harness of real SIP peers, sip/peertest, which
-// the binary must not link. Inside appliance, the wiring imports its rooms, and the
+// the binary must not link; cmd/benchpeers, which measures the binary beside those peers,
+// may use the harness, the settings store and the media helpers. Inside appliance, the wiring imports its rooms, and the
 // rooms do not import each other or the wiring: the handsets' state machine
 // (appliance/handset) knows the hardware and the media figures, not SIP; the legs
 // (appliance/legs) know SIP and media, not the hardware; the audio hub
@@ -30,6 +31,8 @@ func TestLayering(t *testing.T) {
 		pkg     string
 		allowed []string
 	}{
+		// The side-by-side benchmark runs the binary against real peers, like a test.
+		{"partyline/cmd/benchpeers", []string{mod + "appliance/", mod + "board", mod + "media", mod + "sip/peertest"}},
 		{"partyline/cmd/", []string{mod + "appliance"}},
 		{"partyline/appliance/settings", nil},
 		{"partyline/appliance/logs", nil},

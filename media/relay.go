@@ -28,8 +28,11 @@ type RelayMedia struct {
 // A RelayLeg is one side of a relay: the RTP socket of a call and what its offer/answer
 // settled, which SetMedia changes while the relay runs.
 type RelayLeg struct {
-	name  string
-	conn  *net.UDPConn
+	name string
+	conn *net.UDPConn
+	// fd, when not -1, is the duplicate of conn's socket the relays' clock reads and
+	// sends from (relayclock.go); conn is closed then.
+	fd    int
 	media atomic.Pointer[RelayMedia]
 	// lastRTP is when RTP last came from the far end, or when it last was not expected
 	// (so that the wait starts afresh when it is again), in nanoseconds since the relay
@@ -44,6 +47,15 @@ type RelayLeg struct {
 	local netip.AddrPort
 }
 
+// write sends b to dst from the leg's socket.
+func (l *RelayLeg) write(b []byte, dst netip.AddrPort) error {
+	if l.fd >= 0 {
+		return sendto4(l.fd, b, dst)
+	}
+	_, err := l.conn.WriteToUDPAddrPort(b, dst)
+	return err
+}
+
 // SetTap makes t see every datagram the leg's socket sends and receives; call it before
 // the relay runs.
 func (l *RelayLeg) SetTap(t Tap) {
@@ -54,7 +66,7 @@ func (l *RelayLeg) SetTap(t Tap) {
 // sendInfo sends a DTMF digit by SIP INFO where the leg negotiated no telephone-event;
 // nil drops such digits.
 func NewRelayLeg(name string, conn *net.UDPConn, m RelayMedia, sendInfo func(ctx context.Context, digit rune, duration time.Duration) error) (*RelayLeg, error) {
-	l := &RelayLeg{name: name, conn: conn, sendInfo: sendInfo}
+	l := &RelayLeg{name: name, conn: conn, fd: -1, sendInfo: sendInfo}
 	if err := l.SetMedia(m); err != nil {
 		return nil, fmt.Errorf("%s leg: %w", name, err)
 	}
@@ -117,16 +129,28 @@ func (r *Relay) Silent() <-chan struct{} { return r.silent }
 // SilentLeg returns the name of the leg whose far end went silent, once Silent is closed.
 func (r *Relay) SilentLeg() string { return r.silentLeg }
 
-// Run relays until ctx ends, then closes both sockets.
+// Run relays until ctx ends, then closes both sockets. On Linux, IPv4 legs are relayed on
+// the process's relay clock (relayclock.go), other legs each way on a goroutine that
+// blocks reading.
 func (r *Relay) Run(ctx context.Context) {
-	var wg sync.WaitGroup
 	for _, l := range []*RelayLeg{r.a, r.b} {
 		l.lastRTP.Store(0)
+	}
+	if r.runClocked(ctx) {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, l := range []*RelayLeg{r.a, r.b} {
 		stop := context.AfterFunc(ctx, func() { _ = l.conn.SetReadDeadline(time.Now()) })
 		defer stop()
 	}
-	wg.Go(func() { r.forward(ctx, r.a, r.b) })
-	wg.Go(func() { r.forward(ctx, r.b, r.a) })
+	for _, d := range []*direction{r.newDirection(r.a, r.b), r.newDirection(r.b, r.a)} {
+		wg.Go(func() { sendDigits(ctx, d.to, d.digits, r.log) })
+		wg.Go(func() {
+			defer close(d.digits)
+			d.forward(ctx)
+		})
+	}
 	if r.timeout > 0 {
 		wg.Go(func() { r.watch(ctx) })
 	}
@@ -169,97 +193,124 @@ const maxDigitsQueued = 16
 // relayInfoTimeout bounds each SIP INFO that carries a relayed digit.
 const relayInfoTimeout = 5 * time.Second
 
+// A direction is what one way of a relay keeps between packets: from's packets go out of
+// to's socket, re-sequenced under an SSRC of its own.
+type direction struct {
+	r        *Relay
+	from, to *RelayLeg
+	digits   chan relayedDigit // to sendDigits, for legs without telephone-event
+
+	converted, sendBuf [maxRTP]byte
+	pkt                rtp.Packet
+	hdr                rtp.Header
+	tsOffset           uint32
+	// conv is made when the legs' codecs first differ: where they match, as they
+	// mostly do, the payload passes and nothing more is kept.
+	conv               *converter
+	inSSRC, lastEvent  uint32
+	inTS               uint32 // the timestamp of the last packet relayed, as it came
+	started, haveEvent bool
+}
+
+func (r *Relay) newDirection(from, to *RelayLeg) *direction {
+	return &direction{
+		r: r, from: from, to: to,
+		digits:   make(chan relayedDigit, maxDigitsQueued),
+		hdr:      rtp.Header{Version: 2, SSRC: rand.Uint32(), SequenceNumber: uint16(rand.Uint32())},
+		tsOffset: rand.Uint32(),
+	}
+}
+
 // forward relays what from receives to to until ctx ends or from's socket fails.
-func (r *Relay) forward(ctx context.Context, from, to *RelayLeg) {
-	var (
-		buf, converted, sendBuf [maxRTP]byte
-		pkt                     rtp.Packet
-		conv                    converter
-		inSSRC, lastEvent       uint32
-		inTS                    uint32 // the timestamp of the last packet relayed, as it came
-		started, haveEvent      bool
-		wg                      sync.WaitGroup
-	)
-	hdr := rtp.Header{Version: 2, SSRC: rand.Uint32(), SequenceNumber: uint16(rand.Uint32())}
-	tsOffset := rand.Uint32()
-	digits := make(chan relayedDigit, maxDigitsQueued)
-	defer wg.Wait()
-	defer close(digits)
-	wg.Go(func() { sendDigits(ctx, to, digits, r.log) })
+func (d *direction) forward(ctx context.Context) {
+	var buf [maxRTP]byte
 	for {
-		n, src, err := from.conn.ReadFromUDPAddrPort(buf[:])
+		n, src, err := d.from.conn.ReadFromUDPAddrPort(buf[:])
 		if err != nil {
 			if ctx.Err() == nil {
-				r.log.Warn("relay: receive RTP", "leg", from.name, "err", err)
+				d.r.log.Warn("relay: receive RTP", "leg", d.from.name, "err", err)
 			}
 			return
 		}
-		if from.tap != nil {
-			from.tap.Datagram(false, from.local, src, buf[:n])
-		}
-		fm, tm := from.media.Load(), to.media.Load()
-		if netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) != fm.Remote || n < 2 || (buf[1] >= 192 && buf[1] <= 223) {
-			continue // another sender's (symmetric RTP, RFC 4961), or RTCP (RFC 5761 section 4)
-		}
-		if pkt.Unmarshal(buf[:n]) != nil {
-			continue
-		}
-		from.lastRTP.Store(int64(time.Since(r.epoch)))
-		var payload []byte
-		switch {
-		case pkt.PayloadType == fm.PayloadType:
-			hdr.PayloadType = tm.PayloadType
-			payload = conv.convert(fm.Codec, tm.Codec, pkt.Payload, converted[:])
-		case fm.DTMFPayloadType != 0 && pkt.PayloadType == fm.DTMFPayloadType && len(pkt.Payload) >= 4:
-			if tm.DTMFPayloadType == 0 {
-				// The end of an event comes three times (RFC 4733 section 2.5.1.4).
-				if pkt.Payload[1]&0x80 != 0 && (!haveEvent || pkt.Timestamp != lastEvent) {
-					lastEvent, haveEvent = pkt.Timestamp, true
-					queueDigit(digits, pkt.Payload)
-				}
-				continue
-			}
-			hdr.PayloadType = tm.DTMFPayloadType
-			payload = pkt.Payload
-			if fr, tr := rtpClock(fm.Codec), rtpClock(tm.Codec); fr != tr {
-				// telephone-event counts its duration at the RTP clock of its stream
-				// (RFC 4733 section 2.3.5).
-				payload = converted[:copy(converted[:], pkt.Payload)]
-				d := uint64(binary.BigEndian.Uint16(payload[2:4])) * uint64(tr) / uint64(fr)
-				binary.BigEndian.PutUint16(payload[2:4], uint16(min(d, 0xffff)))
-			}
-		default:
-			continue
-		}
-		if payload == nil || !tm.Sends {
-			continue
-		}
-		restart := !started || pkt.SSRC != inSSRC
-		hdr.Marker = pkt.Marker || restart
-		// The timestamps carry over, shifted, and scaled where the legs' RTP clocks
-		// differ (G.711 and G.722 count at 8 kHz, RFC 3551 section 4.5.2; Opus at
-		// 48 kHz, RFC 7587 section 4.1): each packet dated from the one before.
-		switch d := int64(int32(pkt.Timestamp - inTS)); {
-		case !started:
-			hdr.Timestamp = tsOffset
-		case restart:
-			hdr.Timestamp += uint32(rtpClock(tm.Codec) / 50) // a packet time on
-		default:
-			hdr.Timestamp += uint32(d * int64(rtpClock(tm.Codec)) / int64(rtpClock(fm.Codec)))
-		}
-		started, inSSRC, inTS = true, pkt.SSRC, pkt.Timestamp
-		m, err := hdr.MarshalTo(sendBuf[:])
-		if err != nil || m+len(payload) > len(sendBuf) {
-			continue
-		}
-		m += copy(sendBuf[m:], payload)
-		if _, err := to.conn.WriteToUDPAddrPort(sendBuf[:m], tm.Remote); err != nil {
-			r.log.Debug("relay: send RTP", "leg", to.name, "err", err)
-		} else if to.tap != nil {
-			to.tap.Datagram(true, to.local, tm.Remote, sendBuf[:m])
-		}
-		hdr.SequenceNumber++
+		d.handle(buf[:n], src)
 	}
+}
+
+// handle relays datagram b, which came to from's socket from src.
+func (d *direction) handle(b []byte, src netip.AddrPort) {
+	from, to := d.from, d.to
+	if from.tap != nil {
+		from.tap.Datagram(false, from.local, src, b)
+	}
+	fm, tm := from.media.Load(), to.media.Load()
+	if netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) != fm.Remote || len(b) < 2 || (b[1] >= 192 && b[1] <= 223) {
+		return // another sender's (symmetric RTP, RFC 4961), or RTCP (RFC 5761 section 4)
+	}
+	pkt, hdr := &d.pkt, &d.hdr
+	if pkt.Unmarshal(b) != nil {
+		return
+	}
+	from.lastRTP.Store(int64(time.Since(d.r.epoch)))
+	var payload []byte
+	switch {
+	case pkt.PayloadType == fm.PayloadType:
+		hdr.PayloadType = tm.PayloadType
+		payload = pkt.Payload
+		if fm.Codec != tm.Codec {
+			if d.conv == nil {
+				d.conv = new(converter)
+			}
+			payload = d.conv.convert(fm.Codec, tm.Codec, pkt.Payload, d.converted[:])
+		}
+	case fm.DTMFPayloadType != 0 && pkt.PayloadType == fm.DTMFPayloadType && len(pkt.Payload) >= 4:
+		if tm.DTMFPayloadType == 0 {
+			// The end of an event comes three times (RFC 4733 section 2.5.1.4).
+			if pkt.Payload[1]&0x80 != 0 && (!d.haveEvent || pkt.Timestamp != d.lastEvent) {
+				d.lastEvent, d.haveEvent = pkt.Timestamp, true
+				queueDigit(d.digits, pkt.Payload)
+			}
+			return
+		}
+		hdr.PayloadType = tm.DTMFPayloadType
+		payload = pkt.Payload
+		if fr, tr := rtpClock(fm.Codec), rtpClock(tm.Codec); fr != tr {
+			// telephone-event counts its duration at the RTP clock of its stream
+			// (RFC 4733 section 2.3.5).
+			payload = d.converted[:copy(d.converted[:], pkt.Payload)]
+			dur := uint64(binary.BigEndian.Uint16(payload[2:4])) * uint64(tr) / uint64(fr)
+			binary.BigEndian.PutUint16(payload[2:4], uint16(min(dur, 0xffff)))
+		}
+	default:
+		return
+	}
+	if payload == nil || !tm.Sends {
+		return
+	}
+	restart := !d.started || pkt.SSRC != d.inSSRC
+	hdr.Marker = pkt.Marker || restart
+	// The timestamps carry over, shifted, and scaled where the legs' RTP clocks
+	// differ (G.711 and G.722 count at 8 kHz, RFC 3551 section 4.5.2; Opus at
+	// 48 kHz, RFC 7587 section 4.1): each packet dated from the one before.
+	switch delta := int64(int32(pkt.Timestamp - d.inTS)); {
+	case !d.started:
+		hdr.Timestamp = d.tsOffset
+	case restart:
+		hdr.Timestamp += uint32(rtpClock(tm.Codec) / 50) // a packet time on
+	default:
+		hdr.Timestamp += uint32(delta * int64(rtpClock(tm.Codec)) / int64(rtpClock(fm.Codec)))
+	}
+	d.started, d.inSSRC, d.inTS = true, pkt.SSRC, pkt.Timestamp
+	m, err := hdr.MarshalTo(d.sendBuf[:])
+	if err != nil || m+len(payload) > len(d.sendBuf) {
+		return
+	}
+	m += copy(d.sendBuf[m:], payload)
+	if err := to.write(d.sendBuf[:m], tm.Remote); err != nil {
+		d.r.log.Debug("relay: send RTP", "leg", to.name, "err", err)
+	} else if to.tap != nil {
+		to.tap.Datagram(true, to.local, tm.Remote, d.sendBuf[:m])
+	}
+	hdr.SequenceNumber++
 }
 
 // rtpClock returns the RTP clock rate of the codec named; 8000 Hz for one not known, as for

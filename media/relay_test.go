@@ -315,3 +315,28 @@ func TestRelayNoticesSilence(t *testing.T) {
 		t.Fatal("the relay never noticed that the caller went silent")
 	}
 }
+
+// TestRelayDoesNotAllocate: a packet relayed between legs of the same codec, as a bridged
+// caller's mostly are, allocates nothing (counted over both far ends and the relay).
+func TestRelayDoesNotAllocate(t *testing.T) {
+	pcmu := RelayMedia{Codec: "PCMU", PayloadType: 0, Receives: true}
+	a, b := startRelay(t, pcmu, pcmu, nil)
+	pkt := packet(t, 0, 0, make([]byte, 160))
+	buf := make([]byte, maxRTP)
+	seq := uint16(0)
+	relay := func() {
+		nextPacket(pkt, seq)
+		seq++
+		if _, err := a.conn.WriteToUDPAddrPort(pkt, a.relay); err != nil {
+			t.Fatal(err)
+		}
+		_ = b.conn.SetReadDeadline(time.Now().Add(failsafe))
+		if _, _, err := b.conn.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relay() // the relay's first packet sets its stream up
+	if n := testing.AllocsPerRun(100, relay); n != 0 {
+		t.Errorf("relaying allocates %v times per packet, want 0", n)
+	}
+}

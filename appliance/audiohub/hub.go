@@ -21,7 +21,8 @@ const ringPeriods = 32
 
 // A Hub connects the channels of the duplex audio device to the handsets' calls.
 // The device callback (Process) is the clock: it moves each attached channel's microphone
-// samples into a ring, fills its earpiece from another ring, and wakes the channel's pump.
+// samples into a ring, fills its earpiece from another ring, and wakes the channel's pump
+// once a packet's worth of microphone samples is in.
 type Hub struct {
 	format  hw.AudioFormat
 	ports   []*Port
@@ -35,8 +36,11 @@ type Port struct {
 	muted    atomic.Bool   // the microphone is muted: the call gets silence
 	mic      *media.Ring   // written by the callback, read by the pump
 	ear      *media.Ring   // written by the pump, read by the callback
-	tick     chan struct{} // the callback wakes the pump once per period
-	scratch  []int16       // used by the callback only
+	tick     chan struct{} // the callback wakes the pump
+	// wakeAt is how many microphone samples the pump waits for, a packet's worth: the
+	// callback wakes it only once they are in the ring, not every period.
+	wakeAt  atomic.Int64
+	scratch []int16 // used by the callback only
 
 	micMeter, earMeter meter // levels for the admin page
 
@@ -151,23 +155,25 @@ const meterPeriods = 20
 // period's samples; every meterPeriods periods it publishes the mean square, which any
 // goroutine can read as dBFS. It never allocates or blocks.
 type meter struct {
-	sum     float64 // callback only
-	n       int     // samples in sum, callback only
-	periods int     // callback only
+	sum     int64 // squares of the samples, callback only: exact, and cheaper than floats
+	n       int   // samples in sum, callback only
+	periods int   // callback only
 	last    atomic.Uint64
 }
 
 func (m *meter) add(samples []int16, channel, channels int) {
+	var sum int64
 	for i := channel; i < len(samples); i += channels {
-		v := float64(samples[i])
-		m.sum += v * v
-		m.n++
+		v := int64(samples[i])
+		sum += v * v
 	}
+	m.sum += sum
+	m.n += (len(samples) - channel + channels - 1) / channels
 	m.periods++
 	if m.periods < meterPeriods {
 		return
 	}
-	m.last.Store(math.Float64bits(m.sum / float64(max(m.n, 1))))
+	m.last.Store(math.Float64bits(float64(m.sum) / float64(max(m.n, 1))))
 	m.sum, m.n, m.periods = 0, 0, 0
 }
 
@@ -244,11 +250,25 @@ func (h *Hub) Process(in, out []int16) {
 		}
 		p.cue.mix(out, c, channels, frames)
 		p.earMeter.add(out[:frames*channels], c, channels)
+		if int64(p.mic.Len()) < p.wakeAt.Load() {
+			continue
+		}
 		select {
 		case p.tick <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// Idle reports whether no channel is in a call (no pump attached): the device may then
+// call Process in bursts (sim.Audio.PaceIdle). Safe from any goroutine.
+func (h *Hub) Idle() bool {
+	for _, p := range h.ports {
+		if p.attached.Load() {
+			return false
+		}
+	}
+	return true
 }
 
 // Beats counts the periods the device has handed to Process: it grows while the audio
@@ -369,6 +389,7 @@ func (p *Pump) Run(ctx context.Context) error {
 	for p.port.mic.Len() > 0 { // stale microphone audio from before the call
 		p.port.mic.Read(p.devFrame)
 	}
+	p.port.wakeAt.Store(int64(len(p.devFrame)))
 	p.port.attached.Store(true)
 	defer p.port.attached.Store(false)
 	// A device that stops calling back must not wedge the pump: wake up now and then.

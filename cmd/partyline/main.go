@@ -51,8 +51,15 @@ func main() {
 		return
 	}
 
+	setMemoryLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProfile, err := startCPUProfile(os.Getenv(cpuProfileEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "partyline:", err)
+		os.Exit(2)
+	}
+	defer stopProfile()
 
 	handler, err := logs.New(os.Stderr, logs.Options{Format: *logFormat, Journal: logs.Journald(os.Stderr)})
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -208,6 +210,56 @@ func TestAudioRunPacesInRealTime(t *testing.T) {
 		}
 		if want := 200; calls < want-1 || calls > want {
 			t.Errorf("process called %d times in 1 s, want %d", calls, want)
+		}
+	})
+}
+
+// TestAudioPacesIdle: while idle, Run still processes every period of real time, but in
+// bursts every 100 ms; once idle ends it is back to one period every 5 ms.
+func TestAudioPacesIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := New(1).Audio()
+		var idle atomic.Bool
+		idle.Store(true)
+		a.PaceIdle(idle.Load)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		var mu sync.Mutex
+		calls, wakes := 0, map[time.Time]bool{}
+		go func() {
+			done <- a.Run(ctx, func(in, out []int16) {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				wakes[time.Now()] = true
+			})
+		}()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		mu.Lock()
+		if calls < 200-idleBurst || calls > 200 {
+			t.Errorf("idle: process called %d times in 1 s, want about 200", calls)
+		}
+		if len(wakes) > 12 {
+			t.Errorf("idle: process called at %d moments in 1 s, want about 10 (every 100 ms)", len(wakes))
+		}
+		mu.Unlock()
+		idle.Store(false)
+		time.Sleep(200 * time.Millisecond) // the next burst sees idle end
+		synctest.Wait()
+		mu.Lock()
+		calls, wakes = 0, map[time.Time]bool{}
+		mu.Unlock()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if calls < 199 || calls > 201 || len(wakes) < 199 {
+			t.Errorf("in a call: process called %d times at %d moments in 1 s, want 200 at 200", calls, len(wakes))
 		}
 	})
 }

@@ -48,6 +48,12 @@ type BaresipConfig struct {
 	// Rate is the sample rate of Source and of what Heard returns: 0 for 8000 Hz. Opus
 	// takes 48000 Hz.
 	Rate int
+	// MaxCalls is how many calls it holds at once (call_max_calls): 0 for baresip's
+	// default, 4.
+	MaxCalls int
+	// NoRecord leaves out the sndfile module: nothing is recorded (Heard returns nothing),
+	// as when it is measured rather than listened to.
+	NoRecord bool
 }
 
 // rate returns the sample rate of the audio it sends and records.
@@ -145,7 +151,6 @@ func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig)
 		"opus_inbandfec yes",
 		"module srtp.so",
 		"module aufile.so",
-		"module sndfile.so",
 		"module ctrl_tcp.so",
 		"module_app account.so",
 		"module_app menu.so",
@@ -155,6 +160,12 @@ func startBaresip(t testing.TB, bin, dir string, attempt int, cfg BaresipConfig)
 	}, "\n")
 	if cfg.TLSCertFile != "" {
 		config += "sip_certificate " + cfg.TLSCertFile + "\n"
+	}
+	if !cfg.NoRecord {
+		config += "module sndfile.so\n"
+	}
+	if cfg.MaxCalls > 0 {
+		config += fmt.Sprintf("call_max_calls %d\n", cfg.MaxCalls)
 	}
 	user := cfg.User
 	if user == "" {
@@ -329,6 +340,9 @@ func (b *Baresip) command(name, params string) (string, error) {
 		return "", fmt.Errorf("baresip %s: no reply within %v", name, readyTimeout)
 	}
 }
+
+// Pid returns baresip's process ID, e.g. to measure its CPU time.
+func (b *Baresip) Pid() int { return b.cmd.Process.Pid }
 
 // Addr returns baresip's SIP address.
 func (b *Baresip) Addr() netip.AddrPort { return b.addr }

@@ -154,6 +154,9 @@ func startSIPp(t testing.TB, bin, dir, scen string, attempt int, cfg SIPpConfig)
 	return nil, fmt.Errorf("sipp did not bind udp port %d within %v", port, readyTimeout)
 }
 
+// Pid returns sipp's process ID, e.g. to measure its CPU time.
+func (s *SIPp) Pid() int { return s.cmd.Process.Pid }
+
 // Addr returns the address sipp receives SIP on.
 func (s *SIPp) Addr() netip.AddrPort { return s.addr }
 
