@@ -260,11 +260,11 @@ func (h *Hub) Process(in, out []int16) {
 	}
 }
 
-// Idle reports whether no channel is in a call (no pump attached): the device may then
-// call Process in bursts (sim.Audio.PaceIdle). Safe from any goroutine.
+// Idle reports whether no channel is in a call (no pump attached) or in a local mix: the
+// device may then call Process in bursts (sim.Audio.PaceIdle). Safe from any goroutine.
 func (h *Hub) Idle() bool {
 	for _, p := range h.ports {
-		if p.attached.Load() {
+		if p.attached.Load() || p.local.Load() != 0 {
 			return false
 		}
 	}
