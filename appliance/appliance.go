@@ -23,6 +23,7 @@ import (
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
 	"partyline/appliance/logs"
+	"partyline/appliance/provision"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/board"
@@ -72,6 +73,9 @@ type Config struct {
 	// per handset; on the sim board the switches and lights stay virtual. Tests point it at
 	// an alsa-lib file PCM.
 	Audio *board.AudioProfile
+
+	// Fleet, when set, replaces what provisioning reads of the device (tests).
+	Fleet FleetConfig
 }
 
 // Defaults of the flags of cmd/partyline.
@@ -161,6 +165,10 @@ type Appliance struct {
 	adminFingerprint string
 	events           web.EventLog
 	changes          web.Changes // tells the event streams of changes (see backend.watch)
+
+	// prov fetches the provisioning document; device is what names this device's.
+	prov   *provision.Provisioner
+	device provision.Device
 }
 
 // Run starts the appliance described by cfg and runs it until ctx is done.
@@ -296,6 +304,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		restart: make(chan struct{}),
 	}
 	a.applyLogLevel(set)
+	a.prov, a.device = newProvisioner(a, cfg, serviceBackend{backend{a}, svc}.UpdateSettings)
 	a.bridges.problem = func(source, text string) { a.events.Add(slog.LevelWarn, source, text) }
 	if a.reboot == nil {
 		a.reboot = systemctlReboot
@@ -414,6 +423,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	workWG.Go(func() { a.saves.run(work) })
 	workWG.Go(func() { a.rosters.run(work) })
 	workWG.Go(func() { a.bridges.run(work) })
+	workWG.Go(func() { a.prov.Run(work) })
 
 	var runErr error
 	select {
