@@ -91,6 +91,17 @@ func (d Document) Managed() []string {
 	return slices.DeleteFunc(d.Names(), func(s string) bool { return slices.Contains(d.Overridable, s) })
 }
 
+// only returns the document with only the sections names.
+func (d Document) only(names []string) Document {
+	o := Document{sections: map[string]json.RawMessage{}}
+	for _, n := range names {
+		if raw, ok := d.sections[n]; ok {
+			o.sections[n] = raw
+		}
+	}
+	return o
+}
+
 // decode replaces each section of set the document has with the document's.
 func (d Document) decode(set *settings.Settings) error {
 	v := reflect.ValueOf(set).Elem()

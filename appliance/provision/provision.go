@@ -254,20 +254,31 @@ func (p *Provisioner) fetchAndApply(ctx context.Context, ps settings.Provisionin
 		p.etag, p.lastMod, p.validURL = res.etag, res.lastMo, u
 		p.mu.Unlock()
 	}
-	if digest == p.applied.SHA256 && u == p.applied.URL {
-		st.Result = ResultUnchanged
-		remember()
-		return nil
-	}
 	doc, err := Parse(res.body)
 	if err != nil {
 		return &Failure{ReasonInvalid, fmt.Errorf("the document %s: %w", redact(u), err)}
+	}
+	if digest == p.applied.SHA256 && u == p.applied.URL {
+		// The document applied already: the sections the page may change keep what was
+		// changed there, and the managed ones are put back if something else (a factory
+		// reset, say) changed them.
+		doc = doc.only(doc.Managed())
+		cur, _ := p.cfg.Current()
+		next := cur.Clone()
+		if err := doc.Apply(&next); err != nil || len(Changed(cur, next)) == 0 {
+			st.Result = ResultUnchanged
+			remember()
+			return nil
+		}
 	}
 	restart, err := p.cfg.Update(func(set *settings.Settings) error { return doc.Apply(set) })
 	if err != nil {
 		return &Failure{ReasonInvalid, fmt.Errorf("the document %s is not valid settings, and changed nothing: %w", redact(u), err)}
 	}
-	p.applied = state{SHA256: digest, URL: u, Applied: time.Now(), Managed: doc.Managed(), Overridable: doc.Overridable}
+	if digest != p.applied.SHA256 || u != p.applied.URL {
+		p.applied = state{SHA256: digest, URL: u, Managed: doc.Managed(), Overridable: doc.Overridable}
+	}
+	p.applied.Applied = time.Now()
 	if err := p.save(); err != nil {
 		p.cfg.Log.Warn("save the provisioning state", "err", err)
 	}

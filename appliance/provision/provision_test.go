@@ -354,3 +354,33 @@ func TestDHCPURLWhenTheSettingsHaveNone(t *testing.T) {
 		t.Errorf("status %+v, want off", s)
 	}
 }
+
+// TestSameDocumentAfterRestart: after a restart the same document is fetched again (no
+// ETag kept): a section the page may change keeps its local change, and a managed section
+// that something else changed (a factory reset) is put back.
+func TestSameDocumentAfterRestart(t *testing.T) {
+	srv := startServer(t)
+	srv.put("/partyline/dca632010203.json", docV1, nil)
+	set := firstStart()
+	set.Provisioning = settings.ProvisioningSettings{URL: srv.URL + "/partyline/{mac}.json", CA: srv.caPEM()}
+	st := newStore(set)
+	p := provisioner(t, st)
+	p.round(t.Context())
+	st.update(func(s *settings.Settings) error {
+		s.Conferences[0].URI = "sip:local@example.com" // overridable
+		s.Accounts = nil                               // managed
+		return nil
+	})
+
+	again := New(p.cfg) // the same state file
+	again.round(t.Context())
+	got, _ := st.current()
+	if len(got.Accounts) != 1 || got.Conferences[0].URI != "sip:local@example.com" {
+		t.Errorf("after the restart: accounts %+v, conference %q; want the account back and the local conference kept", got.Accounts, got.Conferences[0].URI)
+	}
+	// Nothing else changed: the next round changes nothing.
+	again.round(t.Context())
+	if s := again.Status(); s.Result != ResultNotModified {
+		t.Errorf("the round after: %s, want not_modified", s.Result)
+	}
+}
