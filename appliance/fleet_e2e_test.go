@@ -2,10 +2,13 @@ package appliance_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,6 +17,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +28,7 @@ import (
 
 	"partyline/appliance"
 	"partyline/appliance/config"
+	"partyline/appliance/settings"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
 	"partyline/sip/peertest"
@@ -248,4 +253,56 @@ func (r *rig) get(path string) string {
 		r.t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestUntrustedProvisioningChangesNothing: a server whose certificate the appliance does
+// not trust, and a document whose signature does not verify, change nothing; the page,
+// the events and the metrics say why.
+func TestUntrustedProvisioningChangesNothing(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, reason, says string
+		prov               func(p *settings.ProvisioningSettings, srv *provServer)
+	}{
+		{"certificate", "certificate", "certificate", func(p *settings.ProvisioningSettings, srv *provServer) {}},
+		{"signature", "signature", "signature", func(p *settings.ProvisioningSettings, srv *provServer) {
+			p.CA = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+			p.PublicKey = base64.StdEncoding.EncodeToString(pub) // the server has no .sig
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startProvServer(t, fleetDoc("127.0.0.1:9", "Provisioned"))
+			dir := t.TempDir()
+			seedSettings(t, filepath.Join(dir, "partyline.db"), "127.0.0.1:9", func(s *settings.Settings) {
+				s.Provisioning.URL = srv.URL + "/partyline/{mac}.json"
+				tc.prov(&s.Provisioning, srv)
+			})
+			r := runAppliance(t, dir, sim.New(2), func(c *appliance.Config) {
+				c.Fleet = appliance.FleetConfig{FS: piWithLease(""), NMCLI: func(context.Context) ([]byte, error) { return nil, nil }}
+			})
+			before := r.export()
+			st := r.waitFor("the failure reported", func(s web.Status) bool { return s.Provisioning != nil && s.Provisioning.Reason == tc.reason })
+			if !strings.Contains(st.Provisioning.Error, tc.says) {
+				t.Errorf("the error %q does not say %q", st.Provisioning.Error, tc.says)
+			}
+			if st.Handsets[0].Name == "Provisioned" || r.export() != before {
+				t.Errorf("the settings changed")
+			}
+			if page := r.get("/settings"); !strings.Contains(page, "The last provisioning round failed and changed nothing") {
+				t.Errorf("the settings page does not say that provisioning failed")
+			}
+			if !slices.ContainsFunc(r.status().Handsets, func(h web.HandsetStatus) bool { return h.Name == "Handset 1" }) {
+				t.Errorf("handset 1 lost its name")
+			}
+			if m := r.metrics(); !strings.Contains(m, `partyline_provisioning_failures_total{reason="`+tc.reason+`"} 1`) {
+				t.Errorf("metrics do not count the %s failure", tc.reason)
+			}
+			if !strings.Contains(r.page(), "provisioning failed, nothing changed") {
+				t.Errorf("the dashboard's events do not say that provisioning failed")
+			}
+		})
+	}
 }
