@@ -1,0 +1,232 @@
+// Package update is the rollback half of firmware updates: a pending update is recorded
+// in a marker file before the new package is installed, the new version must prove itself
+// healthy within a deadline once it runs, and otherwise the previous package is installed
+// again. It is the start of issue 15's item 2; the download and verification of the
+// package the provisioning document names, and the wiring into the appliance, are not
+// built yet.
+//
+// The flow:
+//
+//  1. The updater keeps the running version's package, writes the marker (Pending: the new
+//     version, the previous one and its package file, the deadline), installs the new
+//     package through an Installer (dpkg -i) and restarts.
+//  2. Every start calls Settle before anything else. With a marker it counts the start in
+//     it (a package that exits at start is started again by systemd, and is given up after
+//     MaxStarts), then waits for the health check (SIP listening, admin page serving,
+//     audio device open, every account that registered before registered again) until the
+//     deadline. Healthy, the marker is removed: the update is confirmed. Not healthy in
+//     time, the previous package is installed again, the outcome is written to the
+//     rollback file (for the page, the log, a metric and the next provisioning request's
+//     User-Agent) and the caller restarts into the previous version, whose settings are
+//     the same file.
+//
+// An update installed by hand (apt, dpkg) uses only step 2: the package's preinst writes
+// the marker with the version being replaced and apt's cached copy of its package
+// (/var/cache/apt/archives), and the new version settles it as above.
+package update
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// An Installer installs package files and says which version is installed.
+type Installer interface {
+	// Install installs the package file deb, replacing the installed version.
+	Install(ctx context.Context, deb string) error
+	// Version returns the installed version of the package, "" when none is.
+	Version(ctx context.Context) (string, error)
+}
+
+// Dpkg installs with dpkg: into the system, or into the root directory Root (tests).
+type Dpkg struct {
+	Package string // the package's name, "partyline"
+	Root    string // "" = the system's root
+}
+
+func (d Dpkg) rootArgs() []string {
+	if d.Root == "" {
+		return nil
+	}
+	return []string{"--root=" + d.Root}
+}
+
+// Install implements Installer: dpkg -i, in Root if set.
+func (d Dpkg) Install(ctx context.Context, deb string) error {
+	args := append(d.rootArgs(), "--force-downgrade", "--install", deb)
+	out, err := exec.CommandContext(ctx, "dpkg", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("dpkg --install %s: %w: %s", filepath.Base(deb), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Version implements Installer, with dpkg-query.
+func (d Dpkg) Version(ctx context.Context) (string, error) {
+	var args []string
+	if d.Root != "" {
+		args = append(args, "--admindir="+filepath.Join(d.Root, "var/lib/dpkg"))
+	}
+	args = append(args, "--show", "--showformat=${db:Status-Abbrev}${Version}", d.Package)
+	out, err := exec.CommandContext(ctx, "dpkg-query", args...).Output()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return "", nil // dpkg-query exits 1 for a package it does not know
+	}
+	if err != nil {
+		return "", fmt.Errorf("dpkg-query %s: %w", d.Package, err)
+	}
+	status, version, _ := strings.Cut(string(out), " ")
+	if !strings.HasPrefix(status, "ii") {
+		return "", nil
+	}
+	return strings.TrimSpace(version), nil
+}
+
+// Pending is the marker of an update installed and not yet confirmed.
+type Pending struct {
+	Version     string    `json:"version"`      // the version installed
+	Previous    string    `json:"previous"`     // the version it replaced
+	PreviousDeb string    `json:"previous_deb"` // the package file of Previous, installed again on rollback
+	Deadline    time.Time `json:"deadline"`     // when the new version must be healthy by
+	Starts      int       `json:"starts"`       // how many times the new version has started
+}
+
+// MaxStarts is how many starts a pending update gets: a package that exits at start is
+// started again by systemd, and rolled back at the start after these.
+const MaxStarts = 3
+
+// DefaultDeadline is how long a new version has to prove itself healthy.
+const DefaultDeadline = 5 * time.Minute
+
+// WritePending writes the marker file path, atomically.
+func WritePending(path string, p Pending) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o640); err != nil {
+		return fmt.Errorf("write the update marker: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write the update marker: %w", err)
+	}
+	return nil
+}
+
+// readPending reads the marker file; ok is false when there is none.
+func readPending(path string) (p Pending, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("read the update marker: %w", err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, false, fmt.Errorf("read the update marker %s: %w", path, err)
+	}
+	return p, true, nil
+}
+
+// The outcomes of Settle.
+const (
+	NoUpdate   = "none"        // no update was pending
+	Confirmed  = "confirmed"   // the new version proved healthy: it stays
+	RolledBack = "rolled_back" // it did not: the previous version is installed again
+)
+
+// Outcome is what Settle did, also written to the rollback file after a rollback.
+type Outcome struct {
+	Result  string    `json:"result"`
+	Version string    `json:"version,omitempty"` // the update's version
+	Running string    `json:"running,omitempty"` // the version installed now
+	Reason  string    `json:"reason,omitempty"`  // why it was rolled back
+	At      time.Time `json:"at,omitzero"`
+}
+
+// Settler settles a pending update at start.
+type Settler struct {
+	Marker    string    // the marker file
+	Record    string    // the file the outcome of a rollback is written to
+	Installer Installer // installs the previous package on rollback
+	// Healthy returns nil once the running version is healthy, else what is not.
+	Healthy func(ctx context.Context) error
+	// Poll is how often Healthy is asked; 0 means a second.
+	Poll time.Duration
+}
+
+// Settle confirms or rolls back the pending update, if any. After RolledBack the caller
+// restarts, into the previous version.
+func (s Settler) Settle(ctx context.Context) (Outcome, error) {
+	p, ok, err := readPending(s.Marker)
+	if err != nil || !ok {
+		return Outcome{Result: NoUpdate}, err
+	}
+	p.Starts++
+	if err := WritePending(s.Marker, p); err != nil {
+		return Outcome{}, err
+	}
+	if p.Starts > MaxStarts {
+		return s.rollback(ctx, p, fmt.Sprintf("version %s did not stay up: started %d times", p.Version, p.Starts-1))
+	}
+	if time.Now().After(p.Deadline) {
+		return s.rollback(ctx, p, fmt.Sprintf("version %s was not healthy by %s", p.Version, p.Deadline.Format(time.RFC3339)))
+	}
+	check, cancel := context.WithDeadline(ctx, p.Deadline)
+	defer cancel()
+	poll := s.Poll
+	if poll == 0 {
+		poll = time.Second
+	}
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		err := s.Healthy(check)
+		if err == nil {
+			if err := os.Remove(s.Marker); err != nil {
+				return Outcome{}, fmt.Errorf("confirm the update: %w", err)
+			}
+			return Outcome{Result: Confirmed, Version: p.Version, Running: p.Version, At: time.Now()}, nil
+		}
+		select {
+		case <-tick.C:
+		case <-check.Done():
+			if ctx.Err() != nil {
+				return Outcome{}, ctx.Err() // stopping: the next start settles it
+			}
+			return s.rollback(ctx, p, fmt.Sprintf("version %s was not healthy within the deadline: %v", p.Version, err))
+		}
+	}
+}
+
+// rollback installs the previous package again and records why.
+func (s Settler) rollback(ctx context.Context, p Pending, reason string) (Outcome, error) {
+	if err := s.Installer.Install(ctx, p.PreviousDeb); err != nil {
+		return Outcome{}, fmt.Errorf("roll back to %s: %w", p.Previous, err)
+	}
+	running, err := s.Installer.Version(ctx)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("roll back to %s: %w", p.Previous, err)
+	}
+	out := Outcome{Result: RolledBack, Version: p.Version, Running: running, Reason: reason, At: time.Now()}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return Outcome{}, err
+	}
+	if err := os.WriteFile(s.Record, append(b, '\n'), 0o640); err != nil {
+		return Outcome{}, fmt.Errorf("record the rollback: %w", err)
+	}
+	if err := os.Remove(s.Marker); err != nil {
+		return Outcome{}, fmt.Errorf("roll back: %w", err)
+	}
+	return out, nil
+}
