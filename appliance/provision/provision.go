@@ -203,7 +203,11 @@ func (p *Provisioner) url(ctx context.Context, ps settings.ProvisioningSettings)
 	case "":
 		template, source, err = p.cfg.DHCP.LeaseURL(ctx)
 		if template == "" {
-			return "", "", err
+			// A device nobody provisions has no option either: that is not a failure.
+			if err != nil {
+				p.cfg.Log.Debug("no provisioning URL from DHCP", "err", err)
+			}
+			return "", "", nil
 		}
 		if err := settings.CheckProvisioningURL(template); err != nil {
 			return "", source, fmt.Errorf("the URL %s from %s: %w", template, source, err)

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -382,5 +383,20 @@ func TestSameDocumentAfterRestart(t *testing.T) {
 	again.round(t.Context())
 	if s := again.Status(); s.Result != ResultNotModified {
 		t.Errorf("the round after: %s, want not_modified", s.Result)
+	}
+}
+
+// TestNoURLIsNotAFailure: a device with no URL in its settings, no lease with an option
+// and no NetworkManager running is simply not provisioned.
+func TestNoURLIsNotAFailure(t *testing.T) {
+	st := newStore(firstStart())
+	p := provisioner(t, st)
+	p.cfg.DHCP = DHCPSource{FS: fstest.MapFS{"var/lib/dhcpcd/eth0.lease": {Data: []byte("garbage")}},
+		NMCLI: func(context.Context) ([]byte, error) {
+			return nil, errors.New("exit status 8: NetworkManager is not running")
+		}}
+	p.round(t.Context())
+	if s := p.Status(); s.Result != ResultNoURL || len(s.Failures) != 0 {
+		t.Errorf("status %+v, want no_url and no failure", s)
 	}
 }
