@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
+	"partyline/appliance/handset"
 	"partyline/appliance/provision"
 	"partyline/appliance/settings"
 	"partyline/appliance/web"
@@ -41,6 +43,8 @@ func newProvisioner(a *Appliance, cfg Config, update func(func(*settings.Setting
 	dev := provision.ReadDevice(fsys)
 	log := a.log.With("part", "provisioning")
 	log.Info("device", "mac", dev.MAC, "serial", dev.Serial, "model", dev.Model)
+	// waiting is set once a document changed what applies only at a restart.
+	var waiting atomic.Bool
 	p := provision.New(provision.Config{
 		Current: func() (settings.Settings, <-chan struct{}) {
 			snap := a.store.Current()
@@ -62,9 +66,28 @@ func newProvisioner(a *Appliance, cfg Config, update func(func(*settings.Setting
 				a.events.Add(slog.LevelWarn, "provisioning", "provisioning failed, nothing changed: "+st.Error)
 			}
 			a.changes.Notify()
+			if st.Result == provision.ResultApplied && st.Restart {
+				waiting.Store(true)
+			}
+			if waiting.Load() && len(a.pendingRestart()) > 0 && a.idle() {
+				log.Info("restarting: what the provisioning document changed applies at a restart, and no call is up")
+				a.requestRestart()
+			}
 		},
 	})
 	return p, dev
+}
+
+// idle reports whether no handset is joining or in a call and no caller is bridged: a
+// restart then ends no call.
+func (a *Appliance) idle() bool {
+	for _, l := range a.lines {
+		if s := l.Status().State; s != handset.Idle && s != handset.Failed {
+			return false
+		}
+	}
+	_, bridged := a.bridges.queue.limits.InUse("")
+	return bridged == 0
 }
 
 // provisioningStatus is the provisioner's status as the admin page shows it.

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -304,5 +305,38 @@ func TestUntrustedProvisioningChangesNothing(t *testing.T) {
 				t.Errorf("the dashboard's events do not say that provisioning failed")
 			}
 		})
+	}
+}
+
+// TestProvisioningRestartsForWhatWaitsForARestart: a document that changes what applies
+// only at a restart (here the handsets' IDs) restarts the appliance by itself, no call
+// being up.
+func TestProvisioningRestartsForWhatWaitsForARestart(t *testing.T) {
+	srv := startProvServer(t, `{"handsets": [
+    {"id": "desk-1", "name": "Desk 1", "channel": 0, "conference": "main"},
+    {"id": "desk-2", "name": "Desk 2", "channel": 1, "conference": "main"}]}`)
+	dir := t.TempDir()
+	seedSettings(t, filepath.Join(dir, "partyline.db"), "127.0.0.1:9", func(s *settings.Settings) {
+		s.Provisioning.URL = srv.URL + "/partyline/{mac}.json"
+		s.Provisioning.CA = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	})
+	r := runAppliance(t, dir, sim.New(2), func(c *appliance.Config) {
+		c.Fleet = appliance.FleetConfig{FS: piWithLease(""), NMCLI: func(context.Context) ([]byte, error) { return nil, nil }}
+	})
+	// Run returns by itself once the document applied: the admin page stops answering.
+	deadline := time.Now().Add(failsafe)
+	for {
+		res, err := r.http.Get(r.admin + "/api/status")
+		if err != nil {
+			break
+		}
+		res.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("the appliance did not restart within %v", failsafe)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := r.stop(); !errors.Is(err, appliance.ErrRestart) {
+		t.Errorf("Run returned %v, want ErrRestart", err)
 	}
 }
