@@ -20,9 +20,9 @@
 //     User-Agent) and the caller restarts into the previous version, whose settings are
 //     the same file.
 //
-// An update installed by hand (apt, dpkg) uses only step 2: the package's preinst writes
-// the marker with the version being replaced and apt's cached copy of its package
-// (/var/cache/apt/archives), and the new version settles it as above.
+// An update installed by hand (apt, dpkg) is to use only step 2: the package's preinst
+// (not written yet) writes the marker with the version being replaced and apt's cached
+// copy of its package (/var/cache/apt/archives), and the new version settles it as above.
 package update
 
 import (

@@ -79,7 +79,7 @@ func collectFleet(st Status, gauge func(*prometheus.Desc, float64, ...string), c
 	}
 }
 
-// sectionForms are the Settings page's sections by the settings export's names, with
+// sectionHeadings are the Settings page's sections by the settings export's names, with
 // the heading each has on the page.
 var sectionHeadings = map[string]string{
 	"sip": "SIP", "accounts": "Accounts", "handsets": "Handsets", "conferences": "Conferences",
