@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"partyline/appliance/capture"
@@ -25,6 +26,7 @@ import (
 	"partyline/appliance/logs"
 	"partyline/appliance/provision"
 	"partyline/appliance/settings"
+	"partyline/appliance/update"
 	"partyline/appliance/web"
 	"partyline/board"
 	"partyline/hw"
@@ -76,6 +78,10 @@ type Config struct {
 
 	// Fleet, when set, replaces what provisioning reads of the device (tests).
 	Fleet FleetConfig
+
+	// Installer, when set, installs the previous package when a pending update is rolled
+	// back, instead of dpkg (tests).
+	Installer update.Installer
 }
 
 // Defaults of the flags of cmd/partyline.
@@ -169,6 +175,10 @@ type Appliance struct {
 	// prov fetches the provisioning document; device is what names this device's.
 	prov   *provision.Provisioner
 	device provision.Device
+	// updates settles a pending update at start; rolledBack is the last update's rollback,
+	// nil when it was not rolled back.
+	updates    update.Settler
+	rolledBack atomic.Pointer[web.UpdateStatus]
 }
 
 // Run starts the appliance described by cfg and runs it until ctx is done.
@@ -305,6 +315,8 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	}
 	a.applyLogLevel(set)
 	a.prov, a.device = newProvisioner(a, cfg, serviceBackend{backend{a}, svc}.UpdateSettings)
+	a.updates = newSettler(a, cfg.DataDir, cfg.Installer)
+	a.rolledBack.Store(a.readRollback())
 	a.bridges.problem = func(source, text string) { a.events.Add(slog.LevelWarn, source, text) }
 	if a.reboot == nil {
 		a.reboot = systemctlReboot
@@ -424,6 +436,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	workWG.Go(func() { a.rosters.run(work) })
 	workWG.Go(func() { a.bridges.run(work) })
 	workWG.Go(func() { a.prov.Run(work) })
+	workWG.Go(func() { a.settleUpdate(work) })
 
 	var runErr error
 	select {

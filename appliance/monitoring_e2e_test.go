@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/x509"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"partyline/appliance"
 	"partyline/appliance/settings"
+	"partyline/appliance/update"
 	"partyline/appliance/web"
 	"partyline/hw/sim"
 )
@@ -56,7 +58,8 @@ func TestMonitoringFilesPassPromtool(t *testing.T) {
 }
 
 // TestMonitoringFilesUseRealMetrics scrapes a running appliance that has what every
-// series needs (an account, an ALSA audio device, a provisioning document), and checks
+// series needs (an account, an ALSA audio device, a provisioning document, an update
+// rolled back), and checks
 // that every partyline_* name the alerting rules and the Grafana dashboard use is among
 // those it exports: a renamed metric would leave an alert that never fires.
 func TestMonitoringFilesUseRealMetrics(t *testing.T) {
@@ -68,6 +71,14 @@ func TestMonitoringFilesUseRealMetrics(t *testing.T) {
 	seedSettings(t, filepath.Join(dir, "partyline.db"), "127.0.0.1:9", func(s *settings.Settings) {
 		s.Provisioning.URL = srv.URL + "/partyline/{mac}.json"
 	})
+	// An update rolled back before this start.
+	rolledBack, err := json.Marshal(update.Outcome{Result: update.RolledBack, Version: "2.0", Running: "1.0", Reason: "never registered", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "update-rolled-back.json"), rolledBack, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r := runAppliance(t, dir, sim.New(2), useALSAFileDevice, func(c *appliance.Config) {
 		c.Fleet = appliance.FleetConfig{
 			FS:    piWithLease(""),

@@ -1,15 +1,16 @@
 // Package update is the rollback half of firmware updates: a pending update is recorded
 // in a marker file before the new package is installed, the new version must prove itself
 // healthy within a deadline once it runs, and otherwise the previous package is installed
-// again. It is the start of issue 15's item 2; the download and verification of the
-// package the provisioning document names, and the wiring into the appliance, are not
-// built yet.
+// again. It is the start of issue 15's item 2: the appliance settles a pending update at
+// every start (appliance/updates.go); the updater of step 1, which would download and
+// verify the package a provisioning document names and write the marker, is not built yet.
 //
 // The flow:
 //
-//  1. The updater keeps the running version's package, writes the marker (Pending: the new
-//     version, the previous one and its package file, the deadline), installs the new
-//     package through an Installer (dpkg -i) and restarts.
+//  1. The updater (not built yet) keeps the running version's package, writes the marker
+//     (Pending: the new version, the previous one and its package file, the deadline, the
+//     accounts registered), installs the new package through an Installer (dpkg -i) and
+//     restarts.
 //  2. Every start calls Settle before anything else. With a marker it counts the start in
 //     it (a package that exits at start is started again by systemd, and is given up after
 //     MaxStarts), then waits for the health check (SIP listening, admin page serving,
@@ -97,6 +98,8 @@ type Pending struct {
 	PreviousDeb string    `json:"previous_deb"` // the package file of Previous, installed again on rollback
 	Deadline    time.Time `json:"deadline"`     // when the new version must be healthy by
 	Starts      int       `json:"starts"`       // how many times the new version has started
+	// Registered are the accounts registered before the update: each must register again.
+	Registered []string `json:"registered,omitempty"`
 }
 
 // MaxStarts is how many starts a pending update gets: a package that exits at start is
@@ -158,8 +161,9 @@ type Settler struct {
 	Marker    string    // the marker file
 	Record    string    // the file the outcome of a rollback is written to
 	Installer Installer // installs the previous package on rollback
-	// Healthy returns nil once the running version is healthy, else what is not.
-	Healthy func(ctx context.Context) error
+	// Healthy returns nil once the running version is healthy, else what is not; it is
+	// given the pending update.
+	Healthy func(ctx context.Context, p Pending) error
 	// Poll is how often Healthy is asked; 0 means a second.
 	Poll time.Duration
 }
@@ -190,9 +194,13 @@ func (s Settler) Settle(ctx context.Context) (Outcome, error) {
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	for {
-		err := s.Healthy(check)
+		err := s.Healthy(check, p)
 		if err == nil {
 			if err := os.Remove(s.Marker); err != nil {
+				return Outcome{}, fmt.Errorf("confirm the update: %w", err)
+			}
+			// A rollback recorded before is history now.
+			if err := os.Remove(s.Record); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return Outcome{}, fmt.Errorf("confirm the update: %w", err)
 			}
 			return Outcome{Result: Confirmed, Version: p.Version, Running: p.Version, At: time.Now()}, nil
@@ -206,6 +214,22 @@ func (s Settler) Settle(ctx context.Context) (Outcome, error) {
 			return s.rollback(ctx, p, fmt.Sprintf("version %s was not healthy within the deadline: %v", p.Version, err))
 		}
 	}
+}
+
+// LastRollback returns the rollback recorded in the file path, if the last update was
+// rolled back; ok is false when it was not (or there was none).
+func LastRollback(path string) (o Outcome, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return o, false, nil
+	}
+	if err != nil {
+		return o, false, fmt.Errorf("read the rollback record: %w", err)
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return o, false, fmt.Errorf("read the rollback record %s: %w", path, err)
+	}
+	return o, o.Result == RolledBack, nil
 }
 
 // rollback installs the previous package again and records why.

@@ -103,7 +103,7 @@ func TestDpkgRollbackToThePreviousPackage(t *testing.T) {
 
 	// Version 2 never registers; its deadline passes.
 	s := Settler{Marker: marker, Record: filepath.Join(state, "update-rolled-back.json"), Installer: d, Poll: 10 * time.Millisecond,
-		Healthy: func(context.Context) error { return errors.New("account alice has not registered again") }}
+		Healthy: func(context.Context, Pending) error { return errors.New("account alice has not registered again") }}
 	p, _, _ := readPending(marker)
 	p.Deadline = time.Now().Add(200 * time.Millisecond)
 	if err := WritePending(marker, p); err != nil {
@@ -122,8 +122,8 @@ func TestDpkgRollbackToThePreviousPackage(t *testing.T) {
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the marker is still there after the rollback: %v", err)
 	}
-	if b, err := os.ReadFile(s.Record); err != nil || !strings.Contains(string(b), `"rolled_back"`) {
-		t.Errorf("the rollback record: %s, %v", b, err)
+	if o, ok, err := LastRollback(s.Record); err != nil || !ok || o.Version != "2.0" || o.Running != "1.0" {
+		t.Errorf("the rollback record: %+v, %v, %v", o, ok, err)
 	}
 }
 
@@ -148,7 +148,7 @@ func TestHealthyUpdateIsConfirmed(t *testing.T) {
 	inst := &fakeInstaller{}
 	checks := 0
 	s := Settler{Marker: marker, Record: filepath.Join(dir, "record.json"), Installer: inst, Poll: time.Millisecond,
-		Healthy: func(context.Context) error {
+		Healthy: func(context.Context, Pending) error {
 			if checks++; checks < 3 {
 				return errors.New("SIP not listening yet")
 			}
@@ -177,7 +177,7 @@ func TestCrashingUpdateIsRolledBack(t *testing.T) {
 	}
 	inst := &fakeInstaller{}
 	s := Settler{Marker: marker, Record: filepath.Join(dir, "record.json"), Installer: inst,
-		Healthy: func(context.Context) error { t.Error("the health check ran for a crash loop"); return nil }}
+		Healthy: func(context.Context, Pending) error { t.Error("the health check ran for a crash loop"); return nil }}
 	out, err := s.Settle(t.Context())
 	if err != nil || out.Result != RolledBack || len(inst.installed) != 1 || inst.installed[0] != "old.deb" {
 		t.Errorf("Settle = %+v, %v, installed %v; want old.deb installed again", out, err, inst.installed)

@@ -42,7 +42,18 @@ type ProvisioningStatus struct {
 	Overridable []string `json:"overridable,omitempty"`
 }
 
+// UpdateStatus is a firmware update that was rolled back.
+type UpdateStatus struct {
+	Version string    `json:"version"` // the update's version
+	Running string    `json:"running"` // the version installed again
+	Reason  string    `json:"reason"`  // why the update did not prove healthy
+	At      time.Time `json:"at"`
+}
+
 var (
+	updateRolledBackDesc = prometheus.NewDesc("partyline_update_rolled_back",
+		"1 when the last firmware update was rolled back, with its version and the version running again; absent otherwise.",
+		[]string{"version", "running"}, nil)
 	deviceInfoDesc = prometheus.NewDesc("partyline_device_info",
 		"Always 1: the device's firmware version, board profile, MAC address (first wired interface), serial number and model, to tell the devices of a fleet apart.",
 		[]string{"version", "board", "mac", "serial", "model"}, nil)
@@ -57,12 +68,15 @@ var (
 )
 
 // fleetDescs are the descriptions of the fleet's metrics.
-var fleetDescs = []*prometheus.Desc{deviceInfoDesc, provisioningOKDesc, provisioningFailuresDesc, provisioningSuccessDesc, provisioningAppliedDesc}
+var fleetDescs = []*prometheus.Desc{updateRolledBackDesc, deviceInfoDesc, provisioningOKDesc, provisioningFailuresDesc, provisioningSuccessDesc, provisioningAppliedDesc}
 
 // collectFleet reports the fleet's metrics of st through gauge and counter.
 func collectFleet(st Status, gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64, ...string)) {
 	d := st.Device
 	gauge(deviceInfoDesc, 1, st.Version, st.Board, d.MAC, d.Serial, d.Model)
+	if u := st.UpdateRolledBack; u != nil {
+		gauge(updateRolledBackDesc, 1, u.Version, u.Running)
+	}
 	p := st.Provisioning
 	if p == nil || p.Result == "" || p.Result == "off" || p.Result == "no_url" {
 		return

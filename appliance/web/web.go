@@ -171,6 +171,9 @@ type Status struct {
 	// does no provisioning.
 	Device       DeviceStatus        `json:"device"`
 	Provisioning *ProvisioningStatus `json:"provisioning,omitempty"`
+	// UpdateRolledBack is the last firmware update's rollback; nil when it was not
+	// rolled back.
+	UpdateRolledBack *UpdateStatus `json:"updateRolledBack,omitempty"`
 }
 
 // SIPStatus is where the SIP agent listens.
