@@ -93,11 +93,13 @@ func (d Dpkg) Version(ctx context.Context) (string, error) {
 
 // Pending is the marker of an update installed and not yet confirmed.
 type Pending struct {
-	Version     string    `json:"version"`      // the version installed
-	Previous    string    `json:"previous"`     // the version it replaced
-	PreviousDeb string    `json:"previous_deb"` // the package file of Previous, installed again on rollback
-	Deadline    time.Time `json:"deadline"`     // when the new version must be healthy by
-	Starts      int       `json:"starts"`       // how many times the new version has started
+	Version  string `json:"version"`  // the version installed
+	Previous string `json:"previous"` // the version it replaced
+	// PreviousDeb is the package file of Previous, installed again on rollback; "" when
+	// none was kept (Previous was installed by hand): the update cannot be rolled back.
+	PreviousDeb string    `json:"previous_deb"`
+	Deadline    time.Time `json:"deadline"` // when the new version must be healthy by
+	Starts      int       `json:"starts"`   // how many times the new version has started
 	// Registered are the accounts registered before the update: each must register again.
 	Registered []string `json:"registered,omitempty"`
 }
@@ -145,6 +147,9 @@ const (
 	NoUpdate   = "none"        // no update was pending
 	Confirmed  = "confirmed"   // the new version proved healthy: it stays
 	RolledBack = "rolled_back" // it did not: the previous version is installed again
+	// Stuck: it did not, and no package of the previous version was kept (it was
+	// installed by hand): it stays, and the record says so.
+	Stuck = "stuck"
 )
 
 // Outcome is what Settle did, also written to the rollback file after a rollback.
@@ -216,8 +221,9 @@ func (s Settler) Settle(ctx context.Context) (Outcome, error) {
 	}
 }
 
-// LastRollback returns the rollback recorded in the file path, if the last update was
-// rolled back; ok is false when it was not (or there was none).
+// LastRollback returns the rollback recorded in the file path, if the last update failed
+// (rolled back, or stuck for want of a package to roll back to); ok is false when it did
+// not (or there was none).
 func LastRollback(path string) (o Outcome, ok bool, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -229,19 +235,25 @@ func LastRollback(path string) (o Outcome, ok bool, err error) {
 	if err := json.Unmarshal(b, &o); err != nil {
 		return o, false, fmt.Errorf("read the rollback record %s: %w", path, err)
 	}
-	return o, o.Result == RolledBack, nil
+	return o, o.Result == RolledBack || o.Result == Stuck, nil
 }
 
 // rollback installs the previous package again and records why.
 func (s Settler) rollback(ctx context.Context, p Pending, reason string) (Outcome, error) {
-	if err := s.Installer.Install(ctx, p.PreviousDeb); err != nil {
-		return Outcome{}, fmt.Errorf("roll back to %s: %w", p.Previous, err)
+	out := Outcome{Result: RolledBack, Version: p.Version, Reason: reason, At: time.Now()}
+	if p.PreviousDeb == "" {
+		out.Result, out.Running = Stuck, p.Version
+		out.Reason += fmt.Sprintf("; it cannot be rolled back: no package of %s was kept (it was installed by hand)", p.Previous)
+	} else {
+		if err := s.Installer.Install(ctx, p.PreviousDeb); err != nil {
+			return Outcome{}, fmt.Errorf("roll back to %s: %w", p.Previous, err)
+		}
+		running, err := s.Installer.Version(ctx)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("roll back to %s: %w", p.Previous, err)
+		}
+		out.Running = running
 	}
-	running, err := s.Installer.Version(ctx)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("roll back to %s: %w", p.Previous, err)
-	}
-	out := Outcome{Result: RolledBack, Version: p.Version, Running: running, Reason: reason, At: time.Now()}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return Outcome{}, err
