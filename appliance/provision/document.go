@@ -10,11 +10,15 @@ import (
 	"strings"
 
 	"partyline/appliance/settings"
+	"partyline/appliance/update"
 )
 
 // overridesKey is the document's list of the sections it names that the admin page may
 // still change (local overrides); the others it names are managed.
 const overridesKey = "local_overrides"
+
+// firmwareKey is the document's firmware section: the version to run (update.Firmware).
+const firmwareKey = "firmware"
 
 // Sections are the names of the settings' sections, the top-level keys of a settings
 // export, in its order.
@@ -36,11 +40,13 @@ type Document struct {
 	sections map[string]json.RawMessage
 	// Overridable are the sections the document names that stay editable on the page.
 	Overridable []string
+	// Firmware, when set, is the version the appliance is to run.
+	Firmware *update.Firmware
 }
 
 // Parse reads a document strictly: one JSON object whose keys are sections of the
-// settings (Sections) or local_overrides, at least one section, and in each section no
-// field the settings lack. It checks the form only; Apply and the settings' validation
+// settings (Sections), local_overrides or firmware, at least one section or firmware, and
+// in each section no field the settings lack. It checks the form only; Apply and the settings' validation
 // check the values.
 func Parse(data []byte) (Document, error) {
 	var top map[string]json.RawMessage
@@ -54,14 +60,24 @@ func Parse(data []byte) (Document, error) {
 			if err := json.Unmarshal(raw, &doc.Overridable); err != nil {
 				return Document{}, fmt.Errorf("%s must be a list of section names: %w", overridesKey, err)
 			}
+		case name == firmwareKey:
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			doc.Firmware = new(update.Firmware)
+			if err := dec.Decode(doc.Firmware); err != nil {
+				return Document{}, fmt.Errorf("section %q: %s", name, strings.TrimPrefix(err.Error(), "json: "))
+			}
+			if err := doc.Firmware.Check(); err != nil {
+				return Document{}, err
+			}
 		case slices.Contains(Sections, name):
 			doc.sections[name] = raw
 		default:
-			return Document{}, fmt.Errorf("%q is not a section of the settings (%s) nor %s", name, strings.Join(Sections, ", "), overridesKey)
+			return Document{}, fmt.Errorf("%q is not a section of the settings (%s) nor %s or %s", name, strings.Join(Sections, ", "), overridesKey, firmwareKey)
 		}
 	}
-	if len(doc.sections) == 0 {
-		return Document{}, errors.New("the document names no section of the settings")
+	if len(doc.sections) == 0 && doc.Firmware == nil {
+		return Document{}, errors.New("the document names no section of the settings and no firmware")
 	}
 	for _, o := range doc.Overridable {
 		if _, ok := doc.sections[o]; !ok {
@@ -93,7 +109,7 @@ func (d Document) Managed() []string {
 
 // only returns the document with only the sections names.
 func (d Document) only(names []string) Document {
-	o := Document{sections: map[string]json.RawMessage{}}
+	o := Document{sections: map[string]json.RawMessage{}, Firmware: d.Firmware}
 	for _, n := range names {
 		if raw, ok := d.sections[n]; ok {
 			o.sections[n] = raw

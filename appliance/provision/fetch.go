@@ -24,6 +24,9 @@ const maxDocument = 1 << 20
 // fetchTimeout bounds one fetch of the document and its signature.
 const fetchTimeout = 30 * time.Second
 
+// downloadTimeout bounds the download of a firmware package.
+const downloadTimeout = 10 * time.Minute
+
 // The reasons a round fails, the label of partyline_provisioning_failures_total.
 const (
 	ReasonFetch       = "fetch"       // no answer, or an HTTP error
@@ -144,6 +147,31 @@ func get(ctx context.Context, c *http.Client, u string, p settings.ProvisioningS
 	return response{body: body, etag: res.Header.Get("ETag"), lastMo: res.Header.Get("Last-Modified")}, nil
 }
 
+// open fetches u with p's credentials and the user agent ua, for a firmware package: the
+// body of a 200, which the caller closes.
+func open(ctx context.Context, c *http.Client, u string, p settings.ProvisioningSettings, ua string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("request %s: %w", redact(u), err)
+	}
+	req.Header.Set("User-Agent", ua)
+	switch {
+	case p.Token != "":
+		req.Header.Set("Authorization", "Bearer "+p.Token)
+	case p.User != "":
+		req.SetBasicAuth(p.User, p.Password)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", redact(u), err)
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		return nil, fmt.Errorf("fetch %s: the server answered %s", redact(u), res.Status)
+	}
+	return res.Body, nil
+}
+
 // SignatureURL is where the signature of the document at u is: u with ".sig" added to
 // its path (https://prov/partyline/{mac}.json.sig), its query kept.
 func SignatureURL(u string) (string, error) {
@@ -192,4 +220,13 @@ func redact(u string) string {
 		return u
 	}
 	return p.Redacted()
+}
+
+// host is u's host and port, "" when u does not parse.
+func host(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Host
 }

@@ -2,12 +2,14 @@ package provision
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"partyline/appliance/settings"
+	"partyline/appliance/update"
 )
 
 // Config is what a Provisioner needs.
@@ -38,7 +41,14 @@ type Config struct {
 	Interval time.Duration
 	// OnResult, when set, is told each round's outcome, for the page's events.
 	OnResult func(Status)
-	Log      *slog.Logger
+	// Firmware, when set, is given the firmware a document fetched and checked names
+	// (after its settings applied), with the public key of the settings (nil: none) and
+	// a fetch of the same server trust and credentials as the document's.
+	Firmware func(ctx context.Context, fw update.Firmware, key ed25519.PublicKey, fetch update.Fetch)
+	// Note, when set, returns what the User-Agent adds in its comment after the board
+	// ("update 2.0 rolled back"), "" for nothing.
+	Note func() string
+	Log  *slog.Logger
 }
 
 // The results of a round.
@@ -179,7 +189,11 @@ func (p *Provisioner) round(ctx context.Context) {
 	case u == "":
 		st.Result = ResultNoURL
 	default:
-		err = p.fetchAndApply(ctx, set.Provisioning, u, &st)
+		var fw *update.Firmware
+		fw, err = p.fetchAndApply(ctx, set.Provisioning, u, &st)
+		if err == nil && fw != nil && p.cfg.Firmware != nil {
+			p.firmware(ctx, set.Provisioning, u, *fw)
+		}
 		var f *Failure
 		switch {
 		case errors.As(err, &f):
@@ -217,16 +231,55 @@ func (p *Provisioner) url(ctx context.Context, ps settings.ProvisioningSettings)
 	return u, source, err
 }
 
-// fetchAndApply fetches u, and applies the document if it is new; it fills in st.
-func (p *Provisioner) fetchAndApply(ctx context.Context, ps settings.ProvisioningSettings, u string, st *Status) error {
+// firmware hands the firmware fw of the document at doc to Config.Firmware, with a fetch
+// of ps's trust, and of its credentials for the document's host only.
+func (p *Provisioner) firmware(ctx context.Context, ps settings.ProvisioningSettings, doc string, fw update.Firmware) {
 	c, err := client(ps, p.cfg.Roots)
 	if err != nil {
-		return &Failure{ReasonCertificate, err}
+		p.cfg.Log.Warn("firmware", "err", err) // the document's fetch had the same client
+		return
+	}
+	defer c.CloseIdleConnections()
+	c.Timeout = downloadTimeout
+	var key ed25519.PublicKey
+	if ps.PublicKey != "" {
+		if key, err = settings.ParsePublicKey(ps.PublicKey); err != nil {
+			p.cfg.Log.Warn("firmware", "err", err)
+			return
+		}
+	}
+	ua := p.userAgent()
+	p.cfg.Firmware(ctx, fw, key, func(ctx context.Context, u string) (io.ReadCloser, error) {
+		creds := ps
+		if host(u) != host(doc) {
+			creds.User, creds.Password, creds.Token = "", "", ""
+		}
+		return open(ctx, c, u, creds, ua)
+	})
+}
+
+// userAgent is the User-Agent of the requests: the version, the board, and Config.Note.
+func (p *Provisioner) userAgent() string {
+	comment := cmpOrString(p.cfg.Device.Model, "unknown board")
+	if p.cfg.Note != nil {
+		if n := p.cfg.Note(); n != "" {
+			comment += "; " + n
+		}
+	}
+	return fmt.Sprintf("partyline/%s (%s)", cmpOrString(p.cfg.Version, "dev"), comment)
+}
+
+// fetchAndApply fetches u, and applies the document if it is new; it fills in st and
+// returns the firmware the document names, if any.
+func (p *Provisioner) fetchAndApply(ctx context.Context, ps settings.ProvisioningSettings, u string, st *Status) (*update.Firmware, error) {
+	c, err := client(ps, p.cfg.Roots)
+	if err != nil {
+		return nil, &Failure{ReasonCertificate, err}
 	}
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, 2*fetchTimeout)
 	defer cancel()
-	ua := fmt.Sprintf("partyline/%s (%s)", cmpOrString(p.cfg.Version, "dev"), cmpOrString(p.cfg.Device.Model, "unknown board"))
+	ua := p.userAgent()
 	p.mu.Lock()
 	etag, lastMod := p.etag, p.lastMod
 	if p.validURL != u {
@@ -235,20 +288,20 @@ func (p *Provisioner) fetchAndApply(ctx context.Context, ps settings.Provisionin
 	p.mu.Unlock()
 	res, err := get(ctx, c, u, ps, ua, etag, lastMod)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st.LastSuccess = time.Now()
 	if res.notModified {
 		st.Result = ResultNotModified
-		return nil
+		return nil, nil
 	}
 	if ps.PublicKey != "" {
 		key, err := settings.ParsePublicKey(ps.PublicKey)
 		if err != nil {
-			return &Failure{ReasonSignature, err}
+			return nil, &Failure{ReasonSignature, err}
 		}
 		if err := verify(ctx, c, u, ps, ua, key, res.body); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	sum := sha256.Sum256(res.body)
@@ -260,7 +313,7 @@ func (p *Provisioner) fetchAndApply(ctx context.Context, ps settings.Provisionin
 	}
 	doc, err := Parse(res.body)
 	if err != nil {
-		return &Failure{ReasonInvalid, fmt.Errorf("the document %s: %w", redact(u), err)}
+		return nil, &Failure{ReasonInvalid, fmt.Errorf("the document %s: %w", redact(u), err)}
 	}
 	if digest == p.applied.SHA256 && u == p.applied.URL {
 		// The document applied already: the sections the page may change keep what was
@@ -272,12 +325,12 @@ func (p *Provisioner) fetchAndApply(ctx context.Context, ps settings.Provisionin
 		if err := doc.Apply(&next); err != nil || len(Changed(cur, next)) == 0 {
 			st.Result = ResultUnchanged
 			remember()
-			return nil
+			return doc.Firmware, nil
 		}
 	}
 	restart, err := p.cfg.Update(func(set *settings.Settings) error { return doc.Apply(set) })
 	if err != nil {
-		return &Failure{ReasonInvalid, fmt.Errorf("the document %s is not valid settings, and changed nothing: %w", redact(u), err)}
+		return nil, &Failure{ReasonInvalid, fmt.Errorf("the document %s is not valid settings, and changed nothing: %w", redact(u), err)}
 	}
 	if digest != p.applied.SHA256 || u != p.applied.URL {
 		p.applied = state{SHA256: digest, URL: u, Managed: doc.Managed(), Overridable: doc.Overridable}
@@ -288,7 +341,7 @@ func (p *Provisioner) fetchAndApply(ctx context.Context, ps settings.Provisionin
 	}
 	remember()
 	st.Result, st.Restart = ResultApplied, restart
-	return nil
+	return doc.Firmware, nil
 }
 
 func cmpOrString(a, b string) string {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"testing/fstest"
 
 	"partyline/appliance/settings"
+	"partyline/appliance/update"
 )
 
 // pi is a Raspberry Pi's file system as the provisioner reads it: a wired eth0, a
@@ -398,5 +400,58 @@ func TestNoURLIsNotAFailure(t *testing.T) {
 	p.round(t.Context())
 	if s := p.Status(); s.Result != ResultNoURL || len(s.Failures) != 0 {
 		t.Errorf("status %+v, want no_url and no failure", s)
+	}
+}
+
+// TestFirmwareHandedOverWithTheServersTrust: a document with a firmware section hands it
+// over once its settings applied, with the settings' key and a fetch that trusts the
+// provisioning server and sends its credentials; the User-Agent carries the note (a
+// rolled back update). A firmware section of the wrong form is an invalid document.
+func TestFirmwareHandedOverWithTheServersTrust(t *testing.T) {
+	srv := startServer(t)
+	pub, key, _ := ed25519.GenerateKey(nil)
+	pkg := "the package of 2.0"
+	sum := sha256.Sum256([]byte(pkg))
+	doc := strings.Replace(docV1, `"local_overrides"`, `"firmware": {"version": "2.0", "url": "`+srv.URL+`/fw/partyline_2.0.deb", "sha256": "`+hex.EncodeToString(sum[:])+`"},
+  "local_overrides"`, 1)
+	srv.put("/partyline/dca632010203.json", doc, key)
+	srv.put("/fw/partyline_2.0.deb", pkg, nil)
+	set := firstStart()
+	set.Provisioning = settings.ProvisioningSettings{URL: srv.URL + "/partyline/{mac}.json", CA: srv.caPEM(),
+		PublicKey: base64.StdEncoding.EncodeToString(pub), Token: "fleet-token"}
+	st := newStore(set)
+	p := provisioner(t, st)
+	p.cfg.Note = func() string { return "update 1.9 rolled back" }
+	var got []string
+	p.cfg.Firmware = func(ctx context.Context, fw update.Firmware, k ed25519.PublicKey, fetch update.Fetch) {
+		if !k.Equal(pub) {
+			t.Errorf("the firmware's key is not the settings'")
+		}
+		body, err := fetch(ctx, fw.URL)
+		if err != nil {
+			t.Errorf("fetch the package: %v", err)
+			return
+		}
+		defer body.Close()
+		b, _ := io.ReadAll(body)
+		got = append(got, fw.Version+": "+string(b))
+	}
+	p.round(t.Context())
+	if s := p.Status(); s.Result != ResultApplied || len(got) != 1 || got[0] != "2.0: "+pkg {
+		t.Fatalf("status %+v, firmware handed over %q", s, got)
+	}
+	r := srv.last()
+	if r.URL.Path != "/fw/partyline_2.0.deb" || r.Header.Get("Authorization") != "Bearer fleet-token" {
+		t.Errorf("the package's request: %s, Authorization %q", r.URL.Path, r.Header.Get("Authorization"))
+	}
+	if ua := r.Header.Get("User-Agent"); !strings.Contains(ua, "update 1.9 rolled back") {
+		t.Errorf("User-Agent %q lacks the note", ua)
+	}
+
+	for _, bad := range []string{`"firmware": {"version": "2.0", "url": "http://x/p.deb", "sha256": "` + hex.EncodeToString(sum[:]) + `"}`,
+		`"firmware": {"version": "2.0", "url": "https://x/p.deb"}`, `"firmware": {"version": "2.0", "colour": "red"}`} {
+		if _, err := Parse([]byte(`{` + bad + `}`)); err == nil {
+			t.Errorf("Parse accepted %s", bad)
+		}
 	}
 }
