@@ -79,9 +79,12 @@ type Config struct {
 	// Fleet, when set, replaces what provisioning reads of the device (tests).
 	Fleet FleetConfig
 
-	// Installer, when set, installs the previous package when a pending update is rolled
-	// back, instead of dpkg (tests).
+	// Installer, when set, installs the firmware a provisioning document names and the
+	// previous package when a pending update is rolled back, instead of dpkg (tests).
 	Installer update.Installer
+	// UpdateDeadline, when not zero, is how long an update has to prove itself healthy,
+	// instead of update.DefaultDeadline (tests).
+	UpdateDeadline time.Duration
 }
 
 // Defaults of the flags of cmd/partyline.
@@ -177,7 +180,10 @@ type Appliance struct {
 	device provision.Device
 	// updates settles a pending update at start; rolledBack is the last update's rollback,
 	// nil when it was not rolled back.
-	updates    update.Settler
+	updates update.Settler
+	updater update.Updater
+	// skipped is the version rolled back that a document named last, said once.
+	skipped    atomic.Pointer[string]
 	rolledBack atomic.Pointer[web.UpdateStatus]
 }
 
@@ -316,6 +322,7 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	a.applyLogLevel(set)
 	a.prov, a.device = newProvisioner(a, cfg, serviceBackend{backend{a}, svc}.UpdateSettings)
 	a.updates = newSettler(a, cfg.DataDir, cfg.Installer)
+	a.updater = newUpdater(a, cfg)
 	a.rolledBack.Store(a.readRollback())
 	a.bridges.problem = func(source, text string) { a.events.Add(slog.LevelWarn, source, text) }
 	if a.reboot == nil {

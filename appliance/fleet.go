@@ -58,6 +58,8 @@ func newProvisioner(a *Appliance, cfg Config, update func(func(*settings.Setting
 		StatePath: filepath.Join(cfg.DataDir, provisioningStateFile),
 		Interval:  cfg.Fleet.Interval,
 		Log:       log,
+		Firmware:  a.installFirmware,
+		Note:      a.updateNote,
 		OnResult: func(st provision.Status) {
 			switch st.Result {
 			case provision.ResultApplied:

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,12 +17,83 @@ import (
 	"partyline/sip"
 )
 
-// The update files in the data directory: the pending update's marker and the record
-// of the last rollback.
+// The update files in the data directory: the pending update's marker, the record
+// of the last rollback, and the directory of the packages kept to roll back to.
 const (
 	updatePendingFile    = "update-pending.json"
 	updateRolledBackFile = "update-rolled-back.json"
+	updatePackagesDir    = "packages"
 )
+
+// aptArchives is where apt keeps the packages it downloaded: that of a version installed
+// by hand with apt may be there.
+const aptArchives = "/var/cache/apt/archives"
+
+// newUpdater returns the updater of the appliance a, which installs the firmware a
+// provisioning document names.
+func newUpdater(a *Appliance, cfg Config) update.Updater {
+	installer := cfg.Installer
+	if installer == nil {
+		installer = update.Dpkg{Package: "partyline"}
+	}
+	return update.Updater{
+		Packages:  filepath.Join(cfg.DataDir, updatePackagesDir),
+		Marker:    filepath.Join(cfg.DataDir, updatePendingFile),
+		Record:    filepath.Join(cfg.DataDir, updateRolledBackFile),
+		Running:   cfg.Version,
+		Installer: installer,
+		Deadline:  cfg.UpdateDeadline,
+		Archives:  aptArchives,
+		Registered: func() []string {
+			var accounts []string
+			for _, r := range a.regs.snapshot() {
+				if r.reg.State == sip.Registered {
+					accounts = append(accounts, r.account)
+				}
+			}
+			return accounts
+		},
+	}
+}
+
+// installFirmware installs the firmware fw a provisioning document names, unless it runs
+// already, was rolled back or an update is being settled; once installed, the appliance
+// restarts into it (the installer may have restarted it first).
+func (a *Appliance) installFirmware(ctx context.Context, fw update.Firmware, key ed25519.PublicKey, fetch update.Fetch) {
+	log := a.log.With("part", "update", "version", fw.Version)
+	u := a.updater
+	u.Key = key
+	err := u.Update(ctx, fw, fetch)
+	switch {
+	case errors.Is(err, update.ErrRunning), errors.Is(err, update.ErrPending), err != nil && ctx.Err() != nil:
+	case errors.Is(err, update.ErrRolledBack):
+		if prev := a.skipped.Swap(&fw.Version); prev != nil && *prev == fw.Version {
+			return
+		}
+		log.Info("the provisioning document names the version rolled back last: not installed again", "err", err)
+	case err != nil:
+		log.Warn("firmware update failed; the running version stays", "err", err)
+		a.events.Add(slog.LevelWarn, "update", "the update to "+fw.Version+" failed, nothing changed: "+err.Error())
+	default:
+		log.Info("firmware installed: restarting into it", "previous", a.version)
+		a.events.Add(slog.LevelInfo, "update", "version "+fw.Version+" installed: restarting into it")
+		a.requestRestart()
+	}
+}
+
+// updateNote is what the provisioning requests' User-Agent says of the last update when
+// it failed: "update 2.0 rolled back".
+func (a *Appliance) updateNote() string {
+	u := a.rolledBack.Load()
+	switch {
+	case u == nil:
+		return ""
+	case u.Running == u.Version:
+		return "update " + u.Version + " unhealthy, no rollback"
+	default:
+		return "update " + u.Version + " rolled back"
+	}
+}
 
 // newSettler returns the settler of a pending update of the appliance a: it installs the
 // previous package with installer (nil: dpkg) and checks a's health.
@@ -51,6 +123,10 @@ func (a *Appliance) settleUpdate(ctx context.Context) {
 		log.Info("update confirmed: the new version is healthy", "version", out.Version)
 		a.rolledBack.Store(nil)
 		a.events.Add(slog.LevelInfo, "update", "version "+out.Version+" is healthy: update confirmed")
+	case out.Result == update.Stuck:
+		log.Error("update unhealthy and not rolled back", "version", out.Version, "reason", out.Reason)
+		a.rolledBack.Store(a.readRollback())
+		a.events.Add(slog.LevelError, "update", "update to "+out.Version+" is not healthy: "+out.Reason)
 	case out.Result == update.RolledBack:
 		log.Error("update rolled back", "version", out.Version, "running", out.Running, "reason", out.Reason)
 		a.rolledBack.Store(a.readRollback())

@@ -129,7 +129,7 @@ func ManagedError(sections []string) *settings.FieldError {
 
 // provisioningForm draws the provisioning settings and what the last round did; the
 // password and token are never sent back.
-func provisioningForm(p settings.ProvisioningSettings, st *ProvisioningStatus) formView {
+func provisioningForm(p settings.ProvisioningSettings, st *ProvisioningStatus, rolledBack *UpdateStatus) formView {
 	const id = "provisioning"
 	u := input(id, "url", "Document URL", p.URL)
 	u.Hint = "https://… with {mac}, {serial} and {model} for the device's, e.g. https://prov.example.com/partyline/{mac}.json. Empty = from DHCP option 160 or 66; off = no provisioning."
@@ -150,9 +150,16 @@ func provisioningForm(p settings.ProvisioningSettings, st *ProvisioningStatus) f
 		Note:   provisioningNote(st),
 		Inputs: []inputView{u, fp, user, pw, token, key, interval},
 	}
+	var errs []string
 	if st != nil && st.Result == "failed" {
-		f.Error = "The last provisioning round failed and changed nothing: " + st.Error
+		errs = append(errs, "The last provisioning round failed and changed nothing: "+st.Error)
 	}
+	if u := rolledBack; u != nil && u.Running != u.Version {
+		errs = append(errs, fmt.Sprintf("The firmware update to %s was rolled back to %s at %s: %s", u.Version, u.Running, u.At.Format(time.DateTime), u.Reason))
+	} else if u != nil {
+		errs = append(errs, fmt.Sprintf("The firmware update to %s is not healthy (%s): %s", u.Version, u.At.Format(time.DateTime), u.Reason))
+	}
+	f.Error = strings.Join(errs, " ")
 	return f
 }
 

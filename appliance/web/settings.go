@@ -318,7 +318,7 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	f.apply(&p.Metrics)
 	p.AdminHosts = adminHostsForm(set.AdminPage)
 	f.apply(&p.AdminHosts)
-	p.Provisioning = provisioningForm(set.Provisioning, st.Provisioning)
+	p.Provisioning = provisioningForm(set.Provisioning, st.Provisioning, st.UpdateRolledBack)
 	f.apply(&p.Provisioning)
 	p.Managed = managedNotes(st.Provisioning)
 	p.Password = passwordForm()
