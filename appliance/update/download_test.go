@@ -204,3 +204,45 @@ func TestUpdateKeepsAptsPackage(t *testing.T) {
 		t.Errorf("the previous package %q, want apt's %s", p.PreviousDeb, apt)
 	}
 }
+
+// TestGuardRollsBackAVersionThatNeverSettles: a new version that exits at start never
+// settles its marker: once grace has passed after the deadline, the guard installs the
+// previous package again, records why and restarts. A marker the new version removed
+// itself ends the guard with its outcome.
+func TestGuardRollsBackAVersionThatNeverSettles(t *testing.T) {
+	dir := t.TempDir()
+	s := Settler{Marker: filepath.Join(dir, "pending.json"), Record: filepath.Join(dir, "record.json"), Poll: time.Millisecond}
+	inst := &fakeInstaller{}
+	s.Installer = inst
+	if err := WritePending(s.Marker, Pending{Version: "2.0", Previous: "1.0", PreviousDeb: "old.deb", Deadline: time.Now().Add(50 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	restarts := 0
+	out, err := s.Guard(t.Context(), 50*time.Millisecond, func(context.Context) error { restarts++; return nil })
+	if err != nil || out.Result != RolledBack || !strings.Contains(out.Reason, "never settled") {
+		t.Fatalf("Guard = %+v, %v; want rolled back, saying why", out, err)
+	}
+	if len(inst.installed) != 1 || inst.installed[0] != "old.deb" || restarts != 1 {
+		t.Errorf("installed %v, restarted %d times; want old.deb, once", inst.installed, restarts)
+	}
+	if o, ok, _ := LastRollback(s.Record); !ok || o.Version != "2.0" {
+		t.Errorf("record %+v", o)
+	}
+
+	// The new version confirms it itself: the guard installs nothing.
+	inst.installed = nil
+	if err := WritePending(s.Marker, Pending{Version: "2.1", Previous: "1.0", PreviousDeb: "old.deb", Deadline: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(s.Record); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		os.Remove(s.Marker)
+	}()
+	out, err = s.Guard(t.Context(), time.Hour, func(context.Context) error { t.Error("restarted"); return nil })
+	if err != nil || out.Result != Confirmed || len(inst.installed) != 0 {
+		t.Errorf("Guard = %+v, %v, installed %v; want confirmed, nothing installed", out, err, inst.installed)
+	}
+}
