@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -106,6 +107,7 @@ func newSettler(a *Appliance, dataDir string, installer update.Installer) update
 		Record:    filepath.Join(dataDir, updateRolledBackFile),
 		Installer: installer,
 		Healthy:   a.healthy,
+		Running:   a.version,
 	}
 }
 
@@ -116,6 +118,10 @@ func (a *Appliance) settleUpdate(ctx context.Context) {
 	out, err := a.updates.Settle(ctx)
 	switch {
 	case err != nil && ctx.Err() != nil:
+	case err == nil && out.Result == update.NoUpdate:
+		if u := a.rolledBack.Load(); u != nil {
+			log.Error("the last update failed", "version", u.Version, "running", u.Running, "reason", u.Reason, "at", u.At)
+		}
 	case err != nil:
 		log.Error("settle the pending update", "err", err)
 		a.events.Add(slog.LevelError, "update", "the pending update could not be settled: "+err.Error())
@@ -197,4 +203,26 @@ func (a *Appliance) readRollback() *web.UpdateStatus {
 		return nil
 	}
 	return &web.UpdateStatus{Version: o.Version, Running: o.Running, Reason: o.Reason, At: o.At}
+}
+
+// InstallUpdate is the installing helper's half of an update (partyline update-install,
+// run outside partyline's service, as a user that may install): it installs the package
+// deb with installer, whose restart of partyline (dpkg's postinst) starts the new version,
+// then guards the update in the data directory dataDir: a new version that never settles
+// it (it exits at start, or hangs) is rolled back grace after the deadline, and restart
+// starts the previous version.
+func InstallUpdate(ctx context.Context, dataDir, deb string, installer update.Installer, grace time.Duration, restart func(context.Context) error) (update.Outcome, error) {
+	s := update.Settler{
+		Marker:    filepath.Join(dataDir, updatePendingFile),
+		Record:    filepath.Join(dataDir, updateRolledBackFile),
+		Installer: installer,
+	}
+	if err := installer.Install(ctx, deb); err != nil {
+		// Nothing to settle: the version running stays, and may update again.
+		if rerr := os.Remove(s.Marker); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+		return update.Outcome{}, err
+	}
+	return s.Guard(ctx, grace, restart)
 }

@@ -1,29 +1,30 @@
-// Package update is the rollback half of firmware updates: a pending update is recorded
-// in a marker file before the new package is installed, the new version must prove itself
-// healthy within a deadline once it runs, and otherwise the previous package is installed
-// again. It is the start of issue 15's item 2: the appliance settles a pending update at
-// every start (appliance/updates.go); the updater of step 1, which would download and
-// verify the package a provisioning document names and write the marker, is not built yet.
+// Package update installs firmware updates and rolls back those that do not prove
+// healthy (issue 15's item 2). A provisioning document's firmware section names the
+// version to run; the Updater downloads and checks its package, records the pending
+// update in a marker file and hands the package to an Installer; every start settles
+// the marker (appliance/updates.go), and the installing helper guards it.
 //
 // The flow:
 //
-//  1. The updater (not built yet) keeps the running version's package, writes the marker
-//     (Pending: the new version, the previous one and its package file, the deadline, the
-//     accounts registered), installs the new package through an Installer (dpkg -i) and
-//     restarts.
-//  2. Every start calls Settle before anything else. With a marker it counts the start in
-//     it (a package that exits at start is started again by systemd, and is given up after
-//     MaxStarts), then waits for the health check (SIP listening, admin page serving,
-//     audio device open, every account that registered before registered again) until the
-//     deadline. Healthy, the marker is removed: the update is confirmed. Not healthy in
-//     time, the previous package is installed again, the outcome is written to the
-//     rollback file (for the page, the log, a metric and the next provisioning request's
-//     User-Agent) and the caller restarts into the previous version, whose settings are
-//     the same file.
+//  1. Updater.Update (the running version): skip the running version, the one rolled
+//     back last and any while an update is pending; download the package into the kept
+//     packages, check its SHA-256 and ed25519 signature; write the marker (Pending: the
+//     new version, the previous one and its kept package, the deadline, the accounts
+//     registered); Installer.Install, which restarts partyline into the new version.
+//  2. Settler.Settle (every start, the new version): count the start (a package that
+//     crashes after it started is given up after MaxStarts), wait for the health check
+//     (SIP listening, admin page serving, audio device open, every account that
+//     registered before registered again) until the deadline. Healthy, the marker is
+//     removed: the update is confirmed. Not healthy in time, the previous package is
+//     installed again, the outcome is written to the rollback file (for the page, the
+//     log, a metric and the next provisioning request's User-Agent) and the caller
+//     restarts into the previous version, whose settings are the same file.
+//  3. Settler.Guard (the installing helper, partyline update-install, outside the
+//     service): a new version that exits at start or hangs never settles the marker; a
+//     grace after its deadline the guard rolls it back as Settle would and restarts.
 //
-// An update installed by hand (apt, dpkg) is to use only step 2: the package's preinst
-// (not written yet) writes the marker with the version being replaced and apt's cached
-// copy of its package (/var/cache/apt/archives), and the new version settles it as above.
+// Not built yet: a preinst that writes the marker for an update installed by hand with
+// apt or dpkg (naming apt's cached package of the version replaced).
 package update
 
 import (
@@ -171,6 +172,10 @@ type Settler struct {
 	Healthy func(ctx context.Context, p Pending) error
 	// Poll is how often Healthy is asked; 0 means a second.
 	Poll time.Duration
+	// Running, when set, is the version running: a marker of another version (the
+	// package not installed yet, or never) is left to the version it names and the
+	// installing helper's Guard.
+	Running string
 }
 
 // Settle confirms or rolls back the pending update, if any. After RolledBack the caller
@@ -179,6 +184,9 @@ func (s Settler) Settle(ctx context.Context) (Outcome, error) {
 	p, ok, err := readPending(s.Marker)
 	if err != nil || !ok {
 		return Outcome{Result: NoUpdate}, err
+	}
+	if s.Running != "" && s.Running != p.Version {
+		return Outcome{Result: NoUpdate}, nil
 	}
 	p.Starts++
 	if err := WritePending(s.Marker, p); err != nil {
