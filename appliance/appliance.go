@@ -182,9 +182,11 @@ type Appliance struct {
 	// nil when it was not rolled back.
 	updates update.Settler
 	updater update.Updater
-	// skipped is the version rolled back that a document named last, said once.
-	skipped    atomic.Pointer[string]
-	rolledBack atomic.Pointer[web.UpdateStatus]
+	// skipped is the version not installed that a document named last, said once.
+	skipped atomic.Pointer[string]
+	// noInstaller, when set, is why no firmware is installed.
+	noInstaller error
+	rolledBack  atomic.Pointer[web.UpdateStatus]
 }
 
 // Run starts the appliance described by cfg and runs it until ctx is done.

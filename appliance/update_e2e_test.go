@@ -344,3 +344,38 @@ func TestProvisionedUpdateRolledBack(t *testing.T) {
 		t.Errorf("installed %v: 2.0 again after its rollback", got)
 	}
 }
+
+// TestServiceWithoutInstallerInstallsNothing: partyline run by systemd without
+// -installer does not run dpkg inside its own service (the postinst's restart would kill
+// it): a document naming another version downloads and installs nothing, and the page
+// says why.
+func TestServiceWithoutInstallerInstallsNothing(t *testing.T) {
+	t.Setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+	srv := startFWServer(t)
+	srv.name("2.0", "package 2.0")
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	dir := t.TempDir()
+	seedSettings(t, filepath.Join(dir, "partyline.db"), "127.0.0.1:9", func(s *settings.Settings) {
+		s.Provisioning.URL = srv.URL + "/doc.json"
+	})
+	r := runAppliance(t, dir, sim.New(2), func(c *appliance.Config) {
+		c.Version = "1.0"
+		c.Fleet = appliance.FleetConfig{FS: piWithLease("unused"), NMCLI: func(context.Context) ([]byte, error) { return nil, nil },
+			Roots: roots, Interval: 200 * time.Millisecond}
+	})
+	deadline := time.Now().Add(failsafe)
+	for !strings.Contains(r.page(), "version 2.0 not installed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page does not say 2.0 is not installed within %v", failsafe)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	srv.waitRequests(t, 2)
+	if m, _ := filepath.Glob(filepath.Join(dir, "packages", "*")); len(m) != 0 {
+		t.Errorf("downloaded %v", m)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "update-pending.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a marker was written: %v", err)
+	}
+}

@@ -30,12 +30,18 @@ const (
 // by hand with apt may be there.
 const aptArchives = "/var/cache/apt/archives"
 
+// errNoInstaller is why a service without -installer installs no firmware.
+var errNoInstaller = errors.New("partyline runs as a systemd service without -installer: dpkg run inside the service would be killed by the restart of the package's postinst, so firmware updates need the installing helper (-installer, see partyline update-install)")
+
 // newUpdater returns the updater of the appliance a, which installs the firmware a
 // provisioning document names.
 func newUpdater(a *Appliance, cfg Config) update.Updater {
 	installer := cfg.Installer
 	if installer == nil {
 		installer = update.Dpkg{Package: "partyline"}
+		if underSystemd() {
+			a.noInstaller = errNoInstaller
+		}
 	}
 	return update.Updater{
 		Packages:  filepath.Join(cfg.DataDir, updatePackagesDir),
@@ -62,6 +68,13 @@ func newUpdater(a *Appliance, cfg Config) update.Updater {
 // restarts into it (the installer may have restarted it first).
 func (a *Appliance) installFirmware(ctx context.Context, fw update.Firmware, key ed25519.PublicKey, fetch update.Fetch) {
 	log := a.log.With("part", "update", "version", fw.Version)
+	if a.noInstaller != nil && fw.Version != a.version {
+		if prev := a.skipped.Swap(&fw.Version); prev == nil || *prev != fw.Version {
+			log.Warn("firmware update not installed", "err", a.noInstaller)
+			a.events.Add(slog.LevelWarn, "update", "version "+fw.Version+" not installed: "+a.noInstaller.Error())
+		}
+		return
+	}
 	u := a.updater
 	u.Key = key
 	err := u.Update(ctx, fw, fetch)
