@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -211,6 +212,11 @@ func TestUpdateKeepsAptsPackage(t *testing.T) {
 // itself ends the guard with its outcome.
 func TestGuardRollsBackAVersionThatNeverSettles(t *testing.T) {
 	dir := t.TempDir()
+	if os.Geteuid() == 0 { // the installing helper runs as root, partyline as the data's owner
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s := Settler{Marker: filepath.Join(dir, "pending.json"), Record: filepath.Join(dir, "record.json"), Poll: time.Millisecond}
 	inst := &fakeInstaller{}
 	s.Installer = inst
@@ -227,6 +233,9 @@ func TestGuardRollsBackAVersionThatNeverSettles(t *testing.T) {
 	}
 	if o, ok, _ := LastRollback(s.Record); !ok || o.Version != "2.0" {
 		t.Errorf("record %+v", o)
+	}
+	if st, err := os.Stat(s.Record); err == nil && os.Geteuid() == 0 && st.Sys().(*syscall.Stat_t).Uid != 65534 {
+		t.Errorf("the record written as root is owned by %d, not by the data directory's owner", st.Sys().(*syscall.Stat_t).Uid)
 	}
 
 	// The new version confirms it itself: the guard installs nothing.

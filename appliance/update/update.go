@@ -36,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -269,8 +270,28 @@ func (s Settler) rollback(ctx context.Context, p Pending, reason string) (Outcom
 	if err := os.WriteFile(s.Record, append(b, '\n'), 0o640); err != nil {
 		return Outcome{}, fmt.Errorf("record the rollback: %w", err)
 	}
+	if err := ownLikeDir(s.Record); err != nil {
+		return Outcome{}, fmt.Errorf("record the rollback: %w", err)
+	}
 	if err := os.Remove(s.Marker); err != nil {
 		return Outcome{}, fmt.Errorf("roll back: %w", err)
 	}
 	return out, nil
+}
+
+// ownLikeDir gives the file path to the owner of its directory when run as root (the
+// installing helper's Guard): partyline, which runs as that owner, must read it.
+func ownLikeDir(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return os.Chown(path, int(sys.Uid), int(sys.Gid))
 }
