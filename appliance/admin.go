@@ -143,7 +143,7 @@ func (a *Appliance) adminURL() string {
 func (a *Appliance) serveAdmin(ctx context.Context) error {
 	b := serviceBackend{backend{a}, a.services}
 	log := a.log.With("part", "web")
-	srv := web.NewServer(ctx, web.Handler(b, log), log)
+	srv := web.NewServer(ctx, web.Handler(pageBackend{b}, log), log)
 	srv.TLSConfig = a.adminTLS
 	if err := announceSetupCode(a.store, a.adminURL(), log); err != nil {
 		return err

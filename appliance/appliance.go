@@ -17,13 +17,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"partyline/appliance/capture"
 	"partyline/appliance/config"
 	"partyline/appliance/handset"
 	"partyline/appliance/logs"
+	"partyline/appliance/provision"
 	"partyline/appliance/settings"
+	"partyline/appliance/update"
 	"partyline/appliance/web"
 	"partyline/board"
 	"partyline/hw"
@@ -76,6 +79,16 @@ type Config struct {
 	// per handset; on the sim board the switches and lights stay virtual. Tests point it at
 	// an alsa-lib file PCM.
 	Audio *board.AudioProfile
+
+	// Fleet, when set, replaces what provisioning reads of the device (tests).
+	Fleet FleetConfig
+
+	// Installer, when set, installs the firmware a provisioning document names and the
+	// previous package when a pending update is rolled back, instead of dpkg (tests).
+	Installer update.Installer
+	// UpdateDeadline, when not zero, is how long an update has to prove itself healthy,
+	// instead of update.DefaultDeadline (tests).
+	UpdateDeadline time.Duration
 }
 
 // Defaults of the flags of cmd/partyline.
@@ -166,6 +179,19 @@ type Appliance struct {
 	adminFingerprint string
 	events           web.EventLog
 	changes          web.Changes // tells the event streams of changes (see backend.watch)
+
+	// prov fetches the provisioning document; device is what names this device's.
+	prov   *provision.Provisioner
+	device provision.Device
+	// updates settles a pending update at start; rolledBack is the last update's rollback,
+	// nil when it was not rolled back.
+	updates update.Settler
+	updater update.Updater
+	// skipped is the version not installed that a document named last, said once.
+	skipped atomic.Pointer[string]
+	// noInstaller, when set, is why no firmware is installed.
+	noInstaller error
+	rolledBack  atomic.Pointer[web.UpdateStatus]
 }
 
 // Run starts the appliance described by cfg and runs it until ctx is done.
@@ -301,6 +327,10 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 		restart: make(chan struct{}),
 	}
 	a.applyLogLevel(set)
+	a.prov, a.device = newProvisioner(a, cfg, serviceBackend{backend{a}, svc}.UpdateSettings)
+	a.updates = newSettler(a, cfg.DataDir, cfg.Installer)
+	a.updater = newUpdater(a, cfg)
+	a.rolledBack.Store(a.readRollback())
 	a.bridges.problem = func(source, text string) { a.events.Add(slog.LevelWarn, source, text) }
 	if a.reboot == nil {
 		a.reboot = systemctlReboot
@@ -439,6 +469,8 @@ func (a *Appliance) Run(ctx context.Context) error {
 	workWG.Go(func() { a.rosters.run(work) })
 	workWG.Go(func() { a.bridges.run(work) })
 	workWG.Go(func() { a.ringer.run(work) })
+	workWG.Go(func() { a.prov.Run(work) })
+	workWG.Go(func() { a.settleUpdate(work) })
 
 	var runErr error
 	select {

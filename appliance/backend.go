@@ -106,6 +106,9 @@ func (b backend) status(audio audiohub.Stats) web.Status {
 		})
 	}
 	st.Rosters = a.rosters.status()
+	st.Device = web.DeviceStatus{MAC: a.device.MAC, Serial: a.device.Serial, Model: a.device.Model}
+	st.Provisioning = a.provisioningStatus()
+	st.UpdateRolledBack = a.rolledBack.Load()
 	return st
 }
 

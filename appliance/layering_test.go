@@ -17,7 +17,9 @@ import (
 // (appliance/handset) knows the hardware and the media figures, not SIP; the legs
 // (appliance/legs) know SIP and media, not the hardware; the audio hub
 // (appliance/audiohub) knows the audio device and media, not SIP; the packet capture
-// (appliance/capture) knows only the standard library. It checks every
+// (appliance/capture) knows only the standard library; provisioning (appliance/provision)
+// knows only the settings; the update rollback (appliance/update) only the standard
+// library. It checks every
 // package's direct imports, so that a rule broken anywhere in the module is reported
 // where it is broken.
 func TestLayering(t *testing.T) {
@@ -42,6 +44,8 @@ func TestLayering(t *testing.T) {
 		{"partyline/appliance/legs", []string{mod + "sip", mod + "media"}},
 		{"partyline/appliance/audiohub", []string{mod + "hw", mod + "media"}},
 		{"partyline/appliance/capture", nil},
+		{"partyline/appliance/provision", []string{mod + "appliance/settings"}},
+		{"partyline/appliance/update", nil},
 		{"partyline/appliance", []string{mod + "appliance/", mod + "sip", mod + "media", mod + "hw", mod + "board"}},
 		{"partyline/sip/peertest", []string{mod + "sip", mod + "media"}},
 		{"partyline/sip", []string{mod + "sip/"}},
@@ -50,7 +54,7 @@ func TestLayering(t *testing.T) {
 		{"partyline/board", nil},
 	}
 	// stdlibOnly lists the packages that may import nothing but the standard library.
-	stdlibOnly := map[string]bool{mod + "appliance/settings": true, mod + "appliance/logs": true, mod + "appliance/capture": true}
+	stdlibOnly := map[string]bool{mod + "appliance/settings": true, mod + "appliance/logs": true, mod + "appliance/capture": true, mod + "appliance/update": true}
 	foreignBanned := map[string][]string{
 		"partyline/media": {"net/http", "periph.io/", "github.com/gen2brain/malgo", "github.com/hajimehoshi/oto"},
 		"partyline/board": {"periph.io/"},

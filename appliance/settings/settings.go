@@ -39,6 +39,8 @@ type Settings struct {
 	Board string `json:"board"`
 	// Log is what the appliance logs.
 	Log LogSettings `json:"log"`
+	// Provisioning says where the appliance fetches its settings from, if anywhere.
+	Provisioning ProvisioningSettings `json:"provisioning"`
 }
 
 // LogSettings says what the appliance logs.
@@ -377,6 +379,9 @@ func (s Settings) Validate() error {
 		return err
 	}
 	if err := checkAdminPage(s.AdminPage); err != nil {
+		return err
+	}
+	if err := checkProvisioning(s.Provisioning); err != nil {
 		return err
 	}
 	return checkBridges(s.Bridges, accounts, conferences)

@@ -95,6 +95,7 @@ func TestCloneCopiesEverySection(t *testing.T) {
 	set.Board = "pi-wm8960"
 	set.AdminPage = AdminPageSettings{Hosts: []string{"pi.example.org"}}
 	set.Log = LogSettings{Level: "debug"}
+	set.Provisioning = ProvisioningSettings{URL: "https://prov.example.com/{mac}.json", IntervalMinutes: 5}
 	v := reflect.ValueOf(set)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {
@@ -103,7 +104,7 @@ func TestCloneCopiesEverySection(t *testing.T) {
 	}
 	want := valid()
 	want.Bridges, want.Pins, want.Buttons, want.Metrics, want.Board = set.Bridges, set.Pins, set.Buttons, set.Metrics, set.Board
-	want.AdminPage, want.Log = set.AdminPage, set.Log
+	want.AdminPage, want.Log, want.Provisioning = set.AdminPage, set.Log, set.Provisioning
 	want = want.Clone() // Clone must keep everything it copies
 	if !reflect.DeepEqual(want, set) {
 		t.Fatalf("Clone changed the settings:\n got %+v\nwant %+v", want, set)

@@ -46,6 +46,7 @@ func (s *server) export(w http.ResponseWriter, r *http.Request) {
 			set.Handsets[i].CallsIn.AuthPassword = ""
 		}
 		set.Metrics.Token = ""
+		set.Provisioning.Password, set.Provisioning.Token = "", ""
 	}
 	// Empty sections as [] rather than null, so the file reads as complete.
 	set.Accounts = nonNil(set.Accounts)
@@ -133,6 +134,9 @@ func (s *server) importSettings(w http.ResponseWriter, r *http.Request) {
 		}
 		if imported.Metrics.Token == "" {
 			imported.Metrics.Token = set.Metrics.Token
+		}
+		if p := &imported.Provisioning; p.Password == "" && p.Token == "" && p.User == set.Provisioning.User {
+			p.Password, p.Token = set.Provisioning.Password, set.Provisioning.Token
 		}
 		*set = imported
 		return nil

@@ -95,6 +95,9 @@ func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	for _, d := range fleetDescs {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -121,6 +124,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	st := c.backend.Status()
 	gauge(buildInfoDesc, 1, st.Version, st.Build, st.Board)
+	collectFleet(st, gauge, counter)
 	for _, r := range CallResults {
 		counter(callsDesc, st.Calls[r], r)
 	}

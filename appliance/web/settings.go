@@ -33,9 +33,13 @@ type settingsPage struct {
 	Pins          []formView
 	Metrics       formView
 	AdminHosts    formView
-	Password      formView
-	Export        formView
-	Import        formView
+	Provisioning  formView
+	// Managed holds the note of each section provisioning manages, by its export name:
+	// the page shows the section read-only.
+	Managed  map[string]string
+	Password formView
+	Export   formView
+	Import   formView
 }
 
 // failure is a rejected settings form, drawn again with what the user typed
@@ -141,7 +145,7 @@ func (p *settingsPage) forms() []*formView {
 	for i := range p.Pins {
 		all = append(all, &p.Pins[i])
 	}
-	return append(all, &p.Metrics, &p.AdminHosts, &p.Password, &p.Export, &p.Import)
+	return append(all, &p.Metrics, &p.AdminHosts, &p.Provisioning, &p.Password, &p.Export, &p.Import)
 }
 
 // sipNote says where the SIP listener is now and when a change to it applies.
@@ -315,6 +319,9 @@ func (s *server) renderSettings(w http.ResponseWriter, code int, f *failure, not
 	f.apply(&p.Metrics)
 	p.AdminHosts = adminHostsForm(set.AdminPage)
 	f.apply(&p.AdminHosts)
+	p.Provisioning = provisioningForm(set.Provisioning, st.Provisioning, st.UpdateRolledBack)
+	f.apply(&p.Provisioning)
+	p.Managed = managedNotes(st.Provisioning)
 	p.Password = passwordForm()
 	f.apply(&p.Password)
 	p.Board = boardForm(set.Board, s.backend.Boards(), st)

@@ -168,6 +168,13 @@ type Status struct {
 	// so that the browser counts call times and expiries by it rather
 	// than by its own clock. The page sets it; a Backend leaves it zero.
 	ServerTime time.Time `json:"serverTime,omitzero"`
+	// Device identifies the device in a fleet; Provisioning is nil when the backend
+	// does no provisioning.
+	Device       DeviceStatus        `json:"device"`
+	Provisioning *ProvisioningStatus `json:"provisioning,omitempty"`
+	// UpdateRolledBack is the last firmware update's rollback; nil when it was not
+	// rolled back.
+	UpdateRolledBack *UpdateStatus `json:"updateRolledBack,omitempty"`
 }
 
 // SIPStatus is where the SIP agent listens.
@@ -350,6 +357,7 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 	mux.Handle("POST /settings/pins/{handset}", s.page(s.savePins))
 	mux.Handle("POST /settings/metrics", s.page(s.saveMetrics))
 	mux.Handle("POST /settings/admin-hosts", s.page(s.saveAdminHosts))
+	mux.Handle("POST /settings/provisioning", s.page(s.saveProvisioning))
 	mux.Handle("POST /settings/password", s.page(s.changePassword))
 	mux.Handle("GET /settings/export", s.page(s.export))
 	mux.Handle("POST "+importPath, s.page(s.importSettings))

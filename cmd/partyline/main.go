@@ -5,6 +5,11 @@
 //
 //	partyline setup-code [-data DIR]      prints the one-time code that setting the first admin password needs
 //	partyline reset-password [-data DIR]  clears the admin password, with partyline stopped
+//
+// and one installs a firmware update as the installing helper (root, outside partyline's
+// service), then rolls it back if the new version never settles it:
+//
+//	partyline update-install [-data DIR] [-installer CMD] [-restart CMD] [-grace D] FILE.deb
 package main
 
 import (
@@ -16,10 +21,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"partyline/appliance"
 	"partyline/appliance/logs"
+	"partyline/appliance/update"
 )
 
 func main() {
@@ -34,11 +42,16 @@ func main() {
 	flag.StringVar(&cfg.AdminAddr, "admin", appliance.DefaultAdminAddr, "listen `address` of the admin page")
 	flag.BoolVar(&cfg.AdminPlainHTTP, "admin-http", false, "serve the admin page over plain HTTP even when -admin is not a loopback address")
 	flag.StringVar(&cfg.SIPAddr, "sip", "", "SIP listen `address` (UDP host:port), overriding the settings")
+	installer := flag.String("installer", "", "firmware updates: the `command` that installs a package, run as COMMAND install FILE and COMMAND version, for partyline running as a user that may not install (default: dpkg)")
+	flag.DurationVar(&cfg.UpdateDeadline, "update-deadline", 0, "firmware updates: how long an updated version has to prove itself healthy before it is rolled back (default 5m)")
 	logFormat := flag.String("log-format", logs.FormatText, "`format` of the log lines: text or json (under journald without time, with priority prefixes)")
 	showVersion := flag.Bool("version", false, "print the version and build, and exit")
 	showMan := flag.Bool(manFlag, false, "") // hidden: the Makefile's generator of partyline.8
 	flag.Usage = usage(flag.CommandLine)
 	flag.Parse()
+	if *installer != "" {
+		cfg.Installer = update.Command{Path: *installer}
+	}
 	switch {
 	case *showVersion:
 		fmt.Println(versionLine())
@@ -87,6 +100,37 @@ func main() {
 var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"setup-code":     setupCode,
 	"reset-password": resetPassword,
+	"update-install": updateInstall,
+}
+
+// updateInstall installs a firmware package and guards the update (appliance.InstallUpdate).
+func updateInstall(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("partyline update-install", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data", appliance.DefaultDataDir, "directory of the settings database")
+	installer := fs.String("installer", "", "command that installs a package (COMMAND install FILE, COMMAND version); default dpkg")
+	restart := fs.String("restart", "systemctl restart partyline", "command that restarts partyline, after a rollback")
+	grace := fs.Duration("grace", time.Minute, "how long after the update's deadline a version that never settled it is rolled back")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: partyline update-install [-data DIR] [-installer COMMAND] [-restart COMMAND] [-grace DURATION] PACKAGE.deb")
+		return 2
+	}
+	var inst update.Installer = update.Dpkg{Package: "partyline"}
+	if *installer != "" {
+		inst = update.Command{Path: *installer}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, err := appliance.InstallUpdate(ctx, *dir, fs.Arg(0), inst, *grace, update.RunCommand(strings.Fields(*restart)...))
+	if err != nil {
+		fmt.Fprintln(stderr, "partyline update-install:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "update %s: %s %s\n", out.Result, out.Version, out.Reason)
+	return 0
 }
 
 // dataFlag parses a subcommand's only flag, -data.
