@@ -49,14 +49,10 @@ func TestCallInRingsTheAlertSpeakerOverALSA(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("ALSA_CONFIG_PATH", "/usr/share/alsa/alsa.conf:"+confPath)
-	spk, err := alert.Open(speakerRate)
-	if err != nil {
-		t.Fatalf("open the alert speaker on the file device: %v", err)
-	}
-
 	// The reader paces the device as a sound card would: the file plugin's writes block on
 	// the full pipe, and it reads 10 ms of samples every 10 ms. It keeps what the speaker
-	// played.
+	// played. It runs before the speaker opens: oto writes as soon as it opens the device,
+	// and a write blocked on a full pipe would hold the lock the speaker's Suspend takes.
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -93,6 +89,10 @@ func TestCallInRingsTheAlertSpeakerOverALSA(t *testing.T) {
 		wg.Wait()
 		pipe.Close()
 	})
+	spk, err := alert.Open(speakerRate)
+	if err != nil {
+		t.Fatalf("open the alert speaker on the file device: %v", err)
+	}
 	t.Cleanup(func() {
 		if err := spk.Close(); err != nil {
 			t.Errorf("close the speaker: %v", err)
