@@ -113,13 +113,17 @@ bench:
 ## (default 60s). It prints a Markdown table (CPU s/min idle and per leg net of idle, RSS,
 ## heap per leg, ratios partyline ÷ baresip and ÷ floor) and writes $(BIN)/bench-peers.csv;
 ## BENCH_PROFILE=DIR has partyline write a CPU profile of each run there. Not part of test.
+## It then times 5 starts of partyline and of baresip until each answers SIP OPTIONS.
+## BENCH_RUNS=scale makes the scale run instead: 250 callers bridged (500 legs), CPU in
+## cores, each stream's send interval and the packets not sent on, from a loopback capture.
 BENCH_WINDOW ?= 60s
 BENCH_LEGS   ?= 1,10,50
 BENCH_PROFILE ?=
+BENCH_RUNS ?=
 
 bench-peers: build deps-test
 	$(GO) run ./cmd/benchpeers -bin $(BIN)/partyline -window $(BENCH_WINDOW) -legs $(BENCH_LEGS) \
-		-csv $(BIN)/bench-peers.csv $(if $(BENCH_PROFILE),-cpuprofile $(BENCH_PROFILE))
+		-csv $(BIN)/bench-peers.csv $(if $(BENCH_PROFILE),-cpuprofile $(BENCH_PROFILE)) $(if $(BENCH_RUNS),-runs $(BENCH_RUNS))
 
 ## cross: partyline for Raspberry Pi OS (linux/arm64), with Debian's aarch64 cross compiler,
 ## position-independent (PIE) with full RELRO, as Debian hardens its binaries.

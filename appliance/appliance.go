@@ -285,12 +285,13 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	// reads the handsets' settings lays it over the settings in memory.
 	saves := newHandsetSaves(store, log.With("part", "settings"))
 	svc := newServices(serviceConfig{
-		store:  store,
-		saves:  saves,
-		dir:    cfg.DataDir,
-		dial:   dialService(agent, log.With("part", "services")),
-		inCall: inCall.list,
-		log:    log.With("part", "services"),
+		store:         store,
+		saves:         saves,
+		dir:           cfg.DataDir,
+		dial:          dialService(agent, log.With("part", "services")),
+		inCall:        inCall.list,
+		inCallChanged: inCall.changed,
+		log:           log.With("part", "services"),
 	})
 	a = &Appliance{
 		log:       log,

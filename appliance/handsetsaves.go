@@ -33,6 +33,7 @@ type handsetSaves struct {
 	mu      sync.Mutex
 	pending map[string]handsetChange // by handset ID: changed, not yet saved
 	seq     map[string]uint64        // by handset ID: the last change made
+	told    chan struct{}            // closed at the next change of the overlay
 }
 
 // A pendingSave is one handset's change, the seq-th made to it.
@@ -66,12 +67,26 @@ func (s *handsetSaves) save(id string, change handsetChange) {
 	s.pending[id] = p
 	s.seq[id]++
 	ps := pendingSave{id: id, change: change, seq: s.seq[id]}
+	if s.told != nil {
+		close(s.told)
+		s.told = nil
+	}
 	s.mu.Unlock()
 	select {
 	case s.queue <- ps:
 	default:
 		s.log.Warn("handset setting not saved: too many changes waiting", "handset", id)
 	}
+}
+
+// changed returns a channel closed at the next change the handsets' buttons make.
+func (s *handsetSaves) changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.told == nil {
+		s.told = make(chan struct{})
+	}
+	return s.told
 }
 
 // overlay returns set with the changes not yet saved laid over its handsets. set is not

@@ -28,9 +28,6 @@ const (
 	// servicePacketTime is the packet time of a service leg's media session: the
 	// session's default, which the far end gets offered.
 	servicePacketTime = media.DefaultPacketTime
-	// reconcileInterval is how often the service legs look at which handsets are in
-	// which conference.
-	reconcileInterval = 250 * time.Millisecond
 )
 
 // Display names of the service legs.
@@ -83,6 +80,8 @@ type serviceConfig struct {
 	dial  func(context.Context, legs.Plan) (serviceCall, error)
 	// inCall returns the handsets, by index, that are in a call now.
 	inCall func() []int
+	// inCallChanged returns a channel closed when what inCall returns next may differ.
+	inCallChanged func() <-chan struct{}
 	// freeSpace returns the bytes free for us on the file system of dir; nil means
 	// statfsFree.
 	freeSpace func(dir string) (uint64, error)
@@ -90,10 +89,12 @@ type serviceConfig struct {
 }
 
 // handsetsInCall is which handsets are in a call now: each Line tells it of its state
-// (handset.Config.OnState), and the service legs look at it (serviceConfig.inCall).
+// (handset.Config.OnState), and the service legs look at it (serviceConfig.inCall) when it
+// tells them of a change (serviceConfig.inCallChanged).
 type handsetsInCall struct {
-	mu sync.Mutex // guards in
-	in map[int]bool
+	mu   sync.Mutex // guards in and told
+	in   map[int]bool
+	told chan struct{} // closed at the next change
 }
 
 // set notes the state of handset i.
@@ -103,7 +104,23 @@ func (h *handsetsInCall) set(i int, s handset.State) {
 	if h.in == nil {
 		h.in = make(map[int]bool)
 	}
-	h.in[i] = s == handset.InCall
+	if in := s == handset.InCall; h.in[i] != in {
+		h.in[i] = in
+		if h.told != nil {
+			close(h.told)
+			h.told = nil
+		}
+	}
+}
+
+// changed returns a channel closed at the next change of the handsets in a call.
+func (h *handsetsInCall) changed() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.told == nil {
+		h.told = make(chan struct{})
+	}
+	return h.told
 }
 
 // list returns the handsets in a call, in order.
@@ -240,14 +257,21 @@ func (s *services) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer s.wg.Wait()
 	defer cancel()
-	tick := time.NewTicker(reconcileInterval)
-	defer tick.Stop()
 	for {
+		// What reconcile looks at tells its changes: the settings, the handsets' changes
+		// laid over them, the handsets in a call, and the legs' events.
+		settingsChanged, inCallChanged := s.cfg.store.Current().Changed(), s.cfg.inCallChanged()
+		var savesChanged <-chan struct{} // none without saves
+		if s.cfg.saves != nil {
+			savesChanged = s.cfg.saves.changed()
+		}
 		s.reconcile(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-settingsChanged:
+		case <-inCallChanged:
+		case <-savesChanged:
 		case ev := <-s.events:
 			s.handle(ctx, ev)
 		}

@@ -109,6 +109,7 @@ type serviceWorld struct {
 
 	mu      sync.Mutex // guards following
 	inCall  []int
+	told    chan struct{} // closed when inCall changes
 	free    uint64
 	refuse  error
 	calls   []*fakeServiceCall
@@ -140,12 +141,13 @@ func newServiceWorld(t *testing.T, edit func(*settings.Conference)) *serviceWorl
 	}
 	w := &serviceWorld{t: t, dir: dir, store: store, free: 1 << 40, logs: new(bytes.Buffer)}
 	w.svc = newServices(serviceConfig{
-		store:     store,
-		dir:       dir,
-		dial:      w.dial,
-		inCall:    w.handsetsInCall,
-		freeSpace: w.freeSpace,
-		log:       slog.New(slog.NewTextHandler(w.logs, nil)),
+		store:         store,
+		dir:           dir,
+		dial:          w.dial,
+		inCall:        w.handsetsInCall,
+		inCallChanged: w.inCallChanged,
+		freeSpace:     w.freeSpace,
+		log:           slog.New(slog.NewTextHandler(w.logs, nil)),
 	})
 	return w
 }
@@ -205,6 +207,15 @@ func (w *serviceWorld) handsetsInCall() []int {
 	return slices.Clone(w.inCall)
 }
 
+func (w *serviceWorld) inCallChanged() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.told == nil {
+		w.told = make(chan struct{})
+	}
+	return w.told
+}
+
 func (w *serviceWorld) freeSpace(dir string) (uint64, error) {
 	if dir != w.dir {
 		return 0, fmt.Errorf("free space of %s asked for, want the data directory", dir)
@@ -218,13 +229,16 @@ func (w *serviceWorld) freeSpace(dir string) (uint64, error) {
 func (w *serviceWorld) set(handsets ...int) {
 	w.mu.Lock()
 	w.inCall = handsets
+	if w.told != nil {
+		close(w.told)
+		w.told = nil
+	}
 	w.mu.Unlock()
 	w.settle()
 }
 
-// settle lets a look at the handsets pass and everything settle.
+// settle lets everything settle.
 func (w *serviceWorld) settle() {
-	time.Sleep(reconcileInterval)
 	synctest.Wait()
 }
 

@@ -68,8 +68,8 @@ const (
 	// is 0.
 	DefaultMaxBridgedCalls = 4
 	// maxBridgeCalls bounds both settings: each call is two legs, two RTP sockets and a
-	// relay.
-	maxBridgeCalls = 64
+	// relay. make bench-peers -runs scale measures 250 (issue 16).
+	maxBridgeCalls = 250
 	// maxAllowNetworks bounds a bridge's AllowNetworks.
 	maxAllowNetworks = 32
 )

@@ -49,7 +49,8 @@ type Config struct {
 	Window time.Duration // how long each figure is measured over
 	Settle time.Duration // how long calls run before their window starts
 	Legs   []int         // the numbers of calls, ascending
-	Runs   []string      // the runs to make (runNames); none for all
+	Runs   []string      // the runs to make (runNames); none for the default ones
+	Scale  int           // callers of the scale run
 	// ProfileDir, when set, gets a CPU profile of each partyline run (PARTYLINE_CPUPROFILE).
 	ProfileDir string
 	Log        io.Writer // progress
@@ -68,6 +69,7 @@ type Row struct {
 	RSSAnon          int64 // its anonymous part: heap, stacks, buffers
 	// HeapPerLeg is the Go heap in use with the calls, less that idle, per leg (partyline).
 	HeapPerLeg int64
+	Scale      *ScaleStats // the scale run's figures, nil in other runs
 }
 
 // NetPerLeg is the row's CPU seconds per minute per leg, net of idle.
@@ -434,22 +436,8 @@ func sippRow(load string, n int, w *watched, busy float64) Row {
 // G.711 on both sides: two legs per caller.
 func runBridge(ctx context.Context, t testing.TB, c Config) []Row {
 	most := c.Legs[len(c.Legs)-1]
-	sipp := startEcho(t, c, most)
-	kam := peertest.StartKamailio(t, peertest.KamailioConfig{Domain: domain, Realm: realm,
-		Users: map[string]string{"trunk": password}, Trusted: []string{"trunk"},
-		Routes: map[string]netip.AddrPort{"room": sipp.Addr()}})
 	c.logf("partyline, sim, bridged callers: %v", c.Legs)
-	p := startPartyline(t, c, "sim", 2, func(set *settings.Settings) {
-		set.SIP.MaxBridgedCalls = most
-		set.Accounts = []settings.Account{{ID: "trunk", User: "trunk", Password: password, Domain: domain, Proxy: kam.Addr().String()}}
-		set.Conferences[0].URI = "sip:room@" + domain
-		set.Bridges = []settings.Bridge{{ID: "lobby", User: "lobby", Conference: set.Conferences[0].ID, Account: "trunk",
-			Identity: settings.BridgeGenerated, IdentityPrefix: "caller", AllowNetworks: []string{"127.0.0.1/32"}, MaxCalls: most}}
-	})
-	p.waitFor("the trunk to register", func(st web.Status) bool {
-		return len(st.Registrations) == 1 && st.Registrations[0].State == "registered"
-	})
-	callers := peertest.StartBaresip(t, peertest.BaresipConfig{User: "caller", Source: tone(c.sourceLength()), MaxCalls: most, NoRecord: true})
+	p, sipp, callers := startBridge(t, c, most)
 	procs := []*watched{{pid: p.cmd.Process.Pid}, {pid: sipp.Pid()}}
 	p.heap0 = p.mustHeap()
 	var rows []Row
@@ -466,6 +454,28 @@ func runBridge(ctx context.Context, t testing.TB, c Config) []Row {
 			sippRow("echo for the bridge", n, procs[1], busy[1]))
 	})
 	return rows
+}
+
+// startBridge starts the SIPp echo conference, Kamailio, partyline on the sim board with a
+// bridge into that conference through Kamailio for most callers, and baresip to call it.
+func startBridge(t testing.TB, c Config, most int) (*partyline, *peertest.SIPp, *peertest.Baresip) {
+	t.Helper()
+	sipp := startEcho(t, c, most)
+	kam := peertest.StartKamailio(t, peertest.KamailioConfig{Domain: domain, Realm: realm,
+		Users: map[string]string{"trunk": password}, Trusted: []string{"trunk"},
+		Routes: map[string]netip.AddrPort{"room": sipp.Addr()}})
+	p := startPartyline(t, c, "sim", 2, func(set *settings.Settings) {
+		set.SIP.MaxBridgedCalls = most
+		set.Accounts = []settings.Account{{ID: "trunk", User: "trunk", Password: password, Domain: domain, Proxy: kam.Addr().String()}}
+		set.Conferences[0].URI = "sip:room@" + domain
+		set.Bridges = []settings.Bridge{{ID: "lobby", User: "lobby", Conference: set.Conferences[0].ID, Account: "trunk",
+			Identity: settings.BridgeGenerated, IdentityPrefix: "caller", AllowNetworks: []string{"127.0.0.1/32"}, MaxCalls: most}}
+	})
+	p.waitFor("the trunk to register", func(st web.Status) bool {
+		return len(st.Registrations) == 1 && st.Registrations[0].State == "registered"
+	})
+	callers := peertest.StartBaresip(t, peertest.BaresipConfig{User: "caller", Source: tone(c.sourceLength()), MaxCalls: most, NoRecord: true})
+	return p, sipp, callers
 }
 
 // runBaresip measures baresip (Debian's) calling a SIPp echo conference n times, G.711,

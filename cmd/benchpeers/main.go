@@ -10,7 +10,7 @@
 // Go heap per leg (partyline) and the ratios partyline ÷ baresip and partyline ÷ floor.
 // Absolute figures depend on the machine and its load; the ratios of one run compare.
 //
-//	benchpeers [-bin bin/partyline] [-window 60s] [-legs 1,10,50] [-runs handsets,bridge,baresip] [-csv FILE] [-cpuprofile DIR]
+//	benchpeers [-bin bin/partyline] [-window 60s] [-legs 1,10,50] [-runs handsets,bridge,baresip,scale] [-scale 250] [-starts 5] [-csv FILE] [-cpuprofile DIR]
 package main
 
 import (
@@ -37,7 +37,9 @@ func main() {
 	legs := flag.String("legs", "1,10,50", "the numbers of calls, comma-separated")
 	csvPath := flag.String("csv", "", "write the rows to this CSV `file` too")
 	flag.StringVar(&c.ProfileDir, "cpuprofile", "", "write a CPU profile of each partyline run into this `directory`")
-	runs := flag.String("runs", strings.Join(runNames, ","), "the `runs` to make, comma-separated")
+	runs := flag.String("runs", strings.Join(defaultRuns, ","), "the `runs` to make, comma-separated, of "+strings.Join(runNames, ","))
+	starts := flag.Int("starts", 5, "time this many `starts` of partyline and of baresip until each answers SIP OPTIONS (0: none)")
+	flag.IntVar(&c.Scale, "scale", 250, "the `callers` the scale run bridges (two legs each)")
 	flag.Parse()
 	for r := range strings.SplitSeq(*runs, ",") {
 		if !slices.Contains(runNames, r) {
@@ -62,6 +64,10 @@ func main() {
 		return r.run(run)
 	})
 	printTable(os.Stdout, rows)
+	printScale(os.Stdout, rows)
+	if err == nil && *starts > 0 {
+		err = printStarts(ctx, os.Stdout, c.Bin, *starts)
+	}
 	if *csvPath != "" {
 		if werr := writeCSVFile(*csvPath, rows); werr != nil {
 			fmt.Fprintln(os.Stderr, "benchpeers:", werr)
@@ -89,13 +95,20 @@ func parseLegs(s string) ([]int, error) {
 }
 
 // runNames are the runs, in the order they are made: partyline's handsets, partyline's
-// bridge, baresip.
-var runNames = []string{"handsets", "bridge", "baresip"}
+// bridge, baresip, and partyline's bridge at scale (long, not a default run).
+var runNames = []string{"handsets", "bridge", "baresip", "scale"}
 
-// Run makes the runs c.Runs names (all when none), each through with, which gives it a
+// defaultRuns are the runs made unless -runs says otherwise.
+var defaultRuns = runNames[:3]
+
+// Run makes the runs c.Runs names (defaultRuns when none), each through with, which gives it a
 // testing.TB whose cleanups stop its processes, and returns the rows of those that
 // finished. It stops at the first that fails.
 func Run(ctx context.Context, c Config, with func(func(testing.TB)) error) ([]Row, error) {
+	want := c.Runs
+	if len(want) == 0 {
+		want = defaultRuns
+	}
 	var rows []Row
 	for _, run := range []struct {
 		name string
@@ -104,8 +117,9 @@ func Run(ctx context.Context, c Config, with func(func(testing.TB)) error) ([]Ro
 		{"handsets", runHandsets},
 		{"bridge", runBridge},
 		{"baresip", runBaresip},
+		{"scale", runScale},
 	} {
-		if len(c.Runs) > 0 && !slices.Contains(c.Runs, run.name) {
+		if !slices.Contains(want, run.name) {
 			continue
 		}
 		err := with(func(t testing.TB) { rows = append(rows, run.f(ctx, t, c)...) })

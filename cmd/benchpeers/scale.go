@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ScaleStats is what the scale run measures beside CPU: the RTP partyline sent and took
+// in, seen on the loopback interface during the window.
+type ScaleStats struct {
+	Streams int // RTP streams partyline sent
+	// P99Median and P99Max are, over the streams, the median and the largest of each
+	// stream's 99th percentile of |interval between two packets − 20 ms|.
+	P99Median, P99Max time.Duration
+	// InP99Median and InP99Max are the same of the streams partyline received.
+	InP99Median, InP99Max time.Duration
+	In, Out               int64 // G.711 RTP packets to and from partyline's ports
+	// SocketDrops is the datagrams the kernel dropped at partyline's UDP sockets over the
+	// window, their receive buffers full (the drops column of /proc/PID/net/udp).
+	SocketDrops int64
+	// Capture is dumpcap's count of what it received and dropped (it missed), as it says.
+	Capture string
+}
+
+// runScale measures partyline bridging c.Scale callers into a conference (two legs each):
+// its CPU in cores, and, from a capture of the loopback interface over the window
+// (dumpcap), how evenly it sends each stream's packets and how many it took in but did
+// not send on. The capture's time stamps are taken as the kernel passes partyline's
+// datagrams to the interface, at its send calls.
+func runScale(ctx context.Context, t testing.TB, c Config) []Row {
+	n := c.Scale
+	c.logf("partyline, sim, %d bridged callers", n)
+	p, _, callers := startBridge(t, c, n)
+	w := &watched{pid: p.cmd.Process.Pid}
+	p.heap0 = p.mustHeap()
+	sleep(ctx, c.Settle)
+	idle, err := window(ctx, c.Window, w.pid)
+	if err != nil {
+		t.Fatalf("idle window: %v", err)
+	}
+	w.idle = idle[0]
+	for i := range n {
+		if err := callers.Dial("sip:lobby@" + p.sip); err != nil {
+			t.Fatalf("baresip dial %d: %v", i+1, err)
+		}
+	}
+	awaitEvents(ctx, t, callers, "CALL_ESTABLISHED", n)
+	sleep(ctx, c.Settle)
+	ports, drops0, err := udpSockets(w.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "scale.pcap")
+	capture := exec.CommandContext(ctx, "dumpcap", "-i", "lo", "-P", "-s", "64", "-B", "64", "-f", "udp",
+		"-a", fmt.Sprintf("duration:%d", int(c.Window.Seconds())), "-w", file)
+	var stderr strings.Builder
+	capture.Stderr = &stderr
+	if err := capture.Start(); err != nil {
+		t.Fatalf("dumpcap: %v", err)
+	}
+	busy, err := window(ctx, c.Window, w.pid)
+	if err != nil {
+		t.Fatalf("window of %d callers: %v", n, err)
+	}
+	_, drops1, err := udpSockets(w.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := capture.Wait(); err != nil {
+		t.Fatalf("dumpcap: %v: %s", err, stderr.String())
+	}
+	st, err := readCapture(file, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range strings.Lines(stderr.String()) {
+		if strings.Contains(l, "dropped") {
+			st.Capture = strings.TrimSpace(l)
+		}
+	}
+	st.SocketDrops = drops1 - drops0
+	row := p.row("callers bridged into a conference, scale", n, 2*n, w, busy[0])
+	row.Scale = &st
+	return []Row{row}
+}
+
+// udpSockets returns the local ports of the UDP sockets process pid holds (IPv4), and the
+// datagrams the kernel dropped at them so far.
+func udpSockets(pid int) (map[uint16]bool, int64, error) {
+	inodes := map[string]bool{}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return nil, 0, fmt.Errorf("sockets of %d: %w", pid, err)
+	}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/udp", pid))
+	if err != nil {
+		return nil, 0, fmt.Errorf("sockets of %d: %w", pid, err)
+	}
+	defer f.Close()
+	ports := map[uint16]bool{}
+	var drops int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 13 || !inodes[fields[9]] {
+			continue
+		}
+		if v, err := strconv.ParseInt(fields[12], 10, 64); err == nil {
+			drops += v
+		}
+		_, port, ok := strings.Cut(fields[1], ":")
+		if v, err := strconv.ParseUint(port, 16, 16); ok && err == nil {
+			ports[uint16(v)] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, 0, fmt.Errorf("sockets of %d: %w", pid, err)
+	}
+	return ports, drops, nil
+}
+
+// readCapture reads a libpcap file of the loopback interface and measures the G.711 RTP
+// to and from ports.
+func readCapture(path string, ports map[uint16]bool) (ScaleStats, error) {
+	var st ScaleStats
+	f, err := os.Open(path)
+	if err != nil {
+		return st, fmt.Errorf("read capture: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var hdr [24]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return st, fmt.Errorf("read capture %s: %w", path, err)
+	}
+	var unit time.Duration
+	switch binary.LittleEndian.Uint32(hdr[0:]) {
+	case 0xa1b2c3d4:
+		unit = time.Microsecond
+	case 0xa1b23c4d:
+		unit = time.Nanosecond
+	default:
+		return st, fmt.Errorf("read capture %s: not a little-endian libpcap file", path)
+	}
+	if lt := binary.LittleEndian.Uint32(hdr[20:]); lt != 1 {
+		return st, fmt.Errorf("read capture %s: link type %d, want Ethernet (1)", path, lt)
+	}
+	out, in := intervals{}, intervals{}
+	var rec [16]byte
+	buf := make([]byte, 1<<16)
+	for {
+		if _, err := io.ReadFull(r, rec[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return st, fmt.Errorf("read capture %s: %w", path, err)
+		}
+		at := time.Duration(binary.LittleEndian.Uint32(rec[0:]))*time.Second + time.Duration(binary.LittleEndian.Uint32(rec[4:]))*unit
+		b := buf[:binary.LittleEndian.Uint32(rec[8:])]
+		if _, err := io.ReadFull(r, b); err != nil {
+			return st, fmt.Errorf("read capture %s: %w", path, err)
+		}
+		if len(b) < 14+20 || b[12] != 0x08 || b[13] != 0x00 {
+			continue
+		}
+		ip := b[14:]
+		ihl := int(ip[0]&0xf) * 4
+		if ip[9] != 17 || len(ip) < ihl+8+12 {
+			continue
+		}
+		udp := ip[ihl:]
+		src, dst := binary.BigEndian.Uint16(udp[0:]), binary.BigEndian.Uint16(udp[2:])
+		rtp := udp[8:]
+		if pt := rtp[1] & 0x7f; rtp[0]>>6 != 2 || (pt != 0 && pt != 8) {
+			continue
+		}
+		if ports[dst] {
+			st.In++
+			in.add([2]uint16{src, dst}, at)
+		}
+		if ports[src] {
+			st.Out++
+			out.add([2]uint16{src, dst}, at)
+		}
+	}
+
+	st.Streams, st.P99Median, st.P99Max = out.p99s()
+	_, st.InP99Median, st.InP99Max = in.p99s()
+	return st, nil
+}
+
+// intervals has, per stream (source and destination port), when its last packet passed
+// and how far each interval between two of its packets was from 20 ms.
+type intervals map[[2]uint16]*struct {
+	last time.Duration
+	devs []time.Duration
+}
+
+func (iv intervals) add(k [2]uint16, at time.Duration) {
+	s := iv[k]
+	if s == nil {
+		iv[k] = &struct {
+			last time.Duration
+			devs []time.Duration
+		}{last: at}
+		return
+	}
+	d := at - s.last - 20*time.Millisecond
+	s.devs = append(s.devs, max(d, -d))
+	s.last = at
+}
+
+// p99s returns the number of streams with an interval, and over them the median and the
+// largest of each one's 99th percentile of the deviation.
+func (iv intervals) p99s() (n int, median, most time.Duration) {
+	var p99s []time.Duration
+	for _, s := range iv {
+		if len(s.devs) == 0 {
+			continue
+		}
+		slices.Sort(s.devs)
+		p99s = append(p99s, s.devs[len(s.devs)*99/100])
+	}
+	if len(p99s) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(p99s)
+	return len(p99s), p99s[len(p99s)/2], p99s[len(p99s)-1]
+}
+
+// printScale prints the scale figures of the rows that have them.
+func printScale(w io.Writer, rows []Row) {
+	for _, r := range rows {
+		if r.Scale == nil {
+			continue
+		}
+		s := r.Scale
+		fmt.Fprintf(w, "\nscale, %d callers (%d legs): CPU %.2f cores with the calls (%.3f idle); %d streams sent, send interval's p99 deviation from 20 ms: median %.2f ms, worst %.2f ms; G.711 RTP in %d, out %d, not sent on %d (%.3f%%)\n",
+			r.Calls, r.Legs, r.BusyCPU/60, r.IdleCPU/60, s.Streams, float64(s.P99Median)/float64(time.Millisecond), float64(s.P99Max)/float64(time.Millisecond),
+			s.In, s.Out, s.In-s.Out, 100*float64(s.In-s.Out)/float64(max(s.In, 1)))
+		fmt.Fprintf(w, "the same of the streams it received (the callers' and the conference's sending): median %.2f ms, worst %.2f ms\n",
+			float64(s.InP99Median)/float64(time.Millisecond), float64(s.InP99Max)/float64(time.Millisecond))
+		fmt.Fprintf(w, "datagrams dropped at partyline's sockets, receive buffer full: %d\n", s.SocketDrops)
+		fmt.Fprintf(w, "the capture: %s\n", s.Capture)
+	}
+}
