@@ -61,9 +61,10 @@ func (d Dpkg) rootArgs() []string {
 	return []string{"--root=" + d.Root}
 }
 
-// Install implements Installer: dpkg -i, in Root if set.
+// Install implements Installer: dpkg -i, in Root if set, keeping a configuration file the
+// administrator changed (/etc/default/partyline) without asking: no one is there to answer.
 func (d Dpkg) Install(ctx context.Context, deb string) error {
-	args := append(d.rootArgs(), "--force-downgrade", "--install", deb)
+	args := append(d.rootArgs(), "--force-downgrade", "--force-confdef", "--force-confold", "--install", deb)
 	out, err := exec.CommandContext(ctx, "dpkg", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("dpkg --install %s: %w: %s", filepath.Base(deb), err, strings.TrimSpace(string(out)))
