@@ -309,7 +309,9 @@ step="downgrade by hand to $old_version"
 dpkg_in_root -i --force-downgrade /tmp/old.deb >/dev/null
 installed "$old_version"
 marker=/var/lib/partyline/update-pending.json
-mode_owner "$marker" "640 partyline:partyline"
+# The root's partyline, by number: the host may give that uid another name.
+got=$(stat -c '%a %u:%g' "$root$marker" 2>/dev/null) || fail "no update marker $marker after $step"
+[ "$got" = "640 $uid:$gid" ] || fail "$marker is $got, want 640 and partyline's $uid:$gid"
 grep -q "\"version\": \"$old_version\"" "$root$marker" && grep -q "\"previous\": \"$new_version\"" "$root$marker" ||
 	fail "the marker does not name $old_version replacing $new_version: $(cat "$root$marker")"
 ok "$step: the preinst wrote the update marker: $(tr -d '\n' <"$root$marker")"
