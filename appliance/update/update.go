@@ -262,6 +262,12 @@ func (s Settler) rollback(ctx context.Context, p Pending, reason string) (Outcom
 		if err != nil {
 			return Outcome{}, fmt.Errorf("roll back to %s: %w", p.Previous, err)
 		}
+		if running == p.Version {
+			// An installer that hands the install over (the package's update-helper
+			// starts partyline-update.service and returns) has not installed it yet:
+			// the version running next is the previous one.
+			running = p.Previous
+		}
 		out.Running = running
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
