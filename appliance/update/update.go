@@ -61,9 +61,10 @@ func (d Dpkg) rootArgs() []string {
 	return []string{"--root=" + d.Root}
 }
 
-// Install implements Installer: dpkg -i, in Root if set.
+// Install implements Installer: dpkg -i, in Root if set, keeping a configuration file the
+// administrator changed (/etc/default/partyline) without asking: no one is there to answer.
 func (d Dpkg) Install(ctx context.Context, deb string) error {
-	args := append(d.rootArgs(), "--force-downgrade", "--install", deb)
+	args := append(d.rootArgs(), "--force-downgrade", "--force-confdef", "--force-confold", "--install", deb)
 	out, err := exec.CommandContext(ctx, "dpkg", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("dpkg --install %s: %w: %s", filepath.Base(deb), err, strings.TrimSpace(string(out)))
@@ -260,6 +261,12 @@ func (s Settler) rollback(ctx context.Context, p Pending, reason string) (Outcom
 		running, err := s.Installer.Version(ctx)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("roll back to %s: %w", p.Previous, err)
+		}
+		if running == p.Version {
+			// An installer that hands the install over (the package's update-helper
+			// starts partyline-update.service and returns) has not installed it yet:
+			// the version running next is the previous one.
+			running = p.Previous
 		}
 		out.Running = running
 	}

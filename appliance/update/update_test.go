@@ -183,3 +183,29 @@ func TestCrashingUpdateIsRolledBack(t *testing.T) {
 		t.Errorf("Settle = %+v, %v, installed %v; want old.deb installed again", out, err, inst.installed)
 	}
 }
+
+// handOverInstaller hands the install over and returns before it ran, as the package's
+// update-helper does: the version installed is still the one rolled back.
+type handOverInstaller struct{ fakeInstaller }
+
+func (h *handOverInstaller) Version(context.Context) (string, error) { return "2.0", nil }
+
+// TestRollbackHandedOverRecordsThePreviousVersion: a rollback through an installer that
+// hands the install over records the previous version as the one running next, so that the
+// page and the User-Agent say "rolled back", not "no rollback".
+func TestRollbackHandedOverRecordsThePreviousVersion(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "pending.json")
+	if err := WritePending(marker, Pending{Version: "2.0", Previous: "1.0", PreviousDeb: "old.deb", Deadline: time.Now().Add(time.Hour), Starts: MaxStarts}); err != nil {
+		t.Fatal(err)
+	}
+	inst := &handOverInstaller{}
+	s := Settler{Marker: marker, Record: filepath.Join(dir, "record.json"), Installer: inst,
+		Healthy: func(context.Context, Pending) error { return errors.New("never healthy") }}
+	if out, err := s.Settle(t.Context()); err != nil || out.Result != RolledBack || out.Running != "1.0" {
+		t.Errorf("Settle = %+v, %v; want rolled back, 1.0 running", out, err)
+	}
+	if o, ok, err := LastRollback(s.Record); err != nil || !ok || o.Version != "2.0" || o.Running != "1.0" {
+		t.Errorf("LastRollback = %+v, %v, %v; want 2.0 rolled back to 1.0", o, ok, err)
+	}
+}

@@ -13,8 +13,9 @@
 #      reinstalled, it stays enabled;
 #   4. the installed binary, run under qemu-user in the root as the partyline user, serves
 #      its admin page (curl on loopback) and stops cleanly on SIGINT;
-#   5. remove: the program goes, the settings, conffile, user and the service's state stay;
-#   6. purge: the conffile, the settings database, the user and the service's state go,
+#   5. a downgrade by hand: the preinst writes the update marker;
+#   6. remove: the program goes, the settings, conffile, user and the service's state stay;
+#   7. purge: the conffile, the settings database, the user and the service's state go,
 #      the recordings and prompts stay.
 #
 #   board/rpi/deb-test.sh OLD.deb NEW.deb        (make deb-test builds both)
@@ -185,6 +186,11 @@ installed() {
 	user
 	mode_owner /usr/bin/partyline "755 root:root"
 	mode_owner /lib/systemd/system/partyline.service "644 root:root"
+	mode_owner /lib/systemd/system/partyline-update.service "644 root:root"
+	mode_owner /usr/lib/partyline/update-helper "755 root:root"
+	mode_owner /usr/share/polkit-1/rules.d/50-partyline.rules "644 root:root"
+	[ "$(in_root /usr/lib/partyline/update-helper version)" = "$1" ] ||
+		fail "update-helper version does not print $1 after $step"
 	mode_owner /etc/default/partyline "644 root:root"
 	mode_owner /usr/share/man/man8/partyline.8.gz "644 root:root"
 	mode_owner /usr/share/doc/partyline/copyright "644 root:root"
@@ -296,6 +302,19 @@ pid=
 owner=$(stat -c %u:%g "$root/var/lib/partyline/partyline.db" 2>/dev/null) || fail "no settings database"
 [ "$owner" = "$uid:$gid" ] || fail "the settings database belongs to $owner, not partyline ($uid:$gid)"
 ok "$step: served its first-start page at http://$addr/ under qemu-user as user partyline, stopped on SIGINT"
+
+# A downgrade by hand (dpkg -i, as apt would) while partyline has its directory: the
+# preinst writes the update marker, naming the version replaced, for partyline's user.
+step="downgrade by hand to $old_version"
+dpkg_in_root -i --force-downgrade /tmp/old.deb >/dev/null
+installed "$old_version"
+marker=/var/lib/partyline/update-pending.json
+# The root's partyline, by number: the host may give that uid another name.
+got=$(stat -c '%a %u:%g' "$root$marker" 2>/dev/null) || fail "no update marker $marker after $step"
+[ "$got" = "640 $uid:$gid" ] || fail "$marker is $got, want 640 and partyline's $uid:$gid"
+grep -q "\"version\": \"$old_version\"" "$root$marker" && grep -q "\"previous\": \"$new_version\"" "$root$marker" ||
+	fail "the marker does not name $old_version replacing $new_version: $(cat "$root$marker")"
+ok "$step: the preinst wrote the update marker: $(tr -d '\n' <"$root$marker")"
 
 # What the appliance keeps besides its settings: a recording and a prompt.
 for kept in recordings/deb-test.wav prompts/deb-test.wav; do

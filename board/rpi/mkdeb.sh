@@ -80,6 +80,8 @@ chmod 0755 "$root"
 
 install -D -m 0755 "$binary" "$root/usr/bin/partyline"
 install -D -m 0644 "$files/partyline.service" "$root/lib/systemd/system/partyline.service"
+install -D -m 0644 "$files/partyline-update.service" "$root/lib/systemd/system/partyline-update.service"
+install -D -m 0755 "$files/update-helper" "$root/usr/lib/partyline/update-helper"
 install -D -m 0644 "$files/asound.conf" "$root/usr/share/partyline/asound.conf"
 for board in "$files"/config-*.txt; do
 	install -D -m 0644 "$board" "$root/usr/share/partyline/${board##*/}"
@@ -106,6 +108,9 @@ install -d -m 0755 "$root/DEBIAN"
 for script in postinst prerm postrm; do
 	install -m 0755 "$files/$script" "$root/DEBIAN/$script"
 done
+# preinst writes the update marker of a hand install, naming this version.
+sed "s/@VERSION@/$version/" "$files/preinst" >"$root/DEBIAN/preinst"
+chmod 0755 "$root/DEBIAN/preinst"
 # The conffile, whose checksum dpkg keeps itself, outside md5sums as dh_md5sums does.
 echo /etc/default/partyline >"$root/DEBIAN/conffiles"
 (cd "$root" && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' | sed 's|^\./||' | LC_ALL=C sort | xargs md5sum) >"$root/DEBIAN/md5sums"

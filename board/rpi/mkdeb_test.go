@@ -97,7 +97,7 @@ func TestDeb(t *testing.T) {
 
 	info := dpkgDeb(t, "--info", deb)
 	for _, want := range []string{" Package: partyline\n", " Version: 1.2.3~rc1\n", " Architecture: " + arch + "\n",
-		" Maintainer: " + testMaintainer + "\n", " postinst ", " prerm ", " postrm ", " conffiles ", " md5sums "} {
+		" Maintainer: " + testMaintainer + "\n", " preinst ", " postinst ", " prerm ", " postrm ", " conffiles ", " md5sums "} {
 		if !strings.Contains(info, want) {
 			t.Errorf("dpkg-deb --info lacks %q:\n%s", want, info)
 		}
@@ -117,8 +117,10 @@ func TestDeb(t *testing.T) {
 	}
 	want := []string{
 		"-rw-r--r-- root/root ./etc/default/partyline",
+		"-rw-r--r-- root/root ./lib/systemd/system/partyline-update.service",
 		"-rw-r--r-- root/root ./lib/systemd/system/partyline.service",
 		"-rwxr-xr-x root/root ./usr/bin/partyline",
+		"-rwxr-xr-x root/root ./usr/lib/partyline/update-helper",
 		"-rw-r--r-- root/root ./usr/share/doc/partyline/README.Debian",
 		"-rw-r--r-- root/root ./usr/share/doc/partyline/changelog.gz",
 		"-rw-r--r-- root/root ./usr/share/doc/partyline/copyright",
@@ -137,15 +139,17 @@ func TestDeb(t *testing.T) {
 	root := t.TempDir()
 	dpkgDeb(t, "--extract", deb, root)
 	for name, path := range map[string]string{
-		"partyline.service":    "lib/systemd/system/partyline.service",
-		"default":              "etc/default/partyline",
-		"asound.conf":          "usr/share/partyline/asound.conf",
-		"config-pi-wm8960.txt": "usr/share/partyline/config-pi-wm8960.txt",
-		"config-pi-octo.txt":   "usr/share/partyline/config-pi-octo.txt",
-		"config-usb.txt":       "usr/share/partyline/config-usb.txt",
-		"README.Debian":        "usr/share/doc/partyline/README.Debian",
-		"copyright":            "usr/share/doc/partyline/copyright",
-		"partyline.rules":      "usr/share/polkit-1/rules.d/50-partyline.rules",
+		"partyline.service":        "lib/systemd/system/partyline.service",
+		"partyline-update.service": "lib/systemd/system/partyline-update.service",
+		"update-helper":            "usr/lib/partyline/update-helper",
+		"default":                  "etc/default/partyline",
+		"asound.conf":              "usr/share/partyline/asound.conf",
+		"config-pi-wm8960.txt":     "usr/share/partyline/config-pi-wm8960.txt",
+		"config-pi-octo.txt":       "usr/share/partyline/config-pi-octo.txt",
+		"config-usb.txt":           "usr/share/partyline/config-usb.txt",
+		"README.Debian":            "usr/share/doc/partyline/README.Debian",
+		"copyright":                "usr/share/doc/partyline/copyright",
+		"partyline.rules":          "usr/share/polkit-1/rules.d/50-partyline.rules",
 	} {
 		embedded, err := fs.ReadFile(Files(), name)
 		if err != nil {
@@ -181,24 +185,32 @@ func TestDeb(t *testing.T) {
 			t.Errorf("packaged %s differs from the embedded one (%v)", name, err)
 		}
 	}
+	// preinst names the package's version in the marker of an upgrade by hand.
+	embedded, _ := fs.ReadFile(Files(), "preinst")
+	packaged, err := os.ReadFile(filepath.Join(control, "preinst"))
+	if want := strings.ReplaceAll(string(embedded), "@VERSION@", "1.2.3~rc1"); err != nil || string(packaged) != want {
+		t.Errorf("packaged preinst is not the embedded one with version 1.2.3~rc1 (%v):\n%s", err, packaged)
+	}
 
 	t.Run("systemd-analyze verify", func(t *testing.T) {
 		if _, err := exec.LookPath("systemd-analyze"); err != nil {
 			t.Skip("systemd-analyze not installed: the unit is not verified")
 		}
 		// verify wants ExecStart to exist on this machine: point it at the packaged binary.
-		raw, err := os.ReadFile(filepath.Join(root, "lib/systemd/system/partyline.service"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		unit := filepath.Join(t.TempDir(), "partyline.service")
-		text := strings.Replace(string(raw), "ExecStart=/usr/bin/partyline ", "ExecStart="+filepath.Join(root, "usr/bin/partyline")+" ", 1)
-		if err := os.WriteFile(unit, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command("systemd-analyze", "verify", "--man=no", unit).CombinedOutput()
-		if err != nil || len(out) > 0 { // verify exits 0 on unknown keys, but says so
-			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+		for _, name := range []string{"partyline.service", "partyline-update.service"} {
+			raw, err := os.ReadFile(filepath.Join(root, "lib/systemd/system", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			unit := filepath.Join(t.TempDir(), name)
+			text := strings.Replace(string(raw), "ExecStart=/usr/bin/partyline ", "ExecStart="+filepath.Join(root, "usr/bin/partyline")+" ", 1)
+			if err := os.WriteFile(unit, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command("systemd-analyze", "verify", "--man=no", unit).CombinedOutput()
+			if err != nil || len(out) > 0 { // verify exits 0 on unknown keys, but says so
+				t.Errorf("systemd-analyze verify %s: %v\n%s", name, err, out)
+			}
 		}
 	})
 }

@@ -9,14 +9,17 @@
 //
 //	/usr/bin/partyline                        the binary
 //	/lib/systemd/system/partyline.service     the unit: Type=notify, WatchdogSec=30, hardened
+//	/lib/systemd/system/partyline-update.service  installs a firmware update as root (update-install)
+//	/usr/lib/partyline/update-helper          partyline's -installer: hands the package to that unit
 //	/etc/default/partyline                    PARTYLINE_ARGS, a conffile (commented out)
 //	/usr/share/partyline/asound.conf          ALSA names (not /etc/asound.conf: never clobbered)
 //	/usr/share/partyline/config-BOARD.txt     each board's config.txt lines, as documentation
 //	/usr/share/man/man8/partyline.8.gz        the manual page (partyline -man)
 //	/usr/share/polkit-1/rules.d/50-partyline.rules  lets the service reboot the device (the admin page's System section)
+//	                                          and start partyline-update.service, no other unit
 //	/usr/share/doc/partyline/                 README.Debian, copyright, changelog.gz
 //
-// and its postinst creates the system user partyline in the groups gpio, audio and i2c
+// Its preinst writes the update marker for an upgrade installed by hand (apt, dpkg), and its postinst creates the system user partyline in the groups gpio, audio and i2c
 // (creating a group that is missing) and, through deb-systemd-helper, enables the service
 // on the first installation only, then starts it if it is enabled.
 package rpi
@@ -40,8 +43,10 @@ var files = func() fs.FS {
 }()
 
 // Files returns the files the package installs and its maintainer scripts, by name:
-// partyline.service, default (/etc/default/partyline), asound.conf, config-BOARD.txt,
-// partyline.rules (polkit), README.Debian, copyright, postinst, prerm, postrm.
+// partyline.service, partyline-update.service, update-helper, default
+// (/etc/default/partyline), asound.conf, config-BOARD.txt, partyline.rules (polkit),
+// README.Debian, copyright, preinst (with @VERSION@ for the package's version), postinst,
+// prerm, postrm.
 func Files() fs.FS { return files }
 
 // ConfigTxt returns the lines the board called board needs in the Pi's config.txt, the

@@ -1,14 +1,21 @@
 package rpi
 
 import (
+	"encoding/json"
+	"errors"
 	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"partyline/appliance/update"
 	"partyline/board"
 )
 
@@ -18,7 +25,8 @@ func TestFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"README.Debian", "asound.conf", "config-pi-octo.txt", "config-pi-wm8960.txt", "config-usb.txt",
-		"copyright", "default", "partyline.rules", "partyline.service", "postinst", "postrm", "prerm"}
+		"copyright", "default", "partyline-update.service", "partyline.rules", "partyline.service", "postinst", "postrm",
+		"preinst", "prerm", "update-helper"}
 	if !slices.Equal(names, want) {
 		t.Errorf("files %q, want %q", names, want)
 	}
@@ -70,7 +78,7 @@ func TestUnit(t *testing.T) {
 		"Service.SupplementaryGroups": "gpio audio i2c",
 		"Service.StateDirectory":      "partyline",
 		"Service.EnvironmentFile":     "-/etc/default/partyline",
-		"Service.ExecStart":           "/usr/bin/partyline -data /var/lib/partyline $PARTYLINE_ARGS",
+		"Service.ExecStart":           "/usr/bin/partyline -data /var/lib/partyline -installer /usr/lib/partyline/update-helper $PARTYLINE_ARGS",
 		"Service.Restart":             "on-failure",
 		"Install.WantedBy":            "multi-user.target",
 		"Service.LimitRTPRIO":         "95",
@@ -188,7 +196,7 @@ func TestConfigTxt(t *testing.T) {
 }
 
 func TestScripts(t *testing.T) {
-	for _, name := range []string{"postinst", "prerm", "postrm"} {
+	for _, name := range []string{"preinst", "postinst", "prerm", "postrm", "update-helper"} {
 		raw, err := fs.ReadFile(Files(), name)
 		if err != nil {
 			t.Fatal(err)
@@ -226,4 +234,104 @@ func TestScripts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPreinstMarksHandUpgrade runs the preinst as dpkg would for an upgrade to 2.0 installed
+// by hand, in a root of its own (DPKG_ROOT): it writes the marker that the new version
+// settles, naming the package kept of the version replaced, and leaves alone a marker that
+// is there already (the appliance's own update, or a rollback).
+func TestPreinstMarksHandUpgrade(t *testing.T) {
+	raw, err := fs.ReadFile(Files(), "preinst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := strings.ReplaceAll(string(raw), "@VERSION@", "2.0")
+	if script == string(raw) {
+		t.Fatal("preinst has no @VERSION@ for mkdeb.sh to replace")
+	}
+	const data = "/var/lib/partyline"
+	preinst := func(t *testing.T, root string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("sh", append([]string{"-s", "--"}, args...)...)
+		cmd.Stdin = strings.NewReader(script)
+		cmd.Env = append(os.Environ(), "DPKG_ROOT="+root)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("preinst %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	newRoot := func(t *testing.T, files ...string) string {
+		root := t.TempDir()
+		for _, dir := range []string{data + "/packages", "/var/cache/apt/archives"} {
+			if err := os.MkdirAll(filepath.Join(root, dir), 0o750); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(root, f), []byte("package"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return root
+	}
+	marker := func(t *testing.T, root string) (update.Pending, bool) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(root, data, "update-pending.json"))
+		if errors.Is(err, os.ErrNotExist) {
+			return update.Pending{}, false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p update.Pending
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatalf("marker %s: %v", b, err)
+		}
+		return p, true
+	}
+
+	for name, tc := range map[string]struct {
+		previous, kept, wantDeb string
+	}{
+		"the appliance's copy": {"1.0", data + "/packages/partyline_1.0.deb", data + "/packages/partyline_1.0.deb"},
+		"apt's copy":           {"1:1.0", "/var/cache/apt/archives/partyline_1%3a1.0_arm64.deb", "/var/cache/apt/archives/partyline_1%3a1.0_arm64.deb"},
+		"no copy":              {"1.0", "/var/cache/apt/archives/partyline_0.9_arm64.deb", ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := newRoot(t, tc.kept)
+			before := time.Now()
+			preinst(t, root, "upgrade", tc.previous)
+			p, ok := marker(t, root)
+			if !ok {
+				t.Fatal("no update marker after an upgrade by hand")
+			}
+			if p.Version != "2.0" || p.Previous != tc.previous || p.PreviousDeb != tc.wantDeb || p.Starts != 0 {
+				t.Errorf("marker %+v, want version 2.0, previous %s, package %q", p, tc.previous, tc.wantDeb)
+			}
+			if p.Deadline.Before(before.Add(4*time.Minute)) || p.Deadline.After(time.Now().Add(6*time.Minute)) {
+				t.Errorf("deadline %v, want about 5 minutes after %v", p.Deadline, before)
+			}
+		})
+	}
+
+	t.Run("nothing to mark", func(t *testing.T) {
+		for _, args := range [][]string{{"install"}, {"upgrade", "2.0"}} {
+			root := newRoot(t)
+			preinst(t, root, args...)
+			if p, ok := marker(t, root); ok {
+				t.Errorf("preinst %s wrote a marker: %+v", strings.Join(args, " "), p)
+			}
+		}
+	})
+
+	t.Run("an update pending already", func(t *testing.T) {
+		root := newRoot(t, data+"/packages/partyline_1.0.deb")
+		mine := update.Pending{Version: "3.0", Previous: "1.0", PreviousDeb: data + "/packages/partyline_1.0.deb", Deadline: time.Now().Add(time.Hour).UTC().Truncate(time.Second), Starts: 1}
+		if err := update.WritePending(filepath.Join(root, data, "update-pending.json"), mine); err != nil {
+			t.Fatal(err)
+		}
+		preinst(t, root, "upgrade", "1.0")
+		if p, _ := marker(t, root); !reflect.DeepEqual(p, mine) {
+			t.Errorf("marker %+v, want the pending one kept: %+v", p, mine)
+		}
+	})
 }
