@@ -1,7 +1,7 @@
 package web
 
 import (
-	"html/template"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -43,8 +43,8 @@ func TestProvisioningCA(t *testing.T) {
 	if _, err := settings.CertPool(savedCA()); err != nil {
 		t.Errorf("the saved CA does not parse: %v", err)
 	}
-	if body := c.get("/settings").Body.String(); !strings.Contains(body, ">\n"+template.HTMLEscapeString(ca)+"</textarea>") {
-		t.Errorf("the settings page does not show the saved CA in its field")
+	if got := textareaText(c.get("/settings").Body.String(), "provisioning-ca"); got != ca {
+		t.Errorf("the settings page shows %q in the CA field, want the saved %q", got, ca)
 	}
 
 	broken := strings.Replace(ca, "MII", "MIX", 1)
@@ -58,8 +58,8 @@ func TestProvisioningCA(t *testing.T) {
 		}
 		body := rec.Body.String()
 		checkFieldError(t, body, "provisioning-ca", tt.msg)
-		if !strings.Contains(body, ">\n"+template.HTMLEscapeString(tt.typed)+"</textarea>") {
-			t.Errorf("%q: the refused form does not show what was typed", tt.typed)
+		if got := textareaText(body, "provisioning-ca"); got != tt.typed {
+			t.Errorf("the refused form shows %q in the CA field, want what was typed, %q", got, tt.typed)
 		}
 		if got := savedCA(); got != ca {
 			t.Errorf("%q: a refused CA changed the saved one to %q", tt.typed, got)
@@ -72,4 +72,20 @@ func TestProvisioningCA(t *testing.T) {
 	if got := savedCA(); got != "" {
 		t.Errorf("an empty field saved the CA %q, want none (the system's CAs)", got)
 	}
+}
+
+// textareaText returns the text of the textarea with the given id as a browser reads it:
+// unescaped, without the line end that follows the tag.
+func textareaText(body, id string) string {
+	i := strings.Index(body, `<textarea id="`+id+`"`)
+	if i < 0 {
+		return ""
+	}
+	rest := body[i:]
+	start := strings.Index(rest, ">")
+	end := strings.Index(rest, "</textarea>")
+	if start < 0 || end < start {
+		return ""
+	}
+	return html.UnescapeString(strings.TrimPrefix(rest[start+1:end], "\n"))
 }
