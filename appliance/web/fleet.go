@@ -133,8 +133,10 @@ func provisioningForm(p settings.ProvisioningSettings, st *ProvisioningStatus, r
 	const id = "provisioning"
 	u := input(id, "url", "Document URL", p.URL)
 	u.Hint = "https://… with {mac}, {serial} and {model} for the device's, e.g. https://prov.example.com/partyline/{mac}.json. Empty = from DHCP option 160 or 66; off = no provisioning."
+	ca := textarea(id, "ca", "Server's CA certificates (PEM)", p.CA, 6)
+	ca.Hint = "The certificates (-----BEGIN CERTIFICATE----- …) the server's certificate must chain to, instead of the system's. Empty = the system's CAs."
 	fp := input(id, "fingerprint", "Server certificate SHA-256 fingerprint", p.Fingerprint)
-	fp.Hint = "Empty = the system's CAs (or the CA the settings file gives) vouch for the server; set, only that certificate is accepted."
+	fp.Hint = "Empty = the CAs above (or the system's) vouch for the server; set, only that certificate is accepted, whoever signed it."
 	user := input(id, "user", "User name (HTTP basic)", p.User)
 	pw := inputView{ID: id + "-password", Name: "password", Label: "Password (HTTP basic)", Type: "password", Autocomplete: "new-password"}
 	token := inputView{ID: id + "-token", Name: "token", Label: "Bearer token", Type: "password", Autocomplete: "new-password",
@@ -148,7 +150,7 @@ func provisioningForm(p settings.ProvisioningSettings, st *ProvisioningStatus, r
 		fmt.Sprintf("A tenth of it more or less at random, so that a fleet spreads out. Empty = %d.", settings.DefaultProvisioningMinutes))
 	f := formView{ID: id, Method: "post", Action: "/settings/provisioning", Submit: "Save",
 		Note:   provisioningNote(st),
-		Inputs: []inputView{u, fp, user, pw, token, key, interval},
+		Inputs: []inputView{u, ca, fp, user, pw, token, key, interval},
 	}
 	var errs []string
 	if st != nil && st.Result == "failed" {
@@ -195,6 +197,11 @@ func (s *server) saveProvisioning(w http.ResponseWriter, r *http.Request) {
 		const prefix = "provisioning."
 		p := &set.Provisioning
 		p.URL = formText(v, "url")
+		// A browser sends a textarea's lines ended by CRLF; the stored PEM keeps LF, and
+		// is kept as it is when only the whitespace around it differs.
+		if ca := strings.ReplaceAll(formText(v, "ca"), "\r\n", "\n"); ca != strings.TrimSpace(p.CA) {
+			p.CA = ca
+		}
 		p.Fingerprint = formText(v, "fingerprint")
 		if user := formText(v, "user"); user != p.User {
 			p.User, p.Password = user, ""

@@ -52,7 +52,7 @@ type inputView struct {
 	ID           string
 	Name         string
 	Label        string
-	Type         string // an <input> type, or "select"
+	Type         string // an <input> type, "select" or "textarea"
 	Value        string // never shown for a password
 	Checked      bool   // a checkbox's state
 	Options      []optionView
@@ -63,6 +63,7 @@ type inputView struct {
 	Autofocus    bool
 	Mode         string // inputmode
 	Accept       string // file types of a file input
+	Rows         int    // a textarea's height in lines
 }
 
 type optionView struct {
@@ -153,6 +154,14 @@ func dtmfSelection(formID, value string) inputView {
 		value = ""
 	}
 	in.selectValue(value)
+	return in
+}
+
+// textarea makes the multi-line text input name of the form formID, rows lines high.
+func textarea(formID, name, label, value string, rows int) inputView {
+	in := input(formID, name, label, value)
+	in.Type = "textarea"
+	in.Rows = rows
 	return in
 }
 

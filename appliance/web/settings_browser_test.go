@@ -14,7 +14,8 @@ import (
 
 // TestBrowserSettingsNotice: the settings page's section navigation links every section
 // (Board included), and after "Add account" the "Saved" notice is on screen, in the new
-// account's form, not above the viewport over an empty "New account" form.
+// account's form, not above the viewport over an empty "New account" form. A CA pasted
+// into the Provisioning form is saved as it was pasted and shown in its field again.
 func TestBrowserSettingsNotice(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("the browser test needs Debian's chromium at %s (%v): run `make test`, which installs it", chromium, err)
@@ -127,5 +128,23 @@ func TestBrowserSettingsNotice(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "settings-saved.png"), png, 0o644); err != nil {
 		t.Fatal(err)
+	}
+
+	certPEM, _, err := NewCertificate([]string{"prov.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := strings.TrimSpace(string(certPEM))
+	if eval(`String(document.getElementById("provisioning-ca")?.tagName)`) != "TEXTAREA" {
+		t.Fatal("the Provisioning form has no CA field (a textarea, provisioning-ca)")
+	}
+	do("paste the provisioning CA", chromedp.Click(chromedp.CSS(`nav.sections a[href="#provisioning-heading"]`)),
+		chromedp.SetValue(chromedp.ID("provisioning-ca"), string(certPEM)))
+	submit("save the provisioning settings", "#provisioning button[type=submit]")
+	if got, _ := dev.backend.Settings(); got.Provisioning.CA != ca {
+		t.Errorf("the provisioning CA saved is %q, want the pasted %q", got.Provisioning.CA, ca)
+	}
+	if got := eval(`document.getElementById("provisioning-ca")?.value ?? ""`); got != ca {
+		t.Errorf("after saving, the CA field shows %q, want %q", got, ca)
 	}
 }
