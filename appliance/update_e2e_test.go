@@ -121,13 +121,7 @@ func TestHealthyUpdateIsConfirmed(t *testing.T) {
 	pendingUpdate(t, dir, time.Now().Add(failsafe))
 	inst := &recordingInstaller{}
 	r := runAppliance(t, dir, sim.New(2), func(c *appliance.Config) { c.Installer = inst })
-	deadline := time.Now().Add(failsafe)
-	for !strings.Contains(r.page(), "update confirmed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the update was not confirmed within %v", failsafe)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r.waitForText("update confirmed")
 	if _, err := os.Stat(filepath.Join(dir, "update-pending.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the marker stays after the confirmation: %v", err)
 	}
@@ -288,13 +282,7 @@ func TestProvisionedUpdateConfirmed(t *testing.T) {
 	dir, inst, srv, fleet := provisionedUpdate(t, kam)
 
 	r := runAppliance(t, dir, sim.New(2), fleet, func(c *appliance.Config) { c.Version = "2.0" })
-	deadline := time.Now().Add(failsafe)
-	for !strings.Contains(r.page(), "update confirmed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the update was not confirmed within %v", failsafe)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r.waitForText("update confirmed")
 	if _, err := os.Stat(filepath.Join(dir, "update-pending.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the marker stays after the confirmation: %v", err)
 	}
@@ -364,18 +352,24 @@ func TestServiceWithoutInstallerInstallsNothing(t *testing.T) {
 		c.Fleet = appliance.FleetConfig{FS: piWithLease("unused"), NMCLI: func(context.Context) ([]byte, error) { return nil, nil },
 			Roots: roots, Interval: 200 * time.Millisecond}
 	})
-	deadline := time.Now().Add(failsafe)
-	for !strings.Contains(r.page(), "version 2.0 not installed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the page does not say 2.0 is not installed within %v", failsafe)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r.waitForText("version 2.0 not installed")
 	srv.waitRequests(t, 2)
 	if m, _ := filepath.Glob(filepath.Join(dir, "packages", "*")); len(m) != 0 {
 		t.Errorf("downloaded %v", m)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "update-pending.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a marker was written: %v", err)
+	}
+}
+
+// waitForText waits until the dashboard says text; the failsafe only bounds the wait.
+func (r *rig) waitForText(text string) {
+	r.t.Helper()
+	deadline := time.Now().Add(failsafe)
+	for !strings.Contains(r.page(), text) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the admin page does not say %q within %v", text, failsafe)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -20,9 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"partyline/appliance/config"
 	"partyline/appliance/settings"
 	"partyline/sip"
 	"partyline/sip/peertest/focus"
@@ -141,34 +138,18 @@ func seedSoak(t *testing.T, data string, focusAddr netip.AddrPort) {
 	if err := os.MkdirAll(data, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	st, err := config.Open(filepath.Join(data, "partyline.db"), config.WithPasswordCost(bcrypt.MinCost))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.EnsureDefaults(2); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetAdminPassword(soakPassword); err != nil {
-		t.Fatal(err)
-	}
-	set, err := st.Settings()
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := focusAddr.String()
-	set.Accounts = []settings.Account{
-		{ID: "alice", User: "alice", Password: "alice-s3cret", Domain: "partyline.test", Proxy: proxy},
-		{ID: "bob", User: "bob", Password: "bob-s3cret", Domain: "partyline.test", Proxy: proxy},
-	}
-	set.Handsets[0].Account, set.Handsets[1].Account = "alice", "bob"
-	set.Conferences[0].URI = "sip:main@partyline.test"
-	set.Conferences[0].Record = true
-	set.Bridges = []settings.Bridge{{ID: "lobby", User: "lobby", Conference: set.Conferences[0].ID, Account: "alice",
-		AuthUser: soakCallerUser, AuthPassword: soakCallerSecret}}
-	if err := st.Save(set); err != nil {
-		t.Fatalf("save settings: %v", err)
-	}
+	seed(t, filepath.Join(data, "partyline.db"), soakPassword, func(set *settings.Settings) {
+		proxy := focusAddr.String()
+		set.Accounts = []settings.Account{
+			{ID: "alice", User: "alice", Password: "alice-s3cret", Domain: "partyline.test", Proxy: proxy},
+			{ID: "bob", User: "bob", Password: "bob-s3cret", Domain: "partyline.test", Proxy: proxy},
+		}
+		set.Handsets[0].Account, set.Handsets[1].Account = "alice", "bob"
+		set.Conferences[0].URI = "sip:main@partyline.test"
+		set.Conferences[0].Record = true
+		set.Bridges = []settings.Bridge{{ID: "lobby", User: "lobby", Conference: set.Conferences[0].ID, Account: "alice",
+			AuthUser: soakCallerUser, AuthPassword: soakCallerSecret}}
+	})
 }
 
 // The bridged caller's credentials.
