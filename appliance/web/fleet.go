@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"partyline/appliance/settings"
+	"partyline/appliance/web/promtext"
 )
 
 // DeviceStatus is what identifies the device in a fleet: its provisioning document is
@@ -51,27 +50,23 @@ type UpdateStatus struct {
 }
 
 var (
-	updateRolledBackDesc = prometheus.NewDesc("partyline_update_rolled_back",
-		"1 when the last firmware update was rolled back, with its version and the version running again; absent otherwise.",
-		[]string{"version", "running"}, nil)
-	deviceInfoDesc = prometheus.NewDesc("partyline_device_info",
-		"Always 1: the device's firmware version, board profile, MAC address (first wired interface), serial number and model, to tell the devices of a fleet apart.",
-		[]string{"version", "board", "mac", "serial", "model"}, nil)
-	provisioningOKDesc = prometheus.NewDesc("partyline_provisioning_ok",
-		"1 when the last provisioning round reached the document and it applied (or had not changed), 0 when it failed; absent without provisioning.", nil, nil)
-	provisioningFailuresDesc = prometheus.NewDesc("partyline_provisioning_failures_total",
-		"Provisioning rounds that changed nothing because they failed, by reason: fetch, certificate, signature, invalid.", []string{"reason"}, nil)
-	provisioningSuccessDesc = prometheus.NewDesc("partyline_provisioning_last_success_timestamp_seconds",
-		"When a provisioning round last reached the document, as a Unix time; absent until one has.", nil, nil)
-	provisioningAppliedDesc = prometheus.NewDesc("partyline_provisioning_applied_timestamp_seconds",
-		"When a provisioning document last changed the settings, as a Unix time; absent until one has.", nil, nil)
+	updateRolledBackDesc = promtext.NewDesc("partyline_update_rolled_back",
+		"1 when the last firmware update was rolled back, with its version and the version running again; absent otherwise.", promtext.Gauge, "version", "running")
+	deviceInfoDesc = promtext.NewDesc("partyline_device_info",
+		"Always 1: the device's firmware version, board profile, MAC address (first wired interface), serial number and model, to tell the devices of a fleet apart.", promtext.Gauge, "version", "board", "mac", "serial", "model")
+	provisioningOKDesc = promtext.NewDesc("partyline_provisioning_ok",
+		"1 when the last provisioning round reached the document and it applied (or had not changed), 0 when it failed; absent without provisioning.", promtext.Gauge)
+	provisioningFailuresDesc = promtext.NewDesc("partyline_provisioning_failures_total",
+		"Provisioning rounds that changed nothing because they failed, by reason: fetch, certificate, signature, invalid.", promtext.Counter, "reason")
+	provisioningSuccessDesc = promtext.NewDesc("partyline_provisioning_last_success_timestamp_seconds",
+		"When a provisioning round last reached the document, as a Unix time; absent until one has.", promtext.Gauge)
+	provisioningAppliedDesc = promtext.NewDesc("partyline_provisioning_applied_timestamp_seconds",
+		"When a provisioning document last changed the settings, as a Unix time; absent until one has.", promtext.Gauge)
 )
 
-// fleetDescs are the descriptions of the fleet's metrics.
-var fleetDescs = []*prometheus.Desc{updateRolledBackDesc, deviceInfoDesc, provisioningOKDesc, provisioningFailuresDesc, provisioningSuccessDesc, provisioningAppliedDesc}
-
-// collectFleet reports the fleet's metrics of st through gauge and counter.
-func collectFleet(st Status, gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64, ...string)) {
+// collectFleet adds the fleet's metrics, read from st, to s.
+func collectFleet(s *promtext.Set, st Status) {
+	gauge := s.Add
 	d := st.Device
 	gauge(deviceInfoDesc, 1, st.Version, st.Board, d.MAC, d.Serial, d.Model)
 	if u := st.UpdateRolledBack; u != nil {
@@ -83,7 +78,7 @@ func collectFleet(st Status, gauge func(*prometheus.Desc, float64, ...string), c
 	}
 	gauge(provisioningOKDesc, bit(p.Result != "failed"))
 	for _, r := range p.Reasons {
-		counter(provisioningFailuresDesc, p.Failures[r], r)
+		s.Add(provisioningFailuresDesc, float64(p.Failures[r]), r)
 	}
 	if !p.LastSuccess.IsZero() {
 		gauge(provisioningSuccessDesc, float64(p.LastSuccess.Unix()))

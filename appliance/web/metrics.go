@@ -1,73 +1,70 @@
 package web
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"partyline/appliance/settings"
+	"partyline/appliance/web/promtext"
 )
 
 // Metrics of the appliance's state, read from Backend.Status at each scrape. Handset
 // series are keyed by the handset's stable ID (settings.Handset.ID), account series by the
 // account's; names and addresses, which the user edits, are only in the info metrics.
 var (
-	buildInfoDesc = prometheus.NewDesc("partyline_build_info",
-		"Always 1: the firmware's version and build, and the board profile running.", []string{"version", "build", "board"}, nil)
-	callsDesc = prometheus.NewDesc("partyline_calls_total",
-		"Handset calls ended since the appliance started, by how they ended: local (we hung up), remote (the far end did), failed, cancelled (given up before the answer).", []string{"result"}, nil)
-	handsetInfoDesc = prometheus.NewDesc("partyline_handset_info",
-		"Always 1: the handset's name and its number on the page.", []string{"handset", "name", "number"}, nil)
-	handsetStateDesc = prometheus.NewDesc("partyline_handset_state",
-		"1 for the state the handset is in, 0 for the others.", []string{"handset", "state"}, nil)
-	handsetOffHookDesc = prometheus.NewDesc("partyline_handset_off_hook",
-		"1 while the handset is off hook, 0 while on hook.", []string{"handset"}, nil)
-	handsetMutedDesc = prometheus.NewDesc("partyline_handset_muted",
-		"1 while the handset's microphone is muted in a call.", []string{"handset"}, nil)
-	handsetLevelDesc = prometheus.NewDesc("partyline_handset_level_dbfs",
-		"The handset's audio level over the last moment, in dBFS; -120 is silence.", []string{"handset", "direction"}, nil)
-	callStartDesc = prometheus.NewDesc("partyline_call_start_timestamp_seconds",
-		"When the handset's call was answered, as a Unix time; absent without a call.", []string{"handset"}, nil)
-	callPacketsDesc = prometheus.NewDesc("partyline_call_rtp_packets",
-		"RTP packets of the handset's call so far: sent, received, lost on the way to us, and late (came after their time to play).", []string{"handset", "kind"}, nil)
-	callJitterDesc = prometheus.NewDesc("partyline_call_jitter_seconds",
-		"Interarrival jitter of the audio the handset's call receives (RFC 3550).", []string{"handset"}, nil)
-	callRTTDesc = prometheus.NewDesc("partyline_call_rtt_seconds",
-		"Round-trip time of the handset's call, from RTCP; absent until measured.", []string{"handset"}, nil)
-	callForeignDesc = prometheus.NewDesc("partyline_call_foreign_datagrams_total",
-		"Datagrams that came to the handset's call's RTP port from anywhere but the far end's address and port, dropped.", []string{"handset"}, nil)
-	callMOSDesc = prometheus.NewDesc("partyline_call_mos",
-		"Estimated mean opinion score of the audio the handset's call received over the last 10 s; absent until known.", []string{"handset"}, nil)
-	callConcealedDesc = prometheus.NewDesc("partyline_call_concealed_packets_total",
-		"Packet times the handset's call played concealment because no packet was there to play: lost, late, or the jitter buffer growing.", []string{"handset"}, nil)
-	earpieceUnderrunsDesc = prometheus.NewDesc("partyline_earpiece_underruns_total",
-		"Audio device periods in which the handset's earpiece ran dry in calls because the call's audio came late.", []string{"handset"}, nil)
-	earpieceDroppedDesc = prometheus.NewDesc("partyline_earpiece_dropped_samples_total",
-		"Earpiece samples dropped to catch up with the handset's call audio after it came late in a burst.", []string{"handset"}, nil)
-	audioOverrunsDesc = prometheus.NewDesc("partyline_audio_overruns_total",
-		"Times the handsets' audio device lost captured microphone audio since it opened; absent with virtual audio.", nil, nil)
-	audioUnderrunsDesc = prometheus.NewDesc("partyline_audio_underruns_total",
-		"Times the handsets' audio device ran dry playing the earpieces since it opened; absent with virtual audio.", nil, nil)
-	audioRestartsDesc = prometheus.NewDesc("partyline_audio_restarts_total",
-		"Times the handsets' audio device was reopened after a failure; absent with virtual audio.", nil, nil)
-	registrationInfoDesc = prometheus.NewDesc("partyline_registration_info",
-		"Always 1: the SIP account's address of record.", []string{"account", "aor"}, nil)
-	registrationStateDesc = prometheus.NewDesc("partyline_registration_state",
-		"1 for the state the SIP account's registration is in, 0 for the others.", []string{"account", "state"}, nil)
-	registrationExpiryDesc = prometheus.NewDesc("partyline_registration_expiry_timestamp_seconds",
-		"When the SIP account's registration expires, as a Unix time; absent while it has none.", []string{"account"}, nil)
-	sipMalformedDesc = prometheus.NewDesc("partyline_sip_malformed_total",
-		"SIP messages dropped, or answered 400, because they do not parse or lack what every request needs.", nil, nil)
+	buildInfoDesc = promtext.NewDesc("partyline_build_info",
+		"Always 1: the firmware's version and build, and the board profile running.", promtext.Gauge, "version", "build", "board")
+	callsDesc = promtext.NewDesc("partyline_calls_total",
+		"Handset calls ended since the appliance started, by how they ended: local (we hung up), remote (the far end did), failed, cancelled (given up before the answer).", promtext.Counter, "result")
+	handsetInfoDesc = promtext.NewDesc("partyline_handset_info",
+		"Always 1: the handset's name and its number on the page.", promtext.Gauge, "handset", "name", "number")
+	handsetStateDesc = promtext.NewDesc("partyline_handset_state",
+		"1 for the state the handset is in, 0 for the others.", promtext.Gauge, "handset", "state")
+	handsetOffHookDesc = promtext.NewDesc("partyline_handset_off_hook",
+		"1 while the handset is off hook, 0 while on hook.", promtext.Gauge, "handset")
+	handsetMutedDesc = promtext.NewDesc("partyline_handset_muted",
+		"1 while the handset's microphone is muted in a call.", promtext.Gauge, "handset")
+	handsetLevelDesc = promtext.NewDesc("partyline_handset_level_dbfs",
+		"The handset's audio level over the last moment, in dBFS; -120 is silence.", promtext.Gauge, "handset", "direction")
+	callStartDesc = promtext.NewDesc("partyline_call_start_timestamp_seconds",
+		"When the handset's call was answered, as a Unix time; absent without a call.", promtext.Gauge, "handset")
+	callPacketsDesc = promtext.NewDesc("partyline_call_rtp_packets",
+		"RTP packets of the handset's call so far: sent, received, lost on the way to us, and late (came after their time to play).", promtext.Gauge, "handset", "kind")
+	callJitterDesc = promtext.NewDesc("partyline_call_jitter_seconds",
+		"Interarrival jitter of the audio the handset's call receives (RFC 3550).", promtext.Gauge, "handset")
+	callRTTDesc = promtext.NewDesc("partyline_call_rtt_seconds",
+		"Round-trip time of the handset's call, from RTCP; absent until measured.", promtext.Gauge, "handset")
+	callForeignDesc = promtext.NewDesc("partyline_call_foreign_datagrams_total",
+		"Datagrams that came to the handset's call's RTP port from anywhere but the far end's address and port, dropped.", promtext.Counter, "handset")
+	callMOSDesc = promtext.NewDesc("partyline_call_mos",
+		"Estimated mean opinion score of the audio the handset's call received over the last 10 s; absent until known.", promtext.Gauge, "handset")
+	callConcealedDesc = promtext.NewDesc("partyline_call_concealed_packets_total",
+		"Packet times the handset's call played concealment because no packet was there to play: lost, late, or the jitter buffer growing.", promtext.Counter, "handset")
+	earpieceUnderrunsDesc = promtext.NewDesc("partyline_earpiece_underruns_total",
+		"Audio device periods in which the handset's earpiece ran dry in calls because the call's audio came late.", promtext.Counter, "handset")
+	earpieceDroppedDesc = promtext.NewDesc("partyline_earpiece_dropped_samples_total",
+		"Earpiece samples dropped to catch up with the handset's call audio after it came late in a burst.", promtext.Counter, "handset")
+	audioOverrunsDesc = promtext.NewDesc("partyline_audio_overruns_total",
+		"Times the handsets' audio device lost captured microphone audio since it opened; absent with virtual audio.", promtext.Counter)
+	audioUnderrunsDesc = promtext.NewDesc("partyline_audio_underruns_total",
+		"Times the handsets' audio device ran dry playing the earpieces since it opened; absent with virtual audio.", promtext.Counter)
+	audioRestartsDesc = promtext.NewDesc("partyline_audio_restarts_total",
+		"Times the handsets' audio device was reopened after a failure; absent with virtual audio.", promtext.Counter)
+	registrationInfoDesc = promtext.NewDesc("partyline_registration_info",
+		"Always 1: the SIP account's address of record.", promtext.Gauge, "account", "aor")
+	registrationStateDesc = promtext.NewDesc("partyline_registration_state",
+		"1 for the state the SIP account's registration is in, 0 for the others.", promtext.Gauge, "account", "state")
+	registrationExpiryDesc = promtext.NewDesc("partyline_registration_expiry_timestamp_seconds",
+		"When the SIP account's registration expires, as a Unix time; absent while it has none.", promtext.Gauge, "account")
+	sipMalformedDesc = promtext.NewDesc("partyline_sip_malformed_total",
+		"SIP messages dropped, or answered 400, because they do not parse or lack what every request needs.", promtext.Counter)
 )
 
 // HandsetStates are the states a HandsetStatus.State has: partyline_handset_state reports
@@ -82,49 +79,21 @@ var RegistrationStates = []string{"unregistered", "registering", "registered", "
 // partyline_calls_total reports each of them, 0 until one ends so.
 var CallResults = []string{settings.EndLocal, settings.EndRemote, settings.EndFailed, settings.EndCancelled, settings.EndMissed}
 
-// statusCollector turns Backend.Status into metrics when Prometheus scrapes.
-type statusCollector struct{ backend Backend }
-
-// Describe implements prometheus.Collector.
-func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		buildInfoDesc, callsDesc, handsetInfoDesc, handsetStateDesc, handsetOffHookDesc, handsetMutedDesc,
-		handsetLevelDesc, callStartDesc, callPacketsDesc, callJitterDesc, callRTTDesc, callMOSDesc, callConcealedDesc,
-		callForeignDesc, earpieceUnderrunsDesc, earpieceDroppedDesc, audioOverrunsDesc, audioUnderrunsDesc,
-		audioRestartsDesc, registrationInfoDesc, registrationStateDesc, registrationExpiryDesc, sipMalformedDesc,
-	} {
-		ch <- d
-	}
-	for _, d := range fleetDescs {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
-	metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
-		m, err := prometheus.NewConstMetric(d, t, v, labels...)
-		if err != nil {
-			m = prometheus.NewInvalidMetric(d, err) // fails the scrape with the reason
-		}
-		ch <- m
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) { metric(d, prometheus.GaugeValue, v, labels...) }
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		metric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+// collectStatus adds the appliance's metrics, read from st, to s.
+func collectStatus(s *promtext.Set, st Status) {
+	gauge := s.Add
+	counter := func(d *promtext.Desc, v uint64, labels ...string) { s.Add(d, float64(v), labels...) }
 	// states reports every state of known, and current if it is not among them.
-	states := func(d *prometheus.Desc, key string, known []string, current string) {
-		for _, s := range known {
-			gauge(d, bit(s == current), key, labelValue(s))
+	states := func(d *promtext.Desc, key string, known []string, current string) {
+		for _, k := range known {
+			gauge(d, bit(k == current), key, labelValue(k))
 		}
 		if !slices.Contains(known, current) {
 			gauge(d, 1, key, labelValue(current))
 		}
 	}
-	st := c.backend.Status()
 	gauge(buildInfoDesc, 1, st.Version, st.Build, st.Board)
-	collectFleet(st, gauge, counter)
+	collectFleet(s, st)
 	for _, r := range CallResults {
 		counter(callsDesc, st.Calls[r], r)
 	}
@@ -178,19 +147,21 @@ func labelValue(s string) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), " ", "_")
 }
 
-// metrics serves Prometheus metrics: the process's, Go's, and the
-// appliance's state, from a registry of this handler's own, to the clients
-// the metrics settings let in. It reads them at every request, so that a
-// change applies at once.
+// metrics serves Prometheus metrics, the process's, Go's and the appliance's state, in
+// the text format, to the clients the metrics settings let in. It reads them at every
+// request, so that a change applies at once.
 func (s *server) metrics() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewGoCollector(),
-		statusCollector{s.backend},
-	)
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var set promtext.Set
+		promtext.AddProcess(&set)
+		collectStatus(&set, s.backend.Status())
+		var body bytes.Buffer
+		if _, err := set.WriteTo(&body); err != nil {
+			s.fail(w, "collect metrics", err)
+			return
+		}
+		w.Header().Set("Content-Type", promtext.ContentType)
+		body.WriteTo(w)
 	})
 	guarded := s.api(h.ServeHTTP)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
