@@ -94,7 +94,15 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open settings %s: %w", path, err)
 	}
-	if err := db.Update(migrate); err != nil {
+	// A file already at SchemaVersion is only read: a write transaction costs two
+	// fdatasyncs even when it changes nothing, which slow every start on an SD card and
+	// wear it.
+	var current bool
+	err = db.View(func(tx *bolt.Tx) error { current = atSchemaVersion(tx); return nil })
+	if err == nil && !current {
+		err = db.Update(migrate)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open settings %s: %w", path, err)
 	}
@@ -117,6 +125,12 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	s.current.Store(snap)
 	return s, nil
+}
+
+// atSchemaVersion reports whether the file is at SchemaVersion, with nothing to migrate.
+func atSchemaVersion(tx *bolt.Tx) bool {
+	meta := tx.Bucket(metaBucket)
+	return meta != nil && string(meta.Get(schemaVersionKey)) == strconv.Itoa(SchemaVersion)
 }
 
 // migrate brings the file to SchemaVersion step by step.
@@ -299,6 +313,9 @@ func (s *Store) EnsureDefaults(handsets int) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if s.Current().Saved {
+		return nil // without a write transaction: see Open
+	}
 	err = s.commit(func(stored *settings.Settings, saved bool) (bool, error) {
 		if saved {
 			return false, nil

@@ -87,6 +87,37 @@ func TestReopenKeepsSettings(t *testing.T) {
 	}
 }
 
+// TestRestartWritesNothing: starting again on a file that is current (its schema, its
+// settings saved) only reads it. Every write transaction costs two fdatasyncs, which an SD
+// card makes slow, and wears the card.
+func TestRestartWritesNothing(t *testing.T) {
+	s, path := openTemp(t)
+	if err := s.EnsureDefaults(2); err != nil {
+		t.Fatal(err)
+	}
+	written := func(s *Store) int64 { st := s.db.Stats(); return st.TxStats.GetWrite() }
+	if w := written(s); w == 0 {
+		t.Fatalf("the first start wrote %d pages: the count shows nothing", w)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := again.EnsureDefaults(2); err != nil {
+		t.Fatal(err)
+	}
+	if w := written(again); w != 0 {
+		t.Errorf("a start on a current file wrote %d pages, want none", w)
+	}
+	if set, err := again.Settings(); err != nil || len(set.Handsets) != 2 {
+		t.Errorf("settings after the restart: %+v, %v", set, err)
+	}
+}
+
 func TestValidation(t *testing.T) {
 	tests := []struct {
 		field  string
