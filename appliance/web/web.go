@@ -54,6 +54,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -301,7 +302,12 @@ type RegistrationStatus struct {
 //go:embed templates static
 var content embed.FS
 
-var templates = template.Must(template.New("").Funcs(funcs).ParseFS(content, "templates/*.tmpl"))
+// templates are the pages' templates, parsed when the first page is drawn rather than
+// when the program starts: parsing takes about as long as the rest of the start until
+// the SIP agent answers.
+var templates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(funcs).ParseFS(content, "templates/*.tmpl"))
+})
 
 type server struct {
 	backend   Backend
@@ -494,7 +500,7 @@ func (s *server) render(w http.ResponseWriter, code int, name string, data view)
 		data.base().PendingRestart = s.restarter.PendingRestart()
 	}
 	var buf bytes.Buffer
-	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := templates().ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("render", "template", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
