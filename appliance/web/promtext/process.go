@@ -32,6 +32,8 @@ var (
 		"Goroutines that exist now.", Gauge)
 	heapDesc = NewDesc("go_memstats_heap_alloc_bytes",
 		"Bytes of heap objects allocated and not yet freed, live or not yet collected.", Gauge)
+	heapInuseDesc = NewDesc("go_memstats_heap_inuse_bytes",
+		"Bytes of the heap's spans that hold objects.", Gauge)
 	goSysDesc = NewDesc("go_memstats_sys_bytes",
 		"Bytes of memory the Go runtime has mapped from the operating system.", Gauge)
 	gcCyclesDesc = NewDesc("go_gc_cycles_total",
@@ -42,30 +44,27 @@ var (
 		"Threads that may run Go code at once (GOMAXPROCS).", Gauge)
 )
 
-// goSamples are the runtime/metrics the Go families report, in the order of goDescs.
-var (
-	goSamples = []string{"/sched/goroutines:goroutines", "/memory/classes/heap/objects:bytes",
-		"/memory/classes/total:bytes", "/gc/cycles/total:gc-cycles", "/gc/gomemlimit:bytes", "/sched/gomaxprocs:threads"}
-	goDescs = []*Desc{goroutinesDesc, heapDesc, goSysDesc, gcCyclesDesc, memLimitDesc, maxProcsDesc}
-)
-
 // AddProcess adds the process's and the Go runtime's figures to s. The process's come
 // from /proc; where it cannot be read (not Linux), those families are left out.
 func AddProcess(s *Set) {
 	s.Add(goInfoDesc, 1, runtime.Version())
-	samples := make([]metrics.Sample, len(goSamples))
-	for i, name := range goSamples {
-		samples[i].Name = name
-	}
+	samples := []metrics.Sample{{Name: "/sched/goroutines:goroutines"}, {Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"}, {Name: "/memory/classes/total:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/gomemlimit:bytes"}, {Name: "/sched/gomaxprocs:threads"}}
 	metrics.Read(samples)
+	v := make([]float64, len(samples))
 	for i, smp := range samples {
-		switch smp.Value.Kind() {
-		case metrics.KindUint64:
-			s.Add(goDescs[i], float64(smp.Value.Uint64()))
-		case metrics.KindFloat64:
-			s.Add(goDescs[i], smp.Value.Float64())
+		if smp.Value.Kind() == metrics.KindUint64 {
+			v[i] = float64(smp.Value.Uint64())
 		}
 	}
+	s.Add(goroutinesDesc, v[0])
+	s.Add(heapDesc, v[1])
+	s.Add(heapInuseDesc, v[1]+v[2]) // the spans holding objects, as runtime.MemStats.HeapInuse
+	s.Add(goSysDesc, v[3])
+	s.Add(gcCyclesDesc, v[4])
+	s.Add(memLimitDesc, v[5])
+	s.Add(maxProcsDesc, v[6])
 
 	st, err := readStat()
 	if err != nil {
