@@ -117,13 +117,17 @@ func TestAddProcess(t *testing.T) {
 		t.Skip("no /proc here:", err)
 	}
 	for name, check := range map[string]func(float64) bool{
-		"process_cpu_seconds_total":                    func(v float64) bool { return v > 0 },
-		"process_resident_memory_bytes":                func(v float64) bool { return v > 1<<20 && v < 1<<32 },
-		"process_virtual_memory_bytes":                 func(v float64) bool { return v > values["process_resident_memory_bytes"] },
-		"process_open_fds":                             func(v float64) bool { return math.Abs(v-float64(len(fds))) <= 2 },
-		"process_max_fds":                              func(v float64) bool { return v >= values["process_open_fds"] },
-		"go_goroutines":                                func(v float64) bool { return v >= 2 },
-		"go_memstats_heap_alloc_bytes":                 func(v float64) bool { return v > 0 && v < values["go_memstats_sys_bytes"] },
+		"process_cpu_seconds_total":     func(v float64) bool { return v > 0 },
+		"process_resident_memory_bytes": func(v float64) bool { return v > 1<<20 && v < 1<<32 },
+		"process_virtual_memory_bytes":  func(v float64) bool { return v > values["process_resident_memory_bytes"] },
+		"process_open_fds":              func(v float64) bool { return math.Abs(v-float64(len(fds))) <= 2 },
+		"process_max_fds":               func(v float64) bool { return v >= values["process_open_fds"] },
+		"go_goroutines":                 func(v float64) bool { return v >= 2 },
+		"go_memstats_heap_alloc_bytes":  func(v float64) bool { return v > 0 && v < values["go_memstats_sys_bytes"] },
+		"go_memstats_heap_inuse_bytes": func(v float64) bool {
+			return v >= values["go_memstats_heap_alloc_bytes"] && v < values["go_memstats_sys_bytes"]
+		},
+		"go_sched_gomaxprocs_threads":                  func(v float64) bool { return v == float64(runtime.GOMAXPROCS(0)) },
 		`go_info{version="` + runtime.Version() + `"}`: func(v float64) bool { return v == 1 },
 	} {
 		if v, ok := values[name]; !ok || !check(v) {
