@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// TestStartsUntilOptions times one start of partyline and of baresip until each answers
-// SIP OPTIONS, as make bench-peers does; it asserts only that both answered.
+// TestStartsUntilOptions times one start of partyline, fresh and again on its own data
+// directory, and of baresip until each answers SIP OPTIONS, as make bench-peers does; it
+// asserts only that all answered.
 func TestStartsUntilOptions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs partyline and baresip")
@@ -20,8 +21,8 @@ func TestStartsUntilOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Partyline <= 0 || st.Baresip <= 0 {
-		t.Errorf("starts %+v, want both timed", st)
+	if st.Partyline <= 0 || st.Restart <= 0 || st.Baresip <= 0 {
+		t.Errorf("starts %+v, want all three timed", st)
 	}
-	t.Logf("partyline %v, baresip %v", st.Partyline, st.Baresip)
+	t.Logf("partyline %v, again %v, baresip %v", st.Partyline, st.Restart, st.Baresip)
 }
