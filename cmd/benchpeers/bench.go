@@ -456,9 +456,18 @@ func runBridge(ctx context.Context, t testing.TB, c Config) []Row {
 	return rows
 }
 
-// startBridge starts the SIPp echo conference, Kamailio, partyline on the sim board with a
-// bridge into that conference through Kamailio for most callers, and baresip to call it.
+// startBridge starts the room (startRoom) for most callers, and baresip to call it.
 func startBridge(t testing.TB, c Config, most int) (*partyline, *peertest.SIPp, *peertest.Baresip) {
+	t.Helper()
+	p, sipp := startRoom(t, c, most)
+	callers := peertest.StartBaresip(t, peertest.BaresipConfig{User: "caller", Source: tone(c.sourceLength()), MaxCalls: most, NoRecord: true})
+	return p, sipp, callers
+}
+
+// startRoom starts the conference (a SIPp echo behind Kamailio) and partyline on the sim
+// board with a bridge "lobby" into it for up to most callers from loopback, and returns
+// once partyline's trunk account has registered.
+func startRoom(t testing.TB, c Config, most int) (*partyline, *peertest.SIPp) {
 	t.Helper()
 	sipp := startEcho(t, c, most)
 	kam := peertest.StartKamailio(t, peertest.KamailioConfig{Domain: domain, Realm: realm,
@@ -474,8 +483,7 @@ func startBridge(t testing.TB, c Config, most int) (*partyline, *peertest.SIPp, 
 	p.waitFor("the trunk to register", func(st web.Status) bool {
 		return len(st.Registrations) == 1 && st.Registrations[0].State == "registered"
 	})
-	callers := peertest.StartBaresip(t, peertest.BaresipConfig{User: "caller", Source: tone(c.sourceLength()), MaxCalls: most, NoRecord: true})
-	return p, sipp, callers
+	return p, sipp
 }
 
 // runBaresip measures baresip (Debian's) calling a SIPp echo conference n times, G.711,

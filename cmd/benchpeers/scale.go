@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"partyline/media"
+	"partyline/sip/peertest"
 )
 
 // ScaleStats is what the scale run measures beside CPU: the RTP partyline sent and took
@@ -32,17 +36,22 @@ type ScaleStats struct {
 	SocketDrops int64
 	// Capture is dumpcap's count of what it received and dropped (it missed), as it says.
 	Capture string
+	// PeersCPU is the cores the callers and the conference used over the window.
+	PeersCPU float64
 }
 
 // runScale measures partyline bridging c.Scale callers into a conference (two legs each):
 // its CPU in cores, and, from a capture of the loopback interface over the window
 // (dumpcap), how evenly it sends each stream's packets and how many it took in but did
 // not send on. The capture's time stamps are taken as the kernel passes partyline's
-// datagrams to the interface, at its send calls.
+// datagrams to the interface, at its send calls. The callers are one sipp streaming a
+// G.711 file in every call: baresip, which codes and mixes every call's audio, would take
+// most of a two-core machine at 250 calls and leave partyline waiting for a core. The
+// peers' CPU is measured too, to show what the machine had left.
 func runScale(ctx context.Context, t testing.TB, c Config) []Row {
 	n := c.Scale
 	c.logf("partyline, sim, %d bridged callers", n)
-	p, _, callers := startBridge(t, c, n)
+	p, echo := startRoom(t, c, n)
 	w := &watched{pid: p.cmd.Process.Pid}
 	p.heap0 = p.mustHeap()
 	sleep(ctx, c.Settle)
@@ -51,12 +60,34 @@ func runScale(ctx context.Context, t testing.TB, c Config) []Row {
 		t.Fatalf("idle window: %v", err)
 	}
 	w.idle = idle[0]
-	for i := range n {
-		if err := callers.Dial("sip:lobby@" + p.sip); err != nil {
-			t.Fatalf("baresip dial %d: %v", i+1, err)
-		}
+	sockets0, err := socketCount(w.pid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	awaitEvents(ctx, t, callers, "CALL_ESTABLISHED", n)
+	audio := filepath.Join(t.TempDir(), "tone.ulaw")
+	if err := writeULaw(audio, tone(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	callers := peertest.StartSIPp(t, peertest.SIPpConfig{
+		Scenario: peertest.ScenarioStream(audio, 2*c.Window+c.Settle+2*failsafe), Calls: n,
+		Call: netip.MustParseAddrPort(p.sip), Service: "lobby",
+		Args: []string{"-r", "50", "-timeout", fmt.Sprintf("%ds", int((2*c.Window + c.Settle + 3*failsafe).Seconds()))},
+	})
+	// Each bridged call has two RTP sockets, the caller's leg's and the conference's.
+	deadline := time.Now().Add(failsafe)
+	for {
+		got, err := socketCount(w.pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got >= sockets0+2*n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d callers bridged after %v", (got-sockets0)/2, n, failsafe)
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
 	sleep(ctx, c.Settle)
 	ports, drops0, err := udpSockets(w.pid)
 	if err != nil {
@@ -70,7 +101,7 @@ func runScale(ctx context.Context, t testing.TB, c Config) []Row {
 	if err := capture.Start(); err != nil {
 		t.Fatalf("dumpcap: %v", err)
 	}
-	busy, err := window(ctx, c.Window, w.pid)
+	busy, err := window(ctx, c.Window, w.pid, callers.Pid(), echo.Pid())
 	if err != nil {
 		t.Fatalf("window of %d callers: %v", n, err)
 	}
@@ -91,9 +122,36 @@ func runScale(ctx context.Context, t testing.TB, c Config) []Row {
 		}
 	}
 	st.SocketDrops = drops1 - drops0
+	st.PeersCPU = (busy[1] + busy[2]) / 60
 	row := p.row("callers bridged into a conference, scale", n, 2*n, w, busy[0])
 	row.Scale = &st
 	return []Row{row}
+}
+
+// socketCount returns how many sockets process pid holds open.
+func socketCount(pid int) (int, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, fmt.Errorf("sockets of %d: %w", pid, err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && strings.HasPrefix(l, "socket:[") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// writeULaw writes pcm, G.711 μ-law coded, raw, to the file at path.
+func writeULaw(path string, pcm []int16) error {
+	codec, _ := media.CodecByName("PCMU")
+	b := make([]byte, len(pcm))
+	codec.Encode(b, pcm)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write the callers' audio: %w", err)
+	}
+	return nil
 }
 
 // udpSockets returns the local ports of the UDP sockets process pid holds (IPv4), and the
@@ -259,6 +317,7 @@ func printScale(w io.Writer, rows []Row) {
 		fmt.Fprintf(w, "the same of the streams it received (the callers' and the conference's sending): median %.2f ms, worst %.2f ms\n",
 			float64(s.InP99Median)/float64(time.Millisecond), float64(s.InP99Max)/float64(time.Millisecond))
 		fmt.Fprintf(w, "datagrams dropped at partyline's sockets, receive buffer full: %d\n", s.SocketDrops)
+		fmt.Fprintf(w, "the peers (sipp callers and sipp echo conference): %.2f cores\n", s.PeersCPU)
 		fmt.Fprintf(w, "the capture: %s\n", s.Capture)
 	}
 }

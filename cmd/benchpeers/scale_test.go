@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -24,4 +27,30 @@ func TestIntervalsP99(t *testing.T) {
 	if n != 3 || median != 0 || most != 8*time.Millisecond {
 		t.Errorf("p99s: %d streams, median %v, worst %v; want 3 streams, median 0, worst 8ms", n, median, most)
 	}
+}
+
+// TestScaleSmoke runs the scale run in small (2 callers, 3 s window), so that it cannot
+// rot: partyline relays each caller's stream both ways, so it sends 4 streams, and sends
+// on what it takes in. It asserts nothing of the timing, which a busy machine skews.
+func TestScaleSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs partyline, Kamailio, SIPp and dumpcap")
+	}
+	bin := filepath.Join(t.TempDir(), "partyline")
+	if out, err := exec.Command("go", "build", "-o", bin, "partyline/cmd/partyline").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var progress bytes.Buffer
+	c := Config{Bin: bin, Window: 3 * time.Second, Settle: time.Second, Scale: 2, Log: &progress}
+	rows := runScale(t.Context(), t, c)
+	if len(rows) != 1 || rows[0].Scale == nil {
+		t.Fatalf("rows %+v, want one with the scale figures", rows)
+	}
+	s := rows[0].Scale
+	if s.Streams != 4 || s.In == 0 || s.Out < s.In*9/10 {
+		t.Errorf("scale figures %+v: want 4 streams sent, and about as many packets out as in", *s)
+	}
+	var out bytes.Buffer
+	printScale(&out, rows)
+	t.Logf("\n%s", out.String())
 }

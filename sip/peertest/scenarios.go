@@ -1,6 +1,10 @@
 package peertest
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // The built-in UAS scenarios. Each handles one call. Responses copy Via,
 // From, To, Call-ID and CSeq from the request (RFC 3261 section 8.2.6.2),
@@ -441,6 +445,81 @@ const ScenarioCall = `<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <pause milliseconds="1000"/>
+  <send retrans="500">
+    <![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "SIPp" <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+` + scenarioTail
+
+// ScenarioStream returns a UAC scenario: it calls the service (SIPpConfig.Call, user -s)
+// with an offer of PCMU on sipp's media port, acknowledges the 200 OK and sends the G.711
+// μ-law file at path (raw, or in a WAV file) as 20 ms RTP packets, over and over, for
+// hold; then it hangs up. sipp's RTP threads pace every call's stream, so that many calls
+// cost a load generator little: SIPpConfig.Calls of them, placed at once.
+func ScenarioStream(path string, hold time.Duration) string {
+	return strings.NewReplacer("{file}", path, "{hold}", strconv.FormatInt(hold.Milliseconds(), 10)).Replace(scenarioStream)
+}
+
+const scenarioStream = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="stream">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "SIPp" <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [rtpstream_audio_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "SIPp" <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <nop><action><exec rtp_stream="{file},-1,0"/></action></nop>
+  <pause milliseconds="{hold}"/>
   <send retrans="500">
     <![CDATA[
 
