@@ -61,9 +61,6 @@ func NewDesc(name, help string, kind Kind, labels ...string) *Desc {
 	return &Desc{name: name, help: help, kind: kind, labels: labels, order: order}
 }
 
-// Name returns the family's name.
-func (d *Desc) Name() string { return d.name }
-
 // A Set gathers the samples of one scrape, by family, in the order the families were
 // first added to. Its zero value is empty and ready to use; it is not safe for concurrent
 // use.
