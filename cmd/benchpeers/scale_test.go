@@ -47,8 +47,10 @@ func TestScaleSmoke(t *testing.T) {
 		t.Fatalf("rows %+v, want one with the scale figures", rows)
 	}
 	s := rows[0].Scale
-	if s.Streams != 4 || s.In == 0 || s.Out < s.In*9/10 {
-		t.Errorf("scale figures %+v: want 4 streams sent, and about as many packets out as in", *s)
+	// Out against in only roughly: on a busy machine the relay may still hold some of
+	// what came in when the capture ends.
+	if s.Streams != 4 || s.In == 0 || s.Out < s.In/2 {
+		t.Errorf("scale figures %+v: want 4 streams sent, and most packets that came in sent on", *s)
 	}
 	var out bytes.Buffer
 	printScale(&out, rows)
