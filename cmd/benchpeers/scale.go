@@ -6,12 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,7 +30,17 @@ type ScaleStats struct {
 	P99Median, P99Max time.Duration
 	// InP99Median and InP99Max are the same of the streams partyline received.
 	InP99Median, InP99Max time.Duration
-	In, Out               int64 // G.711 RTP packets to and from partyline's ports
+	// HeldP99Median and HeldP99Max are, over the streams partyline sent, the median and
+	// the largest of each one's 99th percentile of how long partyline held a packet: from
+	// its payload's arrival on one leg to its send on the other (held). Relayed is how
+	// many sent packets were matched to their arrival.
+	HeldP99Median, HeldP99Max time.Duration
+	Relayed                   int64
+	// MovedP99Median and MovedP99Max are the same of how far partyline moved a packet's
+	// send against the packet before it (moved): what it adds to a stream's send interval
+	// deviation, all of it when the caller sends like a clock.
+	MovedP99Median, MovedP99Max time.Duration
+	In, Out                     int64 // G.711 RTP packets to and from partyline's ports
 	// SocketDrops is the datagrams the kernel dropped at partyline's UDP sockets over the
 	// window, their receive buffers full (the drops column of /proc/PID/net/udp).
 	SocketDrops int64
@@ -64,8 +74,10 @@ func runScale(ctx context.Context, t testing.TB, c Config) []Row {
 	if err != nil {
 		t.Fatal(err)
 	}
-	audio := filepath.Join(t.TempDir(), "tone.ulaw")
-	if err := writeULaw(audio, tone(2*time.Second)); err != nil {
+	// 10 s of noise: no two packets of a stream alike, and callers placed 20 ms apart
+	// (-r 50) are never in step with one another.
+	audio := filepath.Join(t.TempDir(), "noise.ulaw")
+	if err := writeULaw(audio, noise(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	callers := peertest.StartSIPp(t, peertest.SIPpConfig{
@@ -221,7 +233,7 @@ func readCapture(path string, ports map[uint16]bool) (ScaleStats, error) {
 	if lt := binary.LittleEndian.Uint32(hdr[20:]); lt != 1 {
 		return st, fmt.Errorf("read capture %s: link type %d, want Ethernet (1)", path, lt)
 	}
-	out, in := intervals{}, intervals{}
+	var pkts []packet
 	var rec [16]byte
 	buf := make([]byte, 1<<16)
 	for {
@@ -250,59 +262,49 @@ func readCapture(path string, ports map[uint16]bool) (ScaleStats, error) {
 		if pt := rtp[1] & 0x7f; rtp[0]>>6 != 2 || (pt != 0 && pt != 8) {
 			continue
 		}
+		p := packet{at: at, src: src, dst: dst, payload: maphash.Bytes(payloadSeed, rtp[12:])}
 		if ports[dst] {
 			st.In++
-			in.add([2]uint16{src, dst}, at)
+			pkts = append(pkts, p)
 		}
 		if ports[src] {
 			st.Out++
-			out.add([2]uint16{src, dst}, at)
+			p.sent = true
+			pkts = append(pkts, p)
 		}
 	}
-
-	st.Streams, st.P99Median, st.P99Max = out.p99s()
-	_, st.InP99Median, st.InP99Max = in.p99s()
+	st.Streams, st.P99Median, st.P99Max = p99s(intervals(pkts, true))
+	_, st.InP99Median, st.InP99Max = p99s(intervals(pkts, false))
+	times := held(pkts)
+	for _, ts := range times {
+		st.Relayed += int64(len(ts))
+	}
+	_, st.MovedP99Median, st.MovedP99Max = p99s(moved(times))
+	_, st.HeldP99Median, st.HeldP99Max = p99s(times)
 	return st, nil
 }
 
-// intervals has, per stream (source and destination port), when its last packet passed
-// and how far each interval between two of its packets was from 20 ms.
-type intervals map[[2]uint16]*struct {
-	last time.Duration
-	devs []time.Duration
-}
-
-func (iv intervals) add(k [2]uint16, at time.Duration) {
-	s := iv[k]
-	if s == nil {
-		iv[k] = &struct {
-			last time.Duration
-			devs []time.Duration
-		}{last: at}
-		return
-	}
-	d := at - s.last - 20*time.Millisecond
-	s.devs = append(s.devs, max(d, -d))
-	s.last = at
-}
-
-// p99s returns the number of streams with an interval, and over them the median and the
-// largest of each one's 99th percentile of the deviation.
-func (iv intervals) p99s() (n int, median, most time.Duration) {
-	var p99s []time.Duration
-	for _, s := range iv {
-		if len(s.devs) == 0 {
+// intervals returns, per stream partyline sent (sent) or received, by its source and
+// destination port, how far each interval between two of its packets was from 20 ms.
+func intervals(pkts []packet, sent bool) map[[2]uint16][]time.Duration {
+	last := map[[2]uint16]time.Duration{}
+	devs := map[[2]uint16][]time.Duration{}
+	for _, p := range pkts {
+		if p.sent != sent {
 			continue
 		}
-		slices.Sort(s.devs)
-		p99s = append(p99s, s.devs[len(s.devs)*99/100])
+		s := [2]uint16{p.src, p.dst}
+		if at, ok := last[s]; ok {
+			d := p.at - at - 20*time.Millisecond
+			devs[s] = append(devs[s], max(d, -d))
+		}
+		last[s] = p.at
 	}
-	if len(p99s) == 0 {
-		return 0, 0, 0
-	}
-	slices.Sort(p99s)
-	return len(p99s), p99s[len(p99s)/2], p99s[len(p99s)-1]
+	return devs
 }
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // printScale prints the scale figures of the rows that have them.
 func printScale(w io.Writer, rows []Row) {
@@ -312,10 +314,14 @@ func printScale(w io.Writer, rows []Row) {
 		}
 		s := r.Scale
 		fmt.Fprintf(w, "\nscale, %d callers (%d legs): CPU %.2f cores with the calls (%.3f idle); %d streams sent, send interval's p99 deviation from 20 ms: median %.2f ms, worst %.2f ms; G.711 RTP in %d, out %d, not sent on %d (%.3f%%)\n",
-			r.Calls, r.Legs, r.BusyCPU/60, r.IdleCPU/60, s.Streams, float64(s.P99Median)/float64(time.Millisecond), float64(s.P99Max)/float64(time.Millisecond),
+			r.Calls, r.Legs, r.BusyCPU/60, r.IdleCPU/60, s.Streams, ms(s.P99Median), ms(s.P99Max),
 			s.In, s.Out, s.In-s.Out, 100*float64(s.In-s.Out)/float64(max(s.In, 1)))
 		fmt.Fprintf(w, "the same of the streams it received (the callers' and the conference's sending): median %.2f ms, worst %.2f ms\n",
-			float64(s.InP99Median)/float64(time.Millisecond), float64(s.InP99Max)/float64(time.Millisecond))
+			ms(s.InP99Median), ms(s.InP99Max))
+		fmt.Fprintf(w, "how long partyline held a relayed packet, from its arrival to its send (%d matched): p99 median %.2f ms, worst %.2f ms\n",
+			s.Relayed, ms(s.HeldP99Median), ms(s.HeldP99Max))
+		fmt.Fprintf(w, "what that adds to a stream's send interval deviation (the change in time held from one packet to the next): p99 median %.2f ms, worst %.2f ms\n",
+			ms(s.MovedP99Median), ms(s.MovedP99Max))
 		fmt.Fprintf(w, "datagrams dropped at partyline's sockets, receive buffer full: %d\n", s.SocketDrops)
 		fmt.Fprintf(w, "the peers (sipp callers and sipp echo conference): %.2f cores\n", s.PeersCPU)
 		fmt.Fprintf(w, "the capture: %s\n", s.Capture)

@@ -2,30 +2,82 @@ package main
 
 import (
 	"bytes"
+	"cmp"
+	"maps"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
 
 // TestIntervalsP99 checks the scale run's figure of how evenly a stream is sent: a stream
-// every 20 ms deviates by nothing (two of three streams: the median); its last packet 8 ms early makes one interval 8 ms short,
-// which the 99th percentile of 100 intervals shows.
+// every 20 ms deviates by nothing (two of three streams: the median); its last packet 8 ms
+// early makes one interval 8 ms short, which the 99th percentile of 100 intervals shows.
+// Packets partyline received do not count among those it sent.
 func TestIntervalsP99(t *testing.T) {
-	iv := intervals{}
-	even, even2, early := [2]uint16{1, 2}, [2]uint16{5, 6}, [2]uint16{3, 4}
+	var pkts []packet
 	for i := range 101 {
 		at := time.Duration(i) * 20 * time.Millisecond
-		iv.add(even, at)
-		iv.add(even2, at)
+		pkts = append(pkts, packet{at: at, src: 1, dst: 2, sent: true}, packet{at: at, src: 5, dst: 6, sent: true},
+			packet{at: at + time.Duration(i%3)*time.Millisecond, src: 7, dst: 1})
 		if i == 100 {
 			at -= 8 * time.Millisecond
 		}
-		iv.add(early, at)
+		pkts = append(pkts, packet{at: at, src: 3, dst: 4, sent: true})
 	}
-	n, median, most := iv.p99s()
+	n, median, most := p99s(intervals(pkts, true))
 	if n != 3 || median != 0 || most != 8*time.Millisecond {
 		t.Errorf("p99s: %d streams, median %v, worst %v; want 3 streams, median 0, worst 8ms", n, median, most)
+	}
+}
+
+// TestHeldMatchesRelayedPackets checks the figure of how long partyline holds a relayed
+// packet on a made-up capture of two bridged callers, the second one packet (20 ms)
+// behind the first with the same audio, as the scale run places them: each payload also
+// arrives on the other call's port, within the time looked back.
+// Caller c sends to partyline's port 5000+2c, which sends on from 5001+2c to the
+// conference; the conference echoes it back 1 ms later, and partyline sends it on from
+// 5000+2c to the caller. Partyline holds packet i for (i mod 5) ms + 0.5 ms one way and
+// 3 ms the other way.
+func TestHeldMatchesRelayedPackets(t *testing.T) {
+	var pkts []packet
+	const packets = 200
+	for c := range uint16(2) {
+		for i := range packets {
+			at := time.Duration(c)*20*time.Millisecond + time.Duration(i)*20*time.Millisecond
+			payload := uint64(i % 100)
+			hold := time.Duration(i%5)*time.Millisecond + 500*time.Microsecond
+			pkts = append(pkts,
+				packet{at: at, src: 1000 + c, dst: 5000 + 2*c, payload: payload},
+				packet{at: at + hold, src: 5001 + 2*c, dst: 2000 + c, payload: payload, sent: true},
+				packet{at: at + hold + time.Millisecond, src: 2000 + c, dst: 5001 + 2*c, payload: payload},
+				packet{at: at + hold + 4*time.Millisecond, src: 5000 + 2*c, dst: 1000 + c, payload: payload, sent: true})
+		}
+	}
+	slices.SortStableFunc(pkts, func(a, b packet) int { return cmp.Compare(a.at, b.at) })
+	times := held(pkts)
+	if len(times) != 4 {
+		t.Fatalf("held: %d streams, want 4: %v", len(times), slices.Collect(maps.Keys(times)))
+	}
+	for s, ts := range times {
+		want := 3 * time.Millisecond
+		if s[1] >= 2000 {
+			want = 4*time.Millisecond + 500*time.Microsecond
+		}
+		if len(ts) != packets || slices.Max(ts) != want {
+			t.Errorf("stream %d→%d: %d packets held up to %v, want %d up to %v", s[0], s[1], len(ts), slices.Max(ts), packets, want)
+		}
+	}
+	// Times held run 0.5, 1.5, … 4.5 ms and back to 0.5 towards the conference: moves of
+	// 1 ms, and of 4 ms once in five; none towards the callers.
+	n, median, most := p99s(moved(times))
+	if n != 4 || median != 4*time.Millisecond || most != median {
+		t.Errorf("p99s of moved: %d streams, median %v, worst %v; want 4, 4ms, 4ms", n, median, most)
+	}
+	n, median, most = p99s(times)
+	if n != 4 || median != 4*time.Millisecond+500*time.Microsecond || most != median {
+		t.Errorf("p99s of held: %d streams, median %v, worst %v; want 4, 4.5ms, 4.5ms", n, median, most)
 	}
 }
 
