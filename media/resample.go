@@ -151,21 +151,6 @@ func (r *Resampler) design() {
 	r.work = make([]float32, r.taps-1+(960+r.down-1)/r.down*r.down)
 }
 
-// dot returns the dot product of c and x[:len(c)]; len(c) must be a multiple of 4. Four
-// partial sums let the multiplications overlap.
-func dot(c, x []float32) float32 {
-	x = x[:len(c)]
-	var a0, a1, a2, a3 float32
-	for i := 0; i+4 <= len(c); i += 4 {
-		cc, xx := c[i:i+4:i+4], x[i:i+4:i+4]
-		a0 += cc[0] * xx[0]
-		a1 += cc[1] * xx[1]
-		a2 += cc[2] * xx[2]
-		a3 += cc[3] * xx[3]
-	}
-	return (a0 + a1) + (a2 + a3)
-}
-
 // toInt16 rounds v to the nearest sample value, saturating at the int16 limits.
 func toInt16(v float32) int16 {
 	switch {
