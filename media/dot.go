@@ -34,3 +34,18 @@ func dotSumsGo(c, x []float32, s *[8]float32) {
 		}
 	}
 }
+
+// dotRowsGo is dotRows in Go: the version of processors without an assembly one, and the
+// reference the assembly versions are tested against. c holds len(x) rows of 8
+// coefficients, c[j*8+p] multiplying x[j] into output p; len(x) is even. The products of
+// even j go to s[p], those of odd j to s[8+p].
+func dotRowsGo(c, x []float32, s *[16]float32) {
+	*s = [16]float32{}
+	for j := 0; j+2 <= len(x); j += 2 {
+		even, odd := c[j*8:j*8+8:j*8+8], c[j*8+8:j*8+16:j*8+16]
+		for p := range 8 {
+			s[p] += even[p] * x[j]
+			s[8+p] += odd[p] * x[j+1]
+		}
+	}
+}

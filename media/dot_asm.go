@@ -8,3 +8,10 @@ package media
 //
 //go:noescape
 func dotSums(c, x *float32, n int, s *[8]float32)
+
+// dotRows sets s to eight dot products of one window x[:taps] at once, as dotRowsGo does:
+// c holds taps rows of 8 coefficients, and taps is even. It is written in assembly, the
+// window's samples broadcast to four lanes.
+//
+//go:noescape
+func dotRows(c, x *float32, taps int, s *[16]float32)

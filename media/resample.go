@@ -51,6 +51,11 @@ type Resampler struct {
 	// coef holds up branches of taps coefficients; branch p sits at coef[p*taps:] in the
 	// order they multiply the oldest-to-newest input window.
 	coef []float32
+	// rows holds the same coefficients by tap, when the conversion makes 5 to 8 outputs
+	// from each input sample (down is 1; 8 kHz to 48 kHz): rows[j*8+p] is branch p's tap j,
+	// for dotRows, which computes all of one input sample's outputs in one pass. Nil
+	// otherwise.
+	rows []float32
 	// work holds the last taps-1 input samples, oldest first, followed by room for the
 	// block being converted.
 	work []float32
@@ -96,6 +101,21 @@ func (r *Resampler) Process(dst, src []int16) {
 			r.work[hist+i] = float32(v)
 		}
 		outs := len(in) / r.down * r.up
+		if r.rows != nil {
+			// Input sample i makes outputs i*up to i*up+up-1, branches 0 to up-1 of the
+			// window work[i:i+taps].
+			var s [16]float32
+			for i := range in {
+				dotRows(&r.rows[0], &r.work[i], r.taps, &s)
+				out := dst[i*r.up : (i+1)*r.up]
+				for p := range out {
+					out[p] = toInt16(s[p] + s[8+p])
+				}
+			}
+			dst = dst[outs:]
+			copy(r.work, r.work[len(in):len(in)+hist])
+			continue
+		}
 		for n := range outs {
 			// Output n sits at index n*down of the input upsampled by up. Its branch is p,
 			// and its newest input sample is i, the last of the window work[i:i+taps].
@@ -145,6 +165,14 @@ func (r *Resampler) design() {
 		branch := r.coef[p*r.taps : (p+1)*r.taps]
 		for tap := range r.taps {
 			branch[r.taps-1-tap] = float32(h[p+tap*r.up] * gain)
+		}
+	}
+	if r.down == 1 && r.up > 4 && r.up <= 8 {
+		r.rows = make([]float32, r.taps*8)
+		for p := range r.up {
+			for tap := range r.taps {
+				r.rows[tap*8+p] = r.coef[p*r.taps+tap]
+			}
 		}
 	}
 	// Blocks of up to 20 ms at 48 kHz are converted in one pass, longer ones in several.
