@@ -82,8 +82,9 @@ func TestHeldMatchesRelayedPackets(t *testing.T) {
 }
 
 // TestScaleSmoke runs the scale run in small (2 callers, 3 s window), so that it cannot
-// rot: partyline relays each caller's stream both ways, so it sends 4 streams, and sends
-// on what it takes in. It asserts nothing of the timing, which a busy machine skews.
+// rot: partyline relays each caller's stream both ways, so it sends 4 streams, sends on
+// what it takes in, and the capture finds what it sent among what it received. It
+// asserts nothing of the timing, which a busy machine skews.
 func TestScaleSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs partyline, Kamailio, SIPp and dumpcap")
@@ -103,6 +104,11 @@ func TestScaleSmoke(t *testing.T) {
 	// what came in when the capture ends.
 	if s.Streams != 4 || s.In == 0 || s.Out < s.In/2 {
 		t.Errorf("scale figures %+v: want 4 streams sent, and most packets that came in sent on", *s)
+	}
+	// The relay passes the callers' noise through: most packets it sends are found
+	// among those it received, so the time it held them is measured.
+	if s.Relayed < s.Out/2 || s.HeldP99Max <= 0 {
+		t.Errorf("scale figures %+v: want most packets sent matched to their arrival, and a time held", *s)
 	}
 	var out bytes.Buffer
 	printScale(&out, rows)
