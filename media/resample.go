@@ -102,29 +102,37 @@ func (r *Resampler) Process(dst, src []int16) {
 		}
 		outs := len(in) / r.down * r.up
 		if r.rows != nil {
-			// Input sample i makes outputs i*up to i*up+up-1, branches 0 to up-1 of the
-			// window work[i:i+taps].
-			var s [16]float32
-			for i := range in {
-				dotRows(&r.rows[0], &r.work[i], r.taps, &s)
-				out := dst[i*r.up : (i+1)*r.up]
-				for p := range out {
-					out[p] = toInt16(s[p] + s[8+p])
-				}
-			}
-			dst = dst[outs:]
-			copy(r.work, r.work[len(in):len(in)+hist])
-			continue
-		}
-		for n := range outs {
-			// Output n sits at index n*down of the input upsampled by up. Its branch is p,
-			// and its newest input sample is i, the last of the window work[i:i+taps].
-			k := n * r.down
-			i, p := k/r.up, k%r.up
-			dst[n] = toInt16(dot(r.coef[p*r.taps:(p+1)*r.taps], r.work[i:]))
+			r.convertByRows(dst[:outs], len(in))
+		} else {
+			r.convertByBranches(dst[:outs])
 		}
 		dst = dst[outs:]
 		copy(r.work, r.work[len(in):len(in)+hist])
+	}
+}
+
+// convertByBranches makes the outputs dst of the block in work, one dot product each.
+func (r *Resampler) convertByBranches(dst []int16) {
+	for n := range dst {
+		// Output n sits at index n*down of the input upsampled by up. Its branch is p,
+		// and its newest input sample is i, the last of the window work[i:i+taps].
+		k := n * r.down
+		i, p := k/r.up, k%r.up
+		dst[n] = toInt16(dot(r.coef[p*r.taps:(p+1)*r.taps], r.work[i:]))
+	}
+}
+
+// convertByRows makes the outputs dst of the block of samples in work (down is 1): input
+// sample i makes outputs i*up to i*up+up-1, branches 0 to up-1 of the window
+// work[i:i+taps], in one pass of dotRows.
+func (r *Resampler) convertByRows(dst []int16, samples int) {
+	var s [16]float32
+	for i := range samples {
+		dotRows(&r.rows[0], &r.work[i], r.taps, &s)
+		out := dst[i*r.up : (i+1)*r.up]
+		for p := range out {
+			out[p] = toInt16(s[p] + s[8+p])
+		}
 	}
 }
 
