@@ -1,24 +1,10 @@
 package main
 
 import (
-	"hash/maphash"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"time"
 )
-
-// noise is d of seeded white noise at 8 kHz (about −23 dBFS), what the scale run's
-// callers say: unlike a tone, whose 20 ms packets are all alike, every packet of it is
-// different, so a relayed packet can be told apart from the others in the capture.
-func noise(d time.Duration) []int16 {
-	r := rand.New(rand.NewPCG(1, 2))
-	pcm := make([]int16, int(d.Seconds()*8000))
-	for i := range pcm {
-		pcm[i] = int16(r.IntN(6001) - 3000)
-	}
-	return pcm
-}
 
 // A packet is one RTP datagram of the capture, to or from partyline.
 type packet struct {
@@ -133,6 +119,3 @@ func p99s(times map[[2]uint16][]time.Duration) (n int, median, most time.Duratio
 	slices.Sort(p)
 	return len(p), p[len(p)/2], p[len(p)-1]
 }
-
-// payloadSeed hashes the payloads of a capture.
-var payloadSeed = maphash.MakeSeed()

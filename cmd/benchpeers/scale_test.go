@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -78,6 +79,31 @@ func TestHeldMatchesRelayedPackets(t *testing.T) {
 	n, median, most = p99s(times)
 	if n != 4 || median != 4*time.Millisecond+500*time.Microsecond || most != median {
 		t.Errorf("p99s of held: %d streams, median %v, worst %v; want 4, 4.5ms, 4.5ms", n, median, most)
+	}
+}
+
+// TestNoisePacketsDiffer checks what the matching of relayed packets rests on: in the
+// scale run's 10 s of noise, coded as the callers send it, no two 20 ms packets begin
+// with the same 10 bytes, all of the payload that the capture's 64-byte snapshots keep.
+func TestNoisePacketsDiffer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "noise.ulaw")
+	if err := writeULaw(path, noise(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for i := 0; i+160 <= len(b); i += 160 {
+		k := string(b[i : i+10])
+		if j, ok := seen[k]; ok {
+			t.Fatalf("packets %d and %d begin alike", j, i/160)
+		}
+		seen[k] = i / 160
+	}
+	if len(seen) != 500 {
+		t.Errorf("%d packets, want 500", len(seen))
 	}
 }
 
