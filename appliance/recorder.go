@@ -289,12 +289,15 @@ func (s *services) openRecording(name string) (*os.File, error) {
 }
 
 // deleteRecording removes recording name, file and record, unless it is being recorded.
+// A recording whose record says it ended is not, even while its recorder's leg is still
+// hanging up: the recorder has written the file's last samples and header before it saves
+// the end, and the recordings page shows that state.
 func (s *services) deleteRecording(name string) error {
 	r, err := s.cfg.store.Recording(name)
 	if err != nil {
 		return err
 	}
-	if s.statusOf(r.Conference).File == name {
+	if r.State == settings.RecordingInProgress && s.statusOf(r.Conference).File == name {
 		return fmt.Errorf("%s is being recorded: stop the recording first", name)
 	}
 	path, err := s.recordingPath(name)
