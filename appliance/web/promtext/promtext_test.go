@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -94,12 +95,19 @@ func TestNewDescRefusesBadNames(t *testing.T) {
 // TestAddProcess reads this test process's own figures and checks them against what the
 // test can see of itself.
 func TestAddProcess(t *testing.T) {
+	// The kernel counts a process's CPU time in ticks of 10 ms: a test binary that has only
+	// just started may not have one yet. Spend some first (bounded by a failsafe).
+	for deadline := time.Now().Add(failsafe); cpuSeconds(t) < 0.05 && time.Now().Before(deadline); {
+		spin()
+	}
+	cpuBefore := cpuSeconds(t)
 	var s Set
 	AddProcess(&s)
 	var b bytes.Buffer
 	if _, err := s.WriteTo(&b); err != nil {
 		t.Fatal(err)
 	}
+	cpuAfter := cpuSeconds(t)
 	values := map[string]float64{}
 	for line := range strings.Lines(b.String()) {
 		if strings.HasPrefix(line, "#") {
@@ -117,7 +125,8 @@ func TestAddProcess(t *testing.T) {
 		t.Skip("no /proc here:", err)
 	}
 	for name, check := range map[string]func(float64) bool{
-		"process_cpu_seconds_total":     func(v float64) bool { return v > 0 },
+		// Within a tick of what getrusage says, before and after.
+		"process_cpu_seconds_total":     func(v float64) bool { return v >= cpuBefore-0.011 && v <= cpuAfter+0.011 },
 		"process_resident_memory_bytes": func(v float64) bool { return v > 1<<20 && v < 1<<32 },
 		"process_virtual_memory_bytes":  func(v float64) bool { return v > values["process_resident_memory_bytes"] },
 		"process_open_fds":              func(v float64) bool { return math.Abs(v-float64(len(fds))) <= 2 },
@@ -139,4 +148,29 @@ func TestAddProcess(t *testing.T) {
 	if start := values["process_start_time_seconds"]; start > now+1 || start < now-3600 {
 		t.Errorf("process_start_time_seconds = %v, now is %v", start, now)
 	}
+}
+
+// failsafe bounds a wait that should be far shorter.
+const failsafe = 10 * time.Second
+
+// cpuSeconds returns the CPU time the process has used, user and system, from getrusage.
+func cpuSeconds(t *testing.T) float64 {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// spinSink keeps spin's work from being optimised away.
+var spinSink uint64
+
+// spin uses a little CPU.
+func spin() {
+	x := spinSink
+	for i := range uint64(1 << 20) {
+		x = x*6364136223846793005 + i
+	}
+	spinSink = x
 }
