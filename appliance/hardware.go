@@ -350,6 +350,7 @@ func openSim(p board.Profile, b *sim.Board, log *slog.Logger) (*hardware, error)
 	}
 	h.hub = audiohub.New(b.Audio().Format())
 	b.Audio().PaceIdle(h.hub.Idle) // no call, no need to wake every 5 ms
+	h.hub.OnBusy(b.Audio().Wake)
 	return h, nil
 }
 

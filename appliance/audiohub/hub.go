@@ -26,8 +26,9 @@ const ringPeriods = 32
 type Hub struct {
 	format  hw.AudioFormat
 	ports   []*Port
-	periods atomic.Uint64 // calls of Process, for Beats
-	local   localMix      // callback only
+	periods atomic.Uint64          // calls of Process, for Beats
+	local   localMix               // callback only
+	busy    atomic.Pointer[func()] // see OnBusy
 }
 
 // A Port is one channel of the device: one handset's microphone and earpiece.
@@ -70,6 +71,16 @@ type Port struct {
 	localMic []int16
 	// cue is a sound played once into the earpiece, over the call (see Cue).
 	cue cues
+	// busy is the hub's OnBusy hook.
+	busy *atomic.Pointer[func()]
+}
+
+// wake tells the device, through the hub's OnBusy hook, that the port needs its periods
+// on time.
+func (p *Port) wake() {
+	if f := p.busy.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // unityGain is a Q16 gain of 0 dB.
@@ -167,8 +178,16 @@ func (m *meter) add(samples []int16, channel, channels int) {
 		v := int64(samples[i])
 		sum += v * v
 	}
+	m.count(sum, (len(samples)-channel+channels-1)/channels)
+}
+
+// addSilence adds a period of n silent samples, as add would, without reading them.
+func (m *meter) addSilence(n int) { m.count(0, n) }
+
+// count adds a period of n samples whose squares sum to sum.
+func (m *meter) count(sum int64, n int) {
 	m.sum += sum
-	m.n += (len(samples) - channel + channels - 1) / channels
+	m.n += n
 	m.periods++
 	if m.periods < meterPeriods {
 		return
@@ -192,6 +211,7 @@ func New(f hw.AudioFormat) *Hub {
 			ear:     media.NewRing(ringPeriods * f.PeriodFrames),
 			tick:    make(chan struct{}, 1),
 			earFill: newEarFill(f),
+			busy:    &h.busy,
 		}
 		// Room for the samples the earpiece's fill control drops in a period.
 		p.scratch = make([]int16, f.PeriodFrames+p.earFill.maxDrop)
@@ -218,15 +238,19 @@ func (h *Hub) Process(in, out []int16) {
 		if !p.attached.Load() {
 			p.ear.Read(buf) // drop what a finished call left behind
 			p.earFill.reset()
-			if p.localNow > 0 {
+			local := p.localNow > 0
+			if local {
 				h.playLocal(p, c, in, out, frames)
 			} else {
 				for f := range frames {
 					out[f*channels+c] = 0
 				}
 			}
-			p.cue.mix(out, c, channels, frames)
-			p.earMeter.add(out[:frames*channels], c, channels)
+			if p.cue.mix(out, c, channels, frames) || local {
+				p.earMeter.add(out[:frames*channels], c, channels)
+			} else {
+				p.earMeter.addSilence(frames) // an idle handset's, mostly
+			}
 			continue
 		}
 		micGain, earGain, side := p.micGain.Load(), p.earGain.Load(), p.sidetone.Load()
@@ -260,16 +284,22 @@ func (h *Hub) Process(in, out []int16) {
 	}
 }
 
-// Idle reports whether no channel is in a call (no pump attached) or in a local mix: the
-// device may then call Process in bursts (sim.Audio.PaceIdle). Safe from any goroutine.
+// Idle reports whether no channel is in a call (no pump attached), in a local mix or
+// playing a cue: the device may then call Process in bursts (sim.Audio.PaceIdle). Safe
+// from any goroutine.
 func (h *Hub) Idle() bool {
 	for _, p := range h.ports {
-		if p.attached.Load() || p.local.Load() != 0 {
+		if p.attached.Load() || p.local.Load() != 0 || p.cue.next.Load() != nil {
 			return false
 		}
 	}
 	return true
 }
+
+// OnBusy has the hub call f when a channel that may have been idle needs the device's
+// periods on time again: a call's pump, a local mix or a cue starts. f must not block;
+// sim.Audio.Wake is one. Call it before the device runs.
+func (h *Hub) OnBusy(f func()) { h.busy.Store(&f) }
 
 // Beats counts the periods the device has handed to Process: it grows while the audio
 // runs. Safe from any goroutine.
@@ -392,6 +422,7 @@ func (p *Pump) Run(ctx context.Context) error {
 	p.port.wakeAt.Store(int64(len(p.devFrame)))
 	p.port.attached.Store(true)
 	defer p.port.attached.Store(false)
+	p.port.wake()
 	// A device that stops calling back must not wedge the pump: wake up now and then.
 	idle := time.NewTicker(100 * time.Millisecond)
 	defer idle.Stop()

@@ -407,3 +407,93 @@ func TestCuePlaysOnceOverTheCall(t *testing.T) {
 		t.Errorf("earpiece 1 = %v, want silence", ear0)
 	}
 }
+
+// TestEarMeterOfIdlePort checks the earpiece meter of a port with no call: it reads a
+// cue played alone, and silence again once the cue has ended.
+func TestEarMeterOfIdlePort(t *testing.T) {
+	f := hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240}
+	h := New(f)
+	p, err := h.Port(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cue := make([]int16, meterPeriods*f.PeriodFrames)
+	for i := range cue {
+		cue[i] = 8192 // -12.04 dBFS
+	}
+	p.Cue(cue)
+	feed(h, meterPeriods)
+	if _, ear := h.Levels(1); math.Abs(ear-(-12.04)) > 0.1 {
+		t.Errorf("earpiece 2 playing a cue alone at %.2f dBFS, want -12.04", ear)
+	}
+	feed(h, meterPeriods)
+	if _, ear := h.Levels(1); ear != media.FloorDBFS {
+		t.Errorf("earpiece 2 after its cue at %.1f dBFS, want silence", ear)
+	}
+}
+
+// TestOnBusy checks that the hub tells the device when a port needs its periods on time
+// (a call's pump, a local mix, a cue starts) and is idle only when none does.
+func TestOnBusy(t *testing.T) {
+	h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
+	woken := make(chan struct{}, 8)
+	h.OnBusy(func() { woken <- struct{}{} })
+	expectWoken := func(what string, want bool) {
+		t.Helper()
+		select {
+		case <-woken:
+			if !want {
+				t.Errorf("%s woke the device", what)
+			}
+		default:
+			if want {
+				t.Errorf("%s did not wake the device", what)
+			}
+		}
+	}
+	expectIdle := func(what string, want bool) {
+		t.Helper()
+		if got := h.Idle(); got != want {
+			t.Errorf("Idle() %s = %v, want %v", what, got, want)
+		}
+	}
+	p, _ := h.Port(1)
+	expectIdle("at the start", true)
+
+	if err := h.SetLocal(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	expectWoken("joining a local mix", true)
+	expectIdle("in a local mix", false)
+	if err := h.SetLocal(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	expectWoken("leaving a local mix", false)
+	expectIdle("after the local mix", true)
+
+	p.Cue(make([]int16, 240))
+	expectWoken("a cue", true)
+	expectIdle("with a cue to play", false)
+	feed(h, 1)
+	expectIdle("after the cue", true)
+
+	pu, err := NewPump(p, &recordingStream{}, 48000, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = pu.Run(ctx)
+	}()
+	select {
+	case <-woken:
+	case <-time.After(failsafe):
+		t.Fatalf("a call's pump did not wake the device in %v", failsafe)
+	}
+	expectIdle("in a call", false)
+	cancel()
+	<-done
+	expectIdle("after the call", true)
+}

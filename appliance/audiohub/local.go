@@ -37,6 +37,9 @@ func (h *Hub) SetLocal(c, group int) error {
 		return fmt.Errorf("local mix group %d is not 0 (none) or 1..%d", group, len(h.ports))
 	}
 	p.local.Store(int32(group))
+	if group != 0 {
+		p.wake()
+	}
 	return nil
 }
 

@@ -20,24 +20,38 @@ const (
 
 const (
 	period      = time.Second * PeriodFrames / SampleRate
-	keepFrames  = 3 * SampleRate // earpiece history per channel (>= 2 s)
-	levelFrames = SampleRate / 10
-	maxCatchUp  = 4 // periods processed at once when Run fell behind
+	keepFrames  = 3 * SampleRate  // earpiece history per channel (>= 2 s)
+	levelFrames = SampleRate / 10 // microphone history per channel: what MicLevel measures
+	maxCatchUp  = 4               // periods processed at once when Run fell behind
 	// idleBurst is how many periods Run processes at once while idle (PaceIdle): it wakes
-	// every 100 ms rather than every 5 ms, and a level meter's 100 ms still fill.
-	idleBurst = 20
+	// every 500 ms rather than every 5 ms. Wake ends the wait when idle ends.
+	idleBurst = 100
 )
 
-// tones are DTMF-like frequencies: distinct, none a harmonic of another, all in 300..3000 Hz.
-var tones = []float64{697, 1209, 941, 1477, 852, 1336, 770, 1633, 2297, 563, 2741, 1871}
+// tones are DTMF-like frequencies in whole hertz: distinct, none a harmonic of another, all
+// in 300..3000 Hz.
+var tones = []int{697, 1209, 941, 1477, 852, 1336, 770, 1633, 2297, 563, 2741, 1871}
 
 // ToneHz returns the frequency of the tone microphone i plays.
-func ToneHz(i int) float64 {
+func ToneHz(i int) float64 { return float64(toneHz(i)) }
+
+func toneHz(i int) int {
 	if i < 0 {
 		i = -i
 	}
 	return tones[i%len(tones)]
 }
+
+// sine is one second of a 1 Hz sine of amplitude ToneAmp, rounded: sample n of a tone of
+// f whole hertz is sine()[f*n mod SampleRate], exactly, for a table load per sample. The
+// microphones' tones are otherwise most of the sim board's CPU time.
+var sine = sync.OnceValue(func() []int16 {
+	t := make([]int16, SampleRate)
+	for k := range t {
+		t[k] = int16(math.Round(ToneAmp * math.Sin(2*math.Pi*float64(k)/SampleRate)))
+	}
+	return t
+})
 
 // Audio is the sim board's duplex audio device. It implements hw.AudioDevice: Run calls
 // process every 5 ms of real time with microphone samples (each channel a sine at ToneHz,
@@ -45,29 +59,30 @@ func ToneHz(i int) float64 {
 type Audio struct {
 	channels int
 	idle     atomic.Pointer[func() bool] // see PaceIdle
+	wake     chan struct{}               // see Wake
 
-	mu    sync.Mutex   // guards following
-	osc   []oscillator // tone per channel
-	mics  [][]int16    // SetMic overrides, nil = tone
-	micAt []int        // read position in mics[i]
-	ear   [][]int16    // ring of the last keepFrames per channel
-	micH  [][]int16    // ring of the last levelFrames of each microphone
-	pos   int          // frames written to the rings so far
+	mu    sync.Mutex // guards following
+	phase []int      // where each microphone's tone is in the sine table
+	mics  [][]int16  // SetMic overrides, nil = tone
+	micAt []int      // read position in mics[i]
+	ear   [][]int16  // ring of the last keepFrames per channel
+	micH  [][]int16  // ring of the last levelFrames of each microphone
+	pos   int        // frames written to the rings so far
 }
 
 func newAudio(channels int) *Audio {
 	a := &Audio{
 		channels: channels,
-		osc:      make([]oscillator, channels),
+		wake:     make(chan struct{}, 1),
+		phase:    make([]int, channels),
 		mics:     make([][]int16, channels),
 		micAt:    make([]int, channels),
 		ear:      make([][]int16, channels),
 		micH:     make([][]int16, channels),
 	}
 	for i := range channels {
-		a.osc[i] = newOscillator(ToneHz(i), SampleRate)
 		a.ear[i] = make([]int16, keepFrames)
-		a.micH[i] = make([]int16, keepFrames)
+		a.micH[i] = make([]int16, levelFrames)
 	}
 	return a
 }
@@ -94,10 +109,20 @@ func (a *Audio) SetMic(i int, samples []int16) {
 }
 
 // PaceIdle has Run wake up less while idle reports true (no handset in a call): every
-// 100 ms, processing the periods due in one burst, rather than every 5 ms. The samples,
-// meters and beats are those of real time all the same; the first period after idle ends
-// comes at most 100 ms late, which the call's start absorbs. Call it before Run.
+// 500 ms, processing the periods due in one burst, rather than every 5 ms. The samples,
+// meters and beats are those of real time all the same, up to 500 ms late; Wake ends the
+// wait when something needs the periods on time again. Call it before Run.
 func (a *Audio) PaceIdle(idle func() bool) { a.idle.Store(&idle) }
+
+// Wake has Run process the periods due now and look again at whether it is idle, rather
+// than wait for its next idle burst: call it when a call, a local mix or a cue starts.
+// Safe from any goroutine; it never blocks.
+func (a *Audio) Wake() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
 
 // isIdle reports whether Run may pace itself as idle.
 func (a *Audio) isIdle() bool {
@@ -107,7 +132,7 @@ func (a *Audio) isIdle() bool {
 
 // Run calls process once per 5 ms period until ctx is done, then returns nil. When it falls
 // behind it catches up by at most a few periods and drops the rest. While idle (see
-// PaceIdle) it processes the periods due in bursts.
+// PaceIdle) it processes the periods due in bursts, and at once when woken (Wake).
 func (a *Audio) Run(ctx context.Context, process func(in, out []int16)) error {
 	in := make([]int16, PeriodFrames*a.channels)
 	out := make([]int16, PeriodFrames*a.channels)
@@ -116,103 +141,82 @@ func (a *Audio) Run(ctx context.Context, process func(in, out []int16)) error {
 	idle := false
 	next := time.Now().Add(period)
 	for {
+		var now time.Time
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-t.C:
-			limit := maxCatchUp
+		case now = <-t.C:
+		case <-a.wake:
+			now = time.Now()
+		}
+		limit := maxCatchUp
+		if idle {
+			limit += idleBurst
+		}
+		for n := 0; !next.After(now) && n < limit; n++ {
+			a.capture(in)
+			clear(out)
+			process(in, out)
+			a.play(out)
+			next = next.Add(period)
+		}
+		if !next.After(now) {
+			next = now.Add(period) // too far behind: drop the missed periods
+		}
+		if was := idle; was != a.isIdle() {
+			idle = !was
 			if idle {
-				limit += idleBurst
-			}
-			n := 0
-			for !next.After(now) && n < limit {
-				a.capture(in)
-				clear(out)
-				process(in, out)
-				a.play(out)
-				next = next.Add(period)
-				n++
-			}
-			if !next.After(now) {
-				next = now.Add(period) // too far behind: drop the missed periods
-			}
-			if was := idle; was != a.isIdle() {
-				idle = !was
-				if idle {
-					t.Reset(idleBurst * period)
-				} else {
-					t.Reset(period)
-				}
+				t.Reset(idleBurst * period)
+			} else {
+				t.Reset(period)
 			}
 		}
 	}
 }
 
-// capture fills in with one period of microphone samples.
+// capture fills in with one period of microphone samples. The rings hold whole periods,
+// so a period never wraps in one.
 func (a *Audio) capture(in []int16) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	table := sine()
+	at := a.pos % levelFrames
 	for c := range a.channels {
-		o := &a.osc[c]
-		ring, at := a.micH[c], a.pos%keepFrames
-		for f := range PeriodFrames {
-			var s int16
-			if m := a.mics[c]; m != nil {
-				s = m[a.micAt[c]%len(m)]
-				a.micAt[c] = (a.micAt[c] + 1) % len(m)
-			} else {
-				s = o.next()
+		mic := a.micH[c][at : at+PeriodFrames]
+		if m := a.mics[c]; m != nil {
+			k := a.micAt[c]
+			for f := range mic {
+				mic[f] = m[k]
+				if k++; k == len(m) {
+					k = 0
+				}
 			}
-			in[f*a.channels+c] = s
-			ring[at] = s
-			if at++; at == keepFrames {
-				at = 0
+			a.micAt[c] = k
+		} else {
+			ph, step := a.phase[c], toneHz(c)
+			for f := range mic {
+				mic[f] = table[ph]
+				if ph += step; ph >= SampleRate {
+					ph -= SampleRate
+				}
 			}
+			a.phase[c] = ph
 		}
-		o.normalize()
+		for f, s := range mic {
+			in[f*a.channels+c] = s
+		}
 	}
-}
-
-// An oscillator makes a sine of amplitude ToneAmp by turning a unit phasor one step per
-// sample (a complex multiplication), rather than calling math.Sin per sample: the sim
-// board's microphones are most of its CPU time otherwise.
-type oscillator struct {
-	re, im         float64 // the phasor: cos and sin of the phase
-	stepRe, stepIm float64 // the turn per sample
-}
-
-func newOscillator(hz float64, rate int) oscillator {
-	step := 2 * math.Pi * hz / float64(rate)
-	return oscillator{re: 1, stepRe: math.Cos(step), stepIm: math.Sin(step)}
-}
-
-// next returns the sample at the current phase, rounded, and turns the phasor on.
-func (o *oscillator) next() int16 {
-	v := ToneAmp * o.im
-	o.re, o.im = o.re*o.stepRe-o.im*o.stepIm, o.re*o.stepIm+o.im*o.stepRe
-	if v < 0 {
-		return int16(v - 0.5)
-	}
-	return int16(v + 0.5)
-}
-
-// normalize brings the phasor back to unit length, which rounding errors drift from.
-func (o *oscillator) normalize() {
-	n := 1 / math.Sqrt(o.re*o.re+o.im*o.im)
-	o.re, o.im = o.re*n, o.im*n
 }
 
 // play records one period of earpiece samples.
 func (a *Audio) play(out []int16) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	at := a.pos % keepFrames
 	for c := range a.channels {
-		ring, at := a.ear[c], a.pos%keepFrames
-		for f := range PeriodFrames {
-			ring[at] = out[f*a.channels+c]
-			if at++; at == keepFrames {
-				at = 0
-			}
+		ear := a.ear[c][at : at+PeriodFrames]
+		for f := range ear {
+			ear[f] = out[f*a.channels+c]
 		}
 	}
 	a.pos += PeriodFrames

@@ -215,7 +215,8 @@ func TestAudioRunPacesInRealTime(t *testing.T) {
 }
 
 // TestAudioPacesIdle: while idle, Run still processes every period of real time, but in
-// bursts every 100 ms; once idle ends it is back to one period every 5 ms.
+// bursts every 500 ms; Wake has it process the periods due at once, and once idle ends
+// it is back to one period every 5 ms.
 func TestAudioPacesIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := New(1).Audio()
@@ -225,41 +226,90 @@ func TestAudioPacesIdle(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		var mu sync.Mutex
-		calls, wakes := 0, map[time.Time]bool{}
+		calls, wakes := 0, map[time.Time]int{}
+		count := func() (int, map[time.Time]int) {
+			mu.Lock()
+			defer mu.Unlock()
+			c, w := calls, wakes
+			calls, wakes = 0, map[time.Time]int{}
+			return c, w
+		}
 		go func() {
 			done <- a.Run(ctx, func(in, out []int16) {
 				mu.Lock()
 				defer mu.Unlock()
 				calls++
-				wakes[time.Now()] = true
+				wakes[time.Now()]++
 			})
 		}()
-		time.Sleep(time.Second)
+		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		mu.Lock()
-		if calls < 200-idleBurst || calls > 200 {
-			t.Errorf("idle: process called %d times in 1 s, want about 200", calls)
+		if c, w := count(); c < 400-idleBurst || c > 400 || len(w) > 5 {
+			t.Errorf("idle: process called %d times at %d moments in 2 s, want about 400 at 4 (every 500 ms)", c, len(w))
 		}
-		if len(wakes) > 12 {
-			t.Errorf("idle: process called at %d moments in 1 s, want about 10 (every 100 ms)", len(wakes))
+
+		time.Sleep(10 * time.Millisecond) // past the burst at 2.005 s (the first period came at 5 ms)
+		synctest.Wait()
+		count()
+		time.Sleep(250 * time.Millisecond) // halfway to the next burst
+		synctest.Wait()
+		if c, _ := count(); c != 0 {
+			t.Errorf("idle: process called %d times between bursts", c)
 		}
-		mu.Unlock()
 		idle.Store(false)
-		time.Sleep(200 * time.Millisecond) // the next burst sees idle end
+		a.Wake()
 		synctest.Wait()
-		mu.Lock()
-		calls, wakes = 0, map[time.Time]bool{}
-		mu.Unlock()
+		if c, w := count(); c < 45 || c > 55 || len(w) != 1 {
+			t.Errorf("woken: process called %d times at %d moments, want the 50 periods due since the last burst, at once", c, len(w))
+		}
+
 		time.Sleep(time.Second)
 		synctest.Wait()
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if calls < 199 || calls > 201 || len(wakes) < 199 {
-			t.Errorf("in a call: process called %d times at %d moments in 1 s, want 200 at 200", calls, len(wakes))
+		if c, w := count(); c < 199 || c > 201 || len(w) < 199 {
+			t.Errorf("in a call: process called %d times at %d moments in 1 s, want 200 at 200", c, len(w))
 		}
 	})
+}
+
+// TestMicrophonesAreExactSines checks each microphone's samples against the sine they
+// stand for, sample by sample, over more than the one second after which the tone table
+// wraps, and a SetMic loop that does not divide a period.
+func TestMicrophonesAreExactSines(t *testing.T) {
+	const channels = 3
+	a := newAudio(channels)
+	a.SetMic(2, []int16{1, 2, 3, 4, 5, 6, 7})
+	in := make([]int16, PeriodFrames*channels)
+	for p := range 2*SampleRate/PeriodFrames + 3 {
+		a.capture(in)
+		a.play(in)
+		for f := range PeriodFrames {
+			n := p*PeriodFrames + f
+			for c := range 2 {
+				want := int16(math.Round(ToneAmp * math.Sin(2*math.Pi*ToneHz(c)*float64(n)/SampleRate)))
+				if got := in[f*channels+c]; got != want {
+					t.Fatalf("microphone %d sample %d = %d, want %d", c, n, got, want)
+				}
+			}
+			if got, want := in[f*channels+2], int16(n%7+1); got != want {
+				t.Fatalf("microphone 2 (SetMic) sample %d = %d, want %d", n, got, want)
+			}
+		}
+	}
+	if got := a.MicLevel(0); math.Abs(got - -16.99) > 0.05 {
+		t.Errorf("MicLevel(0) = %.2f dBFS, want -16.99", got)
+	}
+}
+
+// TestRingsHoldWholePeriods checks what capture and play rest on: a period never wraps
+// in a ring.
+func TestRingsHoldWholePeriods(t *testing.T) {
+	for _, frames := range []int{levelFrames, keepFrames} {
+		if frames%PeriodFrames != 0 {
+			t.Errorf("a ring of %d frames does not hold whole periods of %d", frames, PeriodFrames)
+		}
+	}
 }
