@@ -57,13 +57,14 @@ type jitterSlot struct {
 	// silence that precedes it, to bring the buffer to its target depth.
 	spurt   bool
 	n       int
-	payload [maxPayload]byte
+	payload []byte // the slot's room for a payload (see growPayloads)
 }
 
 // A jitterBuffer reorders one RTP stream's packets by sequence number and releases them one
 // per pop, at a playout delay that adapts to the measured jitter. It also keeps the receiver
 // statistics of RFC 3550 section 6.4.1: extended highest sequence number, cumulative loss and
-// interarrival jitter. It never allocates. It is not safe for concurrent use.
+// interarrival jitter. It allocates only to grow its slots (below). It is not safe for
+// concurrent use.
 //
 // The delay is counted in packets: the depth is the span from the packet due to the newest
 // received, both included. The target depth is 1 + jitterMargin*J/packet time, rounded,
@@ -75,6 +76,11 @@ type jitterSlot struct {
 // that preceded it. It shrinks by one packet when its depth stayed above the target for
 // shrinkWindow playouts, and then only during concealment or when the caller reports
 // quiet audio, so speech is never cut with a click.
+//
+// The slots' payloads are sized for the largest payload seen so far, not for the largest
+// a datagram could carry: 160 bytes for a G.711 call rather than 1488, 5 KB a stream
+// rather than 47 KB. A larger payload grows them, which allocates, at most a few times a
+// stream.
 type jitterBuffer struct {
 	slots [jitterSlots]jitterSlot
 	count int   // slots not empty
@@ -226,11 +232,30 @@ func (j *jitterBuffer) insert(ext int64, kind slotKind, spurt bool, payload []by
 	s.ext, s.kind, s.spurt = ext, kind, spurt
 	s.n = 0
 	if kind == slotAudio {
-		s.n = copy(s.payload[:], payload)
+		if len(payload) > len(s.payload) && len(s.payload) < maxPayload {
+			j.growPayloads(len(payload))
+		}
+		s.n = copy(s.payload, payload)
 	}
 	if !j.playing && j.extMax-j.next+1 >= int64(j.target) {
 		j.playing, j.played = true, true
 		j.next = j.lowest()
+	}
+}
+
+// minSlotPayload is the least room a slot is given for a payload: a 20 ms G.711 packet.
+const minSlotPayload = 160
+
+// growPayloads gives every slot room for a payload of n bytes (at most maxPayload), at
+// least twice what it had, keeping what the slots hold.
+func (j *jitterBuffer) growPayloads(n int) {
+	size := min(max(n, 2*len(j.slots[0].payload), minSlotPayload), maxPayload)
+	payloads := make([]byte, jitterSlots*size)
+	for i := range j.slots {
+		s := &j.slots[i]
+		next := payloads[i*size : (i+1)*size : (i+1)*size]
+		copy(next, s.payload[:s.n])
+		s.payload = next
 	}
 }
 

@@ -484,3 +484,45 @@ func TestJitterBufferDoesNotAllocate(t *testing.T) {
 		t.Errorf("push and pop allocate %v times, want 0", n)
 	}
 }
+
+// TestJitterSlotsGrowWithThePayloads checks that the slots take a G.711 packet's room
+// until a larger payload comes, that growing keeps the packets buffered, byte for byte,
+// and that payloads of one size, or too large for any datagram, allocate nothing.
+func TestJitterSlotsGrowWithThePayloads(t *testing.T) {
+	j := newJitterBuffer()
+	payload := func(seq uint16, n int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(int(seq)*7 + i)
+		}
+		return p
+	}
+	sizes := map[uint16]int{10: 160, 11: 160, 12: 700, 13: 160, 14: 1200}
+	for seq := uint16(10); seq <= 14; seq++ {
+		ts := uint32(seq) * 160
+		j.push(testSSRC, seq, ts, ts, false, slotAudio, payload(seq, sizes[seq]))
+		if seq == 11 {
+			if got := len(j.slots[0].payload); got != minSlotPayload {
+				t.Errorf("after G.711 packets a slot has room for %d bytes, want %d", got, minSlotPayload)
+			}
+		}
+	}
+	for seq := uint16(10); seq <= 14; seq++ {
+		kind, p := j.pop(false)
+		if kind != slotAudio || !slices.Equal(p, payload(seq, sizes[seq])) {
+			t.Fatalf("packet %d popped as kind %d with %d bytes, want its %d bytes as sent", seq, kind, len(p), sizes[seq])
+		}
+	}
+	seq := uint16(15)
+	big := payload(0, maxPayload+40)
+	if n := testing.AllocsPerRun(100, func() {
+		ts := uint32(seq) * 160
+		j.push(testSSRC, seq, ts, ts, false, slotAudio, big[:1000])
+		j.push(testSSRC, seq+1, ts+160, ts+160, false, slotAudio, big)
+		j.pop(false)
+		j.pop(false)
+		seq += 2
+	}); n != 0 {
+		t.Errorf("pushing payloads no larger than before, or too large for a datagram, allocates %.1f times", n)
+	}
+}
