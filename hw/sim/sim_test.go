@@ -215,8 +215,9 @@ func TestAudioRunPacesInRealTime(t *testing.T) {
 }
 
 // TestAudioPacesIdle: while idle, Run still processes every period of real time, but in
-// bursts every 500 ms; Wake has it process the periods due at once, and once idle ends
-// it is back to one period every 5 ms.
+// bursts every 500 ms; Wake has it process the periods due within a period, and once idle
+// ends it is back to one period every 5 ms. A wake that finds it still idle costs two
+// short waits, then the bursts go on.
 func TestAudioPacesIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := New(1).Audio()
@@ -258,9 +259,10 @@ func TestAudioPacesIdle(t *testing.T) {
 		}
 		idle.Store(false)
 		a.Wake()
+		time.Sleep(period)
 		synctest.Wait()
 		if c, w := count(); c < 45 || c > 55 || len(w) != 1 {
-			t.Errorf("woken: process called %d times at %d moments, want the 50 periods due since the last burst, at once", c, len(w))
+			t.Errorf("woken: process called %d times at %d moments within a period, want the 50 periods due since the last burst, at once", c, len(w))
 		}
 
 		time.Sleep(time.Second)
@@ -312,4 +314,42 @@ func TestRingsHoldWholePeriods(t *testing.T) {
 			t.Errorf("a ring of %d frames does not hold whole periods of %d", frames, PeriodFrames)
 		}
 	}
+}
+
+// TestAudioWakeWhileIdle: a wake that finds Run still idle has it process what is due,
+// and then the bursts every 500 ms go on, rather than a period every 5 ms.
+func TestAudioWakeWhileIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := New(1).Audio()
+		a.PaceIdle(func() bool { return true })
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		var mu sync.Mutex
+		calls, moments := 0, map[time.Time]bool{}
+		go func() {
+			done <- a.Run(ctx, func(in, out []int16) {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				moments[time.Now()] = true
+			})
+		}()
+		time.Sleep(1250 * time.Millisecond)
+		synctest.Wait()
+		mu.Lock()
+		calls, moments = 0, map[time.Time]bool{}
+		mu.Unlock()
+		a.Wake()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if calls < 400-idleBurst || calls > 400 || len(moments) > 7 {
+			t.Errorf("woken while idle: process called %d times at %d moments in 2 s, want about 400 at 6 (the wake, then bursts)", calls, len(moments))
+		}
+	})
 }
