@@ -15,7 +15,8 @@ type watchedLoop struct {
 	name  string
 	beats func() uint64 // grows while the loop is alive
 	// probe asks the loop to beat before the next check, for a loop that only wakes for
-	// work; nil for one that beats by itself (the audio's period). It never blocks.
+	// work or, idle, now and then; nil for one that beats by itself (the audio's period).
+	// It never blocks.
 	probe func()
 	// resting reports that the loop may not beat now and is not stuck (the audio device is
 	// being reopened); nil when it always must.
@@ -36,6 +37,9 @@ func (a *Appliance) watchedLoops() []watchedLoop {
 	audio := watchedLoop{name: "audio", beats: a.hw.hub.Beats}
 	if dev, ok := a.hw.audio.(interface{ Reopening() bool }); ok {
 		audio.resting = dev.Reopening
+	}
+	if dev, ok := a.hw.audio.(interface{ Wake() }); ok {
+		audio.probe = dev.Wake // the idle sim board beats every 500 ms, unless woken
 	}
 	return append(loops, audio)
 }
