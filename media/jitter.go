@@ -79,8 +79,8 @@ type jitterSlot struct {
 //
 // The slots' payloads are sized for the largest payload seen so far, not for the largest
 // a datagram could carry: 160 bytes for a G.711 call rather than 1488, 5 KB a stream
-// rather than 47 KB. A larger payload grows them, which allocates, at most a few times a
-// stream.
+// rather than 47 KB. init gives them that much; a larger payload grows them, which
+// allocates, at most a few times a stream.
 type jitterBuffer struct {
 	slots [jitterSlots]jitterSlot
 	count int   // slots not empty
@@ -139,6 +139,9 @@ func (j *jitterBuffer) init(step int) {
 	// Start the envelope where it gives the initial target; it decays from there.
 	j.envelope = float64(step) * (initialTarget - 1) / jitterMargin
 	j.minDepth = math.MaxInt
+	if len(j.slots[0].payload) == 0 {
+		j.growPayloads(minSlotPayload) // here, not at the stream's first packet
+	}
 }
 
 // push offers a packet. arrival is its arrival time on a clock running at the stream's RTP

@@ -487,7 +487,8 @@ func TestJitterBufferDoesNotAllocate(t *testing.T) {
 
 // TestJitterSlotsGrowWithThePayloads checks that the slots take a G.711 packet's room
 // until a larger payload comes, that growing keeps the packets buffered, byte for byte,
-// and that payloads of one size, or too large for any datagram, allocate nothing.
+// and that a new buffer's first G.711 packet, payloads of one size, or payloads too large
+// for any datagram allocate nothing.
 func TestJitterSlotsGrowWithThePayloads(t *testing.T) {
 	j := newJitterBuffer()
 	payload := func(seq uint16, n int) []byte {
@@ -513,6 +514,18 @@ func TestJitterSlotsGrowWithThePayloads(t *testing.T) {
 			t.Fatalf("packet %d popped as kind %d with %d bytes, want its %d bytes as sent", seq, kind, len(p), sizes[seq])
 		}
 	}
+	fresh := make([]*jitterBuffer, 11) // AllocsPerRun runs once more than it counts
+	for i := range fresh {
+		fresh[i] = newJitterBuffer()
+	}
+	g711 := payload(1, 160)
+	if n := testing.AllocsPerRun(len(fresh)-1, func() {
+		fresh[0].push(testSSRC, 1, 160, 160, false, slotAudio, g711)
+		fresh = fresh[1:]
+	}); n != 0 {
+		t.Errorf("a new buffer's first G.711 packet allocates %.1f times: the slots should be ready", n)
+	}
+
 	seq := uint16(15)
 	big := payload(0, maxPayload+40)
 	if n := testing.AllocsPerRun(100, func() {
