@@ -427,6 +427,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 			errs <- fmt.Errorf("audio: %w", err)
 		}
 	})
+	baseWG.Go(func() { a.hw.hub.Run(base) }) // the handsets' calls' audio
 	// The expanders' switches report only while the hardware runs: it outlives the lines.
 	baseWG.Go(func() {
 		if err := a.hw.run(base); err != nil && base.Err() == nil {

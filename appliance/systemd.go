@@ -24,7 +24,8 @@ type watchedLoop struct {
 }
 
 // watchedLoops are the loops the watchdog checks: the SIP agent's read loop, each handset's
-// line and the audio device's period callback.
+// line, the loop that moves the handsets' calls' audio and the audio device's period
+// callback.
 func (a *Appliance) watchedLoops() []watchedLoop {
 	loops := []watchedLoop{{
 		name:  "SIP agent",
@@ -34,6 +35,7 @@ func (a *Appliance) watchedLoops() []watchedLoop {
 	for i, l := range a.lines {
 		loops = append(loops, watchedLoop{name: fmt.Sprintf("handset %d", i+1), beats: l.Beats, probe: l.Probe})
 	}
+	loops = append(loops, watchedLoop{name: "calls' audio", beats: a.hw.hub.PumpBeats, probe: a.hw.hub.ProbePumps})
 	audio := watchedLoop{name: "audio", beats: a.hw.hub.Beats}
 	if dev, ok := a.hw.audio.(interface{ Reopening() bool }); ok {
 		audio.resting = dev.Reopening

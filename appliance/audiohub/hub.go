@@ -6,10 +6,12 @@ package audiohub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 	"sync/atomic"
-	"time"
 
 	"partyline/hw"
 	"partyline/media"
@@ -21,25 +23,32 @@ const ringPeriods = 32
 
 // A Hub connects the channels of the duplex audio device to the handsets' calls.
 // The device callback (Process) is the clock: it moves each attached channel's microphone
-// samples into a ring, fills its earpiece from another ring, and wakes the channel's pump
-// once a packet's worth of microphone samples is in.
+// samples into a ring, fills its earpiece from another ring, and wakes the hub's pump loop
+// (Run) once a channel has a packet's worth of microphone samples in.
 type Hub struct {
 	format  hw.AudioFormat
 	ports   []*Port
 	periods atomic.Uint64          // calls of Process, for Beats
 	local   localMix               // callback only
 	busy    atomic.Pointer[func()] // see OnBusy
+	ready   chan struct{}          // the callback wakes Run
+
+	// mu guards pumps, the calls' pumps that Run steps, and each pump's fields marked so.
+	// Run holds it while it steps them, so a pump that leaves is never in use after.
+	mu    sync.Mutex
+	pumps []*Pump
+	steps atomic.Uint64 // rounds of Run, for PumpBeats
 }
 
 // A Port is one channel of the device: one handset's microphone and earpiece.
 type Port struct {
-	attached atomic.Bool   // a call is using the port
-	muted    atomic.Bool   // the microphone is muted: the call gets silence
-	mic      *media.Ring   // written by the callback, read by the pump
-	ear      *media.Ring   // written by the pump, read by the callback
-	tick     chan struct{} // the callback wakes the pump
+	attached atomic.Bool // a call is using the port
+	muted    atomic.Bool // the microphone is muted: the call gets silence
+	mic      *media.Ring // written by the callback, read by the pump
+	ear      *media.Ring // written by the pump, read by the callback
+	pump     *Pump       // the call's pump, under Hub.mu
 	// wakeAt is how many microphone samples the pump waits for, a packet's worth: the
-	// callback wakes it only once they are in the ring, not every period.
+	// callback wakes the pump loop only once they are in the ring, not every period.
 	wakeAt  atomic.Int64
 	scratch []int16 // used by the callback only
 
@@ -71,14 +80,13 @@ type Port struct {
 	localMic []int16
 	// cue is a sound played once into the earpiece, over the call (see Cue).
 	cue cues
-	// busy is the hub's OnBusy hook.
-	busy *atomic.Pointer[func()]
+	hub *Hub
 }
 
 // wake tells the device, through the hub's OnBusy hook, that the port needs its periods
 // on time.
 func (p *Port) wake() {
-	if f := p.busy.Load(); f != nil {
+	if f := p.hub.busy.Load(); f != nil {
 		(*f)()
 	}
 }
@@ -204,14 +212,13 @@ func (m *meter) dBFS() float64 {
 // New returns the hub of a device of format f, one port per channel, every port detached
 // and at unity gain.
 func New(f hw.AudioFormat) *Hub {
-	h := &Hub{format: f}
+	h := &Hub{format: f, ready: make(chan struct{}, 1)}
 	for range f.Channels {
 		p := &Port{
 			mic:     media.NewRing(ringPeriods * f.PeriodFrames),
 			ear:     media.NewRing(ringPeriods * f.PeriodFrames),
-			tick:    make(chan struct{}, 1),
 			earFill: newEarFill(f),
-			busy:    &h.busy,
+			hub:     h,
 		}
 		// Room for the samples the earpiece's fill control drops in a period.
 		p.scratch = make([]int16, f.PeriodFrames+p.earFill.maxDrop)
@@ -232,6 +239,7 @@ func (h *Hub) Process(in, out []int16) {
 	channels := len(h.ports)
 	frames := min(len(in), len(out)) / channels
 	h.mixLocal(in, frames)
+	ready := false // a call has a packet's worth of microphone audio
 	for c, p := range h.ports {
 		buf := p.scratch[:frames]
 		p.micMeter.add(in[:frames*channels], c, channels)
@@ -274,13 +282,18 @@ func (h *Hub) Process(in, out []int16) {
 		}
 		p.cue.mix(out, c, channels, frames)
 		p.earMeter.add(out[:frames*channels], c, channels)
-		if int64(p.mic.Len()) < p.wakeAt.Load() {
-			continue
-		}
-		select {
-		case p.tick <- struct{}{}:
-		default:
-		}
+		ready = ready || int64(p.mic.Len()) >= p.wakeAt.Load()
+	}
+	if ready {
+		h.wake()
+	}
+}
+
+// wake has Run look at the pumps; it never blocks.
+func (h *Hub) wake() {
+	select {
+	case h.ready <- struct{}{}:
+	default:
 	}
 }
 
@@ -371,7 +384,8 @@ type VoiceStream interface {
 // device has captured a packet's worth of microphone audio, it sends that packet and
 // plays out the next received one. Its buffers are made once, and again when the stream's
 // packets change size with its codec's sample rate (a re-INVITE from G.711 to G.722);
-// otherwise the loop allocates nothing.
+// otherwise it allocates nothing. The hub's pump loop (Hub.Run) does its work, for every
+// call at once, so that a packet time costs one wakeup, not one per call.
 type Pump struct {
 	port       *Port
 	stream     VoiceStream
@@ -381,12 +395,16 @@ type Pump struct {
 	codecSend  []int16 // one packet at the codec rate
 	codecRecv  []int16
 	muted      []int16 // what a muted microphone sends: one packet of silence
+	// joining is true from Run's start until the pump loop first finds its packet time
+	// (see Hub.step); under Hub.mu.
+	joining bool
+	failed  chan error // the pump loop's reason for dropping the pump
 }
 
 // NewPump returns the pump between port p, whose device runs at deviceRate, and stream s,
 // whose codec runs at codecRate.
 func NewPump(p *Port, s VoiceStream, deviceRate, codecRate int) (*Pump, error) {
-	pu := &Pump{port: p, stream: s, deviceRate: deviceRate}
+	pu := &Pump{port: p, stream: s, deviceRate: deviceRate, failed: make(chan error, 1)}
 	n := s.SamplesPerPacket()
 	pu.devFrame = make([]int16, n*deviceRate/codecRate)
 	if err := pu.resize(n); err != nil {
@@ -412,45 +430,159 @@ func (p *Pump) resize(n int) error {
 	return nil
 }
 
-// Run attaches the port and pumps until ctx is done, then detaches it and returns nil. It
-// returns an error, the port detached, only if the stream's packets change to a size it
-// cannot resample to.
+// errPortBusy is Run's error for a port that already has a call's pump.
+var errPortBusy = errors.New("the audio channel already carries a call")
+
+// Run attaches the port and has the hub's pump loop (Hub.Run) pump until ctx is done, then
+// detaches the port and returns nil. It returns an error, the port detached, if the port
+// already has a pump, or if the stream's packets change to a size the pump cannot
+// resample to.
 func (p *Pump) Run(ctx context.Context) error {
-	for p.port.mic.Len() > 0 { // stale microphone audio from before the call
-		p.port.mic.Read(p.devFrame)
+	h := p.port.hub
+	if err := h.join(p); err != nil {
+		return err
 	}
-	p.port.wakeAt.Store(int64(len(p.devFrame)))
-	p.port.attached.Store(true)
-	defer p.port.attached.Store(false)
-	p.port.wake()
-	// A device that stops calling back must not wedge the pump: wake up now and then.
-	idle := time.NewTicker(100 * time.Millisecond)
-	defer idle.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-p.port.tick:
-		case <-idle.C:
-		}
-		for p.port.mic.Len() >= len(p.devFrame) {
-			p.port.mic.Read(p.devFrame)
-			if n := p.stream.SamplesPerPacket(); n != len(p.codecSend) {
-				// The codec changed its sample rate.
-				if err := p.resize(n); err != nil {
-					return fmt.Errorf("follow the codec to %d samples a packet: %w", n, err)
-				}
-			}
-			p.down.Process(p.codecSend, p.devFrame)
-			send := p.codecSend
-			if p.port.muted.Load() {
-				send = p.muted // the conference hears silence; the packet clock goes on
-			}
-			// A failed send (network down) is counted by the session; the call goes on.
-			_ = p.stream.Send(send)
-			p.stream.Receive(p.codecRecv)
-			p.up.Process(p.devFrame, p.codecRecv)
-			p.port.ear.Write(p.devFrame)
+	select {
+	case <-ctx.Done():
+		h.leave(p)
+		return nil
+	case err := <-p.failed:
+		return err
+	}
+}
+
+// join attaches pump p's port and adds p to the pumps Run steps.
+func (h *Hub) join(p *Pump) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	port := p.port
+	if port.pump != nil {
+		return errPortBusy
+	}
+	for port.mic.Len() > 0 { // stale microphone audio from before the call
+		port.mic.Read(p.devFrame)
+	}
+	port.pump, p.joining = p, true
+	h.pumps = append(h.pumps, p)
+	port.wakeAt.Store(int64(len(p.devFrame)))
+	port.attached.Store(true)
+	port.wake()
+	return nil
+}
+
+// leave detaches pump p's port and drops p from the pumps Run steps, unless Run dropped it
+// already.
+func (h *Hub) leave(p *Pump) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.drop(p)
+}
+
+// drop detaches pump p's port and drops p from the pumps; under mu.
+func (h *Hub) drop(p *Pump) {
+	if i := slices.Index(h.pumps, p); i >= 0 {
+		h.pumps = slices.Delete(h.pumps, i, i+1)
+		p.port.attached.Store(false)
+		p.port.pump = nil
+	}
+}
+
+// Run is the pump loop: each time the callback has a packet's worth of microphone audio in
+// for a call, it steps every call's pump that has one, until ctx is done. Start it with
+// the device; the pumps (Pump.Run) wait for it.
+func (h *Hub) Run(ctx context.Context) {
+	// One channel to wait on: a select on two costs the calls a context switch more per
+	// wakeup (see sim.Audio.Run).
+	stop := context.AfterFunc(ctx, h.wake)
+	defer stop()
+	for ctx.Err() == nil {
+		<-h.ready
+		h.step()
+	}
+}
+
+// PumpBeats counts the rounds of the pump loop (Run): it grows while the loop is alive,
+// once a packet time during calls, and once for each ProbePumps. Safe from any goroutine.
+func (h *Hub) PumpBeats() uint64 { return h.steps.Load() }
+
+// ProbePumps has the pump loop go round once more, so that PumpBeats grows if it is alive.
+// It never blocks.
+func (h *Hub) ProbePumps() { h.wake() }
+
+// step runs every pump that has a packet's worth of microphone audio.
+//
+// A pump that is joining first finds its packet time: the calls' packets are then due in
+// the same device period, and take one wakeup of the loop, not one each. Once any pump has
+// a packet, a joining pump drops the samples that do not make a whole packet and runs from
+// then on.
+func (h *Hub) step() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer h.steps.Add(1)
+	stepped, failed := false, false
+	for _, p := range h.pumps {
+		if !p.joining {
+			moved, err := p.move()
+			stepped = stepped || moved
+			failed = failed || p.fail(err)
 		}
 	}
+	for _, p := range h.pumps {
+		stepped = stepped || (p.joining && p.port.mic.Len() >= len(p.devFrame))
+	}
+	for _, p := range h.pumps {
+		if !p.joining || !stepped {
+			continue
+		}
+		p.joining = false
+		if extra := p.port.mic.Len() % len(p.devFrame); extra > 0 {
+			p.port.mic.Read(p.devFrame[:extra])
+		}
+		_, err := p.move()
+		failed = failed || p.fail(err)
+	}
+	if failed {
+		h.pumps = slices.DeleteFunc(h.pumps, func(p *Pump) bool { return p.port.pump != p })
+	}
+}
+
+// fail, for a non-nil err, detaches p's port and hands err to p's Run, and reports that it
+// did; the pump loop then drops p. Under Hub.mu.
+func (p *Pump) fail(err error) bool {
+	if err == nil {
+		return false
+	}
+	p.port.attached.Store(false)
+	p.port.pump = nil
+	p.failed <- err
+	return true
+}
+
+// move moves the packets of the pump that the microphone has in: it sends each and plays
+// out the next received one. It reports whether there was one, and an error if the
+// stream's packets changed to a size it cannot resample to. Under Hub.mu.
+func (p *Pump) move() (bool, error) {
+	port := p.port
+	moved := false
+	for port.mic.Len() >= len(p.devFrame) {
+		moved = true
+		port.mic.Read(p.devFrame)
+		if n := p.stream.SamplesPerPacket(); n != len(p.codecSend) {
+			// The codec changed its sample rate.
+			if err := p.resize(n); err != nil {
+				return moved, fmt.Errorf("follow the codec to %d samples a packet: %w", n, err)
+			}
+		}
+		p.down.Process(p.codecSend, p.devFrame)
+		send := p.codecSend
+		if port.muted.Load() {
+			send = p.muted // the conference hears silence; the packet clock goes on
+		}
+		// A failed send (network down) is counted by the session; the call goes on.
+		_ = p.stream.Send(send)
+		p.stream.Receive(p.codecRecv)
+		p.up.Process(p.devFrame, p.codecRecv)
+		port.ear.Write(p.devFrame)
+	}
+	return moved, nil
 }

@@ -97,6 +97,7 @@ func TestMuteSendsSilence(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
+	wg.Go(func() { h.Run(ctx) })
 	wg.Go(func() { _ = pu.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
 	for !p.attached.Load() {
@@ -258,6 +259,7 @@ func TestPumpFollowsTheSampleRate(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
+	wg.Go(func() { h.Run(ctx) })
 	wg.Go(func() {
 		if err := pu.Run(ctx); err != nil {
 			t.Errorf("pump: %v", err)
@@ -482,11 +484,9 @@ func TestOnBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = pu.Run(ctx)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { h.Run(ctx) })
+	wg.Go(func() { _ = pu.Run(ctx) })
 	select {
 	case <-woken:
 	case <-time.After(failsafe):
@@ -494,6 +494,6 @@ func TestOnBusy(t *testing.T) {
 	}
 	expectIdle("in a call", false)
 	cancel()
-	<-done
+	wg.Wait()
 	expectIdle("after the call", true)
 }
