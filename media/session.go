@@ -66,6 +66,14 @@ type SessionConfig struct {
 	SRTP *SRTPKeys
 	// Tap, when set, is told of every datagram the session sends and receives.
 	Tap Tap
+	// ReadOnReceive has Receive take what arrived on the socket, just before it plays,
+	// instead of a goroutine of Run's that wakes for each datagram: for an owner that calls
+	// Receive every packet time anyway, one thread wakeup a packet fewer. The session then
+	// reads and writes a duplicate of the socket, out of Go's network poller, with raw
+	// system calls, and takes each datagram's arrival time from the kernel, so that the
+	// jitter estimate is that of the network, not of Receive's calls. Where that cannot be
+	// done (not Linux, not IPv4), Run reads as without it.
+	ReadOnReceive bool
 }
 
 // Stats are the counters of a Session, as reported by Session.Stats.
@@ -147,9 +155,9 @@ type Stats struct {
 // A Session sends and receives the RTP audio of one call leg over one UDP socket, and its
 // RTCP reports over the same socket (RFC 5761 multiplexing, see Run).
 //
-// Run receives on its own goroutine, into a jitter buffer, and sends the RTCP reports.
-// Send and Receive are called by another goroutine, or one each, once per packet time;
-// neither allocates. Send must not be called concurrently with itself, nor Receive with
+// Run receives on its own goroutine, into a jitter buffer, or leaves that to Receive
+// (SessionConfig.ReadOnReceive), and sends the RTCP reports. Send and Receive are called by
+// another goroutine, or one each, once per packet time; neither allocates. Send must not be called concurrently with itself, nor Receive with
 // itself. Stats, SetCodec, SetDTMFPayloadType, SetRemote, SetSending and SetRTPExpected
 // may be called from any goroutine.
 //
@@ -207,8 +215,12 @@ type Session struct {
 	lastTS                              atomic.Uint32
 	lastSend                            atomic.Int64
 
-	// Used only by Run and handlePacket. decBuf and decHdr take a packet that arrived
-	// protected with SRTP.
+	// pulled is the socket's duplicate that Receive reads (ReadOnReceive), nil if Run reads
+	// conn.
+	pulled *pulledSocket
+
+	// Used only by Run's reader, or by the read of ReadOnReceive under pulled.readMu, and
+	// by handlePacket. decBuf and decHdr take a packet that arrived protected with SRTP.
 	readBuf [maxDatagram + srtpOverhead]byte
 	decBuf  [maxDatagram + srtpOverhead]byte
 	decHdr  rtp.Header
@@ -299,6 +311,9 @@ func NewSession(conn *net.UDPConn, cfg SessionConfig) (*Session, error) {
 		rtpTimeout: timeout,
 		timedOut:   make(chan struct{}),
 	}
+	if cfg.ReadOnReceive {
+		s.pulled = pull(conn)
+	}
 	s.remote.Store(&remote)
 	s.srtp.Store(keys)
 	s.dtmfPT.Store(uint32(cfg.DTMFPayloadType))
@@ -337,12 +352,23 @@ func (s *Session) SamplesPerPacket() int { return s.active.Load().spp }
 // unknown.
 func (s *Session) Run(ctx context.Context) error {
 	defer s.conn.Close()
+	if s.pulled != nil {
+		defer s.pulled.close()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { s.sendReports(ctx) })
 	wg.Go(func() { s.watchRTP(ctx) })
+	if s.pulled != nil { // Receive reads
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-s.pulled.failed:
+			return fmt.Errorf("receive RTP: %w", err)
+		}
+	}
 	// Unblock the read when ctx is done; the deadline stays in the past.
 	stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(time.Now()) })
 	defer stop()
@@ -354,30 +380,37 @@ func (s *Session) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("receive RTP: %w", err)
 		}
-		if s.tap != nil {
-			s.tap.Datagram(false, s.local, from, s.readBuf[:n])
-		}
-		if remote := s.remote.Load(); from.Addr().Unmap() != remote.Addr() || from.Port() != remote.Port() {
-			s.mu.Lock()
-			s.foreign++
-			s.mu.Unlock()
-			continue
-		}
-		buf, control := s.readBuf[:n], isRTCP(s.readBuf[:n])
-		if keys := s.srtp.Load(); keys != nil {
-			if buf, err = s.unprotect(keys, buf, control); err != nil {
-				s.mu.Lock()
-				s.unauthenticated++
-				s.mu.Unlock()
-				continue
-			}
-		}
-		if control {
-			s.handleRTCP(buf, time.Now())
-			continue
-		}
-		s.handlePacket(buf, time.Now())
+		s.datagram(s.readBuf[:n], from, time.Now())
 	}
+}
+
+// datagram takes in buf, a datagram that arrived from from at now: RTP or RTCP from
+// Remote, checked and decrypted under SRTP; anything else is counted and dropped.
+func (s *Session) datagram(buf []byte, from netip.AddrPort, now time.Time) {
+	if s.tap != nil {
+		s.tap.Datagram(false, s.local, from, buf)
+	}
+	if remote := s.remote.Load(); from.Addr().Unmap() != remote.Addr() || from.Port() != remote.Port() {
+		s.mu.Lock()
+		s.foreign++
+		s.mu.Unlock()
+		return
+	}
+	control := isRTCP(buf)
+	if keys := s.srtp.Load(); keys != nil {
+		var err error
+		if buf, err = s.unprotect(keys, buf, control); err != nil {
+			s.mu.Lock()
+			s.unauthenticated++
+			s.mu.Unlock()
+			return
+		}
+	}
+	if control {
+		s.handleRTCP(buf, now)
+		return
+	}
+	s.handlePacket(buf, now)
 }
 
 // unprotect checks and decrypts an SRTP or SRTCP datagram into decBuf.
@@ -606,7 +639,11 @@ func (s *Session) Send(pcm []int16) error {
 
 // write sends the datagram b to remote, and tells the tap of it.
 func (s *Session) write(b []byte, remote netip.AddrPort) error {
-	if _, err := s.conn.WriteToUDPAddrPort(b, remote); err != nil {
+	if s.pulled != nil {
+		if err := s.pulled.send(b, remote); err != nil {
+			return err
+		}
+	} else if _, err := s.conn.WriteToUDPAddrPort(b, remote); err != nil {
 		return err
 	}
 	if s.tap != nil {
@@ -671,6 +708,9 @@ func (s *Session) sent(n int) {
 // SetCodec changed the sample rate since the caller looked, the packet due is played as
 // silence.
 func (s *Session) Receive(pcm []int16) bool {
+	if s.pulled != nil {
+		s.pulled.read(s)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	active := s.active.Load()

@@ -86,72 +86,107 @@ func packet(t testing.TB, pt uint8, seq uint16, payload []byte) []byte {
 	return b
 }
 
-// TestSessionsExchangeTone runs two sessions that send each other a 1 kHz tone in lockstep
-// and checks what each decodes.
-func TestSessionsExchangeTone(t *testing.T) {
-	for _, codec := range []string{"PCMU", "PCMA", "G722"} {
-		t.Run(codec, func(t *testing.T) {
-			ca, cb := listen(t), listen(t)
-			a := newSession(t, ca, codec, addrOf(cb))
-			b := newSession(t, cb, codec, addrOf(ca))
-			run(t, a)
-			run(t, b)
+// pulledSession returns a Session on conn for codec, with telephone-event on PT 101,
+// whose Receive reads the socket (SessionConfig.ReadOnReceive).
+func pulledSession(t testing.TB, conn *net.UDPConn, codec string, remote netip.AddrPort) *Session {
+	t.Helper()
+	c, ok := CodecByName(codec)
+	if !ok {
+		t.Fatalf("no codec %s", codec)
+	}
+	s, err := NewSession(conn, SessionConfig{Codec: c, PayloadType: c.PayloadType(), DTMFPayloadType: 101, Remote: remote, ReadOnReceive: true})
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	if s.pulled == nil {
+		t.Fatal("the session does not read on Receive")
+	}
+	return s
+}
 
-			const packets = 50
-			spp := a.SamplesPerPacket()
-			rate := a.active.Load().codec.ClockRate()
-			sent := tone(rate, 1000, -12, packets*0.02)
-			var gotA, gotB []int16
-			frame := make([]int16, spp)
-			receive := func(s *Session, got *[]int16) {
-				t.Helper()
-				if !s.Receive(frame) {
-					t.Fatalf("Receive after %d packets: nothing due", len(*got)/spp)
-				}
-				*got = append(*got, frame...)
-			}
-			for i := range packets {
-				p := sent[i*spp : (i+1)*spp]
-				if err := a.Send(p); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.Send(p); err != nil {
-					t.Fatal(err)
-				}
-				waitFor(t, "packets", func() bool {
-					return a.Stats().PacketsReceived == uint64(i+1) && b.Stats().PacketsReceived == uint64(i+1)
-				})
-				if i > 0 { // playout starts at 2 packets buffered
-					receive(a, &gotA)
-					receive(b, &gotB)
-				}
-			}
+// arrived has s take what waits on its socket, as its Receive would first, if it reads on
+// Receive; otherwise Run's reader takes it.
+func arrived(s *Session) {
+	if s.pulled != nil {
+		s.pulled.read(s)
+	}
+}
+
+// TestSessionsExchangeTone runs two sessions that send each other a 1 kHz tone in lockstep
+// and checks what each decodes: sessions whose Run reads, and sessions whose Receive does.
+func TestSessionsExchangeTone(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		make func(testing.TB, *net.UDPConn, string, netip.AddrPort) *Session
+	}{{"Run reads", newSession}, {"Receive reads", pulledSession}} {
+		for _, codec := range []string{"PCMU", "PCMA", "G722"} {
+			t.Run(mode.name+"/"+codec, func(t *testing.T) { exchangeTone(t, codec, mode.make) })
+		}
+	}
+}
+
+func exchangeTone(t *testing.T, codec string, newSession func(testing.TB, *net.UDPConn, string, netip.AddrPort) *Session) {
+	ca, cb := listen(t), listen(t)
+	a := newSession(t, ca, codec, addrOf(cb))
+	b := newSession(t, cb, codec, addrOf(ca))
+	run(t, a)
+	run(t, b)
+
+	const packets = 50
+	spp := a.SamplesPerPacket()
+	rate := a.active.Load().codec.ClockRate()
+	sent := tone(rate, 1000, -12, packets*0.02)
+	var gotA, gotB []int16
+	frame := make([]int16, spp)
+	receive := func(s *Session, got *[]int16) {
+		t.Helper()
+		if !s.Receive(frame) {
+			t.Fatalf("Receive after %d packets: nothing due", len(*got)/spp)
+		}
+		*got = append(*got, frame...)
+	}
+	for i := range packets {
+		p := sent[i*spp : (i+1)*spp]
+		if err := a.Send(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(p); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "packets", func() bool {
+			arrived(a)
+			arrived(b)
+			return a.Stats().PacketsReceived == uint64(i+1) && b.Stats().PacketsReceived == uint64(i+1)
+		})
+		if i > 0 { // playout starts at 2 packets buffered
 			receive(a, &gotA)
 			receive(b, &gotB)
+		}
+	}
+	receive(a, &gotA)
+	receive(b, &gotB)
 
-			c, _ := CodecByName(codec)
-			payload := make([]byte, len(sent))
-			want := make([]int16, len(sent))
-			c.Decode(want, payload[:c.Encode(payload, sent)])
-			for _, got := range [][]int16{gotA, gotB} {
-				if !slices.Equal(got, want) {
-					t.Errorf("decoded audio differs from the %s round trip of what was sent", codec)
-				}
-				if lvl := ToneLevel(got, rate, 1000); lvl < -1 {
-					t.Errorf("ToneLevel at 1 kHz = %.2f dB, want above -1", lvl)
-				}
-				if d := LevelDBFS(got) - LevelDBFS(sent); d < -1 || d > 1 {
-					t.Errorf("level %.2f dBFS, sent %.2f dBFS, want within 1 dB", LevelDBFS(got), LevelDBFS(sent))
-				}
-			}
-			for _, s := range []*Session{a, b} {
-				st := s.Stats()
-				// G.711 and G.722 alike send 160 octets per 20 ms.
-				if st.PacketsSent != packets || st.BytesSent != packets*(12+160) || st.Lost != 0 || st.Late != 0 || st.Malformed != 0 {
-					t.Errorf("stats %+v, want %d packets of 172 bytes sent and nothing lost, late or malformed", st, packets)
-				}
-			}
-		})
+	c, _ := CodecByName(codec)
+	payload := make([]byte, len(sent))
+	want := make([]int16, len(sent))
+	c.Decode(want, payload[:c.Encode(payload, sent)])
+	for _, got := range [][]int16{gotA, gotB} {
+		if !slices.Equal(got, want) {
+			t.Errorf("decoded audio differs from the %s round trip of what was sent", codec)
+		}
+		if lvl := ToneLevel(got, rate, 1000); lvl < -1 {
+			t.Errorf("ToneLevel at 1 kHz = %.2f dB, want above -1", lvl)
+		}
+		if d := LevelDBFS(got) - LevelDBFS(sent); d < -1 || d > 1 {
+			t.Errorf("level %.2f dBFS, sent %.2f dBFS, want within 1 dB", LevelDBFS(got), LevelDBFS(sent))
+		}
+	}
+	for _, s := range []*Session{a, b} {
+		st := s.Stats()
+		// G.711 and G.722 alike send 160 octets per 20 ms.
+		if st.PacketsSent != packets || st.BytesSent != packets*(12+160) || st.Lost != 0 || st.Late != 0 || st.Malformed != 0 {
+			t.Errorf("stats %+v, want %d packets of 172 bytes sent and nothing lost, late or malformed", st, packets)
+		}
 	}
 }
 
@@ -322,6 +357,11 @@ func TestSessionSurvivesMalformedPackets(t *testing.T) {
 // hears only the peer's tone, the stream never restarts, and every foreign datagram is
 // counted.
 func TestSessionIgnoresOtherSources(t *testing.T) {
+	t.Run("Run reads", func(t *testing.T) { ignoresOtherSources(t, newSession) })
+	t.Run("Receive reads", func(t *testing.T) { ignoresOtherSources(t, pulledSession) })
+}
+
+func ignoresOtherSources(t *testing.T, newSession func(testing.TB, *net.UDPConn, string, netip.AddrPort) *Session) {
 	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
 	if err != nil {
 		t.Fatalf("listen on 127.0.0.2: %v", err)
@@ -361,6 +401,7 @@ func TestSessionIgnoresOtherSources(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the packets", func() bool {
+			arrived(s)
 			st := s.Stats()
 			return st.PacketsReceived+st.Foreign == uint64(3*(i+1))
 		})
@@ -376,7 +417,11 @@ func TestSessionIgnoresOtherSources(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the RTCP", func() bool { st := s.Stats(); return st.PacketsReceived+st.Foreign+st.RTCPReceived == 3*packets+2 })
+	waitFor(t, "the RTCP", func() bool {
+		arrived(s)
+		st := s.Stats()
+		return st.PacketsReceived+st.Foreign+st.RTCPReceived == 3*packets+2
+	})
 
 	if lvl := ToneLevel(got, 8000, 1000); lvl < -1 {
 		t.Errorf("the earpiece's 1 kHz tone (the peer's) is at %.1f dB, want above -1", lvl)

@@ -50,6 +50,9 @@ func (s *Session) watchRTP(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		if s.pulled != nil {
+			s.pulled.read(s) // what waits for a Receive that did not come
+		}
 		wait := s.rtpTimeout
 		if !s.unexpected.Load() {
 			silent := time.Since(s.epoch) - time.Duration(s.lastRTP.Load())

@@ -184,7 +184,9 @@ func (l *Leg) Tap() media.Tap { return l.tap }
 func (l *Leg) Identity() string { return l.call.Identity() }
 
 // StartMedia binds the negotiated call to a media session on the leg's socket, with
-// packets of ptime (0: the session's default), and runs it until the leg ends.
+// packets of ptime (0: the session's default), and runs it until the leg ends. The
+// session's Receive reads what arrived (media.SessionConfig.ReadOnReceive): call it once a
+// packet time.
 func (l *Leg) StartMedia(ptime time.Duration) (*media.Session, error) {
 	m := l.call.Media()
 	codec, ok := media.CodecByName(m.Codec)
@@ -200,6 +202,7 @@ func (l *Leg) StartMedia(ptime time.Duration) (*media.Session, error) {
 		SRTP:            srtpKeys(m.SRTP),
 		RTPTimeout:      l.rtpTimeout,
 		Tap:             l.tap,
+		ReadOnReceive:   true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start media: %w", err)

@@ -1,0 +1,155 @@
+//go:build linux
+
+package media
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+)
+
+// TestPulledSessionTimesArrivals sends ten packets about 20 ms apart and has the session
+// read them all at once: its jitter estimate is that of the times they were sent, as the
+// RFC 3550 estimate of those times is, because each packet keeps the time the kernel took
+// it in. Timed by the read, it would be about 8.8 ms.
+func TestPulledSessionTimesArrivals(t *testing.T) {
+	peer := listen(t)
+	s := pulledSession(t, listen(t), "PCMU", addrOf(peer))
+	timestampsOn(t)
+	var sent [10]time.Time
+	for seq := range uint16(len(sent)) {
+		if seq > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		sent[seq] = time.Now()
+		if _, err := peer.WriteToUDPAddrPort(packet(t, 0, seq, make([]byte, 160)), addrOf(s.conn)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the packets", func() bool { arrived(s); return s.Stats().PacketsReceived == uint64(len(sent)) })
+	// The estimate of RFC 3550 section 6.4.1, of the send times, at 8 kHz.
+	var jitter float64
+	for i := 1; i < len(sent); i++ {
+		d := sent[i].Sub(sent[i-1]) - 20*time.Millisecond
+		jitter += (math.Abs(float64(d)) - jitter) / 16
+	}
+	want := time.Duration(jitter)
+	if got := s.Stats().Jitter; got < want-time.Millisecond || got > want+time.Millisecond {
+		t.Errorf("jitter estimate %v for packets read at once, want %v (±1 ms), that of their sending: the arrival times are not the kernel's", got, want)
+	}
+}
+
+// timestampsOn waits until the kernel times datagrams as they arrive. It does so a moment
+// after the first socket asks, from a work queue that a busy machine runs late; until then
+// it times them as they are read.
+func timestampsOn(t *testing.T) {
+	t.Helper()
+	conn := listen(t)
+	p := pull(conn)
+	if p == nil {
+		t.Fatal("cannot pull a loopback socket")
+	}
+	defer p.close()
+	const wait = 10 * time.Millisecond
+	buf, sender := make([]byte, 64), listen(t)
+	waitFor(t, "the kernel's timestamps", func() bool {
+		if _, err := sender.WriteToUDPAddrPort(buf, addrOf(conn)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(wait)
+		p.fdMu.RLock()
+		defer p.fdMu.RUnlock()
+		_, _, age, err := p.recv(buf, time.Now())
+		return err == nil && age >= wait
+	})
+}
+
+// TestPulledSessionDoesNotAllocate sends and receives packets through a session whose
+// Receive reads the socket: neither allocates.
+func TestPulledSessionDoesNotAllocate(t *testing.T) {
+	peer := listen(t)
+	s := pulledSession(t, listen(t), "PCMU", addrOf(peer))
+	frame := make([]int16, s.SamplesPerPacket())
+	pkt := packet(t, 0, 0, make([]byte, 160))
+	to := addrOf(s.conn)
+	buf := make([]byte, 1500)
+	seq := uint16(0)
+	// The peer's own write and read are measured too; they do not allocate either.
+	if n := testing.AllocsPerRun(100, func() {
+		if err := s.Send(frame); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := peer.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+		nextPacket(pkt, seq)
+		seq++
+		if _, err := peer.WriteToUDPAddrPort(pkt, to); err != nil {
+			t.Fatal(err)
+		}
+		s.Receive(frame)
+	}); n != 0 {
+		t.Errorf("a packet each way allocates %v times, want 0", n)
+	}
+	waitFor(t, "the last packets", func() bool { arrived(s); return s.Stats().PacketsReceived == 101 })
+}
+
+// TestPulledSessionWatchReads streams RTP to a session whose Receive is never called: the
+// RTP timeout's watch reads the socket itself, so a stream keeps the timeout away, and it
+// comes once the stream stops.
+func TestPulledSessionWatchReads(t *testing.T) {
+	const timeout = time.Second
+	peer := listen(t)
+	c, _ := CodecByName("PCMU")
+	s, err := NewSession(listen(t), SessionConfig{Codec: c, Remote: addrOf(peer), RTPTimeout: timeout, ReadOnReceive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, s)
+	pkt := packet(t, 0, 0, make([]byte, 160))
+	start := time.Now()
+	last, gap := start, time.Duration(0) // the longest the stream paused, on a busy machine
+	for seq := uint16(0); time.Since(start) < 3*timeout; seq++ {
+		nextPacket(pkt, seq)
+		if _, err := peer.WriteToUDPAddrPort(pkt, addrOf(s.conn)); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		gap, last = max(gap, now.Sub(last)), now
+		if closed(s.TimedOut()) {
+			if gap < timeout/2 {
+				t.Fatalf("timed out %v into a stream that never paused %v", time.Since(start), timeout/2)
+			}
+			t.Skipf("the machine paused the stream for %v: too busy to tell", gap)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.Stats().PacketsReceived == 0 {
+		t.Error("no packet was taken without Receive")
+	}
+	select {
+	case <-s.TimedOut():
+	case <-time.After(failsafe):
+		t.Fatalf("no RTP timeout %v after the stream stopped", failsafe)
+	}
+}
+
+// TestPulledSessionStops checks that Run closes the socket it read: Send fails after it.
+func TestPulledSessionStops(t *testing.T) {
+	s := pulledSession(t, listen(t), "PCMU", addrOf(listen(t)))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	if err := s.Send(make([]int16, 160)); err != nil {
+		t.Fatalf("Send while running: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+	if err := s.Send(make([]int16, 160)); err == nil {
+		t.Error("Send after Run returned succeeded, want an error: Run closes the socket")
+	}
+	s.Receive(make([]int16, 160)) // reads nothing, and does not fail
+}
