@@ -153,3 +153,26 @@ func TestPulledSessionStops(t *testing.T) {
 	}
 	s.Receive(make([]int16, 160)) // reads nothing, and does not fail
 }
+
+// TestPulledSessionBoundsAFlood queues a flood of datagrams from a stranger: one Receive
+// takes no more than maxPull of them, so a flood costs a call a bounded time per packet;
+// the rest wait in the kernel, which drops what does not fit.
+func TestPulledSessionBoundsAFlood(t *testing.T) {
+	s := pulledSession(t, listen(t), "PCMU", addrOf(listen(t)))
+	stranger, junk := listen(t), make([]byte, 172)
+	const flood = 3 * maxPull
+	for range flood {
+		if _, err := stranger.WriteToUDPAddrPort(junk, addrOf(s.conn)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pcm := make([]int16, 160)
+	waitFor(t, "the flood", func() bool {
+		before := s.Stats().Foreign
+		s.Receive(pcm)
+		if n := s.Stats().Foreign - before; n > maxPull {
+			t.Fatalf("one Receive took %d datagrams, want at most %d", n, maxPull)
+		}
+		return s.Stats().Foreign == flood
+	})
+}
