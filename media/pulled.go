@@ -20,9 +20,10 @@ const maxPull = 16
 // thread, read and written with raw system calls, which do not wake the runtime's monitor
 // thread either (see relayclock.go).
 //
-// The kernel times each datagram as it arrives (SO_TIMESTAMPNS). It starts doing so a
-// moment after the first socket of the system asks, from a work queue; until then, a
-// datagram is timed as it is read, late by up to a packet time.
+// The kernel times each datagram as it arrives, to the microsecond (SO_TIMESTAMP, which
+// qemu's user-mode emulation passes on, where it does not SO_TIMESTAMPNS). It starts
+// doing so a moment after the first socket of the system asks, from a work queue; until
+// then, a datagram is timed as it is read, late by up to a packet time.
 type pulledSocket struct {
 	fdMu sync.RWMutex // held shared while fd is used, exclusively to close it
 	fd   int          // -1 once closed
@@ -45,7 +46,7 @@ func pull(conn *net.UDPConn) *pulledSocket {
 	if err != nil {
 		return nil
 	}
-	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMP, 1); err != nil {
 		syscall.Close(fd)
 		return nil
 	}
@@ -113,9 +114,9 @@ func (p *pulledSocket) age(now time.Time) time.Duration {
 		if int(h.Len) < hdrLen || int(h.Len) > len(oob) {
 			return 0
 		}
-		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_TIMESTAMPNS && int(h.Len) >= syscall.CmsgLen(int(unsafe.Sizeof(syscall.Timespec{}))) {
-			ts := (*syscall.Timespec)(unsafe.Pointer(&oob[hdrLen]))
-			return min(max(now.Sub(time.Unix(ts.Unix())), 0), maxAge) // by the wall clocks
+		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_TIMESTAMP && int(h.Len) >= syscall.CmsgLen(int(unsafe.Sizeof(syscall.Timeval{}))) {
+			tv := (*syscall.Timeval)(unsafe.Pointer(&oob[hdrLen]))
+			return min(max(now.Sub(time.Unix(tv.Unix())), 0), maxAge) // by the wall clocks
 		}
 		oob = oob[min(syscall.CmsgSpace(int(h.Len)-hdrLen), len(oob)):]
 	}
