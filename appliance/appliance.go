@@ -218,7 +218,8 @@ func New(cfg Config, log *slog.Logger) (a *Appliance, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	store, err := config.Open(filepath.Join(cfg.DataDir, databaseFile))
+	dbPath := filepath.Join(cfg.DataDir, databaseFile)
+	store, err := config.Open(dbPath, firstStart(cfg, dbPath)...)
 	if errors.Is(err, config.ErrInUse) {
 		return nil, inUse(cfg.DataDir, err)
 	}
@@ -521,6 +522,24 @@ func openBoard(cfg Config, store *config.Store, log *slog.Logger) (p board.Profi
 	return p, found, set, h, nil
 }
 
+// firstStart returns the option that has the settings file written with its first-start
+// settings as it is made, when there is no file at path yet: the board, which cannot come
+// from settings then, is known before the file opens, and the first start waits for one
+// write transaction fewer. Otherwise, or if the board is not known, openBoard writes them.
+func firstStart(cfg Config, path string) []config.Option {
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	p, _, err := selectBoard(cfg.Board, "")
+	if err == nil {
+		p, err = fitProfile(cfg, p)
+	}
+	if err != nil {
+		return nil // openBoard says why
+	}
+	return []config.Option{config.WithFirstStart(len(p.Handsets))}
+}
+
 // openProfile opens the hardware of the board selectBoard(flag, setting) chooses, fitted
 // to what cfg brings (a test's sim board or ALSA device), with pins overriding its lines.
 func openProfile(cfg Config, flag, setting string, pins []settings.PinOverride, log *slog.Logger) (board.Profile, string, *hardware, error) {
@@ -528,6 +547,18 @@ func openProfile(cfg Config, flag, setting string, pins []settings.PinOverride, 
 	if err != nil {
 		return p, "", nil, err
 	}
+	if p, err = fitProfile(cfg, p); err != nil {
+		return p, "", nil, err
+	}
+	if p, err = withPins(p, pins); err != nil {
+		return p, "", nil, err
+	}
+	h, err := openHardware(p, cfg.Sim, log)
+	return p, found, h, err
+}
+
+// fitProfile fits board profile p to what cfg brings: a test's sim board or ALSA device.
+func fitProfile(cfg Config, p board.Profile) (board.Profile, error) {
 	if cfg.Sim != nil && p.Name == board.Sim.Name {
 		// The sim board a test brings decides how many handsets there are.
 		p.Handsets = make([]board.HandsetPins, cfg.Sim.Handsets())
@@ -535,16 +566,12 @@ func openProfile(cfg Config, flag, setting string, pins []settings.PinOverride, 
 	}
 	if cfg.Audio != nil {
 		if cfg.Audio.Device == "" || cfg.Audio.Channels != len(p.Handsets) {
-			return p, "", nil, fmt.Errorf("audio device %q with %d channels: want an ALSA device with one channel for each of the %d handsets",
+			return p, fmt.Errorf("audio device %q with %d channels: want an ALSA device with one channel for each of the %d handsets",
 				cfg.Audio.Device, cfg.Audio.Channels, len(p.Handsets))
 		}
 		p.Audio = *cfg.Audio
 	}
-	if p, err = withPins(p, pins); err != nil {
-		return p, "", nil, err
-	}
-	h, err := openHardware(p, cfg.Sim, log)
-	return p, found, h, err
+	return p, nil
 }
 
 // selectBoard chooses the board profile: flag (the -board flag, "" when not given) wins

@@ -52,6 +52,9 @@ type Store struct {
 	current atomic.Pointer[Snapshot]
 
 	history *historyWriter
+
+	// firstStart is the handsets of WithFirstStart, nil without it; Open only.
+	firstStart *int
 }
 
 // An Option changes how Open sets up a Store.
@@ -64,6 +67,14 @@ type Option func(*Store)
 // at the cost its hash was made with.
 func WithPasswordCost(cost int) Option {
 	return func(s *Store) { s.passwordCost = cost }
+}
+
+// WithFirstStart has Open write the first-start settings of a board of handsets handsets
+// (see EnsureDefaults) in the transaction that gives a new file its schema, rather than in
+// a second one: a device's first start then waits for two fdatasyncs fewer. A file that
+// has settings keeps them, and one at SchemaVersion is not written.
+func WithFirstStart(handsets int) Option {
+	return func(s *Store) { s.firstStart = &handsets }
 }
 
 // A Snapshot is the settings as one commit left them. Every reader shares it: read it,
@@ -87,6 +98,10 @@ func (s *Snapshot) Changed() <-chan struct{} { return s.changed }
 // directory must exist), and migrates it to SchemaVersion. A file written
 // by a newer version of the firmware is refused.
 func Open(path string, opts ...Option) (*Store, error) {
+	s := &Store{passwordCost: passwordCost}
+	for _, opt := range opts {
+		opt(s)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if errors.Is(err, berrors.ErrTimeout) { // the file lock stayed taken
 		return nil, fmt.Errorf("open settings %s: %w", path, ErrInUse)
@@ -100,7 +115,12 @@ func Open(path string, opts ...Option) (*Store, error) {
 	var current bool
 	err = db.View(func(tx *bolt.Tx) error { current = atSchemaVersion(tx); return nil })
 	if err == nil && !current {
-		err = db.Update(migrate)
+		err = db.Update(func(tx *bolt.Tx) error {
+			if err := migrate(tx); err != nil {
+				return err
+			}
+			return s.writeFirstStart(tx)
+		})
 	}
 	if err != nil {
 		db.Close()
@@ -119,12 +139,27 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open settings %s: %w", path, err)
 	}
-	s := &Store{db: db, history: newHistoryWriter(db), passwordCost: passwordCost}
-	for _, opt := range opts {
-		opt(s)
-	}
+	s.db, s.history, s.firstStart = db, newHistoryWriter(db), nil
 	s.current.Store(snap)
 	return s, nil
+}
+
+// writeFirstStart writes the first-start settings of WithFirstStart in tx, unless there
+// are settings or no WithFirstStart.
+func (s *Store) writeFirstStart(tx *bolt.Tx) error {
+	bk := tx.Bucket(settingsBucket)
+	if s.firstStart == nil || bk.Get(settingsKey) != nil {
+		return nil
+	}
+	set, err := firstStart(*s.firstStart)
+	if err != nil {
+		return fmt.Errorf("first start: %w", err)
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return fmt.Errorf("encode settings: %w", err)
+	}
+	return bk.Put(settingsKey, b)
 }
 
 // atSchemaVersion reports whether the file is at SchemaVersion, with nothing to migrate.

@@ -269,6 +269,61 @@ func TestEnsureDefaults(t *testing.T) {
 	}
 }
 
+// lastTx returns the ID of the last write transaction of the store's file.
+func lastTx(t *testing.T, s *Store) int {
+	t.Helper()
+	var id int
+	if err := s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestOpenWritesFirstStart opens a new file with WithFirstStart: it has the first-start
+// settings of EnsureDefaults, written in the transaction that made its schema, not in one
+// more. A file that has settings keeps them, and so does it after a restart.
+func TestOpenWritesFirstStart(t *testing.T) {
+	plain, _ := openTemp(t)
+	if err := plain.EnsureDefaults(3); err != nil {
+		t.Fatal(err)
+	}
+	want := plain.Current().Settings
+
+	path := filepath.Join(t.TempDir(), "settings.db")
+	s, err := Open(path, WithFirstStart(3))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if cur := s.Current(); !cur.Saved || !reflect.DeepEqual(cur.Settings, want) {
+		t.Errorf("a new file opened with WithFirstStart(3) has %+v (saved %v), want the first-start settings %+v", cur.Settings, cur.Saved, want)
+	}
+	if got, without := lastTx(t, s), lastTx(t, plain)-1; got != without {
+		t.Errorf("the first-start settings took the file to transaction %d, want %d as without them: no transaction of their own", got, without)
+	}
+	if err := s.EnsureDefaults(3); err != nil { // as the appliance then calls it
+		t.Fatal(err)
+	}
+	changed := s.Current().Settings.Clone()
+	changed.Handsets = changed.Handsets[:1]
+	if err := s.Save(changed); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = Open(path, WithFirstStart(3))
+	if err != nil {
+		t.Fatalf("Open again: %v", err)
+	}
+	defer s.Close()
+	if got := s.Current().Settings; !reflect.DeepEqual(got, changed) {
+		t.Errorf("reopened with WithFirstStart, the file has %+v, want what was saved, %+v", got, changed)
+	}
+
+	if _, err := Open(filepath.Join(t.TempDir(), "settings.db"), WithFirstStart(-1)); err == nil || !strings.Contains(err.Error(), "-1 handsets") {
+		t.Errorf("Open with WithFirstStart(-1) = %v, want the bad count named", err)
+	}
+}
+
 func TestFutureSchemaRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "settings.db")
 	db, err := bolt.Open(path, 0o600, nil)
