@@ -11,10 +11,6 @@ import (
 	"unsafe"
 )
 
-// maxPull bounds the datagrams one read takes, a few packet times' worth: what a flood
-// sends beyond it waits in the kernel, which drops it once the socket's buffer is full.
-const maxPull = 16
-
 // A pulledSocket is a session's socket that Receive reads (SessionConfig.ReadOnReceive): a
 // duplicate of it out of Go's network poller, so that a datagram's arrival wakes no
 // thread, read and written with raw system calls, which do not wake the runtime's monitor
@@ -55,8 +51,8 @@ func pull(conn *net.UDPConn) *pulledSocket {
 }
 
 // read hands the datagrams waiting on the socket to s, each with the time it arrived, at
-// most maxPull of them.
-func (p *pulledSocket) read(s *Session) {
+// most limit of them.
+func (p *pulledSocket) read(s *Session, limit int) {
 	p.readMu.Lock()
 	defer p.readMu.Unlock()
 	p.fdMu.RLock()
@@ -65,7 +61,7 @@ func (p *pulledSocket) read(s *Session) {
 		return
 	}
 	now := time.Now()
-	for range maxPull {
+	for range limit {
 		n, from, age, err := p.recv(s.readBuf[:], now)
 		if err != nil {
 			if err != syscall.EAGAIN && err != syscall.EINTR {

@@ -11,8 +11,8 @@ import (
 // pulledSocket is Linux's (pulled.go): elsewhere Run reads, as without ReadOnReceive.
 type pulledSocket struct{ failed chan error }
 
-func pull(*net.UDPConn) *pulledSocket { return nil }
-func (*pulledSocket) read(*Session)   {}
+func pull(*net.UDPConn) *pulledSocket    { return nil }
+func (*pulledSocket) read(*Session, int) {}
 func (*pulledSocket) send([]byte, netip.AddrPort) error {
 	return errors.New("send RTP: no pulled socket here")
 }

@@ -5,8 +5,11 @@ package media
 import (
 	"context"
 	"math"
+	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
+	"unsafe"
 )
 
 // TestPulledSessionTimesArrivals sends ten packets about 20 ms apart and has the session
@@ -95,43 +98,66 @@ func TestPulledSessionDoesNotAllocate(t *testing.T) {
 	waitFor(t, "the last packets", func() bool { arrived(s); return s.Stats().PacketsReceived == 101 })
 }
 
-// TestPulledSessionWatchReads streams RTP to a session whose Receive is never called: the
-// RTP timeout's watch reads the socket itself, so a stream keeps the timeout away, and it
-// comes once the stream stops.
+// TestPulledSessionWatchReads streams RTP, on the test's fake clock, to a session whose
+// Receive is never called: the RTP timeout's watch reads the socket itself, so the stream
+// keeps the timeout away. Once the stream stops, the timeout comes a timeout after the
+// watch's next look, although the socket held three seconds of packets: the watch takes
+// them all, not a Receive's share.
 func TestPulledSessionWatchReads(t *testing.T) {
-	const timeout = time.Second
-	peer := listen(t)
-	c, _ := CodecByName("PCMU")
-	s, err := NewSession(listen(t), SessionConfig{Codec: c, Remote: addrOf(peer), RTPTimeout: timeout, ReadOnReceive: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, s)
-	pkt := packet(t, 0, 0, make([]byte, 160))
-	start := time.Now()
-	last, gap := start, time.Duration(0) // the longest the stream paused, on a busy machine
-	for seq := uint16(0); time.Since(start) < 3*timeout; seq++ {
-		nextPacket(pkt, seq)
-		if _, err := peer.WriteToUDPAddrPort(pkt, addrOf(s.conn)); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = time.Second
+		peer := listen(t)
+		c, _ := CodecByName("PCMU")
+		s, err := NewSession(listen(t), SessionConfig{Codec: c, Remote: addrOf(peer), RTPTimeout: timeout, ReadOnReceive: true})
+		if err != nil {
 			t.Fatal(err)
 		}
-		now := time.Now()
-		gap, last = max(gap, now.Sub(last)), now
-		if closed(s.TimedOut()) {
-			if gap < timeout/2 {
-				t.Fatalf("timed out %v into a stream that never paused %v", time.Since(start), timeout/2)
-			}
-			t.Skipf("the machine paused the stream for %v: too busy to tell", gap)
+		if s.pulled == nil {
+			t.Fatal("the session does not read on Receive")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if s.Stats().PacketsReceived == 0 {
-		t.Error("no packet was taken without Receive")
-	}
-	select {
-	case <-s.TimedOut():
-	case <-time.After(failsafe):
-		t.Fatalf("no RTP timeout %v after the stream stopped", failsafe)
+		defer s.pulled.close()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go s.watchRTP(ctx)
+		pkt := packet(t, 0, 0, make([]byte, 160))
+		for seq := range uint16(3 * timeout / (20 * time.Millisecond)) {
+			nextPacket(pkt, seq)
+			if _, err := peer.WriteToUDPAddrPort(pkt, addrOf(s.conn)); err != nil {
+				t.Fatal(err)
+			}
+			waitReadable(t, s.pulled) // a datagram waits for the watch's next look
+			time.Sleep(20 * time.Millisecond)
+		}
+		synctest.Wait()
+		if closed(s.TimedOut()) {
+			t.Fatal("timed out while the far end streamed")
+		}
+		if s.Stats().PacketsReceived == 0 {
+			t.Fatal("no packet was taken without Receive")
+		}
+		time.Sleep(2 * timeout)
+		synctest.Wait()
+		if !closed(s.TimedOut()) {
+			t.Errorf("no RTP timeout %v after the stream stopped, with %d of its %d packets taken", 2*timeout, s.Stats().PacketsReceived, 3*timeout/(20*time.Millisecond))
+		}
+	})
+}
+
+// waitReadable waits until a datagram waits on p's socket, at most failsafe: the kernel
+// delivers one sent over loopback at once, unless the machine is very busy.
+func waitReadable(t *testing.T, p *pulledSocket) {
+	t.Helper()
+	p.fdMu.RLock()
+	defer p.fdMu.RUnlock()
+	const pollIn = 0x1 // POLLIN
+	fds := struct {
+		fd              int32
+		events, revents int16
+	}{fd: int32(p.fd), events: pollIn}
+	ts := syscall.NsecToTimespec(int64(failsafe))
+	n, _, errno := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	if errno != 0 || n != 1 {
+		t.Fatalf("ppoll the session's socket: %d ready, %v", n, errno)
 	}
 }
 

@@ -33,6 +33,15 @@ const (
 	quietPeak = 64
 )
 
+// maxPull bounds the datagrams one Receive takes (SessionConfig.ReadOnReceive), a few packet times' worth: what a flood
+// sends beyond it waits in the kernel, which drops it once the socket's buffer is full.
+const maxPull = 16
+
+// maxQueued bounds the datagrams the RTP timeout's watch takes: more than a socket's
+// receive buffer holds, so that the newest datagram, not the oldest, says when RTP last
+// came. The watch looks once a timeout.
+const maxQueued = 1024
+
 // SessionConfig is what a negotiated call leg tells a Session.
 type SessionConfig struct {
 	// Codec encodes and decodes the audio.
@@ -156,9 +165,9 @@ type Stats struct {
 // RTCP reports over the same socket (RFC 5761 multiplexing, see Run).
 //
 // Run receives on its own goroutine, into a jitter buffer, or leaves that to Receive
-// (SessionConfig.ReadOnReceive), and sends the RTCP reports. Send and Receive are called by
-// another goroutine, or one each, once per packet time; neither allocates. Send must not be called concurrently with itself, nor Receive with
-// itself. Stats, SetCodec, SetDTMFPayloadType, SetRemote, SetSending and SetRTPExpected
+// (SessionConfig.ReadOnReceive), and sends the RTCP reports. Send and Receive are called
+// by another goroutine, or one each, once per packet time; neither allocates. Send must
+// not be called concurrently with itself, nor Receive with itself. Stats, SetCodec, SetDTMFPayloadType, SetRemote, SetSending and SetRTPExpected
 // may be called from any goroutine.
 //
 // Only datagrams from Remote, its address and its port, are accepted: the session expects
@@ -709,7 +718,7 @@ func (s *Session) sent(n int) {
 // silence.
 func (s *Session) Receive(pcm []int16) bool {
 	if s.pulled != nil {
-		s.pulled.read(s)
+		s.pulled.read(s, maxPull)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -108,7 +108,7 @@ func pulledSession(t testing.TB, conn *net.UDPConn, codec string, remote netip.A
 // Receive; otherwise Run's reader takes it.
 func arrived(s *Session) {
 	if s.pulled != nil {
-		s.pulled.read(s)
+		s.pulled.read(s, maxPull)
 	}
 }
 

@@ -51,7 +51,7 @@ func (s *Session) watchRTP(ctx context.Context) {
 		case <-t.C:
 		}
 		if s.pulled != nil {
-			s.pulled.read(s) // what waits for a Receive that did not come
+			s.pulled.read(s, maxQueued) // what waits for a Receive that did not come
 		}
 		wait := s.rtpTimeout
 		if !s.unexpected.Load() {
