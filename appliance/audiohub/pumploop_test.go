@@ -3,6 +3,7 @@ package audiohub
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +52,14 @@ func (s *beatStream) periods() []uint64 {
 	return append([]uint64(nil), s.sent...)
 }
 
+// runningHub returns a two-channel hub whose pump loop runs until the test's bubble ends,
+// and the context to run its pumps in.
+func runningHub(t *testing.T) (*Hub, context.Context) {
+	h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
+	go h.Run(t.Context())
+	return h, t.Context()
+}
+
 // startPump runs the pump between port c of h and s until the test's bubble ends; the
 // pump's error, if any, comes on the channel.
 func startPump(t *testing.T, ctx context.Context, h *Hub, c int, s VoiceStream) <-chan error {
@@ -75,10 +84,7 @@ func startPump(t *testing.T, ctx context.Context, h *Hub, c int, s VoiceStream) 
 // first packet leaves no later than a packet time after it would have on its own.
 func TestPumpsShareAPacketTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go h.Run(ctx)
+		h, ctx := runningHub(t)
 		one, two := &beatStream{hub: h}, &beatStream{hub: h}
 		startPump(t, ctx, h, 0, one)
 		synctest.Wait()
@@ -92,12 +98,12 @@ func TestPumpsShareAPacketTime(t *testing.T) {
 		}
 		rounds = h.PumpBeats() - rounds
 		// Handset 1 joined at period 0: its packets are the periods 1-4, 5-8 and 9-12.
-		if got, want := one.periods(), []uint64{4, 8, 12}; !equal(got, want) {
+		if got, want := one.periods(), []uint64{4, 8, 12}; !slices.Equal(got, want) {
 			t.Errorf("handset 1 sent its packets after periods %v, want %v", got, want)
 		}
 		// Handset 2 joined at period 1: on its own its packets would leave after periods 5,
 		// 9 and 13; with handset 1's, after 8 and 12.
-		if got, want := two.periods(), []uint64{8, 12}; !equal(got, want) {
+		if got, want := two.periods(), []uint64{8, 12}; !slices.Equal(got, want) {
 			t.Errorf("handset 2 sent its packets after periods %v, want %v, with handset 1's", got, want)
 		}
 		if rounds != 3 {
@@ -106,27 +112,12 @@ func TestPumpsShareAPacketTime(t *testing.T) {
 	})
 }
 
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestPumpThatFailsLeavesTheOthers changes handset 2's stream to packets of a size no
 // resampler serves: its pump stops with an error saying so, its port is detached, and
 // handset 1's call goes on.
 func TestPumpThatFailsLeavesTheOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go h.Run(ctx)
+		h, ctx := runningHub(t)
 		one, two := &beatStream{hub: h}, &beatStream{hub: h}
 		startPump(t, ctx, h, 0, one)
 		failed := startPump(t, ctx, h, 1, two)
@@ -164,10 +155,7 @@ func TestPumpThatFailsLeavesTheOthers(t *testing.T) {
 // and the first goes on.
 func TestSecondPumpOnAPortIsRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go h.Run(ctx)
+		h, ctx := runningHub(t)
 		one, two := &beatStream{hub: h}, &beatStream{hub: h}
 		startPump(t, ctx, h, 0, one)
 		synctest.Wait()
@@ -186,10 +174,7 @@ func TestSecondPumpOnAPortIsRefused(t *testing.T) {
 // with no call, and not while a call's stream holds it up, until it lets go.
 func TestPumpBeats(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go h.Run(ctx)
+		h, ctx := runningHub(t)
 		probe := func() uint64 {
 			before := h.PumpBeats()
 			h.ProbePumps()
