@@ -23,14 +23,19 @@ type Starts struct {
 	// Restart is partyline's start on the data directory its first start made, as a
 	// device starts every time but the first.
 	Restart time.Duration
+	// Exec and BaresipExec are each program's run from exec to exit doing nothing else
+	// (partyline -version, baresip -h): loading it and its libraries and initializing its
+	// runtime and packages, the part of a start before it reads a setting.
+	Exec, BaresipExec time.Duration
 }
 
 // measureStarts starts partyline (on the sim board) and baresip n times each, each with a
 // fresh directory under dir, and partyline once more on each directory it made, and
-// returns the median times from exec to the first answer to SIP OPTIONS over UDP.
+// returns the median times from exec to the first answer to SIP OPTIONS over UDP, and
+// those of runs that only start and exit.
 func measureStarts(ctx context.Context, bin, dir string, n int) (Starts, error) {
 	st := Starts{N: n}
-	var pl, again, bs []time.Duration
+	var pl, again, bs, ex, bex []time.Duration
 	for i := range n {
 		pdir := filepath.Join(dir, fmt.Sprintf("partyline-%d", i))
 		d, err := startPartylineOnce(ctx, bin, pdir)
@@ -46,9 +51,38 @@ func measureStarts(ctx context.Context, bin, dir string, n int) (Starts, error) 
 			return st, err
 		}
 		bs = append(bs, d)
+		if d, err = untilExit(ctx, "partyline ", bin, "-version"); err != nil {
+			return st, err
+		}
+		ex = append(ex, d)
+		if d, err = untilExit(ctx, "Usage: baresip", "baresip", "-h"); err != nil {
+			return st, err
+		}
+		bex = append(bex, d)
 	}
 	st.Partyline, st.Restart, st.Baresip = median(pl), median(again), median(bs)
+	st.Exec, st.BaresipExec = median(ex), median(bex)
 	return st, nil
+}
+
+// untilExit runs name with args and returns the time from its start to its exit, once it
+// has written want (its exit status aside: baresip -h exits with 254).
+func untilExit(ctx context.Context, want, name string, args ...string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, failsafe)
+	defer cancel()
+	var out strings.Builder
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	began := time.Now()
+	err := cmd.Run()
+	d := time.Since(began)
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("run %s: %w", name, ctx.Err())
+	}
+	if !strings.Contains(out.String(), want) {
+		return 0, fmt.Errorf("run %s: %v, no %q in its output: %.200s", cmd.Path, err, want, out.String())
+	}
+	return d, nil
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -184,8 +218,11 @@ func printStarts(ctx context.Context, w io.Writer, bin string, n int) error {
 	if err != nil {
 		return fmt.Errorf("starts: %w", err)
 	}
+	ms := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 	fmt.Fprintf(w, "\nstart until it answers SIP OPTIONS, median of %d: partyline %v with a fresh data directory (%.1f× baresip), %v with its own again (%.1f×); baresip %v\n",
-		st.N, st.Partyline.Round(100*time.Microsecond), float64(st.Partyline)/float64(st.Baresip),
-		st.Restart.Round(100*time.Microsecond), float64(st.Restart)/float64(st.Baresip), st.Baresip.Round(100*time.Microsecond))
+		st.N, ms(st.Partyline), float64(st.Partyline)/float64(st.Baresip),
+		ms(st.Restart), float64(st.Restart)/float64(st.Baresip), ms(st.Baresip))
+	fmt.Fprintf(w, "from exec to exit with nothing else to do, loading and initializing each program (the part of a start before it reads a setting): partyline -version %v (%.1f× baresip -h), baresip -h %v\n",
+		ms(st.Exec), float64(st.Exec)/float64(st.BaresipExec), ms(st.BaresipExec))
 	return nil
 }
