@@ -33,8 +33,9 @@ const (
 	quietPeak = 64
 )
 
-// maxPull bounds the datagrams one Receive takes (SessionConfig.ReadOnReceive), a few packet times' worth: what a flood
-// sends beyond it waits in the kernel, which drops it once the socket's buffer is full.
+// maxPull bounds the datagrams one Receive takes (SessionConfig.ReadOnReceive), a few
+// packet times' worth: what a flood sends beyond it waits in the kernel, which drops it
+// once the socket's buffer is full.
 const maxPull = 16
 
 // maxQueued bounds the datagrams the RTP timeout's watch takes: more than a socket's
@@ -167,8 +168,9 @@ type Stats struct {
 // Run receives on its own goroutine, into a jitter buffer, or leaves that to Receive
 // (SessionConfig.ReadOnReceive), and sends the RTCP reports. Send and Receive are called
 // by another goroutine, or one each, once per packet time; neither allocates. Send must
-// not be called concurrently with itself, nor Receive with itself. Stats, SetCodec, SetDTMFPayloadType, SetRemote, SetSending and SetRTPExpected
-// may be called from any goroutine.
+// not be called concurrently with itself, nor Receive with itself. Stats, SetCodec,
+// SetDTMFPayloadType, SetRemote, SetSending and SetRTPExpected may be called from any
+// goroutine.
 //
 // Only datagrams from Remote, its address and its port, are accepted: the session expects
 // symmetric RTP, the peer sending from the port its SDP names for receiving, as RFC 4961

@@ -482,9 +482,15 @@ func (h *Hub) leave(p *Pump) {
 func (h *Hub) drop(p *Pump) {
 	if i := slices.Index(h.pumps, p); i >= 0 {
 		h.pumps = slices.Delete(h.pumps, i, i+1)
-		p.port.attached.Store(false)
-		p.port.pump = nil
+		p.detach()
 	}
+}
+
+// detach detaches p's port: the callback stops feeding it, and another pump may join.
+// Under Hub.mu.
+func (p *Pump) detach() {
+	p.port.attached.Store(false)
+	p.port.pump = nil
 }
 
 // Run is the pump loop: each time the callback has a packet's worth of microphone audio in
@@ -552,8 +558,7 @@ func (p *Pump) fail(err error) bool {
 	if err == nil {
 		return false
 	}
-	p.port.attached.Store(false)
-	p.port.pump = nil
+	p.detach()
 	p.failed <- err
 	return true
 }

@@ -155,11 +155,17 @@ func (s *Store) writeFirstStart(tx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("first start: %w", err)
 	}
+	_, err = put(bk, set)
+	return err
+}
+
+// put stores set in the settings bucket bk and returns its encoding.
+func put(bk *bolt.Bucket, set settings.Settings) ([]byte, error) {
 	b, err := json.Marshal(set)
 	if err != nil {
-		return fmt.Errorf("encode settings: %w", err)
+		return nil, fmt.Errorf("encode settings: %w", err)
 	}
-	return bk.Put(settingsKey, b)
+	return b, bk.Put(settingsKey, b)
 }
 
 // atSchemaVersion reports whether the file is at SchemaVersion, with nothing to migrate.
@@ -247,17 +253,14 @@ func (s *Store) commit(change func(set *settings.Settings, saved bool) (store bo
 		if err != nil || !ok {
 			return err
 		}
-		b, err := json.Marshal(set)
+		b, err := put(bk, set)
 		if err != nil {
-			return fmt.Errorf("encode settings: %w", err)
+			return err
 		}
 		// The snapshot is decoded from what is stored, so that it shares nothing with
 		// the caller's change and reads as the file will after a restart.
 		next = &Snapshot{Saved: true, changed: make(chan struct{})}
-		if err := decode(b, &next.Settings); err != nil {
-			return err
-		}
-		return bk.Put(settingsKey, b)
+		return decode(b, &next.Settings)
 	})
 	if err != nil || next == nil {
 		return err
