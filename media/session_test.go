@@ -28,14 +28,25 @@ func listen(t testing.TB) *net.UDPConn {
 
 func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
 
+// A sessionMaker returns a Session on conn for codec, sending to remote: newSession or
+// pulledSession.
+type sessionMaker func(t testing.TB, conn *net.UDPConn, codec string, remote netip.AddrPort) *Session
+
 // newSession returns a Session on conn for codec, with telephone-event on PT 101.
 func newSession(t testing.TB, conn *net.UDPConn, codec string, remote netip.AddrPort) *Session {
+	t.Helper()
+	return sessionReading(t, conn, codec, remote, false)
+}
+
+// sessionReading returns newSession's Session, whose Receive reads the socket if
+// onReceive (SessionConfig.ReadOnReceive).
+func sessionReading(t testing.TB, conn *net.UDPConn, codec string, remote netip.AddrPort, onReceive bool) *Session {
 	t.Helper()
 	c, ok := CodecByName(codec)
 	if !ok {
 		t.Fatalf("no codec %s", codec)
 	}
-	s, err := NewSession(conn, SessionConfig{Codec: c, PayloadType: c.PayloadType(), DTMFPayloadType: 101, Remote: remote})
+	s, err := NewSession(conn, SessionConfig{Codec: c, PayloadType: c.PayloadType(), DTMFPayloadType: 101, Remote: remote, ReadOnReceive: onReceive})
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)
 	}
@@ -90,14 +101,7 @@ func packet(t testing.TB, pt uint8, seq uint16, payload []byte) []byte {
 // whose Receive reads the socket (SessionConfig.ReadOnReceive).
 func pulledSession(t testing.TB, conn *net.UDPConn, codec string, remote netip.AddrPort) *Session {
 	t.Helper()
-	c, ok := CodecByName(codec)
-	if !ok {
-		t.Fatalf("no codec %s", codec)
-	}
-	s, err := NewSession(conn, SessionConfig{Codec: c, PayloadType: c.PayloadType(), DTMFPayloadType: 101, Remote: remote, ReadOnReceive: true})
-	if err != nil {
-		t.Fatalf("NewSession: %v", err)
-	}
+	s := sessionReading(t, conn, codec, remote, true)
 	if s.pulled == nil {
 		t.Fatal("the session does not read on Receive")
 	}
@@ -117,7 +121,7 @@ func arrived(s *Session) {
 func TestSessionsExchangeTone(t *testing.T) {
 	for _, mode := range []struct {
 		name string
-		make func(testing.TB, *net.UDPConn, string, netip.AddrPort) *Session
+		make sessionMaker
 	}{{"Run reads", newSession}, {"Receive reads", pulledSession}} {
 		for _, codec := range []string{"PCMU", "PCMA", "G722"} {
 			t.Run(mode.name+"/"+codec, func(t *testing.T) { exchangeTone(t, codec, mode.make) })
@@ -125,7 +129,7 @@ func TestSessionsExchangeTone(t *testing.T) {
 	}
 }
 
-func exchangeTone(t *testing.T, codec string, newSession func(testing.TB, *net.UDPConn, string, netip.AddrPort) *Session) {
+func exchangeTone(t *testing.T, codec string, newSession sessionMaker) {
 	ca, cb := listen(t), listen(t)
 	a := newSession(t, ca, codec, addrOf(cb))
 	b := newSession(t, cb, codec, addrOf(ca))
@@ -361,7 +365,7 @@ func TestSessionIgnoresOtherSources(t *testing.T) {
 	t.Run("Receive reads", func(t *testing.T) { ignoresOtherSources(t, pulledSession) })
 }
 
-func ignoresOtherSources(t *testing.T, newSession func(testing.TB, *net.UDPConn, string, netip.AddrPort) *Session) {
+func ignoresOtherSources(t *testing.T, newSession sessionMaker) {
 	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
 	if err != nil {
 		t.Fatalf("listen on 127.0.0.2: %v", err)

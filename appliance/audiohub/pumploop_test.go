@@ -1,7 +1,6 @@
 package audiohub
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -52,17 +51,16 @@ func (s *beatStream) periods() []uint64 {
 	return append([]uint64(nil), s.sent...)
 }
 
-// runningHub returns a two-channel hub whose pump loop runs until the test's bubble ends,
-// and the context to run its pumps in.
-func runningHub(t *testing.T) (*Hub, context.Context) {
+// runningHub returns a two-channel hub whose pump loop runs until the test's bubble ends.
+func runningHub(t *testing.T) *Hub {
 	h := New(hw.AudioFormat{SampleRate: 48000, Channels: 2, PeriodFrames: 240})
 	go h.Run(t.Context())
-	return h, t.Context()
+	return h
 }
 
 // startPump runs the pump between port c of h and s until the test's bubble ends; the
 // pump's error, if any, comes on the channel.
-func startPump(t *testing.T, ctx context.Context, h *Hub, c int, s VoiceStream) <-chan error {
+func startPump(t *testing.T, h *Hub, c int, s VoiceStream) <-chan error {
 	t.Helper()
 	p, err := h.Port(c)
 	if err != nil {
@@ -73,7 +71,7 @@ func startPump(t *testing.T, ctx context.Context, h *Hub, c int, s VoiceStream) 
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- pu.Run(ctx) }()
+	go func() { done <- pu.Run(t.Context()) }()
 	return done
 }
 
@@ -84,12 +82,12 @@ func startPump(t *testing.T, ctx context.Context, h *Hub, c int, s VoiceStream) 
 // first packet leaves no later than a packet time after it would have on its own.
 func TestPumpsShareAPacketTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, ctx := runningHub(t)
+		h := runningHub(t)
 		one, two := &beatStream{hub: h}, &beatStream{hub: h}
-		startPump(t, ctx, h, 0, one)
+		startPump(t, h, 0, one)
 		synctest.Wait()
 		feed(h, 1)
-		startPump(t, ctx, h, 1, two)
+		startPump(t, h, 1, two)
 		synctest.Wait()
 		rounds := h.PumpBeats()
 		for range 12 {
@@ -117,10 +115,10 @@ func TestPumpsShareAPacketTime(t *testing.T) {
 // handset 1's call goes on.
 func TestPumpThatFailsLeavesTheOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, ctx := runningHub(t)
+		h := runningHub(t)
 		one, two := &beatStream{hub: h}, &beatStream{hub: h}
-		startPump(t, ctx, h, 0, one)
-		failed := startPump(t, ctx, h, 1, two)
+		startPump(t, h, 0, one)
+		failed := startPump(t, h, 1, two)
 		synctest.Wait()
 		feed(h, 4)
 		synctest.Wait()
@@ -155,11 +153,11 @@ func TestPumpThatFailsLeavesTheOthers(t *testing.T) {
 // and the first goes on.
 func TestSecondPumpOnAPortIsRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, ctx := runningHub(t)
+		h := runningHub(t)
 		one, two := &beatStream{hub: h}, &beatStream{hub: h}
-		startPump(t, ctx, h, 0, one)
+		startPump(t, h, 0, one)
 		synctest.Wait()
-		if err := <-startPump(t, ctx, h, 0, two); !errors.Is(err, errPortBusy) {
+		if err := <-startPump(t, h, 0, two); !errors.Is(err, errPortBusy) {
 			t.Errorf("a second pump on port 1 ran with %v, want %v", err, errPortBusy)
 		}
 		feed(h, 4)
@@ -174,7 +172,7 @@ func TestSecondPumpOnAPortIsRefused(t *testing.T) {
 // with no call, and not while a call's stream holds it up, until it lets go.
 func TestPumpBeats(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, ctx := runningHub(t)
+		h := runningHub(t)
 		probe := func() uint64 {
 			before := h.PumpBeats()
 			h.ProbePumps()
@@ -186,7 +184,7 @@ func TestPumpBeats(t *testing.T) {
 		}
 		hold := make(chan struct{})
 		s := &beatStream{hub: h, hold: hold}
-		startPump(t, ctx, h, 0, s)
+		startPump(t, h, 0, s)
 		synctest.Wait()
 		feed(h, 4) // a packet: its Send holds the loop
 		synctest.Wait()
