@@ -121,6 +121,9 @@ func TestPulledSessionWatchReads(t *testing.T) {
 		go s.watchRTP(ctx)
 		pkt := packet(t, 0, 0, make([]byte, 160))
 		for seq := range uint16(3 * timeout / (20 * time.Millisecond)) {
+			// A look of the watch due at this instant finishes first: else it could take
+			// the datagram before waitReadable sees it.
+			synctest.Wait()
 			nextPacket(pkt, seq)
 			if _, err := peer.WriteToUDPAddrPort(pkt, addrOf(s.conn)); err != nil {
 				t.Fatal(err)
