@@ -116,8 +116,9 @@ func writeScript(t *testing.T, path, body string) {
 // background). The provisioning document names 2.0: 1.0 downloads it, hands it over,
 // 2.0 runs and confirms it. Then it names 3.0, a package that exits at start: it never
 // settles its update, and the helper's guard installs 2.0's kept package again after the
-// deadline (10 s here) and its grace; 2.0 runs again, says so in its log, its status and
-// the User-Agent of its next provisioning request, and does not install 3.0 again.
+// deadline (10 s here) and its grace, and restarts the service; 2.0 runs again, says so
+// in its log, its status and the User-Agent of its next provisioning request, and does
+// not install 3.0 again.
 func TestUpdateWithRealRestarts(t *testing.T) {
 	dir := t.TempDir()
 	build := func(v string) string {
@@ -146,7 +147,7 @@ func TestUpdateWithRealRestarts(t *testing.T) {
 	os.MkdirAll(filepath.Join(data, "packages"), 0o750)
 	os.WriteFile(filepath.Join(data, "packages", "partyline_1.0.deb"), b1, 0o640)
 
-	dpkg, helper := filepath.Join(dir, "dpkg.sh"), filepath.Join(dir, "helper.sh")
+	dpkg, helper, restart := filepath.Join(dir, "dpkg.sh"), filepath.Join(dir, "helper.sh"), filepath.Join(dir, "restart.sh")
 	writeScript(t, dpkg, fmt.Sprintf(`live=%q
 case $1 in
 install)
@@ -154,15 +155,20 @@ install)
 	cp "$2" "$live/partyline.new"; chmod +x "$live/partyline.new"; mv "$live/partyline.new" "$live/partyline"
 	echo "$v" > "$live/version"
 	kill "$(cat "$live/pid")" 2>/dev/null || true # postinst: systemctl restart partyline
+	sleep 1 # dpkg's work after the postinst: the restarted version starts meanwhile
 	;;
 version) cat "$live/version" ;;
 esac
 `, live))
+	// The guard's restart after a rollback (systemctl restart partyline). It matters: the
+	// package's own restart comes before the guard has recorded the rollback, so the
+	// version it starts may not see the record.
+	writeScript(t, restart, fmt.Sprintf("kill \"$(cat %q)\" 2>/dev/null || true\n", pidFile))
 	writeScript(t, helper, fmt.Sprintf(`case $1 in
-install) setsid %q update-install -data %q -installer %q -restart true -grace 2s "$2" >>%q 2>&1 </dev/null & ;;
+install) setsid %q update-install -data %q -installer %q -restart %q -grace 2s "$2" >>%q 2>&1 </dev/null & ;;
 version) exec %q version ;;
 esac
-`, bin1, data, dpkg, guardLog, dpkg))
+`, bin1, data, dpkg, restart, guardLog, dpkg))
 
 	// The provisioning server, with its own CA.
 	var mu sync.Mutex
