@@ -230,11 +230,15 @@ pcm.partystucknull { type null }
 		defer close(finished)
 		done <- d.Run(ctx, func(in, out []int16) { calls.Add(1) })
 	}()
-	feed(20)
-	// The device runs and then waits in its read for more; a failure bound only.
-	for deadline := time.Now().Add(failsafe); calls.Load() < 10; time.Sleep(10 * time.Millisecond) {
+	const fed = 20
+	feed(fed)
+	// The device takes every period fed, and then waits in its read for more. process is
+	// called once per period, and once before any (miniaudio fills the playback side
+	// first): stopping any earlier would find the thread still reading what is in the
+	// pipe, not stuck. The deadline is a failure bound only.
+	for deadline := time.Now().Add(failsafe); calls.Load() < fed+1; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("process was called %d times in %v with 20 periods in the pipe, want at least 10", calls.Load(), failsafe)
+			t.Fatalf("process was called %d times in %v with %d periods in the pipe, want %d", calls.Load(), failsafe, fed, fed+1)
 		}
 	}
 	cancel()
@@ -244,7 +248,8 @@ pcm.partystucknull { type null }
 		t.Fatalf("Run has not returned %v after it was stopped: the stuck stop is not bounded", 10*stopTimeout)
 	}
 	if !errors.Is(err, ErrStuck) || !strings.Contains(err.Error(), `"partystuck"`) {
-		t.Errorf("Run = %v, want an error naming \"partystuck\" that wraps ErrStuck", err)
+		// Not stuck: the rest would run a device that nothing stops.
+		t.Fatalf("Run = %v, want an error naming \"partystuck\" that wraps ErrStuck", err)
 	}
 	t.Logf("Run = %v", err)
 	if log := logged.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "device=partystuck") {
